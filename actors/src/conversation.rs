@@ -1,0 +1,547 @@
+//! The conversation actor: the single writer of one conversation's event stream.
+//!
+//! Receives from the gateway (through `Directory`): inbound webhook events and agents' replies; from its
+//! connection's session actor: the provider's answer to a send. For each turn it dedupes by provider or
+//! client message id, assigns the next `seq`s, commits everything the turn changed to the store in one
+//! atomic durable write, only then answers the caller and publishes the events on the bus.
+//!
+//! State is a cache of the stored conversation record: it is loaded in `pre_start` and replaced only
+//! after a successful commit. A failed commit stops the actor (error → supervisor), so the next message
+//! rebuilds from what is actually stored. The actor stops itself after `idle_timeout` without messages
+//! (passivation); the tenant supervisor then drops its registry entry.
+
+use crate::directory::{Directory, IngestReport};
+use crate::session::SessionMsg;
+use jiff::Timestamp;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use schema::bus::Published;
+use schema::events::{ConversationEvent, EventEnvelope};
+use schema::inbound::{InboundEvent, InboundMessage, InboundStatus};
+use schema::records::{
+    Conversation, ConversationStatus, Direction, Message, MessageContent, MessageStatus, Priority,
+    ProviderError, StatusChange,
+};
+use schema::store::{ConversationCommit, MessageKey, MessageRef, StoreError};
+use schema::{AgentId, ConnectionId, ConversationId, MessageId, Seq, TenantId};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::task::JoinHandle;
+
+/// How many statuses for not-yet-known provider ids a conversation keeps; the oldest go first.
+const MAX_EARLY_STATUSES: usize = 64;
+/// Longest text an agent may send (WhatsApp's own limit is 4096 characters).
+pub const MAX_TEXT_CHARS: usize = 4096;
+
+/// The actor (stateless config).
+pub struct ConversationActor;
+
+/// Startup arguments: which conversation, and where to find everything else.
+pub struct ConversationArgs {
+    pub tenant: TenantId,
+    pub id: ConversationId,
+    pub directory: Arc<Directory>,
+}
+
+/// Live state.
+pub struct ConversationState {
+    tenant: TenantId,
+    id: ConversationId,
+    directory: Arc<Directory>,
+    /// The stored record; `None` until the first inbound message creates the conversation.
+    conversation: Option<Conversation>,
+    last_message_at: Instant,
+    idle_timer: JoinHandle<()>,
+}
+
+/// Errors a conversation answers with.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ConversationError {
+    #[error("conversation not found")]
+    NotFound,
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error("store failed: {0}")]
+    Store(String),
+}
+
+/// Messages of the conversation actor.
+pub enum ConversationMsg {
+    /// Events of one webhook for this conversation, in order. Answered once they are durable.
+    Ingest {
+        connection_id: ConnectionId,
+        events: Vec<InboundEvent>,
+        /// When the webhook arrived, for the ingest latency histogram.
+        received_at: Instant,
+        reply: RpcReplyPort<Result<IngestReport, ConversationError>>,
+    },
+    /// An agent's text reply: stored as `pending`, then handed to the connection's session actor.
+    SendText {
+        agent: AgentId,
+        text: String,
+        client_message_id: Option<String>,
+        reply: RpcReplyPort<Result<Message, ConversationError>>,
+    },
+    /// The provider accepted the message stored at `seq` and gave it this id.
+    ProviderAccepted { seq: Seq, provider_message_id: String },
+    /// The provider finally refused the message stored at `seq`.
+    ProviderFailed { seq: Seq, error: ProviderError },
+    /// Timer: stop if nothing arrived for `idle_timeout`.
+    IdleCheck,
+}
+
+impl Actor for ConversationActor {
+    type Msg = ConversationMsg;
+    type State = ConversationState;
+    type Arguments = ConversationArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let services = args.directory.services();
+        let conversation = services.store.conversation(args.tenant, args.id).await?;
+        let period = services.config.idle_check_interval;
+        let idle_timer = myself.send_interval(period, || ConversationMsg::IdleCheck);
+        metrics::gauge!("conversa_actors_live", "kind" => "conversation").increment(1.0);
+        Ok(ConversationState {
+            tenant: args.tenant,
+            id: args.id,
+            directory: args.directory,
+            conversation,
+            last_message_at: Instant::now(),
+            idle_timer,
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.idle_timer.abort();
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if !matches!(message, ConversationMsg::IdleCheck) {
+            state.last_message_at = Instant::now();
+        }
+        match message {
+            ConversationMsg::Ingest { connection_id, events, received_at, reply } => {
+                let result = state.ingest(connection_id, events).await;
+                let failed = matches!(result, Err(ConversationError::Store(_)));
+                if result.is_ok() {
+                    metrics::histogram!("conversa_ingest_latency_seconds")
+                        .record(received_at.elapsed().as_secs_f64());
+                }
+                let _ = reply.send(result);
+                if failed {
+                    return Err("store commit failed; restarting from the store".into());
+                }
+            }
+            ConversationMsg::SendText { agent, text, client_message_id, reply } => {
+                let result = state.send_text(agent, text, client_message_id).await;
+                let failed = matches!(result, Err(ConversationError::Store(_)));
+                let _ = reply.send(result);
+                if failed {
+                    return Err("store commit failed; restarting from the store".into());
+                }
+            }
+            ConversationMsg::ProviderAccepted { seq, provider_message_id } => {
+                state.provider_answered(seq, Ok(provider_message_id)).await?;
+            }
+            ConversationMsg::ProviderFailed { seq, error } => {
+                state.provider_answered(seq, Err(error)).await?;
+            }
+            ConversationMsg::IdleCheck => {
+                if state.last_message_at.elapsed() >= state.directory.services().config.idle_timeout {
+                    myself.stop(Some("passivated".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Everything one turn changes, built on a copy of the conversation and committed at once.
+struct Turn {
+    conversation: Conversation,
+    previous_activity_at: Option<Timestamp>,
+    events: Vec<EventEnvelope>,
+    messages: Vec<Message>,
+    keys: Vec<(MessageKey, MessageRef)>,
+    now: Timestamp,
+}
+
+impl Turn {
+    fn new(conversation: Conversation, is_new: bool) -> Self {
+        let previous_activity_at = (!is_new).then_some(conversation.last_activity_at);
+        Self {
+            conversation,
+            previous_activity_at,
+            events: Vec::new(),
+            messages: Vec::new(),
+            keys: Vec::new(),
+            now: Timestamp::now(),
+        }
+    }
+
+    fn push(&mut self, event: ConversationEvent) -> Seq {
+        self.conversation.last_seq += 1;
+        self.conversation.last_activity_at = self.now;
+        let seq = self.conversation.last_seq;
+        self.events.push(EventEnvelope {
+            tenant_id: self.conversation.tenant_id,
+            conversation_id: self.conversation.id,
+            seq,
+            at: self.now,
+            event,
+        });
+        seq
+    }
+
+    fn add_message(&mut self, mut message: Message) -> Message {
+        message.seq = self.conversation.last_seq + 1;
+        self.conversation.message_count += 1;
+        self.conversation.last_message_preview = Some(message.content.preview());
+        let seq = self.push(ConversationEvent::MessageCreated { message: message.clone() });
+        debug_assert_eq!(seq, message.seq);
+        self.messages.push(message.clone());
+        message
+    }
+
+    /// A message already touched in this turn, or `None`.
+    fn message_mut(&mut self, seq: Seq) -> Option<&mut Message> {
+        self.messages.iter_mut().find(|m| m.seq == seq)
+    }
+
+    fn key(&self, key: &MessageKey) -> Option<MessageRef> {
+        self.keys.iter().find(|(k, _)| k == key).map(|(_, r)| *r)
+    }
+
+    /// Moves a message's status forward (never backwards) and records the event.
+    fn advance(
+        &mut self,
+        message: &mut Message,
+        change: StatusChange,
+        provider_message_id: Option<String>,
+    ) -> bool {
+        let id_is_new = provider_message_id.is_some() && message.provider_message_id.is_none();
+        let moves = message.status.can_advance_to(change.status);
+        if !moves && !id_is_new {
+            return false;
+        }
+        if id_is_new {
+            message.provider_message_id = provider_message_id;
+        }
+        if moves {
+            message.status = change.status;
+            message.error = change.error.or(message.error.take());
+        }
+        message.updated_at = self.now;
+        self.push(ConversationEvent::MessageStatusUpdated {
+            message_id: message.id,
+            status: message.status,
+            provider_message_id: message.provider_message_id.clone(),
+            error: message.error.clone(),
+        });
+        true
+    }
+
+}
+
+impl ConversationState {
+    fn store(&self) -> &dyn schema::store::MessageStore {
+        self.directory.services().store.as_ref()
+    }
+
+    async fn ingest(
+        &mut self,
+        connection_id: ConnectionId,
+        events: Vec<InboundEvent>,
+    ) -> Result<IngestReport, ConversationError> {
+        let mut report = IngestReport::default();
+        let mut turn: Option<Turn> = self.conversation.clone().map(|c| Turn::new(c, false));
+        let mut early_changed = false;
+        for event in events {
+            match event {
+                InboundEvent::Message(inbound) => {
+                    let key = MessageKey::Provider(inbound.provider_message_id.clone());
+                    if let Some(turn) = &turn
+                        && (turn.key(&key).is_some() || self.lookup(&key).await?.is_some())
+                    {
+                        report.duplicates += 1;
+                        continue;
+                    }
+                    let turn = turn.get_or_insert_with(|| {
+                        Turn::new(self.new_conversation(connection_id, &inbound), true)
+                    });
+                    if turn.conversation.last_seq == 0 {
+                        let conversation = turn.conversation.clone();
+                        turn.push(ConversationEvent::ConversationCreated { conversation });
+                    }
+                    let message = turn.add_message(self.inbound_message(&inbound, turn.now));
+                    if let Some(name) = inbound.from.name.clone() {
+                        turn.conversation.contact.name = Some(name);
+                    }
+                    turn.conversation.last_inbound_at = Some(inbound.sent_at.max(message.created_at));
+                    turn.keys.push((key, MessageRef { message_id: message.id, seq: message.seq }));
+                    report.messages_stored += 1;
+                }
+                InboundEvent::Status(status) => {
+                    let Some(turn) = turn.as_mut() else {
+                        // A status for a conversation we never had (a message sent outside Conversa).
+                        report.statuses_ignored += 1;
+                        continue;
+                    };
+                    if self.apply_status(turn, &status).await? {
+                        report.statuses_applied += 1;
+                    } else if !early_changed_insert(turn, &status) {
+                        report.statuses_ignored += 1;
+                    } else {
+                        early_changed = true;
+                        report.statuses_applied += 1;
+                    }
+                }
+            }
+        }
+        if let Some(turn) = turn
+            && (!turn.events.is_empty() || early_changed)
+        {
+            self.commit(turn).await?;
+        }
+        metrics::counter!("conversa_messages_ingested_total").increment(report.messages_stored as u64);
+        metrics::counter!("conversa_messages_duplicate_total").increment(report.duplicates as u64);
+        Ok(report)
+    }
+
+    /// Applies a status to a known message; `false` when the provider id is not (yet) known here.
+    async fn apply_status(
+        &self,
+        turn: &mut Turn,
+        status: &InboundStatus,
+    ) -> Result<bool, ConversationError> {
+        let key = MessageKey::Provider(status.provider_message_id.clone());
+        let found = match turn.key(&key) {
+            Some(found) => Some(found),
+            None => self.lookup(&key).await?,
+        };
+        let Some(found) = found else { return Ok(false) };
+        let change =
+            StatusChange { status: status.status, at: status.at, error: status.error.clone() };
+        let mut message = match turn.message_mut(found.seq) {
+            Some(m) => m.clone(),
+            None => self.load_message(found.seq).await?,
+        };
+        if turn.advance(&mut message, change, None) {
+            upsert(&mut turn.messages, message);
+        }
+        Ok(true)
+    }
+
+    async fn send_text(
+        &mut self,
+        agent: AgentId,
+        text: String,
+        client_message_id: Option<String>,
+    ) -> Result<Message, ConversationError> {
+        let Some(conversation) = self.conversation.clone() else {
+            return Err(ConversationError::NotFound);
+        };
+        if text.trim().is_empty() || text.chars().count() > MAX_TEXT_CHARS {
+            return Err(ConversationError::Invalid(format!(
+                "text must have 1 to {MAX_TEXT_CHARS} characters"
+            )));
+        }
+        let key = client_message_id.clone().map(MessageKey::Client);
+        if let Some(key) = &key
+            && let Some(found) = self.lookup(key).await?
+        {
+            return self.load_message(found.seq).await;
+        }
+        let mut turn = Turn::new(conversation, false);
+        let now = turn.now;
+        let message = turn.add_message(Message {
+            id: MessageId::new(),
+            tenant_id: self.tenant,
+            conversation_id: self.id,
+            seq: 0,
+            direction: Direction::Outbound,
+            content: MessageContent::Text { body: text.clone() },
+            status: MessageStatus::Pending,
+            provider_message_id: None,
+            reply_to: None,
+            sent_by: Some(agent),
+            client_message_id,
+            error: None,
+            created_at: now,
+            updated_at: now,
+        });
+        if let Some(key) = key {
+            turn.keys.push((key, MessageRef { message_id: message.id, seq: message.seq }));
+        }
+        let connection = turn.conversation.connection_id;
+        let to = turn.conversation.contact.address.clone();
+        self.commit(turn).await?;
+        let outbound = schema::channel::OutboundText { to, body: text, reply_to: None };
+        let handed_over = match self.directory.session(self.tenant, connection).await {
+            Ok(session) => session
+                .cast(SessionMsg::Send { conversation: self.id, seq: message.seq, outbound })
+                .is_ok(),
+            Err(_) => false,
+        };
+        if !handed_over {
+            // The message is stored; it must not stay `pending` forever without saying so.
+            tracing::error!(conversation = %self.id, seq = message.seq, "session actor unavailable");
+            let error = ProviderError {
+                code: None,
+                title: "connection unavailable".into(),
+                detail: Some("the connection's session could not be started".into()),
+            };
+            self.provider_answered(message.seq, Err(error)).await.map_err(store_error)?;
+        }
+        Ok(message)
+    }
+
+    /// Records the provider's answer to a send: its message id, or the final failure.
+    async fn provider_answered(
+        &mut self,
+        seq: Seq,
+        answer: Result<String, ProviderError>,
+    ) -> Result<(), StoreError> {
+        let Some(conversation) = self.conversation.clone() else { return Ok(()) };
+        let mut turn = Turn::new(conversation, false);
+        let mut message = self.load_message(seq).await.map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let now = turn.now;
+        match answer {
+            Ok(provider_id) => {
+                let change = StatusChange { status: MessageStatus::Accepted, at: now, error: None };
+                turn.advance(&mut message, change, Some(provider_id.clone()));
+                // Meta may report `sent`/`delivered` before the send call answers: apply what waited.
+                if let Some(early) = turn.conversation.early_statuses.remove(&provider_id) {
+                    turn.advance(&mut message, early, None);
+                }
+                let reference = MessageRef { message_id: message.id, seq };
+                turn.keys.push((MessageKey::Provider(provider_id), reference));
+            }
+            Err(error) => {
+                let change = StatusChange { status: MessageStatus::Failed, at: now, error: Some(error) };
+                turn.advance(&mut message, change, None);
+            }
+        }
+        upsert(&mut turn.messages, message);
+        self.commit(turn).await.map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    async fn commit(&mut self, turn: Turn) -> Result<(), ConversationError> {
+        let started = Instant::now();
+        let commit = ConversationCommit {
+            conversation: turn.conversation.clone(),
+            previous_activity_at: turn.previous_activity_at,
+            events: turn.events.clone(),
+            messages: turn.messages,
+            message_keys: turn.keys,
+        };
+        self.directory.services().store.commit(commit).await.map_err(store_error)?;
+        metrics::histogram!("conversa_store_operation_seconds", "op" => "commit")
+            .record(started.elapsed().as_secs_f64());
+        let durable_at = Instant::now();
+        self.conversation = Some(turn.conversation);
+        let bus = &self.directory.services().bus;
+        for envelope in turn.events {
+            bus.publish(Published { envelope: Arc::new(envelope), durable_at });
+        }
+        Ok(())
+    }
+
+    async fn lookup(&self, key: &MessageKey) -> Result<Option<MessageRef>, ConversationError> {
+        self.store().message_ref(self.tenant, self.id, key).await.map_err(store_error)
+    }
+
+    async fn load_message(&self, seq: Seq) -> Result<Message, ConversationError> {
+        self.store()
+            .message(self.tenant, self.id, seq)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ConversationError::Store(format!("message at seq {seq} is missing")))
+    }
+
+    fn new_conversation(&self, connection_id: ConnectionId, first: &InboundMessage) -> Conversation {
+        let now = Timestamp::now();
+        Conversation {
+            id: self.id,
+            tenant_id: self.tenant,
+            connection_id,
+            contact: first.from.clone(),
+            status: ConversationStatus::Open,
+            priority: Priority::Normal,
+            assignee: None,
+            team: None,
+            tags: Vec::new(),
+            last_seq: 0,
+            created_at: now,
+            last_activity_at: now,
+            last_inbound_at: None,
+            message_count: 0,
+            last_message_preview: None,
+            early_statuses: Default::default(),
+        }
+    }
+
+    fn inbound_message(&self, inbound: &InboundMessage, now: Timestamp) -> Message {
+        Message {
+            id: MessageId::new(),
+            tenant_id: self.tenant,
+            conversation_id: self.id,
+            seq: 0,
+            direction: Direction::Inbound,
+            content: inbound.content.clone(),
+            status: MessageStatus::Received,
+            provider_message_id: Some(inbound.provider_message_id.clone()),
+            reply_to: inbound.reply_to.clone(),
+            sent_by: None,
+            client_message_id: None,
+            error: None,
+            created_at: inbound.sent_at,
+            updated_at: now,
+        }
+    }
+}
+
+/// Keeps a status whose provider id is not known yet (its send call has not answered); `false` if the
+/// same or a later status is already waiting.
+fn early_changed_insert(turn: &mut Turn, status: &InboundStatus) -> bool {
+    let change = StatusChange { status: status.status, at: status.at, error: status.error.clone() };
+    let early = &mut turn.conversation.early_statuses;
+    if let Some(waiting) = early.get(&status.provider_message_id)
+        && !waiting.status.can_advance_to(change.status)
+    {
+        return false;
+    }
+    early.insert(status.provider_message_id.clone(), change);
+    while early.len() > MAX_EARLY_STATUSES {
+        let oldest = early.iter().min_by_key(|(_, c)| c.at).map(|(k, _)| k.clone());
+        match oldest {
+            Some(key) => early.remove(&key),
+            None => break,
+        };
+    }
+    true
+}
+
+fn upsert(messages: &mut Vec<Message>, message: Message) {
+    match messages.iter_mut().find(|m| m.seq == message.seq) {
+        Some(slot) => *slot = message,
+        None => messages.push(message),
+    }
+}
+
+fn store_error(e: impl std::fmt::Display) -> ConversationError {
+    ConversationError::Store(e.to_string())
+}

@@ -1,0 +1,326 @@
+//! The one lookup from entity key to running actor, and the request helpers built on it.
+//!
+//! Gateway handlers call `Directory::ingest` / `send_text`; actors call `Directory::conversation` /
+//! `session` to reach each other. A missing actor is spawned under its tenant supervisor; concurrent
+//! lookups of the same key wait on one spawn (a `OnceCell` per key), so a key never gets two actors.
+//! Tenant supervisors remove entries when their children exit (see `tenant_supervisor.rs`).
+//!
+//! **Architecture Invariant:** entries are keyed by (tenant, entity): a request carrying tenant A can
+//! never reach an actor of tenant B, even with B's conversation id.
+
+use crate::conversation::{ConversationActor, ConversationArgs, ConversationError, ConversationMsg};
+use crate::node_supervisor::NodeMsg;
+use crate::session::{SessionActor, SessionArgs, SessionMsg};
+use crate::tenant_supervisor::{TenantArgs, TenantSupervisor};
+use dashmap::DashMap;
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorCell, ActorId, ActorRef};
+use schema::bus::EventBus;
+use schema::channel::ChannelClient;
+use schema::inbound::InboundEvent;
+use schema::records::{Connection, Message};
+use schema::store::{MessageStore, StoreError};
+use schema::{AgentId, ConnectionId, ConversationId, TenantId};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::OnceCell;
+
+/// Tunables of the actor system; defaults suit one node.
+#[derive(Clone, Debug)]
+pub struct ActorConfig {
+    /// A conversation actor with no message for this long stops; its state stays in the store.
+    pub idle_timeout: Duration,
+    /// How often an actor checks whether it is idle.
+    pub idle_check_interval: Duration,
+    /// Longest a caller waits for an actor's answer (includes the durable commit).
+    pub call_timeout: Duration,
+    /// How often one request is retried on a fresh actor after its actor died under it.
+    pub max_delivery_attempts: u32,
+    /// Provider calls in flight per connection.
+    pub session_concurrency: usize,
+}
+
+impl Default for ActorConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(300),
+            idle_check_interval: Duration::from_secs(30),
+            call_timeout: Duration::from_secs(10),
+            max_delivery_attempts: 3,
+            session_concurrency: 16,
+        }
+    }
+}
+
+/// The ports the actors work through.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Arc<dyn MessageStore>,
+    pub bus: Arc<dyn EventBus>,
+    pub channel: Arc<dyn ChannelClient>,
+    pub config: ActorConfig,
+}
+
+/// Why a request could not be delivered or answered.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    #[error(transparent)]
+    Conversation(#[from] ConversationError),
+    #[error("actor could not be started: {0}")]
+    Spawn(String),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the request stopped its actor {0} times and was refused")]
+    Poisoned(u32),
+    #[error("the node is shutting down")]
+    ShuttingDown,
+}
+
+/// What one ingest request did, for the webhook's answer and metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    pub messages_stored: usize,
+    pub duplicates: usize,
+    pub statuses_applied: usize,
+    pub statuses_ignored: usize,
+}
+
+/// Which entity an actor serves; kept per actor id so exits can be matched to registry entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Entity {
+    Tenant(TenantId),
+    Conversation(TenantId, ConversationId),
+    Session(TenantId, ConnectionId),
+}
+
+impl Entity {
+    pub(crate) fn kind(self) -> &'static str {
+        match self {
+            Entity::Tenant(_) => "tenant",
+            Entity::Conversation(..) => "conversation",
+            Entity::Session(..) => "session",
+        }
+    }
+}
+
+type Slot<M> = Arc<OnceCell<ActorRef<M>>>;
+
+/// Entity key → running actor.
+pub struct Directory {
+    services: Services,
+    root: ActorRef<NodeMsg>,
+    tenants: DashMap<TenantId, Slot<()>>,
+    conversations: DashMap<(TenantId, ConversationId), Slot<ConversationMsg>>,
+    sessions: DashMap<(TenantId, ConnectionId), Slot<SessionMsg>>,
+    live: DashMap<ActorId, Entity>,
+}
+
+impl Directory {
+    pub(crate) fn new(services: Services, root: ActorRef<NodeMsg>) -> Self {
+        Self {
+            services,
+            root,
+            tenants: DashMap::new(),
+            conversations: DashMap::new(),
+            sessions: DashMap::new(),
+            live: DashMap::new(),
+        }
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// Number of live actors of each kind (tenant, conversation, session).
+    pub fn live_counts(&self) -> (usize, usize, usize) {
+        (self.tenants.len(), self.conversations.len(), self.sessions.len())
+    }
+
+    /// Delivers one webhook's events for one conversation and waits until they are durable.
+    pub async fn ingest(
+        self: &Arc<Self>,
+        tenant: TenantId,
+        connection: &Connection,
+        conversation: ConversationId,
+        events: Vec<InboundEvent>,
+        received_at: Instant,
+    ) -> Result<IngestReport, RouteError> {
+        let connection_id = connection.id;
+        self.request(tenant, conversation, |reply| ConversationMsg::Ingest {
+            connection_id,
+            events: events.clone(),
+            received_at,
+            reply,
+        })
+        .await
+    }
+
+    /// Queues an agent's text reply; answers with the stored `pending` message.
+    pub async fn send_text(
+        self: &Arc<Self>,
+        tenant: TenantId,
+        conversation: ConversationId,
+        agent: AgentId,
+        text: String,
+        client_message_id: Option<String>,
+    ) -> Result<Message, RouteError> {
+        self.request(tenant, conversation, |reply| ConversationMsg::SendText {
+            agent,
+            text: text.clone(),
+            client_message_id: client_message_id.clone(),
+            reply,
+        })
+        .await
+    }
+
+    /// Calls a conversation actor, retrying on a fresh actor when the one it reached died under it.
+    async fn request<T, F>(
+        self: &Arc<Self>,
+        tenant: TenantId,
+        conversation: ConversationId,
+        build: F,
+    ) -> Result<T, RouteError>
+    where
+        T: Send + 'static,
+        F: Fn(ractor::RpcReplyPort<Result<T, ConversationError>>) -> ConversationMsg,
+    {
+        let attempts = self.services.config.max_delivery_attempts.max(1);
+        let timeout = self.services.config.call_timeout;
+        for _ in 0..attempts {
+            let actor = self.conversation(tenant, conversation).await?;
+            match actor.call(&build, Some(timeout)).await {
+                Ok(CallResult::Success(answer)) => return answer.map_err(RouteError::from),
+                Ok(CallResult::Timeout) => return Err(RouteError::Timeout(timeout)),
+                // The actor stopped (passivation, panic, store failure) before answering: the request
+                // was not applied, or was applied durably and will be found as a duplicate. Retry.
+                Ok(CallResult::SenderError) | Err(_) => {
+                    self.forget(Entity::Conversation(tenant, conversation), actor.get_id());
+                }
+            }
+        }
+        metrics::counter!("conversa_poison_messages_total").increment(1);
+        tracing::error!(%tenant, %conversation, attempts, "request refused: it stopped its actor every time");
+        Err(RouteError::Poisoned(attempts))
+    }
+
+    /// The running actor of a conversation, spawned (state loaded from the store) if needed.
+    pub async fn conversation(
+        self: &Arc<Self>,
+        tenant: TenantId,
+        id: ConversationId,
+    ) -> Result<ActorRef<ConversationMsg>, RouteError> {
+        let slot = slot(&self.conversations, (tenant, id));
+        let directory = Arc::clone(self);
+        slot.get_or_try_init(|| async move {
+            let supervisor = directory.tenant(tenant).await?;
+            let args = ConversationArgs { tenant, id, directory: Arc::clone(&directory) };
+            let (actor, _) = Actor::spawn_linked(None, ConversationActor, args, supervisor)
+                .await
+                .map_err(|e| RouteError::Spawn(e.to_string()))?;
+            directory.live.insert(actor.get_id(), Entity::Conversation(tenant, id));
+            Ok(actor)
+        })
+        .await
+        .cloned()
+        .inspect_err(|_| {
+            self.conversations.remove_if(&(tenant, id), |_, s| s.get().is_none());
+        })
+    }
+
+    /// The running session actor of a connection, spawned if needed.
+    pub async fn session(
+        self: &Arc<Self>,
+        tenant: TenantId,
+        id: ConnectionId,
+    ) -> Result<ActorRef<SessionMsg>, RouteError> {
+        let slot = slot(&self.sessions, (tenant, id));
+        let directory = Arc::clone(self);
+        slot.get_or_try_init(|| async move {
+            let supervisor = directory.tenant(tenant).await?;
+            let args = SessionArgs { tenant, connection: id, directory: Arc::clone(&directory) };
+            let (actor, _) = Actor::spawn_linked(None, SessionActor, args, supervisor)
+                .await
+                .map_err(|e| RouteError::Spawn(e.to_string()))?;
+            directory.live.insert(actor.get_id(), Entity::Session(tenant, id));
+            Ok(actor)
+        })
+        .await
+        .cloned()
+        .inspect_err(|_| {
+            self.sessions.remove_if(&(tenant, id), |_, s| s.get().is_none());
+        })
+    }
+
+    async fn tenant(self: &Arc<Self>, tenant: TenantId) -> Result<ActorCell, RouteError> {
+        let slot = slot(&self.tenants, tenant);
+        let directory = Arc::clone(self);
+        slot.get_or_try_init(|| async move {
+            let args = TenantArgs { tenant, directory: Arc::clone(&directory) };
+            let (actor, _) =
+                Actor::spawn_linked(None, TenantSupervisor, args, directory.root.get_cell())
+                    .await
+                    .map_err(|e| RouteError::Spawn(e.to_string()))?;
+            directory.live.insert(actor.get_id(), Entity::Tenant(tenant));
+            Ok(actor)
+        })
+        .await
+        .map(|actor| actor.get_cell())
+        .inspect_err(|_| {
+            self.tenants.remove_if(&tenant, |_, s| s.get().is_none());
+        })
+    }
+
+    /// Called by supervisors when a child exits (stopped, panicked or failed): drops its entry so the
+    /// next lookup spawns a fresh actor. Returns the entity the actor served.
+    pub(crate) fn actor_exited(&self, actor: ActorId) -> Option<Entity> {
+        let (_, entity) = self.live.remove(&actor)?;
+        self.forget(entity, actor);
+        metrics::gauge!("conversa_actors_live", "kind" => entity.kind()).decrement(1.0);
+        Some(entity)
+    }
+
+    /// Drops the entry for `entity` if it still points at `actor` (never a newer actor).
+    fn forget(&self, entity: Entity, actor: ActorId) {
+        fn same<M>(slot: &Slot<M>, actor: ActorId) -> bool {
+            slot.get().is_some_and(|a| a.get_id() == actor)
+        }
+        match entity {
+            Entity::Tenant(id) => {
+                self.tenants.remove_if(&id, |_, s| same(s, actor));
+            }
+            Entity::Conversation(tenant, id) => {
+                self.conversations.remove_if(&(tenant, id), |_, s| same(s, actor));
+            }
+            Entity::Session(tenant, id) => {
+                self.sessions.remove_if(&(tenant, id), |_, s| same(s, actor));
+            }
+        }
+    }
+
+    /// Stops every actor: children first (conversations finish their current turn), then supervisors.
+    pub async fn shutdown(&self, deadline: Duration) {
+        let started = Instant::now();
+        let tenants: Vec<ActorRef<()>> =
+            self.tenants.iter().filter_map(|e| e.value().get().cloned()).collect();
+        for tenant in &tenants {
+            let left = deadline.saturating_sub(started.elapsed());
+            tenant.stop_children_and_wait(Some("node shutdown".into()), Some(left)).await;
+        }
+        let left = deadline.saturating_sub(started.elapsed());
+        if self.root.stop_and_wait(Some("node shutdown".into()), Some(left)).await.is_err() {
+            tracing::warn!("actors did not stop within the shutdown deadline; killing");
+            self.root.kill();
+        }
+    }
+}
+
+fn slot<K: std::hash::Hash + Eq + Copy, M>(map: &DashMap<K, Slot<M>>, key: K) -> Slot<M> {
+    // The shard lock is held only to clone the Arc; the spawn itself happens outside it.
+    Arc::clone(map.entry(key).or_default().value())
+}
+
+impl From<StoreError> for RouteError {
+    fn from(e: StoreError) -> Self {
+        RouteError::Conversation(ConversationError::Store(e.to_string()))
+    }
+}

@@ -1,0 +1,151 @@
+//! The connection-session actor: owns one channel connection's outbound side (one WhatsApp number).
+//!
+//! Receives `Send` casts from conversation actors; runs each provider call in its own task, at most
+//! `session_concurrency` at once per connection (a slow provider delays only its own connection), and
+//! casts the answer back to the conversation actor through the `Directory` (never awaiting it, so the
+//! two can never deadlock). The connection record is loaded in `pre_start`.
+//!
+//! Not yet here (channels issue): per-number rate limits, retries with backoff, a durable outbox that
+//! resends `pending` messages after a crash, and the connection status lifecycle.
+
+use crate::conversation::ConversationMsg;
+use crate::directory::Directory;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use schema::channel::{OutboundText, SendError};
+use schema::records::{Connection, ProviderError};
+use schema::{ConnectionId, ConversationId, Seq, TenantId};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// The actor (stateless config).
+pub struct SessionActor;
+
+/// Startup arguments.
+pub struct SessionArgs {
+    pub tenant: TenantId,
+    pub connection: ConnectionId,
+    pub directory: Arc<Directory>,
+}
+
+/// Live state.
+pub struct SessionState {
+    tenant: TenantId,
+    connection: Arc<Connection>,
+    directory: Arc<Directory>,
+    in_flight: Arc<Semaphore>,
+}
+
+/// Messages of the session actor.
+pub enum SessionMsg {
+    /// Send the message stored at `seq` in `conversation`.
+    Send { conversation: ConversationId, seq: Seq, outbound: OutboundText },
+}
+
+/// Why a session cannot start.
+#[derive(Debug, thiserror::Error)]
+enum SessionStartError {
+    #[error("connection {0} does not exist in tenant {1}")]
+    UnknownConnection(ConnectionId, TenantId),
+}
+
+impl Actor for SessionActor {
+    type Msg = SessionMsg;
+    type State = SessionState;
+    type Arguments = SessionArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let services = args.directory.services();
+        let connection = services
+            .store
+            .connection(args.connection)
+            .await?
+            .filter(|c| c.tenant_id == args.tenant)
+            .ok_or(SessionStartError::UnknownConnection(args.connection, args.tenant))?;
+        let in_flight = Arc::new(Semaphore::new(services.config.session_concurrency.max(1)));
+        metrics::gauge!("conversa_actors_live", "kind" => "session").increment(1.0);
+        Ok(SessionState {
+            tenant: args.tenant,
+            connection: Arc::new(connection),
+            directory: args.directory,
+            in_flight,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            SessionMsg::Send { conversation, seq, outbound } => {
+                // Waiting for a permit here is the backpressure: sends queue in this mailbox.
+                let permit = Arc::clone(&state.in_flight).acquire_owned().await?;
+                let connection = Arc::clone(&state.connection);
+                let directory = Arc::clone(&state.directory);
+                let tenant = state.tenant;
+                tokio::spawn(async move {
+                    let channel = Arc::clone(&directory.services().channel);
+                    let provider = connection.provider.as_str();
+                    let answer = match channel.send_text(&connection, &outbound).await {
+                        Ok(provider_message_id) => {
+                            metrics::counter!("conversa_outbound_sends_total", "provider" => provider, "outcome" => "accepted").increment(1);
+                            ConversationMsg::ProviderAccepted { seq, provider_message_id }
+                        }
+                        Err(error) => {
+                            let outcome = match &error {
+                                SendError::Rejected(_) => "rejected",
+                                SendError::Transient(_) => "unavailable",
+                            };
+                            metrics::counter!("conversa_outbound_sends_total", "provider" => provider, "outcome" => outcome).increment(1);
+                            ConversationMsg::ProviderFailed { seq, error: provider_error(error) }
+                        }
+                    };
+                    drop(permit);
+                    deliver(&directory, tenant, conversation, answer).await;
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Hands the provider's answer to the conversation actor, respawning it if it passivated meanwhile.
+async fn deliver(
+    directory: &Arc<Directory>,
+    tenant: TenantId,
+    conversation: ConversationId,
+    answer: ConversationMsg,
+) {
+    let mut answer = Some(answer);
+    for _ in 0..directory.services().config.max_delivery_attempts.max(1) {
+        let Some(message) = answer.take() else { return };
+        match directory.conversation(tenant, conversation).await {
+            Ok(actor) => match actor.cast(message) {
+                Ok(()) => return,
+                Err(ractor::MessagingErr::SendErr(back)) => answer = Some(back),
+                Err(_) => return,
+            },
+            Err(error) => {
+                tracing::error!(%conversation, %error, "provider answer could not be delivered");
+                return;
+            }
+        }
+    }
+    tracing::error!(%conversation, "provider answer dropped: conversation actor kept stopping");
+}
+
+fn provider_error(error: SendError) -> ProviderError {
+    match error {
+        SendError::Rejected(e) => e,
+        SendError::Transient(detail) => ProviderError {
+            code: None,
+            title: "provider unavailable".into(),
+            detail: Some(detail),
+        },
+    }
+}

@@ -1,0 +1,244 @@
+//! Node configuration: defaults for one machine, overridden by a TOML file, then by `CONVERSA_*`
+//! environment variables (`__` separates sections: `CONVERSA_HTTP__ADDR`,
+//! `CONVERSA_STORAGE__EMBEDDED__DATA_DIR`, `CONVERSA_GATEWAY__ADMIN_TOKEN`), then by command-line flags.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The whole configuration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub storage: StorageConfig,
+    pub actors: ActorsConfig,
+    pub gateway: GatewaySection,
+    pub whatsapp: WhatsappConfig,
+    pub log: LogConfig,
+    /// Longest a graceful shutdown may take before actors are killed.
+    pub shutdown_deadline_secs: u64,
+    /// Events buffered per tenant topic for each subscriber before it counts as lagging.
+    pub bus_capacity: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http: HttpConfig::default(),
+            storage: StorageConfig::default(),
+            actors: ActorsConfig::default(),
+            gateway: GatewaySection::default(),
+            whatsapp: WhatsappConfig::default(),
+            log: LogConfig::default(),
+            shutdown_deadline_secs: 20,
+            bus_capacity: 4096,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    pub addr: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { addr: SocketAddr::from(([127, 0, 0, 1], 8080)) }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageBackend {
+    #[default]
+    Embedded,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    pub backend: StorageBackend,
+    pub embedded: EmbeddedConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbeddedConfig {
+    pub data_dir: PathBuf,
+    /// Batch concurrent writes under one fsync.
+    pub group_commit: bool,
+    /// Most writes in one group.
+    pub group_commit_max: usize,
+    /// Block cache size.
+    pub cache_bytes: u64,
+}
+
+impl Default for EmbeddedConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./conversa-data"),
+            group_commit: true,
+            group_commit_max: 512,
+            cache_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ActorsConfig {
+    pub idle_timeout_secs: u64,
+    pub idle_check_interval_secs: u64,
+    pub call_timeout_secs: u64,
+    pub max_delivery_attempts: u32,
+    pub session_concurrency: usize,
+}
+
+impl Default for ActorsConfig {
+    fn default() -> Self {
+        let d = actors::ActorConfig::default();
+        Self {
+            idle_timeout_secs: d.idle_timeout.as_secs(),
+            idle_check_interval_secs: d.idle_check_interval.as_secs(),
+            call_timeout_secs: d.call_timeout.as_secs(),
+            max_delivery_attempts: d.max_delivery_attempts,
+            session_concurrency: d.session_concurrency,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewaySection {
+    /// Enables `/api/v1/admin`; keep it secret.
+    pub admin_token: Option<String>,
+    pub webhook_body_limit: usize,
+    pub api_body_limit: usize,
+    pub max_inflight_webhooks: usize,
+    pub ws_send_queue: usize,
+    pub ws_max_replay: usize,
+    pub ws_subscribe_timeout_secs: u64,
+}
+
+impl Default for GatewaySection {
+    fn default() -> Self {
+        let d = gateway::GatewayConfig::default();
+        Self {
+            admin_token: None,
+            webhook_body_limit: d.webhook_body_limit,
+            api_body_limit: d.api_body_limit,
+            max_inflight_webhooks: d.max_inflight_webhooks,
+            ws_send_queue: d.ws_send_queue,
+            ws_max_replay: d.ws_max_replay,
+            ws_subscribe_timeout_secs: d.ws_subscribe_timeout.as_secs(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WhatsappConfig {
+    /// Base URL of the Graph API (tests aim it at a local fake).
+    pub graph_base: String,
+    pub api_version: String,
+    pub timeout_secs: u64,
+}
+
+impl Default for WhatsappConfig {
+    fn default() -> Self {
+        let d = gateway::providers::whatsapp_cloud::client::CloudApiConfig::default();
+        Self { graph_base: d.graph_base, api_version: d.api_version, timeout_secs: d.timeout.as_secs() }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// `tracing` filter, e.g. `info,conversa=debug`; `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Text, filter: "info,lsm_tree=warn,fjall=warn".into() }
+    }
+}
+
+impl Config {
+    /// Defaults ← `file` (if given) ← `CONVERSA_*` environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment.merge(Env::prefixed("CONVERSA_").split("__")).extract().map_err(Box::new)
+    }
+
+    pub fn actor_config(&self) -> actors::ActorConfig {
+        let a = &self.actors;
+        actors::ActorConfig {
+            idle_timeout: secs(a.idle_timeout_secs),
+            idle_check_interval: secs(a.idle_check_interval_secs.max(1)),
+            call_timeout: secs(a.call_timeout_secs.max(1)),
+            max_delivery_attempts: a.max_delivery_attempts.max(1),
+            session_concurrency: a.session_concurrency.max(1),
+        }
+    }
+
+    pub fn gateway_config(&self) -> gateway::GatewayConfig {
+        let g = &self.gateway;
+        gateway::GatewayConfig {
+            admin_token: g.admin_token.clone().filter(|t| !t.is_empty()),
+            webhook_body_limit: g.webhook_body_limit,
+            api_body_limit: g.api_body_limit,
+            max_inflight_webhooks: g.max_inflight_webhooks,
+            ws_send_queue: g.ws_send_queue,
+            ws_max_replay: g.ws_max_replay,
+            ws_subscribe_timeout: secs(g.ws_subscribe_timeout_secs.max(1)),
+        }
+    }
+}
+
+fn secs(n: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("conversa.toml", "[http]\naddr = \"0.0.0.0:9000\"\n[storage.embedded]\ngroup_commit = false\n")?;
+            jail.set_env("CONVERSA_HTTP__ADDR", "127.0.0.1:9100");
+            let config = Config::load(Some(Path::new("conversa.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(config.http.addr.port(), 9100);
+            assert!(!config.storage.embedded.group_commit);
+            assert_eq!(config.bus_capacity, 4096);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("conversa.toml", "[http]\nadress = \"0.0.0.0:9000\"\n")?;
+            assert!(Config::load(Some(Path::new("conversa.toml"))).is_err());
+            Ok(())
+        });
+    }
+}

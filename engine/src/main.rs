@@ -1,0 +1,92 @@
+//! The `conversa` binary: parses the command line, loads the configuration and runs a node. Everything
+//! else lives in the `engine` library.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use engine::config::Config;
+use engine::node::{self, RunOptions};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "conversa", version, about = "Conversa: real-time omnichannel messaging engine")]
+struct Cli {
+    /// TOML configuration file (values are overridden by CONVERSA_* variables and by flags).
+    #[arg(long, global = true, env = "CONVERSA_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node.
+    Serve {
+        /// Address to listen on (port 0 picks a free port; the chosen address is printed).
+        #[arg(long)]
+        http_addr: Option<SocketAddr>,
+        /// Data directory of the embedded store.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Create a demo tenant, WhatsApp connection and agent, and print their credentials.
+        #[arg(long)]
+        demo: bool,
+        /// Print startup information as JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the effective configuration (secrets included: do not paste it anywhere).
+    Config,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut config = Config::load(cli.config.as_deref()).context("loading configuration")?;
+    match cli.command {
+        Command::Config => {
+            println!("{}", toml_like(&config)?);
+            Ok(())
+        }
+        Command::Serve { http_addr, data_dir, demo, json } => {
+            if let Some(addr) = http_addr {
+                config.http.addr = addr;
+            }
+            if let Some(dir) = data_dir {
+                config.storage.embedded.data_dir = dir;
+            }
+            engine::telemetry::init_logging(&config.log);
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(async move {
+                let metrics = engine::telemetry::init_metrics().context("installing the metrics recorder")?;
+                node::run(config, RunOptions { demo, json }, metrics, shutdown_signal()).await
+            })
+        }
+    }
+}
+
+fn toml_like(config: &Config) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(config)?)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

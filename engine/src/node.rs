@@ -1,0 +1,112 @@
+//! Bootstrap and shutdown of one node. Start order: telemetry → store → bus → provider clients → actors
+//! → HTTP listener. Stop order is the reverse, under one deadline: stop accepting and close agent sockets
+//! (1001) → drain in-flight HTTP requests → stop actors (kill after the deadline) → flush and close the
+//! store.
+
+use crate::config::Config;
+use crate::{bus, demo, storage};
+use anyhow::Context;
+use gateway::providers::whatsapp_cloud::client::{CloudApiClient, CloudApiConfig};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::json;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How the binary was asked to run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    pub demo: bool,
+    /// Print startup information as JSON lines on stdout (for scripts and tests).
+    pub json: bool,
+}
+
+/// Runs a node until `shutdown` resolves, then stops it gracefully.
+pub async fn run(
+    config: Config,
+    options: RunOptions,
+    metrics: PrometheusHandle,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let upkeep = {
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                metrics.run_upkeep();
+            }
+        })
+    };
+
+    let opened = storage::open(&config.storage).context("opening the message store")?;
+    let store = Arc::clone(&opened.store);
+    let event_bus: Arc<dyn schema::bus::EventBus> = Arc::new(bus::in_process::InProcessBus::new(config.bus_capacity));
+    let channel = Arc::new(
+        CloudApiClient::new(CloudApiConfig {
+            graph_base: config.whatsapp.graph_base.clone(),
+            api_version: config.whatsapp.api_version.clone(),
+            timeout: Duration::from_secs(config.whatsapp.timeout_secs.max(1)),
+        })
+        .context("building the WhatsApp Cloud API client")?,
+    );
+    let services = actors::Services {
+        store: Arc::clone(&store),
+        bus: Arc::clone(&event_bus),
+        channel,
+        config: config.actor_config(),
+    };
+    let directory = actors::node_supervisor::start(services).await.context("starting the actor system")?;
+
+    let listener = tokio::net::TcpListener::bind(config.http.addr)
+        .await
+        .with_context(|| format!("binding {}", config.http.addr))?;
+    let addr = listener.local_addr()?;
+    announce(&options, json!({"event": "listening", "addr": addr.to_string()}), &format!("conversa listening on http://{addr}"));
+    if options.demo {
+        let credentials = demo::provision(store.as_ref(), &config.storage.embedded.data_dir, addr)
+            .await
+            .context("provisioning the demo tenant")?;
+        let mut value = serde_json::to_value(&credentials)?;
+        value["event"] = json!("demo");
+        let human = format!(
+            "demo ready:\n  webhook URL   {}\n  verify token  {}\n  app secret    {}\n  phone_number_id {}\n  agent token   {}\n  REST          {}\n  WebSocket     {}?token=<agent token>",
+            credentials.webhook_url, credentials.verify_token, credentials.app_secret,
+            credentials.phone_number_id, credentials.agent_token, credentials.api_base, credentials.ws_url
+        );
+        announce(&options, value, &human);
+    }
+
+    let cancel = CancellationToken::new();
+    let state = gateway::AppState::new(
+        Arc::clone(&directory),
+        event_bus,
+        metrics,
+        config.gateway_config(),
+        cancel.clone(),
+    );
+    let app = gateway::http::router(state);
+    let stop_accepting = cancel.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutdown requested: closing sockets and draining requests");
+        stop_accepting.cancel();
+    });
+    let deadline = Duration::from_secs(config.shutdown_deadline_secs.max(1));
+    let served = server.await;
+    tracing::info!("HTTP drained; stopping actors");
+    directory.shutdown(deadline).await;
+    (opened.closer)().context("closing the message store")?;
+    upkeep.abort();
+    tracing::info!("node stopped");
+    served.context("HTTP server failed")
+}
+
+fn announce(options: &RunOptions, value: serde_json::Value, human: &str) {
+    if options.json {
+        println!("{value}");
+    } else {
+        println!("{human}");
+    }
+}

@@ -1,0 +1,463 @@
+//! The embedded backend: fjall (an LSM tree, one keyspace per table) under the node's data directory.
+//! The default for one machine; no external service.
+//!
+//! Writes go through one committer thread that takes every write waiting in its bounded queue (up to
+//! `group_commit_max`), checks them, writes them as one atomic fjall batch and fsyncs once before
+//! answering all of them: group commit, so durability costs one fsync per group instead of one per
+//! webhook. Being the only writer also makes the uniqueness checks (provider address, per-conversation
+//! seq) race-free. Reads run on tokio's blocking pool, never on an async worker thread.
+
+use super::keys;
+use crate::config::EmbeddedConfig;
+use async_trait::async_trait;
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use jiff::Timestamp;
+use schema::events::EventEnvelope;
+use schema::records::{Agent, Connection, Conversation, Message, Provider, Tenant};
+use schema::store::{
+    ConversationCommit, InboxCursor, MessageKey, MessageRef, MessageStore, SeqWindow, StoreError,
+    StoreResult,
+};
+use schema::{ConnectionId, ConversationId, Seq, TenantId};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+
+/// Writes waiting for the committer; a full queue makes writers wait (backpressure).
+const WRITE_QUEUE: usize = 4096;
+
+/// The tables.
+#[derive(Clone)]
+struct Tables {
+    db: Database,
+    tenants: Keyspace,
+    connections: Keyspace,
+    connection_addresses: Keyspace,
+    agents: Keyspace,
+    tokens: Keyspace,
+    conversations: Keyspace,
+    inbox: Keyspace,
+    events: Keyspace,
+    messages: Keyspace,
+    message_keys: Keyspace,
+}
+
+/// A write for the committer thread.
+enum Write {
+    Commit(Box<ConversationCommit>),
+    Tenant(Tenant),
+    Connection(Connection),
+    Agent(Agent, [u8; 32]),
+}
+
+struct Pending {
+    write: Write,
+    done: oneshot::Sender<StoreResult<()>>,
+}
+
+/// The embedded store.
+pub struct EmbeddedStore {
+    tables: Tables,
+    writes: Mutex<Option<mpsc::Sender<Pending>>>,
+    committer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store under `config.data_dir` and starts its committer thread.
+    pub fn open(config: &EmbeddedConfig) -> StoreResult<Self> {
+        std::fs::create_dir_all(&config.data_dir).map_err(unavailable)?;
+        let db = Database::builder(config.data_dir.join("fjall"))
+            .cache_size(config.cache_bytes)
+            .open()
+            .map_err(unavailable)?;
+        let open = |name: &str| db.keyspace(name, KeyspaceCreateOptions::default).map_err(unavailable);
+        let tables = Tables {
+            tenants: open("tenants")?,
+            connections: open("connections")?,
+            connection_addresses: open("connection_addresses")?,
+            agents: open("agents")?,
+            tokens: open("tokens")?,
+            conversations: open("conversations")?,
+            inbox: open("inbox")?,
+            events: open("events")?,
+            messages: open("messages")?,
+            message_keys: open("message_keys")?,
+            db,
+        };
+        let (sender, receiver) = mpsc::channel(WRITE_QUEUE);
+        let committer_tables = tables.clone();
+        let group_max = if config.group_commit { config.group_commit_max.max(1) } else { 1 };
+        let committer = std::thread::Builder::new()
+            .name("conversa-committer".into())
+            .spawn(move || run_committer(committer_tables, receiver, group_max))
+            .map_err(unavailable)?;
+        Ok(Self {
+            tables,
+            writes: Mutex::new(Some(sender)),
+            committer: Mutex::new(Some(committer)),
+        })
+    }
+
+    /// Stops accepting writes, lets the committer finish what it has, and fsyncs.
+    pub fn close(&self) -> StoreResult<()> {
+        drop(self.writes.lock().map_err(unavailable)?.take());
+        if let Some(handle) = self.committer.lock().map_err(unavailable)?.take() {
+            let _ = handle.join();
+        }
+        self.tables.db.persist(PersistMode::SyncAll).map_err(unavailable)
+    }
+
+    async fn write(&self, write: Write) -> StoreResult<()> {
+        let sender = self
+            .writes
+            .lock()
+            .map_err(unavailable)?
+            .clone()
+            .ok_or_else(|| StoreError::Unavailable("store is closed".into()))?;
+        let (done, answer) = oneshot::channel();
+        sender
+            .send(Pending { write, done })
+            .await
+            .map_err(|_| StoreError::Unavailable("committer stopped".into()))?;
+        answer.await.map_err(|_| StoreError::Unavailable("committer stopped".into()))?
+    }
+
+    /// Runs a read on the blocking pool.
+    async fn read<T, F>(&self, op: &'static str, read: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Tables) -> StoreResult<T> + Send + 'static,
+    {
+        let tables = self.tables.clone();
+        let started = Instant::now();
+        let result = tokio::task::spawn_blocking(move || read(&tables))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?;
+        metrics::histogram!("conversa_store_operation_seconds", "op" => op)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+}
+
+fn run_committer(tables: Tables, mut receiver: mpsc::Receiver<Pending>, group_max: usize) {
+    let mut group = Vec::with_capacity(group_max);
+    while let Some(first) = receiver.blocking_recv() {
+        group.push(first);
+        while group.len() < group_max {
+            match receiver.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        let size = group.len();
+        commit_group(&tables, &mut group);
+        metrics::histogram!("conversa_store_group_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("conversa_store_group_commit_size").record(size as f64);
+    }
+}
+
+/// Validates each write against the store and the writes before it in the group, writes the valid ones
+/// in one batch, fsyncs, and answers every writer.
+fn commit_group(tables: &Tables, group: &mut Vec<Pending>) {
+    let mut batch = tables.db.batch().durability(Some(PersistMode::SyncAll));
+    let mut accepted = Vec::with_capacity(group.len());
+    let mut last_seqs: HashMap<(TenantId, ConversationId), Seq> = HashMap::new();
+    let mut claimed_addresses: Vec<Vec<u8>> = Vec::new();
+    for pending in group.drain(..) {
+        match stage(tables, &mut batch, pending.write, &mut last_seqs, &mut claimed_addresses) {
+            Ok(()) => accepted.push(pending.done),
+            Err(error) => {
+                let _ = pending.done.send(Err(error));
+            }
+        }
+    }
+    let outcome = batch.commit().map_err(|e| e.to_string());
+    for done in accepted {
+        let _ = done.send(outcome.clone().map_err(StoreError::Unavailable));
+    }
+}
+
+fn stage(
+    tables: &Tables,
+    batch: &mut fjall::OwnedWriteBatch,
+    write: Write,
+    last_seqs: &mut HashMap<(TenantId, ConversationId), Seq>,
+    claimed_addresses: &mut Vec<Vec<u8>>,
+) -> StoreResult<()> {
+    match write {
+        Write::Commit(commit) => {
+            let conversation = &commit.conversation;
+            let (tenant, id) = (conversation.tenant_id, conversation.id);
+            let conversation_key = keys::conversation(tenant, id);
+            let stored = match last_seqs.get(&(tenant, id)) {
+                Some(seq) => *seq,
+                None => get::<Conversation>(&tables.conversations, &conversation_key)?
+                    .map_or(0, |c| c.last_seq),
+            };
+            if let Some(first) = commit.events.first()
+                && first.seq != stored + 1
+            {
+                return Err(StoreError::SeqConflict { conversation: id, stored, first: first.seq });
+            }
+            if commit.events.iter().any(|e| e.tenant_id != tenant || e.conversation_id != id)
+                || commit.messages.iter().any(|m| m.tenant_id != tenant || m.conversation_id != id)
+            {
+                return Err(StoreError::Conflict("commit mixes conversations or tenants".into()));
+            }
+            last_seqs.insert((tenant, id), conversation.last_seq);
+            batch.insert(&tables.conversations, conversation_key, encode(conversation)?);
+            if let Some(previous) = commit.previous_activity_at {
+                batch.remove(&tables.inbox, keys::inbox(tenant, previous, id));
+            }
+            batch.insert(&tables.inbox, keys::inbox(tenant, conversation.last_activity_at, id), []);
+            for event in &commit.events {
+                batch.insert(&tables.events, keys::stream(tenant, id, event.seq), encode(event)?);
+            }
+            for message in &commit.messages {
+                batch.insert(&tables.messages, keys::stream(tenant, id, message.seq), encode(message)?);
+            }
+            for (key, reference) in &commit.message_keys {
+                batch.insert(&tables.message_keys, keys::message_key(tenant, id, key), encode(reference)?);
+            }
+        }
+        Write::Tenant(tenant) => {
+            batch.insert(&tables.tenants, tenant.id.as_bytes().to_vec(), encode(&tenant)?);
+        }
+        Write::Connection(connection) => {
+            let address = address_key(connection.provider, &connection.whatsapp.phone_number_id);
+            if claimed_addresses.contains(&address)
+                || tables.connection_addresses.contains_key(&address).map_err(unavailable)?
+            {
+                return Err(StoreError::Conflict(format!(
+                    "phone_number_id {} already belongs to a connection",
+                    connection.whatsapp.phone_number_id
+                )));
+            }
+            claimed_addresses.push(address.clone());
+            batch.insert(&tables.connection_addresses, address, connection.id.as_bytes().to_vec());
+            batch.insert(&tables.connections, connection.id.as_bytes().to_vec(), encode(&connection)?);
+        }
+        Write::Agent(agent, token_sha256) => {
+            batch.insert(&tables.agents, agent.id.as_bytes().to_vec(), encode(&agent)?);
+            batch.insert(&tables.tokens, token_sha256.to_vec(), encode(&agent)?);
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl MessageStore for EmbeddedStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.read("ping", |t| t.tenants.first_key_value().map_or(Ok(()), |g| g.key().map(drop)).map_err(unavailable))
+            .await
+    }
+
+    async fn create_tenant(&self, tenant: &Tenant) -> StoreResult<()> {
+        self.write(Write::Tenant(tenant.clone())).await
+    }
+
+    async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
+        self.read("tenant", move |t| get(&t.tenants, id.as_bytes())).await
+    }
+
+    async fn create_connection(&self, connection: &Connection) -> StoreResult<()> {
+        self.write(Write::Connection(connection.clone())).await
+    }
+
+    async fn connection(&self, id: ConnectionId) -> StoreResult<Option<Connection>> {
+        self.read("connection", move |t| get(&t.connections, id.as_bytes())).await
+    }
+
+    async fn connection_by_address(
+        &self,
+        provider: Provider,
+        address: &str,
+    ) -> StoreResult<Option<Connection>> {
+        let address = address_key(provider, address);
+        self.read("connection_by_address", move |t| {
+            match t.connection_addresses.get(&address).map_err(unavailable)? {
+                Some(id) => get(&t.connections, &id),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn create_agent(&self, agent: &Agent, token_sha256: [u8; 32]) -> StoreResult<()> {
+        self.write(Write::Agent(agent.clone(), token_sha256)).await
+    }
+
+    async fn agent_by_token(&self, token_sha256: [u8; 32]) -> StoreResult<Option<Agent>> {
+        self.read("agent_by_token", move |t| get(&t.tokens, token_sha256)).await
+    }
+
+    async fn conversation(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+    ) -> StoreResult<Option<Conversation>> {
+        self.read("conversation", move |t| get(&t.conversations, keys::conversation(tenant, id)))
+            .await
+    }
+
+    async fn commit(&self, commit: ConversationCommit) -> StoreResult<()> {
+        self.write(Write::Commit(Box::new(commit))).await
+    }
+
+    async fn message_ref(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        key: &MessageKey,
+    ) -> StoreResult<Option<MessageRef>> {
+        let key = keys::message_key(tenant, conversation, key);
+        self.read("message_ref", move |t| get(&t.message_keys, key)).await
+    }
+
+    async fn message(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        seq: Seq,
+    ) -> StoreResult<Option<Message>> {
+        self.read("message", move |t| get(&t.messages, keys::stream(tenant, conversation, seq))).await
+    }
+
+    async fn messages(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        window: SeqWindow,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>> {
+        self.read("messages", move |t| {
+            let prefix = keys::conversation(tenant, conversation);
+            match window {
+                SeqWindow::After(seq) => {
+                    let start = keys::stream(tenant, conversation, seq.saturating_add(1));
+                    let end = keys::after_prefix(&prefix);
+                    collect(t.messages.range(start..end).take(limit))
+                }
+                SeqWindow::Before(seq) => {
+                    let end = keys::stream(tenant, conversation, seq);
+                    let mut page: Vec<Message> = collect(t.messages.range(prefix..end).rev().take(limit))?;
+                    page.reverse();
+                    Ok(page)
+                }
+            }
+        })
+        .await
+    }
+
+    async fn events(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        after: Seq,
+        limit: usize,
+    ) -> StoreResult<Vec<EventEnvelope>> {
+        self.read("events", move |t| {
+            let start = keys::stream(tenant, conversation, after.saturating_add(1));
+            let end = keys::after_prefix(&keys::conversation(tenant, conversation));
+            collect(t.events.range(start..end).take(limit))
+        })
+        .await
+    }
+
+    async fn inbox(
+        &self,
+        tenant: TenantId,
+        cursor: Option<InboxCursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<Conversation>> {
+        self.read("inbox", move |t| {
+            let start = match cursor {
+                Some(c) => keys::successor(&keys::inbox(tenant, c.last_activity_at, c.conversation_id)),
+                None => tenant.as_bytes().to_vec(),
+            };
+            let end = keys::after_prefix(tenant.as_bytes());
+            inbox_page(t, tenant, t.inbox.range(start..end), limit, None)
+        })
+        .await
+    }
+
+    async fn active_since(
+        &self,
+        tenant: TenantId,
+        since: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<Conversation>> {
+        self.read("active_since", move |t| {
+            let end = keys::after_prefix(&keys::inbox_from(tenant, since));
+            inbox_page(t, tenant, t.inbox.range(tenant.as_bytes().to_vec()..end), limit, Some(since))
+        })
+        .await
+    }
+}
+
+fn inbox_page(
+    tables: &Tables,
+    tenant: TenantId,
+    entries: impl Iterator<Item = fjall::Guard>,
+    limit: usize,
+    since: Option<Timestamp>,
+) -> StoreResult<Vec<Conversation>> {
+    let mut page = Vec::with_capacity(limit.min(256));
+    for entry in entries {
+        if page.len() >= limit {
+            break;
+        }
+        let key = entry.key().map_err(unavailable)?;
+        let id = keys::inbox_conversation(&key)
+            .ok_or_else(|| StoreError::Corrupt("short inbox key".into()))?;
+        let conversation: Conversation = get(&tables.conversations, keys::conversation(tenant, id))?
+            .ok_or_else(|| StoreError::Corrupt(format!("inbox names missing conversation {id}")))?;
+        if since.is_some_and(|s| conversation.last_activity_at < s) {
+            break;
+        }
+        page.push(conversation);
+    }
+    Ok(page)
+}
+
+fn address_key(provider: Provider, address: &str) -> Vec<u8> {
+    let mut key = provider.as_str().as_bytes().to_vec();
+    key.push(0);
+    key.extend_from_slice(address.as_bytes());
+    key
+}
+
+fn get<T: DeserializeOwned>(keyspace: &Keyspace, key: impl AsRef<[u8]>) -> StoreResult<Option<T>> {
+    match keyspace.get(key).map_err(unavailable)? {
+        Some(bytes) => decode(&bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn collect<T: DeserializeOwned>(entries: impl Iterator<Item = fjall::Guard>) -> StoreResult<Vec<T>> {
+    entries.map(|entry| decode(&entry.value().map_err(unavailable)?)).collect()
+}
+
+fn encode<T: Serialize>(value: &T) -> StoreResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> StoreResult<T> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+

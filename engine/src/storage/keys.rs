@@ -1,0 +1,101 @@
+//! Key layouts of the embedded store: partition key first, clustering key after, fixed-width and
+//! big-endian so byte order is query order (the same shape as the CQL tables will have).
+
+use jiff::Timestamp;
+use schema::store::MessageKey;
+use schema::{ConversationId, Seq, TenantId};
+
+/// `tenant | conversation`: one conversation record.
+pub fn conversation(tenant: TenantId, conversation: ConversationId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(32);
+    key.extend_from_slice(tenant.as_bytes());
+    key.extend_from_slice(conversation.as_bytes());
+    key
+}
+
+/// `tenant | conversation | seq`: one event or message of a conversation's stream.
+pub fn stream(tenant: TenantId, conversation_id: ConversationId, seq: Seq) -> Vec<u8> {
+    let mut key = conversation(tenant, conversation_id);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// `tenant | conversation | kind | key`: an idempotency key of a message.
+pub fn message_key(tenant: TenantId, conversation_id: ConversationId, key: &MessageKey) -> Vec<u8> {
+    let mut out = conversation(tenant, conversation_id);
+    let (kind, value) = match key {
+        MessageKey::Provider(v) => (b'p', v),
+        MessageKey::Client(v) => (b'c', v),
+    };
+    out.push(kind);
+    out.extend_from_slice(value.as_bytes());
+    out
+}
+
+/// `tenant | (u64::MAX - activity µs) | conversation`: the inbox, newest activity first.
+pub fn inbox(tenant: TenantId, activity: Timestamp, conversation: ConversationId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(40);
+    key.extend_from_slice(tenant.as_bytes());
+    key.extend_from_slice(&inverted_micros(activity).to_be_bytes());
+    key.extend_from_slice(conversation.as_bytes());
+    key
+}
+
+/// The smallest inbox key of `tenant` for activity at or before `activity` (newest-first order).
+pub fn inbox_from(tenant: TenantId, activity: Timestamp) -> Vec<u8> {
+    let mut key = Vec::with_capacity(24);
+    key.extend_from_slice(tenant.as_bytes());
+    key.extend_from_slice(&inverted_micros(activity).to_be_bytes());
+    key
+}
+
+/// A key greater than every key that starts with `prefix` (keys here are at most `prefix + 64` bytes).
+pub fn after_prefix(prefix: &[u8]) -> Vec<u8> {
+    let mut key = prefix.to_vec();
+    key.extend_from_slice(&[0xff; 65]);
+    key
+}
+
+/// The key right after `key` in byte order (for exclusive starts).
+pub fn successor(key: &[u8]) -> Vec<u8> {
+    let mut next = key.to_vec();
+    next.push(0);
+    next
+}
+
+/// Reads the conversation id at the end of an inbox key.
+pub fn inbox_conversation(key: &[u8]) -> Option<ConversationId> {
+    let bytes: [u8; 16] = key.get(24..40)?.try_into().ok()?;
+    Some(ConversationId::from_bytes(bytes))
+}
+
+fn inverted_micros(at: Timestamp) -> u64 {
+    let micros = u64::try_from(at.as_microsecond()).unwrap_or(0);
+    u64::MAX - micros
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newer_activity_sorts_first_in_the_inbox() {
+        let tenant = TenantId::new();
+        let older = inbox(tenant, Timestamp::from_second(100).unwrap(), ConversationId::new());
+        let newer = inbox(tenant, Timestamp::from_second(200).unwrap(), ConversationId::new());
+        assert!(newer < older);
+    }
+
+    #[test]
+    fn stream_keys_sort_by_seq() {
+        let (t, c) = (TenantId::new(), ConversationId::new());
+        assert!(stream(t, c, 9) < stream(t, c, 10));
+        assert!(stream(t, c, 255) < stream(t, c, 256));
+    }
+
+    #[test]
+    fn inbox_key_yields_its_conversation() {
+        let (t, c) = (TenantId::new(), ConversationId::new());
+        assert_eq!(inbox_conversation(&inbox(t, Timestamp::now(), c)), Some(c));
+    }
+}

@@ -1,0 +1,112 @@
+//! Bearer tokens. Agent tokens are random 256-bit secrets shown once and stored only as SHA-256, so a
+//! leaked database does not leak usable tokens; the admin token comes from config. Tokens arrive in the
+//! `Authorization: Bearer` header, or as `?token=` on the WebSocket route (browsers cannot set headers
+//! on a WebSocket).
+
+use crate::AppState;
+use crate::error::ApiError;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::header;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use schema::records::Agent;
+use sha2::{Digest, Sha256};
+
+/// Prefix that makes Conversa tokens recognisable in logs and secret scanners.
+const TOKEN_PREFIX: &str = "cva_";
+
+/// A new agent token and the hash to store.
+pub fn new_agent_token() -> (String, [u8; 32]) {
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    let token = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(secret));
+    let hash = token_hash(&token);
+    (token, hash)
+}
+
+/// SHA-256 of a token, the form in which it is stored and looked up.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Compares two secrets without leaking where they differ (compares their SHA-256 digests).
+pub fn secrets_match(given: &str, expected: &str) -> bool {
+    use hmac::Mac;
+    let Ok(mut mac) = hmac::Hmac::<Sha256>::new_from_slice(b"conversa-secret-compare") else {
+        return false;
+    };
+    mac.update(expected.as_bytes());
+    let expected_tag = mac.finalize().into_bytes();
+    let Ok(mut mac) = hmac::Hmac::<Sha256>::new_from_slice(b"conversa-secret-compare") else {
+        return false;
+    };
+    mac.update(given.as_bytes());
+    mac.verify_slice(&expected_tag).is_ok()
+}
+
+/// The token of a request: `Authorization: Bearer …`, else `?token=…`.
+pub fn bearer_token(parts: &Parts) -> Option<String> {
+    if let Some(value) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        return value.strip_prefix("Bearer ").map(|t| t.trim().to_string());
+    }
+    parts.uri.query().and_then(|query| {
+        query.split('&').find_map(|pair| pair.strip_prefix("token=").map(str::to_string))
+    })
+}
+
+/// An authenticated agent; extracting it answers 401 for a missing or unknown token.
+pub struct AuthenticatedAgent(pub Agent);
+
+impl FromRequestParts<AppState> for AuthenticatedAgent {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer_token(parts).ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
+        let agent = state
+            .store
+            .agent_by_token(token_hash(&token))
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))?;
+        Ok(AuthenticatedAgent(agent))
+    }
+}
+
+/// The operator, authenticated by the configured admin token.
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(expected) = state.config.admin_token.as_deref() else {
+            return Err(ApiError::not_found("admin_api_disabled", "no admin token is configured"));
+        };
+        match bearer_token(parts) {
+            Some(given) if secrets_match(&given, expected) => Ok(Admin),
+            _ => Err(ApiError::unauthorized("the admin token is required")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_tokens_are_distinct_and_hash_to_their_stored_form() {
+        let (a, hash_a) = new_agent_token();
+        let (b, _) = new_agent_token();
+        assert_ne!(a, b);
+        assert!(a.starts_with(TOKEN_PREFIX));
+        assert_eq!(token_hash(&a), hash_a);
+    }
+
+    #[test]
+    fn secrets_match_only_when_equal() {
+        assert!(secrets_match("s3cret", "s3cret"));
+        assert!(!secrets_match("s3cret", "s3cres"));
+        assert!(!secrets_match("", "s3cret"));
+    }
+}

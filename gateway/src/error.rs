@@ -1,0 +1,117 @@
+//! The one error type of every HTTP route: a status, a stable machine code and a human text, rendered
+//! as an `application/problem+json` body (`schema::api::ErrorBody`).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use schema::api::ErrorBody;
+
+/// An HTTP error answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self { status, code, detail: detail.into() }
+    }
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+    pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, detail)
+    }
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+    pub fn unavailable(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, detail)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            code: self.code.to_string(),
+            status: self.status.as_u16(),
+            title: self.status.canonical_reason().unwrap_or("error").to_string(),
+            detail: Some(self.detail),
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}
+
+impl From<schema::store::StoreError> for ApiError {
+    fn from(e: schema::store::StoreError) -> Self {
+        tracing::error!(error = %e, "store error");
+        ApiError::unavailable("store_unavailable", "the message store failed; retry later")
+    }
+}
+
+impl From<actors::RouteError> for ApiError {
+    fn from(e: actors::RouteError) -> Self {
+        use actors::RouteError;
+        use actors::conversation::ConversationError;
+        match e {
+            RouteError::Conversation(ConversationError::NotFound) => {
+                ApiError::not_found("conversation_not_found", "no such conversation in this tenant")
+            }
+            RouteError::Conversation(ConversationError::Invalid(detail)) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_message", detail)
+            }
+            other => {
+                tracing::error!(error = %other, "request could not be completed");
+                ApiError::unavailable("not_durable", format!("{other}; nothing was acknowledged, retry"))
+            }
+        }
+    }
+}
+
+/// Reads a request body up to `limit` bytes, answering 413 beyond it.
+pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request body is larger than {limit} bytes or could not be read"),
+        )
+    })
+}
+
+/// Checks that the request says it carries JSON, answering 415 otherwise.
+pub fn require_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be application/json",
+        ))
+    }
+}
+
+/// Parses a JSON body into `T`, answering 400 with serde's reason otherwise.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("malformed_json", e.to_string()))
+}

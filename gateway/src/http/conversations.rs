@@ -1,0 +1,167 @@
+//! `/api/v1/conversations…`: the agent's REST view of its tenant's inbox, histories and replies.
+//! Every handler takes the tenant from the authenticated agent, never from the request.
+
+use crate::AppState;
+use crate::auth::AuthenticatedAgent;
+use crate::error::{ApiError, parse_json, read_body, require_json};
+use crate::http::parse_id;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use schema::api::{Page, SendMessageRequest};
+use schema::events::EventEnvelope;
+use schema::records::{Conversation, Message};
+use schema::store::{InboxCursor, SeqWindow};
+use schema::{ConversationId, Seq};
+use serde::Deserialize;
+
+const DEFAULT_PAGE: usize = 50;
+const MAX_PAGE: usize = 200;
+
+#[derive(Deserialize)]
+pub struct InboxQuery {
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/conversations?cursor=&limit=`: newest activity first.
+pub async fn list(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    Query(query): Query<InboxQuery>,
+) -> Result<axum::Json<Page<Conversation>>, ApiError> {
+    let limit = page_size(query.limit)?;
+    let cursor = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let items = state.store.inbox(agent.tenant_id, cursor, limit).await?;
+    let next_cursor = (items.len() == limit)
+        .then(|| items.last().map(encode_cursor))
+        .flatten();
+    Ok(axum::Json(Page { items, next_cursor }))
+}
+
+/// `GET /api/v1/conversations/{id}`.
+pub async fn get_one(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Conversation>, ApiError> {
+    Ok(axum::Json(conversation(&state, &agent, &id).await?))
+}
+
+#[derive(Deserialize)]
+pub struct HistoryQuery {
+    after: Option<Seq>,
+    before: Option<Seq>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/conversations/{id}/messages?after=|before=&limit=`: ascending by seq. Without `after`
+/// or `before`, the newest page. `next_cursor` continues in the direction asked (a seq).
+pub async fn messages(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    Path(id): Path<String>,
+    Query(query): Query<HistoryQuery>,
+) -> Result<axum::Json<Page<Message>>, ApiError> {
+    let limit = page_size(query.limit)?;
+    let conversation = conversation(&state, &agent, &id).await?;
+    let window = match (query.after, query.before) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request("invalid_query", "give `after` or `before`, not both"));
+        }
+        (Some(after), None) => SeqWindow::After(after),
+        (None, Some(before)) => SeqWindow::Before(before),
+        (None, None) => SeqWindow::Before(Seq::MAX),
+    };
+    let items = state.store.messages(agent.tenant_id, conversation.id, window, limit).await?;
+    let next_cursor = if items.len() < limit {
+        None
+    } else {
+        match window {
+            SeqWindow::After(_) => items.last().map(|m| m.seq.to_string()),
+            SeqWindow::Before(_) => items.first().map(|m| m.seq.to_string()),
+        }
+    };
+    Ok(axum::Json(Page { items, next_cursor }))
+}
+
+#[derive(Deserialize)]
+pub struct EventsQuery {
+    after: Option<Seq>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/conversations/{id}/events?after=&limit=`: the event stream, for clients that catch up
+/// over REST.
+pub async fn events(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    Path(id): Path<String>,
+    Query(query): Query<EventsQuery>,
+) -> Result<axum::Json<Page<EventEnvelope>>, ApiError> {
+    let limit = page_size(query.limit)?;
+    let conversation = conversation(&state, &agent, &id).await?;
+    let items =
+        state.store.events(agent.tenant_id, conversation.id, query.after.unwrap_or(0), limit).await?;
+    let next_cursor = (items.len() == limit).then(|| items.last().map(|e| e.seq.to_string())).flatten();
+    Ok(axum::Json(Page { items, next_cursor }))
+}
+
+/// `POST /api/v1/conversations/{id}/messages` `{"text": …, "client_message_id": …}` → 202 with the
+/// stored `pending` message; its status then moves by `message.status_updated` events.
+pub async fn send(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    require_json(&headers)?;
+    let body = read_body(body, state.config.api_body_limit).await?;
+    let request: SendMessageRequest = parse_json(&body)?;
+    if request.client_message_id.as_ref().is_some_and(|k| k.is_empty() || k.len() > 128) {
+        return Err(ApiError::bad_request("invalid_client_message_id", "client_message_id must have 1 to 128 bytes"));
+    }
+    let conversation = conversation(&state, &agent, &id).await?;
+    let message = state
+        .directory
+        .send_text(agent.tenant_id, conversation.id, agent.id, request.text, request.client_message_id)
+        .await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(message)))
+}
+
+async fn conversation(
+    state: &AppState,
+    agent: &schema::records::Agent,
+    raw_id: &str,
+) -> Result<Conversation, ApiError> {
+    let id: ConversationId = parse_id(raw_id, "conversation_not_found")?;
+    state
+        .store
+        .conversation(agent.tenant_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("conversation_not_found", "no such conversation in this tenant"))
+}
+
+fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit.unwrap_or(DEFAULT_PAGE) {
+        n @ 1..=MAX_PAGE => Ok(n),
+        _ => Err(ApiError::bad_request("invalid_limit", format!("limit must be 1 to {MAX_PAGE}"))),
+    }
+}
+
+fn encode_cursor(last: &Conversation) -> String {
+    let cursor = InboxCursor { last_activity_at: last.last_activity_at, conversation_id: last.id };
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&cursor).unwrap_or_default())
+}
+
+fn decode_cursor(raw: &str) -> Result<InboxCursor, ApiError> {
+    URL_SAFE_NO_PAD
+        .decode(raw)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave out"))
+}

@@ -1,0 +1,169 @@
+//! Provider webhook routes. `GET` answers Meta's verification handshake; `POST` verifies, parses, routes
+//! every event to its conversation actor and answers 200 only when all of them are durable.
+//!
+//! Order of checks (each refusal stores nothing): in-flight limit (503) → content type (415) → body size
+//! (413) → connection exists (404) → signature (401) → payload shape (400) → every `phone_number_id`
+//! belongs to this tenant (404). Then events are grouped per conversation (order kept within one) and
+//! the conversations are ingested concurrently. Any failure answers 503: Meta retries, and the retry is
+//! deduplicated by `wamid`, so a partial success is never a partial loss.
+
+use crate::AppState;
+use crate::error::{ApiError, read_body, require_json};
+use crate::http::parse_id;
+use crate::providers::whatsapp_cloud::webhook::{self, WebhookError};
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use futures::future::join_all;
+use schema::inbound::InboundEvent;
+use schema::records::{Connection, ConnectionStatus, Provider};
+use schema::{ConnectionId, ConversationId};
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::HashMap;
+use std::time::Instant;
+
+const PROVIDER: &str = "whatsapp_cloud";
+
+/// Query of Meta's verification handshake.
+#[derive(Deserialize)]
+pub struct Handshake {
+    #[serde(rename = "hub.mode")]
+    mode: Option<String>,
+    #[serde(rename = "hub.verify_token")]
+    verify_token: Option<String>,
+    #[serde(rename = "hub.challenge")]
+    challenge: Option<String>,
+}
+
+/// `GET /webhooks/whatsapp/{connection_id}`: echoes `hub.challenge` when the verify token matches.
+pub async fn verify(
+    State(state): State<AppState>,
+    Path(connection_id): Path<String>,
+    Query(handshake): Query<Handshake>,
+) -> Result<impl IntoResponse, ApiError> {
+    let connection = connection(&state, &connection_id).await?;
+    let token_ok = handshake
+        .verify_token
+        .as_deref()
+        .is_some_and(|t| crate::auth::secrets_match(t, &connection.whatsapp.verify_token));
+    match (handshake.mode.as_deref(), token_ok, handshake.challenge) {
+        (Some("subscribe"), true, Some(challenge)) => Ok(challenge),
+        _ => Err(ApiError::new(StatusCode::FORBIDDEN, "verification_failed", "hub.mode or hub.verify_token is wrong")),
+    }
+}
+
+/// `POST /webhooks/whatsapp/{connection_id}`.
+pub async fn receive(
+    State(state): State<AppState>,
+    Path(connection_id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    let received_at = Instant::now();
+    let outcome = receive_inner(&state, &connection_id, &headers, body, received_at).await;
+    let label = match &outcome {
+        Ok(_) => "ok",
+        Err(e) => e.code,
+    };
+    metrics::counter!("conversa_webhooks_received_total", "provider" => PROVIDER, "outcome" => label)
+        .increment(1);
+    metrics::histogram!("conversa_webhook_duration_seconds", "provider" => PROVIDER)
+        .record(received_at.elapsed().as_secs_f64());
+    outcome
+}
+
+async fn receive_inner(
+    state: &AppState,
+    connection_id: &str,
+    headers: &HeaderMap,
+    body: Body,
+    received_at: Instant,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let _permit = state
+        .webhook_permits
+        .try_acquire()
+        .map_err(|_| ApiError::unavailable("overloaded", "too many webhooks in flight; retry"))?;
+    require_json(headers)?;
+    let body = read_body(body, state.config.webhook_body_limit).await?;
+    let connection = connection(state, connection_id).await?;
+    if connection.status == ConnectionStatus::Paused {
+        return Err(ApiError::new(StatusCode::CONFLICT, "connection_paused", "this connection is paused"));
+    }
+    let signature = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
+    webhook::verify_signature(&connection.whatsapp.app_secret, &body, signature).map_err(|e| match e {
+        WebhookError::MissingSignature | WebhookError::BadSignature => ApiError::unauthorized(e.to_string()),
+        WebhookError::Malformed(detail) => ApiError::bad_request("malformed_payload", detail),
+    })?;
+    let parsed = webhook::parse(&body).map_err(|e| ApiError::bad_request("malformed_payload", e.to_string()))?;
+
+    // Resolve every number before touching any conversation: all or nothing.
+    let mut numbers: HashMap<String, Connection> = HashMap::new();
+    for batch in &parsed.batches {
+        if numbers.contains_key(&batch.phone_number_id) {
+            continue;
+        }
+        let owner = if batch.phone_number_id == connection.whatsapp.phone_number_id {
+            Some(connection.clone())
+        } else {
+            state.store.connection_by_address(Provider::WhatsappCloud, &batch.phone_number_id).await?
+        };
+        match owner {
+            Some(owner) if owner.tenant_id == connection.tenant_id => {
+                numbers.insert(batch.phone_number_id.clone(), owner);
+            }
+            _ => {
+                return Err(ApiError::not_found(
+                    "unknown_phone_number_id",
+                    format!("phone_number_id {} is not a connection of this tenant", batch.phone_number_id),
+                ));
+            }
+        }
+    }
+
+    // Group per conversation, keeping each conversation's events in payload order.
+    let tenant = connection.tenant_id;
+    let mut groups: Vec<(Connection, ConversationId, Vec<InboundEvent>)> = Vec::new();
+    let mut index: HashMap<ConversationId, usize> = HashMap::new();
+    for batch in parsed.batches {
+        let Some(owner) = numbers.get(&batch.phone_number_id) else { continue };
+        for event in batch.events {
+            let conversation = ConversationId::for_contact(tenant, owner.id, event.contact_address());
+            let slot = *index.entry(conversation).or_insert_with(|| {
+                groups.push((owner.clone(), conversation, Vec::new()));
+                groups.len() - 1
+            });
+            groups[slot].2.push(event);
+        }
+    }
+
+    let results = join_all(groups.iter().map(|(owner, conversation, events)| {
+        state.directory.ingest(tenant, owner, *conversation, events.clone(), received_at)
+    }))
+    .await;
+    let (mut stored, mut duplicates, mut statuses) = (0, 0, 0);
+    for result in results {
+        let report = result.map_err(ApiError::from)?;
+        stored += report.messages_stored;
+        duplicates += report.duplicates;
+        statuses += report.statuses_applied;
+    }
+    Ok(axum::Json(json!({
+        "status": "ok",
+        "messages_stored": stored,
+        "duplicates": duplicates,
+        "statuses_applied": statuses,
+        "ignored_changes": parsed.ignored_changes,
+    })))
+}
+
+async fn connection(state: &AppState, raw_id: &str) -> Result<Connection, ApiError> {
+    let id: ConnectionId = parse_id(raw_id, "unknown_connection")?;
+    state
+        .store
+        .connection(id)
+        .await?
+        .filter(|c| c.provider == Provider::WhatsappCloud)
+        .ok_or_else(|| ApiError::not_found("unknown_connection", "no WhatsApp connection with this id"))
+}

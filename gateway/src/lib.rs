@@ -1,0 +1,99 @@
+//! Every byte that crosses Conversa's network edge.
+//!
+//! ```text
+//! providers/whatsapp_cloud/   Meta's Cloud API, both directions: webhook signature + parsing (inbound),
+//!                             the send-API client that implements `schema::channel::ChannelClient`
+//! http/webhooks.rs            POST/GET /webhooks/whatsapp/{connection_id} → Directory::ingest
+//! http/conversations.rs       /api/v1/conversations… (agent bearer token, tenant-scoped)
+//! http/admin.rs               /api/v1/admin/… (admin token): tenants, connections, agents
+//! http/ops.rs                 /metrics, /healthz, /readyz
+//! ws/                         /api/v1/ws: the agent WebSocket (live events, resume by seq)
+//! auth.rs, error.rs           bearer tokens; the JSON error body every route answers with
+//! ```
+//!
+//! **Architecture Invariant:** the gateway writes only through actors (`actors::Directory`); it reads
+//! through the `MessageStore` port for queries and never knows which backend is behind it.
+//!
+//! **Architecture Invariant:** an error on one request or socket never stops the listener: handlers
+//! return typed errors, and nothing that came from the network is `unwrap`ped.
+
+pub mod auth;
+pub mod error;
+pub mod http;
+pub mod providers;
+pub mod ws;
+
+use actors::Directory;
+use metrics_exporter_prometheus::PrometheusHandle;
+use schema::bus::EventBus;
+use schema::store::MessageStore;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+/// Limits and switches of the edge.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// Token for `/api/v1/admin`; the admin API answers 404 when unset.
+    pub admin_token: Option<String>,
+    /// Largest webhook body accepted (Meta's payloads are a few KiB).
+    pub webhook_body_limit: usize,
+    /// Largest REST request body.
+    pub api_body_limit: usize,
+    /// Webhook requests processed at once; more get 503 and the provider retries.
+    pub max_inflight_webhooks: usize,
+    /// Frames queued per agent socket before it counts as a slow consumer and is closed.
+    pub ws_send_queue: usize,
+    /// Most events one resume replays before answering `resume_failed`.
+    pub ws_max_replay: usize,
+    /// How long a socket may stay open without subscribing.
+    pub ws_subscribe_timeout: Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            admin_token: None,
+            webhook_body_limit: 1024 * 1024,
+            api_body_limit: 64 * 1024,
+            max_inflight_webhooks: 512,
+            ws_send_queue: 1024,
+            ws_max_replay: 10_000,
+            ws_subscribe_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub directory: Arc<Directory>,
+    pub store: Arc<dyn MessageStore>,
+    pub bus: Arc<dyn EventBus>,
+    pub metrics: PrometheusHandle,
+    pub config: Arc<GatewayConfig>,
+    pub webhook_permits: Arc<Semaphore>,
+    /// Cancelled when the node starts shutting down: sockets close with 1001.
+    pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    pub fn new(
+        directory: Arc<Directory>,
+        bus: Arc<dyn EventBus>,
+        metrics: PrometheusHandle,
+        config: GatewayConfig,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            store: Arc::clone(&directory.services().store),
+            directory,
+            bus,
+            metrics,
+            webhook_permits: Arc::new(Semaphore::new(config.max_inflight_webhooks.max(1))),
+            config: Arc::new(config),
+            shutdown,
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Outbound side of the WhatsApp Cloud API: the send-message call, behind `ChannelClient`.
+//!
+//! `POST {graph_base}/{api_version}/{phone_number_id}/messages` with `Authorization: Bearer
+//! <access token>` and `{"messaging_product":"whatsapp","recipient_type":"individual","to":…,"type":"text",
+//! "text":{"body":…}}`; the answer's `messages[0].id` is the `wamid`. The base URL is configurable so
+//! tests aim it at a local fake. 429 and 5xx are transient; other 4xx are final rejections carrying
+//! Meta's error `code`/`message`/`error_data.details`.
+
+use async_trait::async_trait;
+use schema::channel::{ChannelClient, OutboundText, SendError};
+use schema::records::{Connection, ProviderError};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Settings of the Cloud API client.
+#[derive(Clone, Debug)]
+pub struct CloudApiConfig {
+    /// `https://graph.facebook.com` in production.
+    pub graph_base: String,
+    /// Graph API version, e.g. `v23.0`.
+    pub api_version: String,
+    pub timeout: Duration,
+}
+
+impl Default for CloudApiConfig {
+    fn default() -> Self {
+        Self {
+            graph_base: "https://graph.facebook.com".into(),
+            api_version: "v23.0".into(),
+            timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// The client (one per node; connection pooling is shared).
+pub struct CloudApiClient {
+    http: reqwest::Client,
+    config: CloudApiConfig,
+}
+
+impl CloudApiClient {
+    pub fn new(config: CloudApiConfig) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .build()?;
+        Ok(Self { http, config })
+    }
+}
+
+#[async_trait]
+impl ChannelClient for CloudApiClient {
+    async fn send_text(
+        &self,
+        connection: &Connection,
+        message: &OutboundText,
+    ) -> Result<String, SendError> {
+        let url = format!(
+            "{}/{}/{}/messages",
+            self.config.graph_base.trim_end_matches('/'),
+            self.config.api_version,
+            connection.whatsapp.phone_number_id
+        );
+        let mut body = json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": message.to,
+            "type": "text",
+            "text": {"preview_url": false, "body": message.body},
+        });
+        if let Some(reply_to) = &message.reply_to {
+            body["context"] = json!({"message_id": reply_to});
+        }
+        let response = self
+            .http
+            .post(&url)
+            .bearer_auth(&connection.whatsapp.access_token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| SendError::Transient(format!("request failed: {e}")))?;
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            return answer
+                .pointer("/messages/0/id")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| SendError::Transient("answer without messages[0].id".into()));
+        }
+        let error = ProviderError {
+            code: answer.pointer("/error/code").and_then(Value::as_i64),
+            title: answer
+                .pointer("/error/message")
+                .and_then(Value::as_str)
+                .unwrap_or_else(|| status.canonical_reason().unwrap_or("error"))
+                .to_string(),
+            detail: answer.pointer("/error/error_data/details").and_then(Value::as_str).map(str::to_string),
+        };
+        if status.as_u16() == 429 || status.is_server_error() {
+            Err(SendError::Transient(format!("{status}: {}", error.title)))
+        } else {
+            Err(SendError::Rejected(error))
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! `GET /api/v1/ws`: the agent WebSocket. The token is checked before the upgrade (401 JSON otherwise);
+//! the protocol is documented in `schema::ws`.
+//!
+//! One socket = a reader (this task: client frames, subscribe, replay, live forwarding) and a writer task
+//! fed by a bounded queue of `ws_send_queue` frames. When the queue is full, or the tenant's bus buffer
+//! overflows for this subscriber, the agent is a slow consumer: the socket closes with
+//! `CLOSE_SLOW_CONSUMER` (4008) and the agent resumes by seq; it never stalls anyone else. Either half
+//! ending ends both; node shutdown closes with 1001.
+
+mod replay;
+
+use crate::AppState;
+use crate::auth::AuthenticatedAgent;
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use futures::{SinkExt, StreamExt};
+use schema::bus::{BusItem, Published};
+use schema::records::Agent;
+use schema::ws::{
+    CLOSE_GOING_AWAY, CLOSE_PROTOCOL_ERROR, CLOSE_SLOW_CONSUMER, ClientFrame, PROTOCOL_VERSION,
+    ResumeFrom, ServerFrame,
+};
+use schema::{ConversationId, Seq};
+use std::collections::HashMap;
+use std::time::Instant;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Largest client frame accepted.
+const MAX_CLIENT_FRAME: usize = 256 * 1024;
+
+/// `GET /api/v1/ws`.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade
+        .max_message_size(MAX_CLIENT_FRAME)
+        .on_upgrade(move |socket| async move {
+            metrics::gauge!("conversa_ws_connections").increment(1.0);
+            run(state, agent, socket).await;
+            metrics::gauge!("conversa_ws_connections").decrement(1.0);
+        })
+}
+
+/// What the writer task sends.
+enum Outgoing {
+    Frame(ServerFrame, Option<Instant>),
+    Close(u16, &'static str),
+}
+
+/// Why the socket ended (for logs).
+#[derive(Debug)]
+enum End {
+    ClientLeft,
+    SlowConsumer,
+    ProtocolError,
+    Shutdown,
+}
+
+async fn run(state: AppState, agent: Agent, socket: WebSocket) {
+    let (sink, mut stream) = socket.split();
+    let (out, queue) = mpsc::channel::<Outgoing>(state.config.ws_send_queue.max(1));
+    let done = state.shutdown.child_token();
+    let writer = tokio::spawn(write_loop(sink, queue, done.clone()));
+    let ready = ServerFrame::Ready { protocol: PROTOCOL_VERSION, tenant_id: agent.tenant_id, agent_id: agent.id };
+    let _ = out.try_send(Outgoing::Frame(ready, None));
+
+    // Phase 1: wait for `subscribe` (answer pings meanwhile).
+    let deadline = tokio::time::sleep(state.config.ws_subscribe_timeout);
+    tokio::pin!(deadline);
+    let resume = loop {
+        let frame = tokio::select! {
+            _ = done.cancelled() => { finish(&out, End::Shutdown).await; return drain(writer).await; }
+            _ = &mut deadline => { finish(&out, End::ProtocolError).await; return drain(writer).await; }
+            frame = stream.next() => frame,
+        };
+        match client_frame(frame) {
+            Ok(Some(ClientFrame::Subscribe { resume })) => break resume,
+            Ok(Some(ClientFrame::Ping)) => {
+                let _ = out.try_send(Outgoing::Frame(ServerFrame::Pong, None));
+            }
+            Ok(None) => {}
+            Err(end) => {
+                finish(&out, end).await;
+                return drain(writer).await;
+            }
+        }
+    };
+
+    // Phase 2: subscribe first, then replay from the store, so nothing falls between the two.
+    let mut live = state.bus.subscribe(agent.tenant_id);
+    let mut delivered: HashMap<ConversationId, Seq> = HashMap::new();
+    let replayed = match resume {
+        Some(resume) => match replay_into(&state, &agent, resume, &out, &mut delivered).await {
+            Ok(n) => n,
+            Err(end) => {
+                finish(&out, end).await;
+                return drain(writer).await;
+            }
+        },
+        None => 0,
+    };
+    if out.try_send(Outgoing::Frame(ServerFrame::Subscribed { replayed }, None)).is_err() {
+        finish(&out, End::SlowConsumer).await;
+        return drain(writer).await;
+    }
+
+    // Phase 3: live.
+    let end = loop {
+        tokio::select! {
+            _ = done.cancelled() => break End::Shutdown,
+            item = live.next() => match item {
+                Some(BusItem::Event(published)) => {
+                    if let Err(end) = forward(&out, &mut delivered, published) { break end; }
+                }
+                Some(BusItem::Lagged { missed }) => {
+                    tracing::warn!(agent = %agent.id, missed, "agent socket lagged behind the bus");
+                    break End::SlowConsumer;
+                }
+                None => break End::Shutdown,
+            },
+            frame = stream.next() => match client_frame(frame) {
+                Ok(Some(ClientFrame::Ping)) => {
+                    if out.try_send(Outgoing::Frame(ServerFrame::Pong, None)).is_err() { break End::SlowConsumer; }
+                }
+                Ok(Some(ClientFrame::Subscribe { .. })) => {
+                    let error = ServerFrame::Error { code: "already_subscribed".into(), message: "reconnect to resume again".into() };
+                    let _ = out.try_send(Outgoing::Frame(error, None));
+                }
+                Ok(None) => {}
+                Err(end) => break end,
+            },
+        }
+    };
+    tracing::debug!(agent = %agent.id, ?end, "agent socket closing");
+    finish(&out, end).await;
+    drain(writer).await;
+}
+
+/// Sends one live event unless the replay already delivered it.
+fn forward(
+    out: &mpsc::Sender<Outgoing>,
+    delivered: &mut HashMap<ConversationId, Seq>,
+    published: Published,
+) -> Result<(), End> {
+    let envelope = &published.envelope;
+    if let Some(seen) = delivered.get(&envelope.conversation_id) {
+        if envelope.seq <= *seen {
+            return Ok(());
+        }
+        delivered.remove(&envelope.conversation_id);
+    }
+    let frame = ServerFrame::Event((*published.envelope).clone());
+    out.try_send(Outgoing::Frame(frame, Some(published.durable_at))).map_err(|_| End::SlowConsumer)
+}
+
+async fn replay_into(
+    state: &AppState,
+    agent: &Agent,
+    resume: ResumeFrom,
+    out: &mpsc::Sender<Outgoing>,
+    delivered: &mut HashMap<ConversationId, Seq>,
+) -> Result<u64, End> {
+    match replay::missed_events(state, agent.tenant_id, &resume, state.config.ws_max_replay).await {
+        Ok(replay::Replay::Events(events)) => {
+            let count = events.len() as u64;
+            for envelope in events {
+                delivered.insert(envelope.conversation_id, envelope.seq);
+                // The replay may exceed the live queue: wait for room instead of dropping.
+                if out.send(Outgoing::Frame(ServerFrame::Event(envelope), None)).await.is_err() {
+                    return Err(End::ClientLeft);
+                }
+            }
+            Ok(count)
+        }
+        Ok(replay::Replay::TooFarBehind) => {
+            let frame = ServerFrame::ResumeFailed {
+                reason: "too_far_behind".into(),
+                max_replay: state.config.ws_max_replay as u64,
+            };
+            let _ = out.send(Outgoing::Frame(frame, None)).await;
+            Ok(0)
+        }
+        Err(error) => {
+            tracing::error!(%error, "resume failed on the store");
+            let frame = ServerFrame::ResumeFailed { reason: "store_unavailable".into(), max_replay: 0 };
+            let _ = out.send(Outgoing::Frame(frame, None)).await;
+            Ok(0)
+        }
+    }
+}
+
+/// Reads one client frame: `Ok(None)` for control frames, `Err` when the socket must end.
+fn client_frame(
+    frame: Option<Result<WsMessage, axum::Error>>,
+) -> Result<Option<ClientFrame>, End> {
+    match frame {
+        None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => Err(End::ClientLeft),
+        Some(Ok(WsMessage::Text(text))) => {
+            serde_json::from_str(text.as_str()).map(Some).map_err(|_| End::ProtocolError)
+        }
+        Some(Ok(WsMessage::Binary(_))) => Err(End::ProtocolError),
+        Some(Ok(_)) => Ok(None),
+    }
+}
+
+async fn finish(out: &mpsc::Sender<Outgoing>, end: End) {
+    let close = match end {
+        End::ClientLeft => return,
+        End::SlowConsumer => {
+            metrics::counter!("conversa_ws_slow_consumer_disconnects_total").increment(1);
+            Outgoing::Close(CLOSE_SLOW_CONSUMER, "slow consumer: reconnect and resume by seq")
+        }
+        End::ProtocolError => Outgoing::Close(CLOSE_PROTOCOL_ERROR, "protocol error"),
+        End::Shutdown => Outgoing::Close(CLOSE_GOING_AWAY, "node shutting down: reconnect and resume"),
+    };
+    // A full queue means a slow consumer: the close must not wait behind it.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), out.send(close)).await;
+}
+
+async fn drain(writer: tokio::task::JoinHandle<()>) {
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
+}
+
+async fn write_loop(
+    mut sink: futures::stream::SplitSink<WebSocket, WsMessage>,
+    mut queue: mpsc::Receiver<Outgoing>,
+    done: CancellationToken,
+) {
+    while let Some(item) = queue.recv().await {
+        match item {
+            Outgoing::Frame(frame, durable_at) => {
+                let Ok(text) = serde_json::to_string(&frame) else { continue };
+                if sink.send(WsMessage::Text(text.into())).await.is_err() {
+                    break;
+                }
+                if let Some(durable_at) = durable_at {
+                    metrics::histogram!("conversa_fanout_latency_seconds")
+                        .record(durable_at.elapsed().as_secs_f64());
+                }
+            }
+            Outgoing::Close(code, reason) => {
+                let frame = CloseFrame { code, reason: reason.into() };
+                let _ = sink.send(WsMessage::Close(Some(frame))).await;
+                break;
+            }
+        }
+    }
+    let _ = sink.close().await;
+    done.cancel();
+}

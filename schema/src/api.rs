@@ -1,0 +1,77 @@
+//! REST wire types for `/api/v1`: request bodies, pages and the RFC 7807-style error body.
+
+use crate::ids::{AgentId, ConnectionId, TenantId};
+use serde::{Deserialize, Serialize};
+
+/// Every HTTP error: a stable machine `code`, the HTTP `status`, and a human `title`/`detail`
+/// (`application/problem+json`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: String,
+    pub status: u16,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// A page of items with an opaque cursor for the next one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass back as `?cursor=` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /api/v1/conversations/{id}/messages`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessageRequest {
+    pub text: String,
+    /// Idempotency key: retrying with the same key returns the first message instead of sending twice.
+    #[serde(default)]
+    pub client_message_id: Option<String>,
+}
+
+/// `POST /api/v1/admin/tenants`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenantRequest {
+    pub name: String,
+}
+
+/// `POST /api/v1/admin/tenants/{tenant}/connections` (WhatsApp Cloud API).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConnectionRequest {
+    pub name: String,
+    pub phone_number_id: String,
+    pub verify_token: String,
+    pub app_secret: String,
+    pub access_token: String,
+}
+
+/// `POST /api/v1/admin/tenants/{tenant}/agents`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAgentRequest {
+    pub name: String,
+    #[serde(default)]
+    pub role: Option<crate::records::AgentRole>,
+}
+
+/// Answer to agent creation: the token is shown once and stored only hashed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedAgent {
+    pub agent_id: AgentId,
+    pub tenant_id: TenantId,
+    pub token: String,
+}
+
+/// Answer to connection creation: where Meta must be pointed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedConnection {
+    pub connection_id: ConnectionId,
+    pub tenant_id: TenantId,
+    /// Path of the webhook route for this connection (`/webhooks/whatsapp/{connection_id}`).
+    pub webhook_path: String,
+}

@@ -1,0 +1,32 @@
+//! The pub/sub port: committed conversation events go out on a per-tenant topic; agent sockets subscribe
+//! to their tenant. Implemented in `engine` (in-process now, Redis between nodes later).
+
+use crate::events::EventEnvelope;
+use crate::ids::TenantId;
+use futures::stream::BoxStream;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// An event as carried on the bus: shared, with the local instant it became durable (for the fan-out
+/// latency histogram; it does not cross nodes).
+#[derive(Clone, Debug)]
+pub struct Published {
+    pub envelope: Arc<EventEnvelope>,
+    pub durable_at: Instant,
+}
+
+/// What a subscriber receives.
+#[derive(Clone, Debug)]
+pub enum BusItem {
+    Event(Published),
+    /// The subscriber fell behind and `missed` events were dropped for it: it must resume from the store.
+    Lagged { missed: u64 },
+}
+
+/// Publish/subscribe by tenant. Publishing never blocks; each subscriber has a bounded buffer.
+pub trait EventBus: Send + Sync + 'static {
+    /// Publish an event that is already durable.
+    fn publish(&self, event: Published);
+    /// Every event of `tenant` published from now on.
+    fn subscribe(&self, tenant: TenantId) -> BoxStream<'static, BusItem>;
+}

@@ -1,0 +1,47 @@
+//! Provider-neutral inbound events: what the gateway parses a provider webhook into. Nothing downstream of
+//! the gateway sees a provider's raw JSON except inside `MessageContent::Unsupported`.
+
+use crate::records::{Contact, MessageContent, MessageStatus, ProviderError};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// A message the contact sent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InboundMessage {
+    /// The provider's message id (`wamid.…`): the idempotency key.
+    pub provider_message_id: String,
+    pub from: Contact,
+    pub sent_at: Timestamp,
+    pub content: MessageContent,
+    /// Provider id of the message this replies to (WhatsApp `context.id`).
+    pub reply_to: Option<String>,
+}
+
+/// A delivery status the provider reports for a message we sent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InboundStatus {
+    pub provider_message_id: String,
+    /// The contact the message was sent to: identifies the conversation.
+    pub recipient: String,
+    pub status: MessageStatus,
+    pub at: Timestamp,
+    pub error: Option<ProviderError>,
+}
+
+/// One thing a webhook reported, for one conversation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InboundEvent {
+    Message(InboundMessage),
+    Status(InboundStatus),
+}
+
+impl InboundEvent {
+    /// The contact address that identifies the conversation this event belongs to.
+    pub fn contact_address(&self) -> &str {
+        match self {
+            InboundEvent::Message(m) => &m.from.address,
+            InboundEvent::Status(s) => &s.recipient,
+        }
+    }
+}

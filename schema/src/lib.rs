@@ -1,0 +1,26 @@
+//! The language every Conversa crate speaks: ids, records, events, commands, wire frames and the ports
+//! (traits) that the live system talks through.
+//!
+//! Layout, following one message's path:
+//! - [`ids`]: typed identifiers (tenant, connection, conversation, message, agent) and `Seq`.
+//! - [`records`]: what is stored — tenants, connections, agents, conversations, messages.
+//! - [`inbound`]: provider-neutral events that a provider webhook is parsed into at the gateway.
+//! - [`events`]: what happened to a conversation, each with its per-conversation `seq`; fanned out to agents.
+//! - [`ws`]: the versioned WebSocket protocol (client and server frames, close codes).
+//! - [`api`]: REST request/response bodies and the JSON error body.
+//! - [`store`], [`bus`], [`channel`]: the ports implemented by `engine` (storage, pub/sub) and `gateway`
+//!   (provider clients).
+//!
+//! **Architecture Invariant:** this crate does no I/O and depends on no runtime; it only describes.
+
+pub mod api;
+pub mod bus;
+pub mod channel;
+pub mod events;
+pub mod ids;
+pub mod inbound;
+pub mod records;
+pub mod store;
+pub mod ws;
+
+pub use ids::{AgentId, ConnectionId, ConversationId, MessageId, Seq, TenantId};

@@ -1,0 +1,274 @@
+//! What Conversa stores: tenants, channel connections, agents, conversations (the support ticket) and
+//! messages. Fields that later issues fill (assignee, team, tags, SLA, CSAT, sentiment) are present now so
+//! that stored records and wire types do not change shape when those features land.
+
+use crate::ids::{AgentId, ConnectionId, ConversationId, MessageId, Seq, TenantId};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A business using Conversa.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+/// The channel provider behind a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    /// Meta's WhatsApp Business Cloud API.
+    WhatsappCloud,
+}
+
+impl Provider {
+    /// Stable label for metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::WhatsappCloud => "whatsapp_cloud",
+        }
+    }
+}
+
+/// Lifecycle state of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    Connecting,
+    QrRequired,
+    Connected,
+    Disconnected,
+    Error,
+    /// Administratively paused: webhooks are refused, nothing is sent.
+    Paused,
+}
+
+/// Credentials and addresses of a WhatsApp Cloud API number.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhatsappCloudSettings {
+    /// Meta's id of the business phone number; it appears in every webhook's `metadata.phone_number_id`.
+    pub phone_number_id: String,
+    /// The token Meta echoes in the `GET` verification handshake.
+    pub verify_token: String,
+    /// The Meta app secret that signs webhooks (`X-Hub-Signature-256`).
+    pub app_secret: String,
+    /// System-user access token used for the send API.
+    pub access_token: String,
+}
+
+/// One channel connection (one WhatsApp number = one session).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    pub id: ConnectionId,
+    pub tenant_id: TenantId,
+    pub provider: Provider,
+    pub name: String,
+    pub status: ConnectionStatus,
+    pub whatsapp: WhatsappCloudSettings,
+    pub created_at: Timestamp,
+}
+
+/// Role of a tenant's user. Permissions per role come with the roles issue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentRole {
+    Admin,
+    Supervisor,
+    Agent,
+    Auditor,
+    Bot,
+}
+
+/// A user of a tenant who signs in to the inbox.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agent {
+    pub id: AgentId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub role: AgentRole,
+    pub created_at: Timestamp,
+}
+
+/// The customer on the other side of a conversation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    /// The provider's address of the contact (WhatsApp `wa_id`, digits only).
+    pub address: String,
+    /// Display name from the provider profile, when it sent one.
+    pub name: Option<String>,
+}
+
+/// Ticket status of a conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationStatus {
+    Open,
+    InProgress,
+    Waiting,
+    Resolved,
+    Cancelled,
+}
+
+/// Ticket priority.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    Low,
+    Normal,
+    High,
+    Urgent,
+}
+
+/// A conversation: the thread with one contact on one connection, and the support ticket around it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub tenant_id: TenantId,
+    pub connection_id: ConnectionId,
+    pub contact: Contact,
+    pub status: ConversationStatus,
+    pub priority: Priority,
+    pub assignee: Option<AgentId>,
+    pub team: Option<String>,
+    pub tags: Vec<String>,
+    /// Seq of the newest event in this conversation's stream (0 before the first).
+    pub last_seq: Seq,
+    pub created_at: Timestamp,
+    pub last_activity_at: Timestamp,
+    /// When the contact last wrote: opens WhatsApp's 24-hour customer-service window.
+    pub last_inbound_at: Option<Timestamp>,
+    pub message_count: u64,
+    /// Preview of the newest message for inbox lists.
+    pub last_message_preview: Option<String>,
+    /// Statuses that arrived for a provider message id before the send API returned that id
+    /// (Meta can post `sent` before the send call answers). Applied when the id is attached; bounded.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub early_statuses: BTreeMap<String, StatusChange>,
+}
+
+/// Which way a message travelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+/// What a message carries. Types not yet understood are kept as `Unsupported` with the raw payload so
+/// nothing a customer sent is ever dropped.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MessageContent {
+    Text {
+        body: String,
+    },
+    Unsupported {
+        /// The provider's type name (`image`, `sticker`, `order`, ...).
+        provider_type: String,
+        /// The provider's message object as received.
+        raw: serde_json::Value,
+    },
+}
+
+impl MessageContent {
+    /// Short text for inbox previews.
+    pub fn preview(&self) -> String {
+        match self {
+            MessageContent::Text { body } => body.chars().take(120).collect(),
+            MessageContent::Unsupported { provider_type, .. } => format!("[{provider_type}]"),
+        }
+    }
+}
+
+/// Delivery state of a message. Ordered: a status never moves backwards (`read` then a late `delivered`
+/// leaves it `read`); `failed` is final.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    /// Stored, not yet accepted by the provider.
+    Pending,
+    /// The provider's send API accepted it and returned its id.
+    Accepted,
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+    /// Inbound messages: received from the contact.
+    Received,
+}
+
+impl MessageStatus {
+    /// Whether moving from `self` to `next` is progress (never backwards, `failed` is final).
+    pub fn can_advance_to(self, next: MessageStatus) -> bool {
+        use MessageStatus::*;
+        let rank = |s: MessageStatus| match s {
+            Pending => 0,
+            Accepted => 1,
+            Sent => 2,
+            Delivered => 3,
+            Read => 4,
+            Failed => 5,
+            Received => 6,
+        };
+        !matches!(self, Failed | Received) && rank(next) > rank(self) && next != Received
+    }
+}
+
+/// A provider's error attached to a failed message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderError {
+    pub code: Option<i64>,
+    pub title: String,
+    pub detail: Option<String>,
+}
+
+/// One status change reported for a message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusChange {
+    pub status: MessageStatus,
+    pub at: Timestamp,
+    pub error: Option<ProviderError>,
+}
+
+/// One message, inbound or outbound.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: MessageId,
+    pub tenant_id: TenantId,
+    pub conversation_id: ConversationId,
+    /// Seq of the `message.created` event: orders the history.
+    pub seq: Seq,
+    pub direction: Direction,
+    pub content: MessageContent,
+    pub status: MessageStatus,
+    /// The provider's id (`wamid.…`) once known.
+    pub provider_message_id: Option<String>,
+    /// The provider id of the message this one replies to.
+    pub reply_to: Option<String>,
+    /// Who sent an outbound message.
+    pub sent_by: Option<AgentId>,
+    /// Agent-supplied idempotency key of an outbound message.
+    pub client_message_id: Option<String>,
+    pub error: Option<ProviderError>,
+    /// When the provider says it happened (inbound) or when the agent sent it (outbound).
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MessageStatus::*;
+
+    #[test]
+    fn status_never_moves_backwards_and_failed_is_final() {
+        assert!(Pending.can_advance_to(Accepted));
+        assert!(Sent.can_advance_to(Read));
+        assert!(!Read.can_advance_to(Delivered));
+        assert!(!Read.can_advance_to(Read));
+        assert!(Delivered.can_advance_to(Failed));
+        assert!(!Failed.can_advance_to(Read));
+        assert!(!Received.can_advance_to(Read));
+    }
+}

@@ -1,0 +1,163 @@
+//! The storage port. One trait, three backends planned in `engine` (embedded LSM now; ScyllaDB and
+//! PostgreSQL next), so it is shaped by the queries the system makes, partition key first:
+//!
+//! | read                              | partition key         | clustering            |
+//! |-----------------------------------|-----------------------|-----------------------|
+//! | conversation by id                | (tenant, conversation)| —                     |
+//! | events after a seq (resume)       | (tenant, conversation)| seq                   |
+//! | messages by seq, both directions  | (tenant, conversation)| seq                   |
+//! | message by provider/client id     | (tenant, conversation)| key                   |
+//! | inbox, newest activity first      | tenant                | (activity desc, id)   |
+//!
+//! **Architecture Invariant:** every conversation read and write names its tenant; a backend never
+//! answers across tenants.
+//!
+//! **Architecture Invariant:** only a conversation's owning actor calls [`MessageStore::commit`] for it,
+//! so the per-conversation `seq` needs no lightweight transaction; backends still reject a commit whose
+//! first seq does not follow the stored `last_seq` ([`StoreError::SeqConflict`]) where they can do so
+//! cheaply, to turn a placement bug into an error instead of a silent overwrite.
+
+use crate::events::EventEnvelope;
+use crate::ids::{ConnectionId, ConversationId, MessageId, Seq, TenantId};
+use crate::records::{Agent, Connection, Conversation, Message, Provider, Tenant};
+use async_trait::async_trait;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Failures of a store operation.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend cannot be reached or failed to persist; the operation may be retried.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A unique value (a provider address, a token) is already taken.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A commit's seq does not follow the stored one: two writers for one conversation.
+    #[error("seq conflict in conversation {conversation}: stored last seq {stored}, commit starts at {first}")]
+    SeqConflict { conversation: ConversationId, stored: Seq, first: Seq },
+    /// Stored bytes could not be decoded.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A key under which a message can be found again for idempotency.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum MessageKey {
+    /// The provider's id (`wamid.…`): dedupes provider retries and routes status webhooks.
+    Provider(String),
+    /// The agent's `client_message_id`: dedupes an agent's retried send.
+    Client(String),
+}
+
+/// Where a keyed message lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRef {
+    pub message_id: MessageId,
+    pub seq: Seq,
+}
+
+/// Everything one conversation actor turn changes, written atomically and durably (all or nothing).
+#[derive(Clone, Debug)]
+pub struct ConversationCommit {
+    /// The conversation after the turn; its `last_seq` is the seq of the last event below.
+    pub conversation: Conversation,
+    /// `last_activity_at` before the turn (`None` for a new conversation), to move it in the inbox.
+    pub previous_activity_at: Option<Timestamp>,
+    /// New events, in seq order, starting at the stored `last_seq + 1`.
+    pub events: Vec<EventEnvelope>,
+    /// Messages created or changed, each stored under its `seq`.
+    pub messages: Vec<Message>,
+    /// Idempotency keys to add.
+    pub message_keys: Vec<(MessageKey, MessageRef)>,
+}
+
+/// Which slice of a conversation's history to read. Results are always in ascending seq order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeqWindow {
+    /// The first `limit` items with seq greater than this.
+    After(Seq),
+    /// The last `limit` items with seq lower than this (`Seq::MAX` = the newest).
+    Before(Seq),
+}
+
+/// Position in a tenant's inbox: the last item of the previous page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxCursor {
+    pub last_activity_at: Timestamp,
+    pub conversation_id: ConversationId,
+}
+
+/// The storage port. Every method is durable when it returns `Ok`.
+#[async_trait]
+pub trait MessageStore: Send + Sync + 'static {
+    /// Cheap liveness probe used by `/readyz`.
+    async fn ping(&self) -> StoreResult<()>;
+
+    async fn create_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
+    async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>>;
+    /// Fails with `Conflict` when another connection already owns the provider address.
+    async fn create_connection(&self, connection: &Connection) -> StoreResult<()>;
+    async fn connection(&self, id: ConnectionId) -> StoreResult<Option<Connection>>;
+    /// The connection that owns a provider address (WhatsApp `phone_number_id`).
+    async fn connection_by_address(
+        &self,
+        provider: Provider,
+        address: &str,
+    ) -> StoreResult<Option<Connection>>;
+    /// Stores an agent and one access token, kept only as its SHA-256.
+    async fn create_agent(&self, agent: &Agent, token_sha256: [u8; 32]) -> StoreResult<()>;
+    async fn agent_by_token(&self, token_sha256: [u8; 32]) -> StoreResult<Option<Agent>>;
+
+    async fn conversation(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+    ) -> StoreResult<Option<Conversation>>;
+    /// Applies one actor turn atomically and durably.
+    async fn commit(&self, commit: ConversationCommit) -> StoreResult<()>;
+    async fn message_ref(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        key: &MessageKey,
+    ) -> StoreResult<Option<MessageRef>>;
+    async fn message(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        seq: Seq,
+    ) -> StoreResult<Option<Message>>;
+    async fn messages(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        window: SeqWindow,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>>;
+    /// Events with seq greater than `after`, ascending, at most `limit`.
+    async fn events(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        after: Seq,
+        limit: usize,
+    ) -> StoreResult<Vec<EventEnvelope>>;
+    /// Conversations by last activity, newest first, strictly after `cursor`.
+    async fn inbox(
+        &self,
+        tenant: TenantId,
+        cursor: Option<InboxCursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<Conversation>>;
+    /// Conversations whose last activity is at or after `since`, newest first, at most `limit`.
+    async fn active_since(
+        &self,
+        tenant: TenantId,
+        since: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<Conversation>>;
+}
