@@ -82,7 +82,10 @@ pub enum ConversationMsg {
         reply: RpcReplyPort<Result<Message, ConversationError>>,
     },
     /// The provider accepted the message stored at `seq` and gave it this id.
-    ProviderAccepted { seq: Seq, provider_message_id: String },
+    ProviderAccepted {
+        seq: Seq,
+        provider_message_id: String,
+    },
     /// The provider finally refused the message stored at `seq`.
     ProviderFailed { seq: Seq, error: ProviderError },
     /// Timer: stop if nothing arrived for `idle_timeout`.
@@ -133,7 +136,12 @@ impl Actor for ConversationActor {
             state.last_message_at = Instant::now();
         }
         match message {
-            ConversationMsg::Ingest { connection_id, events, received_at, reply } => {
+            ConversationMsg::Ingest {
+                connection_id,
+                events,
+                received_at,
+                reply,
+            } => {
                 let result = state.ingest(connection_id, events).await;
                 let failed = matches!(result, Err(ConversationError::Store(_)));
                 if result.is_ok() {
@@ -145,7 +153,12 @@ impl Actor for ConversationActor {
                     return Err("store commit failed; restarting from the store".into());
                 }
             }
-            ConversationMsg::SendText { agent, text, client_message_id, reply } => {
+            ConversationMsg::SendText {
+                agent,
+                text,
+                client_message_id,
+                reply,
+            } => {
                 let result = state.send_text(agent, text, client_message_id).await;
                 let failed = matches!(result, Err(ConversationError::Store(_)));
                 let _ = reply.send(result);
@@ -153,14 +166,20 @@ impl Actor for ConversationActor {
                     return Err("store commit failed; restarting from the store".into());
                 }
             }
-            ConversationMsg::ProviderAccepted { seq, provider_message_id } => {
-                state.provider_answered(seq, Ok(provider_message_id)).await?;
+            ConversationMsg::ProviderAccepted {
+                seq,
+                provider_message_id,
+            } => {
+                state
+                    .provider_answered(seq, Ok(provider_message_id))
+                    .await?;
             }
             ConversationMsg::ProviderFailed { seq, error } => {
                 state.provider_answered(seq, Err(error)).await?;
             }
             ConversationMsg::IdleCheck => {
-                if state.last_message_at.elapsed() >= state.directory.services().config.idle_timeout {
+                if state.last_message_at.elapsed() >= state.directory.services().config.idle_timeout
+                {
                     myself.stop(Some("passivated".into()));
                 }
             }
@@ -210,7 +229,9 @@ impl Turn {
         message.seq = self.conversation.last_seq + 1;
         self.conversation.message_count += 1;
         self.conversation.last_message_preview = Some(message.content.preview());
-        let seq = self.push(ConversationEvent::MessageCreated { message: message.clone() });
+        let seq = self.push(ConversationEvent::MessageCreated {
+            message: message.clone(),
+        });
         debug_assert_eq!(seq, message.seq);
         self.messages.push(message.clone());
         message
@@ -253,7 +274,6 @@ impl Turn {
         });
         true
     }
-
 }
 
 impl ConversationState {
@@ -290,8 +310,15 @@ impl ConversationState {
                     if let Some(name) = inbound.from.name.clone() {
                         turn.conversation.contact.name = Some(name);
                     }
-                    turn.conversation.last_inbound_at = Some(inbound.sent_at.max(message.created_at));
-                    turn.keys.push((key, MessageRef { message_id: message.id, seq: message.seq }));
+                    turn.conversation.last_inbound_at =
+                        Some(inbound.sent_at.max(message.created_at));
+                    turn.keys.push((
+                        key,
+                        MessageRef {
+                            message_id: message.id,
+                            seq: message.seq,
+                        },
+                    ));
                     report.messages_stored += 1;
                 }
                 InboundEvent::Status(status) => {
@@ -316,7 +343,8 @@ impl ConversationState {
         {
             self.commit(turn).await?;
         }
-        metrics::counter!("conversa_messages_ingested_total").increment(report.messages_stored as u64);
+        metrics::counter!("conversa_messages_ingested_total")
+            .increment(report.messages_stored as u64);
         metrics::counter!("conversa_messages_duplicate_total").increment(report.duplicates as u64);
         Ok(report)
     }
@@ -333,8 +361,11 @@ impl ConversationState {
             None => self.lookup(&key).await?,
         };
         let Some(found) = found else { return Ok(false) };
-        let change =
-            StatusChange { status: status.status, at: status.at, error: status.error.clone() };
+        let change = StatusChange {
+            status: status.status,
+            at: status.at,
+            error: status.error.clone(),
+        };
         let mut message = match turn.message_mut(found.seq) {
             Some(m) => m.clone(),
             None => self.load_message(found.seq).await?,
@@ -384,15 +415,29 @@ impl ConversationState {
             updated_at: now,
         });
         if let Some(key) = key {
-            turn.keys.push((key, MessageRef { message_id: message.id, seq: message.seq }));
+            turn.keys.push((
+                key,
+                MessageRef {
+                    message_id: message.id,
+                    seq: message.seq,
+                },
+            ));
         }
         let connection = turn.conversation.connection_id;
         let to = turn.conversation.contact.address.clone();
         self.commit(turn).await?;
-        let outbound = schema::channel::OutboundText { to, body: text, reply_to: None };
+        let outbound = schema::channel::OutboundText {
+            to,
+            body: text,
+            reply_to: None,
+        };
         let handed_over = match self.directory.session(self.tenant, connection).await {
             Ok(session) => session
-                .cast(SessionMsg::Send { conversation: self.id, seq: message.seq, outbound })
+                .cast(SessionMsg::Send {
+                    conversation: self.id,
+                    seq: message.seq,
+                    outbound,
+                })
                 .is_ok(),
             Err(_) => false,
         };
@@ -404,7 +449,9 @@ impl ConversationState {
                 title: "connection unavailable".into(),
                 detail: Some("the connection's session could not be started".into()),
             };
-            self.provider_answered(message.seq, Err(error)).await.map_err(store_error)?;
+            self.provider_answered(message.seq, Err(error))
+                .await
+                .map_err(store_error)?;
         }
         Ok(message)
     }
@@ -415,28 +462,47 @@ impl ConversationState {
         seq: Seq,
         answer: Result<String, ProviderError>,
     ) -> Result<(), StoreError> {
-        let Some(conversation) = self.conversation.clone() else { return Ok(()) };
+        let Some(conversation) = self.conversation.clone() else {
+            return Ok(());
+        };
         let mut turn = Turn::new(conversation, false);
-        let mut message = self.load_message(seq).await.map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut message = self
+            .load_message(seq)
+            .await
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let now = turn.now;
         match answer {
             Ok(provider_id) => {
-                let change = StatusChange { status: MessageStatus::Accepted, at: now, error: None };
+                let change = StatusChange {
+                    status: MessageStatus::Accepted,
+                    at: now,
+                    error: None,
+                };
                 turn.advance(&mut message, change, Some(provider_id.clone()));
                 // Meta may report `sent`/`delivered` before the send call answers: apply what waited.
                 if let Some(early) = turn.conversation.early_statuses.remove(&provider_id) {
                     turn.advance(&mut message, early, None);
                 }
-                let reference = MessageRef { message_id: message.id, seq };
-                turn.keys.push((MessageKey::Provider(provider_id), reference));
+                let reference = MessageRef {
+                    message_id: message.id,
+                    seq,
+                };
+                turn.keys
+                    .push((MessageKey::Provider(provider_id), reference));
             }
             Err(error) => {
-                let change = StatusChange { status: MessageStatus::Failed, at: now, error: Some(error) };
+                let change = StatusChange {
+                    status: MessageStatus::Failed,
+                    at: now,
+                    error: Some(error),
+                };
                 turn.advance(&mut message, change, None);
             }
         }
         upsert(&mut turn.messages, message);
-        self.commit(turn).await.map_err(|e| StoreError::Unavailable(e.to_string()))
+        self.commit(turn)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
     async fn commit(&mut self, turn: Turn) -> Result<(), ConversationError> {
@@ -448,20 +514,31 @@ impl ConversationState {
             messages: turn.messages,
             message_keys: turn.keys,
         };
-        self.directory.services().store.commit(commit).await.map_err(store_error)?;
+        self.directory
+            .services()
+            .store
+            .commit(commit)
+            .await
+            .map_err(store_error)?;
         metrics::histogram!("conversa_store_operation_seconds", "op" => "commit")
             .record(started.elapsed().as_secs_f64());
         let durable_at = Instant::now();
         self.conversation = Some(turn.conversation);
         let bus = &self.directory.services().bus;
         for envelope in turn.events {
-            bus.publish(Published { envelope: Arc::new(envelope), durable_at });
+            bus.publish(Published {
+                envelope: Arc::new(envelope),
+                durable_at,
+            });
         }
         Ok(())
     }
 
     async fn lookup(&self, key: &MessageKey) -> Result<Option<MessageRef>, ConversationError> {
-        self.store().message_ref(self.tenant, self.id, key).await.map_err(store_error)
+        self.store()
+            .message_ref(self.tenant, self.id, key)
+            .await
+            .map_err(store_error)
     }
 
     async fn load_message(&self, seq: Seq) -> Result<Message, ConversationError> {
@@ -472,7 +549,11 @@ impl ConversationState {
             .ok_or_else(|| ConversationError::Store(format!("message at seq {seq} is missing")))
     }
 
-    fn new_conversation(&self, connection_id: ConnectionId, first: &InboundMessage) -> Conversation {
+    fn new_conversation(
+        &self,
+        connection_id: ConnectionId,
+        first: &InboundMessage,
+    ) -> Conversation {
         let now = Timestamp::now();
         Conversation {
             id: self.id,
@@ -517,7 +598,11 @@ impl ConversationState {
 /// Keeps a status whose provider id is not known yet (its send call has not answered); `false` if the
 /// same or a later status is already waiting.
 fn early_changed_insert(turn: &mut Turn, status: &InboundStatus) -> bool {
-    let change = StatusChange { status: status.status, at: status.at, error: status.error.clone() };
+    let change = StatusChange {
+        status: status.status,
+        at: status.at,
+        error: status.error.clone(),
+    };
     let early = &mut turn.conversation.early_statuses;
     if let Some(waiting) = early.get(&status.provider_message_id)
         && !waiting.status.can_advance_to(change.status)
@@ -526,7 +611,10 @@ fn early_changed_insert(turn: &mut Turn, status: &InboundStatus) -> bool {
     }
     early.insert(status.provider_message_id.clone(), change);
     while early.len() > MAX_EARLY_STATUSES {
-        let oldest = early.iter().min_by_key(|(_, c)| c.at).map(|(k, _)| k.clone());
+        let oldest = early
+            .iter()
+            .min_by_key(|(_, c)| c.at)
+            .map(|(k, _)| k.clone());
         match oldest {
             Some(key) => early.remove(&key),
             None => break,

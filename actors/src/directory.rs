@@ -8,7 +8,9 @@
 //! **Architecture Invariant:** entries are keyed by (tenant, entity): a request carrying tenant A can
 //! never reach an actor of tenant B, even with B's conversation id.
 
-use crate::conversation::{ConversationActor, ConversationArgs, ConversationError, ConversationMsg};
+use crate::conversation::{
+    ConversationActor, ConversationArgs, ConversationError, ConversationMsg,
+};
 use crate::node_supervisor::NodeMsg;
 use crate::session::{SessionActor, SessionArgs, SessionMsg};
 use crate::tenant_supervisor::{TenantArgs, TenantSupervisor};
@@ -133,7 +135,11 @@ impl Directory {
 
     /// Number of live actors of each kind (tenant, conversation, session).
     pub fn live_counts(&self) -> (usize, usize, usize) {
-        (self.tenants.len(), self.conversations.len(), self.sessions.len())
+        (
+            self.tenants.len(),
+            self.conversations.len(),
+            self.sessions.len(),
+        )
     }
 
     /// Delivers one webhook's events for one conversation and waits until they are durable.
@@ -213,17 +219,24 @@ impl Directory {
         let directory = Arc::clone(self);
         slot.get_or_try_init(|| async move {
             let supervisor = directory.tenant(tenant).await?;
-            let args = ConversationArgs { tenant, id, directory: Arc::clone(&directory) };
+            let args = ConversationArgs {
+                tenant,
+                id,
+                directory: Arc::clone(&directory),
+            };
             let (actor, _) = Actor::spawn_linked(None, ConversationActor, args, supervisor)
                 .await
                 .map_err(|e| RouteError::Spawn(e.to_string()))?;
-            directory.live.insert(actor.get_id(), Entity::Conversation(tenant, id));
+            directory
+                .live
+                .insert(actor.get_id(), Entity::Conversation(tenant, id));
             Ok(actor)
         })
         .await
         .cloned()
         .inspect_err(|_| {
-            self.conversations.remove_if(&(tenant, id), |_, s| s.get().is_none());
+            self.conversations
+                .remove_if(&(tenant, id), |_, s| s.get().is_none());
         })
     }
 
@@ -237,17 +250,24 @@ impl Directory {
         let directory = Arc::clone(self);
         slot.get_or_try_init(|| async move {
             let supervisor = directory.tenant(tenant).await?;
-            let args = SessionArgs { tenant, connection: id, directory: Arc::clone(&directory) };
+            let args = SessionArgs {
+                tenant,
+                connection: id,
+                directory: Arc::clone(&directory),
+            };
             let (actor, _) = Actor::spawn_linked(None, SessionActor, args, supervisor)
                 .await
                 .map_err(|e| RouteError::Spawn(e.to_string()))?;
-            directory.live.insert(actor.get_id(), Entity::Session(tenant, id));
+            directory
+                .live
+                .insert(actor.get_id(), Entity::Session(tenant, id));
             Ok(actor)
         })
         .await
         .cloned()
         .inspect_err(|_| {
-            self.sessions.remove_if(&(tenant, id), |_, s| s.get().is_none());
+            self.sessions
+                .remove_if(&(tenant, id), |_, s| s.get().is_none());
         })
     }
 
@@ -255,12 +275,17 @@ impl Directory {
         let slot = slot(&self.tenants, tenant);
         let directory = Arc::clone(self);
         slot.get_or_try_init(|| async move {
-            let args = TenantArgs { tenant, directory: Arc::clone(&directory) };
+            let args = TenantArgs {
+                tenant,
+                directory: Arc::clone(&directory),
+            };
             let (actor, _) =
                 Actor::spawn_linked(None, TenantSupervisor, args, directory.root.get_cell())
                     .await
                     .map_err(|e| RouteError::Spawn(e.to_string()))?;
-            directory.live.insert(actor.get_id(), Entity::Tenant(tenant));
+            directory
+                .live
+                .insert(actor.get_id(), Entity::Tenant(tenant));
             Ok(actor)
         })
         .await
@@ -289,10 +314,12 @@ impl Directory {
                 self.tenants.remove_if(&id, |_, s| same(s, actor));
             }
             Entity::Conversation(tenant, id) => {
-                self.conversations.remove_if(&(tenant, id), |_, s| same(s, actor));
+                self.conversations
+                    .remove_if(&(tenant, id), |_, s| same(s, actor));
             }
             Entity::Session(tenant, id) => {
-                self.sessions.remove_if(&(tenant, id), |_, s| same(s, actor));
+                self.sessions
+                    .remove_if(&(tenant, id), |_, s| same(s, actor));
             }
         }
     }
@@ -300,14 +327,24 @@ impl Directory {
     /// Stops every actor: children first (conversations finish their current turn), then supervisors.
     pub async fn shutdown(&self, deadline: Duration) {
         let started = Instant::now();
-        let tenants: Vec<ActorRef<()>> =
-            self.tenants.iter().filter_map(|e| e.value().get().cloned()).collect();
+        let tenants: Vec<ActorRef<()>> = self
+            .tenants
+            .iter()
+            .filter_map(|e| e.value().get().cloned())
+            .collect();
         for tenant in &tenants {
             let left = deadline.saturating_sub(started.elapsed());
-            tenant.stop_children_and_wait(Some("node shutdown".into()), Some(left)).await;
+            tenant
+                .stop_children_and_wait(Some("node shutdown".into()), Some(left))
+                .await;
         }
         let left = deadline.saturating_sub(started.elapsed());
-        if self.root.stop_and_wait(Some("node shutdown".into()), Some(left)).await.is_err() {
+        if self
+            .root
+            .stop_and_wait(Some("node shutdown".into()), Some(left))
+            .await
+            .is_err()
+        {
             tracing::warn!("actors did not stop within the shutdown deadline; killing");
             self.root.kill();
         }

@@ -38,7 +38,11 @@ pub struct SessionState {
 /// Messages of the session actor.
 pub enum SessionMsg {
     /// Send the message stored at `seq` in `conversation`.
-    Send { conversation: ConversationId, seq: Seq, outbound: OutboundText },
+    Send {
+        conversation: ConversationId,
+        seq: Seq,
+        outbound: OutboundText,
+    },
 }
 
 /// Why a session cannot start.
@@ -64,7 +68,10 @@ impl Actor for SessionActor {
             .connection(args.connection)
             .await?
             .filter(|c| c.tenant_id == args.tenant)
-            .ok_or(SessionStartError::UnknownConnection(args.connection, args.tenant))?;
+            .ok_or(SessionStartError::UnknownConnection(
+                args.connection,
+                args.tenant,
+            ))?;
         let in_flight = Arc::new(Semaphore::new(services.config.session_concurrency.max(1)));
         metrics::gauge!("conversa_actors_live", "kind" => "session").increment(1.0);
         Ok(SessionState {
@@ -82,7 +89,11 @@ impl Actor for SessionActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            SessionMsg::Send { conversation, seq, outbound } => {
+            SessionMsg::Send {
+                conversation,
+                seq,
+                outbound,
+            } => {
                 // Waiting for a permit here is the backpressure: sends queue in this mailbox.
                 let permit = Arc::clone(&state.in_flight).acquire_owned().await?;
                 let connection = Arc::clone(&state.connection);
@@ -94,7 +105,10 @@ impl Actor for SessionActor {
                     let answer = match channel.send_text(&connection, &outbound).await {
                         Ok(provider_message_id) => {
                             metrics::counter!("conversa_outbound_sends_total", "provider" => provider, "outcome" => "accepted").increment(1);
-                            ConversationMsg::ProviderAccepted { seq, provider_message_id }
+                            ConversationMsg::ProviderAccepted {
+                                seq,
+                                provider_message_id,
+                            }
                         }
                         Err(error) => {
                             let outcome = match &error {
@@ -102,7 +116,10 @@ impl Actor for SessionActor {
                                 SendError::Transient(_) => "unavailable",
                             };
                             metrics::counter!("conversa_outbound_sends_total", "provider" => provider, "outcome" => outcome).increment(1);
-                            ConversationMsg::ProviderFailed { seq, error: provider_error(error) }
+                            ConversationMsg::ProviderFailed {
+                                seq,
+                                error: provider_error(error),
+                            }
                         }
                     };
                     drop(permit);

@@ -45,7 +45,10 @@ impl Actor for TenantSupervisor {
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         metrics::gauge!("conversa_actors_live", "kind" => "tenant").increment(1.0);
-        Ok(TenantState { tenant: args.tenant, directory: args.directory })
+        Ok(TenantState {
+            tenant: args.tenant,
+            directory: args.directory,
+        })
     }
 
     async fn handle_supervisor_evt(

@@ -47,7 +47,9 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { addr: SocketAddr::from(([127, 0, 0, 1], 8080)) }
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
     }
 }
 
@@ -151,7 +153,11 @@ pub struct WhatsappConfig {
 impl Default for WhatsappConfig {
     fn default() -> Self {
         let d = gateway::providers::whatsapp_cloud::client::CloudApiConfig::default();
-        Self { graph_base: d.graph_base, api_version: d.api_version, timeout_secs: d.timeout.as_secs() }
+        Self {
+            graph_base: d.graph_base,
+            api_version: d.api_version,
+            timeout_secs: d.timeout.as_secs(),
+        }
     }
 }
 
@@ -173,7 +179,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: LogFormat::Text, filter: "info,lsm_tree=warn,fjall=warn".into() }
+        Self {
+            format: LogFormat::Text,
+            filter: "info,lsm_tree=warn,fjall=warn".into(),
+        }
     }
 }
 
@@ -184,7 +193,10 @@ impl Config {
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
-        figment.merge(Env::prefixed("CONVERSA_").split("__")).extract().map_err(Box::new)
+        figment
+            .merge(Env::prefixed("CONVERSA_").split("__"))
+            .extract()
+            .map_err(Box::new)
     }
 
     pub fn actor_config(&self) -> actors::ActorConfig {
@@ -223,9 +235,13 @@ mod tests {
     #[test]
     fn file_then_environment_override_defaults() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("conversa.toml", "[http]\naddr = \"0.0.0.0:9000\"\n[storage.embedded]\ngroup_commit = false\n")?;
+            jail.create_file(
+                "conversa.toml",
+                "[http]\naddr = \"0.0.0.0:9000\"\n[storage.embedded]\ngroup_commit = false\n",
+            )?;
             jail.set_env("CONVERSA_HTTP__ADDR", "127.0.0.1:9100");
-            let config = Config::load(Some(Path::new("conversa.toml"))).map_err(|e| e.to_string())?;
+            let config =
+                Config::load(Some(Path::new("conversa.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(config.http.addr.port(), 9100);
             assert!(!config.storage.embedded.group_commit);
             assert_eq!(config.bus_capacity, 4096);

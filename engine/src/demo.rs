@@ -3,7 +3,9 @@
 //! per data directory (remembered in `demo.json`, which holds no agent token); every start issues a new
 //! agent token, since tokens are stored only hashed.
 
-use gateway::http::admin::{ProvisionError, provision_agent, provision_connection, provision_tenant};
+use gateway::http::admin::{
+    ProvisionError, provision_agent, provision_connection, provision_tenant,
+};
 use rand::RngCore;
 use schema::api::{CreateAgentRequest, CreateConnectionRequest, CreateTenantRequest};
 use schema::store::MessageStore;
@@ -57,9 +59,23 @@ pub async fn provision(
         Err(_) => None,
     };
     let setup = match existing {
-        Some(setup) if store.connection(setup.connection_id).await.map_err(ProvisionError::from)?.is_some() => setup,
+        Some(setup)
+            if store
+                .connection(setup.connection_id)
+                .await
+                .map_err(ProvisionError::from)?
+                .is_some() =>
+        {
+            setup
+        }
         _ => {
-            let tenant = provision_tenant(store, CreateTenantRequest { name: "Demo".into() }).await?;
+            let tenant = provision_tenant(
+                store,
+                CreateTenantRequest {
+                    name: "Demo".into(),
+                },
+            )
+            .await?;
             let setup = DemoSetup {
                 tenant_id: tenant.id,
                 connection_id: ConnectionId::new(),
@@ -79,8 +95,12 @@ pub async fn provision(
                 },
             )
             .await?;
-            let setup = DemoSetup { connection_id: created.connection_id, ..setup };
-            let json = serde_json::to_vec_pretty(&setup).map_err(|e| DemoError::File(e.to_string()))?;
+            let setup = DemoSetup {
+                connection_id: created.connection_id,
+                ..setup
+            };
+            let json =
+                serde_json::to_vec_pretty(&setup).map_err(|e| DemoError::File(e.to_string()))?;
             std::fs::write(&path, json).map_err(|e| DemoError::File(e.to_string()))?;
             setup
         }
@@ -88,7 +108,10 @@ pub async fn provision(
     let agent = provision_agent(
         store,
         setup.tenant_id,
-        CreateAgentRequest { name: "Demo agent".into(), role: None },
+        CreateAgentRequest {
+            name: "Demo agent".into(),
+            role: None,
+        },
     )
     .await?;
     Ok(DemoCredentials {

@@ -9,7 +9,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "conversa", version, about = "Conversa: real-time omnichannel messaging engine")]
+#[command(
+    name = "conversa",
+    version,
+    about = "Conversa: real-time omnichannel messaging engine"
+)]
 struct Cli {
     /// TOML configuration file (values are overridden by CONVERSA_* variables and by flags).
     #[arg(long, global = true, env = "CONVERSA_CONFIG")]
@@ -47,7 +51,12 @@ fn main() -> anyhow::Result<()> {
             println!("{}", toml_like(&config)?);
             Ok(())
         }
-        Command::Serve { http_addr, data_dir, demo, json } => {
+        Command::Serve {
+            http_addr,
+            data_dir,
+            demo,
+            json,
+        } => {
             if let Some(addr) = http_addr {
                 config.http.addr = addr;
             }
@@ -55,10 +64,19 @@ fn main() -> anyhow::Result<()> {
                 config.storage.embedded.data_dir = dir;
             }
             engine::telemetry::init_logging(&config.log);
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(async move {
-                let metrics = engine::telemetry::init_metrics().context("installing the metrics recorder")?;
-                node::run(config, RunOptions { demo, json }, metrics, shutdown_signal()).await
+                let metrics =
+                    engine::telemetry::init_metrics().context("installing the metrics recorder")?;
+                node::run(
+                    config,
+                    RunOptions { demo, json },
+                    metrics,
+                    shutdown_signal(),
+                )
+                .await
             })
         }
     }
@@ -73,13 +91,14 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = interrupt.await;
-                return;
-            }
-        };
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}

@@ -42,7 +42,8 @@ pub async fn run(
 
     let opened = storage::open(&config.storage).context("opening the message store")?;
     let store = Arc::clone(&opened.store);
-    let event_bus: Arc<dyn schema::bus::EventBus> = Arc::new(bus::in_process::InProcessBus::new(config.bus_capacity));
+    let event_bus: Arc<dyn schema::bus::EventBus> =
+        Arc::new(bus::in_process::InProcessBus::new(config.bus_capacity));
     let channel = Arc::new(
         CloudApiClient::new(CloudApiConfig {
             graph_base: config.whatsapp.graph_base.clone(),
@@ -57,13 +58,19 @@ pub async fn run(
         channel,
         config: config.actor_config(),
     };
-    let directory = actors::node_supervisor::start(services).await.context("starting the actor system")?;
+    let directory = actors::node_supervisor::start(services)
+        .await
+        .context("starting the actor system")?;
 
     let listener = tokio::net::TcpListener::bind(config.http.addr)
         .await
         .with_context(|| format!("binding {}", config.http.addr))?;
     let addr = listener.local_addr()?;
-    announce(&options, json!({"event": "listening", "addr": addr.to_string()}), &format!("conversa listening on http://{addr}"));
+    announce(
+        &options,
+        json!({"event": "listening", "addr": addr.to_string()}),
+        &format!("conversa listening on http://{addr}"),
+    );
     if options.demo {
         let credentials = demo::provision(store.as_ref(), &config.storage.embedded.data_dir, addr)
             .await
@@ -72,8 +79,13 @@ pub async fn run(
         value["event"] = json!("demo");
         let human = format!(
             "demo ready:\n  webhook URL   {}\n  verify token  {}\n  app secret    {}\n  phone_number_id {}\n  agent token   {}\n  REST          {}\n  WebSocket     {}?token=<agent token>",
-            credentials.webhook_url, credentials.verify_token, credentials.app_secret,
-            credentials.phone_number_id, credentials.agent_token, credentials.api_base, credentials.ws_url
+            credentials.webhook_url,
+            credentials.verify_token,
+            credentials.app_secret,
+            credentials.phone_number_id,
+            credentials.agent_token,
+            credentials.api_base,
+            credentials.ws_url
         );
         announce(&options, value, &human);
     }

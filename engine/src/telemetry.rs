@@ -7,14 +7,18 @@ use tracing_subscriber::EnvFilter;
 
 /// Latency buckets (seconds): 100 µs to 10 s.
 const LATENCY_BUCKETS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
 ];
 const GROUP_SIZE_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 
 /// Installs the global `tracing` subscriber (once per process).
 pub fn init_logging(config: &LogConfig) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match config.format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
@@ -25,7 +29,10 @@ pub fn init_logging(config: &LogConfig) {
 pub fn init_metrics() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)?
-        .set_buckets_for_metric(Matcher::Full("conversa_store_group_commit_size".into()), GROUP_SIZE_BUCKETS)?
+        .set_buckets_for_metric(
+            Matcher::Full("conversa_store_group_commit_size".into()),
+            GROUP_SIZE_BUCKETS,
+        )?
         .install_recorder()?;
     describe();
     Ok(handle)
@@ -33,20 +40,65 @@ pub fn init_metrics() -> Result<PrometheusHandle, metrics_exporter_prometheus::B
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
-    describe_counter!("conversa_webhooks_received_total", "Webhook requests by provider and outcome code.");
-    describe_histogram!("conversa_webhook_duration_seconds", "Webhook request duration until the answer.");
-    describe_counter!("conversa_messages_ingested_total", "Inbound messages stored (duplicates excluded).");
-    describe_counter!("conversa_messages_duplicate_total", "Inbound messages recognised as provider retries.");
-    describe_histogram!("conversa_ingest_latency_seconds", "Webhook received to its events durable, per conversation.");
-    describe_histogram!("conversa_fanout_latency_seconds", "Event durable to written to an agent socket.");
-    describe_gauge!("conversa_ws_connections", "Open agent WebSocket connections.");
-    describe_counter!("conversa_ws_slow_consumer_disconnects_total", "Agent sockets closed for falling behind.");
+    describe_counter!(
+        "conversa_webhooks_received_total",
+        "Webhook requests by provider and outcome code."
+    );
+    describe_histogram!(
+        "conversa_webhook_duration_seconds",
+        "Webhook request duration until the answer."
+    );
+    describe_counter!(
+        "conversa_messages_ingested_total",
+        "Inbound messages stored (duplicates excluded)."
+    );
+    describe_counter!(
+        "conversa_messages_duplicate_total",
+        "Inbound messages recognised as provider retries."
+    );
+    describe_histogram!(
+        "conversa_ingest_latency_seconds",
+        "Webhook received to its events durable, per conversation."
+    );
+    describe_histogram!(
+        "conversa_fanout_latency_seconds",
+        "Event durable to written to an agent socket."
+    );
+    describe_gauge!(
+        "conversa_ws_connections",
+        "Open agent WebSocket connections."
+    );
+    describe_counter!(
+        "conversa_ws_slow_consumer_disconnects_total",
+        "Agent sockets closed for falling behind."
+    );
     describe_gauge!("conversa_actors_live", "Live actors by kind.");
-    describe_counter!("conversa_actor_restarts_total", "Actors that failed (panic or error), by kind.");
-    describe_counter!("conversa_poison_messages_total", "Requests refused after killing their actor repeatedly.");
-    describe_histogram!("conversa_store_operation_seconds", "Store operation latency by operation.");
-    describe_histogram!("conversa_store_group_commit_seconds", "Duration of one group commit (write + fsync).");
-    describe_histogram!("conversa_store_group_commit_size", "Writes per group commit.");
-    describe_counter!("conversa_outbound_sends_total", "Provider send calls by provider and outcome.");
-    describe_counter!("conversa_bus_published_total", "Events published on the bus.");
+    describe_counter!(
+        "conversa_actor_restarts_total",
+        "Actors that failed (panic or error), by kind."
+    );
+    describe_counter!(
+        "conversa_poison_messages_total",
+        "Requests refused after killing their actor repeatedly."
+    );
+    describe_histogram!(
+        "conversa_store_operation_seconds",
+        "Store operation latency by operation."
+    );
+    describe_histogram!(
+        "conversa_store_group_commit_seconds",
+        "Duration of one group commit (write + fsync)."
+    );
+    describe_histogram!(
+        "conversa_store_group_commit_size",
+        "Writes per group commit."
+    );
+    describe_counter!(
+        "conversa_outbound_sends_total",
+        "Provider send calls by provider and outcome."
+    );
+    describe_counter!(
+        "conversa_bus_published_total",
+        "Events published on the bus."
+    );
 }

@@ -13,33 +13,112 @@ async fn malformed_oversized_and_mistyped_webhooks_get_clear_errors_and_store_no
     let signed = |body: &[u8]| Some(whatsapp::signature(&tenant.app_secret, body));
 
     let garbage = b"{\"object\": \"whatsapp_business_account\", \"entry\": [".to_vec();
-    let (status, body) = whatsapp::post_raw(&node, &tenant.connection_id, "application/json", signed(&garbage), garbage.clone()).await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("malformed_payload")), "{body}");
+    let (status, body) = whatsapp::post_raw(
+        &node,
+        &tenant.connection_id,
+        "application/json",
+        signed(&garbage),
+        garbage.clone(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("malformed_payload")),
+        "{body}"
+    );
 
     let wrong_object = serde_json::to_vec(&json!({"object": "page", "entry": []})).unwrap();
-    let (status, _) = whatsapp::post_raw(&node, &tenant.connection_id, "application/json", signed(&wrong_object), wrong_object.clone()).await;
+    let (status, _) = whatsapp::post_raw(
+        &node,
+        &tenant.connection_id,
+        "application/json",
+        signed(&wrong_object),
+        wrong_object.clone(),
+    )
+    .await;
     assert_eq!(status, 400);
 
     let huge = vec![b' '; 2 * 1024 * 1024];
-    let (status, body) = whatsapp::post_raw(&node, &tenant.connection_id, "application/json", signed(&huge), huge.clone()).await;
-    assert_eq!((status, body["code"].as_str()), (413, Some("body_too_large")), "{body}");
+    let (status, body) = whatsapp::post_raw(
+        &node,
+        &tenant.connection_id,
+        "application/json",
+        signed(&huge),
+        huge.clone(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("body_too_large")),
+        "{body}"
+    );
 
-    let payload = serde_json::to_vec(&whatsapp::webhook(&tenant.phone_number_id, vec![whatsapp::text("1", "wamid.T", "x")], vec![])).unwrap();
-    let (status, body) = whatsapp::post_raw(&node, &tenant.connection_id, "text/plain", signed(&payload), payload.clone()).await;
-    assert_eq!((status, body["code"].as_str()), (415, Some("unsupported_media_type")), "{body}");
+    let payload = serde_json::to_vec(&whatsapp::webhook(
+        &tenant.phone_number_id,
+        vec![whatsapp::text("1", "wamid.T", "x")],
+        vec![],
+    ))
+    .unwrap();
+    let (status, body) = whatsapp::post_raw(
+        &node,
+        &tenant.connection_id,
+        "text/plain",
+        signed(&payload),
+        payload.clone(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (415, Some("unsupported_media_type")),
+        "{body}"
+    );
 
-    let unknown_number = whatsapp::webhook("pn-nobody", vec![whatsapp::text("1", "wamid.N", "x")], vec![]);
+    let unknown_number = whatsapp::webhook(
+        "pn-nobody",
+        vec![whatsapp::text("1", "wamid.N", "x")],
+        vec![],
+    );
     let (status, body) = whatsapp::post(&node, &tenant, &unknown_number).await;
-    assert_eq!((status, body["code"].as_str()), (404, Some("unknown_phone_number_id")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("unknown_phone_number_id")),
+        "{body}"
+    );
 
-    let (status, body) = whatsapp::post_raw(&node, "not-a-uuid", "application/json", signed(&payload), payload.clone()).await;
-    assert_eq!((status, body["code"].as_str()), (404, Some("unknown_connection")), "{body}");
+    let (status, body) = whatsapp::post_raw(
+        &node,
+        "not-a-uuid",
+        "application/json",
+        signed(&payload),
+        payload.clone(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("unknown_connection")),
+        "{body}"
+    );
     let unknown_connection = "0192f1d6-0000-7000-8000-000000000000";
-    let (status, _) = whatsapp::post_raw(&node, unknown_connection, "application/json", signed(&payload), payload).await;
+    let (status, _) = whatsapp::post_raw(
+        &node,
+        unknown_connection,
+        "application/json",
+        signed(&payload),
+        payload,
+    )
+    .await;
     assert_eq!(status, 404);
 
-    assert!(support::all_conversations(&node, &tenant.agent_token).await.is_empty());
-    assert_eq!(reqwest::get(node.url("/healthz")).await.unwrap().status(), 200, "node still serves");
+    assert!(
+        support::all_conversations(&node, &tenant.agent_token)
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        reqwest::get(node.url("/healthz")).await.unwrap().status(),
+        200,
+        "node still serves"
+    );
 }
 
 #[tokio::test]
@@ -52,9 +131,18 @@ async fn unknown_message_types_are_kept_as_unsupported_with_their_payload() {
                            "hologram": {"depth": 3}});
     let payload = whatsapp::webhook(&tenant.phone_number_id, vec![sticker, brand_new], vec![]);
     let (status, body) = whatsapp::post(&node, &tenant, &payload).await;
-    assert_eq!((status, body["messages_stored"].as_u64()), (200, Some(2)), "{body}");
+    assert_eq!(
+        (status, body["messages_stored"].as_u64()),
+        (200, Some(2)),
+        "{body}"
+    );
     let conversations = support::all_conversations(&node, &tenant.agent_token).await;
-    let messages = support::all_messages(&node, &tenant.agent_token, conversations[0]["id"].as_str().unwrap()).await;
+    let messages = support::all_messages(
+        &node,
+        &tenant.agent_token,
+        conversations[0]["id"].as_str().unwrap(),
+    )
+    .await;
     assert_eq!(messages[0]["content"]["type"], "unsupported");
     assert_eq!(messages[0]["content"]["provider_type"], "sticker");
     assert_eq!(messages[0]["content"]["raw"]["sticker"]["id"], "998877");
@@ -65,24 +153,60 @@ async fn unknown_message_types_are_kept_as_unsupported_with_their_payload() {
 async fn bad_rest_requests_get_json_errors() {
     let node = Node::start().await;
     let tenant = provision(&node, "rest").await;
-    let payload = whatsapp::webhook(&tenant.phone_number_id, vec![whatsapp::text("5511", "wamid.R", "x")], vec![]);
+    let payload = whatsapp::webhook(
+        &tenant.phone_number_id,
+        vec![whatsapp::text("5511", "wamid.R", "x")],
+        vec![],
+    );
     assert_eq!(whatsapp::post(&node, &tenant, &payload).await.0, 200);
     let (_, inbox) = api_get(&node, &tenant.agent_token, "/api/v1/conversations").await;
     let id = inbox["items"][0]["id"].as_str().unwrap().to_string();
     let path = format!("/api/v1/conversations/{id}/messages");
 
     let (status, body) = api_post(&node, &tenant.agent_token, &path, json!({"txt": "typo"})).await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("malformed_json")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("malformed_json")),
+        "{body}"
+    );
     let (status, body) = api_post(&node, &tenant.agent_token, &path, json!({"text": "   "})).await;
-    assert_eq!((status, body["code"].as_str()), (422, Some("invalid_message")), "{body}");
-    let (status, body) = api_post(&node, &tenant.agent_token, &path, json!({"text": "x".repeat(5000)})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid_message")),
+        "{body}"
+    );
+    let (status, body) = api_post(
+        &node,
+        &tenant.agent_token,
+        &path,
+        json!({"text": "x".repeat(5000)}),
+    )
+    .await;
     assert_eq!(status, 422, "{body}");
-    let (status, body) = api_get(&node, &tenant.agent_token, "/api/v1/conversations?cursor=%%%").await;
+    let (status, body) = api_get(
+        &node,
+        &tenant.agent_token,
+        "/api/v1/conversations?cursor=%%%",
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
-    let (status, body) = api_get(&node, &tenant.agent_token, "/api/v1/conversations?limit=100000").await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_limit")), "{body}");
+    let (status, body) = api_get(
+        &node,
+        &tenant.agent_token,
+        "/api/v1/conversations?limit=100000",
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_limit")),
+        "{body}"
+    );
     let (status, body) = api_get(&node, &tenant.agent_token, "/api/v1/nothing-here").await;
-    assert_eq!((status, body["code"].as_str()), (404, Some("route_not_found")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("route_not_found")),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -90,7 +214,11 @@ async fn retried_reply_with_the_same_client_message_id_is_sent_once() {
     let graph = support::fake_graph::FakeGraph::start().await;
     let node = Node::start_with(Some(graph.base.clone()), Vec::new()).await;
     let tenant = provision(&node, "idempotent-send").await;
-    let payload = whatsapp::webhook(&tenant.phone_number_id, vec![whatsapp::text("5511", "wamid.I", "x")], vec![]);
+    let payload = whatsapp::webhook(
+        &tenant.phone_number_id,
+        vec![whatsapp::text("5511", "wamid.I", "x")],
+        vec![],
+    );
     assert_eq!(whatsapp::post(&node, &tenant, &payload).await.0, 200);
     let (_, inbox) = api_get(&node, &tenant.agent_token, "/api/v1/conversations").await;
     let id = inbox["items"][0]["id"].as_str().unwrap().to_string();
@@ -101,5 +229,11 @@ async fn retried_reply_with_the_same_client_message_id_is_sent_once() {
     assert_eq!((s1, s2), (202, 202));
     assert_eq!(first["id"], second["id"]);
     let messages = support::all_messages(&node, &tenant.agent_token, &id).await;
-    assert_eq!(messages.iter().filter(|m| m["direction"] == "outbound").count(), 1);
+    assert_eq!(
+        messages
+            .iter()
+            .filter(|m| m["direction"] == "outbound")
+            .count(),
+        1
+    );
 }

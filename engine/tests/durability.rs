@@ -4,8 +4,8 @@
 
 mod support;
 
-use support::{Node, all_conversations, all_messages, provision, whatsapp};
 use std::collections::HashMap;
+use support::{Node, all_conversations, all_messages, provision, whatsapp};
 
 #[tokio::test]
 async fn acknowledged_messages_survive_sigkill_exactly_once() {
@@ -16,19 +16,32 @@ async fn acknowledged_messages_survive_sigkill_exactly_once() {
         .map(|i| {
             let contact = format!("55119000{:05}", i % 20);
             let wamid = format!("wamid.D{i}");
-            (wamid.clone(), whatsapp::webhook(&tenant.phone_number_id, vec![whatsapp::text(&contact, &wamid, &format!("m{i}"))], vec![]))
+            (
+                wamid.clone(),
+                whatsapp::webhook(
+                    &tenant.phone_number_id,
+                    vec![whatsapp::text(&contact, &wamid, &format!("m{i}"))],
+                    vec![],
+                ),
+            )
         })
         .collect();
     let mut acknowledged = Vec::new();
     for chunk in payloads.chunks(8) {
-        let answers = futures::future::join_all(chunk.iter().map(|(_, p)| whatsapp::post(&node, &tenant, p))).await;
+        let answers =
+            futures::future::join_all(chunk.iter().map(|(_, p)| whatsapp::post(&node, &tenant, p)))
+                .await;
         for ((wamid, _), (status, _)) in chunk.iter().zip(answers) {
             if status == 200 {
                 acknowledged.push(wamid.clone());
             }
         }
     }
-    assert_eq!(acknowledged.len(), 200, "every webhook was acknowledged before the kill");
+    assert_eq!(
+        acknowledged.len(),
+        200,
+        "every webhook was acknowledged before the kill"
+    );
     node.kill9().await;
 
     let node = node.restart().await;
@@ -36,26 +49,48 @@ async fn acknowledged_messages_survive_sigkill_exactly_once() {
     for conversation in all_conversations(&node, &tenant.agent_token).await {
         let id = conversation["id"].as_str().unwrap();
         let messages = all_messages(&node, &tenant.agent_token, id).await;
-        assert_eq!(messages.len() as u64, conversation["message_count"].as_u64().unwrap());
+        assert_eq!(
+            messages.len() as u64,
+            conversation["message_count"].as_u64().unwrap()
+        );
         for message in messages {
-            *seen.entry(message["provider_message_id"].as_str().unwrap().to_string()).or_default() += 1;
+            *seen
+                .entry(message["provider_message_id"].as_str().unwrap().to_string())
+                .or_default() += 1;
         }
     }
     for wamid in &acknowledged {
-        assert_eq!(seen.get(wamid), Some(&1), "{wamid} must be stored exactly once");
+        assert_eq!(
+            seen.get(wamid),
+            Some(&1),
+            "{wamid} must be stored exactly once"
+        );
     }
     assert_eq!(seen.len(), acknowledged.len());
 
     // After the crash Meta retries some deliveries: still exactly once, and new messages continue the seq.
     let (status, body) = whatsapp::post(&node, &tenant, &payloads[0].1).await;
     assert_eq!((status, body["duplicates"].as_u64()), (200, Some(1)));
-    let fresh = whatsapp::webhook(&tenant.phone_number_id, vec![whatsapp::text("5511900000000", "wamid.after", "depois")], vec![]);
+    let fresh = whatsapp::webhook(
+        &tenant.phone_number_id,
+        vec![whatsapp::text("5511900000000", "wamid.after", "depois")],
+        vec![],
+    );
     assert_eq!(whatsapp::post(&node, &tenant, &fresh).await.0, 200);
     let conversations = all_conversations(&node, &tenant.agent_token).await;
-    let first = conversations.iter().find(|c| c["contact"]["address"] == "5511900000000").unwrap();
+    let first = conversations
+        .iter()
+        .find(|c| c["contact"]["address"] == "5511900000000")
+        .unwrap();
     let messages = all_messages(&node, &tenant.agent_token, first["id"].as_str().unwrap()).await;
     assert_eq!(messages.len(), 11);
-    let seqs: Vec<u64> = messages.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
-    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "history is ordered by seq: {seqs:?}");
+    let seqs: Vec<u64> = messages
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "history is ordered by seq: {seqs:?}"
+    );
     assert_eq!(messages.last().unwrap()["content"]["body"], "depois");
 }

@@ -9,7 +9,12 @@ use support::{Agent, Node, provision, whatsapp};
 fn seqs(events: &[Value]) -> Vec<(String, u64)> {
     events
         .iter()
-        .map(|e| (e["conversation_id"].as_str().unwrap().to_string(), e["seq"].as_u64().unwrap()))
+        .map(|e| {
+            (
+                e["conversation_id"].as_str().unwrap().to_string(),
+                e["seq"].as_u64().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -19,7 +24,11 @@ async fn reconnecting_agent_receives_exactly_the_missed_events() {
     let tenant = provision(&node, "resume").await;
     let (mut agent, _) = Agent::connect(&node, &tenant.agent_token, None).await;
     let send = |contact: &'static str, wamid: String| {
-        let payload = whatsapp::webhook(&tenant.phone_number_id, vec![whatsapp::text(contact, &wamid, "x")], vec![]);
+        let payload = whatsapp::webhook(
+            &tenant.phone_number_id,
+            vec![whatsapp::text(contact, &wamid, "x")],
+            vec![],
+        );
         let node = &node;
         let tenant = &tenant;
         async move { assert_eq!(whatsapp::post(node, tenant, &payload).await.0, 200) }
@@ -39,11 +48,19 @@ async fn reconnecting_agent_receives_exactly_the_missed_events() {
     let (mut agent, replayed) = Agent::connect(&node, &tenant.agent_token, Some(resume)).await;
     let mut got = seqs(&replayed);
     got.sort();
-    let other = replayed.iter().find(|e| e["conversation_id"] != known.as_str()).unwrap()["conversation_id"]
+    let other = replayed
+        .iter()
+        .find(|e| e["conversation_id"] != known.as_str())
+        .unwrap()["conversation_id"]
         .as_str()
         .unwrap()
         .to_string();
-    let mut expected = vec![(known.clone(), 3), (known.clone(), 4), (other.clone(), 1), (other.clone(), 2)];
+    let mut expected = vec![
+        (known.clone(), 3),
+        (known.clone(), 4),
+        (other.clone(), 1),
+        (other.clone(), 2),
+    ];
     expected.sort();
     assert_eq!(got, expected, "exactly the missed events, each once");
 
@@ -58,7 +75,11 @@ async fn reconnecting_agent_receives_exactly_the_missed_events() {
 async fn resume_with_nothing_missed_replays_nothing() {
     let node = Node::start().await;
     let tenant = provision(&node, "uptodate").await;
-    let payload = whatsapp::webhook(&tenant.phone_number_id, vec![whatsapp::text("5511922220001", "wamid.U1", "x")], vec![]);
+    let payload = whatsapp::webhook(
+        &tenant.phone_number_id,
+        vec![whatsapp::text("5511922220001", "wamid.U1", "x")],
+        vec![],
+    );
     let (mut agent, _) = Agent::connect(&node, &tenant.agent_token, None).await;
     assert_eq!(whatsapp::post(&node, &tenant, &payload).await.0, 200);
     let seen = agent.events_until(|e| e.len() >= 2).await;
@@ -72,19 +93,28 @@ async fn resume_with_nothing_missed_replays_nothing() {
 
 #[tokio::test]
 async fn resume_too_far_behind_is_refused_explicitly() {
-    let node = Node::start_with(None, vec![("CONVERSA_GATEWAY__WS_MAX_REPLAY".into(), "3".into())]).await;
+    let node = Node::start_with(
+        None,
+        vec![("CONVERSA_GATEWAY__WS_MAX_REPLAY".into(), "3".into())],
+    )
+    .await;
     let tenant = provision(&node, "behind").await;
-    let messages: Vec<_> = (0..5).map(|i| whatsapp::text("5511933330001", &format!("wamid.F{i}"), "x")).collect();
+    let messages: Vec<_> = (0..5)
+        .map(|i| whatsapp::text("5511933330001", &format!("wamid.F{i}"), "x"))
+        .collect();
     let payload = whatsapp::webhook(&tenant.phone_number_id, messages, vec![]);
     assert_eq!(whatsapp::post(&node, &tenant, &payload).await.0, 200);
-    let (_, conversations) = support::api_get(&node, &tenant.agent_token, "/api/v1/conversations").await;
+    let (_, conversations) =
+        support::api_get(&node, &tenant.agent_token, "/api/v1/conversations").await;
     let id = conversations["items"][0]["id"].as_str().unwrap();
     let resume = json!({"since": "2020-01-01T00:00:00Z", "positions": {id: 0}});
     let url = format!("ws://{}/api/v1/ws?token={}", node.addr, tenant.agent_token);
     let (socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     let mut agent = support::Agent::from_socket(socket);
     assert_eq!(agent.next_frame().await.unwrap()["type"], "ready");
-    agent.send(json!({"type": "subscribe", "resume": resume})).await;
+    agent
+        .send(json!({"type": "subscribe", "resume": resume}))
+        .await;
     let answer = agent.next_frame().await.unwrap();
     assert_eq!(answer["type"], "resume_failed", "{answer}");
     assert_eq!(answer["reason"], "too_far_behind");

@@ -11,7 +11,11 @@ use support::{Agent, Node, api_get, api_post, provision, whatsapp};
 async fn unsigned_or_wrongly_signed_webhooks_are_refused_and_store_nothing() {
     let node = Node::start().await;
     let tenant = provision(&node, "signed").await;
-    let payload = whatsapp::webhook(&tenant.phone_number_id, vec![whatsapp::text("5511", "wamid.X", "x")], vec![]);
+    let payload = whatsapp::webhook(
+        &tenant.phone_number_id,
+        vec![whatsapp::text("5511", "wamid.X", "x")],
+        vec![],
+    );
     let body = serde_json::to_vec(&payload).unwrap();
     let cases = [
         None,
@@ -20,16 +24,37 @@ async fn unsigned_or_wrongly_signed_webhooks_are_refused_and_store_nothing() {
         Some("md5=abc".to_string()),
     ];
     for signature in cases {
-        let (status, answer) =
-            whatsapp::post_raw(&node, &tenant.connection_id, "application/json", signature.clone(), body.clone()).await;
+        let (status, answer) = whatsapp::post_raw(
+            &node,
+            &tenant.connection_id,
+            "application/json",
+            signature.clone(),
+            body.clone(),
+        )
+        .await;
         assert_eq!(status, 401, "signature {signature:?}: {answer}");
         assert_eq!(answer["code"], "unauthorized");
     }
     // Signed with another tenant's secret is just as wrong.
     let other = provision(&node, "other").await;
     let forged = Some(whatsapp::signature(&other.app_secret, &body));
-    assert_eq!(whatsapp::post_raw(&node, &tenant.connection_id, "application/json", forged, body).await.0, 401);
-    assert!(support::all_conversations(&node, &tenant.agent_token).await.is_empty());
+    assert_eq!(
+        whatsapp::post_raw(
+            &node,
+            &tenant.connection_id,
+            "application/json",
+            forged,
+            body
+        )
+        .await
+        .0,
+        401
+    );
+    assert!(
+        support::all_conversations(&node, &tenant.agent_token)
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -40,7 +65,11 @@ async fn tenant_a_cannot_read_send_into_or_subscribe_to_tenant_b() {
     let (mut agent_a, _) = Agent::connect(&node, &a.agent_token, None).await;
     let (mut agent_b, _) = Agent::connect(&node, &b.agent_token, None).await;
 
-    let payload = whatsapp::webhook(&b.phone_number_id, vec![whatsapp::text("5511977776666", "wamid.B1", "segredo de B")], vec![]);
+    let payload = whatsapp::webhook(
+        &b.phone_number_id,
+        vec![whatsapp::text("5511977776666", "wamid.B1", "segredo de B")],
+        vec![],
+    );
     assert_eq!(whatsapp::post(&node, &b, &payload).await.0, 200);
     let events = agent_b.events_until(|e| e.len() >= 2).await;
     let b_conversation = events[0]["conversation_id"].as_str().unwrap().to_string();
@@ -67,14 +96,28 @@ async fn tenant_a_cannot_read_send_into_or_subscribe_to_tenant_b() {
     assert_eq!(status, 404);
 
     // Webhooks: A's connection cannot carry B's number.
-    let smuggled = whatsapp::webhook(&b.phone_number_id, vec![whatsapp::text("5511", "wamid.S1", "x")], vec![]);
+    let smuggled = whatsapp::webhook(
+        &b.phone_number_id,
+        vec![whatsapp::text("5511", "wamid.S1", "x")],
+        vec![],
+    );
     let (status, body) = whatsapp::post(&node, &a, &smuggled).await;
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["code"], "unknown_phone_number_id");
 
     // WebSocket: A saw nothing of B's traffic; B's history has only its own message.
-    assert!(agent_a.receives_nothing_within(Duration::from_millis(300)).await, "tenant A received B's event");
-    let (_, history) = api_get(&node, &b.agent_token, &format!("/api/v1/conversations/{b_conversation}/messages")).await;
+    assert!(
+        agent_a
+            .receives_nothing_within(Duration::from_millis(300))
+            .await,
+        "tenant A received B's event"
+    );
+    let (_, history) = api_get(
+        &node,
+        &b.agent_token,
+        &format!("/api/v1/conversations/{b_conversation}/messages"),
+    )
+    .await;
     assert_eq!(history["items"].as_array().unwrap().len(), 1);
 
     // A resume naming B's conversation replays nothing of it.
@@ -92,8 +135,13 @@ async fn bad_tokens_are_refused_before_the_websocket_upgrade() {
         format!("ws://{}/api/v1/ws?token=cva_forged", node.addr),
     ] {
         match tokio_tungstenite::connect_async(url.as_str()).await {
-            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401),
-            other => panic!("{url}: expected HTTP 401, got {:?}", other.map(|(_, r)| r.status())),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 401)
+            }
+            other => panic!(
+                "{url}: expected HTTP 401, got {:?}",
+                other.map(|(_, r)| r.status())
+            ),
         }
     }
     let (status, body) = api_get(&node, "cva_forged", "/api/v1/conversations").await;
@@ -104,6 +152,12 @@ async fn bad_tokens_are_refused_before_the_websocket_upgrade() {
 async fn admin_api_requires_the_admin_token() {
     let node = Node::start().await;
     let tenant = provision(&node, "admin").await;
-    let (status, _) = api_post(&node, &tenant.agent_token, "/api/v1/admin/tenants", json!({"name": "x"})).await;
+    let (status, _) = api_post(
+        &node,
+        &tenant.agent_token,
+        "/api/v1/admin/tenants",
+        json!({"name": "x"}),
+    )
+    .await;
     assert_eq!(status, 401);
 }

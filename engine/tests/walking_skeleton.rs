@@ -17,7 +17,11 @@ async fn webhook_message_reaches_agent_and_reply_follows_statuses_to_read() {
 
     let payload = whatsapp::webhook(
         &tenant.phone_number_id,
-        vec![whatsapp::text("5511988887777", "wamid.IN1", "Oi, meu pedido atrasou")],
+        vec![whatsapp::text(
+            "5511988887777",
+            "wamid.IN1",
+            "Oi, meu pedido atrasou",
+        )],
         vec![],
     );
     let (status, body) = whatsapp::post(&node, &tenant, &payload).await;
@@ -29,11 +33,17 @@ async fn webhook_message_reaches_agent_and_reply_follows_statuses_to_read() {
     assert_eq!(events[0]["seq"], 1);
     assert_eq!(events[1]["event"], "message.created");
     assert_eq!(events[1]["seq"], 2);
-    assert_eq!(events[1]["data"]["message"]["content"]["body"], "Oi, meu pedido atrasou");
+    assert_eq!(
+        events[1]["data"]["message"]["content"]["body"],
+        "Oi, meu pedido atrasou"
+    );
     assert_eq!(events[1]["data"]["message"]["direction"], "inbound");
     let conversation = events[0]["conversation_id"].as_str().unwrap().to_string();
     assert_eq!(events[1]["conversation_id"], conversation.as_str());
-    assert_eq!(events[0]["data"]["conversation"]["contact"]["address"], "5511988887777");
+    assert_eq!(
+        events[0]["data"]["conversation"]["contact"]["address"],
+        "5511988887777"
+    );
 
     // Reply through REST: stored pending, sent to the Graph API, accepted with the returned wamid.
     let (status, sent) = api_post(
@@ -62,17 +72,28 @@ async fn webhook_message_reaches_agent_and_reply_follows_statuses_to_read() {
 
     // Meta reports sent, delivered, read (read before a late delivered: never backwards).
     for kind in ["sent", "read", "delivered"] {
-        let payload = whatsapp::webhook(&tenant.phone_number_id, vec![], vec![whatsapp::status("5511988887777", &wamid, kind)]);
+        let payload = whatsapp::webhook(
+            &tenant.phone_number_id,
+            vec![],
+            vec![whatsapp::status("5511988887777", &wamid, kind)],
+        );
         let (status, body) = whatsapp::post(&node, &tenant, &payload).await;
         assert_eq!(status, 200, "{body}");
     }
     let events = agent.events_until(|e| e.len() >= 2).await;
-    let statuses: Vec<_> = events.iter().map(|e| e["data"]["status"].as_str().unwrap().to_string()).collect();
+    let statuses: Vec<_> = events
+        .iter()
+        .map(|e| e["data"]["status"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(statuses, ["sent", "read"]);
     assert_eq!(events[1]["seq"], 6);
 
-    let (status, history) =
-        api_get(&node, &tenant.agent_token, &format!("/api/v1/conversations/{conversation}/messages")).await;
+    let (status, history) = api_get(
+        &node,
+        &tenant.agent_token,
+        &format!("/api/v1/conversations/{conversation}/messages"),
+    )
+    .await;
     assert_eq!(status, 200);
     let items = history["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
@@ -87,13 +108,17 @@ async fn retried_webhook_does_not_duplicate_message() {
     let tenant = provision(&node, "retry").await;
     let payload = whatsapp::webhook(
         &tenant.phone_number_id,
-        vec![whatsapp::text("5511900000001", "wamid.R1", "primeira"), whatsapp::text("5511900000001", "wamid.R2", "segunda")],
+        vec![
+            whatsapp::text("5511900000001", "wamid.R1", "primeira"),
+            whatsapp::text("5511900000001", "wamid.R2", "segunda"),
+        ],
         vec![],
     );
     let (_, first) = whatsapp::post(&node, &tenant, &payload).await;
     assert_eq!(first["messages_stored"], 2);
     // Meta retries the same delivery, concurrently too.
-    let retries = futures::future::join_all((0..4).map(|_| whatsapp::post(&node, &tenant, &payload))).await;
+    let retries =
+        futures::future::join_all((0..4).map(|_| whatsapp::post(&node, &tenant, &payload))).await;
     for (status, body) in retries {
         assert_eq!(status, 200);
         assert_eq!(body["messages_stored"], 0);
@@ -103,7 +128,10 @@ async fn retried_webhook_does_not_duplicate_message() {
     assert_eq!(conversations.len(), 1);
     let id = conversations[0]["id"].as_str().unwrap();
     let messages = support::all_messages(&node, &tenant.agent_token, id).await;
-    let bodies: Vec<_> = messages.iter().map(|m| m["content"]["body"].as_str().unwrap()).collect();
+    let bodies: Vec<_> = messages
+        .iter()
+        .map(|m| m["content"]["body"].as_str().unwrap())
+        .collect();
     assert_eq!(bodies, ["primeira", "segunda"]);
 }
 
@@ -113,17 +141,30 @@ async fn batched_webhook_stores_every_message_of_every_entry() {
     let tenant = provision(&node, "batch").await;
     let mut payload = whatsapp::webhook(
         &tenant.phone_number_id,
-        vec![whatsapp::text("5511000000001", "wamid.B1", "a"), whatsapp::text("5511000000002", "wamid.B2", "b")],
+        vec![
+            whatsapp::text("5511000000001", "wamid.B1", "a"),
+            whatsapp::text("5511000000002", "wamid.B2", "b"),
+        ],
         vec![],
     );
-    let second = whatsapp::webhook(&tenant.phone_number_id, vec![whatsapp::text("5511000000001", "wamid.B3", "c")], vec![]);
-    payload["entry"].as_array_mut().unwrap().push(second["entry"][0].clone());
+    let second = whatsapp::webhook(
+        &tenant.phone_number_id,
+        vec![whatsapp::text("5511000000001", "wamid.B3", "c")],
+        vec![],
+    );
+    payload["entry"]
+        .as_array_mut()
+        .unwrap()
+        .push(second["entry"][0].clone());
     let (status, body) = whatsapp::post(&node, &tenant, &payload).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["messages_stored"], 3);
     let conversations = support::all_conversations(&node, &tenant.agent_token).await;
     assert_eq!(conversations.len(), 2);
-    let mut counts: Vec<u64> = conversations.iter().map(|c| c["message_count"].as_u64().unwrap()).collect();
+    let mut counts: Vec<u64> = conversations
+        .iter()
+        .map(|c| c["message_count"].as_u64().unwrap())
+        .collect();
     counts.sort();
     assert_eq!(counts, [1, 2]);
 }
@@ -150,12 +191,39 @@ async fn meta_verification_handshake_echoes_challenge_only_for_the_right_token()
 async fn node_exposes_health_readiness_and_prometheus_metrics() {
     let node = Node::start().await;
     let tenant = provision(&node, "metrics").await;
-    let payload = whatsapp::webhook(&tenant.phone_number_id, vec![whatsapp::text("1", "wamid.M1", "x")], vec![]);
+    let payload = whatsapp::webhook(
+        &tenant.phone_number_id,
+        vec![whatsapp::text("1", "wamid.M1", "x")],
+        vec![],
+    );
     assert_eq!(whatsapp::post(&node, &tenant, &payload).await.0, 200);
     let client = reqwest::Client::new();
-    assert_eq!(client.get(node.url("/healthz")).send().await.unwrap().status(), 200);
-    assert_eq!(client.get(node.url("/readyz")).send().await.unwrap().status(), 200);
-    let text = client.get(node.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(
+        client
+            .get(node.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        client
+            .get(node.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let text = client
+        .get(node.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for needle in [
         "conversa_webhooks_received_total{provider=\"whatsapp_cloud\",outcome=\"ok\"} 1",
         "conversa_messages_ingested_total 1",
@@ -171,10 +239,19 @@ async fn node_exposes_health_readiness_and_prometheus_metrics() {
 async fn graceful_shutdown_exits_cleanly_and_keeps_data() {
     let node = Node::start().await;
     let tenant = provision(&node, "shutdown").await;
-    let payload = whatsapp::webhook(&tenant.phone_number_id, vec![whatsapp::text("1", "wamid.S1", "x")], vec![]);
+    let payload = whatsapp::webhook(
+        &tenant.phone_number_id,
+        vec![whatsapp::text("1", "wamid.S1", "x")],
+        vec![],
+    );
     assert_eq!(whatsapp::post(&node, &tenant, &payload).await.0, 200);
     let mut node = node;
     assert!(node.terminate().await, "SIGTERM exits with status 0");
     let node = node.restart().await;
-    assert_eq!(support::all_conversations(&node, &tenant.agent_token).await.len(), 1);
+    assert_eq!(
+        support::all_conversations(&node, &tenant.agent_token)
+            .await
+            .len(),
+        1
+    );
 }

@@ -6,8 +6,8 @@
 use crate::AppState;
 use crate::error::ApiError;
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
@@ -48,11 +48,17 @@ pub fn secrets_match(given: &str, expected: &str) -> bool {
 
 /// The token of a request: `Authorization: Bearer …`, else `?token=…`.
 pub fn bearer_token(parts: &Parts) -> Option<String> {
-    if let Some(value) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(value) = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         return value.strip_prefix("Bearer ").map(|t| t.trim().to_string());
     }
     parts.uri.query().and_then(|query| {
-        query.split('&').find_map(|pair| pair.strip_prefix("token=").map(str::to_string))
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("token=").map(str::to_string))
     })
 }
 
@@ -63,7 +69,8 @@ impl FromRequestParts<AppState> for AuthenticatedAgent {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(parts).ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
+        let token = bearer_token(parts)
+            .ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
         let agent = state
             .store
             .agent_by_token(token_hash(&token))
@@ -81,7 +88,10 @@ impl FromRequestParts<AppState> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(expected) = state.config.admin_token.as_deref() else {
-            return Err(ApiError::not_found("admin_api_disabled", "no admin token is configured"));
+            return Err(ApiError::not_found(
+                "admin_api_disabled",
+                "no admin token is configured",
+            ));
         };
         match bearer_token(parts) {
             Some(given) if secrets_match(&given, expected) => Ok(Admin),

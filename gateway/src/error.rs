@@ -15,7 +15,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, detail: detail.into() }
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+        }
     }
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, detail)
@@ -42,15 +46,22 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             code: self.code.to_string(),
             status: self.status.as_u16(),
-            title: self.status.canonical_reason().unwrap_or("error").to_string(),
+            title: self
+                .status
+                .canonical_reason()
+                .unwrap_or("error")
+                .to_string(),
             detail: Some(self.detail),
         };
         let mut response = (self.status, axum::Json(body)).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         response
     }
@@ -68,15 +79,19 @@ impl From<actors::RouteError> for ApiError {
         use actors::RouteError;
         use actors::conversation::ConversationError;
         match e {
-            RouteError::Conversation(ConversationError::NotFound) => {
-                ApiError::not_found("conversation_not_found", "no such conversation in this tenant")
-            }
+            RouteError::Conversation(ConversationError::NotFound) => ApiError::not_found(
+                "conversation_not_found",
+                "no such conversation in this tenant",
+            ),
             RouteError::Conversation(ConversationError::Invalid(detail)) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_message", detail)
             }
             other => {
                 tracing::error!(error = %other, "request could not be completed");
-                ApiError::unavailable("not_durable", format!("{other}; nothing was acknowledged, retry"))
+                ApiError::unavailable(
+                    "not_durable",
+                    format!("{other}; nothing was acknowledged, retry"),
+                )
             }
         }
     }

@@ -20,7 +20,9 @@ pub struct Published {
 pub enum BusItem {
     Event(Published),
     /// The subscriber fell behind and `missed` events were dropped for it: it must resume from the store.
-    Lagged { missed: u64 },
+    Lagged {
+        missed: u64,
+    },
 }
 
 /// Publish/subscribe by tenant. Publishing never blocks; each subscriber has a bounded buffer.

@@ -34,8 +34,14 @@ pub enum StoreError {
     #[error("conflict: {0}")]
     Conflict(String),
     /// A commit's seq does not follow the stored one: two writers for one conversation.
-    #[error("seq conflict in conversation {conversation}: stored last seq {stored}, commit starts at {first}")]
-    SeqConflict { conversation: ConversationId, stored: Seq, first: Seq },
+    #[error(
+        "seq conflict in conversation {conversation}: stored last seq {stored}, commit starts at {first}"
+    )]
+    SeqConflict {
+        conversation: ConversationId,
+        stored: Seq,
+        first: Seq,
+    },
     /// Stored bytes could not be decoded.
     #[error("corrupt record: {0}")]
     Corrupt(String),

@@ -16,17 +16,23 @@ pub struct InProcessBus {
 
 impl InProcessBus {
     pub fn new(capacity: usize) -> Self {
-        Self { capacity: capacity.max(1), topics: DashMap::new() }
+        Self {
+            capacity: capacity.max(1),
+            topics: DashMap::new(),
+        }
     }
 }
 
 impl EventBus for InProcessBus {
     fn publish(&self, event: Published) {
         let tenant = event.envelope.tenant_id;
-        let Some(topic) = self.topics.get(&tenant).map(|t| t.clone()) else { return };
+        let Some(topic) = self.topics.get(&tenant).map(|t| t.clone()) else {
+            return;
+        };
         if topic.send(event).is_err() {
             // Nobody listens any more: drop the topic unless someone subscribed meanwhile.
-            self.topics.remove_if(&tenant, |_, t| t.receiver_count() == 0);
+            self.topics
+                .remove_if(&tenant, |_, t| t.receiver_count() == 0);
         }
         metrics::counter!("conversa_bus_published_total").increment(1);
     }
@@ -86,7 +92,9 @@ mod tests {
         let _sub_b = bus.subscribe(b);
         bus.publish(event(b, 1));
         bus.publish(event(a, 2));
-        let Some(BusItem::Event(got)) = sub_a.next().await else { panic!("no event") };
+        let Some(BusItem::Event(got)) = sub_a.next().await else {
+            panic!("no event")
+        };
         assert_eq!((got.envelope.tenant_id, got.envelope.seq), (a, 2));
     }
 
@@ -98,6 +106,9 @@ mod tests {
         for seq in 1..=5 {
             bus.publish(event(tenant, seq));
         }
-        assert!(matches!(sub.next().await, Some(BusItem::Lagged { missed: 3 })));
+        assert!(matches!(
+            sub.next().await,
+            Some(BusItem::Lagged { missed: 3 })
+        ));
     }
 }

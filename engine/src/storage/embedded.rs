@@ -74,7 +74,10 @@ impl EmbeddedStore {
             .cache_size(config.cache_bytes)
             .open()
             .map_err(unavailable)?;
-        let open = |name: &str| db.keyspace(name, KeyspaceCreateOptions::default).map_err(unavailable);
+        let open = |name: &str| {
+            db.keyspace(name, KeyspaceCreateOptions::default)
+                .map_err(unavailable)
+        };
         let tables = Tables {
             tenants: open("tenants")?,
             connections: open("connections")?,
@@ -90,7 +93,11 @@ impl EmbeddedStore {
         };
         let (sender, receiver) = mpsc::channel(WRITE_QUEUE);
         let committer_tables = tables.clone();
-        let group_max = if config.group_commit { config.group_commit_max.max(1) } else { 1 };
+        let group_max = if config.group_commit {
+            config.group_commit_max.max(1)
+        } else {
+            1
+        };
         let committer = std::thread::Builder::new()
             .name("conversa-committer".into())
             .spawn(move || run_committer(committer_tables, receiver, group_max))
@@ -108,7 +115,10 @@ impl EmbeddedStore {
         if let Some(handle) = self.committer.lock().map_err(unavailable)?.take() {
             let _ = handle.join();
         }
-        self.tables.db.persist(PersistMode::SyncAll).map_err(unavailable)
+        self.tables
+            .db
+            .persist(PersistMode::SyncAll)
+            .map_err(unavailable)
     }
 
     async fn write(&self, write: Write) -> StoreResult<()> {
@@ -123,7 +133,9 @@ impl EmbeddedStore {
             .send(Pending { write, done })
             .await
             .map_err(|_| StoreError::Unavailable("committer stopped".into()))?;
-        answer.await.map_err(|_| StoreError::Unavailable("committer stopped".into()))?
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("committer stopped".into()))?
     }
 
     /// Runs a read on the blocking pool.
@@ -156,7 +168,8 @@ fn run_committer(tables: Tables, mut receiver: mpsc::Receiver<Pending>, group_ma
         let started = Instant::now();
         let size = group.len();
         commit_group(&tables, &mut group);
-        metrics::histogram!("conversa_store_group_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("conversa_store_group_commit_seconds")
+            .record(started.elapsed().as_secs_f64());
         metrics::histogram!("conversa_store_group_commit_size").record(size as f64);
     }
 }
@@ -169,7 +182,13 @@ fn commit_group(tables: &Tables, group: &mut Vec<Pending>) {
     let mut last_seqs: HashMap<(TenantId, ConversationId), Seq> = HashMap::new();
     let mut claimed_addresses: Vec<Vec<u8>> = Vec::new();
     for pending in group.drain(..) {
-        match stage(tables, &mut batch, pending.write, &mut last_seqs, &mut claimed_addresses) {
+        match stage(
+            tables,
+            &mut batch,
+            pending.write,
+            &mut last_seqs,
+            &mut claimed_addresses,
+        ) {
             Ok(()) => accepted.push(pending.done),
             Err(error) => {
                 let _ = pending.done.send(Err(error));
@@ -202,36 +221,75 @@ fn stage(
             if let Some(first) = commit.events.first()
                 && first.seq != stored + 1
             {
-                return Err(StoreError::SeqConflict { conversation: id, stored, first: first.seq });
+                return Err(StoreError::SeqConflict {
+                    conversation: id,
+                    stored,
+                    first: first.seq,
+                });
             }
-            if commit.events.iter().any(|e| e.tenant_id != tenant || e.conversation_id != id)
-                || commit.messages.iter().any(|m| m.tenant_id != tenant || m.conversation_id != id)
+            if commit
+                .events
+                .iter()
+                .any(|e| e.tenant_id != tenant || e.conversation_id != id)
+                || commit
+                    .messages
+                    .iter()
+                    .any(|m| m.tenant_id != tenant || m.conversation_id != id)
             {
-                return Err(StoreError::Conflict("commit mixes conversations or tenants".into()));
+                return Err(StoreError::Conflict(
+                    "commit mixes conversations or tenants".into(),
+                ));
             }
             last_seqs.insert((tenant, id), conversation.last_seq);
-            batch.insert(&tables.conversations, conversation_key, encode(conversation)?);
+            batch.insert(
+                &tables.conversations,
+                conversation_key,
+                encode(conversation)?,
+            );
             if let Some(previous) = commit.previous_activity_at {
                 batch.remove(&tables.inbox, keys::inbox(tenant, previous, id));
             }
-            batch.insert(&tables.inbox, keys::inbox(tenant, conversation.last_activity_at, id), []);
+            batch.insert(
+                &tables.inbox,
+                keys::inbox(tenant, conversation.last_activity_at, id),
+                [],
+            );
             for event in &commit.events {
-                batch.insert(&tables.events, keys::stream(tenant, id, event.seq), encode(event)?);
+                batch.insert(
+                    &tables.events,
+                    keys::stream(tenant, id, event.seq),
+                    encode(event)?,
+                );
             }
             for message in &commit.messages {
-                batch.insert(&tables.messages, keys::stream(tenant, id, message.seq), encode(message)?);
+                batch.insert(
+                    &tables.messages,
+                    keys::stream(tenant, id, message.seq),
+                    encode(message)?,
+                );
             }
             for (key, reference) in &commit.message_keys {
-                batch.insert(&tables.message_keys, keys::message_key(tenant, id, key), encode(reference)?);
+                batch.insert(
+                    &tables.message_keys,
+                    keys::message_key(tenant, id, key),
+                    encode(reference)?,
+                );
             }
         }
         Write::Tenant(tenant) => {
-            batch.insert(&tables.tenants, tenant.id.as_bytes().to_vec(), encode(&tenant)?);
+            batch.insert(
+                &tables.tenants,
+                tenant.id.as_bytes().to_vec(),
+                encode(&tenant)?,
+            );
         }
         Write::Connection(connection) => {
             let address = address_key(connection.provider, &connection.whatsapp.phone_number_id);
             if claimed_addresses.contains(&address)
-                || tables.connection_addresses.contains_key(&address).map_err(unavailable)?
+                || tables
+                    .connection_addresses
+                    .contains_key(&address)
+                    .map_err(unavailable)?
             {
                 return Err(StoreError::Conflict(format!(
                     "phone_number_id {} already belongs to a connection",
@@ -239,11 +297,23 @@ fn stage(
                 )));
             }
             claimed_addresses.push(address.clone());
-            batch.insert(&tables.connection_addresses, address, connection.id.as_bytes().to_vec());
-            batch.insert(&tables.connections, connection.id.as_bytes().to_vec(), encode(&connection)?);
+            batch.insert(
+                &tables.connection_addresses,
+                address,
+                connection.id.as_bytes().to_vec(),
+            );
+            batch.insert(
+                &tables.connections,
+                connection.id.as_bytes().to_vec(),
+                encode(&connection)?,
+            );
         }
         Write::Agent(agent, token_sha256) => {
-            batch.insert(&tables.agents, agent.id.as_bytes().to_vec(), encode(&agent)?);
+            batch.insert(
+                &tables.agents,
+                agent.id.as_bytes().to_vec(),
+                encode(&agent)?,
+            );
             batch.insert(&tables.tokens, token_sha256.to_vec(), encode(&agent)?);
         }
     }
@@ -253,8 +323,13 @@ fn stage(
 #[async_trait]
 impl MessageStore for EmbeddedStore {
     async fn ping(&self) -> StoreResult<()> {
-        self.read("ping", |t| t.tenants.first_key_value().map_or(Ok(()), |g| g.key().map(drop)).map_err(unavailable))
-            .await
+        self.read("ping", |t| {
+            t.tenants
+                .first_key_value()
+                .map_or(Ok(()), |g| g.key().map(drop))
+                .map_err(unavailable)
+        })
+        .await
     }
 
     async fn create_tenant(&self, tenant: &Tenant) -> StoreResult<()> {
@@ -262,7 +337,8 @@ impl MessageStore for EmbeddedStore {
     }
 
     async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
-        self.read("tenant", move |t| get(&t.tenants, id.as_bytes())).await
+        self.read("tenant", move |t| get(&t.tenants, id.as_bytes()))
+            .await
     }
 
     async fn create_connection(&self, connection: &Connection) -> StoreResult<()> {
@@ -270,7 +346,8 @@ impl MessageStore for EmbeddedStore {
     }
 
     async fn connection(&self, id: ConnectionId) -> StoreResult<Option<Connection>> {
-        self.read("connection", move |t| get(&t.connections, id.as_bytes())).await
+        self.read("connection", move |t| get(&t.connections, id.as_bytes()))
+            .await
     }
 
     async fn connection_by_address(
@@ -293,7 +370,8 @@ impl MessageStore for EmbeddedStore {
     }
 
     async fn agent_by_token(&self, token_sha256: [u8; 32]) -> StoreResult<Option<Agent>> {
-        self.read("agent_by_token", move |t| get(&t.tokens, token_sha256)).await
+        self.read("agent_by_token", move |t| get(&t.tokens, token_sha256))
+            .await
     }
 
     async fn conversation(
@@ -301,8 +379,10 @@ impl MessageStore for EmbeddedStore {
         tenant: TenantId,
         id: ConversationId,
     ) -> StoreResult<Option<Conversation>> {
-        self.read("conversation", move |t| get(&t.conversations, keys::conversation(tenant, id)))
-            .await
+        self.read("conversation", move |t| {
+            get(&t.conversations, keys::conversation(tenant, id))
+        })
+        .await
     }
 
     async fn commit(&self, commit: ConversationCommit) -> StoreResult<()> {
@@ -316,7 +396,8 @@ impl MessageStore for EmbeddedStore {
         key: &MessageKey,
     ) -> StoreResult<Option<MessageRef>> {
         let key = keys::message_key(tenant, conversation, key);
-        self.read("message_ref", move |t| get(&t.message_keys, key)).await
+        self.read("message_ref", move |t| get(&t.message_keys, key))
+            .await
     }
 
     async fn message(
@@ -325,7 +406,10 @@ impl MessageStore for EmbeddedStore {
         conversation: ConversationId,
         seq: Seq,
     ) -> StoreResult<Option<Message>> {
-        self.read("message", move |t| get(&t.messages, keys::stream(tenant, conversation, seq))).await
+        self.read("message", move |t| {
+            get(&t.messages, keys::stream(tenant, conversation, seq))
+        })
+        .await
     }
 
     async fn messages(
@@ -345,7 +429,8 @@ impl MessageStore for EmbeddedStore {
                 }
                 SeqWindow::Before(seq) => {
                     let end = keys::stream(tenant, conversation, seq);
-                    let mut page: Vec<Message> = collect(t.messages.range(prefix..end).rev().take(limit))?;
+                    let mut page: Vec<Message> =
+                        collect(t.messages.range(prefix..end).rev().take(limit))?;
                     page.reverse();
                     Ok(page)
                 }
@@ -377,7 +462,9 @@ impl MessageStore for EmbeddedStore {
     ) -> StoreResult<Vec<Conversation>> {
         self.read("inbox", move |t| {
             let start = match cursor {
-                Some(c) => keys::successor(&keys::inbox(tenant, c.last_activity_at, c.conversation_id)),
+                Some(c) => {
+                    keys::successor(&keys::inbox(tenant, c.last_activity_at, c.conversation_id))
+                }
                 None => tenant.as_bytes().to_vec(),
             };
             let end = keys::after_prefix(tenant.as_bytes());
@@ -394,7 +481,13 @@ impl MessageStore for EmbeddedStore {
     ) -> StoreResult<Vec<Conversation>> {
         self.read("active_since", move |t| {
             let end = keys::after_prefix(&keys::inbox_from(tenant, since));
-            inbox_page(t, tenant, t.inbox.range(tenant.as_bytes().to_vec()..end), limit, Some(since))
+            inbox_page(
+                t,
+                tenant,
+                t.inbox.range(tenant.as_bytes().to_vec()..end),
+                limit,
+                Some(since),
+            )
         })
         .await
     }
@@ -415,8 +508,10 @@ fn inbox_page(
         let key = entry.key().map_err(unavailable)?;
         let id = keys::inbox_conversation(&key)
             .ok_or_else(|| StoreError::Corrupt("short inbox key".into()))?;
-        let conversation: Conversation = get(&tables.conversations, keys::conversation(tenant, id))?
-            .ok_or_else(|| StoreError::Corrupt(format!("inbox names missing conversation {id}")))?;
+        let conversation: Conversation =
+            get(&tables.conversations, keys::conversation(tenant, id))?.ok_or_else(|| {
+                StoreError::Corrupt(format!("inbox names missing conversation {id}"))
+            })?;
         if since.is_some_and(|s| conversation.last_activity_at < s) {
             break;
         }
@@ -439,8 +534,12 @@ fn get<T: DeserializeOwned>(keyspace: &Keyspace, key: impl AsRef<[u8]>) -> Store
     }
 }
 
-fn collect<T: DeserializeOwned>(entries: impl Iterator<Item = fjall::Guard>) -> StoreResult<Vec<T>> {
-    entries.map(|entry| decode(&entry.value().map_err(unavailable)?)).collect()
+fn collect<T: DeserializeOwned>(
+    entries: impl Iterator<Item = fjall::Guard>,
+) -> StoreResult<Vec<T>> {
+    entries
+        .map(|entry| decode(&entry.value().map_err(unavailable)?))
+        .collect()
 }
 
 fn encode<T: Serialize>(value: &T) -> StoreResult<Vec<u8>> {
@@ -460,4 +559,3 @@ impl Drop for EmbeddedStore {
         let _ = self.close();
     }
 }
-

@@ -81,8 +81,16 @@ mod tests {
     #[test]
     fn newer_activity_sorts_first_in_the_inbox() {
         let tenant = TenantId::new();
-        let older = inbox(tenant, Timestamp::from_second(100).unwrap(), ConversationId::new());
-        let newer = inbox(tenant, Timestamp::from_second(200).unwrap(), ConversationId::new());
+        let older = inbox(
+            tenant,
+            Timestamp::from_second(100).unwrap(),
+            ConversationId::new(),
+        );
+        let newer = inbox(
+            tenant,
+            Timestamp::from_second(200).unwrap(),
+            ConversationId::new(),
+        );
         assert!(newer < older);
     }
 

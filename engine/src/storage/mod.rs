@@ -20,7 +20,10 @@ pub fn open(config: &StorageConfig) -> Result<OpenedStore, StoreError> {
         crate::config::StorageBackend::Embedded => {
             let store = Arc::new(embedded::EmbeddedStore::open(&config.embedded)?);
             let closing = Arc::clone(&store);
-            Ok(OpenedStore { store, closer: Box::new(move || closing.close()) })
+            Ok(OpenedStore {
+                store,
+                closer: Box::new(move || closing.close()),
+            })
         }
     }
 }

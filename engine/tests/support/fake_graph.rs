@@ -30,7 +30,9 @@ impl FakeGraph {
         let app = axum::Router::new()
             .route("/{version}/{phone_number_id}/messages", post(send))
             .with_state(Arc::clone(&sent));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake graph");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake graph");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         tokio::spawn(async move { axum::serve(listener, app).await });
         FakeGraph { base, sent }
@@ -47,15 +49,25 @@ async fn send(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> (StatusCode, Json<Value>) {
-    let authorization =
-        headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let authorization = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     let mut sent = sent.lock().expect("lock");
     let wamid = format!("wamid.OUT{}", sent.len() + 1);
     let to = body["to"].as_str().unwrap_or_default().to_string();
-    sent.push(SentRequest { phone_number_id, authorization, body, wamid: wamid.clone() });
+    sent.push(SentRequest {
+        phone_number_id,
+        authorization,
+        body,
+        wamid: wamid.clone(),
+    });
     (
         StatusCode::OK,
-        Json(json!({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}],
-                    "messages": [{"id": wamid}]})),
+        Json(
+            json!({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}],
+                    "messages": [{"id": wamid}]}),
+        ),
     )
 }

@@ -48,10 +48,20 @@ impl Node {
         node
     }
 
-    async fn spawn(data_dir: &Path, graph_base: Option<String>, extra_env: Vec<(String, String)>) -> Node {
+    async fn spawn(
+        data_dir: &Path,
+        graph_base: Option<String>,
+        extra_env: Vec<(String, String)>,
+    ) -> Node {
         let mut command = Command::new(env!("CARGO_BIN_EXE_conversa"));
         command
-            .args(["serve", "--json", "--http-addr", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "serve",
+                "--json",
+                "--http-addr",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
             .arg(data_dir)
             .env("CONVERSA_GATEWAY__ADMIN_TOKEN", ADMIN_TOKEN)
             .env("RUST_LOG", "warn")
@@ -125,14 +135,21 @@ impl Node {
     /// SIGTERM, waiting for a clean exit; returns whether it exited successfully.
     pub async fn terminate(&mut self) -> bool {
         let pid = self.child.id().expect("pid") as i32;
-        let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
         matches!(tokio::time::timeout(WAIT, self.child.wait()).await, Ok(Ok(status)) if status.success())
     }
 
     /// Starts a new process on the same data directory (after `kill9` or `terminate`).
     pub async fn restart(self) -> Node {
         let temp = self.temp.clone();
-        let mut next = Self::spawn(&self.data_dir, self.graph_base.clone(), self.extra_env.clone()).await;
+        let mut next = Self::spawn(
+            &self.data_dir,
+            self.graph_base.clone(),
+            self.extra_env.clone(),
+        )
+        .await;
         next.temp = temp;
         drop(self);
         next
@@ -154,7 +171,11 @@ pub struct Tenant {
 pub async fn provision(node: &Node, name: &str) -> Tenant {
     let client = reqwest::Client::new();
     let admin = |path: &str, body: Value| {
-        client.post(node.url(path)).bearer_auth(ADMIN_TOKEN).json(&body).send()
+        client
+            .post(node.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
     };
     let tenant: Value = admin("/api/v1/admin/tenants", json!({"name": name}))
         .await
@@ -175,15 +196,21 @@ pub async fn provision(node: &Node, name: &str) -> Tenant {
     .json()
     .await
     .expect("connection json");
-    let agent: Value = admin(&format!("/api/v1/admin/tenants/{tenant_id}/agents"), json!({"name": "agent"}))
-        .await
-        .expect("create agent")
-        .json()
-        .await
-        .expect("agent json");
+    let agent: Value = admin(
+        &format!("/api/v1/admin/tenants/{tenant_id}/agents"),
+        json!({"name": "agent"}),
+    )
+    .await
+    .expect("create agent")
+    .json()
+    .await
+    .expect("agent json");
     Tenant {
         tenant_id,
-        connection_id: connection["connection_id"].as_str().expect("connection id").to_string(),
+        connection_id: connection["connection_id"]
+            .as_str()
+            .expect("connection id")
+            .to_string(),
         phone_number_id,
         app_secret,
         verify_token: "verify-me".into(),
@@ -194,20 +221,34 @@ pub async fn provision(node: &Node, name: &str) -> Tenant {
 fn uuid_like() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// GET with the agent's token; returns status and JSON body.
 pub async fn api_get(node: &Node, token: &str, path: &str) -> (u16, Value) {
-    let response = reqwest::Client::new().get(node.url(path)).bearer_auth(token).send().await.expect("GET");
+    let response = reqwest::Client::new()
+        .get(node.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("GET");
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
 /// POST JSON with the agent's token; returns status and JSON body.
 pub async fn api_post(node: &Node, token: &str, path: &str, body: Value) -> (u16, Value) {
-    let response =
-        reqwest::Client::new().post(node.url(path)).bearer_auth(token).json(&body).send().await.expect("POST");
+    let response = reqwest::Client::new()
+        .post(node.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("POST");
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
@@ -217,8 +258,12 @@ pub async fn all_messages(node: &Node, token: &str, conversation: &str) -> Vec<V
     let mut out = Vec::new();
     let mut after = 0u64;
     loop {
-        let (status, page) =
-            api_get(node, token, &format!("/api/v1/conversations/{conversation}/messages?after={after}&limit=200")).await;
+        let (status, page) = api_get(
+            node,
+            token,
+            &format!("/api/v1/conversations/{conversation}/messages?after={after}&limit=200"),
+        )
+        .await;
         assert_eq!(status, 200, "history: {page}");
         let items = page["items"].as_array().cloned().unwrap_or_default();
         if let Some(last) = items.last() {
@@ -261,7 +306,9 @@ impl Agent {
     /// returns the socket and the events replayed before `subscribed`.
     pub async fn connect(node: &Node, token: &str, resume: Option<Value>) -> (Agent, Vec<Value>) {
         let url = format!("ws://{}/api/v1/ws?token={token}", node.addr);
-        let (socket, _) = tokio_tungstenite::connect_async(url).await.expect("ws connect");
+        let (socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("ws connect");
         let mut agent = Agent { socket };
         let ready = agent.next_frame().await.expect("ready frame");
         assert_eq!(ready["type"], "ready", "first frame: {ready}");
@@ -287,13 +334,19 @@ impl Agent {
     }
 
     pub async fn send(&mut self, frame: Value) {
-        self.socket.send(WsMessage::Text(frame.to_string().into())).await.expect("ws send");
+        self.socket
+            .send(WsMessage::Text(frame.to_string().into()))
+            .await
+            .expect("ws send");
     }
 
     /// The next text frame as JSON, or `None` if the socket closed or nothing came within `WAIT`.
     pub async fn next_frame(&mut self) -> Option<Value> {
         loop {
-            let message = tokio::time::timeout(WAIT, self.socket.next()).await.ok()??.ok()?;
+            let message = tokio::time::timeout(WAIT, self.socket.next())
+                .await
+                .ok()??
+                .ok()?;
             match message {
                 WsMessage::Text(text) => return serde_json::from_str(text.as_str()).ok(),
                 WsMessage::Close(_) => return None,
@@ -306,7 +359,10 @@ impl Agent {
     pub async fn events_until(&mut self, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
         let mut events = Vec::new();
         while !done(&events) {
-            let frame = self.next_frame().await.unwrap_or_else(|| panic!("socket ended; got {events:?}"));
+            let frame = self
+                .next_frame()
+                .await
+                .unwrap_or_else(|| panic!("socket ended; got {events:?}"));
             if frame["type"] == "event" {
                 events.push(frame);
             }
@@ -317,7 +373,9 @@ impl Agent {
     /// Whether any frame arrives within `window` (used to show that nothing leaks to this agent;
     /// a bounded wait for absence, not a timing assertion).
     pub async fn receives_nothing_within(&mut self, window: Duration) -> bool {
-        tokio::time::timeout(window, self.socket.next()).await.is_err()
+        tokio::time::timeout(window, self.socket.next())
+            .await
+            .is_err()
     }
 
     pub async fn close(mut self) {

@@ -47,8 +47,14 @@ pub fn webhook(phone_number_id: &str, messages: Vec<Value>, statuses: Vec<Value>
 /// Posts a signed webhook to the tenant's connection; returns status and JSON body.
 pub async fn post(node: &Node, tenant: &Tenant, payload: &Value) -> (u16, Value) {
     let body = serde_json::to_vec(payload).expect("json");
-    post_raw(node, &tenant.connection_id, "application/json", Some(signature(&tenant.app_secret, &body)), body)
-        .await
+    post_raw(
+        node,
+        &tenant.connection_id,
+        "application/json",
+        Some(signature(&tenant.app_secret, &body)),
+        body,
+    )
+    .await
 }
 
 /// Posts raw bytes with the given content type and signature header.

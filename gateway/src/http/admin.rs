@@ -11,7 +11,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use jiff::Timestamp;
 use schema::api::{
-    CreateAgentRequest, CreateConnectionRequest, CreateTenantRequest, CreatedAgent, CreatedConnection,
+    CreateAgentRequest, CreateConnectionRequest, CreateTenantRequest, CreatedAgent,
+    CreatedConnection,
 };
 use schema::records::{
     Agent, AgentRole, Connection, ConnectionStatus, Provider, Tenant, WhatsappCloudSettings,
@@ -27,7 +28,9 @@ pub async fn create_tenant(
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
     let request: CreateTenantRequest = json_body(&state, &headers, body).await?;
-    let tenant = provision_tenant(state.store.as_ref(), request).await.map_err(provision_error)?;
+    let tenant = provision_tenant(state.store.as_ref(), request)
+        .await
+        .map_err(provision_error)?;
     Ok((StatusCode::CREATED, axum::Json(tenant)))
 }
 
@@ -41,8 +44,9 @@ pub async fn create_connection(
 ) -> Result<impl IntoResponse, ApiError> {
     let tenant = existing_tenant(&state, &tenant).await?;
     let request: CreateConnectionRequest = json_body(&state, &headers, body).await?;
-    let created =
-        provision_connection(state.store.as_ref(), tenant, request).await.map_err(provision_error)?;
+    let created = provision_connection(state.store.as_ref(), tenant, request)
+        .await
+        .map_err(provision_error)?;
     Ok((StatusCode::CREATED, axum::Json(created)))
 }
 
@@ -56,7 +60,9 @@ pub async fn create_agent(
 ) -> Result<impl IntoResponse, ApiError> {
     let tenant = existing_tenant(&state, &tenant).await?;
     let request: CreateAgentRequest = json_body(&state, &headers, body).await?;
-    let created = provision_agent(state.store.as_ref(), tenant, request).await.map_err(provision_error)?;
+    let created = provision_agent(state.store.as_ref(), tenant, request)
+        .await
+        .map_err(provision_error)?;
     Ok((StatusCode::CREATED, axum::Json(created)))
 }
 
@@ -75,7 +81,11 @@ pub async fn provision_tenant(
     request: CreateTenantRequest,
 ) -> Result<Tenant, ProvisionError> {
     let name = non_empty(request.name, "name")?;
-    let tenant = Tenant { id: TenantId::new(), name, created_at: Timestamp::now() };
+    let tenant = Tenant {
+        id: TenantId::new(),
+        name,
+        created_at: Timestamp::now(),
+    };
     store.create_tenant(&tenant).await?;
     Ok(tenant)
 }
@@ -123,7 +133,11 @@ pub async fn provision_agent(
     };
     let (token, hash) = new_agent_token();
     store.create_agent(&agent, hash).await?;
-    Ok(CreatedAgent { agent_id: agent.id, tenant_id: tenant, token })
+    Ok(CreatedAgent {
+        agent_id: agent.id,
+        tenant_id: tenant,
+        token,
+    })
 }
 
 async fn json_body<T: serde::de::DeserializeOwned>(

@@ -70,13 +70,19 @@ pub async fn messages(
     let conversation = conversation(&state, &agent, &id).await?;
     let window = match (query.after, query.before) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request("invalid_query", "give `after` or `before`, not both"));
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "give `after` or `before`, not both",
+            ));
         }
         (Some(after), None) => SeqWindow::After(after),
         (None, Some(before)) => SeqWindow::Before(before),
         (None, None) => SeqWindow::Before(Seq::MAX),
     };
-    let items = state.store.messages(agent.tenant_id, conversation.id, window, limit).await?;
+    let items = state
+        .store
+        .messages(agent.tenant_id, conversation.id, window, limit)
+        .await?;
     let next_cursor = if items.len() < limit {
         None
     } else {
@@ -104,9 +110,18 @@ pub async fn events(
 ) -> Result<axum::Json<Page<EventEnvelope>>, ApiError> {
     let limit = page_size(query.limit)?;
     let conversation = conversation(&state, &agent, &id).await?;
-    let items =
-        state.store.events(agent.tenant_id, conversation.id, query.after.unwrap_or(0), limit).await?;
-    let next_cursor = (items.len() == limit).then(|| items.last().map(|e| e.seq.to_string())).flatten();
+    let items = state
+        .store
+        .events(
+            agent.tenant_id,
+            conversation.id,
+            query.after.unwrap_or(0),
+            limit,
+        )
+        .await?;
+    let next_cursor = (items.len() == limit)
+        .then(|| items.last().map(|e| e.seq.to_string()))
+        .flatten();
     Ok(axum::Json(Page { items, next_cursor }))
 }
 
@@ -122,13 +137,26 @@ pub async fn send(
     require_json(&headers)?;
     let body = read_body(body, state.config.api_body_limit).await?;
     let request: SendMessageRequest = parse_json(&body)?;
-    if request.client_message_id.as_ref().is_some_and(|k| k.is_empty() || k.len() > 128) {
-        return Err(ApiError::bad_request("invalid_client_message_id", "client_message_id must have 1 to 128 bytes"));
+    if request
+        .client_message_id
+        .as_ref()
+        .is_some_and(|k| k.is_empty() || k.len() > 128)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_client_message_id",
+            "client_message_id must have 1 to 128 bytes",
+        ));
     }
     let conversation = conversation(&state, &agent, &id).await?;
     let message = state
         .directory
-        .send_text(agent.tenant_id, conversation.id, agent.id, request.text, request.client_message_id)
+        .send_text(
+            agent.tenant_id,
+            conversation.id,
+            agent.id,
+            request.text,
+            request.client_message_id,
+        )
         .await?;
     Ok((StatusCode::ACCEPTED, axum::Json(message)))
 }
@@ -143,18 +171,29 @@ async fn conversation(
         .store
         .conversation(agent.tenant_id, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("conversation_not_found", "no such conversation in this tenant"))
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "conversation_not_found",
+                "no such conversation in this tenant",
+            )
+        })
 }
 
 fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
     match limit.unwrap_or(DEFAULT_PAGE) {
         n @ 1..=MAX_PAGE => Ok(n),
-        _ => Err(ApiError::bad_request("invalid_limit", format!("limit must be 1 to {MAX_PAGE}"))),
+        _ => Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be 1 to {MAX_PAGE}"),
+        )),
     }
 }
 
 fn encode_cursor(last: &Conversation) -> String {
-    let cursor = InboxCursor { last_activity_at: last.last_activity_at, conversation_id: last.id };
+    let cursor = InboxCursor {
+        last_activity_at: last.last_activity_at,
+        conversation_id: last.id,
+    };
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&cursor).unwrap_or_default())
 }
 
@@ -163,5 +202,7 @@ fn decode_cursor(raw: &str) -> Result<InboxCursor, ApiError> {
         .decode(raw)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave out"))
+        .ok_or_else(|| {
+            ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave out")
+        })
 }

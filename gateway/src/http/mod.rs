@@ -16,18 +16,30 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .route("/webhooks/whatsapp/{connection_id}", get(webhooks::verify).post(webhooks::receive))
+        .route(
+            "/webhooks/whatsapp/{connection_id}",
+            get(webhooks::verify).post(webhooks::receive),
+        )
         .route("/api/v1/conversations", get(conversations::list))
         .route("/api/v1/conversations/{id}", get(conversations::get_one))
         .route(
             "/api/v1/conversations/{id}/messages",
             get(conversations::messages).post(conversations::send),
         )
-        .route("/api/v1/conversations/{id}/events", get(conversations::events))
+        .route(
+            "/api/v1/conversations/{id}/events",
+            get(conversations::events),
+        )
         .route("/api/v1/ws", get(crate::ws::upgrade))
         .route("/api/v1/admin/tenants", post(admin::create_tenant))
-        .route("/api/v1/admin/tenants/{tenant}/connections", post(admin::create_connection))
-        .route("/api/v1/admin/tenants/{tenant}/agents", post(admin::create_agent))
+        .route(
+            "/api/v1/admin/tenants/{tenant}/connections",
+            post(admin::create_connection),
+        )
+        .route(
+            "/api/v1/admin/tenants/{tenant}/agents",
+            post(admin::create_agent),
+        )
         .fallback(not_found)
         .with_state(state)
 }
@@ -38,5 +50,6 @@ async fn not_found() -> ApiError {
 
 /// Parses a path segment as an id, answering 404 (not 400: an unparsable id names nothing that exists).
 pub(crate) fn parse_id<T: std::str::FromStr>(raw: &str, code: &'static str) -> Result<T, ApiError> {
-    raw.parse().map_err(|_| ApiError::not_found(code, format!("{raw:?} is not a valid id")))
+    raw.parse()
+        .map_err(|_| ApiError::not_found(code, format!("{raw:?} is not a valid id")))
 }

@@ -14,7 +14,10 @@ pub async fn healthz() -> impl IntoResponse {
 
 pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     if state.shutdown.is_cancelled() {
-        return Err(ApiError::unavailable("shutting_down", "the node is shutting down"));
+        return Err(ApiError::unavailable(
+            "shutting_down",
+            "the node is shutting down",
+        ));
     }
     state.store.ping().await?;
     Ok(axum::Json(json!({"status": "ready"})))
@@ -23,7 +26,11 @@ pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let (tenants, conversations, sessions) = state.directory.live_counts();
     metrics::gauge!("conversa_actor_registry_entries", "kind" => "tenant").set(tenants as f64);
-    metrics::gauge!("conversa_actor_registry_entries", "kind" => "conversation").set(conversations as f64);
+    metrics::gauge!("conversa_actor_registry_entries", "kind" => "conversation")
+        .set(conversations as f64);
     metrics::gauge!("conversa_actor_registry_entries", "kind" => "session").set(sessions as f64);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
 }

@@ -50,7 +50,11 @@ pub async fn verify(
         .is_some_and(|t| crate::auth::secrets_match(t, &connection.whatsapp.verify_token));
     match (handshake.mode.as_deref(), token_ok, handshake.challenge) {
         (Some("subscribe"), true, Some(challenge)) => Ok(challenge),
-        _ => Err(ApiError::new(StatusCode::FORBIDDEN, "verification_failed", "hub.mode or hub.verify_token is wrong")),
+        _ => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "verification_failed",
+            "hub.mode or hub.verify_token is wrong",
+        )),
     }
 }
 
@@ -89,14 +93,25 @@ async fn receive_inner(
     let body = read_body(body, state.config.webhook_body_limit).await?;
     let connection = connection(state, connection_id).await?;
     if connection.status == ConnectionStatus::Paused {
-        return Err(ApiError::new(StatusCode::CONFLICT, "connection_paused", "this connection is paused"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "connection_paused",
+            "this connection is paused",
+        ));
     }
-    let signature = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
-    webhook::verify_signature(&connection.whatsapp.app_secret, &body, signature).map_err(|e| match e {
-        WebhookError::MissingSignature | WebhookError::BadSignature => ApiError::unauthorized(e.to_string()),
-        WebhookError::Malformed(detail) => ApiError::bad_request("malformed_payload", detail),
+    let signature = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok());
+    webhook::verify_signature(&connection.whatsapp.app_secret, &body, signature).map_err(|e| {
+        match e {
+            WebhookError::MissingSignature | WebhookError::BadSignature => {
+                ApiError::unauthorized(e.to_string())
+            }
+            WebhookError::Malformed(detail) => ApiError::bad_request("malformed_payload", detail),
+        }
     })?;
-    let parsed = webhook::parse(&body).map_err(|e| ApiError::bad_request("malformed_payload", e.to_string()))?;
+    let parsed = webhook::parse(&body)
+        .map_err(|e| ApiError::bad_request("malformed_payload", e.to_string()))?;
 
     // Resolve every number before touching any conversation: all or nothing.
     let mut numbers: HashMap<String, Connection> = HashMap::new();
@@ -107,7 +122,10 @@ async fn receive_inner(
         let owner = if batch.phone_number_id == connection.whatsapp.phone_number_id {
             Some(connection.clone())
         } else {
-            state.store.connection_by_address(Provider::WhatsappCloud, &batch.phone_number_id).await?
+            state
+                .store
+                .connection_by_address(Provider::WhatsappCloud, &batch.phone_number_id)
+                .await?
         };
         match owner {
             Some(owner) if owner.tenant_id == connection.tenant_id => {
@@ -116,7 +134,10 @@ async fn receive_inner(
             _ => {
                 return Err(ApiError::not_found(
                     "unknown_phone_number_id",
-                    format!("phone_number_id {} is not a connection of this tenant", batch.phone_number_id),
+                    format!(
+                        "phone_number_id {} is not a connection of this tenant",
+                        batch.phone_number_id
+                    ),
                 ));
             }
         }
@@ -127,9 +148,12 @@ async fn receive_inner(
     let mut groups: Vec<(Connection, ConversationId, Vec<InboundEvent>)> = Vec::new();
     let mut index: HashMap<ConversationId, usize> = HashMap::new();
     for batch in parsed.batches {
-        let Some(owner) = numbers.get(&batch.phone_number_id) else { continue };
+        let Some(owner) = numbers.get(&batch.phone_number_id) else {
+            continue;
+        };
         for event in batch.events {
-            let conversation = ConversationId::for_contact(tenant, owner.id, event.contact_address());
+            let conversation =
+                ConversationId::for_contact(tenant, owner.id, event.contact_address());
             let slot = *index.entry(conversation).or_insert_with(|| {
                 groups.push((owner.clone(), conversation, Vec::new()));
                 groups.len() - 1
@@ -139,7 +163,9 @@ async fn receive_inner(
     }
 
     let results = join_all(groups.iter().map(|(owner, conversation, events)| {
-        state.directory.ingest(tenant, owner, *conversation, events.clone(), received_at)
+        state
+            .directory
+            .ingest(tenant, owner, *conversation, events.clone(), received_at)
     }))
     .await;
     let (mut stored, mut duplicates, mut statuses) = (0, 0, 0);
@@ -165,5 +191,7 @@ async fn connection(state: &AppState, raw_id: &str) -> Result<Connection, ApiErr
         .connection(id)
         .await?
         .filter(|c| c.provider == Provider::WhatsappCloud)
-        .ok_or_else(|| ApiError::not_found("unknown_connection", "no WhatsApp connection with this id"))
+        .ok_or_else(|| {
+            ApiError::not_found("unknown_connection", "no WhatsApp connection with this id")
+        })
 }

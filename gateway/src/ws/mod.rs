@@ -65,7 +65,11 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
     let (out, queue) = mpsc::channel::<Outgoing>(state.config.ws_send_queue.max(1));
     let done = state.shutdown.child_token();
     let writer = tokio::spawn(write_loop(sink, queue, done.clone()));
-    let ready = ServerFrame::Ready { protocol: PROTOCOL_VERSION, tenant_id: agent.tenant_id, agent_id: agent.id };
+    let ready = ServerFrame::Ready {
+        protocol: PROTOCOL_VERSION,
+        tenant_id: agent.tenant_id,
+        agent_id: agent.id,
+    };
     let _ = out.try_send(Outgoing::Frame(ready, None));
 
     // Phase 1: wait for `subscribe` (answer pings meanwhile).
@@ -103,7 +107,10 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
         },
         None => 0,
     };
-    if out.try_send(Outgoing::Frame(ServerFrame::Subscribed { replayed }, None)).is_err() {
+    if out
+        .try_send(Outgoing::Frame(ServerFrame::Subscribed { replayed }, None))
+        .is_err()
+    {
         finish(&out, End::SlowConsumer).await;
         return drain(writer).await;
     }
@@ -154,7 +161,8 @@ fn forward(
         delivered.remove(&envelope.conversation_id);
     }
     let frame = ServerFrame::Event((*published.envelope).clone());
-    out.try_send(Outgoing::Frame(frame, Some(published.durable_at))).map_err(|_| End::SlowConsumer)
+    out.try_send(Outgoing::Frame(frame, Some(published.durable_at)))
+        .map_err(|_| End::SlowConsumer)
 }
 
 async fn replay_into(
@@ -170,7 +178,11 @@ async fn replay_into(
             for envelope in events {
                 delivered.insert(envelope.conversation_id, envelope.seq);
                 // The replay may exceed the live queue: wait for room instead of dropping.
-                if out.send(Outgoing::Frame(ServerFrame::Event(envelope), None)).await.is_err() {
+                if out
+                    .send(Outgoing::Frame(ServerFrame::Event(envelope), None))
+                    .await
+                    .is_err()
+                {
                     return Err(End::ClientLeft);
                 }
             }
@@ -186,7 +198,10 @@ async fn replay_into(
         }
         Err(error) => {
             tracing::error!(%error, "resume failed on the store");
-            let frame = ServerFrame::ResumeFailed { reason: "store_unavailable".into(), max_replay: 0 };
+            let frame = ServerFrame::ResumeFailed {
+                reason: "store_unavailable".into(),
+                max_replay: 0,
+            };
             let _ = out.send(Outgoing::Frame(frame, None)).await;
             Ok(0)
         }
@@ -194,14 +209,12 @@ async fn replay_into(
 }
 
 /// Reads one client frame: `Ok(None)` for control frames, `Err` when the socket must end.
-fn client_frame(
-    frame: Option<Result<WsMessage, axum::Error>>,
-) -> Result<Option<ClientFrame>, End> {
+fn client_frame(frame: Option<Result<WsMessage, axum::Error>>) -> Result<Option<ClientFrame>, End> {
     match frame {
         None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => Err(End::ClientLeft),
-        Some(Ok(WsMessage::Text(text))) => {
-            serde_json::from_str(text.as_str()).map(Some).map_err(|_| End::ProtocolError)
-        }
+        Some(Ok(WsMessage::Text(text))) => serde_json::from_str(text.as_str())
+            .map(Some)
+            .map_err(|_| End::ProtocolError),
         Some(Ok(WsMessage::Binary(_))) => Err(End::ProtocolError),
         Some(Ok(_)) => Ok(None),
     }
@@ -212,10 +225,15 @@ async fn finish(out: &mpsc::Sender<Outgoing>, end: End) {
         End::ClientLeft => return,
         End::SlowConsumer => {
             metrics::counter!("conversa_ws_slow_consumer_disconnects_total").increment(1);
-            Outgoing::Close(CLOSE_SLOW_CONSUMER, "slow consumer: reconnect and resume by seq")
+            Outgoing::Close(
+                CLOSE_SLOW_CONSUMER,
+                "slow consumer: reconnect and resume by seq",
+            )
         }
         End::ProtocolError => Outgoing::Close(CLOSE_PROTOCOL_ERROR, "protocol error"),
-        End::Shutdown => Outgoing::Close(CLOSE_GOING_AWAY, "node shutting down: reconnect and resume"),
+        End::Shutdown => {
+            Outgoing::Close(CLOSE_GOING_AWAY, "node shutting down: reconnect and resume")
+        }
     };
     // A full queue means a slow consumer: the close must not wait behind it.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), out.send(close)).await;
@@ -233,7 +251,9 @@ async fn write_loop(
     while let Some(item) = queue.recv().await {
         match item {
             Outgoing::Frame(frame, durable_at) => {
-                let Ok(text) = serde_json::to_string(&frame) else { continue };
+                let Ok(text) = serde_json::to_string(&frame) else {
+                    continue;
+                };
                 if sink.send(WsMessage::Text(text.into())).await.is_err() {
                     break;
                 }
@@ -243,7 +263,10 @@ async fn write_loop(
                 }
             }
             Outgoing::Close(code, reason) => {
-                let frame = CloseFrame { code, reason: reason.into() };
+                let frame = CloseFrame {
+                    code,
+                    reason: reason.into(),
+                };
                 let _ = sink.send(WsMessage::Close(Some(frame))).await;
                 break;
             }

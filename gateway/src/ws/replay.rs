@@ -29,7 +29,10 @@ pub async fn missed_events(
         .since
         .checked_sub(SignedDuration::from_secs(RESUME_CLOCK_MARGIN_SECS))
         .unwrap_or(Timestamp::UNIX_EPOCH);
-    let active = state.store.active_since(tenant, window_start, MAX_RESUME_CONVERSATIONS + 1).await?;
+    let active = state
+        .store
+        .active_since(tenant, window_start, MAX_RESUME_CONVERSATIONS + 1)
+        .await?;
     if active.len() > MAX_RESUME_CONVERSATIONS {
         return Ok(Replay::TooFarBehind);
     }
@@ -46,12 +49,18 @@ pub async fn missed_events(
         }
         let mut cursor = after;
         loop {
-            let page = state.store.events(tenant, conversation.id, cursor, 500).await?;
+            let page = state
+                .store
+                .events(tenant, conversation.id, cursor, 500)
+                .await?;
             let Some(last) = page.last() else { break };
             cursor = last.seq;
             let full = page.len() == 500;
             // A conversation the client never saw: only what happened inside the window.
-            missed.extend(page.into_iter().filter(|e| known.is_some() || e.at >= window_start));
+            missed.extend(
+                page.into_iter()
+                    .filter(|e| known.is_some() || e.at >= window_start),
+            );
             if missed.len() > max_replay {
                 return Ok(Replay::TooFarBehind);
             }

@@ -95,7 +95,10 @@ impl ChannelClient for CloudApiClient {
                 .and_then(Value::as_str)
                 .unwrap_or_else(|| status.canonical_reason().unwrap_or("error"))
                 .to_string(),
-            detail: answer.pointer("/error/error_data/details").and_then(Value::as_str).map(str::to_string),
+            detail: answer
+                .pointer("/error/error_data/details")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         };
         if status.as_u16() == 429 || status.is_server_error() {
             Err(SendError::Transient(format!("{status}: {}", error.title)))

@@ -24,14 +24,22 @@ pub enum WebhookError {
 }
 
 /// Checks `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(app_secret, raw body)>` in constant time.
-pub fn verify_signature(app_secret: &str, body: &[u8], header: Option<&str>) -> Result<(), WebhookError> {
+pub fn verify_signature(
+    app_secret: &str,
+    body: &[u8],
+    header: Option<&str>,
+) -> Result<(), WebhookError> {
     let header = header.ok_or(WebhookError::MissingSignature)?;
-    let hex_digest = header.trim().strip_prefix("sha256=").ok_or(WebhookError::BadSignature)?;
+    let hex_digest = header
+        .trim()
+        .strip_prefix("sha256=")
+        .ok_or(WebhookError::BadSignature)?;
     let expected = hex::decode(hex_digest).map_err(|_| WebhookError::BadSignature)?;
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).map_err(|_| WebhookError::BadSignature)?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes())
+        .map_err(|_| WebhookError::BadSignature)?;
     mac.update(body);
-    mac.verify_slice(&expected).map_err(|_| WebhookError::BadSignature)
+    mac.verify_slice(&expected)
+        .map_err(|_| WebhookError::BadSignature)
 }
 
 /// Signs a body the way Meta does (used by tests, the load generator and the docs).
@@ -142,7 +150,10 @@ pub fn parse(body: &[u8]) -> Result<ParsedWebhook, WebhookError> {
     let payload: Payload =
         serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
     if payload.object != "whatsapp_business_account" {
-        return Err(WebhookError::Malformed(format!("unexpected object {:?}", payload.object)));
+        return Err(WebhookError::Malformed(format!(
+            "unexpected object {:?}",
+            payload.object
+        )));
     }
     let mut parsed = ParsedWebhook::default();
     for change in payload.entry.into_iter().flat_map(|e| e.changes) {
@@ -161,7 +172,10 @@ pub fn parse(body: &[u8]) -> Result<ParsedWebhook, WebhookError> {
                 events.push(InboundEvent::Status(status));
             }
         }
-        parsed.batches.push(NumberEvents { phone_number_id: value.metadata.phone_number_id, events });
+        parsed.batches.push(NumberEvents {
+            phone_number_id: value.metadata.phone_number_id,
+            events,
+        });
     }
     Ok(parsed)
 }
@@ -169,7 +183,8 @@ pub fn parse(body: &[u8]) -> Result<ParsedWebhook, WebhookError> {
 fn parse_message(raw: Value, contacts: &[WaContact]) -> Result<InboundMessage, WebhookError> {
     let field = |name: &str| raw.get(name).and_then(Value::as_str).map(str::to_string);
     let id = field("id").ok_or_else(|| WebhookError::Malformed("message without id".into()))?;
-    let from = field("from").ok_or_else(|| WebhookError::Malformed(format!("message {id} without from")))?;
+    let from = field("from")
+        .ok_or_else(|| WebhookError::Malformed(format!("message {id} without from")))?;
     let kind = field("type").unwrap_or_else(|| "unknown".into());
     let name = contacts
         .iter()
@@ -177,16 +192,31 @@ fn parse_message(raw: Value, contacts: &[WaContact]) -> Result<InboundMessage, W
         .or_else(|| (contacts.len() == 1).then(|| &contacts[0]))
         .and_then(|c| c.profile.as_ref())
         .and_then(|p| p.name.clone());
-    let sent_at = field("timestamp").as_deref().and_then(parse_timestamp).unwrap_or_else(Timestamp::now);
-    let reply_to = raw.pointer("/context/id").and_then(Value::as_str).map(str::to_string);
-    let text_body = raw.pointer("/text/body").and_then(Value::as_str).map(str::to_string);
+    let sent_at = field("timestamp")
+        .as_deref()
+        .and_then(parse_timestamp)
+        .unwrap_or_else(Timestamp::now);
+    let reply_to = raw
+        .pointer("/context/id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let text_body = raw
+        .pointer("/text/body")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let content = match (kind.as_str(), text_body) {
         ("text", Some(body)) => MessageContent::Text { body },
-        _ => MessageContent::Unsupported { provider_type: kind, raw },
+        _ => MessageContent::Unsupported {
+            provider_type: kind,
+            raw,
+        },
     };
     Ok(InboundMessage {
         provider_message_id: id,
-        from: Contact { address: from, name },
+        from: Contact {
+            address: from,
+            name,
+        },
         sent_at,
         content,
         reply_to,
@@ -206,14 +236,21 @@ fn parse_status(status: WaStatus) -> Option<InboundStatus> {
     };
     let error = status.errors.into_iter().next().map(|e| ProviderError {
         code: e.code,
-        title: e.title.or(e.message).unwrap_or_else(|| "unknown error".into()),
+        title: e
+            .title
+            .or(e.message)
+            .unwrap_or_else(|| "unknown error".into()),
         detail: e.error_data.and_then(|d| d.details),
     });
     Some(InboundStatus {
         provider_message_id: status.id,
         recipient: status.recipient_id,
         status: value,
-        at: status.timestamp.as_deref().and_then(parse_timestamp).unwrap_or_else(Timestamp::now),
+        at: status
+            .timestamp
+            .as_deref()
+            .and_then(parse_timestamp)
+            .unwrap_or_else(Timestamp::now),
         error,
     })
 }
@@ -251,20 +288,33 @@ mod tests {
         let parsed = parse(DOCUMENTED_TEXT.as_bytes()).unwrap();
         assert_eq!(parsed.batches.len(), 1);
         assert_eq!(parsed.batches[0].phone_number_id, "106540352242922");
-        let InboundEvent::Message(m) = &parsed.batches[0].events[0] else { panic!("not a message") };
+        let InboundEvent::Message(m) = &parsed.batches[0].events[0] else {
+            panic!("not a message")
+        };
         assert_eq!(m.from.address, "16505551234");
         assert_eq!(m.from.name.as_deref(), Some("Sheena Nelson"));
-        assert_eq!(m.content, MessageContent::Text { body: "Does it come in another color?".into() });
+        assert_eq!(
+            m.content,
+            MessageContent::Text {
+                body: "Does it come in another color?".into()
+            }
+        );
         assert_eq!(m.sent_at.as_second(), 1_749_416_383);
     }
 
     #[test]
     fn unknown_message_type_is_kept_as_unsupported_with_raw_payload() {
-        let body = DOCUMENTED_TEXT.replace(r#""type": "text", "text": {"body": "Does it come in another color?"}"#,
-            r#""type": "sticker", "sticker": {"id": "1234", "mime_type": "image/webp"}"#);
+        let body = DOCUMENTED_TEXT.replace(
+            r#""type": "text", "text": {"body": "Does it come in another color?"}"#,
+            r#""type": "sticker", "sticker": {"id": "1234", "mime_type": "image/webp"}"#,
+        );
         let parsed = parse(body.as_bytes()).unwrap();
-        let InboundEvent::Message(m) = &parsed.batches[0].events[0] else { panic!("not a message") };
-        let MessageContent::Unsupported { provider_type, raw } = &m.content else { panic!("not unsupported") };
+        let InboundEvent::Message(m) = &parsed.batches[0].events[0] else {
+            panic!("not a message")
+        };
+        let MessageContent::Unsupported { provider_type, raw } = &m.content else {
+            panic!("not unsupported")
+        };
         assert_eq!(provider_type, "sticker");
         assert_eq!(raw["sticker"]["id"], "1234");
     }
@@ -283,11 +333,20 @@ mod tests {
         let parsed = parse(body.as_bytes()).unwrap();
         assert_eq!(parsed.ignored_changes, 1);
         assert_eq!(parsed.batches[0].events.len(), 2);
-        assert_eq!(parsed.batches[1].events.len(), 1, "unknown status kinds are skipped");
-        let InboundEvent::Status(s) = &parsed.batches[1].events[0] else { panic!("not a status") };
+        assert_eq!(
+            parsed.batches[1].events.len(),
+            1,
+            "unknown status kinds are skipped"
+        );
+        let InboundEvent::Status(s) = &parsed.batches[1].events[0] else {
+            panic!("not a status")
+        };
         assert_eq!(s.status, MessageStatus::Failed);
         assert_eq!(s.error.as_ref().and_then(|e| e.code), Some(131047));
-        assert_eq!(s.error.as_ref().and_then(|e| e.detail.clone()).as_deref(), Some("24h"));
+        assert_eq!(
+            s.error.as_ref().and_then(|e| e.detail.clone()).as_deref(),
+            Some("24h")
+        );
     }
 
     #[test]
@@ -295,17 +354,35 @@ mod tests {
         let body = DOCUMENTED_TEXT.as_bytes();
         let good = sign("secret", body);
         assert_eq!(verify_signature("secret", body, Some(&good)), Ok(()));
-        assert_eq!(verify_signature("other", body, Some(&good)), Err(WebhookError::BadSignature));
-        assert_eq!(verify_signature("secret", b"{}", Some(&good)), Err(WebhookError::BadSignature));
-        assert_eq!(verify_signature("secret", body, None), Err(WebhookError::MissingSignature));
-        assert_eq!(verify_signature("secret", body, Some("sha256=zz")), Err(WebhookError::BadSignature));
+        assert_eq!(
+            verify_signature("other", body, Some(&good)),
+            Err(WebhookError::BadSignature)
+        );
+        assert_eq!(
+            verify_signature("secret", b"{}", Some(&good)),
+            Err(WebhookError::BadSignature)
+        );
+        assert_eq!(
+            verify_signature("secret", body, None),
+            Err(WebhookError::MissingSignature)
+        );
+        assert_eq!(
+            verify_signature("secret", body, Some("sha256=zz")),
+            Err(WebhookError::BadSignature)
+        );
     }
 
     #[test]
     fn non_whatsapp_objects_and_messages_without_id_are_malformed() {
-        assert!(matches!(parse(br#"{"object":"page","entry":[]}"#), Err(WebhookError::Malformed(_))));
+        assert!(matches!(
+            parse(br#"{"object":"page","entry":[]}"#),
+            Err(WebhookError::Malformed(_))
+        ));
         let body = r#"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages",
           "value":{"metadata":{"phone_number_id":"A"},"messages":[{"from":"1","type":"text"}]}}]}]}"#;
-        assert!(matches!(parse(body.as_bytes()), Err(WebhookError::Malformed(_))));
+        assert!(matches!(
+            parse(body.as_bytes()),
+            Err(WebhookError::Malformed(_))
+        ));
     }
 }
