@@ -229,6 +229,7 @@ fn secs(n: u64) -> std::time::Duration {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closure error type is figment's own
 mod tests {
     use super::*;
 

@@ -68,7 +68,7 @@ pub enum ServerFrame {
         tenant_id: TenantId,
         agent_id: AgentId,
     },
-    Event(EventEnvelope),
+    Event(Box<EventEnvelope>),
     Subscribed {
         replayed: u64,
     },
@@ -92,7 +92,7 @@ mod tests {
 
     #[test]
     fn event_frame_carries_type_event_name_and_seq() {
-        let frame = ServerFrame::Event(EventEnvelope {
+        let frame = ServerFrame::Event(Box::new(EventEnvelope {
             tenant_id: TenantId::new(),
             conversation_id: ConversationId::new(),
             seq: 3,
@@ -103,7 +103,7 @@ mod tests {
                 provider_message_id: None,
                 error: None,
             },
-        });
+        }));
         let text = serde_json::to_string(&frame).unwrap();
         let json: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(json["type"], "event");

@@ -160,7 +160,7 @@ fn forward(
         }
         delivered.remove(&envelope.conversation_id);
     }
-    let frame = ServerFrame::Event((*published.envelope).clone());
+    let frame = ServerFrame::Event(Box::new((*published.envelope).clone()));
     out.try_send(Outgoing::Frame(frame, Some(published.durable_at)))
         .map_err(|_| End::SlowConsumer)
 }
@@ -179,7 +179,10 @@ async fn replay_into(
                 delivered.insert(envelope.conversation_id, envelope.seq);
                 // The replay may exceed the live queue: wait for room instead of dropping.
                 if out
-                    .send(Outgoing::Frame(ServerFrame::Event(envelope), None))
+                    .send(Outgoing::Frame(
+                        ServerFrame::Event(Box::new(envelope)),
+                        None,
+                    ))
                     .await
                     .is_err()
                 {
