@@ -215,29 +215,19 @@ impl Directory {
         tenant: TenantId,
         id: ConversationId,
     ) -> Result<ActorRef<ConversationMsg>, RouteError> {
-        let slot = slot(&self.conversations, (tenant, id));
-        let directory = Arc::clone(self);
-        slot.get_or_try_init(|| async move {
-            let supervisor = directory.tenant(tenant).await?;
-            let args = ConversationArgs {
-                tenant,
-                id,
-                directory: Arc::clone(&directory),
-            };
-            let (actor, _) = Actor::spawn_linked(None, ConversationActor, args, supervisor)
-                .await
-                .map_err(|e| RouteError::Spawn(e.to_string()))?;
-            directory
-                .live
-                .insert(actor.get_id(), Entity::Conversation(tenant, id));
-            Ok(actor)
-        })
+        let args = ConversationArgs {
+            tenant,
+            id,
+            directory: Arc::clone(self),
+        };
+        self.child(
+            &self.conversations,
+            (tenant, id),
+            Entity::Conversation(tenant, id),
+            ConversationActor,
+            args,
+        )
         .await
-        .cloned()
-        .inspect_err(|_| {
-            self.conversations
-                .remove_if(&(tenant, id), |_, s| s.get().is_none());
-        })
     }
 
     /// The running session actor of a connection, spawned if needed.
@@ -246,28 +236,48 @@ impl Directory {
         tenant: TenantId,
         id: ConnectionId,
     ) -> Result<ActorRef<SessionMsg>, RouteError> {
-        let slot = slot(&self.sessions, (tenant, id));
-        let directory = Arc::clone(self);
-        slot.get_or_try_init(|| async move {
-            let supervisor = directory.tenant(tenant).await?;
-            let args = SessionArgs {
-                tenant,
-                connection: id,
-                directory: Arc::clone(&directory),
-            };
-            let (actor, _) = Actor::spawn_linked(None, SessionActor, args, supervisor)
+        let args = SessionArgs {
+            tenant,
+            connection: id,
+            directory: Arc::clone(self),
+        };
+        self.child(
+            &self.sessions,
+            (tenant, id),
+            Entity::Session(tenant, id),
+            SessionActor,
+            args,
+        )
+        .await
+    }
+
+    /// Looks up `key` in `map`, spawning `actor` under the tenant's supervisor when it is not running.
+    /// Concurrent callers for one key share a single spawn; a failed spawn leaves no entry behind.
+    async fn child<K, A>(
+        self: &Arc<Self>,
+        map: &DashMap<(TenantId, K), Slot<A::Msg>>,
+        key: (TenantId, K),
+        entity: Entity,
+        actor: A,
+        args: A::Arguments,
+    ) -> Result<ActorRef<A::Msg>, RouteError>
+    where
+        K: std::hash::Hash + Eq + Copy,
+        A: Actor,
+    {
+        let slot = slot(map, key);
+        slot.get_or_try_init(|| async {
+            let supervisor = self.tenant(key.0).await?;
+            let (actor, _) = Actor::spawn_linked(None, actor, args, supervisor)
                 .await
                 .map_err(|e| RouteError::Spawn(e.to_string()))?;
-            directory
-                .live
-                .insert(actor.get_id(), Entity::Session(tenant, id));
+            self.live.insert(actor.get_id(), entity);
             Ok(actor)
         })
         .await
         .cloned()
         .inspect_err(|_| {
-            self.sessions
-                .remove_if(&(tenant, id), |_, s| s.get().is_none());
+            map.remove_if(&key, |_, s| s.get().is_none());
         })
     }
 
