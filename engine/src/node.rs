@@ -66,6 +66,13 @@ pub async fn run(
         .await
         .with_context(|| format!("binding {}", config.http.addr))?;
     let addr = listener.local_addr()?;
+    // Events are small frames that must leave at once: without TCP_NODELAY, Nagle's algorithm and the
+    // peer's delayed ACK add up to ~40 ms to fan-out latency.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
     announce(
         &options,
         json!({"event": "listening", "addr": addr.to_string()}),

@@ -130,6 +130,8 @@ struct Observed {
     duplicates: u64,
     seq_gaps: u64,
     last_seq: HashMap<String, u64>,
+    /// Close code if the node closed the agent socket (4008 = slow consumer).
+    closed_with: Option<u16>,
 }
 
 async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
@@ -290,7 +292,8 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         "http_outcomes": *statuses.lock().expect("statuses"),
         "ack_latency": percentiles(&ack.lock().expect("ack")),
         "end_to_end_latency": percentiles(&e2e.lock().expect("e2e")),
-        "lost_events": lost,
+        "not_received_events": lost,
+        "agent_socket_closed_with": obs.closed_with,
         "duplicate_events": obs.duplicates,
         "seq_gaps": obs.seq_gaps,
         "node_rss_kib": rss_kib,
@@ -351,9 +354,14 @@ fn print_table(report: &Value) {
         );
     }
     println!(
-        "lost / dup / gaps  {} / {} / {}",
-        report["lost_events"], report["duplicate_events"], report["seq_gaps"]
+        "not recv/dup/gaps  {} / {} / {}",
+        report["not_received_events"], report["duplicate_events"], report["seq_gaps"]
     );
+    if let Some(code) = report["agent_socket_closed_with"].as_u64() {
+        println!(
+            "agent socket       closed by the node with code {code} (4008 = slow consumer; later events stay durable and resumable)"
+        );
+    }
     if let Some(rss) = report["node_rss_kib"].as_u64() {
         println!("node RSS           {:.1} MiB", rss as f64 / 1024.0);
     }
