@@ -12,10 +12,11 @@
 
 use crate::directory::{Directory, IngestReport};
 use crate::session::SessionMsg;
+use crate::turn::{Turn, early_changed_insert, upsert};
 use jiff::Timestamp;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use schema::bus::Published;
-use schema::events::{ConversationEvent, EventEnvelope};
+use schema::events::ConversationEvent;
 use schema::inbound::{InboundEvent, InboundMessage, InboundStatus};
 use schema::records::{
     Conversation, ConversationStatus, Direction, Message, MessageContent, MessageStatus, Priority,
@@ -27,8 +28,6 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::task::JoinHandle;
 
-/// How many statuses for not-yet-known provider ids a conversation keeps; the oldest go first.
-const MAX_EARLY_STATUSES: usize = 64;
 /// Longest text an agent may send (WhatsApp's own limit is 4096 characters).
 pub const MAX_TEXT_CHARS: usize = 4096;
 
@@ -185,94 +184,6 @@ impl Actor for ConversationActor {
             }
         }
         Ok(())
-    }
-}
-
-/// Everything one turn changes, built on a copy of the conversation and committed at once.
-struct Turn {
-    conversation: Conversation,
-    previous_activity_at: Option<Timestamp>,
-    events: Vec<EventEnvelope>,
-    messages: Vec<Message>,
-    keys: Vec<(MessageKey, MessageRef)>,
-    now: Timestamp,
-}
-
-impl Turn {
-    fn new(conversation: Conversation, is_new: bool) -> Self {
-        let previous_activity_at = (!is_new).then_some(conversation.last_activity_at);
-        Self {
-            conversation,
-            previous_activity_at,
-            events: Vec::new(),
-            messages: Vec::new(),
-            keys: Vec::new(),
-            now: Timestamp::now(),
-        }
-    }
-
-    fn push(&mut self, event: ConversationEvent) -> Seq {
-        self.conversation.last_seq += 1;
-        self.conversation.last_activity_at = self.now;
-        let seq = self.conversation.last_seq;
-        self.events.push(EventEnvelope {
-            tenant_id: self.conversation.tenant_id,
-            conversation_id: self.conversation.id,
-            seq,
-            at: self.now,
-            event,
-        });
-        seq
-    }
-
-    fn add_message(&mut self, mut message: Message) -> Message {
-        message.seq = self.conversation.last_seq + 1;
-        self.conversation.message_count += 1;
-        self.conversation.last_message_preview = Some(message.content.preview());
-        let seq = self.push(ConversationEvent::MessageCreated {
-            message: message.clone(),
-        });
-        debug_assert_eq!(seq, message.seq);
-        self.messages.push(message.clone());
-        message
-    }
-
-    /// A message already touched in this turn, or `None`.
-    fn message_mut(&mut self, seq: Seq) -> Option<&mut Message> {
-        self.messages.iter_mut().find(|m| m.seq == seq)
-    }
-
-    fn key(&self, key: &MessageKey) -> Option<MessageRef> {
-        self.keys.iter().find(|(k, _)| k == key).map(|(_, r)| *r)
-    }
-
-    /// Moves a message's status forward (never backwards) and records the event.
-    fn advance(
-        &mut self,
-        message: &mut Message,
-        change: StatusChange,
-        provider_message_id: Option<String>,
-    ) -> bool {
-        let id_is_new = provider_message_id.is_some() && message.provider_message_id.is_none();
-        let moves = message.status.can_advance_to(change.status);
-        if !moves && !id_is_new {
-            return false;
-        }
-        if id_is_new {
-            message.provider_message_id = provider_message_id;
-        }
-        if moves {
-            message.status = change.status;
-            message.error = change.error.or(message.error.take());
-        }
-        message.updated_at = self.now;
-        self.push(ConversationEvent::MessageStatusUpdated {
-            message_id: message.id,
-            status: message.status,
-            provider_message_id: message.provider_message_id.clone(),
-            error: message.error.clone(),
-        });
-        true
     }
 }
 
@@ -592,41 +503,6 @@ impl ConversationState {
             created_at: inbound.sent_at,
             updated_at: now,
         }
-    }
-}
-
-/// Keeps a status whose provider id is not known yet (its send call has not answered); `false` if the
-/// same or a later status is already waiting.
-fn early_changed_insert(turn: &mut Turn, status: &InboundStatus) -> bool {
-    let change = StatusChange {
-        status: status.status,
-        at: status.at,
-        error: status.error.clone(),
-    };
-    let early = &mut turn.conversation.early_statuses;
-    if let Some(waiting) = early.get(&status.provider_message_id)
-        && !waiting.status.can_advance_to(change.status)
-    {
-        return false;
-    }
-    early.insert(status.provider_message_id.clone(), change);
-    while early.len() > MAX_EARLY_STATUSES {
-        let oldest = early
-            .iter()
-            .min_by_key(|(_, c)| c.at)
-            .map(|(k, _)| k.clone());
-        match oldest {
-            Some(key) => early.remove(&key),
-            None => break,
-        };
-    }
-    true
-}
-
-fn upsert(messages: &mut Vec<Message>, message: Message) {
-    match messages.iter_mut().find(|m| m.seq == message.seq) {
-        Some(slot) => *slot = message,
-        None => messages.push(message),
     }
 }
 

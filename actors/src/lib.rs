@@ -32,5 +32,6 @@ pub mod directory;
 pub mod node_supervisor;
 pub mod session;
 pub mod tenant_supervisor;
+mod turn;
 
 pub use directory::{ActorConfig, Directory, IngestReport, RouteError, Services};

@@ -1,0 +1,136 @@
+//! One turn of a conversation actor: every change a message causes (events with their seqs, messages,
+//! idempotency keys, the updated conversation record), built on a copy of the state and committed to
+//! the store at once. If the commit fails the copy is dropped and the actor's state is untouched.
+
+use jiff::Timestamp;
+use schema::Seq;
+use schema::events::{ConversationEvent, EventEnvelope};
+use schema::inbound::InboundStatus;
+use schema::records::{Conversation, Message, StatusChange};
+use schema::store::{MessageKey, MessageRef};
+
+/// How many statuses for not-yet-known provider ids a conversation keeps; the oldest go first.
+const MAX_EARLY_STATUSES: usize = 64;
+
+/// Everything one turn changes, built on a copy of the conversation and committed at once.
+pub(crate) struct Turn {
+    pub(crate) conversation: Conversation,
+    pub(crate) previous_activity_at: Option<Timestamp>,
+    pub(crate) events: Vec<EventEnvelope>,
+    pub(crate) messages: Vec<Message>,
+    pub(crate) keys: Vec<(MessageKey, MessageRef)>,
+    pub(crate) now: Timestamp,
+}
+
+impl Turn {
+    pub(crate) fn new(conversation: Conversation, is_new: bool) -> Self {
+        let previous_activity_at = (!is_new).then_some(conversation.last_activity_at);
+        Self {
+            conversation,
+            previous_activity_at,
+            events: Vec::new(),
+            messages: Vec::new(),
+            keys: Vec::new(),
+            now: Timestamp::now(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, event: ConversationEvent) -> Seq {
+        self.conversation.last_seq += 1;
+        self.conversation.last_activity_at = self.now;
+        let seq = self.conversation.last_seq;
+        self.events.push(EventEnvelope {
+            tenant_id: self.conversation.tenant_id,
+            conversation_id: self.conversation.id,
+            seq,
+            at: self.now,
+            event,
+        });
+        seq
+    }
+
+    pub(crate) fn add_message(&mut self, mut message: Message) -> Message {
+        message.seq = self.conversation.last_seq + 1;
+        self.conversation.message_count += 1;
+        self.conversation.last_message_preview = Some(message.content.preview());
+        let seq = self.push(ConversationEvent::MessageCreated {
+            message: message.clone(),
+        });
+        debug_assert_eq!(seq, message.seq);
+        self.messages.push(message.clone());
+        message
+    }
+
+    /// A message already touched in this turn, or `None`.
+    pub(crate) fn message_mut(&mut self, seq: Seq) -> Option<&mut Message> {
+        self.messages.iter_mut().find(|m| m.seq == seq)
+    }
+
+    pub(crate) fn key(&self, key: &MessageKey) -> Option<MessageRef> {
+        self.keys.iter().find(|(k, _)| k == key).map(|(_, r)| *r)
+    }
+
+    /// Moves a message's status forward (never backwards) and records the event.
+    pub(crate) fn advance(
+        &mut self,
+        message: &mut Message,
+        change: StatusChange,
+        provider_message_id: Option<String>,
+    ) -> bool {
+        let id_is_new = provider_message_id.is_some() && message.provider_message_id.is_none();
+        let moves = message.status.can_advance_to(change.status);
+        if !moves && !id_is_new {
+            return false;
+        }
+        if id_is_new {
+            message.provider_message_id = provider_message_id;
+        }
+        if moves {
+            message.status = change.status;
+            message.error = change.error.or(message.error.take());
+        }
+        message.updated_at = self.now;
+        self.push(ConversationEvent::MessageStatusUpdated {
+            message_id: message.id,
+            status: message.status,
+            provider_message_id: message.provider_message_id.clone(),
+            error: message.error.clone(),
+        });
+        true
+    }
+}
+
+/// Keeps a status whose provider id is not known yet (its send call has not answered); `false` if the
+/// same or a later status is already waiting.
+pub(crate) fn early_changed_insert(turn: &mut Turn, status: &InboundStatus) -> bool {
+    let change = StatusChange {
+        status: status.status,
+        at: status.at,
+        error: status.error.clone(),
+    };
+    let early = &mut turn.conversation.early_statuses;
+    if let Some(waiting) = early.get(&status.provider_message_id)
+        && !waiting.status.can_advance_to(change.status)
+    {
+        return false;
+    }
+    early.insert(status.provider_message_id.clone(), change);
+    while early.len() > MAX_EARLY_STATUSES {
+        let oldest = early
+            .iter()
+            .min_by_key(|(_, c)| c.at)
+            .map(|(k, _)| k.clone());
+        match oldest {
+            Some(key) => early.remove(&key),
+            None => break,
+        };
+    }
+    true
+}
+
+pub(crate) fn upsert(messages: &mut Vec<Message>, message: Message) {
+    match messages.iter_mut().find(|m| m.seq == message.seq) {
+        Some(slot) => *slot = message,
+        None => messages.push(message),
+    }
+}
