@@ -71,6 +71,8 @@ pub enum ConversationMsg {
         events: Vec<InboundEvent>,
         /// When the webhook arrived, for the ingest latency histogram.
         received_at: Instant,
+        /// Id of the webhook request, carried into logs and onto the bus.
+        request_id: Arc<str>,
         reply: RpcReplyPort<Result<IngestReport, ConversationError>>,
     },
     /// An agent's text reply: stored as `pending`, then handed to the connection's session actor.
@@ -139,9 +141,21 @@ impl Actor for ConversationActor {
                 connection_id,
                 events,
                 received_at,
+                request_id,
                 reply,
             } => {
-                let result = state.ingest(connection_id, events).await;
+                let result = state.ingest(connection_id, events, &request_id).await;
+                match &result {
+                    Ok(report) => tracing::debug!(
+                        %request_id, tenant = %state.tenant, conversation = %state.id,
+                        stored = report.messages_stored, duplicates = report.duplicates,
+                        statuses = report.statuses_applied, "ingested"
+                    ),
+                    Err(error) => tracing::warn!(
+                        %request_id, tenant = %state.tenant, conversation = %state.id, %error,
+                        "ingest failed"
+                    ),
+                }
                 let failed = matches!(result, Err(ConversationError::Store(_)));
                 if result.is_ok() {
                     metrics::histogram!("conversa_ingest_latency_seconds")
@@ -196,6 +210,7 @@ impl ConversationState {
         &mut self,
         connection_id: ConnectionId,
         events: Vec<InboundEvent>,
+        request_id: &Arc<str>,
     ) -> Result<IngestReport, ConversationError> {
         let mut report = IngestReport::default();
         let mut turn: Option<Turn> = self.conversation.clone().map(|c| Turn::new(c, false));
@@ -252,7 +267,7 @@ impl ConversationState {
         if let Some(turn) = turn
             && (!turn.events.is_empty() || early_changed)
         {
-            self.commit(turn).await?;
+            self.commit(turn, Some(Arc::clone(request_id))).await?;
         }
         metrics::counter!("conversa_messages_ingested_total")
             .increment(report.messages_stored as u64);
@@ -336,7 +351,7 @@ impl ConversationState {
         }
         let connection = turn.conversation.connection_id;
         let to = turn.conversation.contact.address.clone();
-        self.commit(turn).await?;
+        self.commit(turn, None).await?;
         let outbound = schema::channel::OutboundText {
             to,
             body: text,
@@ -411,12 +426,16 @@ impl ConversationState {
             }
         }
         upsert(&mut turn.messages, message);
-        self.commit(turn)
+        self.commit(turn, None)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
-    async fn commit(&mut self, turn: Turn) -> Result<(), ConversationError> {
+    async fn commit(
+        &mut self,
+        turn: Turn,
+        request_id: Option<Arc<str>>,
+    ) -> Result<(), ConversationError> {
         let started = Instant::now();
         let commit = ConversationCommit {
             conversation: turn.conversation.clone(),
@@ -440,6 +459,7 @@ impl ConversationState {
             bus.publish(Published {
                 envelope: Arc::new(envelope),
                 durable_at,
+                request_id: request_id.clone(),
             });
         }
         Ok(())

@@ -150,12 +150,14 @@ impl Directory {
         conversation: ConversationId,
         events: Vec<InboundEvent>,
         received_at: Instant,
+        request_id: Arc<str>,
     ) -> Result<IngestReport, RouteError> {
         let connection_id = connection.id;
         self.request(tenant, conversation, |reply| ConversationMsg::Ingest {
             connection_id,
             events: events.clone(),
             received_at,
+            request_id: Arc::clone(&request_id),
             reply,
         })
         .await

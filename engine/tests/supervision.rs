@@ -201,6 +201,7 @@ impl Fixture {
                 self.conversation(),
                 text(wamid, body),
                 Instant::now(),
+                wamid.into(),
             )
             .await
     }

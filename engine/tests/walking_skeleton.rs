@@ -255,3 +255,37 @@ async fn graceful_shutdown_exits_cleanly_and_keeps_data() {
         1
     );
 }
+
+#[tokio::test]
+async fn webhook_answers_carry_the_callers_request_id_or_a_new_one() {
+    let node = Node::start().await;
+    let tenant = provision(&node, "request-id").await;
+    let payload = whatsapp::webhook(
+        &tenant.phone_number_id,
+        vec![whatsapp::text("1", "wamid.Q1", "x")],
+        vec![],
+    );
+    let body = serde_json::to_vec(&payload).unwrap();
+    let post = |request_id: Option<&'static str>| {
+        let mut request = reqwest::Client::new()
+            .post(node.url(&format!("/webhooks/whatsapp/{}", tenant.connection_id)))
+            .header("content-type", "application/json")
+            .header(
+                "x-hub-signature-256",
+                whatsapp::signature(&tenant.app_secret, &body),
+            )
+            .body(body.clone());
+        if let Some(id) = request_id {
+            request = request.header("x-request-id", id);
+        }
+        request.send()
+    };
+    let echoed = post(Some("meta-retry-42")).await.unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "meta-retry-42");
+    let generated = post(Some("not valid: spaces")).await.unwrap();
+    let id = generated.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(!id.is_empty() && id != "not valid: spaces");
+}

@@ -8,11 +8,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// An event as carried on the bus: shared, with the local instant it became durable (for the fan-out
-/// latency histogram; it does not cross nodes).
+/// latency histogram; it does not cross nodes) and the id of the request that caused it (for logs that
+/// follow one webhook from the edge through the actor to the agent sockets).
 #[derive(Clone, Debug)]
 pub struct Published {
     pub envelope: Arc<EventEnvelope>,
     pub durable_at: Instant,
+    pub request_id: Option<Arc<str>>,
 }
 
 /// What a subscriber receives.

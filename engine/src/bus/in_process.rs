@@ -81,6 +81,7 @@ mod tests {
                 },
             }),
             durable_at: Instant::now(),
+            request_id: None,
         }
     }
 

@@ -13,8 +13,8 @@ use crate::http::parse_id;
 use crate::providers::whatsapp_cloud::webhook::{self, WebhookError};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use futures::future::join_all;
 use schema::inbound::InboundEvent;
 use schema::records::{Connection, ConnectionStatus, Provider};
@@ -22,7 +22,9 @@ use schema::{ConnectionId, ConversationId};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument;
 
 const PROVIDER: &str = "whatsapp_cloud";
 
@@ -58,15 +60,27 @@ pub async fn verify(
     }
 }
 
-/// `POST /webhooks/whatsapp/{connection_id}`.
+/// `POST /webhooks/whatsapp/{connection_id}`. Every answer carries `x-request-id` (the caller's, when it
+/// sent a sane one), which also tags the logs of the actor turns and fan-out it caused.
 pub async fn receive(
     State(state): State<AppState>,
     Path(connection_id): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Response {
     let received_at = Instant::now();
-    let outcome = receive_inner(&state, &connection_id, &headers, body, received_at).await;
+    let request_id = request_id(&headers);
+    let span = tracing::info_span!("webhook", provider = PROVIDER, %request_id, connection = %connection_id);
+    let outcome = receive_inner(
+        &state,
+        &connection_id,
+        &headers,
+        body,
+        received_at,
+        &request_id,
+    )
+    .instrument(span.clone())
+    .await;
     let label = match &outcome {
         Ok(_) => "ok",
         Err(e) => e.code,
@@ -75,7 +89,40 @@ pub async fn receive(
         .increment(1);
     metrics::histogram!("conversa_webhook_duration_seconds", "provider" => PROVIDER)
         .record(received_at.elapsed().as_secs_f64());
-    outcome
+    let mut response = match outcome {
+        Ok(answer) => answer.into_response(),
+        Err(error) => {
+            span.in_scope(|| {
+                tracing::info!(
+                    code = error.code,
+                    status = error.status.as_u16(),
+                    "webhook refused"
+                )
+            });
+            error.into_response()
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
+const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The caller's `x-request-id` if it is short and plain, else a new one.
+fn request_id(headers: &HeaderMap) -> Arc<str> {
+    headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        })
+        .map(Arc::from)
+        .unwrap_or_else(|| Arc::from(uuid::Uuid::now_v7().simple().to_string()))
 }
 
 async fn receive_inner(
@@ -84,6 +131,7 @@ async fn receive_inner(
     headers: &HeaderMap,
     body: Body,
     received_at: Instant,
+    request_id: &Arc<str>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     let _permit = state
         .webhook_permits
@@ -163,9 +211,14 @@ async fn receive_inner(
     }
 
     let results = join_all(groups.iter().map(|(owner, conversation, events)| {
-        state
-            .directory
-            .ingest(tenant, owner, *conversation, events.clone(), received_at)
+        state.directory.ingest(
+            tenant,
+            owner,
+            *conversation,
+            events.clone(),
+            received_at,
+            Arc::clone(request_id),
+        )
     }))
     .await;
     let (mut stored, mut duplicates, mut statuses) = (0, 0, 0);

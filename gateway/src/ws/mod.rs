@@ -23,6 +23,7 @@ use schema::ws::{
 };
 use schema::{ConversationId, Seq};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -47,7 +48,8 @@ pub async fn upgrade(
 
 /// What the writer task sends.
 enum Outgoing {
-    Frame(ServerFrame, Option<Instant>),
+    /// A frame, and for live events when it became durable and which request caused it.
+    Frame(ServerFrame, Option<(Instant, Option<Arc<str>>)>),
     Close(u16, &'static str),
 }
 
@@ -161,7 +163,8 @@ fn forward(
         delivered.remove(&envelope.conversation_id);
     }
     let frame = ServerFrame::Event(Box::new((*published.envelope).clone()));
-    out.try_send(Outgoing::Frame(frame, Some(published.durable_at)))
+    let origin = Some((published.durable_at, published.request_id.clone()));
+    out.try_send(Outgoing::Frame(frame, origin))
         .map_err(|_| End::SlowConsumer)
 }
 
@@ -260,9 +263,13 @@ async fn write_loop(
                 if sink.send(WsMessage::Text(text.into())).await.is_err() {
                     break;
                 }
-                if let Some(durable_at) = durable_at {
+                if let Some((durable_at, request_id)) = durable_at {
                     metrics::histogram!("conversa_fanout_latency_seconds")
                         .record(durable_at.elapsed().as_secs_f64());
+                    tracing::trace!(
+                        request_id = request_id.as_deref(),
+                        "event written to agent socket"
+                    );
                 }
             }
             Outgoing::Close(code, reason) => {
