@@ -196,7 +196,12 @@ impl Directory {
         let timeout = self.services.config.call_timeout;
         for _ in 0..attempts {
             let actor = self.conversation(tenant, conversation).await?;
-            match actor.call(&build, Some(timeout)).await {
+            // ractor mailboxes have no length: requests waiting on conversation actors are the backlog.
+            let backlog = metrics::gauge!("conversa_actor_requests_in_flight");
+            backlog.increment(1.0);
+            let answer = actor.call(&build, Some(timeout)).await;
+            backlog.decrement(1.0);
+            match answer {
                 Ok(CallResult::Success(answer)) => return answer.map_err(RouteError::from),
                 Ok(CallResult::Timeout) => return Err(RouteError::Timeout(timeout)),
                 // The actor stopped (passivation, panic, store failure) before answering: the request

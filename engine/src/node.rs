@@ -42,6 +42,8 @@ pub async fn run(
 
     let opened = storage::open(&config.storage).context("opening the message store")?;
     let store = Arc::clone(&opened.store);
+    // The in-process bus cannot disconnect; the Redis bus will drive this gauge from its connection.
+    metrics::gauge!("conversa_bus_connected").set(1.0);
     let event_bus: Arc<dyn schema::bus::EventBus> =
         Arc::new(bus::in_process::InProcessBus::new(config.bus_capacity));
     let channel = Arc::new(
@@ -98,6 +100,7 @@ pub async fn run(
     }
 
     let cancel = CancellationToken::new();
+    let readiness = spawn_readiness_gauge(Arc::clone(&store), cancel.clone());
     let state = gateway::AppState::new(
         Arc::clone(&directory),
         event_bus,
@@ -116,10 +119,34 @@ pub async fn run(
     let served = server.await;
     tracing::info!("HTTP drained; stopping actors");
     directory.shutdown(deadline).await;
+    readiness.abort();
+    metrics::gauge!("conversa_ready").set(0.0);
     (opened.closer)().context("closing the message store")?;
     upkeep.abort();
     tracing::info!("node stopped");
     served.context("HTTP server failed")
+}
+
+/// Keeps `conversa_ready` equal to what `/readyz` would answer (1: store answers and not shutting down),
+/// so alerts see readiness without probing the node from outside.
+fn spawn_readiness_gauge(
+    store: Arc<dyn schema::store::MessageStore>,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let ready = tokio::time::timeout(Duration::from_secs(4), store.ping())
+                .await
+                .is_ok_and(|r| r.is_ok());
+            metrics::gauge!("conversa_ready").set(if ready { 1.0 } else { 0.0 });
+        }
+        metrics::gauge!("conversa_ready").set(0.0);
+    })
 }
 
 fn announce(options: &RunOptions, value: serde_json::Value, human: &str) {

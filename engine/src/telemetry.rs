@@ -35,7 +35,46 @@ pub fn init_metrics() -> Result<PrometheusHandle, metrics_exporter_prometheus::B
         )?
         .install_recorder()?;
     describe();
+    register_known_series();
     Ok(handle)
+}
+
+/// Registers the series that alerts and dashboards read at zero, so `rate()` and absence checks work
+/// before the first event (Prometheus practice: initialise known label sets).
+pub fn register_known_series() {
+    for outcome in [
+        "ok",
+        "unauthorized",
+        "malformed_payload",
+        "not_durable",
+        "overloaded",
+    ] {
+        metrics::counter!("conversa_webhooks_received_total", "provider" => "whatsapp_cloud", "outcome" => outcome)
+            .increment(0);
+    }
+    for outcome in ["accepted", "rejected", "unavailable"] {
+        metrics::counter!("conversa_outbound_sends_total", "provider" => "whatsapp_cloud", "outcome" => outcome)
+            .increment(0);
+    }
+    for kind in ["tenant", "conversation", "session"] {
+        metrics::gauge!("conversa_actors_live", "kind" => kind).increment(0.0);
+        metrics::counter!("conversa_actor_restarts_total", "kind" => kind).increment(0);
+    }
+    for kind in ["unavailable", "corrupt", "seq_conflict"] {
+        metrics::counter!("conversa_store_errors_total", "op" => "commit", "kind" => kind)
+            .increment(0);
+    }
+    for name in [
+        "conversa_messages_ingested_total",
+        "conversa_messages_duplicate_total",
+        "conversa_ws_slow_consumer_disconnects_total",
+        "conversa_poison_messages_total",
+        "conversa_bus_published_total",
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+    metrics::gauge!("conversa_ws_connections").increment(0.0);
+    metrics::gauge!("conversa_actor_requests_in_flight").increment(0.0);
 }
 
 fn describe() {
@@ -100,5 +139,25 @@ fn describe() {
     describe_counter!(
         "conversa_bus_published_total",
         "Events published on the bus."
+    );
+    describe_counter!(
+        "conversa_store_errors_total",
+        "Store operations that failed, by operation and kind."
+    );
+    describe_gauge!(
+        "conversa_actor_requests_in_flight",
+        "Requests waiting on conversation actors (the mailbox backlog)."
+    );
+    describe_gauge!(
+        "conversa_ready",
+        "1 while the node is ready (store answers, not shutting down), as /readyz."
+    );
+    describe_gauge!(
+        "conversa_bus_connected",
+        "1 when the node's event bus is usable (in-process: always)."
+    );
+    describe_gauge!(
+        "conversa_actor_registry_entries",
+        "Entries in the actor directory, by kind."
     );
 }

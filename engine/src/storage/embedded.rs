@@ -122,6 +122,20 @@ impl EmbeddedStore {
     }
 
     async fn write(&self, write: Write) -> StoreResult<()> {
+        let op = match &write {
+            Write::Commit(_) => "commit",
+            Write::Tenant(_) => "create_tenant",
+            Write::Connection(_) => "create_connection",
+            Write::Agent(..) => "create_agent",
+        };
+        let result = self.enqueue(write).await;
+        if let Err(error) = &result {
+            count_error(op, error);
+        }
+        result
+    }
+
+    async fn enqueue(&self, write: Write) -> StoreResult<()> {
         let sender = self
             .writes
             .lock()
@@ -151,6 +165,9 @@ impl EmbeddedStore {
             .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?;
         metrics::histogram!("conversa_store_operation_seconds", "op" => op)
             .record(started.elapsed().as_secs_f64());
+        if let Err(error) = &result {
+            count_error(op, error);
+        }
         result
     }
 }
@@ -518,6 +535,17 @@ fn inbox_page(
         page.push(conversation);
     }
     Ok(page)
+}
+
+/// Counts failures that point at the store itself; conflicts are answers, not faults.
+fn count_error(op: &'static str, error: &StoreError) {
+    let kind = match error {
+        StoreError::Unavailable(_) => "unavailable",
+        StoreError::Corrupt(_) => "corrupt",
+        StoreError::SeqConflict { .. } => "seq_conflict",
+        StoreError::Conflict(_) => return,
+    };
+    metrics::counter!("conversa_store_errors_total", "op" => op, "kind" => kind).increment(1);
 }
 
 fn address_key(provider: Provider, address: &str) -> Vec<u8> {
