@@ -1,0 +1,232 @@
+//! What every scenario shares: provisioning a tenant through the admin API, building and signing
+//! WhatsApp webhooks in Meta's documented shape, agent sockets, latency summaries, the node's memory,
+//! and printing/writing the report.
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Flags every scenario takes.
+#[derive(clap::Args, Clone, Debug)]
+pub struct NodeArgs {
+    /// Base URL of the node.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub node: String,
+    /// The node's admin token (to provision a tenant for the run).
+    #[arg(long, env = "CONVERSA_GATEWAY__ADMIN_TOKEN")]
+    pub admin_token: String,
+    /// PID of the node, to report its resident memory (same machine only).
+    #[arg(long)]
+    pub node_pid: Option<u32>,
+    /// Where to write the JSON report.
+    #[arg(long)]
+    pub out: Option<String>,
+}
+
+/// A tenant provisioned for one run.
+pub struct Target {
+    pub node: String,
+    pub connection_id: String,
+    pub phone_number_id: String,
+    pub app_secret: String,
+    pub agent_token: String,
+}
+
+/// Creates a tenant, one WhatsApp connection and one agent.
+pub async fn provision(http: &reqwest::Client, args: &NodeArgs) -> anyhow::Result<Target> {
+    let admin = |path: String, body: Value| {
+        http.post(format!("{}{path}", args.node))
+            .bearer_auth(&args.admin_token)
+            .json(&body)
+            .send()
+    };
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let tenant: Value = admin(
+        "/api/v1/admin/tenants".into(),
+        json!({"name": format!("load-{run}")}),
+    )
+    .await?
+    .error_for_status()?
+    .json()
+    .await?;
+    let tenant_id = tenant["id"].as_str().context("tenant id")?;
+    let phone_number_id = format!("load-{run}");
+    let app_secret = format!("secret-{run}");
+    let connection: Value = admin(
+        format!("/api/v1/admin/tenants/{tenant_id}/connections"),
+        json!({"name": "load", "phone_number_id": phone_number_id, "verify_token": "v",
+               "app_secret": app_secret, "access_token": "load-token"}),
+    )
+    .await?
+    .error_for_status()?
+    .json()
+    .await?;
+    let agent: Value = admin(
+        format!("/api/v1/admin/tenants/{tenant_id}/agents"),
+        json!({"name": "load agent"}),
+    )
+    .await?
+    .error_for_status()?
+    .json()
+    .await?;
+    Ok(Target {
+        node: args.node.clone(),
+        connection_id: connection["connection_id"]
+            .as_str()
+            .context("connection id")?
+            .to_string(),
+        phone_number_id,
+        app_secret,
+        agent_token: agent["token"].as_str().context("agent token")?.to_string(),
+    })
+}
+
+impl Target {
+    /// Posts one signed text-message webhook; returns the HTTP status (0 on transport error).
+    pub async fn post_text(
+        &self,
+        http: &reqwest::Client,
+        contact: &str,
+        wamid: &str,
+        body: &str,
+    ) -> u16 {
+        let message = json!({"from": contact, "id": wamid, "timestamp": "1763900000", "type": "text",
+                             "text": {"body": body}});
+        self.post(
+            http,
+            json!({"contacts": [{"profile": {"name": "Load"}, "wa_id": contact}],
+                               "messages": [message]}),
+        )
+        .await
+    }
+
+    /// Posts one signed status webhook.
+    pub async fn post_status(
+        &self,
+        http: &reqwest::Client,
+        recipient: &str,
+        wamid: &str,
+        status: &str,
+    ) -> u16 {
+        let status = json!({"id": wamid, "status": status, "timestamp": "1763900100", "recipient_id": recipient});
+        self.post(http, json!({"statuses": [status]})).await
+    }
+
+    async fn post(&self, http: &reqwest::Client, mut value: Value) -> u16 {
+        value["messaging_product"] = json!("whatsapp");
+        value["metadata"] =
+            json!({"display_phone_number": "0", "phone_number_id": self.phone_number_id});
+        let payload = json!({"object": "whatsapp_business_account",
+            "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": value}]}]});
+        let body = serde_json::to_vec(&payload).unwrap_or_default();
+        let result = http
+            .post(format!(
+                "{}/webhooks/whatsapp/{}",
+                self.node, self.connection_id
+            ))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", sign(&self.app_secret, &body))
+            .body(body)
+            .send()
+            .await;
+        result.map(|r| r.status().as_u16()).unwrap_or(0)
+    }
+
+    /// Opens an agent socket (TCP_NODELAY) and sends `subscribe` with an optional resume.
+    pub async fn agent_socket(&self, resume: Option<Value>) -> anyhow::Result<AgentSocket> {
+        use futures::SinkExt;
+        let url = format!(
+            "{}/api/v1/ws?token={}",
+            self.node.replacen("http", "ws", 1),
+            self.agent_token
+        );
+        let (mut socket, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
+        let mut subscribe = json!({"type": "subscribe"});
+        if let Some(resume) = resume {
+            subscribe["resume"] = resume;
+        }
+        socket
+            .send(tokio_tungstenite::tungstenite::Message::Text(
+                subscribe.to_string().into(),
+            ))
+            .await?;
+        Ok(socket)
+    }
+}
+
+pub type AgentSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// `X-Hub-Signature-256` of a body.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// A latency histogram in microseconds, 1 µs to 60 s, 3 significant digits.
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3)
+        .unwrap_or_else(|_| Histogram::new(3).expect("histogram"))
+}
+
+/// Records a duration into a microsecond histogram (saturating at its bound).
+pub fn record(histogram: &mut Histogram<u64>, elapsed: Duration) {
+    histogram.saturating_record(elapsed.as_micros().min(u128::from(u64::MAX)) as u64);
+}
+
+/// p50/p90/p99/p99.9/max in milliseconds.
+pub fn percentiles(h: &Histogram<u64>) -> Value {
+    let ms = |micros: u64| micros as f64 / 1000.0;
+    json!({"count": h.len(), "p50_ms": ms(h.value_at_quantile(0.50)), "p90_ms": ms(h.value_at_quantile(0.90)),
+           "p99_ms": ms(h.value_at_quantile(0.99)), "p999_ms": ms(h.value_at_quantile(0.999)), "max_ms": ms(h.max())})
+}
+
+/// One line of a latency summary.
+pub fn latency_line(name: &str, h: &Value) -> String {
+    format!(
+        "{name:<22} p50 {} ms  p90 {} ms  p99 {} ms  p99.9 {} ms  max {} ms  (n={})",
+        h["p50_ms"], h["p90_ms"], h["p99_ms"], h["p999_ms"], h["max_ms"], h["count"]
+    )
+}
+
+/// Resident memory of a process in KiB, from /proc.
+pub fn resident_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+/// Prints the table lines and writes the JSON report.
+pub fn finish(
+    report: &Value,
+    lines: &[String],
+    out: Option<&str>,
+    default_out: &str,
+) -> anyhow::Result<()> {
+    for line in lines {
+        println!("{line}");
+    }
+    let path = out.unwrap_or(default_out);
+    std::fs::write(path, serde_json::to_vec_pretty(report)?)?;
+    println!("report written to {path}");
+    Ok(())
+}
+
+/// The text of a WebSocket frame as JSON, if it is one.
+pub fn frame_json(message: &tokio_tungstenite::tungstenite::Message) -> Option<Value> {
+    match message {
+        tokio_tungstenite::tungstenite::Message::Text(text) => {
+            serde_json::from_str(text.as_str()).ok()
+        }
+        _ => None,
+    }
+}

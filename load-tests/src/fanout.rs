@@ -1,0 +1,225 @@
+//! `fanout`: many agent sockets of one tenant (10,000 by default), every event to every socket.
+//! Measures the node's memory per open socket (RSS before and after connecting them), end-to-end latency
+//! webhook sent → event on each socket, and per-socket completeness (every socket must see every
+//! acknowledged message exactly once).
+
+use crate::common::{self, NodeArgs};
+use anyhow::bail;
+use futures::StreamExt;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct FanoutArgs {
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// Agent sockets to open (each process needs one file descriptor per socket: check `ulimit -n`).
+    #[arg(long, default_value_t = 10_000)]
+    pub agents: usize,
+    /// Webhooks per second once every socket is subscribed.
+    #[arg(long, default_value_t = 20)]
+    pub rate: u64,
+    /// Seconds of sending.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Sockets opened concurrently while connecting.
+    #[arg(long, default_value_t = 200)]
+    pub connect_concurrency: usize,
+}
+
+pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
+    if args.agents == 0 || args.rate == 0 || args.duration == 0 {
+        bail!("agents, rate and duration must be positive");
+    }
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
+    let target = Arc::new(common::provision(&http, &args.node).await?);
+    let rss_before = args.node.node_pid.and_then(common::resident_kib);
+
+    // Connect every socket and wait for its `subscribed`.
+    let sent_at: Arc<RwLock<HashMap<String, Instant>>> = Arc::default();
+    let e2e = Arc::new(Mutex::new(common::latency_histogram()));
+    let received = Arc::new(AtomicU64::new(0));
+    let duplicates = Arc::new(AtomicU64::new(0));
+    let closed = Arc::new(AtomicU64::new(0));
+    let per_socket: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(vec![0; args.agents]));
+    let connect_started = Instant::now();
+    let connected = futures::stream::iter(0..args.agents)
+        .map(|index| {
+            let target = Arc::clone(&target);
+            async move { (index, target.agent_socket(None).await) }
+        })
+        .buffer_unordered(args.connect_concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    let mut readers = Vec::with_capacity(args.agents);
+    let mut failed_connects = 0u64;
+    let (subscribed_tx, mut subscribed_rx) = tokio::sync::mpsc::channel::<()>(args.agents);
+    for (index, socket) in connected {
+        let Ok(mut socket) = socket else {
+            failed_connects += 1;
+            continue;
+        };
+        let (sent_at, e2e, received, duplicates, closed, per_socket, subscribed) = (
+            Arc::clone(&sent_at),
+            Arc::clone(&e2e),
+            Arc::clone(&received),
+            Arc::clone(&duplicates),
+            Arc::clone(&closed),
+            Arc::clone(&per_socket),
+            subscribed_tx.clone(),
+        );
+        readers.push(tokio::spawn(async move {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(Ok(message)) = socket.next().await {
+                if matches!(message, tokio_tungstenite::tungstenite::Message::Close(_)) {
+                    closed.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                let Some(frame) = common::frame_json(&message) else {
+                    continue;
+                };
+                if frame["type"] == "subscribed" {
+                    let _ = subscribed.send(()).await;
+                    continue;
+                }
+                if frame["type"] != "event" || frame["event"] != "message.created" {
+                    continue;
+                }
+                let Some(wamid) = frame["data"]["message"]["provider_message_id"].as_str() else {
+                    continue;
+                };
+                if !seen.insert(wamid.to_string()) {
+                    duplicates.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                received.fetch_add(1, Ordering::Relaxed);
+                if let Some(at) = sent_at.read().expect("sent").get(wamid).copied() {
+                    common::record(&mut e2e.lock().expect("e2e"), at.elapsed());
+                }
+                per_socket.lock().expect("per socket")[index] += 1;
+            }
+        }));
+    }
+    drop(subscribed_tx);
+    let open = readers.len();
+    for _ in 0..open {
+        if tokio::time::timeout(Duration::from_secs(60), subscribed_rx.recv())
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let connect_time = connect_started.elapsed();
+    // Give the node's allocator a moment to settle before reading its memory.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_connected = args.node.node_pid.and_then(common::resident_kib);
+
+    // Send at the given rate; every message goes to every socket.
+    let total = args.rate * args.duration;
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate as f64));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let acked = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..total {
+        tick.tick().await;
+        let (http, target, sent_at, acked) = (
+            http.clone(),
+            Arc::clone(&target),
+            Arc::clone(&sent_at),
+            Arc::clone(&acked),
+        );
+        tasks.push(tokio::spawn(async move {
+            let wamid = format!("wamid.fanout.{i}");
+            sent_at
+                .write()
+                .expect("sent")
+                .insert(wamid.clone(), Instant::now());
+            if target
+                .post_text(&http, &format!("55{:011}", i % 50), &wamid, "fan-out")
+                .await
+                == 200
+            {
+                acked.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    futures::future::join_all(tasks).await;
+    let acked = acked.load(Ordering::Relaxed);
+    let expected = acked * open as u64;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while received.load(Ordering::Relaxed) < expected
+        && closed.load(Ordering::Relaxed) == 0
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for reader in &readers {
+        reader.abort();
+    }
+    let incomplete = per_socket
+        .lock()
+        .expect("per socket")
+        .iter()
+        .take(args.agents)
+        .filter(|n| **n < acked)
+        .count();
+    let per_socket_kib = match (rss_before, rss_connected) {
+        (Some(b), Some(a)) if open > 0 => Some((a.saturating_sub(b)) as f64 / open as f64),
+        _ => None,
+    };
+    let report = json!({
+        "scenario": "fanout",
+        "agents_requested": args.agents,
+        "agents_subscribed": open,
+        "failed_connects": failed_connects,
+        "connect_seconds": connect_time.as_secs_f64(),
+        "webhooks_acked": acked,
+        "deliveries_expected": expected,
+        "deliveries_received": received.load(Ordering::Relaxed),
+        "duplicate_deliveries": duplicates.load(Ordering::Relaxed),
+        "sockets_closed_by_node": closed.load(Ordering::Relaxed),
+        "sockets_incomplete": incomplete.saturating_sub(args.agents - open),
+        "end_to_end_latency": common::percentiles(&e2e.lock().expect("e2e")),
+        "node_rss_kib_before": rss_before,
+        "node_rss_kib_connected": rss_connected,
+        "node_kib_per_socket": per_socket_kib,
+    });
+    let mut lines = vec![
+        "scenario               fanout".to_string(),
+        format!(
+            "sockets                {open} subscribed of {} ({} failed) in {:.1}s",
+            args.agents,
+            failed_connects,
+            connect_time.as_secs_f64()
+        ),
+        format!(
+            "webhooks               {acked} acked at {}/s for {}s",
+            args.rate, args.duration
+        ),
+        format!(
+            "deliveries             {} of {} expected, {} duplicate, {} sockets closed by the node",
+            report["deliveries_received"],
+            expected,
+            report["duplicate_deliveries"],
+            report["sockets_closed_by_node"]
+        ),
+        common::latency_line("end-to-end (all)", &report["end_to_end_latency"]),
+    ];
+    if let Some(kib) = per_socket_kib {
+        lines.push(format!(
+            "node memory per socket {kib:.1} KiB (RSS delta / sockets)"
+        ));
+    }
+    common::finish(
+        &report,
+        &lines,
+        args.node.out.as_deref(),
+        "fanout-report.json",
+    )
+}
