@@ -456,11 +456,7 @@ impl ConversationState {
         self.conversation = Some(turn.conversation);
         let bus = &self.directory.services().bus;
         for envelope in turn.events {
-            bus.publish(Published {
-                envelope: Arc::new(envelope),
-                durable_at,
-                request_id: request_id.clone(),
-            });
+            bus.publish(Published::new(envelope, durable_at, request_id.clone()));
         }
         Ok(())
     }

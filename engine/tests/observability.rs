@@ -132,7 +132,7 @@ async fn metrics_rules_and_dashboard_agree_with_a_running_node() {
     assert!(
         panels
             .iter()
-            .all(|p| !p["targets"].as_array().map_or(true, Vec::is_empty))
+            .all(|p| p["targets"].as_array().is_some_and(|t| !t.is_empty()))
     );
     let alerts_text =
         std::fs::read_to_string(repo_root().join("deploy/prometheus/alerts.yml")).unwrap();

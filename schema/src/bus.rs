@@ -3,8 +3,9 @@
 
 use crate::events::EventEnvelope;
 use crate::ids::TenantId;
+use bytes::Bytes;
 use futures::stream::BoxStream;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 /// An event as carried on the bus: shared, with the local instant it became durable (for the fan-out
@@ -15,6 +16,28 @@ pub struct Published {
     pub envelope: Arc<EventEnvelope>,
     pub durable_at: Instant,
     pub request_id: Option<Arc<str>>,
+    /// The event's WebSocket frame, encoded once by the first socket that sends it and shared by all
+    /// the others (with thousands of agents per tenant, encoding per socket dominated fan-out).
+    pub encoded: Arc<OnceLock<Bytes>>,
+}
+
+impl Published {
+    /// A freshly committed event.
+    pub fn new(envelope: EventEnvelope, durable_at: Instant, request_id: Option<Arc<str>>) -> Self {
+        Self {
+            envelope: Arc::new(envelope),
+            durable_at,
+            request_id,
+            encoded: Arc::default(),
+        }
+    }
+
+    /// The `{"type":"event",…}` frame of this event, encoded at most once.
+    pub fn frame(&self) -> Bytes {
+        self.encoded
+            .get_or_init(|| Bytes::from(crate::ws::encode_event_frame(&self.envelope)))
+            .clone()
+    }
 }
 
 /// What a subscriber receives.

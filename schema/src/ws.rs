@@ -83,6 +83,22 @@ pub enum ServerFrame {
     Pong,
 }
 
+/// The JSON of `ServerFrame::Event(envelope)`, without cloning the envelope.
+pub fn encode_event_frame(envelope: &EventEnvelope) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct EventFrame<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        #[serde(flatten)]
+        envelope: &'a EventEnvelope,
+    }
+    serde_json::to_vec(&EventFrame {
+        kind: "event",
+        envelope,
+    })
+    .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +126,26 @@ mod tests {
         assert_eq!(json["event"], "message.status_updated");
         assert_eq!(json["seq"], 3);
         assert_eq!(serde_json::from_str::<ServerFrame>(&text).unwrap(), frame);
+    }
+
+    #[test]
+    fn shared_event_encoding_matches_the_server_frame() {
+        let envelope = EventEnvelope {
+            tenant_id: TenantId::new(),
+            conversation_id: ConversationId::new(),
+            seq: 9,
+            at: Timestamp::UNIX_EPOCH,
+            event: ConversationEvent::MessageStatusUpdated {
+                message_id: MessageId::new(),
+                status: MessageStatus::Read,
+                provider_message_id: Some("wamid.Z".into()),
+                error: None,
+            },
+        };
+        let shared: serde_json::Value =
+            serde_json::from_slice(&encode_event_frame(&envelope)).unwrap();
+        let framed = serde_json::to_value(ServerFrame::Event(Box::new(envelope))).unwrap();
+        assert_eq!(shared, framed);
     }
 
     #[test]

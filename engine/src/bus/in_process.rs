@@ -63,12 +63,11 @@ mod tests {
     use schema::events::{ConversationEvent, EventEnvelope};
     use schema::records::MessageStatus;
     use schema::{ConversationId, MessageId};
-    use std::sync::Arc;
     use std::time::Instant;
 
     fn event(tenant: TenantId, seq: u64) -> Published {
-        Published {
-            envelope: Arc::new(EventEnvelope {
+        Published::new(
+            EventEnvelope {
                 tenant_id: tenant,
                 conversation_id: ConversationId::new(),
                 seq,
@@ -79,10 +78,10 @@ mod tests {
                     provider_message_id: None,
                     error: None,
                 },
-            }),
-            durable_at: Instant::now(),
-            request_id: None,
-        }
+            },
+            Instant::now(),
+            None,
+        )
     }
 
     #[tokio::test]

@@ -12,7 +12,7 @@ mod replay;
 use crate::AppState;
 use crate::auth::AuthenticatedAgent;
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
 use schema::bus::{BusItem, Published};
@@ -23,13 +23,15 @@ use schema::ws::{
 };
 use schema::{ConversationId, Seq};
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Largest client frame accepted.
 const MAX_CLIENT_FRAME: usize = 256 * 1024;
+/// Read and write buffer of one socket.
+const SOCKET_BUFFER: usize = 8 * 1024;
+/// Most bytes a socket may hold unwritten before a send fails (the peer stopped reading).
+const MAX_WRITE_BUFFER: usize = 1024 * 1024;
 
 /// `GET /api/v1/ws`.
 pub async fn upgrade(
@@ -39,6 +41,11 @@ pub async fn upgrade(
 ) -> Response {
     upgrade
         .max_message_size(MAX_CLIENT_FRAME)
+        // Agents send tiny frames and we flush every frame: tungstenite's 128 KiB default buffers
+        // would cost ~256 KiB per idle socket. The outgoing queue, not this buffer, bounds backlog.
+        .read_buffer_size(SOCKET_BUFFER)
+        .write_buffer_size(SOCKET_BUFFER)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
         .on_upgrade(move |socket| async move {
             metrics::gauge!("conversa_ws_connections").increment(1.0);
             run(state, agent, socket).await;
@@ -48,8 +55,11 @@ pub async fn upgrade(
 
 /// What the writer task sends.
 enum Outgoing {
-    /// A frame, and for live events when it became durable and which request caused it.
-    Frame(ServerFrame, Option<(Instant, Option<Arc<str>>)>),
+    /// A frame built for this socket (control frames, replayed events).
+    Frame(ServerFrame),
+    /// A live event, encoded once for all sockets, with when it became durable and which request
+    /// caused it.
+    Live(Published),
     Close(u16, &'static str),
 }
 
@@ -72,7 +82,7 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
         tenant_id: agent.tenant_id,
         agent_id: agent.id,
     };
-    let _ = out.try_send(Outgoing::Frame(ready, None));
+    let _ = out.try_send(Outgoing::Frame(ready));
 
     // Phase 1: wait for `subscribe` (answer pings meanwhile).
     let deadline = tokio::time::sleep(state.config.ws_subscribe_timeout);
@@ -86,7 +96,7 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
         match client_frame(frame) {
             Ok(Some(ClientFrame::Subscribe { resume })) => break resume,
             Ok(Some(ClientFrame::Ping)) => {
-                let _ = out.try_send(Outgoing::Frame(ServerFrame::Pong, None));
+                let _ = out.try_send(Outgoing::Frame(ServerFrame::Pong));
             }
             Ok(None) => {}
             Err(end) => {
@@ -110,7 +120,7 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
         None => 0,
     };
     if out
-        .try_send(Outgoing::Frame(ServerFrame::Subscribed { replayed }, None))
+        .try_send(Outgoing::Frame(ServerFrame::Subscribed { replayed }))
         .is_err()
     {
         finish(&out, End::SlowConsumer).await;
@@ -133,11 +143,11 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
             },
             frame = stream.next() => match client_frame(frame) {
                 Ok(Some(ClientFrame::Ping)) => {
-                    if out.try_send(Outgoing::Frame(ServerFrame::Pong, None)).is_err() { break End::SlowConsumer; }
+                    if out.try_send(Outgoing::Frame(ServerFrame::Pong)).is_err() { break End::SlowConsumer; }
                 }
                 Ok(Some(ClientFrame::Subscribe { .. })) => {
                     let error = ServerFrame::Error { code: "already_subscribed".into(), message: "reconnect to resume again".into() };
-                    let _ = out.try_send(Outgoing::Frame(error, None));
+                    let _ = out.try_send(Outgoing::Frame(error));
                 }
                 Ok(None) => {}
                 Err(end) => break end,
@@ -162,9 +172,7 @@ fn forward(
         }
         delivered.remove(&envelope.conversation_id);
     }
-    let frame = ServerFrame::Event(Box::new((*published.envelope).clone()));
-    let origin = Some((published.durable_at, published.request_id.clone()));
-    out.try_send(Outgoing::Frame(frame, origin))
+    out.try_send(Outgoing::Live(published))
         .map_err(|_| End::SlowConsumer)
 }
 
@@ -182,10 +190,7 @@ async fn replay_into(
                 delivered.insert(envelope.conversation_id, envelope.seq);
                 // The replay may exceed the live queue: wait for room instead of dropping.
                 if out
-                    .send(Outgoing::Frame(
-                        ServerFrame::Event(Box::new(envelope)),
-                        None,
-                    ))
+                    .send(Outgoing::Frame(ServerFrame::Event(Box::new(envelope))))
                     .await
                     .is_err()
                 {
@@ -199,7 +204,7 @@ async fn replay_into(
                 reason: "too_far_behind".into(),
                 max_replay: state.config.ws_max_replay as u64,
             };
-            let _ = out.send(Outgoing::Frame(frame, None)).await;
+            let _ = out.send(Outgoing::Frame(frame)).await;
             Ok(0)
         }
         Err(error) => {
@@ -208,7 +213,7 @@ async fn replay_into(
                 reason: "store_unavailable".into(),
                 max_replay: 0,
             };
-            let _ = out.send(Outgoing::Frame(frame, None)).await;
+            let _ = out.send(Outgoing::Frame(frame)).await;
             Ok(0)
         }
     }
@@ -256,21 +261,27 @@ async fn write_loop(
 ) {
     while let Some(item) = queue.recv().await {
         match item {
-            Outgoing::Frame(frame, durable_at) => {
+            Outgoing::Frame(frame) => {
                 let Ok(text) = serde_json::to_string(&frame) else {
                     continue;
                 };
                 if sink.send(WsMessage::Text(text.into())).await.is_err() {
                     break;
                 }
-                if let Some((durable_at, request_id)) = durable_at {
-                    metrics::histogram!("conversa_fanout_latency_seconds")
-                        .record(durable_at.elapsed().as_secs_f64());
-                    tracing::trace!(
-                        request_id = request_id.as_deref(),
-                        "event written to agent socket"
-                    );
+            }
+            Outgoing::Live(published) => {
+                let Ok(text) = Utf8Bytes::try_from(published.frame()) else {
+                    continue;
+                };
+                if sink.send(WsMessage::Text(text)).await.is_err() {
+                    break;
                 }
+                metrics::histogram!("conversa_fanout_latency_seconds")
+                    .record(published.durable_at.elapsed().as_secs_f64());
+                tracing::trace!(
+                    request_id = published.request_id.as_deref(),
+                    "event written to agent socket"
+                );
             }
             Outgoing::Close(code, reason) => {
                 let frame = CloseFrame {
