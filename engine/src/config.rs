@@ -77,6 +77,9 @@ pub struct EmbeddedConfig {
     pub group_commit_max: usize,
     /// Block cache size.
     pub cache_bytes: u64,
+    /// Memtable size per table (ten tables): bounds memory held by unflushed writes. fjall's own
+    /// default, 64 MiB, would let one node hold up to 640 MiB of memtables.
+    pub memtable_bytes: u64,
 }
 
 impl Default for EmbeddedConfig {
@@ -86,6 +89,7 @@ impl Default for EmbeddedConfig {
             group_commit: true,
             group_commit_max: 512,
             cache_bytes: 64 * 1024 * 1024,
+            memtable_bytes: 8 * 1024 * 1024,
         }
     }
 }

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Clone, Debug)]
@@ -42,11 +42,9 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
 
     // Connect every socket and wait for its `subscribed`.
     let sent_at: Arc<RwLock<HashMap<String, Instant>>> = Arc::default();
-    let e2e = Arc::new(Mutex::new(common::latency_histogram()));
     let received = Arc::new(AtomicU64::new(0));
     let duplicates = Arc::new(AtomicU64::new(0));
     let closed = Arc::new(AtomicU64::new(0));
-    let per_socket: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(vec![0; args.agents]));
     let connect_started = Instant::now();
     let connected = futures::stream::iter(0..args.agents)
         .map(|index| {
@@ -59,23 +57,32 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     let mut readers = Vec::with_capacity(args.agents);
     let mut failed_connects = 0u64;
     let (subscribed_tx, mut subscribed_rx) = tokio::sync::mpsc::channel::<()>(args.agents);
-    for (index, socket) in connected {
+    // A watch (not a Notify): a reader busy when the stop is sent still sees it on its next wait.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    for (_, socket) in connected {
         let Ok(mut socket) = socket else {
             failed_connects += 1;
             continue;
         };
-        let (sent_at, e2e, received, duplicates, closed, per_socket, subscribed) = (
+        let (sent_at, received, duplicates, closed, subscribed, mut stop) = (
             Arc::clone(&sent_at),
-            Arc::clone(&e2e),
             Arc::clone(&received),
             Arc::clone(&duplicates),
             Arc::clone(&closed),
-            Arc::clone(&per_socket),
             subscribed_tx.clone(),
+            stop_rx.clone(),
         );
+        // Each reader keeps its own histogram and counts (no shared lock per frame among thousands of
+        // tasks, so the generator measures the node rather than itself) and hands them back at the end.
         readers.push(tokio::spawn(async move {
+            let mut latency = common::latency_histogram();
             let mut seen = std::collections::HashSet::new();
-            while let Some(Ok(message)) = socket.next().await {
+            loop {
+                let message = tokio::select! {
+                    _ = stop.changed() => break,
+                    message = socket.next() => message,
+                };
+                let Some(Ok(message)) = message else { break };
                 if matches!(message, tokio_tungstenite::tungstenite::Message::Close(_)) {
                     closed.fetch_add(1, Ordering::Relaxed);
                     break;
@@ -99,10 +106,10 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
                 }
                 received.fetch_add(1, Ordering::Relaxed);
                 if let Some(at) = sent_at.read().expect("sent").get(wamid).copied() {
-                    common::record(&mut e2e.lock().expect("e2e"), at.elapsed());
+                    common::record(&mut latency, at.elapsed());
                 }
-                per_socket.lock().expect("per socket")[index] += 1;
             }
+            (latency, seen.len() as u64)
         }));
     }
     drop(subscribed_tx);
@@ -159,16 +166,17 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    for reader in &readers {
-        reader.abort();
+    let _ = stop_tx.send(true);
+    let mut e2e = common::latency_histogram();
+    let mut incomplete = 0usize;
+    for reader in readers {
+        if let Ok((latency, got)) = reader.await {
+            let _ = e2e.add(&latency);
+            if got < acked {
+                incomplete += 1;
+            }
+        }
     }
-    let incomplete = per_socket
-        .lock()
-        .expect("per socket")
-        .iter()
-        .take(args.agents)
-        .filter(|n| **n < acked)
-        .count();
     let per_socket_kib = match (rss_before, rss_connected) {
         (Some(b), Some(a)) if open > 0 => Some((a.saturating_sub(b)) as f64 / open as f64),
         _ => None,
@@ -184,8 +192,8 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
         "deliveries_received": received.load(Ordering::Relaxed),
         "duplicate_deliveries": duplicates.load(Ordering::Relaxed),
         "sockets_closed_by_node": closed.load(Ordering::Relaxed),
-        "sockets_incomplete": incomplete.saturating_sub(args.agents - open),
-        "end_to_end_latency": common::percentiles(&e2e.lock().expect("e2e")),
+        "sockets_incomplete": incomplete,
+        "end_to_end_latency": common::percentiles(&e2e),
         "node_rss_kib_before": rss_before,
         "node_rss_kib_connected": rss_connected,
         "node_kib_per_socket": per_socket_kib,

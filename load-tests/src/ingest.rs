@@ -154,6 +154,10 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     let obs = observed.lock().expect("observed");
     let not_received = acked.iter().filter(|w| !obs.seen.contains(*w)).count();
     let rss_after = args.node.node_pid.and_then(common::resident_kib);
+    let per_conversation = match (rss_before, rss_after) {
+        (Some(b), Some(a)) => Some(a.saturating_sub(b) as f64 / args.conversations as f64),
+        _ => None,
+    };
     let report = json!({
         "scenario": "ingest",
         "target_rate_per_s": args.rate,
@@ -171,6 +175,8 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         "seq_gaps": obs.seq_gaps,
         "node_rss_kib_before": rss_before,
         "node_rss_kib_after": rss_after,
+        // An upper bound: the delta also holds the store's memtables and cache, not only actors.
+        "node_kib_per_conversation_upper_bound": per_conversation,
     });
     let mut lines = vec![
         "scenario               ingest".to_string(),
@@ -194,6 +200,9 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         lines.push(format!(
             "agent socket           closed by the node with {code} (4008 = slow consumer; later events stay durable and resumable)"
         ));
+    }
+    if let Some(kib) = per_conversation {
+        lines.push(format!("per live conversation  ≤ {kib:.1} KiB (RSS delta / conversations; includes store memory)"));
     }
     if let (Some(before), Some(after)) = (rss_before, rss_after) {
         lines.push(format!(

@@ -45,6 +45,7 @@ struct AgentState {
     replayed: u64,
     reconnects: u64,
     resume_failed: u64,
+    final_resumes: u64,
     /// Told once, when the first connection is subscribed, so sending starts only after every agent
     /// listens (events before an agent's first subscribe are, by protocol, not its to receive).
     ready: Option<tokio::sync::mpsc::Sender<()>>,
@@ -129,9 +130,12 @@ pub async fn run(args: ReconnectArgs) -> anyhow::Result<()> {
 
     let mut agents = Vec::with_capacity(args.agents);
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(args.agents);
+    let (truth_tx, truth_rx) =
+        tokio::sync::watch::channel::<Option<Arc<HashMap<String, u64>>>>(None);
     for _ in 0..args.agents {
         let (target, sending) = (Arc::clone(&target), Arc::clone(&sending));
         let ready = Some(ready_tx.clone());
+        let mut truth_rx = truth_rx.clone();
         agents.push(tokio::spawn(async move {
             let mut state = AgentState {
                 ready,
@@ -147,10 +151,26 @@ pub async fn run(args: ReconnectArgs) -> anyhow::Result<()> {
                 .await;
                 state.reconnects += 1;
             }
-            // Sending is over and every webhook was answered: one final resume collects what happened
-            // during the last drop (all agents do this at once).
-            let _ =
-                connect_once(&target, &mut state, Instant::now() + Duration::from_secs(3)).await;
+            // Sending is over and every webhook was answered: resume until this agent holds every
+            // conversation's stored last seq (all agents at once), for at most 60 s.
+            let truth = loop {
+                if let Some(truth) = truth_rx.borrow_and_update().clone() {
+                    break truth;
+                }
+                if truth_rx.changed().await.is_err() {
+                    return state;
+                }
+            };
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < deadline
+                && !truth
+                    .iter()
+                    .all(|(c, last)| state.positions.get(c) == Some(last))
+            {
+                let until = Instant::now() + Duration::from_secs(2);
+                let _ = connect_once(&target, &mut state, until).await;
+                state.final_resumes += 1;
+            }
             state
         }));
     }
@@ -188,7 +208,8 @@ pub async fn run(args: ReconnectArgs) -> anyhow::Result<()> {
     sending.store(false, Ordering::Relaxed);
 
     // The truth: every conversation's last seq, from the store through REST.
-    let truth = last_seqs(&http, &target).await?;
+    let truth = Arc::new(last_seqs(&http, &target).await?);
+    let _ = truth_tx.send(Some(Arc::clone(&truth)));
     let mut totals = AgentState::default();
     let mut caught_up = 0usize;
     for agent in agents {
@@ -205,6 +226,7 @@ pub async fn run(args: ReconnectArgs) -> anyhow::Result<()> {
         totals.replayed += state.replayed;
         totals.reconnects += state.reconnects;
         totals.resume_failed += state.resume_failed;
+        totals.final_resumes += state.final_resumes;
     }
     let report = json!({
         "scenario": "reconnect-storm",
@@ -218,6 +240,7 @@ pub async fn run(args: ReconnectArgs) -> anyhow::Result<()> {
         "duplicates": totals.duplicates,
         "resume_failed": totals.resume_failed,
         "agents_caught_up": caught_up,
+        "final_resumes": totals.final_resumes,
     });
     let lines = vec![
         "scenario               reconnect-storm".to_string(),
@@ -240,8 +263,8 @@ pub async fn run(args: ReconnectArgs) -> anyhow::Result<()> {
         ),
         format!("resume_failed          {}", totals.resume_failed),
         format!(
-            "agents caught up       {caught_up} of {} (hold every conversation's stored last seq)",
-            args.agents
+            "agents caught up       {caught_up} of {} (hold every conversation's stored last seq; {} resumes after sending stopped)",
+            args.agents, totals.final_resumes
         ),
     ];
     common::finish(

@@ -74,10 +74,9 @@ impl EmbeddedStore {
             .cache_size(config.cache_bytes)
             .open()
             .map_err(unavailable)?;
-        let open = |name: &str| {
-            db.keyspace(name, KeyspaceCreateOptions::default)
-                .map_err(unavailable)
-        };
+        let memtable = config.memtable_bytes.max(1024 * 1024);
+        let options = move || KeyspaceCreateOptions::default().max_memtable_size(memtable);
+        let open = |name: &str| db.keyspace(name, options).map_err(unavailable);
         let tables = Tables {
             tenants: open("tenants")?,
             connections: open("connections")?,

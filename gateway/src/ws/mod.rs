@@ -16,6 +16,7 @@ use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, 
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
 use schema::bus::{BusItem, Published};
+use schema::events::EventEnvelope;
 use schema::records::Agent;
 use schema::ws::{
     CLOSE_GOING_AWAY, CLOSE_PROTOCOL_ERROR, CLOSE_SLOW_CONSUMER, ClientFrame, PROTOCOL_VERSION,
@@ -183,40 +184,61 @@ async fn replay_into(
     out: &mpsc::Sender<Outgoing>,
     delivered: &mut HashMap<ConversationId, Seq>,
 ) -> Result<u64, End> {
-    match replay::missed_events(state, agent.tenant_id, &resume, state.config.ws_max_replay).await {
-        Ok(replay::Replay::Events(events)) => {
-            let count = events.len() as u64;
-            for envelope in events {
-                delivered.insert(envelope.conversation_id, envelope.seq);
-                // The replay may exceed the live queue: wait for room instead of dropping.
-                if out
-                    .send(Outgoing::Frame(ServerFrame::Event(Box::new(envelope))))
-                    .await
-                    .is_err()
-                {
-                    return Err(End::ClientLeft);
-                }
-            }
-            Ok(count)
-        }
-        Ok(replay::Replay::TooFarBehind) => {
-            let frame = ServerFrame::ResumeFailed {
-                reason: "too_far_behind".into(),
-                max_replay: state.config.ws_max_replay as u64,
-            };
-            let _ = out.send(Outgoing::Frame(frame)).await;
-            Ok(0)
+    let max_replay = state.config.ws_max_replay;
+    let failed = |reason: &str, max_replay: usize| {
+        Outgoing::Frame(ServerFrame::ResumeFailed {
+            reason: reason.into(),
+            max_replay: max_replay as u64,
+        })
+    };
+    let (unseen, behind) = match replay::plan(state, agent.tenant_id, &resume, max_replay).await {
+        Ok(replay::Plan::Replay { unseen, behind }) => (unseen, behind),
+        Ok(replay::Plan::TooFarBehind) => {
+            let _ = out.send(failed("too_far_behind", max_replay)).await;
+            return Ok(0);
         }
         Err(error) => {
             tracing::error!(%error, "resume failed on the store");
-            let frame = ServerFrame::ResumeFailed {
-                reason: "store_unavailable".into(),
-                max_replay: 0,
+            let _ = out.send(failed("store_unavailable", 0)).await;
+            return Ok(0);
+        }
+    };
+    let mut sent = 0u64;
+    // The replay may exceed the live queue: wait for room instead of dropping.
+    let mut send = async |envelope: EventEnvelope| {
+        delivered.insert(envelope.conversation_id, envelope.seq);
+        sent += 1;
+        out.send(Outgoing::Frame(ServerFrame::Event(Box::new(envelope))))
+            .await
+            .map_err(|_| End::ClientLeft)
+    };
+    for envelope in unseen {
+        send(envelope).await?;
+    }
+    for (conversation, mut after, last) in behind {
+        while after < last {
+            let page = match state
+                .store
+                .events(agent.tenant_id, conversation, after, replay::REPLAY_PAGE)
+                .await
+            {
+                Ok(page) => page,
+                Err(error) => {
+                    // Part of the replay left already; every event carries its seq, so the client keeps
+                    // what it got and reloads the rest.
+                    tracing::error!(%error, "resume stopped on the store");
+                    let _ = out.send(failed("store_unavailable", 0)).await;
+                    return Err(End::ClientLeft);
+                }
             };
-            let _ = out.send(Outgoing::Frame(frame)).await;
-            Ok(0)
+            let Some(tail) = page.last() else { break };
+            after = tail.seq;
+            for envelope in page {
+                send(envelope).await?;
+            }
         }
     }
+    Ok(sent)
 }
 
 /// Reads one client frame: `Ok(None)` for control frames, `Err` when the socket must end.
