@@ -17,6 +17,7 @@ pub struct Config {
     pub actors: ActorsConfig,
     pub gateway: GatewaySection,
     pub whatsapp: WhatsappConfig,
+    pub security: SecurityConfig,
     pub log: LogConfig,
     /// Longest a graceful shutdown may take before actors are killed.
     pub shutdown_deadline_secs: u64,
@@ -32,6 +33,7 @@ impl Default for Config {
             actors: ActorsConfig::default(),
             gateway: GatewaySection::default(),
             whatsapp: WhatsappConfig::default(),
+            security: SecurityConfig::default(),
             log: LogConfig::default(),
             shutdown_deadline_secs: 20,
             bus_capacity: 4096,
@@ -162,6 +164,27 @@ impl Default for WhatsappConfig {
             api_version: d.api_version,
             timeout_secs: d.timeout.as_secs(),
         }
+    }
+}
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Base64 of the 32-byte AES-256-GCM key that seals provider secrets at rest
+    /// (`CONVERSA_SECURITY__SECRET_KEY`). Unset: a key is created in `<data_dir>/secret.key`.
+    pub secret_key: Option<String>,
+}
+
+impl std::fmt::Debug for SecurityConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let key = if self.secret_key.is_some() {
+            "<set>"
+        } else {
+            "<unset>"
+        };
+        f.debug_struct("SecurityConfig")
+            .field("secret_key", &key)
+            .finish()
     }
 }
 

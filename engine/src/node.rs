@@ -40,7 +40,12 @@ pub async fn run(
         })
     };
 
-    let opened = storage::open(&config.storage).context("opening the message store")?;
+    let secrets = storage::secrets::SecretBox::from_config(
+        config.security.secret_key.as_deref(),
+        &config.storage.embedded.data_dir,
+    )
+    .context("loading the key that seals provider secrets")?;
+    let opened = storage::open(&config.storage, secrets).context("opening the message store")?;
     let store = Arc::clone(&opened.store);
     // The in-process bus cannot disconnect; the Redis bus will drive this gauge from its connection.
     metrics::gauge!("conversa_bus_connected").set(1.0);

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use engine::bus::in_process::InProcessBus;
 use engine::config::EmbeddedConfig;
 use engine::storage::embedded::EmbeddedStore;
+use engine::storage::secrets::SecretBox;
 use gateway::providers::whatsapp_cloud::client::{CloudApiClient, CloudApiConfig};
 use jiff::Timestamp;
 use schema::events::EventEnvelope;
@@ -130,10 +131,13 @@ struct Fixture {
 async fn fixture(config: ActorConfig) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(
-        EmbeddedStore::open(&EmbeddedConfig {
-            data_dir: dir.path().to_path_buf(),
-            ..Default::default()
-        })
+        EmbeddedStore::open(
+            &EmbeddedConfig {
+                data_dir: dir.path().to_path_buf(),
+                ..Default::default()
+            },
+            SecretBox::new(&[9; 32]),
+        )
         .unwrap(),
     );
     let tenant = TenantId::new();

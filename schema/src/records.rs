@@ -45,8 +45,9 @@ pub enum ConnectionStatus {
     Paused,
 }
 
-/// Credentials and addresses of a WhatsApp Cloud API number.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Credentials and addresses of a WhatsApp Cloud API number. `Debug` shows no secret, so a record in a
+/// log line never leaks one.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WhatsappCloudSettings {
     /// Meta's id of the business phone number; it appears in every webhook's `metadata.phone_number_id`.
     pub phone_number_id: String,
@@ -56,6 +57,17 @@ pub struct WhatsappCloudSettings {
     pub app_secret: String,
     /// System-user access token used for the send API.
     pub access_token: String,
+}
+
+impl std::fmt::Debug for WhatsappCloudSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WhatsappCloudSettings")
+            .field("phone_number_id", &self.phone_number_id)
+            .field("verify_token", &"<redacted>")
+            .field("app_secret", &"<redacted>")
+            .field("access_token", &"<redacted>")
+            .finish()
+    }
 }
 
 /// One channel connection (one WhatsApp number = one session).

@@ -8,6 +8,7 @@
 //! seq) race-free. Reads run on tokio's blocking pool, never on an async worker thread.
 
 use super::keys;
+use super::secrets::SecretBox;
 use crate::config::EmbeddedConfig;
 use async_trait::async_trait;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
@@ -62,13 +63,14 @@ struct Pending {
 /// The embedded store.
 pub struct EmbeddedStore {
     tables: Tables,
+    secrets: SecretBox,
     writes: Mutex<Option<mpsc::Sender<Pending>>>,
     committer: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl EmbeddedStore {
     /// Opens (or creates) the store under `config.data_dir` and starts its committer thread.
-    pub fn open(config: &EmbeddedConfig) -> StoreResult<Self> {
+    pub fn open(config: &EmbeddedConfig, secrets: SecretBox) -> StoreResult<Self> {
         std::fs::create_dir_all(&config.data_dir).map_err(unavailable)?;
         let db = Database::builder(config.data_dir.join("fjall"))
             .cache_size(config.cache_bytes)
@@ -103,6 +105,7 @@ impl EmbeddedStore {
             .map_err(unavailable)?;
         Ok(Self {
             tables,
+            secrets,
             writes: Mutex::new(Some(sender)),
             committer: Mutex::new(Some(committer)),
         })
@@ -358,12 +361,15 @@ impl MessageStore for EmbeddedStore {
     }
 
     async fn create_connection(&self, connection: &Connection) -> StoreResult<()> {
-        self.write(Write::Connection(connection.clone())).await
+        let sealed = self.secrets.seal_connection(connection)?;
+        self.write(Write::Connection(sealed)).await
     }
 
     async fn connection(&self, id: ConnectionId) -> StoreResult<Option<Connection>> {
-        self.read("connection", move |t| get(&t.connections, id.as_bytes()))
-            .await
+        let stored: Option<Connection> = self
+            .read("connection", move |t| get(&t.connections, id.as_bytes()))
+            .await?;
+        stored.map(|c| self.secrets.open_connection(c)).transpose()
     }
 
     async fn connection_by_address(
@@ -372,13 +378,15 @@ impl MessageStore for EmbeddedStore {
         address: &str,
     ) -> StoreResult<Option<Connection>> {
         let address = address_key(provider, address);
-        self.read("connection_by_address", move |t| {
-            match t.connection_addresses.get(&address).map_err(unavailable)? {
-                Some(id) => get(&t.connections, &id),
-                None => Ok(None),
-            }
-        })
-        .await
+        let stored: Option<Connection> = self
+            .read("connection_by_address", move |t| {
+                match t.connection_addresses.get(&address).map_err(unavailable)? {
+                    Some(id) => get(&t.connections, &id),
+                    None => Ok(None),
+                }
+            })
+            .await?;
+        stored.map(|c| self.secrets.open_connection(c)).transpose()
     }
 
     async fn create_agent(&self, agent: &Agent, token_sha256: [u8; 32]) -> StoreResult<()> {
@@ -584,5 +592,55 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 impl Drop for EmbeddedStore {
     fn drop(&mut self) {
         let _ = self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use schema::records::{ConnectionStatus, WhatsappCloudSettings};
+
+    #[tokio::test]
+    async fn connection_secrets_are_sealed_on_disk_and_open_on_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = EmbeddedConfig {
+            data_dir: dir.path().to_path_buf(),
+            ..Default::default()
+        };
+        let store = EmbeddedStore::open(&config, SecretBox::new(&[3; 32])).unwrap();
+        let connection = Connection {
+            id: ConnectionId::new(),
+            tenant_id: TenantId::new(),
+            provider: Provider::WhatsappCloud,
+            name: "n".into(),
+            status: ConnectionStatus::Connected,
+            whatsapp: WhatsappCloudSettings {
+                phone_number_id: "pn-1".into(),
+                verify_token: "verify-plain".into(),
+                app_secret: "app-secret-plain".into(),
+                access_token: "EAAG-token-plain".into(),
+            },
+            created_at: Timestamp::now(),
+        };
+        store.create_connection(&connection).await.unwrap();
+        let raw = store
+            .tables
+            .connections
+            .get(connection.id.as_bytes())
+            .unwrap()
+            .unwrap();
+        let raw = String::from_utf8_lossy(&raw);
+        for secret in ["verify-plain", "app-secret-plain", "EAAG-token-plain"] {
+            assert!(!raw.contains(secret), "{secret} stored in plain text");
+        }
+        assert_eq!(
+            store.connection(connection.id).await.unwrap(),
+            Some(connection.clone())
+        );
+        let by_address = store
+            .connection_by_address(Provider::WhatsappCloud, "pn-1")
+            .await
+            .unwrap();
+        assert_eq!(by_address, Some(connection));
     }
 }

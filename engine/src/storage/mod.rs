@@ -3,6 +3,7 @@
 
 pub mod embedded;
 mod keys;
+pub mod secrets;
 
 use crate::config::StorageConfig;
 use schema::store::{MessageStore, StoreError};
@@ -14,11 +15,14 @@ pub struct OpenedStore {
     pub closer: Box<dyn FnOnce() -> Result<(), StoreError> + Send>,
 }
 
-/// Opens the configured backend.
-pub fn open(config: &StorageConfig) -> Result<OpenedStore, StoreError> {
+/// Opens the configured backend; `secrets` seals provider credentials before they are written.
+pub fn open(
+    config: &StorageConfig,
+    secrets: secrets::SecretBox,
+) -> Result<OpenedStore, StoreError> {
     match config.backend {
         crate::config::StorageBackend::Embedded => {
-            let store = Arc::new(embedded::EmbeddedStore::open(&config.embedded)?);
+            let store = Arc::new(embedded::EmbeddedStore::open(&config.embedded, secrets)?);
             let closing = Arc::clone(&store);
             Ok(OpenedStore {
                 store,
