@@ -30,6 +30,8 @@ use tokio::task::JoinHandle;
 
 /// Longest text an agent may send (WhatsApp's own limit is 4096 characters).
 pub const MAX_TEXT_CHARS: usize = 4096;
+/// WhatsApp's customer-service window: free text is allowed this long after the contact's last message.
+pub const CUSTOMER_SERVICE_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
 
 /// The actor (stateless config).
 pub struct ConversationActor;
@@ -59,6 +61,9 @@ pub enum ConversationError {
     NotFound,
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// WhatsApp accepts free text only within 24 hours of the contact's last message.
+    #[error("the contact last wrote more than 24 hours ago")]
+    WindowClosed,
     #[error("store failed: {0}")]
     Store(String),
 }
@@ -315,6 +320,13 @@ impl ConversationState {
             return Err(ConversationError::Invalid(format!(
                 "text must have 1 to {MAX_TEXT_CHARS} characters"
             )));
+        }
+        // Outside the window Meta refuses free text (error 131047); say so now, before storing anything.
+        let window_open = conversation
+            .last_inbound_at
+            .is_some_and(|at| Timestamp::now().duration_since(at) < CUSTOMER_SERVICE_WINDOW);
+        if !window_open {
+            return Err(ConversationError::WindowClosed);
         }
         let key = client_message_id.clone().map(MessageKey::Client);
         if let Some(key) = &key

@@ -40,6 +40,13 @@ pub struct ActorConfig {
     pub max_delivery_attempts: u32,
     /// Provider calls in flight per connection.
     pub session_concurrency: usize,
+    /// Sends per second per connection (WhatsApp Cloud API: 80 by default per number).
+    pub outbound_rate_per_second: u32,
+    /// Attempts per outbound message, the first included; only transient failures are retried.
+    pub outbound_max_attempts: u32,
+    /// First and longest pause between attempts (exponential, with jitter).
+    pub outbound_retry_min: Duration,
+    pub outbound_retry_max: Duration,
 }
 
 impl Default for ActorConfig {
@@ -50,6 +57,10 @@ impl Default for ActorConfig {
             call_timeout: Duration::from_secs(10),
             max_delivery_attempts: 3,
             session_concurrency: 16,
+            outbound_rate_per_second: 80,
+            outbound_max_attempts: 5,
+            outbound_retry_min: Duration::from_millis(500),
+            outbound_retry_max: Duration::from_secs(30),
         }
     }
 }

@@ -5,15 +5,23 @@
 //! casts the answer back to the conversation actor through the `Directory` (never awaiting it, so the
 //! two can never deadlock). The connection record is loaded in `pre_start`.
 //!
-//! Not yet here (channels issue): per-number rate limits, retries with backoff, a durable outbox that
-//! resends `pending` messages after a crash, and the connection status lifecycle.
+//! Every attempt waits for the connection's rate limiter (`outbound_rate_per_second`, a GCRA bucket from
+//! `governor`). Transient failures (429, 5xx, timeouts, unreachable) are retried with exponential backoff
+//! and jitter (`backon`) up to `outbound_max_attempts`; a rejection (other 4xx) is final at once. The
+//! final answer — the provider's id, or `failed` with its error — goes back to the conversation.
+//!
+//! Not yet here (channels issue): a durable outbox that resends `pending` messages after a crash, and
+//! the connection status lifecycle.
 
 use crate::conversation::ConversationMsg;
 use crate::directory::Directory;
+use backon::{ExponentialBuilder, Retryable};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use schema::channel::{OutboundText, SendError};
 use schema::records::{Connection, ProviderError};
 use schema::{ConnectionId, ConversationId, Seq, TenantId};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -33,6 +41,7 @@ pub struct SessionState {
     connection: Arc<Connection>,
     directory: Arc<Directory>,
     in_flight: Arc<Semaphore>,
+    rate: Arc<DefaultDirectRateLimiter>,
 }
 
 /// Messages of the session actor.
@@ -73,12 +82,16 @@ impl Actor for SessionActor {
                 args.tenant,
             ))?;
         let in_flight = Arc::new(Semaphore::new(services.config.session_concurrency.max(1)));
+        let per_second =
+            NonZeroU32::new(services.config.outbound_rate_per_second).unwrap_or(NonZeroU32::MIN);
+        let rate = Arc::new(RateLimiter::direct(Quota::per_second(per_second)));
         metrics::gauge!("conversa_actors_live", "kind" => "session").increment(1.0);
         Ok(SessionState {
             tenant: args.tenant,
             connection: Arc::new(connection),
             directory: args.directory,
             in_flight,
+            rate,
         })
     }
 
@@ -99,35 +112,65 @@ impl Actor for SessionActor {
                 let connection = Arc::clone(&state.connection);
                 let directory = Arc::clone(&state.directory);
                 let tenant = state.tenant;
+                let rate = Arc::clone(&state.rate);
                 tokio::spawn(async move {
-                    let channel = Arc::clone(&directory.services().channel);
-                    let provider = connection.provider.as_str();
-                    let answer = match channel.send_text(&connection, &outbound).await {
-                        Ok(provider_message_id) => {
-                            metrics::counter!("conversa_outbound_sends_total", "provider" => provider, "outcome" => "accepted").increment(1);
-                            ConversationMsg::ProviderAccepted {
-                                seq,
-                                provider_message_id,
-                            }
-                        }
-                        Err(error) => {
-                            let outcome = match &error {
-                                SendError::Rejected(_) => "rejected",
-                                SendError::Transient(_) => "unavailable",
-                            };
-                            metrics::counter!("conversa_outbound_sends_total", "provider" => provider, "outcome" => outcome).increment(1);
-                            ConversationMsg::ProviderFailed {
-                                seq,
-                                error: provider_error(error),
-                            }
-                        }
-                    };
+                    let answer = send_with_retries(&directory, &connection, &rate, &outbound).await;
                     drop(permit);
-                    deliver(&directory, tenant, conversation, answer).await;
+                    deliver(&directory, tenant, conversation, seq_answer(seq, answer)).await;
                 });
             }
         }
         Ok(())
+    }
+}
+
+/// Sends one message: rate-limited attempts, transient failures retried with backoff and jitter.
+async fn send_with_retries(
+    directory: &Directory,
+    connection: &Connection,
+    rate: &DefaultDirectRateLimiter,
+    outbound: &OutboundText,
+) -> Result<String, SendError> {
+    let config = &directory.services().config;
+    let channel = Arc::clone(&directory.services().channel);
+    let provider = connection.provider.as_str();
+    let policy = ExponentialBuilder::default()
+        .with_min_delay(config.outbound_retry_min)
+        .with_max_delay(config.outbound_retry_max)
+        .with_max_times(config.outbound_max_attempts.saturating_sub(1) as usize)
+        .with_jitter();
+    let attempt = || async {
+        rate.until_ready().await;
+        channel.send_text(connection, outbound).await
+    };
+    let answer = attempt
+        .retry(policy)
+        .sleep(tokio::time::sleep)
+        .when(|error| matches!(error, SendError::Transient(_)))
+        .notify(|error, pause| {
+            metrics::counter!("conversa_outbound_retries_total", "provider" => provider).increment(1);
+            tracing::debug!(connection = %connection.id, %error, ?pause, "provider send failed; retrying");
+        })
+        .await;
+    let outcome = match &answer {
+        Ok(_) => "accepted",
+        Err(SendError::Rejected(_)) => "rejected",
+        Err(SendError::Transient(_)) => "unavailable",
+    };
+    metrics::counter!("conversa_outbound_sends_total", "provider" => provider, "outcome" => outcome).increment(1);
+    answer
+}
+
+fn seq_answer(seq: Seq, answer: Result<String, SendError>) -> ConversationMsg {
+    match answer {
+        Ok(provider_message_id) => ConversationMsg::ProviderAccepted {
+            seq,
+            provider_message_id,
+        },
+        Err(error) => ConversationMsg::ProviderFailed {
+            seq,
+            error: provider_error(error),
+        },
     }
 }
 

@@ -104,6 +104,10 @@ pub struct ActorsConfig {
     pub call_timeout_secs: u64,
     pub max_delivery_attempts: u32,
     pub session_concurrency: usize,
+    pub outbound_rate_per_second: u32,
+    pub outbound_max_attempts: u32,
+    pub outbound_retry_min_ms: u64,
+    pub outbound_retry_max_ms: u64,
 }
 
 impl Default for ActorsConfig {
@@ -115,6 +119,10 @@ impl Default for ActorsConfig {
             call_timeout_secs: d.call_timeout.as_secs(),
             max_delivery_attempts: d.max_delivery_attempts,
             session_concurrency: d.session_concurrency,
+            outbound_rate_per_second: d.outbound_rate_per_second,
+            outbound_max_attempts: d.outbound_max_attempts,
+            outbound_retry_min_ms: d.outbound_retry_min.as_millis() as u64,
+            outbound_retry_max_ms: d.outbound_retry_max.as_millis() as u64,
         }
     }
 }
@@ -234,6 +242,12 @@ impl Config {
             call_timeout: secs(a.call_timeout_secs.max(1)),
             max_delivery_attempts: a.max_delivery_attempts.max(1),
             session_concurrency: a.session_concurrency.max(1),
+            outbound_rate_per_second: a.outbound_rate_per_second.max(1),
+            outbound_max_attempts: a.outbound_max_attempts.max(1),
+            outbound_retry_min: std::time::Duration::from_millis(a.outbound_retry_min_ms.max(1)),
+            outbound_retry_max: std::time::Duration::from_millis(
+                a.outbound_retry_max_ms.max(a.outbound_retry_min_ms).max(1),
+            ),
         }
     }
 

@@ -73,6 +73,8 @@ pub fn register_known_series() {
     ] {
         metrics::counter!(name).increment(0);
     }
+    metrics::counter!("conversa_outbound_retries_total", "provider" => "whatsapp_cloud")
+        .increment(0);
     metrics::gauge!("conversa_ws_connections").increment(0.0);
     metrics::gauge!("conversa_actor_requests_in_flight").increment(0.0);
 }
@@ -139,6 +141,10 @@ fn describe() {
     describe_counter!(
         "conversa_bus_published_total",
         "Events published on the bus."
+    );
+    describe_counter!(
+        "conversa_outbound_retries_total",
+        "Provider send attempts retried after a transient failure."
     );
     describe_counter!(
         "conversa_store_errors_total",

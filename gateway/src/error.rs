@@ -83,6 +83,11 @@ impl From<actors::RouteError> for ApiError {
                 "conversation_not_found",
                 "no such conversation in this tenant",
             ),
+            RouteError::Conversation(ConversationError::WindowClosed) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "customer_service_window_closed",
+                "the contact last wrote more than 24 hours ago: WhatsApp accepts only an approved template now",
+            ),
             RouteError::Conversation(ConversationError::Invalid(detail)) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_message", detail)
             }

@@ -95,7 +95,7 @@ impl Target {
         wamid: &str,
         body: &str,
     ) -> u16 {
-        let message = json!({"from": contact, "id": wamid, "timestamp": "1763900000", "type": "text",
+        let message = json!({"from": contact, "id": wamid, "timestamp": unix_now(), "type": "text",
                              "text": {"body": body}});
         self.post(
             http,
@@ -113,7 +113,7 @@ impl Target {
         wamid: &str,
         status: &str,
     ) -> u16 {
-        let status = json!({"id": wamid, "status": status, "timestamp": "1763900100", "recipient_id": recipient});
+        let status = json!({"id": wamid, "status": status, "timestamp": unix_now(), "recipient_id": recipient});
         self.post(http, json!({"statuses": [status]})).await
     }
 
@@ -160,6 +160,15 @@ impl Target {
 }
 
 pub type AgentSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Unix seconds now, as Meta writes timestamps (replies need a message inside the 24-hour window).
+fn unix_now() -> String {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+        .to_string()
+}
 
 /// `X-Hub-Signature-256` of a body.
 pub fn sign(secret: &str, body: &[u8]) -> String {

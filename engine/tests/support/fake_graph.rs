@@ -1,12 +1,15 @@
 //! A local stand-in for Meta's Graph API send endpoint (`POST /{version}/{phone_number_id}/messages`),
-//! answering in the documented shape and recording what it received.
+//! answering in the documented shape and recording what it received. Answers can be scripted per
+//! phone number (errors, hangs) to exercise retries; unscripted requests succeed.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::{Value, json};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// One request the fake received.
 #[derive(Clone, Debug)]
@@ -17,34 +20,75 @@ pub struct SentRequest {
     pub wamid: String,
 }
 
+/// A scripted answer.
+#[derive(Clone, Debug)]
+pub enum Reply {
+    /// An HTTP error with Meta's error body.
+    Error(u16, Value),
+    /// Answer only after this long (longer than the node's client timeout = a timeout).
+    Hang(Duration),
+}
+
+#[derive(Default)]
+struct Inner {
+    sent: Vec<SentRequest>,
+    scripts: HashMap<String, VecDeque<Reply>>,
+}
+
 /// The running fake.
 #[derive(Clone)]
 pub struct FakeGraph {
     pub base: String,
-    pub sent: Arc<Mutex<Vec<SentRequest>>>,
+    inner: Arc<Mutex<Inner>>,
 }
 
 impl FakeGraph {
     pub async fn start() -> FakeGraph {
-        let sent: Arc<Mutex<Vec<SentRequest>>> = Arc::default();
+        let inner: Arc<Mutex<Inner>> = Arc::default();
         let app = axum::Router::new()
             .route("/{version}/{phone_number_id}/messages", post(send))
-            .with_state(Arc::clone(&sent));
+            .with_state(Arc::clone(&inner));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind fake graph");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         tokio::spawn(async move { axum::serve(listener, app).await });
-        FakeGraph { base, sent }
+        FakeGraph { base, inner }
+    }
+
+    /// The next answers for `phone_number_id`, in order; after them requests succeed.
+    pub fn script(&self, phone_number_id: &str, replies: Vec<Reply>) {
+        self.inner
+            .lock()
+            .expect("lock")
+            .scripts
+            .insert(phone_number_id.to_string(), replies.into());
     }
 
     pub fn requests(&self) -> Vec<SentRequest> {
-        self.sent.lock().map(|s| s.clone()).unwrap_or_default()
+        self.inner
+            .lock()
+            .map(|s| s.sent.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn requests_for(&self, phone_number_id: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.phone_number_id == phone_number_id)
+            .count()
     }
 }
 
+/// Meta's error body for a code and message.
+pub fn meta_error(code: i64, message: &str, details: &str) -> Value {
+    json!({"error": {"message": message, "type": "OAuthException", "code": code,
+                     "error_data": {"messaging_product": "whatsapp", "details": details},
+                     "fbtrace_id": "AbCdEf"}})
+}
+
 async fn send(
-    State(sent): State<Arc<Mutex<Vec<SentRequest>>>>,
+    State(inner): State<Arc<Mutex<Inner>>>,
     Path((_version, phone_number_id)): Path<(String, String)>,
     headers: HeaderMap,
     Json(body): Json<Value>,
@@ -54,15 +98,32 @@ async fn send(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    let mut sent = sent.lock().expect("lock");
-    let wamid = format!("wamid.OUT{}", sent.len() + 1);
+    let (wamid, scripted) = {
+        let mut inner = inner.lock().expect("lock");
+        let wamid = format!("wamid.OUT{}", inner.sent.len() + 1);
+        inner.sent.push(SentRequest {
+            phone_number_id: phone_number_id.clone(),
+            authorization,
+            body: body.clone(),
+            wamid: wamid.clone(),
+        });
+        let scripted = inner
+            .scripts
+            .get_mut(&phone_number_id)
+            .and_then(VecDeque::pop_front);
+        (wamid, scripted)
+    };
+    match scripted {
+        Some(Reply::Error(status, error)) => {
+            return (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                Json(error),
+            );
+        }
+        Some(Reply::Hang(pause)) => tokio::time::sleep(pause).await,
+        None => {}
+    }
     let to = body["to"].as_str().unwrap_or_default().to_string();
-    sent.push(SentRequest {
-        phone_number_id,
-        authorization,
-        body,
-        wamid: wamid.clone(),
-    });
     (
         StatusCode::OK,
         Json(

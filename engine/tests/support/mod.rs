@@ -218,6 +218,32 @@ pub async fn provision(node: &Node, name: &str) -> Tenant {
     }
 }
 
+/// Adds a second WhatsApp connection to `tenant`; returns a copy of it aimed at the new number.
+pub async fn add_connection(node: &Node, tenant: &Tenant) -> Tenant {
+    let phone_number_id = format!("pn-{}", uuid_like());
+    let app_secret = format!("secret-{}", uuid_like());
+    let connection: Value = reqwest::Client::new()
+        .post(node.url(&format!("/api/v1/admin/tenants/{}/connections", tenant.tenant_id)))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"name": "second", "phone_number_id": phone_number_id, "verify_token": "verify-me",
+                      "app_secret": app_secret, "access_token": "token-second"}))
+        .send()
+        .await
+        .expect("create connection")
+        .json()
+        .await
+        .expect("connection json");
+    Tenant {
+        connection_id: connection["connection_id"]
+            .as_str()
+            .expect("connection id")
+            .to_string(),
+        phone_number_id,
+        app_secret,
+        ..tenant.clone()
+    }
+}
+
 fn uuid_like() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);

@@ -12,14 +12,23 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// One inbound text message object.
+/// Unix seconds now, as Meta writes timestamps.
+pub fn now() -> String {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// One inbound text message object, sent now.
 pub fn text(from: &str, wamid: &str, body: &str) -> Value {
-    json!({"from": from, "id": wamid, "timestamp": "1763900000", "type": "text", "text": {"body": body}})
+    json!({"from": from, "id": wamid, "timestamp": now(), "type": "text", "text": {"body": body}})
 }
 
 /// One status object.
 pub fn status(recipient: &str, wamid: &str, status: &str) -> Value {
-    json!({"id": wamid, "status": status, "timestamp": "1763900100", "recipient_id": recipient,
+    json!({"id": wamid, "status": status, "timestamp": now(), "recipient_id": recipient,
            "conversation": {"id": "c1", "origin": {"type": "service"}},
            "pricing": {"billable": true, "pricing_model": "PMP", "category": "service"}})
 }

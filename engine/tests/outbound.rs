@@ -1,0 +1,260 @@
+//! Outbound through the connection-session actor against a scripted fake Graph API: transient failures
+//! (5xx, 429, timeouts) are retried with backoff until accepted or out of attempts; validation errors fail
+//! at once with Meta's error; a failing connection never holds up another; free text outside WhatsApp's
+//! 24-hour window is refused before anything is stored or sent.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::time::Duration;
+use support::fake_graph::{FakeGraph, Reply, meta_error};
+use support::{Agent, Node, Tenant, api_get, api_post, provision, whatsapp};
+
+/// Fast retries so the suite stays quick; the policy is the same as in production.
+fn fast_retries(max_attempts: u32) -> Vec<(String, String)> {
+    vec![
+        ("CONVERSA_ACTORS__OUTBOUND_RETRY_MIN_MS".into(), "20".into()),
+        (
+            "CONVERSA_ACTORS__OUTBOUND_RETRY_MAX_MS".into(),
+            "100".into(),
+        ),
+        (
+            "CONVERSA_ACTORS__OUTBOUND_MAX_ATTEMPTS".into(),
+            max_attempts.to_string(),
+        ),
+        ("CONVERSA_WHATSAPP__TIMEOUT_SECS".into(), "1".into()),
+    ]
+}
+
+/// An inbound message from `contact`, then the agent's reply; returns (conversation id, reply).
+async fn reply(
+    node: &Node,
+    tenant: &Tenant,
+    agent: &mut Agent,
+    contact: &str,
+    text: &str,
+) -> (String, Value) {
+    let wamid = format!("wamid.in.{contact}.{}", tenant.phone_number_id);
+    let payload = whatsapp::webhook(
+        &tenant.phone_number_id,
+        vec![whatsapp::text(contact, &wamid, "oi")],
+        vec![],
+    );
+    assert_eq!(whatsapp::post(node, tenant, &payload).await.0, 200);
+    let is_inbound = |e: &Value| e["data"]["message"]["provider_message_id"] == wamid.as_str();
+    let events = agent.events_until(|e| e.iter().any(is_inbound)).await;
+    let inbound = events.iter().find(|e| is_inbound(e)).unwrap();
+    let conversation = inbound["conversation_id"].as_str().unwrap().to_string();
+    let (status, sent) = api_post(
+        node,
+        &tenant.agent_token,
+        &format!("/api/v1/conversations/{conversation}/messages"),
+        json!({"text": text}),
+    )
+    .await;
+    assert_eq!(status, 202, "{sent}");
+    (conversation, sent)
+}
+
+/// Waits for the `message.status_updated` of `message_id` that ends its send (accepted or failed).
+async fn final_status(agent: &mut Agent, message_id: &str) -> Value {
+    let events = agent
+        .events_until(|e| {
+            e.iter().any(|e| {
+                e["event"] == "message.status_updated"
+                    && e["data"]["message_id"] == message_id
+                    && (e["data"]["status"] == "accepted" || e["data"]["status"] == "failed")
+            })
+        })
+        .await;
+    events
+        .into_iter()
+        .rev()
+        .find(|e| e["data"]["message_id"] == message_id)
+        .unwrap()["data"]
+        .clone()
+}
+
+#[tokio::test]
+async fn transient_provider_errors_are_retried_until_accepted() {
+    let graph = FakeGraph::start().await;
+    let node = Node::start_with(Some(graph.base.clone()), fast_retries(5)).await;
+    let tenant = provision(&node, "retry-ok").await;
+    graph.script(
+        &tenant.phone_number_id,
+        vec![
+            Reply::Error(503, meta_error(2, "Service temporarily unavailable", "")),
+            Reply::Error(
+                429,
+                meta_error(
+                    130429,
+                    "Rate limit hit",
+                    "Cloud API message throughput has been reached.",
+                ),
+            ),
+            Reply::Hang(Duration::from_secs(3)),
+        ],
+    );
+    let (mut agent, _) = Agent::connect(&node, &tenant.agent_token, None).await;
+    let (_, sent) = reply(&node, &tenant, &mut agent, "5511900000001", "tentando").await;
+    let status = final_status(&mut agent, sent["id"].as_str().unwrap()).await;
+    assert_eq!(status["status"], "accepted", "{status}");
+    assert_eq!(
+        graph.requests_for(&tenant.phone_number_id),
+        4,
+        "503, 429, a timeout, then success"
+    );
+}
+
+#[tokio::test]
+async fn validation_errors_fail_at_once_with_the_providers_error() {
+    let graph = FakeGraph::start().await;
+    let node = Node::start_with(Some(graph.base.clone()), fast_retries(5)).await;
+    let tenant = provision(&node, "rejected").await;
+    graph.script(
+        &tenant.phone_number_id,
+        vec![Reply::Error(
+            400,
+            meta_error(
+                131030,
+                "(#131030) Recipient phone number not in allowed list",
+                "Recipient phone number not in allowed list",
+            ),
+        )],
+    );
+    let (mut agent, _) = Agent::connect(&node, &tenant.agent_token, None).await;
+    let (conversation, sent) = reply(&node, &tenant, &mut agent, "5511900000002", "não vai").await;
+    let status = final_status(&mut agent, sent["id"].as_str().unwrap()).await;
+    assert_eq!(status["status"], "failed");
+    assert_eq!(status["error"]["code"], 131030);
+    assert_eq!(
+        status["error"]["detail"],
+        "Recipient phone number not in allowed list"
+    );
+    assert_eq!(
+        graph.requests_for(&tenant.phone_number_id),
+        1,
+        "a 4xx is never retried"
+    );
+    let (_, history) = api_get(
+        &node,
+        &tenant.agent_token,
+        &format!("/api/v1/conversations/{conversation}/messages"),
+    )
+    .await;
+    assert_eq!(history["items"][1]["status"], "failed");
+    assert_eq!(history["items"][1]["error"]["code"], 131030);
+}
+
+#[tokio::test]
+async fn persistent_outage_ends_failed_after_the_last_attempt() {
+    let graph = FakeGraph::start().await;
+    let node = Node::start_with(Some(graph.base.clone()), fast_retries(3)).await;
+    let tenant = provision(&node, "outage").await;
+    let outage = vec![Reply::Error(500, meta_error(1, "An unknown error occurred", "")); 10];
+    graph.script(&tenant.phone_number_id, outage);
+    let (mut agent, _) = Agent::connect(&node, &tenant.agent_token, None).await;
+    let (_, sent) = reply(&node, &tenant, &mut agent, "5511900000003", "fora do ar").await;
+    let status = final_status(&mut agent, sent["id"].as_str().unwrap()).await;
+    assert_eq!(status["status"], "failed");
+    assert_eq!(status["error"]["title"], "provider unavailable");
+    assert_eq!(
+        graph.requests_for(&tenant.phone_number_id),
+        3,
+        "exactly max_attempts"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_connection_does_not_hold_up_another() {
+    let graph = FakeGraph::start().await;
+    let mut env = fast_retries(6);
+    env[0].1 = "300".into();
+    env[1].1 = "1000".into();
+    let node = Node::start_with(Some(graph.base.clone()), env).await;
+    let failing = provision(&node, "two-numbers").await;
+    let healthy = support::add_connection(&node, &failing).await;
+    graph.script(
+        &failing.phone_number_id,
+        vec![Reply::Error(503, meta_error(2, "down", "")); 10],
+    );
+    let (mut agent, _) = Agent::connect(&node, &failing.agent_token, None).await;
+
+    let (_, stuck) = reply(
+        &node,
+        &failing,
+        &mut agent,
+        "5511900000004",
+        "pela conexão ruim",
+    )
+    .await;
+    let (_, quick) = reply(
+        &node,
+        &healthy,
+        &mut agent,
+        "5511900000005",
+        "pela conexão boa",
+    )
+    .await;
+    let (stuck, quick) = (
+        stuck["id"].as_str().unwrap().to_string(),
+        quick["id"].as_str().unwrap().to_string(),
+    );
+    let events = agent
+        .events_until(|e| {
+            e.iter().any(|e| {
+                e["data"]["message_id"] == stuck.as_str() && e["data"]["status"] == "failed"
+            })
+        })
+        .await;
+    let position = |id: &str, status: &str| {
+        events
+            .iter()
+            .position(|e| e["data"]["message_id"] == id && e["data"]["status"] == status)
+    };
+    let accepted =
+        position(&quick, "accepted").expect("the healthy connection's reply was accepted");
+    let failed = position(&stuck, "failed").expect("the failing connection's reply failed");
+    assert!(
+        accepted < failed,
+        "the healthy reply waited for the failing connection's retries"
+    );
+}
+
+#[tokio::test]
+async fn reply_outside_the_24_hour_window_is_refused_before_anything_is_sent() {
+    let graph = FakeGraph::start().await;
+    let node = Node::start_with(Some(graph.base.clone()), Vec::new()).await;
+    let tenant = provision(&node, "window").await;
+    let day_ago = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 25 * 3600)
+        .to_string();
+    let old = json!({"from": "5511900000006", "id": "wamid.OLD", "timestamp": day_ago, "type": "text",
+                     "text": {"body": "ontem"}});
+    let payload = whatsapp::webhook(&tenant.phone_number_id, vec![old], vec![]);
+    assert_eq!(whatsapp::post(&node, &tenant, &payload).await.0, 200);
+    let (_, inbox) = api_get(&node, &tenant.agent_token, "/api/v1/conversations").await;
+    let conversation = inbox["items"][0]["id"].as_str().unwrap().to_string();
+    let (status, body) = api_post(
+        &node,
+        &tenant.agent_token,
+        &format!("/api/v1/conversations/{conversation}/messages"),
+        json!({"text": "tarde demais"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("customer_service_window_closed")),
+        "{body}"
+    );
+    assert_eq!(graph.requests().len(), 0);
+    let messages = support::all_messages(&node, &tenant.agent_token, &conversation).await;
+    assert_eq!(
+        messages.len(),
+        1,
+        "nothing was stored for the refused reply"
+    );
+}
