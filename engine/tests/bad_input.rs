@@ -125,11 +125,11 @@ async fn malformed_oversized_and_mistyped_webhooks_get_clear_errors_and_store_no
 async fn unknown_message_types_are_kept_as_unsupported_with_their_payload() {
     let node = Node::start().await;
     let tenant = provision(&node, "unsupported").await;
-    let sticker = json!({"from": "5511955554444", "id": "wamid.ST1", "timestamp": "1763900000", "type": "sticker",
-                         "sticker": {"id": "998877", "mime_type": "image/webp", "animated": false}});
+    let order = json!({"from": "5511955554444", "id": "wamid.ST1", "timestamp": "1763900000", "type": "order",
+                       "order": {"catalog_id": "998877", "product_items": [{"product_retailer_id": "sku-1", "quantity": 2}]}});
     let brand_new = json!({"from": "5511955554444", "id": "wamid.NEW1", "timestamp": "1763900001", "type": "hologram",
                            "hologram": {"depth": 3}});
-    let payload = whatsapp::webhook(&tenant.phone_number_id, vec![sticker, brand_new], vec![]);
+    let payload = whatsapp::webhook(&tenant.phone_number_id, vec![order, brand_new], vec![]);
     let (status, body) = whatsapp::post(&node, &tenant, &payload).await;
     assert_eq!(
         (status, body["messages_stored"].as_u64()),
@@ -144,9 +144,14 @@ async fn unknown_message_types_are_kept_as_unsupported_with_their_payload() {
     )
     .await;
     assert_eq!(messages[0]["content"]["type"], "unsupported");
-    assert_eq!(messages[0]["content"]["provider_type"], "sticker");
-    assert_eq!(messages[0]["content"]["raw"]["sticker"]["id"], "998877");
+    assert_eq!(messages[0]["content"]["provider_type"], "order");
+    assert_eq!(
+        messages[0]["content"]["raw"]["order"]["catalog_id"],
+        "998877"
+    );
+    assert_eq!(messages[1]["content"]["type"], "unsupported");
     assert_eq!(messages[1]["content"]["provider_type"], "hologram");
+    assert_eq!(messages[1]["content"]["raw"]["hologram"]["depth"], 3);
 }
 
 #[tokio::test]

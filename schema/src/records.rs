@@ -168,20 +168,92 @@ pub enum Direction {
     Outbound,
 }
 
-/// What a message carries. Types not yet understood are kept as `Unsupported` with the raw payload so
-/// nothing a customer sent is ever dropped.
+/// What a message carries, provider-neutral. Types not understood are kept as `Unsupported` with the
+/// raw payload so nothing a customer sent is ever dropped.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MessageContent {
     Text {
         body: String,
     },
+    /// An image, audio, video, document or sticker, kept as the provider's media reference: the file
+    /// itself is fetched through the connection's credentials, never handed to a browser directly.
+    Media {
+        kind: MediaKind,
+        /// The provider's media id.
+        media_id: String,
+        mime_type: Option<String>,
+        sha256: Option<String>,
+        caption: Option<String>,
+        filename: Option<String>,
+        /// Audio recorded as a voice note.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        voice: bool,
+        /// Animated sticker.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        animated: bool,
+    },
+    Location {
+        latitude: f64,
+        longitude: f64,
+        name: Option<String>,
+        address: Option<String>,
+    },
+    /// Contact cards shared by the customer.
+    Contacts {
+        contacts: Vec<SharedContact>,
+    },
+    /// The customer tapped a reply button, a list row or a template quick-reply button.
+    InteractiveReply {
+        /// `button_reply`, `list_reply` or `button` (template quick reply).
+        kind: String,
+        /// The id or payload the business gave the option.
+        id: String,
+        title: String,
+        description: Option<String>,
+    },
+    /// A reaction to an earlier message; an empty emoji removes the reaction.
+    Reaction {
+        /// The provider id of the message reacted to.
+        target: String,
+        emoji: String,
+    },
     Unsupported {
-        /// The provider's type name (`image`, `sticker`, `order`, ...).
+        /// The provider's type name (`order`, `system`, `unsupported`, ...).
         provider_type: String,
         /// The provider's message object as received.
         raw: serde_json::Value,
     },
+}
+
+/// Kinds of media message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaKind {
+    Image,
+    Audio,
+    Video,
+    Document,
+    Sticker,
+}
+
+impl MediaKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Image => "image",
+            MediaKind::Audio => "audio",
+            MediaKind::Video => "video",
+            MediaKind::Document => "document",
+            MediaKind::Sticker => "sticker",
+        }
+    }
+}
+
+/// One contact card.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedContact {
+    pub name: String,
+    pub phones: Vec<String>,
 }
 
 impl MessageContent {
@@ -189,6 +261,20 @@ impl MessageContent {
     pub fn preview(&self) -> String {
         match self {
             MessageContent::Text { body } => body.chars().take(120).collect(),
+            MessageContent::Media { kind, caption, .. } => match caption {
+                Some(caption) => format!(
+                    "[{}] {}",
+                    kind.as_str(),
+                    caption.chars().take(100).collect::<String>()
+                ),
+                None => format!("[{}]", kind.as_str()),
+            },
+            MessageContent::Location { name, .. } => {
+                format!("[location] {}", name.as_deref().unwrap_or(""))
+            }
+            MessageContent::Contacts { contacts } => format!("[contacts] {}", contacts.len()),
+            MessageContent::InteractiveReply { title, .. } => title.chars().take(120).collect(),
+            MessageContent::Reaction { emoji, .. } => format!("[reaction] {emoji}"),
             MessageContent::Unsupported { provider_type, .. } => format!("[{provider_type}]"),
         }
     }

@@ -7,7 +7,7 @@
 use hmac::{Hmac, Mac};
 use jiff::Timestamp;
 use schema::inbound::{InboundEvent, InboundMessage, InboundStatus};
-use schema::records::{Contact, MessageContent, MessageStatus, ProviderError};
+use schema::records::{Contact, MessageStatus, ProviderError};
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::Sha256;
@@ -200,17 +200,7 @@ fn parse_message(raw: Value, contacts: &[WaContact]) -> Result<InboundMessage, W
         .pointer("/context/id")
         .and_then(Value::as_str)
         .map(str::to_string);
-    let text_body = raw
-        .pointer("/text/body")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let content = match (kind.as_str(), text_body) {
-        ("text", Some(body)) => MessageContent::Text { body },
-        _ => MessageContent::Unsupported {
-            provider_type: kind,
-            raw,
-        },
-    };
+    let content = super::content::content(&kind, raw);
     Ok(InboundMessage {
         provider_message_id: id,
         from: Contact {
@@ -263,6 +253,7 @@ fn parse_timestamp(seconds: &str) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use schema::records::MessageContent;
 
     const DOCUMENTED_TEXT: &str = r#"{
       "object": "whatsapp_business_account",
@@ -306,7 +297,7 @@ mod tests {
     fn unknown_message_type_is_kept_as_unsupported_with_raw_payload() {
         let body = DOCUMENTED_TEXT.replace(
             r#""type": "text", "text": {"body": "Does it come in another color?"}"#,
-            r#""type": "sticker", "sticker": {"id": "1234", "mime_type": "image/webp"}"#,
+            r#""type": "system", "system": {"body": "customer changed number", "wa_id": "1234"}"#,
         );
         let parsed = parse(body.as_bytes()).unwrap();
         let InboundEvent::Message(m) = &parsed.batches[0].events[0] else {
@@ -315,8 +306,8 @@ mod tests {
         let MessageContent::Unsupported { provider_type, raw } = &m.content else {
             panic!("not unsupported")
         };
-        assert_eq!(provider_type, "sticker");
-        assert_eq!(raw["sticker"]["id"], "1234");
+        assert_eq!(provider_type, "system");
+        assert_eq!(raw["system"]["wa_id"], "1234");
     }
 
     #[test]
