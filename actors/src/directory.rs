@@ -323,6 +323,16 @@ impl Directory {
         })
     }
 
+    /// Stops a connection's session actor if it runs, so the next send loads the connection afresh
+    /// (after it was paused, edited or removed).
+    pub fn stop_session(&self, tenant: TenantId, id: ConnectionId) {
+        if let Some((_, slot)) = self.sessions.remove(&(tenant, id))
+            && let Some(actor) = slot.get()
+        {
+            actor.stop(Some("connection changed".into()));
+        }
+    }
+
     /// Called by supervisors when a child exits (stopped, panicked or failed): drops its entry so the
     /// next lookup spawns a fresh actor. Returns the entity the actor served.
     pub(crate) fn actor_exited(&self, actor: ActorId) -> Option<Entity> {

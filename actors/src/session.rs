@@ -59,6 +59,8 @@ pub enum SessionMsg {
 enum SessionStartError {
     #[error("connection {0} does not exist in tenant {1}")]
     UnknownConnection(ConnectionId, TenantId),
+    #[error("connection {0} is paused")]
+    Paused(ConnectionId),
 }
 
 impl Actor for SessionActor {
@@ -81,6 +83,9 @@ impl Actor for SessionActor {
                 args.connection,
                 args.tenant,
             ))?;
+        if connection.status == schema::records::ConnectionStatus::Paused {
+            return Err(SessionStartError::Paused(args.connection).into());
+        }
         let in_flight = Arc::new(Semaphore::new(services.config.session_concurrency.max(1)));
         let per_second =
             NonZeroU32::new(services.config.outbound_rate_per_second).unwrap_or(NonZeroU32::MIN);

@@ -41,6 +41,15 @@ impl MessageStore for PoisonOnCommit {
     async fn connection(&self, id: ConnectionId) -> StoreResult<Option<Connection>> {
         self.0.connection(id).await
     }
+    async fn update_connection(&self, c: &Connection) -> StoreResult<()> {
+        self.0.update_connection(c).await
+    }
+    async fn remove_connection(&self, c: &Connection) -> StoreResult<()> {
+        self.0.remove_connection(c).await
+    }
+    async fn connections(&self, t: TenantId) -> StoreResult<Vec<Connection>> {
+        self.0.connections(t).await
+    }
     async fn connection_by_address(&self, p: Provider, a: &str) -> StoreResult<Option<Connection>> {
         self.0.connection_by_address(p, a).await
     }

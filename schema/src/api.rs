@@ -50,6 +50,49 @@ pub struct CreateConnectionRequest {
     pub access_token: String,
 }
 
+/// `PATCH /api/v1/admin/tenants/{tenant}/connections/{id}`: every field optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateConnectionRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `paused` or `connected`.
+    #[serde(default)]
+    pub status: Option<crate::records::ConnectionStatus>,
+    #[serde(default)]
+    pub verify_token: Option<String>,
+    #[serde(default)]
+    pub app_secret: Option<String>,
+    #[serde(default)]
+    pub access_token: Option<String>,
+}
+
+/// A connection as agents and admins see it: never its secrets.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionView {
+    pub id: ConnectionId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub provider: crate::records::Provider,
+    pub status: crate::records::ConnectionStatus,
+    pub phone_number_id: String,
+    pub created_at: jiff::Timestamp,
+}
+
+impl From<&crate::records::Connection> for ConnectionView {
+    fn from(c: &crate::records::Connection) -> Self {
+        Self {
+            id: c.id,
+            tenant_id: c.tenant_id,
+            name: c.name.clone(),
+            provider: c.provider,
+            status: c.status,
+            phone_number_id: c.whatsapp.phone_number_id.clone(),
+            created_at: c.created_at,
+        }
+    }
+}
+
 /// `POST /api/v1/admin/tenants/{tenant}/agents`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

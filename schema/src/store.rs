@@ -108,6 +108,13 @@ pub trait MessageStore: Send + Sync + 'static {
     /// Fails with `Conflict` when another connection already owns the provider address.
     async fn create_connection(&self, connection: &Connection) -> StoreResult<()>;
     async fn connection(&self, id: ConnectionId) -> StoreResult<Option<Connection>>;
+    /// Replaces a connection's mutable fields (name, status, credentials); the caller keeps its
+    /// tenant, provider and address unchanged.
+    async fn update_connection(&self, connection: &Connection) -> StoreResult<()>;
+    /// Deletes a connection and frees its provider address; its conversations and messages stay.
+    async fn remove_connection(&self, connection: &Connection) -> StoreResult<()>;
+    /// A tenant's connections.
+    async fn connections(&self, tenant: TenantId) -> StoreResult<Vec<Connection>>;
     /// The connection that owns a provider address (WhatsApp `phone_number_id`).
     async fn connection_by_address(
         &self,

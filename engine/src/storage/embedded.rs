@@ -38,6 +38,7 @@ struct Tables {
     tenants: Keyspace,
     connections: Keyspace,
     connection_addresses: Keyspace,
+    tenant_connections: Keyspace,
     agents: Keyspace,
     tokens: Keyspace,
     conversations: Keyspace,
@@ -52,6 +53,8 @@ enum Write {
     Commit(Box<ConversationCommit>),
     Tenant(Tenant),
     Connection(Connection),
+    UpdateConnection(Connection),
+    RemoveConnection(Connection),
     Agent(Agent, [u8; 32]),
 }
 
@@ -83,6 +86,7 @@ impl EmbeddedStore {
             tenants: open("tenants")?,
             connections: open("connections")?,
             connection_addresses: open("connection_addresses")?,
+            tenant_connections: open("tenant_connections")?,
             agents: open("agents")?,
             tokens: open("tokens")?,
             conversations: open("conversations")?,
@@ -128,6 +132,8 @@ impl EmbeddedStore {
             Write::Commit(_) => "commit",
             Write::Tenant(_) => "create_tenant",
             Write::Connection(_) => "create_connection",
+            Write::UpdateConnection(_) => "update_connection",
+            Write::RemoveConnection(_) => "remove_connection",
             Write::Agent(..) => "create_agent",
         };
         let result = self.enqueue(write).await;
@@ -317,6 +323,11 @@ fn stage(
             }
             claimed_addresses.push(address.clone());
             batch.insert(
+                &tables.tenant_connections,
+                keys::tenant_connection(connection.tenant_id, connection.id),
+                [],
+            );
+            batch.insert(
                 &tables.connection_addresses,
                 address,
                 connection.id.as_bytes().to_vec(),
@@ -325,6 +336,22 @@ fn stage(
                 &tables.connections,
                 connection.id.as_bytes().to_vec(),
                 encode(&connection)?,
+            );
+        }
+        Write::UpdateConnection(connection) => {
+            batch.insert(
+                &tables.connections,
+                connection.id.as_bytes().to_vec(),
+                encode(&connection)?,
+            );
+        }
+        Write::RemoveConnection(connection) => {
+            let address = address_key(connection.provider, &connection.whatsapp.phone_number_id);
+            batch.remove(&tables.connection_addresses, address);
+            batch.remove(&tables.connections, connection.id.as_bytes().to_vec());
+            batch.remove(
+                &tables.tenant_connections,
+                keys::tenant_connection(connection.tenant_id, connection.id),
             );
         }
         Write::Agent(agent, token_sha256) => {
@@ -370,6 +397,36 @@ impl MessageStore for EmbeddedStore {
             .read("connection", move |t| get(&t.connections, id.as_bytes()))
             .await?;
         stored.map(|c| self.secrets.open_connection(c)).transpose()
+    }
+
+    async fn update_connection(&self, connection: &Connection) -> StoreResult<()> {
+        let sealed = self.secrets.seal_connection(connection)?;
+        self.write(Write::UpdateConnection(sealed)).await
+    }
+
+    async fn remove_connection(&self, connection: &Connection) -> StoreResult<()> {
+        self.write(Write::RemoveConnection(connection.clone()))
+            .await
+    }
+
+    async fn connections(&self, tenant: TenantId) -> StoreResult<Vec<Connection>> {
+        let stored: Vec<Connection> = self
+            .read("connections", move |t| {
+                let mut out = Vec::new();
+                for entry in t.tenant_connections.prefix(tenant.as_bytes()) {
+                    let key = entry.key().map_err(unavailable)?;
+                    let Some(id) = key.get(16..32) else { continue };
+                    if let Some(connection) = get::<Connection>(&t.connections, id)? {
+                        out.push(connection);
+                    }
+                }
+                Ok(out)
+            })
+            .await?;
+        stored
+            .into_iter()
+            .map(|c| self.secrets.open_connection(c))
+            .collect()
     }
 
     async fn connection_by_address(

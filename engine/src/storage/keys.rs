@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 use schema::store::MessageKey;
-use schema::{ConversationId, Seq, TenantId};
+use schema::{ConnectionId, ConversationId, Seq, TenantId};
 
 /// `tenant | conversation`: one conversation record.
 pub fn conversation(tenant: TenantId, conversation: ConversationId) -> Vec<u8> {
@@ -30,6 +30,14 @@ pub fn message_key(tenant: TenantId, conversation_id: ConversationId, key: &Mess
     out.push(kind);
     out.extend_from_slice(value.as_bytes());
     out
+}
+
+/// `tenant | connection`: the index of a tenant's connections.
+pub fn tenant_connection(tenant: TenantId, connection: ConnectionId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(32);
+    key.extend_from_slice(tenant.as_bytes());
+    key.extend_from_slice(connection.as_bytes());
+    key
 }
 
 /// `tenant | (u64::MAX - activity µs) | conversation`: the inbox, newest activity first.

@@ -11,8 +11,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use jiff::Timestamp;
 use schema::api::{
-    CreateAgentRequest, CreateConnectionRequest, CreateTenantRequest, CreatedAgent,
-    CreatedConnection,
+    ConnectionView, CreateAgentRequest, CreateConnectionRequest, CreateTenantRequest, CreatedAgent,
+    CreatedConnection, UpdateConnectionRequest,
 };
 use schema::records::{
     Agent, AgentRole, Connection, ConnectionStatus, Provider, Tenant, WhatsappCloudSettings,
@@ -178,4 +178,93 @@ fn provision_error(e: ProvisionError) -> ApiError {
         }
         ProvisionError::Store(other) => ApiError::from(other),
     }
+}
+
+/// `GET /api/v1/admin/tenants/{tenant}/connections`.
+pub async fn list_connections(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(tenant): Path<String>,
+) -> Result<axum::Json<Vec<ConnectionView>>, ApiError> {
+    let tenant = existing_tenant(&state, &tenant).await?;
+    let connections = state.store.connections(tenant).await?;
+    Ok(axum::Json(
+        connections.iter().map(ConnectionView::from).collect(),
+    ))
+}
+
+/// `PATCH /api/v1/admin/tenants/{tenant}/connections/{id}`: rename, pause/resume, rotate credentials.
+/// The session actor is restarted so the change applies to the next send.
+pub async fn update_connection(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path((tenant, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<axum::Json<ConnectionView>, ApiError> {
+    let mut connection = tenant_connection(&state, &tenant, &id).await?;
+    let request: UpdateConnectionRequest = json_body(&state, &headers, body).await?;
+    let field = |value: String, name| non_empty(value, name).map_err(provision_error);
+    if let Some(name) = request.name {
+        connection.name = field(name, "name")?;
+    }
+    if let Some(status) = request.status {
+        if !matches!(
+            status,
+            ConnectionStatus::Paused | ConnectionStatus::Connected
+        ) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_status",
+                "status can be set to paused or connected",
+            ));
+        }
+        connection.status = status;
+    }
+    if let Some(token) = request.verify_token {
+        connection.whatsapp.verify_token = field(token, "verify_token")?;
+    }
+    if let Some(secret) = request.app_secret {
+        connection.whatsapp.app_secret = field(secret, "app_secret")?;
+    }
+    if let Some(token) = request.access_token {
+        connection.whatsapp.access_token = token;
+    }
+    state.store.update_connection(&connection).await?;
+    state
+        .directory
+        .stop_session(connection.tenant_id, connection.id);
+    Ok(axum::Json(ConnectionView::from(&connection)))
+}
+
+/// `DELETE /api/v1/admin/tenants/{tenant}/connections/{id}`: webhooks for it are refused from now on;
+/// its conversations and messages stay readable.
+pub async fn remove_connection(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let connection = tenant_connection(&state, &tenant, &id).await?;
+    state.store.remove_connection(&connection).await?;
+    state
+        .directory
+        .stop_session(connection.tenant_id, connection.id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn tenant_connection(
+    state: &AppState,
+    tenant: &str,
+    id: &str,
+) -> Result<Connection, ApiError> {
+    let tenant = existing_tenant(state, tenant).await?;
+    let id: ConnectionId = parse_id(id, "connection_not_found")?;
+    state
+        .store
+        .connection(id)
+        .await?
+        .filter(|c| c.tenant_id == tenant)
+        .ok_or_else(|| {
+            ApiError::not_found("connection_not_found", "no such connection in this tenant")
+        })
 }

@@ -148,6 +148,23 @@ pub async fn send(
         ));
     }
     let conversation = conversation(&state, &agent, &id).await?;
+    match state.store.connection(conversation.connection_id).await? {
+        Some(c) if c.status == schema::records::ConnectionStatus::Paused => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "connection_paused",
+                "this conversation's connection is paused",
+            ));
+        }
+        None => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "connection_removed",
+                "this conversation's connection was removed",
+            ));
+        }
+        Some(_) => {}
+    }
     let message = state
         .directory
         .send_text(
@@ -159,6 +176,20 @@ pub async fn send(
         )
         .await?;
     Ok((StatusCode::ACCEPTED, axum::Json(message)))
+}
+
+/// `GET /api/v1/connections`: the tenant's channel connections and their status (no secrets).
+pub async fn connections(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+) -> Result<axum::Json<Vec<schema::api::ConnectionView>>, ApiError> {
+    let connections = state.store.connections(agent.tenant_id).await?;
+    Ok(axum::Json(
+        connections
+            .iter()
+            .map(schema::api::ConnectionView::from)
+            .collect(),
+    ))
 }
 
 async fn conversation(

@@ -34,8 +34,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/admin/tenants", post(admin::create_tenant))
         .route(
             "/api/v1/admin/tenants/{tenant}/connections",
-            post(admin::create_connection),
+            post(admin::create_connection).get(admin::list_connections),
         )
+        .route(
+            "/api/v1/admin/tenants/{tenant}/connections/{id}",
+            axum::routing::patch(admin::update_connection).delete(admin::remove_connection),
+        )
+        .route("/api/v1/connections", get(conversations::connections))
         .route(
             "/api/v1/admin/tenants/{tenant}/agents",
             post(admin::create_agent),
