@@ -41,6 +41,8 @@ pub struct GatewayConfig {
     pub webhook_body_limit: usize,
     /// Largest REST request body.
     pub api_body_limit: usize,
+    /// Largest media file streamed to an agent (WhatsApp allows documents up to 100 MB).
+    pub media_max_bytes: u64,
     /// Webhook requests processed at once; more get 503 and the provider retries.
     pub max_inflight_webhooks: usize,
     /// Frames queued per agent socket before it counts as a slow consumer and is closed.
@@ -57,6 +59,7 @@ impl Default for GatewayConfig {
             admin_token: None,
             webhook_body_limit: 1024 * 1024,
             api_body_limit: 64 * 1024,
+            media_max_bytes: 100 * 1024 * 1024,
             max_inflight_webhooks: 512,
             ws_send_queue: 1024,
             ws_max_replay: 10_000,

@@ -3,6 +3,8 @@
 
 use crate::records::{Connection, ProviderError};
 use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
 
 /// An outbound message as the provider needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,9 +27,39 @@ pub enum SendError {
     Transient(String),
 }
 
+/// A media file on its way from the provider, streamed.
+pub struct MediaStream {
+    pub content_type: Option<String>,
+    /// Size the provider announced, if it did.
+    pub length: Option<u64>,
+    pub body: BoxStream<'static, Result<Bytes, String>>,
+}
+
+/// Why a media file cannot be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    /// The provider does not know the media id (expired: WhatsApp keeps media for 30 days).
+    #[error("media not found at the provider")]
+    NotFound,
+    /// Larger than the limit the caller set.
+    #[error("media is {0} bytes, over the limit")]
+    TooLarge(u64),
+    #[error("provider unavailable: {0}")]
+    Unavailable(String),
+}
+
 /// Sends messages through one provider.
 #[async_trait]
 pub trait ChannelClient: Send + Sync + 'static {
+    /// Starts downloading a media file by the provider's media id, with the connection's credentials;
+    /// refuses files over `max_bytes` before streaming when the provider announces their size.
+    async fn fetch_media(
+        &self,
+        connection: &Connection,
+        media_id: &str,
+        max_bytes: u64,
+    ) -> Result<MediaStream, MediaError>;
+
     /// Sends a text and returns the provider's message id.
     async fn send_text(
         &self,

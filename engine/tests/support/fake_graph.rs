@@ -33,6 +33,9 @@ pub enum Reply {
 struct Inner {
     sent: Vec<SentRequest>,
     scripts: HashMap<String, VecDeque<Reply>>,
+    /// media id → (mime type, bytes, access token required)
+    media: HashMap<String, (String, Vec<u8>, String)>,
+    base: String,
 }
 
 /// The running fake.
@@ -47,11 +50,14 @@ impl FakeGraph {
         let inner: Arc<Mutex<Inner>> = Arc::default();
         let app = axum::Router::new()
             .route("/{version}/{phone_number_id}/messages", post(send))
+            .route("/{version}/{media_id}", axum::routing::get(media_info))
+            .route("/media-files/{media_id}", axum::routing::get(media_file))
             .with_state(Arc::clone(&inner));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind fake graph");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
+        inner.lock().expect("lock").base = base.clone();
         tokio::spawn(async move { axum::serve(listener, app).await });
         FakeGraph { base, inner }
     }
@@ -63,6 +69,14 @@ impl FakeGraph {
             .expect("lock")
             .scripts
             .insert(phone_number_id.to_string(), replies.into());
+    }
+
+    /// Serves a media file under `media_id` to callers bearing `token`.
+    pub fn add_media(&self, media_id: &str, mime_type: &str, bytes: Vec<u8>, token: &str) {
+        self.inner.lock().expect("lock").media.insert(
+            media_id.to_string(),
+            (mime_type.to_string(), bytes, format!("Bearer {token}")),
+        );
     }
 
     pub fn requests(&self) -> Vec<SentRequest> {
@@ -85,6 +99,57 @@ pub fn meta_error(code: i64, message: &str, details: &str) -> Value {
     json!({"error": {"message": message, "type": "OAuthException", "code": code,
                      "error_data": {"messaging_product": "whatsapp", "details": details},
                      "fbtrace_id": "AbCdEf"}})
+}
+
+/// `GET /{version}/{media_id}`: the documented lookup answer with a temporary URL.
+async fn media_info(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path((_version, media_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    let inner = inner.lock().expect("lock");
+    let authorization = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    match inner.media.get(&media_id) {
+        Some((mime, bytes, token)) if token == authorization => (
+            StatusCode::OK,
+            Json(
+                json!({"messaging_product": "whatsapp", "url": format!("{}/media-files/{media_id}", inner.base),
+                        "mime_type": mime, "sha256": "fake", "file_size": bytes.len(), "id": media_id}),
+            ),
+        ),
+        Some(_) => (
+            StatusCode::UNAUTHORIZED,
+            Json(meta_error(190, "Invalid OAuth access token", "")),
+        ),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(meta_error(100, "Unsupported get request", "")),
+        ),
+    }
+}
+
+/// `GET /media-files/{media_id}`: the file, only with the bearer token.
+async fn media_file(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path(media_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<([(axum::http::HeaderName, String); 1], Vec<u8>), StatusCode> {
+    let inner = inner.lock().expect("lock");
+    let authorization = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    match inner.media.get(&media_id) {
+        Some((mime, bytes, token)) if token == authorization => Ok((
+            [(axum::http::header::CONTENT_TYPE, mime.clone())],
+            bytes.clone(),
+        )),
+        Some(_) => Err(StatusCode::UNAUTHORIZED),
+        None => Err(StatusCode::NOT_FOUND),
+    }
 }
 
 async fn send(

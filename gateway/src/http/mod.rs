@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod conversations;
+pub mod media;
 pub mod ops;
 pub mod webhooks;
 
@@ -29,6 +30,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/conversations/{id}/events",
             get(conversations::events),
+        )
+        .route(
+            "/api/v1/conversations/{id}/messages/{seq}/media",
+            get(media::download),
         )
         .route("/api/v1/ws", get(crate::ws::upgrade))
         .route("/api/v1/admin/tenants", post(admin::create_tenant))

@@ -1,5 +1,9 @@
 //! Outbound side of the WhatsApp Cloud API: the send-message call, behind `ChannelClient`.
 //!
+//! Media: `GET {graph_base}/{api_version}/{media_id}` answers the file's temporary `url`, `mime_type`
+//! and `file_size`; the file itself is then fetched from that URL with the same bearer token and
+//! streamed on, so neither the token nor the URL ever reaches an agent.
+//!
 //! `POST {graph_base}/{api_version}/{phone_number_id}/messages` with `Authorization: Bearer
 //! <access token>` and `{"messaging_product":"whatsapp","recipient_type":"individual","to":…,"type":"text",
 //! "text":{"body":…}}`; the answer's `messages[0].id` is the `wamid`. The base URL is configurable so
@@ -7,7 +11,8 @@
 //! Meta's error `code`/`message`/`error_data.details`.
 
 use async_trait::async_trait;
-use schema::channel::{ChannelClient, OutboundText, SendError};
+use futures::StreamExt;
+use schema::channel::{ChannelClient, MediaError, MediaStream, OutboundText, SendError};
 use schema::records::{Connection, ProviderError};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -50,6 +55,94 @@ impl CloudApiClient {
 
 #[async_trait]
 impl ChannelClient for CloudApiClient {
+    async fn fetch_media(
+        &self,
+        connection: &Connection,
+        media_id: &str,
+        max_bytes: u64,
+    ) -> Result<MediaStream, MediaError> {
+        let url = format!(
+            "{}/{}/{}",
+            self.config.graph_base.trim_end_matches('/'),
+            self.config.api_version,
+            media_id
+        );
+        let token = &connection.whatsapp.access_token;
+        let unavailable = |e: reqwest::Error| MediaError::Unavailable(e.to_string());
+        let info = self
+            .http
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        if info.status().as_u16() == 404 || info.status().as_u16() == 400 {
+            return Err(MediaError::NotFound);
+        }
+        if !info.status().is_success() {
+            return Err(MediaError::Unavailable(format!(
+                "media lookup answered {}",
+                info.status()
+            )));
+        }
+        let info: Value = info.json().await.map_err(unavailable)?;
+        let size = info
+            .get("file_size")
+            .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()));
+        if let Some(size) = size.filter(|s| *s > max_bytes) {
+            return Err(MediaError::TooLarge(size));
+        }
+        let file_url = info
+            .get("url")
+            .and_then(Value::as_str)
+            .ok_or_else(|| MediaError::Unavailable("media lookup without url".into()))?;
+        let file = self
+            .http
+            .get(file_url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        if !file.status().is_success() {
+            return Err(MediaError::Unavailable(format!(
+                "media download answered {}",
+                file.status()
+            )));
+        }
+        let content_type = file
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| {
+                info.get("mime_type")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            });
+        let length = file.content_length().or(size);
+        if let Some(length) = length.filter(|l| *l > max_bytes) {
+            return Err(MediaError::TooLarge(length));
+        }
+        // Enforce the limit while streaming too: a provider may not announce the size.
+        let mut seen = 0u64;
+        let body = file
+            .bytes_stream()
+            .map(move |chunk| {
+                let chunk = chunk.map_err(|e| e.to_string())?;
+                seen += chunk.len() as u64;
+                if seen > max_bytes {
+                    return Err(format!("media exceeds {max_bytes} bytes"));
+                }
+                Ok(chunk)
+            })
+            .boxed();
+        Ok(MediaStream {
+            content_type,
+            length,
+            body,
+        })
+    }
+
     async fn send_text(
         &self,
         connection: &Connection,
