@@ -80,10 +80,11 @@ pub enum ConversationMsg {
         request_id: Arc<str>,
         reply: RpcReplyPort<Result<IngestReport, ConversationError>>,
     },
-    /// An agent's text reply: stored as `pending`, then handed to the connection's session actor.
-    SendText {
+    /// An agent's reply (text, template, buttons or reaction): validated, stored as `pending`, then
+    /// handed to the connection's session actor.
+    Send {
         agent: AgentId,
-        text: String,
+        content: MessageContent,
         client_message_id: Option<String>,
         reply: RpcReplyPort<Result<Message, ConversationError>>,
     },
@@ -171,13 +172,13 @@ impl Actor for ConversationActor {
                     return Err("store commit failed; restarting from the store".into());
                 }
             }
-            ConversationMsg::SendText {
+            ConversationMsg::Send {
                 agent,
-                text,
+                content,
                 client_message_id,
                 reply,
             } => {
-                let result = state.send_text(agent, text, client_message_id).await;
+                let result = state.send(agent, content, client_message_id).await;
                 let failed = matches!(result, Err(ConversationError::Store(_)));
                 let _ = reply.send(result);
                 if failed {
@@ -307,26 +308,33 @@ impl ConversationState {
         Ok(true)
     }
 
-    async fn send_text(
+    async fn send(
         &mut self,
         agent: AgentId,
-        text: String,
+        content: MessageContent,
         client_message_id: Option<String>,
     ) -> Result<Message, ConversationError> {
         let Some(conversation) = self.conversation.clone() else {
             return Err(ConversationError::NotFound);
         };
-        if text.trim().is_empty() || text.chars().count() > MAX_TEXT_CHARS {
-            return Err(ConversationError::Invalid(format!(
-                "text must have 1 to {MAX_TEXT_CHARS} characters"
-            )));
-        }
-        // Outside the window Meta refuses free text (error 131047); say so now, before storing anything.
+        let needs_window = validate_outbound(&content)?;
+        // Outside the window Meta refuses anything but a template (error 131047); say so now, before
+        // storing anything.
         let window_open = conversation
             .last_inbound_at
             .is_some_and(|at| Timestamp::now().duration_since(at) < CUSTOMER_SERVICE_WINDOW);
-        if !window_open {
+        if needs_window && !window_open {
             return Err(ConversationError::WindowClosed);
+        }
+        if let MessageContent::Reaction { target, .. } = &content
+            && self
+                .lookup(&MessageKey::Provider(target.clone()))
+                .await?
+                .is_none()
+        {
+            return Err(ConversationError::Invalid(
+                "the reacted message is not in this conversation".into(),
+            ));
         }
         let key = client_message_id.clone().map(MessageKey::Client);
         if let Some(key) = &key
@@ -342,7 +350,7 @@ impl ConversationState {
             conversation_id: self.id,
             seq: 0,
             direction: Direction::Outbound,
-            content: MessageContent::Text { body: text.clone() },
+            content: content.clone(),
             status: MessageStatus::Pending,
             provider_message_id: None,
             reply_to: None,
@@ -364,9 +372,9 @@ impl ConversationState {
         let connection = turn.conversation.connection_id;
         let to = turn.conversation.contact.address.clone();
         self.commit(turn, None).await?;
-        let outbound = schema::channel::OutboundText {
+        let outbound = schema::channel::Outbound {
             to,
-            body: text,
+            content,
             reply_to: None,
         };
         let handed_over = match self.directory.session(self.tenant, connection).await {
@@ -531,6 +539,76 @@ impl ConversationState {
             created_at: inbound.sent_at,
             updated_at: now,
         }
+    }
+}
+
+/// Checks an agent's outbound content against WhatsApp's documented limits; answers whether it needs
+/// the 24-hour customer-service window (everything but a template does).
+fn validate_outbound(content: &MessageContent) -> Result<bool, ConversationError> {
+    let invalid = |why: &str| Err(ConversationError::Invalid(why.to_string()));
+    let chars = |s: &str| s.chars().count();
+    match content {
+        MessageContent::Text { body } => {
+            if body.trim().is_empty() || chars(body) > MAX_TEXT_CHARS {
+                return invalid("text must have 1 to 4096 characters");
+            }
+            Ok(true)
+        }
+        MessageContent::Template {
+            name,
+            language,
+            body_parameters,
+        } => {
+            if name.trim().is_empty()
+                || chars(name) > 512
+                || language.trim().is_empty()
+                || chars(language) > 16
+            {
+                return invalid(
+                    "a template needs a name (at most 512 characters) and a language code",
+                );
+            }
+            if body_parameters.len() > 32
+                || body_parameters
+                    .iter()
+                    .any(|p| p.trim().is_empty() || chars(p) > 1024)
+            {
+                return invalid(
+                    "template parameters must have 1 to 1024 characters, at most 32 of them",
+                );
+            }
+            Ok(false)
+        }
+        MessageContent::Interactive { body, buttons } => {
+            if body.trim().is_empty() || chars(body) > 1024 {
+                return invalid(
+                    "the body of an interactive message must have 1 to 1024 characters",
+                );
+            }
+            let mut ids = std::collections::HashSet::new();
+            let bad_button = |b: &schema::records::ReplyButton| {
+                b.title.trim().is_empty()
+                    || chars(&b.title) > 20
+                    || b.id.is_empty()
+                    || chars(&b.id) > 256
+            };
+            if buttons.is_empty()
+                || buttons.len() > 3
+                || buttons.iter().any(|b| bad_button(b) || !ids.insert(&b.id))
+            {
+                return invalid(
+                    "1 to 3 buttons, each with a unique id and a title of 1 to 20 characters",
+                );
+            }
+            Ok(true)
+        }
+        MessageContent::Reaction { target, emoji } => {
+            if target.is_empty() || chars(emoji) > 8 {
+                return invalid("a reaction needs the reacted message and at most one emoji");
+            }
+            Ok(true)
+        }
+        _ => invalid("only text, templates, interactive buttons and reactions can be sent"),
     }
 }
 

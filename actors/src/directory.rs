@@ -1,6 +1,6 @@
 //! The one lookup from entity key to running actor, and the request helpers built on it.
 //!
-//! Gateway handlers call `Directory::ingest` / `send_text`; actors call `Directory::conversation` /
+//! Gateway handlers call `Directory::ingest` / `send`; actors call `Directory::conversation` /
 //! `session` to reach each other. A missing actor is spawned under its tenant supervisor; concurrent
 //! lookups of the same key wait on one spawn (a `OnceCell` per key), so a key never gets two actors.
 //! Tenant supervisors remove entries when their children exit (see `tenant_supervisor.rs`).
@@ -20,7 +20,7 @@ use ractor::{Actor, ActorCell, ActorId, ActorRef};
 use schema::bus::EventBus;
 use schema::channel::ChannelClient;
 use schema::inbound::InboundEvent;
-use schema::records::{Connection, Message};
+use schema::records::{Connection, Message, MessageContent};
 use schema::store::{MessageStore, StoreError};
 use schema::{AgentId, ConnectionId, ConversationId, TenantId};
 use std::sync::Arc;
@@ -174,18 +174,18 @@ impl Directory {
         .await
     }
 
-    /// Queues an agent's text reply; answers with the stored `pending` message.
-    pub async fn send_text(
+    /// Queues an agent's reply; answers with the stored `pending` message.
+    pub async fn send(
         self: &Arc<Self>,
         tenant: TenantId,
         conversation: ConversationId,
         agent: AgentId,
-        text: String,
+        content: MessageContent,
         client_message_id: Option<String>,
     ) -> Result<Message, RouteError> {
-        self.request(tenant, conversation, |reply| ConversationMsg::SendText {
+        self.request(tenant, conversation, |reply| ConversationMsg::Send {
             agent,
-            text: text.clone(),
+            content: content.clone(),
             client_message_id: client_message_id.clone(),
             reply,
         })

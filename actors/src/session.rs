@@ -18,7 +18,7 @@ use crate::directory::Directory;
 use backon::{ExponentialBuilder, Retryable};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use schema::channel::{OutboundText, SendError};
+use schema::channel::{Outbound, SendError};
 use schema::records::{Connection, ProviderError};
 use schema::{ConnectionId, ConversationId, Seq, TenantId};
 use std::num::NonZeroU32;
@@ -50,7 +50,7 @@ pub enum SessionMsg {
     Send {
         conversation: ConversationId,
         seq: Seq,
-        outbound: OutboundText,
+        outbound: Outbound,
     },
 }
 
@@ -134,7 +134,7 @@ async fn send_with_retries(
     directory: &Directory,
     connection: &Connection,
     rate: &DefaultDirectRateLimiter,
-    outbound: &OutboundText,
+    outbound: &Outbound,
 ) -> Result<String, SendError> {
     let config = &directory.services().config;
     let channel = Arc::clone(&directory.services().channel);
@@ -146,7 +146,7 @@ async fn send_with_retries(
         .with_jitter();
     let attempt = || async {
         rate.until_ready().await;
-        channel.send_text(connection, outbound).await
+        channel.send(connection, outbound).await
     };
     let answer = attempt
         .retry(policy)

@@ -258,3 +258,105 @@ async fn reply_outside_the_24_hour_window_is_refused_before_anything_is_sent() {
         "nothing was stored for the refused reply"
     );
 }
+
+#[tokio::test]
+async fn templates_go_out_after_the_window_and_buttons_and_reactions_inside_it() {
+    let graph = FakeGraph::start().await;
+    let node = Node::start_with(Some(graph.base.clone()), Vec::new()).await;
+    let tenant = provision(&node, "rich").await;
+    let (mut agent, _) = Agent::connect(&node, &tenant.agent_token, None).await;
+
+    // A contact who wrote 25 hours ago: only a template may go out.
+    let day_ago = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 25 * 3600)
+        .to_string();
+    let old = json!({"from": "5511900000007", "id": "wamid.OLD7", "timestamp": day_ago, "type": "text", "text": {"body": "oi"}});
+    assert_eq!(
+        whatsapp::post(
+            &node,
+            &tenant,
+            &whatsapp::webhook(&tenant.phone_number_id, vec![old], vec![])
+        )
+        .await
+        .0,
+        200
+    );
+    let (_, inbox) = api_get(&node, &tenant.agent_token, "/api/v1/conversations").await;
+    let stale = inbox["items"][0]["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/conversations/{stale}/messages");
+    let template = json!({"template": {"name": "retomar_atendimento", "language": "pt_BR", "body_parameters": ["Ana"]}});
+    let (status, sent) = api_post(&node, &tenant.agent_token, &path, template).await;
+    assert_eq!(status, 202, "{sent}");
+    let done = final_status(&mut agent, sent["id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "accepted");
+    let request = graph.requests().last().unwrap().body.clone();
+    assert_eq!(request["type"], "template");
+    assert_eq!(request["template"]["name"], "retomar_atendimento");
+    assert_eq!(
+        request["template"]["components"][0]["parameters"][0]["text"],
+        "Ana"
+    );
+    let (status, body) = api_post(
+        &node,
+        &tenant.agent_token,
+        &path,
+        json!({"interactive": {"body": "Posso ajudar?",
+        "buttons": [{"id": "sim", "title": "Sim"}]}}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("customer_service_window_closed")),
+        "{body}"
+    );
+
+    // A fresh contact: buttons and a reaction to the contact's message.
+    let (conversation, _) = reply(&node, &tenant, &mut agent, "5511900000008", "olá").await;
+    let path = format!("/api/v1/conversations/{conversation}/messages");
+    let buttons = json!({"interactive": {"body": "Resolvido?", "buttons": [{"id": "sim", "title": "Sim"}, {"id": "nao", "title": "Não"}]}});
+    let (status, sent) = api_post(&node, &tenant.agent_token, &path, buttons).await;
+    assert_eq!(status, 202, "{sent}");
+    final_status(&mut agent, sent["id"].as_str().unwrap()).await;
+    let request = graph.requests().last().unwrap().body.clone();
+    assert_eq!(
+        request["interactive"]["action"]["buttons"][1]["reply"]["title"],
+        "Não"
+    );
+
+    let (status, sent) = api_post(
+        &node,
+        &tenant.agent_token,
+        &path,
+        json!({"reaction": {"seq": 2, "emoji": "👍"}}),
+    )
+    .await;
+    assert_eq!(status, 202, "{sent}");
+    final_status(&mut agent, sent["id"].as_str().unwrap()).await;
+    let request = graph.requests().last().unwrap().body.clone();
+    assert_eq!(request["type"], "reaction");
+    assert_eq!(
+        request["reaction"]["message_id"],
+        "wamid.in.5511900000008.".to_string() + &tenant.phone_number_id
+    );
+
+    // What WhatsApp would refuse is refused here, before anything is stored.
+    let four = json!({"interactive": {"body": "Escolha", "buttons": [{"id": "1", "title": "a"}, {"id": "2", "title": "b"},
+        {"id": "3", "title": "c"}, {"id": "4", "title": "d"}]}});
+    let two_kinds = json!({"text": "oi", "template": {"name": "x", "language": "pt_BR"}});
+    for bad in [
+        four,
+        two_kinds,
+        json!({}),
+        json!({"reaction": {"seq": 999, "emoji": "👍"}}),
+    ] {
+        let (status, body) = api_post(&node, &tenant.agent_token, &path, bad.clone()).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (422, Some("invalid_message")),
+            "{bad} → {body}"
+        );
+    }
+}

@@ -22,14 +22,48 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
-/// `POST /api/v1/conversations/{id}/messages`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `POST /api/v1/conversations/{id}/messages`: exactly one of `text`, `template`, `interactive`,
+/// `reaction`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessageRequest {
-    pub text: String,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub template: Option<TemplateRequest>,
+    #[serde(default)]
+    pub interactive: Option<InteractiveRequest>,
+    #[serde(default)]
+    pub reaction: Option<ReactionRequest>,
     /// Idempotency key: retrying with the same key returns the first message instead of sending twice.
     #[serde(default)]
     pub client_message_id: Option<String>,
+}
+
+/// An approved template with its body parameters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateRequest {
+    pub name: String,
+    pub language: String,
+    #[serde(default)]
+    pub body_parameters: Vec<String>,
+}
+
+/// Text with reply buttons.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InteractiveRequest {
+    pub body: String,
+    pub buttons: Vec<crate::records::ReplyButton>,
+}
+
+/// A reaction to the message at `seq` in the same conversation (an empty emoji removes it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReactionRequest {
+    pub seq: crate::ids::Seq,
+    pub emoji: String,
 }
 
 /// `POST /api/v1/admin/tenants`.

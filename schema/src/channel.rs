@@ -1,17 +1,18 @@
 //! The outbound channel port: how a connection-session actor hands a message to its provider. Provider
 //! clients live in `gateway` (every byte that crosses the network edge); actors only see this trait.
 
-use crate::records::{Connection, ProviderError};
+use crate::records::{Connection, MessageContent, ProviderError};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 
 /// An outbound message as the provider needs it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OutboundText {
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outbound {
     /// The contact's provider address.
     pub to: String,
-    pub body: String,
+    /// Text, template, interactive buttons or reaction (validated by the conversation actor).
+    pub content: MessageContent,
     /// Provider id of the message being replied to, if any.
     pub reply_to: Option<String>,
 }
@@ -60,10 +61,6 @@ pub trait ChannelClient: Send + Sync + 'static {
         max_bytes: u64,
     ) -> Result<MediaStream, MediaError>;
 
-    /// Sends a text and returns the provider's message id.
-    async fn send_text(
-        &self,
-        connection: &Connection,
-        message: &OutboundText,
-    ) -> Result<String, SendError>;
+    /// Sends a message and returns the provider's message id.
+    async fn send(&self, connection: &Connection, message: &Outbound) -> Result<String, SendError>;
 }

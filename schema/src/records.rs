@@ -212,6 +212,20 @@ pub enum MessageContent {
         title: String,
         description: Option<String>,
     },
+    /// An approved message template, the only thing WhatsApp delivers outside the 24-hour window.
+    Template {
+        name: String,
+        /// Template language code, e.g. `pt_BR`.
+        language: String,
+        /// Values for the body's `{{1}}`, `{{2}}`, … in order.
+        #[serde(default)]
+        body_parameters: Vec<String>,
+    },
+    /// Text with up to three reply buttons (the contact's tap arrives as `InteractiveReply`).
+    Interactive {
+        body: String,
+        buttons: Vec<ReplyButton>,
+    },
     /// A reaction to an earlier message; an empty emoji removes the reaction.
     Reaction {
         /// The provider id of the message reacted to.
@@ -249,6 +263,13 @@ impl MediaKind {
     }
 }
 
+/// A reply button of an interactive message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyButton {
+    pub id: String,
+    pub title: String,
+}
+
 /// One contact card.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SharedContact {
@@ -275,6 +296,8 @@ impl MessageContent {
             MessageContent::Contacts { contacts } => format!("[contacts] {}", contacts.len()),
             MessageContent::InteractiveReply { title, .. } => title.chars().take(120).collect(),
             MessageContent::Reaction { emoji, .. } => format!("[reaction] {emoji}"),
+            MessageContent::Template { name, .. } => format!("[template] {name}"),
+            MessageContent::Interactive { body, .. } => body.chars().take(120).collect(),
             MessageContent::Unsupported { provider_type, .. } => format!("[{provider_type}]"),
         }
     }

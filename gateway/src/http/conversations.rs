@@ -13,7 +13,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use schema::api::{Page, SendMessageRequest};
 use schema::events::EventEnvelope;
-use schema::records::{Conversation, Message};
+use schema::records::{Conversation, Message, MessageContent};
 use schema::store::{InboxCursor, SeqWindow};
 use schema::{ConversationId, Seq};
 use serde::Deserialize;
@@ -165,17 +165,69 @@ pub async fn send(
         }
         Some(_) => {}
     }
+    let content = outbound_content(&state, &conversation, request.clone()).await?;
     let message = state
         .directory
-        .send_text(
+        .send(
             agent.tenant_id,
             conversation.id,
             agent.id,
-            request.text,
+            content,
             request.client_message_id,
         )
         .await?;
     Ok((StatusCode::ACCEPTED, axum::Json(message)))
+}
+
+/// The content the request asks to send; a reaction names its target by seq, resolved here to the
+/// provider id WhatsApp needs.
+async fn outbound_content(
+    state: &AppState,
+    conversation: &Conversation,
+    request: SendMessageRequest,
+) -> Result<MessageContent, ApiError> {
+    let invalid =
+        |detail: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_message", detail);
+    let chosen = [
+        request.text.is_some(),
+        request.template.is_some(),
+        request.interactive.is_some(),
+        request.reaction.is_some(),
+    ];
+    if chosen.iter().filter(|c| **c).count() != 1 {
+        return Err(invalid(
+            "give exactly one of text, template, interactive, reaction",
+        ));
+    }
+    if let Some(body) = request.text {
+        return Ok(MessageContent::Text { body });
+    }
+    if let Some(t) = request.template {
+        return Ok(MessageContent::Template {
+            name: t.name,
+            language: t.language,
+            body_parameters: t.body_parameters,
+        });
+    }
+    if let Some(i) = request.interactive {
+        return Ok(MessageContent::Interactive {
+            body: i.body,
+            buttons: i.buttons,
+        });
+    }
+    let Some(reaction) = request.reaction else {
+        return Err(invalid("nothing to send"));
+    };
+    let target = state
+        .store
+        .message(conversation.tenant_id, conversation.id, reaction.seq)
+        .await?
+        .and_then(|m| m.provider_message_id)
+        .ok_or_else(|| invalid("no message with a provider id at that seq"))?;
+    Ok(MessageContent::Reaction {
+        target,
+        emoji: reaction.emoji,
+    })
 }
 
 /// `GET /api/v1/connections`: the tenant's channel connections and their status (no secrets).

@@ -12,8 +12,8 @@
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use schema::channel::{ChannelClient, MediaError, MediaStream, OutboundText, SendError};
-use schema::records::{Connection, ProviderError};
+use schema::channel::{ChannelClient, MediaError, MediaStream, Outbound, SendError};
+use schema::records::{Connection, MessageContent, ProviderError};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -143,27 +143,14 @@ impl ChannelClient for CloudApiClient {
         })
     }
 
-    async fn send_text(
-        &self,
-        connection: &Connection,
-        message: &OutboundText,
-    ) -> Result<String, SendError> {
+    async fn send(&self, connection: &Connection, message: &Outbound) -> Result<String, SendError> {
         let url = format!(
             "{}/{}/{}/messages",
             self.config.graph_base.trim_end_matches('/'),
             self.config.api_version,
             connection.whatsapp.phone_number_id
         );
-        let mut body = json!({
-            "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            "to": message.to,
-            "type": "text",
-            "text": {"preview_url": false, "body": message.body},
-        });
-        if let Some(reply_to) = &message.reply_to {
-            body["context"] = json!({"message_id": reply_to});
-        }
+        let body = payload(message)?;
         let response = self
             .http
             .post(&url)
@@ -198,5 +185,137 @@ impl ChannelClient for CloudApiClient {
         } else {
             Err(SendError::Rejected(error))
         }
+    }
+}
+
+/// The documented request body for one outbound message.
+fn payload(message: &Outbound) -> Result<Value, SendError> {
+    let mut body = json!({
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": message.to,
+    });
+    let (kind, object) = match &message.content {
+        MessageContent::Text { body } => ("text", json!({"preview_url": false, "body": body})),
+        MessageContent::Template {
+            name,
+            language,
+            body_parameters,
+        } => {
+            let mut template = json!({"name": name, "language": {"code": language}});
+            if !body_parameters.is_empty() {
+                let parameters: Vec<Value> = body_parameters
+                    .iter()
+                    .map(|p| json!({"type": "text", "text": p}))
+                    .collect();
+                template["components"] = json!([{"type": "body", "parameters": parameters}]);
+            }
+            ("template", template)
+        }
+        MessageContent::Interactive { body, buttons } => {
+            let buttons: Vec<Value> = buttons
+                .iter()
+                .map(|b| json!({"type": "reply", "reply": {"id": b.id, "title": b.title}}))
+                .collect();
+            (
+                "interactive",
+                json!({"type": "button", "body": {"text": body}, "action": {"buttons": buttons}}),
+            )
+        }
+        MessageContent::Reaction { target, emoji } => {
+            ("reaction", json!({"message_id": target, "emoji": emoji}))
+        }
+        other => {
+            return Err(SendError::Rejected(ProviderError {
+                code: None,
+                title: "cannot send this content".into(),
+                detail: Some(format!(
+                    "{} messages are not sent through the Cloud API here",
+                    other.preview()
+                )),
+            }));
+        }
+    };
+    body["type"] = json!(kind);
+    body[kind] = object;
+    if let Some(reply_to) = &message.reply_to {
+        body["context"] = json!({"message_id": reply_to});
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use schema::records::ReplyButton;
+
+    fn outbound(content: MessageContent) -> Value {
+        payload(&Outbound {
+            to: "5511999990000".into(),
+            content,
+            reply_to: None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn payloads_follow_the_documented_shapes() {
+        let text = outbound(MessageContent::Text { body: "Oi".into() });
+        assert_eq!(text["type"], "text");
+        assert_eq!(text["text"]["body"], "Oi");
+        assert_eq!(text["messaging_product"], "whatsapp");
+
+        let template = outbound(MessageContent::Template {
+            name: "pedido_enviado".into(),
+            language: "pt_BR".into(),
+            body_parameters: vec!["Ana".into(), "#1234".into()],
+        });
+        assert_eq!(template["type"], "template");
+        assert_eq!(template["template"]["language"]["code"], "pt_BR");
+        assert_eq!(template["template"]["components"][0]["type"], "body");
+        assert_eq!(
+            template["template"]["components"][0]["parameters"][1]["text"],
+            "#1234"
+        );
+        let bare = outbound(MessageContent::Template {
+            name: "ola".into(),
+            language: "pt_BR".into(),
+            body_parameters: vec![],
+        });
+        assert!(bare["template"].get("components").is_none());
+
+        let buttons = outbound(MessageContent::Interactive {
+            body: "Resolvido?".into(),
+            buttons: vec![ReplyButton {
+                id: "yes".into(),
+                title: "Sim".into(),
+            }],
+        });
+        assert_eq!(buttons["interactive"]["type"], "button");
+        assert_eq!(
+            buttons["interactive"]["action"]["buttons"][0]["reply"]["id"],
+            "yes"
+        );
+
+        let reaction = outbound(MessageContent::Reaction {
+            target: "wamid.X".into(),
+            emoji: "👍".into(),
+        });
+        assert_eq!(reaction["reaction"]["message_id"], "wamid.X");
+    }
+
+    #[test]
+    fn inbound_only_content_is_refused_not_sent() {
+        let location = Outbound {
+            to: "1".into(),
+            content: MessageContent::Location {
+                latitude: 0.0,
+                longitude: 0.0,
+                name: None,
+                address: None,
+            },
+            reply_to: None,
+        };
+        assert!(matches!(payload(&location), Err(SendError::Rejected(_))));
     }
 }
