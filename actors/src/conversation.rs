@@ -95,6 +95,9 @@ pub enum ConversationMsg {
     },
     /// The provider finally refused the message stored at `seq`.
     ProviderFailed { seq: Seq, error: ProviderError },
+    /// Hand the still-`pending` outbound message at `seq` to the session actor again (outbox recovery
+    /// after a restart).
+    Resend { seq: Seq },
     /// Timer: stop if nothing arrived for `idle_timeout`.
     IdleCheck,
 }
@@ -195,6 +198,9 @@ impl Actor for ConversationActor {
             }
             ConversationMsg::ProviderFailed { seq, error } => {
                 state.provider_answered(seq, Err(error)).await?;
+            }
+            ConversationMsg::Resend { seq } => {
+                state.resend(seq).await?;
             }
             ConversationMsg::IdleCheck => {
                 if state.last_message_at.elapsed() >= state.directory.services().config.idle_timeout
@@ -400,6 +406,48 @@ impl ConversationState {
                 .map_err(store_error)?;
         }
         Ok(message)
+    }
+
+    /// Re-dispatches a stored outbound message that is still `pending`.
+    async fn resend(&mut self, seq: Seq) -> Result<(), ConversationError> {
+        let Some(conversation) = self.conversation.clone() else {
+            return Ok(());
+        };
+        let message = self.load_message(seq).await?;
+        if message.direction != Direction::Outbound || message.status != MessageStatus::Pending {
+            return Ok(());
+        }
+        tracing::info!(conversation = %self.id, seq, "resending a pending reply from the outbox");
+        let outbound = schema::channel::Outbound {
+            to: conversation.contact.address.clone(),
+            content: message.content,
+            reply_to: None,
+        };
+        let session = self
+            .directory
+            .session(self.tenant, conversation.connection_id)
+            .await;
+        let handed_over = session
+            .map(|s| {
+                s.cast(SessionMsg::Send {
+                    conversation: self.id,
+                    seq,
+                    outbound,
+                })
+                .is_ok()
+            })
+            .unwrap_or(false);
+        if !handed_over {
+            let error = ProviderError {
+                code: None,
+                title: "connection unavailable".into(),
+                detail: Some("the connection's session could not be started".into()),
+            };
+            self.provider_answered(seq, Err(error))
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(())
     }
 
     /// Records the provider's answer to a send: its message id, or the final failure.

@@ -323,6 +323,25 @@ impl Directory {
         })
     }
 
+    /// Hands every outbound message left `pending` by a previous process (stored and acknowledged to
+    /// the agent, but not answered by the provider before a crash) back to its session actor. Sending
+    /// is at least once: a message the provider received just before the crash is sent again.
+    pub async fn recover_outbox(self: &Arc<Self>) -> Result<usize, RouteError> {
+        const MAX_RECOVERED: usize = 100_000;
+        let pending = self.services.store.pending_outbound(MAX_RECOVERED).await?;
+        let mut resent = 0;
+        for (tenant, conversation, seq) in pending {
+            match self.conversation(tenant, conversation).await {
+                Ok(actor) if actor.cast(ConversationMsg::Resend { seq }).is_ok() => resent += 1,
+                _ => {
+                    tracing::warn!(%tenant, %conversation, seq, "pending reply could not be resent")
+                }
+            }
+        }
+        metrics::counter!("conversa_outbox_resent_total").increment(resent as u64);
+        Ok(resent)
+    }
+
     /// Stops a connection's session actor if it runs, so the next send loads the connection afresh
     /// (after it was paused, edited or removed).
     pub fn stop_session(&self, tenant: TenantId, id: ConnectionId) {

@@ -68,6 +68,14 @@ pub async fn run(
     let directory = actors::node_supervisor::start(services)
         .await
         .context("starting the actor system")?;
+    let recovery = Arc::clone(&directory);
+    tokio::spawn(async move {
+        match recovery.recover_outbox().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(resent = n, "pending replies handed back to their sessions"),
+            Err(error) => tracing::error!(%error, "outbox recovery failed"),
+        }
+    });
 
     let listener = tokio::net::TcpListener::bind(config.http.addr)
         .await

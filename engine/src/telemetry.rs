@@ -143,6 +143,10 @@ fn describe() {
         "Events published on the bus."
     );
     describe_counter!(
+        "conversa_outbox_resent_total",
+        "Pending replies handed back to their sessions after a restart."
+    );
+    describe_counter!(
         "conversa_outbound_retries_total",
         "Provider send attempts retried after a transient failure."
     );

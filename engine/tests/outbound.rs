@@ -360,3 +360,55 @@ async fn templates_go_out_after_the_window_and_buttons_and_reactions_inside_it()
         );
     }
 }
+
+#[tokio::test]
+async fn reply_acknowledged_before_a_crash_is_sent_after_the_restart() {
+    let graph = FakeGraph::start().await;
+    let mut node = Node::start_with(Some(graph.base.clone()), fast_retries(3)).await;
+    let tenant = provision(&node, "outbox").await;
+    // The provider takes a minute to answer the first send: the node dies while it waits.
+    graph.script(
+        &tenant.phone_number_id,
+        vec![Reply::Hang(Duration::from_secs(60))],
+    );
+    let (mut agent, _) = Agent::connect(&node, &tenant.agent_token, None).await;
+    let (conversation, sent) =
+        reply(&node, &tenant, &mut agent, "5511900000009", "não se perca").await;
+    let deadline = std::time::Instant::now() + support::WAIT;
+    while graph.requests_for(&tenant.phone_number_id) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the send never reached the provider"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    node.kill9().await;
+
+    let node = node.restart().await;
+    let path = format!("/api/v1/conversations/{conversation}/messages");
+    let deadline = std::time::Instant::now() + support::WAIT;
+    let message = loop {
+        let (_, history) = api_get(&node, &tenant.agent_token, &path).await;
+        let message = history["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == sent["id"])
+            .cloned()
+            .unwrap();
+        if message["status"] != "pending" {
+            break message;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pending reply was never resent"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(message["status"], "accepted", "{message}");
+    assert_eq!(
+        graph.requests_for(&tenant.phone_number_id),
+        2,
+        "sent again once after the restart"
+    );
+}

@@ -77,6 +77,12 @@ impl MessageStore for PoisonOnCommit {
         );
         self.0.commit(commit).await
     }
+    async fn pending_outbound(
+        &self,
+        l: usize,
+    ) -> StoreResult<Vec<(TenantId, ConversationId, Seq)>> {
+        self.0.pending_outbound(l).await
+    }
     async fn message_ref(
         &self,
         t: TenantId,

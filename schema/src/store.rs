@@ -130,8 +130,15 @@ pub trait MessageStore: Send + Sync + 'static {
         tenant: TenantId,
         id: ConversationId,
     ) -> StoreResult<Option<Conversation>>;
-    /// Applies one actor turn atomically and durably.
+    /// Applies one actor turn atomically and durably. In the same write, every outbound message of the
+    /// commit whose status is `pending` enters the outbox and every other outbound message leaves it.
     async fn commit(&self, commit: ConversationCommit) -> StoreResult<()>;
+    /// Outbound messages still `pending` (stored, not yet answered by the provider), oldest first: what
+    /// a starting node hands to its session actors again so an acknowledged reply is never lost.
+    async fn pending_outbound(
+        &self,
+        limit: usize,
+    ) -> StoreResult<Vec<(TenantId, ConversationId, Seq)>>;
     async fn message_ref(
         &self,
         tenant: TenantId,

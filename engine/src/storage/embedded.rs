@@ -14,7 +14,9 @@ use async_trait::async_trait;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use jiff::Timestamp;
 use schema::events::EventEnvelope;
-use schema::records::{Agent, Connection, Conversation, Message, Provider, Tenant};
+use schema::records::{
+    Agent, Connection, Conversation, Direction, Message, MessageStatus, Provider, Tenant,
+};
 use schema::store::{
     ConversationCommit, InboxCursor, MessageKey, MessageRef, MessageStore, SeqWindow, StoreError,
     StoreResult,
@@ -46,6 +48,7 @@ struct Tables {
     events: Keyspace,
     messages: Keyspace,
     message_keys: Keyspace,
+    outbox: Keyspace,
 }
 
 /// A write for the committer thread.
@@ -94,6 +97,7 @@ impl EmbeddedStore {
             events: open("events")?,
             messages: open("messages")?,
             message_keys: open("message_keys")?,
+            outbox: open("outbox")?,
             db,
         };
         let (sender, receiver) = mpsc::channel(WRITE_QUEUE);
@@ -292,6 +296,14 @@ fn stage(
                     keys::stream(tenant, id, message.seq),
                     encode(message)?,
                 );
+                if message.direction == Direction::Outbound {
+                    let outbox_key = keys::stream(tenant, id, message.seq);
+                    if message.status == MessageStatus::Pending {
+                        batch.insert(&tables.outbox, outbox_key, []);
+                    } else {
+                        batch.remove(&tables.outbox, outbox_key);
+                    }
+                }
             }
             for (key, reference) in &commit.message_keys {
                 batch.insert(
@@ -468,6 +480,28 @@ impl MessageStore for EmbeddedStore {
 
     async fn commit(&self, commit: ConversationCommit) -> StoreResult<()> {
         self.write(Write::Commit(Box::new(commit))).await
+    }
+
+    async fn pending_outbound(
+        &self,
+        limit: usize,
+    ) -> StoreResult<Vec<(TenantId, ConversationId, Seq)>> {
+        self.read("pending_outbound", move |t| {
+            let mut pending = Vec::new();
+            for entry in t.outbox.iter().take(limit) {
+                let key = entry.key().map_err(unavailable)?;
+                let parsed = (|| {
+                    let tenant = TenantId::from_bytes(key.get(0..16)?.try_into().ok()?);
+                    let conversation =
+                        ConversationId::from_bytes(key.get(16..32)?.try_into().ok()?);
+                    let seq = Seq::from_be_bytes(key.get(32..40)?.try_into().ok()?);
+                    Some((tenant, conversation, seq))
+                })();
+                pending.push(parsed.ok_or_else(|| StoreError::Corrupt("short outbox key".into()))?);
+            }
+            Ok(pending)
+        })
+        .await
     }
 
     async fn message_ref(
