@@ -11,6 +11,7 @@
 //! (passivation); the tenant supervisor then drops its registry entry.
 
 use crate::directory::{Directory, IngestReport};
+use crate::policy::{CUSTOMER_SERVICE_WINDOW, validate_outbound};
 use crate::session::SessionMsg;
 use crate::turn::{Turn, early_changed_insert, upsert};
 use jiff::Timestamp;
@@ -27,11 +28,6 @@ use schema::{AgentId, ConnectionId, ConversationId, MessageId, Seq, TenantId};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::task::JoinHandle;
-
-/// Longest text an agent may send (WhatsApp's own limit is 4096 characters).
-pub const MAX_TEXT_CHARS: usize = 4096;
-/// WhatsApp's customer-service window: free text is allowed this long after the contact's last message.
-pub const CUSTOMER_SERVICE_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
 
 /// The actor (stateless config).
 pub struct ConversationActor;
@@ -587,76 +583,6 @@ impl ConversationState {
             created_at: inbound.sent_at,
             updated_at: now,
         }
-    }
-}
-
-/// Checks an agent's outbound content against WhatsApp's documented limits; answers whether it needs
-/// the 24-hour customer-service window (everything but a template does).
-fn validate_outbound(content: &MessageContent) -> Result<bool, ConversationError> {
-    let invalid = |why: &str| Err(ConversationError::Invalid(why.to_string()));
-    let chars = |s: &str| s.chars().count();
-    match content {
-        MessageContent::Text { body } => {
-            if body.trim().is_empty() || chars(body) > MAX_TEXT_CHARS {
-                return invalid("text must have 1 to 4096 characters");
-            }
-            Ok(true)
-        }
-        MessageContent::Template {
-            name,
-            language,
-            body_parameters,
-        } => {
-            if name.trim().is_empty()
-                || chars(name) > 512
-                || language.trim().is_empty()
-                || chars(language) > 16
-            {
-                return invalid(
-                    "a template needs a name (at most 512 characters) and a language code",
-                );
-            }
-            if body_parameters.len() > 32
-                || body_parameters
-                    .iter()
-                    .any(|p| p.trim().is_empty() || chars(p) > 1024)
-            {
-                return invalid(
-                    "template parameters must have 1 to 1024 characters, at most 32 of them",
-                );
-            }
-            Ok(false)
-        }
-        MessageContent::Interactive { body, buttons } => {
-            if body.trim().is_empty() || chars(body) > 1024 {
-                return invalid(
-                    "the body of an interactive message must have 1 to 1024 characters",
-                );
-            }
-            let mut ids = std::collections::HashSet::new();
-            let bad_button = |b: &schema::records::ReplyButton| {
-                b.title.trim().is_empty()
-                    || chars(&b.title) > 20
-                    || b.id.is_empty()
-                    || chars(&b.id) > 256
-            };
-            if buttons.is_empty()
-                || buttons.len() > 3
-                || buttons.iter().any(|b| bad_button(b) || !ids.insert(&b.id))
-            {
-                return invalid(
-                    "1 to 3 buttons, each with a unique id and a title of 1 to 20 characters",
-                );
-            }
-            Ok(true)
-        }
-        MessageContent::Reaction { target, emoji } => {
-            if target.is_empty() || chars(emoji) > 8 {
-                return invalid("a reaction needs the reacted message and at most one emoji");
-            }
-            Ok(true)
-        }
-        _ => invalid("only text, templates, interactive buttons and reactions can be sent"),
     }
 }
 

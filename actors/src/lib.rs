@@ -30,6 +30,7 @@
 pub mod conversation;
 pub mod directory;
 pub mod node_supervisor;
+pub mod policy;
 pub mod session;
 pub mod tenant_supervisor;
 mod turn;

@@ -4,7 +4,7 @@
 //! ```text
 //! config.rs            defaults ← TOML file ← CONVERSA_* env ← flags
 //! node.rs              start in order (telemetry, store, bus, actors, HTTP), stop in reverse
-//! storage/embedded.rs  fjall backend with group commit (the default)
+//! storage/embedded/   fjall backend with group commit (the default)
 //! bus/in_process.rs    per-tenant broadcast topics
 //! telemetry.rs         tracing subscriber and the Prometheus recorder
 //! demo.rs              `serve --demo`: a ready-to-try tenant, number and agent

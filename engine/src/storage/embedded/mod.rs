@@ -7,16 +7,17 @@
 //! webhook. Being the only writer also makes the uniqueness checks (provider address, per-conversation
 //! seq) race-free. Reads run on tokio's blocking pool, never on an async worker thread.
 
+mod commit;
+
 use super::keys;
 use super::secrets::SecretBox;
 use crate::config::EmbeddedConfig;
 use async_trait::async_trait;
+use commit::{Pending, Write, run_committer};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use jiff::Timestamp;
 use schema::events::EventEnvelope;
-use schema::records::{
-    Agent, Connection, Conversation, Direction, Message, MessageStatus, Provider, Tenant,
-};
+use schema::records::{Agent, Connection, Conversation, Message, Provider, Tenant};
 use schema::store::{
     ConversationCommit, InboxCursor, MessageKey, MessageRef, MessageStore, SeqWindow, StoreError,
     StoreResult,
@@ -24,7 +25,6 @@ use schema::store::{
 use schema::{ConnectionId, ConversationId, Seq, TenantId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -49,21 +49,6 @@ struct Tables {
     messages: Keyspace,
     message_keys: Keyspace,
     outbox: Keyspace,
-}
-
-/// A write for the committer thread.
-enum Write {
-    Commit(Box<ConversationCommit>),
-    Tenant(Tenant),
-    Connection(Connection),
-    UpdateConnection(Connection),
-    RemoveConnection(Connection),
-    Agent(Agent, [u8; 32]),
-}
-
-struct Pending {
-    write: Write,
-    done: oneshot::Sender<StoreResult<()>>,
 }
 
 /// The embedded store.
@@ -182,200 +167,6 @@ impl EmbeddedStore {
         }
         result
     }
-}
-
-fn run_committer(tables: Tables, mut receiver: mpsc::Receiver<Pending>, group_max: usize) {
-    let mut group = Vec::with_capacity(group_max);
-    while let Some(first) = receiver.blocking_recv() {
-        group.push(first);
-        while group.len() < group_max {
-            match receiver.try_recv() {
-                Ok(next) => group.push(next),
-                Err(_) => break,
-            }
-        }
-        let started = Instant::now();
-        let size = group.len();
-        commit_group(&tables, &mut group);
-        metrics::histogram!("conversa_store_group_commit_seconds")
-            .record(started.elapsed().as_secs_f64());
-        metrics::histogram!("conversa_store_group_commit_size").record(size as f64);
-    }
-}
-
-/// Validates each write against the store and the writes before it in the group, writes the valid ones
-/// in one batch, fsyncs, and answers every writer.
-fn commit_group(tables: &Tables, group: &mut Vec<Pending>) {
-    let mut batch = tables.db.batch().durability(Some(PersistMode::SyncAll));
-    let mut accepted = Vec::with_capacity(group.len());
-    let mut last_seqs: HashMap<(TenantId, ConversationId), Seq> = HashMap::new();
-    let mut claimed_addresses: Vec<Vec<u8>> = Vec::new();
-    for pending in group.drain(..) {
-        match stage(
-            tables,
-            &mut batch,
-            pending.write,
-            &mut last_seqs,
-            &mut claimed_addresses,
-        ) {
-            Ok(()) => accepted.push(pending.done),
-            Err(error) => {
-                let _ = pending.done.send(Err(error));
-            }
-        }
-    }
-    let outcome = batch.commit().map_err(|e| e.to_string());
-    for done in accepted {
-        let _ = done.send(outcome.clone().map_err(StoreError::Unavailable));
-    }
-}
-
-fn stage(
-    tables: &Tables,
-    batch: &mut fjall::OwnedWriteBatch,
-    write: Write,
-    last_seqs: &mut HashMap<(TenantId, ConversationId), Seq>,
-    claimed_addresses: &mut Vec<Vec<u8>>,
-) -> StoreResult<()> {
-    match write {
-        Write::Commit(commit) => {
-            let conversation = &commit.conversation;
-            let (tenant, id) = (conversation.tenant_id, conversation.id);
-            let conversation_key = keys::conversation(tenant, id);
-            let stored = match last_seqs.get(&(tenant, id)) {
-                Some(seq) => *seq,
-                None => get::<Conversation>(&tables.conversations, &conversation_key)?
-                    .map_or(0, |c| c.last_seq),
-            };
-            if let Some(first) = commit.events.first()
-                && first.seq != stored + 1
-            {
-                return Err(StoreError::SeqConflict {
-                    conversation: id,
-                    stored,
-                    first: first.seq,
-                });
-            }
-            if commit
-                .events
-                .iter()
-                .any(|e| e.tenant_id != tenant || e.conversation_id != id)
-                || commit
-                    .messages
-                    .iter()
-                    .any(|m| m.tenant_id != tenant || m.conversation_id != id)
-            {
-                return Err(StoreError::Conflict(
-                    "commit mixes conversations or tenants".into(),
-                ));
-            }
-            last_seqs.insert((tenant, id), conversation.last_seq);
-            batch.insert(
-                &tables.conversations,
-                conversation_key,
-                encode(conversation)?,
-            );
-            if let Some(previous) = commit.previous_activity_at {
-                batch.remove(&tables.inbox, keys::inbox(tenant, previous, id));
-            }
-            batch.insert(
-                &tables.inbox,
-                keys::inbox(tenant, conversation.last_activity_at, id),
-                [],
-            );
-            for event in &commit.events {
-                batch.insert(
-                    &tables.events,
-                    keys::stream(tenant, id, event.seq),
-                    encode(event)?,
-                );
-            }
-            for message in &commit.messages {
-                batch.insert(
-                    &tables.messages,
-                    keys::stream(tenant, id, message.seq),
-                    encode(message)?,
-                );
-                if message.direction == Direction::Outbound {
-                    let outbox_key = keys::stream(tenant, id, message.seq);
-                    if message.status == MessageStatus::Pending {
-                        batch.insert(&tables.outbox, outbox_key, []);
-                    } else {
-                        batch.remove(&tables.outbox, outbox_key);
-                    }
-                }
-            }
-            for (key, reference) in &commit.message_keys {
-                batch.insert(
-                    &tables.message_keys,
-                    keys::message_key(tenant, id, key),
-                    encode(reference)?,
-                );
-            }
-        }
-        Write::Tenant(tenant) => {
-            batch.insert(
-                &tables.tenants,
-                tenant.id.as_bytes().to_vec(),
-                encode(&tenant)?,
-            );
-        }
-        Write::Connection(connection) => {
-            let address = address_key(connection.provider, &connection.whatsapp.phone_number_id);
-            if claimed_addresses.contains(&address)
-                || tables
-                    .connection_addresses
-                    .contains_key(&address)
-                    .map_err(unavailable)?
-            {
-                return Err(StoreError::Conflict(format!(
-                    "phone_number_id {} already belongs to a connection",
-                    connection.whatsapp.phone_number_id
-                )));
-            }
-            claimed_addresses.push(address.clone());
-            batch.insert(
-                &tables.tenant_connections,
-                keys::tenant_connection(connection.tenant_id, connection.id),
-                [],
-            );
-            batch.insert(
-                &tables.connection_addresses,
-                address,
-                connection.id.as_bytes().to_vec(),
-            );
-            batch.insert(
-                &tables.connections,
-                connection.id.as_bytes().to_vec(),
-                encode(&connection)?,
-            );
-        }
-        Write::UpdateConnection(connection) => {
-            batch.insert(
-                &tables.connections,
-                connection.id.as_bytes().to_vec(),
-                encode(&connection)?,
-            );
-        }
-        Write::RemoveConnection(connection) => {
-            let address = address_key(connection.provider, &connection.whatsapp.phone_number_id);
-            batch.remove(&tables.connection_addresses, address);
-            batch.remove(&tables.connections, connection.id.as_bytes().to_vec());
-            batch.remove(
-                &tables.tenant_connections,
-                keys::tenant_connection(connection.tenant_id, connection.id),
-            );
-        }
-        Write::Agent(agent, token_sha256) => {
-            batch.insert(
-                &tables.agents,
-                agent.id.as_bytes().to_vec(),
-                encode(&agent)?,
-            );
-            batch.insert(&tables.tokens, token_sha256.to_vec(), encode(&agent)?);
-        }
-    }
-    Ok(())
 }
 
 #[async_trait]

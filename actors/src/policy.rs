@@ -1,0 +1,161 @@
+//! The rules a conversation applies to what an agent sends, from WhatsApp's documented limits: what
+//! each kind of content may hold, and which kinds need the 24-hour customer-service window (everything
+//! but an approved template). Pure functions: the conversation actor calls them before storing anything.
+
+use crate::conversation::ConversationError;
+use schema::records::MessageContent;
+
+/// Longest text an agent may send (WhatsApp's own limit is 4096 characters).
+pub const MAX_TEXT_CHARS: usize = 4096;
+/// WhatsApp's customer-service window: free text is allowed this long after the contact's last message.
+pub const CUSTOMER_SERVICE_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
+/// Checks an agent's outbound content against WhatsApp's documented limits; answers whether it needs
+/// the 24-hour customer-service window (everything but a template does).
+pub fn validate_outbound(content: &MessageContent) -> Result<bool, ConversationError> {
+    let invalid = |why: &str| Err(ConversationError::Invalid(why.to_string()));
+    let chars = |s: &str| s.chars().count();
+    match content {
+        MessageContent::Text { body } => {
+            if body.trim().is_empty() || chars(body) > MAX_TEXT_CHARS {
+                return invalid("text must have 1 to 4096 characters");
+            }
+            Ok(true)
+        }
+        MessageContent::Template {
+            name,
+            language,
+            body_parameters,
+        } => {
+            if name.trim().is_empty()
+                || chars(name) > 512
+                || language.trim().is_empty()
+                || chars(language) > 16
+            {
+                return invalid(
+                    "a template needs a name (at most 512 characters) and a language code",
+                );
+            }
+            if body_parameters.len() > 32
+                || body_parameters
+                    .iter()
+                    .any(|p| p.trim().is_empty() || chars(p) > 1024)
+            {
+                return invalid(
+                    "template parameters must have 1 to 1024 characters, at most 32 of them",
+                );
+            }
+            Ok(false)
+        }
+        MessageContent::Interactive { body, buttons } => {
+            if body.trim().is_empty() || chars(body) > 1024 {
+                return invalid(
+                    "the body of an interactive message must have 1 to 1024 characters",
+                );
+            }
+            let mut ids = std::collections::HashSet::new();
+            let bad_button = |b: &schema::records::ReplyButton| {
+                b.title.trim().is_empty()
+                    || chars(&b.title) > 20
+                    || b.id.is_empty()
+                    || chars(&b.id) > 256
+            };
+            if buttons.is_empty()
+                || buttons.len() > 3
+                || buttons.iter().any(|b| bad_button(b) || !ids.insert(&b.id))
+            {
+                return invalid(
+                    "1 to 3 buttons, each with a unique id and a title of 1 to 20 characters",
+                );
+            }
+            Ok(true)
+        }
+        MessageContent::Reaction { target, emoji } => {
+            if target.is_empty() || chars(emoji) > 8 {
+                return invalid("a reaction needs the reacted message and at most one emoji");
+            }
+            Ok(true)
+        }
+        _ => invalid("only text, templates, interactive buttons and reactions can be sent"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use schema::records::ReplyButton;
+
+    fn button(id: &str, title: &str) -> ReplyButton {
+        ReplyButton {
+            id: id.into(),
+            title: title.into(),
+        }
+    }
+
+    #[test]
+    fn templates_need_no_window_and_everything_else_does() {
+        let template = MessageContent::Template {
+            name: "ola".into(),
+            language: "pt_BR".into(),
+            body_parameters: vec![],
+        };
+        assert_eq!(validate_outbound(&template), Ok(false));
+        assert_eq!(
+            validate_outbound(&MessageContent::Text { body: "oi".into() }),
+            Ok(true)
+        );
+        let reaction = MessageContent::Reaction {
+            target: "wamid.X".into(),
+            emoji: "".into(),
+        };
+        assert_eq!(
+            validate_outbound(&reaction),
+            Ok(true),
+            "an empty emoji removes a reaction"
+        );
+    }
+
+    #[test]
+    fn limits_follow_whatsapp() {
+        let too_long = MessageContent::Text {
+            body: "x".repeat(MAX_TEXT_CHARS + 1),
+        };
+        assert!(validate_outbound(&too_long).is_err());
+        let four = MessageContent::Interactive {
+            body: "b".into(),
+            buttons: vec![
+                button("1", "a"),
+                button("2", "b"),
+                button("3", "c"),
+                button("4", "d"),
+            ],
+        };
+        assert!(validate_outbound(&four).is_err());
+        let duplicate = MessageContent::Interactive {
+            body: "b".into(),
+            buttons: vec![button("1", "a"), button("1", "b")],
+        };
+        assert!(validate_outbound(&duplicate).is_err());
+        let long_title = MessageContent::Interactive {
+            body: "b".into(),
+            buttons: vec![button("1", &"t".repeat(21))],
+        };
+        assert!(validate_outbound(&long_title).is_err());
+        let empty_param = MessageContent::Template {
+            name: "t".into(),
+            language: "pt_BR".into(),
+            body_parameters: vec![" ".into()],
+        };
+        assert!(validate_outbound(&empty_param).is_err());
+        let location = MessageContent::Location {
+            latitude: 0.0,
+            longitude: 0.0,
+            name: None,
+            address: None,
+        };
+        assert!(
+            validate_outbound(&location).is_err(),
+            "inbound-only content cannot be sent"
+        );
+    }
+}
