@@ -88,7 +88,8 @@ pub async fn provision(
                 tenant.id,
                 CreateConnectionRequest {
                     name: "Demo WhatsApp number".into(),
-                    phone_number_id: setup.phone_number_id.clone(),
+                    provider: None,
+                    account_id: setup.phone_number_id.clone(),
                     verify_token: setup.verify_token.clone(),
                     app_secret: setup.app_secret.clone(),
                     access_token: "demo-access-token".into(),

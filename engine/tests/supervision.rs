@@ -162,8 +162,8 @@ async fn fixture(config: ActorConfig) -> Fixture {
         provider: Provider::WhatsappCloud,
         name: "n".into(),
         status: ConnectionStatus::Connected,
-        whatsapp: WhatsappCloudSettings {
-            phone_number_id: "pn".into(),
+        meta: MetaSettings {
+            account_id: "pn".into(),
             verify_token: "v".into(),
             app_secret: "s".into(),
             access_token: "t".into(),

@@ -73,12 +73,18 @@ pub struct CreateTenantRequest {
     pub name: String,
 }
 
-/// `POST /api/v1/admin/tenants/{tenant}/connections` (WhatsApp Cloud API).
+/// `POST /api/v1/admin/tenants/{tenant}/connections`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnectionRequest {
     pub name: String,
-    pub phone_number_id: String,
+    /// `whatsapp_cloud` (the default), `messenger` or `instagram`.
+    #[serde(default)]
+    pub provider: Option<crate::records::Provider>,
+    /// WhatsApp `phone_number_id` (also accepted under that name), Messenger page id or Instagram
+    /// professional account id.
+    #[serde(alias = "phone_number_id")]
+    pub account_id: String,
     pub verify_token: String,
     pub app_secret: String,
     pub access_token: String,
@@ -109,7 +115,7 @@ pub struct ConnectionView {
     pub name: String,
     pub provider: crate::records::Provider,
     pub status: crate::records::ConnectionStatus,
-    pub phone_number_id: String,
+    pub account_id: String,
     pub created_at: jiff::Timestamp,
 }
 
@@ -121,7 +127,7 @@ impl From<&crate::records::Connection> for ConnectionView {
             name: c.name.clone(),
             provider: c.provider,
             status: c.status,
-            phone_number_id: c.whatsapp.phone_number_id.clone(),
+            account_id: c.meta.account_id.clone(),
             created_at: c.created_at,
         }
     }
@@ -149,6 +155,6 @@ pub struct CreatedAgent {
 pub struct CreatedConnection {
     pub connection_id: ConnectionId,
     pub tenant_id: TenantId,
-    /// Path of the webhook route for this connection (`/webhooks/whatsapp/{connection_id}`).
+    /// Path of the webhook route for this connection (`/webhooks/whatsapp/{id}` or `/webhooks/meta/{id}`).
     pub webhook_path: String,
 }

@@ -21,6 +21,10 @@ pub struct Tenant {
 pub enum Provider {
     /// Meta's WhatsApp Business Cloud API.
     WhatsappCloud,
+    /// A Facebook page through the Messenger Platform.
+    Messenger,
+    /// An Instagram professional account through Instagram messaging.
+    Instagram,
 }
 
 impl Provider {
@@ -28,6 +32,8 @@ impl Provider {
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::WhatsappCloud => "whatsapp_cloud",
+            Provider::Messenger => "messenger",
+            Provider::Instagram => "instagram",
         }
     }
 }
@@ -45,24 +51,27 @@ pub enum ConnectionStatus {
     Paused,
 }
 
-/// Credentials and addresses of a WhatsApp Cloud API number. `Debug` shows no secret, so a record in a
-/// log line never leaks one.
+/// Credentials and address of a Meta channel (WhatsApp Cloud API number, Messenger page, Instagram
+/// professional account): all three share the app-secret webhook signature, the verify-token handshake
+/// and a bearer token for the Graph API. `Debug` shows no secret, so a record in a log never leaks one.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WhatsappCloudSettings {
-    /// Meta's id of the business phone number; it appears in every webhook's `metadata.phone_number_id`.
-    pub phone_number_id: String,
+pub struct MetaSettings {
+    /// WhatsApp `phone_number_id`, Messenger page id or Instagram account id: where webhooks say the
+    /// event happened and where sends go.
+    #[serde(alias = "phone_number_id")]
+    pub account_id: String,
     /// The token Meta echoes in the `GET` verification handshake.
     pub verify_token: String,
     /// The Meta app secret that signs webhooks (`X-Hub-Signature-256`).
     pub app_secret: String,
-    /// System-user access token used for the send API.
+    /// System-user or page access token for the send API.
     pub access_token: String,
 }
 
-impl std::fmt::Debug for WhatsappCloudSettings {
+impl std::fmt::Debug for MetaSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WhatsappCloudSettings")
-            .field("phone_number_id", &self.phone_number_id)
+        f.debug_struct("MetaSettings")
+            .field("account_id", &self.account_id)
             .field("verify_token", &"<redacted>")
             .field("app_secret", &"<redacted>")
             .field("access_token", &"<redacted>")
@@ -78,7 +87,8 @@ pub struct Connection {
     pub provider: Provider,
     pub name: String,
     pub status: ConnectionStatus,
-    pub whatsapp: WhatsappCloudSettings,
+    #[serde(alias = "whatsapp")]
+    pub meta: MetaSettings,
     pub created_at: Timestamp,
 }
 

@@ -15,7 +15,7 @@ use schema::api::{
     CreatedConnection, UpdateConnectionRequest,
 };
 use schema::records::{
-    Agent, AgentRole, Connection, ConnectionStatus, Provider, Tenant, WhatsappCloudSettings,
+    Agent, AgentRole, Connection, ConnectionStatus, MetaSettings, Provider, Tenant,
 };
 use schema::store::{MessageStore, StoreError};
 use schema::{AgentId, ConnectionId, TenantId};
@@ -99,11 +99,11 @@ pub async fn provision_connection(
     let connection = Connection {
         id: ConnectionId::new(),
         tenant_id: tenant,
-        provider: Provider::WhatsappCloud,
+        provider: request.provider.unwrap_or(Provider::WhatsappCloud),
         name: non_empty(request.name, "name")?,
         status: ConnectionStatus::Connected,
-        whatsapp: WhatsappCloudSettings {
-            phone_number_id: non_empty(request.phone_number_id, "phone_number_id")?,
+        meta: MetaSettings {
+            account_id: non_empty(request.account_id, "account_id")?,
             verify_token: non_empty(request.verify_token, "verify_token")?,
             app_secret: non_empty(request.app_secret, "app_secret")?,
             access_token: request.access_token,
@@ -114,7 +114,12 @@ pub async fn provision_connection(
     Ok(CreatedConnection {
         connection_id: connection.id,
         tenant_id: tenant,
-        webhook_path: format!("/webhooks/whatsapp/{}", connection.id),
+        webhook_path: match connection.provider {
+            Provider::WhatsappCloud => format!("/webhooks/whatsapp/{}", connection.id),
+            Provider::Messenger | Provider::Instagram => {
+                format!("/webhooks/meta/{}", connection.id)
+            }
+        },
     })
 }
 
@@ -222,13 +227,13 @@ pub async fn update_connection(
         connection.status = status;
     }
     if let Some(token) = request.verify_token {
-        connection.whatsapp.verify_token = field(token, "verify_token")?;
+        connection.meta.verify_token = field(token, "verify_token")?;
     }
     if let Some(secret) = request.app_secret {
-        connection.whatsapp.app_secret = field(secret, "app_secret")?;
+        connection.meta.app_secret = field(secret, "app_secret")?;
     }
     if let Some(token) = request.access_token {
-        connection.whatsapp.access_token = token;
+        connection.meta.access_token = token;
     }
     state.store.update_connection(&connection).await?;
     state

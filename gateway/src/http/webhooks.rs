@@ -49,7 +49,7 @@ pub async fn verify(
     let token_ok = handshake
         .verify_token
         .as_deref()
-        .is_some_and(|t| crate::auth::secrets_match(t, &connection.whatsapp.verify_token));
+        .is_some_and(|t| crate::auth::secrets_match(t, &connection.meta.verify_token));
     match (handshake.mode.as_deref(), token_ok, handshake.challenge) {
         (Some("subscribe"), true, Some(challenge)) => Ok(challenge),
         _ => Err(ApiError::new(
@@ -150,14 +150,14 @@ async fn receive_inner(
     let signature = headers
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok());
-    webhook::verify_signature(&connection.whatsapp.app_secret, &body, signature).map_err(|e| {
-        match e {
+    webhook::verify_signature(&connection.meta.app_secret, &body, signature).map_err(
+        |e| match e {
             WebhookError::MissingSignature | WebhookError::BadSignature => {
                 ApiError::unauthorized(e.to_string())
             }
             WebhookError::Malformed(detail) => ApiError::bad_request("malformed_payload", detail),
-        }
-    })?;
+        },
+    )?;
     let parsed = webhook::parse(&body)
         .map_err(|e| ApiError::bad_request("malformed_payload", e.to_string()))?;
 
@@ -167,7 +167,7 @@ async fn receive_inner(
         if numbers.contains_key(&batch.phone_number_id) {
             continue;
         }
-        let owner = if batch.phone_number_id == connection.whatsapp.phone_number_id {
+        let owner = if batch.phone_number_id == connection.meta.account_id {
             Some(connection.clone())
         } else {
             state

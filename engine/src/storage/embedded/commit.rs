@@ -169,7 +169,7 @@ fn stage(
             );
         }
         Write::Connection(connection) => {
-            let address = address_key(connection.provider, &connection.whatsapp.phone_number_id);
+            let address = address_key(connection.provider, &connection.meta.account_id);
             if claimed_addresses.contains(&address)
                 || tables
                     .connection_addresses
@@ -178,7 +178,7 @@ fn stage(
             {
                 return Err(StoreError::Conflict(format!(
                     "phone_number_id {} already belongs to a connection",
-                    connection.whatsapp.phone_number_id
+                    connection.meta.account_id
                 )));
             }
             claimed_addresses.push(address.clone());
@@ -206,7 +206,7 @@ fn stage(
             );
         }
         Write::RemoveConnection(connection) => {
-            let address = address_key(connection.provider, &connection.whatsapp.phone_number_id);
+            let address = address_key(connection.provider, &connection.meta.account_id);
             batch.remove(&tables.connection_addresses, address);
             batch.remove(&tables.connections, connection.id.as_bytes().to_vec());
             batch.remove(

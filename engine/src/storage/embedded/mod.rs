@@ -480,7 +480,7 @@ impl Drop for EmbeddedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use schema::records::{ConnectionStatus, WhatsappCloudSettings};
+    use schema::records::{ConnectionStatus, MetaSettings};
 
     #[tokio::test]
     async fn connection_secrets_are_sealed_on_disk_and_open_on_read() {
@@ -496,8 +496,8 @@ mod tests {
             provider: Provider::WhatsappCloud,
             name: "n".into(),
             status: ConnectionStatus::Connected,
-            whatsapp: WhatsappCloudSettings {
-                phone_number_id: "pn-1".into(),
+            meta: MetaSettings {
+                account_id: "pn-1".into(),
                 verify_token: "verify-plain".into(),
                 app_secret: "app-secret-plain".into(),
                 access_token: "EAAG-token-plain".into(),

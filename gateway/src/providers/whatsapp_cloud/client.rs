@@ -67,7 +67,7 @@ impl ChannelClient for CloudApiClient {
             self.config.api_version,
             media_id
         );
-        let token = &connection.whatsapp.access_token;
+        let token = &connection.meta.access_token;
         let unavailable = |e: reqwest::Error| MediaError::Unavailable(e.to_string());
         let info = self
             .http
@@ -148,13 +148,13 @@ impl ChannelClient for CloudApiClient {
             "{}/{}/{}/messages",
             self.config.graph_base.trim_end_matches('/'),
             self.config.api_version,
-            connection.whatsapp.phone_number_id
+            connection.meta.account_id
         );
         let body = payload(message)?;
         let response = self
             .http
             .post(&url)
-            .bearer_auth(&connection.whatsapp.access_token)
+            .bearer_auth(&connection.meta.access_token)
             .json(&body)
             .send()
             .await
