@@ -270,6 +270,60 @@ impl ConversationState {
                         report.statuses_applied += 1;
                     }
                 }
+                InboundEvent::Echo(echo) => {
+                    let key = MessageKey::Provider(echo.provider_message_id.clone());
+                    let known = match &turn {
+                        Some(turn) => {
+                            turn.key(&key).is_some() || self.lookup(&key).await?.is_some()
+                        }
+                        None => false,
+                    };
+                    if let Some(turn) = turn.as_mut()
+                        && known
+                    {
+                        // The echo of one of our own sends: the provider has sent it.
+                        let sent = InboundStatus {
+                            provider_message_id: echo.provider_message_id.clone(),
+                            recipient: echo.from.address.clone(),
+                            status: MessageStatus::Sent,
+                            at: echo.sent_at,
+                            error: None,
+                        };
+                        if self.apply_status(turn, &sent).await? {
+                            report.statuses_applied += 1;
+                        }
+                        continue;
+                    }
+                    // Sent from elsewhere (Meta's own inbox, another tool): keep it in the history.
+                    // An echo of our own send that overtakes the send call's answer is stored this way
+                    // too, so it can show twice; Meta's echo carries no id of ours to tell them apart.
+                    let turn = turn.get_or_insert_with(|| {
+                        Turn::new(self.new_conversation(connection_id, &echo), true)
+                    });
+                    if turn.conversation.last_seq == 0 {
+                        let conversation = turn.conversation.clone();
+                        turn.push(ConversationEvent::ConversationCreated { conversation });
+                    }
+                    let mut outbound = self.inbound_message(&echo, turn.now);
+                    outbound.direction = Direction::Outbound;
+                    outbound.status = MessageStatus::Sent;
+                    let message = turn.add_message(outbound);
+                    turn.keys.push((
+                        key,
+                        MessageRef {
+                            message_id: message.id,
+                            seq: message.seq,
+                        },
+                    ));
+                    report.messages_stored += 1;
+                }
+                InboundEvent::ReadUpTo { watermark, .. } => {
+                    let Some(turn) = turn.as_mut() else {
+                        report.statuses_ignored += 1;
+                        continue;
+                    };
+                    report.statuses_applied += self.read_up_to(turn, watermark).await?;
+                }
             }
         }
         if let Some(turn) = turn
@@ -281,6 +335,43 @@ impl ConversationState {
             .increment(report.messages_stored as u64);
         metrics::counter!("conversa_messages_duplicate_total").increment(report.duplicates as u64);
         Ok(report)
+    }
+
+    /// Marks every recent outbound message created at or before `watermark` as read (Messenger read
+    /// receipts name a time, not a message). Looks at the newest `READ_RECEIPT_SCAN` messages.
+    async fn read_up_to(
+        &self,
+        turn: &mut Turn,
+        watermark: Timestamp,
+    ) -> Result<usize, ConversationError> {
+        const READ_RECEIPT_SCAN: usize = 100;
+        let stored = self
+            .store()
+            .messages(
+                self.tenant,
+                self.id,
+                schema::store::SeqWindow::Before(Seq::MAX),
+                READ_RECEIPT_SCAN,
+            )
+            .await
+            .map_err(store_error)?;
+        let mut applied = 0;
+        for stored in stored {
+            let mut message = turn.message_mut(stored.seq).cloned().unwrap_or(stored);
+            if message.direction != Direction::Outbound || message.created_at > watermark {
+                continue;
+            }
+            let change = StatusChange {
+                status: MessageStatus::Read,
+                at: watermark,
+                error: None,
+            };
+            if turn.advance(&mut message, change, None) {
+                upsert(&mut turn.messages, message);
+                applied += 1;
+            }
+        }
+        Ok(applied)
     }
 
     /// Applies a status to a known message; `false` when the provider id is not (yet) known here.

@@ -168,7 +168,7 @@ pub struct WhatsappConfig {
 
 impl Default for WhatsappConfig {
     fn default() -> Self {
-        let d = gateway::providers::whatsapp_cloud::client::CloudApiConfig::default();
+        let d = gateway::providers::graph::GraphConfig::default();
         Self {
             graph_base: d.graph_base,
             api_version: d.api_version,

@@ -6,7 +6,7 @@
 use crate::config::Config;
 use crate::{bus, demo, storage};
 use anyhow::Context;
-use gateway::providers::whatsapp_cloud::client::{CloudApiClient, CloudApiConfig};
+use gateway::providers::graph::{GraphClient, GraphConfig};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use std::future::Future;
@@ -52,7 +52,7 @@ pub async fn run(
     let event_bus: Arc<dyn schema::bus::EventBus> =
         Arc::new(bus::in_process::InProcessBus::new(config.bus_capacity));
     let channel = Arc::new(
-        CloudApiClient::new(CloudApiConfig {
+        GraphClient::new(GraphConfig {
             graph_base: config.whatsapp.graph_base.clone(),
             api_version: config.whatsapp.api_version.clone(),
             timeout: Duration::from_secs(config.whatsapp.timeout_secs.max(1)),

@@ -12,7 +12,7 @@ use engine::bus::in_process::InProcessBus;
 use engine::config::EmbeddedConfig;
 use engine::storage::embedded::EmbeddedStore;
 use engine::storage::secrets::SecretBox;
-use gateway::providers::whatsapp_cloud::client::{CloudApiClient, CloudApiConfig};
+use gateway::providers::graph::{GraphClient, GraphConfig};
 use jiff::Timestamp;
 use schema::events::EventEnvelope;
 use schema::inbound::{InboundEvent, InboundMessage};
@@ -176,7 +176,7 @@ async fn fixture(config: ActorConfig) -> Fixture {
         bus: Arc::new(InProcessBus::new(64)),
         // Unreachable on purpose: these tests send nothing out.
         channel: Arc::new(
-            CloudApiClient::new(CloudApiConfig {
+            GraphClient::new(GraphConfig {
                 graph_base: "http://127.0.0.1:9".into(),
                 ..Default::default()
             })

@@ -34,14 +34,23 @@ pub struct InboundStatus {
 pub enum InboundEvent {
     Message(InboundMessage),
     Status(InboundStatus),
+    /// A message the business sent from elsewhere (Messenger/Instagram echoes, e.g. from Meta's own
+    /// inbox) or the echo of one of ours; `from` is the contact it went to.
+    Echo(InboundMessage),
+    /// The contact read everything the business sent up to `watermark` (Messenger read receipts).
+    ReadUpTo {
+        contact: String,
+        watermark: Timestamp,
+    },
 }
 
 impl InboundEvent {
     /// The contact address that identifies the conversation this event belongs to.
     pub fn contact_address(&self) -> &str {
         match self {
-            InboundEvent::Message(m) => &m.from.address,
+            InboundEvent::Message(m) | InboundEvent::Echo(m) => &m.from.address,
             InboundEvent::Status(s) => &s.recipient,
+            InboundEvent::ReadUpTo { contact, .. } => contact,
         }
     }
 }

@@ -188,6 +188,13 @@ async fn send(
         Some(Reply::Hang(pause)) => tokio::time::sleep(pause).await,
         None => {}
     }
+    // The Messenger Send API answers in its own shape.
+    if let Some(recipient) = body.pointer("/recipient/id").and_then(Value::as_str) {
+        return (
+            StatusCode::OK,
+            Json(json!({"recipient_id": recipient, "message_id": wamid})),
+        );
+    }
     let to = body["to"].as_str().unwrap_or_default().to_string();
     (
         StatusCode::OK,

@@ -18,6 +18,10 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route(
+            "/webhooks/meta/{connection_id}",
+            get(webhooks::verify).post(webhooks::receive_meta),
+        )
+        .route(
             "/webhooks/whatsapp/{connection_id}",
             get(webhooks::verify).post(webhooks::receive),
         )

@@ -1,15 +1,18 @@
-//! Provider webhook routes. `GET` answers Meta's verification handshake; `POST` verifies, parses, routes
-//! every event to its conversation actor and answers 200 only when all of them are durable.
+//! Provider webhook routes: `/webhooks/whatsapp/{connection_id}` (WhatsApp Cloud API) and
+//! `/webhooks/meta/{connection_id}` (Messenger pages and Instagram accounts). `GET` answers Meta's
+//! verification handshake; `POST` verifies, parses, routes every event to its conversation actor and
+//! answers 200 only when all of them are durable.
 //!
 //! Order of checks (each refusal stores nothing): in-flight limit (503) → content type (415) → body size
-//! (413) → connection exists (404) → signature (401) → payload shape (400) → every `phone_number_id`
-//! belongs to this tenant (404). Then events are grouped per conversation (order kept within one) and
+//! (413) → connection exists (404) → paused (409) → signature (401) → payload shape (400) → every
+//! account in the payload (`phone_number_id`, page id, Instagram id) belongs to this tenant (404). Then events are grouped per conversation (order kept within one) and
 //! the conversations are ingested concurrently. Any failure answers 503: Meta retries, and the retry is
 //! deduplicated by `wamid`, so a partial success is never a partial loss.
 
 use crate::AppState;
 use crate::error::{ApiError, read_body, require_json};
 use crate::http::parse_id;
+use crate::providers::messenger;
 use crate::providers::whatsapp_cloud::webhook::{self, WebhookError};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -26,7 +29,30 @@ use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
 
-const PROVIDER: &str = "whatsapp_cloud";
+/// Which webhook route a request came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    /// `/webhooks/whatsapp/…`: WhatsApp Cloud API payloads.
+    Whatsapp,
+    /// `/webhooks/meta/…`: Messenger Platform payloads (Messenger and Instagram).
+    Meta,
+}
+
+impl Route {
+    fn serves(self, provider: Provider) -> bool {
+        match self {
+            Route::Whatsapp => provider == Provider::WhatsappCloud,
+            Route::Meta => matches!(provider, Provider::Messenger | Provider::Instagram),
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Route::Whatsapp => "whatsapp_cloud",
+            Route::Meta => "meta",
+        }
+    }
+}
 
 /// Query of Meta's verification handshake.
 #[derive(Deserialize)]
@@ -39,13 +65,14 @@ pub struct Handshake {
     challenge: Option<String>,
 }
 
-/// `GET /webhooks/whatsapp/{connection_id}`: echoes `hub.challenge` when the verify token matches.
+/// `GET /webhooks/{whatsapp|meta}/{connection_id}`: echoes `hub.challenge` when the verify token
+/// matches (the handshake is the same for every Meta provider).
 pub async fn verify(
     State(state): State<AppState>,
     Path(connection_id): Path<String>,
     Query(handshake): Query<Handshake>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let connection = connection(&state, &connection_id).await?;
+    let connection = connection(&state, &connection_id, None).await?;
     let token_ok = handshake
         .verify_token
         .as_deref()
@@ -60,18 +87,40 @@ pub async fn verify(
     }
 }
 
-/// `POST /webhooks/whatsapp/{connection_id}`. Every answer carries `x-request-id` (the caller's, when it
-/// sent a sane one), which also tags the logs of the actor turns and fan-out it caused.
+/// `POST /webhooks/whatsapp/{connection_id}`.
 pub async fn receive(
     State(state): State<AppState>,
     Path(connection_id): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    receive_on(Route::Whatsapp, state, connection_id, headers, body).await
+}
+
+/// `POST /webhooks/meta/{connection_id}` (Messenger and Instagram).
+pub async fn receive_meta(
+    State(state): State<AppState>,
+    Path(connection_id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    receive_on(Route::Meta, state, connection_id, headers, body).await
+}
+
+/// Every answer carries `x-request-id` (the caller's, when it sent a sane one), which also tags the
+/// logs of the actor turns and fan-out it caused.
+async fn receive_on(
+    route: Route,
+    state: AppState,
+    connection_id: String,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let received_at = Instant::now();
     let request_id = request_id(&headers);
-    let span = tracing::info_span!("webhook", provider = PROVIDER, %request_id, connection = %connection_id);
+    let span = tracing::info_span!("webhook", provider = route.label(), %request_id, connection = %connection_id);
     let outcome = receive_inner(
+        route,
         &state,
         &connection_id,
         &headers,
@@ -85,9 +134,9 @@ pub async fn receive(
         Ok(_) => "ok",
         Err(e) => e.code,
     };
-    metrics::counter!("conversa_webhooks_received_total", "provider" => PROVIDER, "outcome" => label)
+    metrics::counter!("conversa_webhooks_received_total", "provider" => route.label(), "outcome" => label)
         .increment(1);
-    metrics::histogram!("conversa_webhook_duration_seconds", "provider" => PROVIDER)
+    metrics::histogram!("conversa_webhook_duration_seconds", "provider" => route.label())
         .record(received_at.elapsed().as_secs_f64());
     let mut response = match outcome {
         Ok(answer) => answer.into_response(),
@@ -126,6 +175,7 @@ fn request_id(headers: &HeaderMap) -> Arc<str> {
 }
 
 async fn receive_inner(
+    route: Route,
     state: &AppState,
     connection_id: &str,
     headers: &HeaderMap,
@@ -139,7 +189,7 @@ async fn receive_inner(
         .map_err(|_| ApiError::unavailable("overloaded", "too many webhooks in flight; retry"))?;
     require_json(headers)?;
     let body = read_body(body, state.config.webhook_body_limit).await?;
-    let connection = connection(state, connection_id).await?;
+    let connection = connection(state, connection_id, Some(route)).await?;
     if connection.status == ConnectionStatus::Paused {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -158,33 +208,41 @@ async fn receive_inner(
             WebhookError::Malformed(detail) => ApiError::bad_request("malformed_payload", detail),
         },
     )?;
-    let parsed = webhook::parse(&body)
-        .map_err(|e| ApiError::bad_request("malformed_payload", e.to_string()))?;
+    let parsed = match connection.provider {
+        Provider::WhatsappCloud => webhook::parse(&body),
+        Provider::Messenger => messenger::webhook::parse(&body, "page"),
+        Provider::Instagram => messenger::webhook::parse(&body, "instagram"),
+    }
+    .map_err(|e| ApiError::bad_request("malformed_payload", e.to_string()))?;
 
     // Resolve every number before touching any conversation: all or nothing.
     let mut numbers: HashMap<String, Connection> = HashMap::new();
     for batch in &parsed.batches {
-        if numbers.contains_key(&batch.phone_number_id) {
+        if numbers.contains_key(&batch.account_id) {
             continue;
         }
-        let owner = if batch.phone_number_id == connection.meta.account_id {
+        let owner = if batch.account_id == connection.meta.account_id {
             Some(connection.clone())
         } else {
             state
                 .store
-                .connection_by_address(Provider::WhatsappCloud, &batch.phone_number_id)
+                .connection_by_address(connection.provider, &batch.account_id)
                 .await?
         };
         match owner {
             Some(owner) if owner.tenant_id == connection.tenant_id => {
-                numbers.insert(batch.phone_number_id.clone(), owner);
+                numbers.insert(batch.account_id.clone(), owner);
             }
             _ => {
+                let (code, field) = match route {
+                    Route::Whatsapp => ("unknown_phone_number_id", "phone_number_id"),
+                    Route::Meta => ("unknown_account_id", "account"),
+                };
                 return Err(ApiError::not_found(
-                    "unknown_phone_number_id",
+                    code,
                     format!(
-                        "phone_number_id {} is not a connection of this tenant",
-                        batch.phone_number_id
+                        "{field} {} is not a connection of this tenant",
+                        batch.account_id
                     ),
                 ));
             }
@@ -196,7 +254,7 @@ async fn receive_inner(
     let mut groups: Vec<(Connection, ConversationId, Vec<InboundEvent>)> = Vec::new();
     let mut index: HashMap<ConversationId, usize> = HashMap::new();
     for batch in parsed.batches {
-        let Some(owner) = numbers.get(&batch.phone_number_id) else {
+        let Some(owner) = numbers.get(&batch.account_id) else {
             continue;
         };
         for event in batch.events {
@@ -233,18 +291,26 @@ async fn receive_inner(
         "messages_stored": stored,
         "duplicates": duplicates,
         "statuses_applied": statuses,
-        "ignored_changes": parsed.ignored_changes,
+        "ignored_changes": parsed.ignored,
     })))
 }
 
-async fn connection(state: &AppState, raw_id: &str) -> Result<Connection, ApiError> {
+/// The connection a webhook URL names, if it exists and (for `POST`) is served by this route.
+async fn connection(
+    state: &AppState,
+    raw_id: &str,
+    route: Option<Route>,
+) -> Result<Connection, ApiError> {
     let id: ConnectionId = parse_id(raw_id, "unknown_connection")?;
     state
         .store
         .connection(id)
         .await?
-        .filter(|c| c.provider == Provider::WhatsappCloud)
+        .filter(|c| route.is_none_or(|r| r.serves(c.provider)))
         .ok_or_else(|| {
-            ApiError::not_found("unknown_connection", "no WhatsApp connection with this id")
+            ApiError::not_found(
+                "unknown_connection",
+                "no connection with this id on this route",
+            )
         })
 }

@@ -1,4 +1,24 @@
 //! Provider modules. Each owns both directions of one provider: parsing and verifying its webhooks into
 //! `schema::inbound` events, and its send API behind `schema::channel::ChannelClient`.
 
+pub mod graph;
+pub mod messenger;
 pub mod whatsapp_cloud;
+
+use schema::inbound::InboundEvent;
+
+/// The events of one webhook, per business account they happened on (WhatsApp `phone_number_id`,
+/// Messenger page id, Instagram account id).
+#[derive(Debug, Default, PartialEq)]
+pub struct ParsedWebhook {
+    pub batches: Vec<AccountEvents>,
+    /// Parts of the payload acknowledged but not stored (account updates, fields we do not serve).
+    pub ignored: usize,
+}
+
+/// Events for one business account, in payload order.
+#[derive(Debug, PartialEq)]
+pub struct AccountEvents {
+    pub account_id: String,
+    pub events: Vec<InboundEvent>,
+}

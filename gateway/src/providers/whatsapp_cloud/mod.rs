@@ -3,7 +3,7 @@
 //! - [`webhook`]: `X-Hub-Signature-256` verification and the webhook payload (`object` →
 //!   `entry[]` → `changes[]` → `value.messages[]` / `value.statuses[]`), batched entries included.
 //! - [`content`]: each documented message type → `MessageContent`.
-//! - [`client`]: `POST {graph_base}/{version}/{phone_number_id}/messages` with the connection's token.
+//! - [`client`]: the request body of each outbound message kind (posted by `providers::graph`).
 
 pub mod client;
 pub mod content;

@@ -51,21 +51,7 @@ pub fn sign(app_secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// The events of one `change`, for one business number.
-#[derive(Debug, PartialEq)]
-pub struct NumberEvents {
-    /// `metadata.phone_number_id`: which connection the events belong to.
-    pub phone_number_id: String,
-    pub events: Vec<InboundEvent>,
-}
-
-/// A parsed webhook.
-#[derive(Debug, Default, PartialEq)]
-pub struct ParsedWebhook {
-    pub batches: Vec<NumberEvents>,
-    /// Changes of fields other than `messages` (account updates, templates): acknowledged, not stored.
-    pub ignored_changes: usize,
-}
+pub use crate::providers::{AccountEvents, ParsedWebhook};
 
 #[derive(Deserialize)]
 struct Payload {
@@ -158,7 +144,7 @@ pub fn parse(body: &[u8]) -> Result<ParsedWebhook, WebhookError> {
     let mut parsed = ParsedWebhook::default();
     for change in payload.entry.into_iter().flat_map(|e| e.changes) {
         if change.field != "messages" {
-            parsed.ignored_changes += 1;
+            parsed.ignored += 1;
             continue;
         }
         let value: ChangeValue = serde_json::from_value(change.value)
@@ -172,8 +158,8 @@ pub fn parse(body: &[u8]) -> Result<ParsedWebhook, WebhookError> {
                 events.push(InboundEvent::Status(status));
             }
         }
-        parsed.batches.push(NumberEvents {
-            phone_number_id: value.metadata.phone_number_id,
+        parsed.batches.push(AccountEvents {
+            account_id: value.metadata.phone_number_id,
             events,
         });
     }
@@ -278,7 +264,7 @@ mod tests {
     fn documented_text_message_parses_with_contact_name() {
         let parsed = parse(DOCUMENTED_TEXT.as_bytes()).unwrap();
         assert_eq!(parsed.batches.len(), 1);
-        assert_eq!(parsed.batches[0].phone_number_id, "106540352242922");
+        assert_eq!(parsed.batches[0].account_id, "106540352242922");
         let InboundEvent::Message(m) = &parsed.batches[0].events[0] else {
             panic!("not a message")
         };
@@ -322,7 +308,7 @@ mod tests {
                {"id":"wamid.2","status":"deleted","timestamp":"3","recipient_id":"9"}]}}]},
           {"id":"3","changes":[{"field":"account_update","value":{}}]}]}"#;
         let parsed = parse(body.as_bytes()).unwrap();
-        assert_eq!(parsed.ignored_changes, 1);
+        assert_eq!(parsed.ignored, 1);
         assert_eq!(parsed.batches[0].events.len(), 2);
         assert_eq!(
             parsed.batches[1].events.len(),

@@ -1,0 +1,215 @@
+//! The Graph API client shared by every Meta provider (WhatsApp Cloud API, Messenger, Instagram): one
+//! pooled HTTP client with timeouts, implementing `schema::channel::ChannelClient`. It picks the
+//! request body by the connection's provider (`whatsapp_cloud::client` or `messenger::client`) and
+//! maps answers the same way for all: 429 and 5xx are transient, other 4xx final rejections carrying
+//! Meta's error `code`, `message` and `error_data.details`.
+//!
+//! Media: for WhatsApp, `GET {graph_base}/{api_version}/{media_id}` answers the file's temporary `url`,
+//! `mime_type` and `file_size`, and the file is fetched from that URL with the same bearer token; for
+//! Messenger and Instagram the reference already is a CDN URL, fetched without a token. Either way the
+//! file is streamed on and neither token nor URL ever reaches an agent.
+
+use crate::providers::{messenger, whatsapp_cloud};
+use async_trait::async_trait;
+use futures::StreamExt;
+use schema::channel::{ChannelClient, MediaError, MediaStream, Outbound, SendError};
+use schema::records::{Connection, Provider, ProviderError};
+use serde_json::Value;
+use std::time::Duration;
+
+/// Settings of the Cloud API client.
+#[derive(Clone, Debug)]
+pub struct GraphConfig {
+    /// `https://graph.facebook.com` in production.
+    pub graph_base: String,
+    /// Graph API version, e.g. `v23.0`.
+    pub api_version: String,
+    pub timeout: Duration,
+}
+
+impl Default for GraphConfig {
+    fn default() -> Self {
+        Self {
+            graph_base: "https://graph.facebook.com".into(),
+            api_version: "v23.0".into(),
+            timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// The client (one per node; connection pooling is shared).
+pub struct GraphClient {
+    http: reqwest::Client,
+    config: GraphConfig,
+}
+
+impl GraphClient {
+    pub fn new(config: GraphConfig) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .build()?;
+        Ok(Self { http, config })
+    }
+}
+
+impl GraphClient {
+    /// Streams a file from `url` (with `token` as bearer when given), refusing files over `max_bytes`
+    /// before the stream when their size is announced and during it when not.
+    async fn download(
+        &self,
+        url: &str,
+        token: Option<&str>,
+        fallback_type: Option<String>,
+        max_bytes: u64,
+    ) -> Result<MediaStream, MediaError> {
+        let mut request = self.http.get(url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let file = request
+            .send()
+            .await
+            .map_err(|e| MediaError::Unavailable(e.to_string()))?;
+        match file.status().as_u16() {
+            200..=299 => {}
+            404 | 410 => return Err(MediaError::NotFound),
+            status => {
+                return Err(MediaError::Unavailable(format!(
+                    "media download answered {status}"
+                )));
+            }
+        }
+        let content_type = file
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .or(fallback_type);
+        let length = file.content_length();
+        if let Some(length) = length.filter(|l| *l > max_bytes) {
+            return Err(MediaError::TooLarge(length));
+        }
+        let mut seen = 0u64;
+        let body = file
+            .bytes_stream()
+            .map(move |chunk| {
+                let chunk = chunk.map_err(|e| e.to_string())?;
+                seen += chunk.len() as u64;
+                if seen > max_bytes {
+                    return Err(format!("media exceeds {max_bytes} bytes"));
+                }
+                Ok(chunk)
+            })
+            .boxed();
+        Ok(MediaStream {
+            content_type,
+            length,
+            body,
+        })
+    }
+}
+
+#[async_trait]
+impl ChannelClient for GraphClient {
+    async fn fetch_media(
+        &self,
+        connection: &Connection,
+        media_id: &str,
+        max_bytes: u64,
+    ) -> Result<MediaStream, MediaError> {
+        if connection.provider != Provider::WhatsappCloud {
+            return self.download(media_id, None, None, max_bytes).await;
+        }
+        let url = format!(
+            "{}/{}/{}",
+            self.config.graph_base.trim_end_matches('/'),
+            self.config.api_version,
+            media_id
+        );
+        let token = &connection.meta.access_token;
+        let unavailable = |e: reqwest::Error| MediaError::Unavailable(e.to_string());
+        let info = self
+            .http
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        if info.status().as_u16() == 404 || info.status().as_u16() == 400 {
+            return Err(MediaError::NotFound);
+        }
+        if !info.status().is_success() {
+            return Err(MediaError::Unavailable(format!(
+                "media lookup answered {}",
+                info.status()
+            )));
+        }
+        let info: Value = info.json().await.map_err(unavailable)?;
+        let size = info
+            .get("file_size")
+            .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()));
+        if let Some(size) = size.filter(|s| *s > max_bytes) {
+            return Err(MediaError::TooLarge(size));
+        }
+        let file_url = info
+            .get("url")
+            .and_then(Value::as_str)
+            .ok_or_else(|| MediaError::Unavailable("media lookup without url".into()))?;
+        let mime = info
+            .get("mime_type")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        self.download(file_url, Some(token), mime, max_bytes).await
+    }
+
+    async fn send(&self, connection: &Connection, message: &Outbound) -> Result<String, SendError> {
+        let url = format!(
+            "{}/{}/{}/messages",
+            self.config.graph_base.trim_end_matches('/'),
+            self.config.api_version,
+            connection.meta.account_id
+        );
+        let body = match connection.provider {
+            Provider::WhatsappCloud => whatsapp_cloud::client::payload(message)?,
+            Provider::Messenger | Provider::Instagram => messenger::client::payload(message)?,
+        };
+        let response = self
+            .http
+            .post(&url)
+            .bearer_auth(&connection.meta.access_token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| SendError::Transient(format!("request failed: {e}")))?;
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            let id = match connection.provider {
+                Provider::WhatsappCloud => answer
+                    .pointer("/messages/0/id")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                Provider::Messenger | Provider::Instagram => messenger::client::message_id(&answer),
+            };
+            return id.ok_or_else(|| SendError::Transient("answer without a message id".into()));
+        }
+        let error = ProviderError {
+            code: answer.pointer("/error/code").and_then(Value::as_i64),
+            title: answer
+                .pointer("/error/message")
+                .and_then(Value::as_str)
+                .unwrap_or_else(|| status.canonical_reason().unwrap_or("error"))
+                .to_string(),
+            detail: answer
+                .pointer("/error/error_data/details")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        };
+        if status.as_u16() == 429 || status.is_server_error() {
+            Err(SendError::Transient(format!("{status}: {}", error.title)))
+        } else {
+            Err(SendError::Rejected(error))
+        }
+    }
+}
