@@ -412,3 +412,33 @@ async fn reply_acknowledged_before_a_crash_is_sent_after_the_restart() {
         "sent again once after the restart"
     );
 }
+
+#[tokio::test]
+async fn marking_a_conversation_read_sends_the_read_receipt_for_the_newest_inbound_message() {
+    let graph = FakeGraph::start().await;
+    let node = Node::start_with(Some(graph.base.clone()), Vec::new()).await;
+    let tenant = provision(&node, "read").await;
+    let payload = whatsapp::webhook(
+        &tenant.phone_number_id,
+        vec![
+            whatsapp::text("5511900000010", "wamid.R1", "um"),
+            whatsapp::text("5511900000010", "wamid.R2", "dois"),
+        ],
+        vec![],
+    );
+    assert_eq!(whatsapp::post(&node, &tenant, &payload).await.0, 200);
+    let (_, inbox) = api_get(&node, &tenant.agent_token, "/api/v1/conversations").await;
+    let conversation = inbox["items"][0]["id"].as_str().unwrap().to_string();
+    let response = reqwest::Client::new()
+        .post(node.url(&format!("/api/v1/conversations/{conversation}/read")))
+        .bearer_auth(&tenant.agent_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let request = graph.requests().last().unwrap().clone();
+    assert_eq!(
+        request.body,
+        json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.R2"})
+    );
+}

@@ -61,6 +61,15 @@ pub trait ChannelClient: Send + Sync + 'static {
         max_bytes: u64,
     ) -> Result<MediaStream, MediaError>;
 
+    /// Tells the provider the business has read the contact's messages up to `provider_message_id`
+    /// (WhatsApp blue ticks; Messenger `mark_seen` for the contact `to`).
+    async fn mark_read(
+        &self,
+        connection: &Connection,
+        to: &str,
+        provider_message_id: &str,
+    ) -> Result<(), SendError>;
+
     /// Sends a message and returns the provider's message id.
     async fn send(&self, connection: &Connection, message: &Outbound) -> Result<String, SendError>;
 }

@@ -289,3 +289,59 @@ fn decode_cursor(raw: &str) -> Result<InboxCursor, ApiError> {
             ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave out")
         })
 }
+
+/// `POST /api/v1/conversations/{id}/read`: tells the provider the business has read the contact's
+/// messages (WhatsApp blue ticks, Messenger "seen"), up to the newest inbound one. Answers 204; nothing
+/// is stored, and a failure is reported, not retried (the next read covers it).
+pub async fn mark_read(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    const SCAN: usize = 50;
+    let conversation = conversation(&state, &agent, &id).await?;
+    let recent = state
+        .store
+        .messages(
+            agent.tenant_id,
+            conversation.id,
+            SeqWindow::Before(Seq::MAX),
+            SCAN,
+        )
+        .await?;
+    let Some(newest) = recent
+        .iter()
+        .rev()
+        .filter(|m| m.direction == schema::records::Direction::Inbound)
+        .find_map(|m| m.provider_message_id.clone())
+    else {
+        return Ok(StatusCode::NO_CONTENT);
+    };
+    let connection = state
+        .store
+        .connection(conversation.connection_id)
+        .await?
+        .filter(|c| c.status != schema::records::ConnectionStatus::Paused)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "connection_unavailable",
+                "the connection is paused or removed",
+            )
+        })?;
+    state
+        .directory
+        .services()
+        .channel
+        .mark_read(&connection, &conversation.contact.address, &newest)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "mark as read failed");
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "provider_unavailable",
+                format!("the provider refused or failed: {e}"),
+            )
+        })?;
+    Ok(StatusCode::NO_CONTENT)
+}

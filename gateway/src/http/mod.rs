@@ -39,6 +39,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/conversations/{id}/messages/{seq}/media",
             get(media::download),
         )
+        .route(
+            "/api/v1/conversations/{id}/read",
+            post(conversations::mark_read),
+        )
         .route("/api/v1/ws", get(crate::ws::upgrade))
         .route("/api/v1/admin/tenants", post(admin::create_tenant))
         .route(

@@ -163,36 +163,67 @@ impl ChannelClient for GraphClient {
         self.download(file_url, Some(token), mime, max_bytes).await
     }
 
+    async fn mark_read(
+        &self,
+        connection: &Connection,
+        to: &str,
+        provider_message_id: &str,
+    ) -> Result<(), SendError> {
+        let body = match connection.provider {
+            Provider::WhatsappCloud => {
+                serde_json::json!({"messaging_product": "whatsapp", "status": "read",
+                                                          "message_id": provider_message_id})
+            }
+            Provider::Messenger | Provider::Instagram => {
+                serde_json::json!({"recipient": {"id": to}, "sender_action": "mark_seen"})
+            }
+        };
+        self.post_messages(connection, &body).await.map(drop)
+    }
+
     async fn send(&self, connection: &Connection, message: &Outbound) -> Result<String, SendError> {
+        let body = match connection.provider {
+            Provider::WhatsappCloud => whatsapp_cloud::client::payload(message)?,
+            Provider::Messenger | Provider::Instagram => messenger::client::payload(message)?,
+        };
+        let answer = self.post_messages(connection, &body).await?;
+        let id = match connection.provider {
+            Provider::WhatsappCloud => answer
+                .pointer("/messages/0/id")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            Provider::Messenger | Provider::Instagram => messenger::client::message_id(&answer),
+        };
+        id.ok_or_else(|| SendError::Transient("answer without a message id".into()))
+    }
+}
+
+impl GraphClient {
+    /// `POST {graph_base}/{version}/{account_id}/messages`; maps Meta's answer to success or a transient
+    /// or final error.
+    async fn post_messages(
+        &self,
+        connection: &Connection,
+        body: &Value,
+    ) -> Result<Value, SendError> {
         let url = format!(
             "{}/{}/{}/messages",
             self.config.graph_base.trim_end_matches('/'),
             self.config.api_version,
             connection.meta.account_id
         );
-        let body = match connection.provider {
-            Provider::WhatsappCloud => whatsapp_cloud::client::payload(message)?,
-            Provider::Messenger | Provider::Instagram => messenger::client::payload(message)?,
-        };
         let response = self
             .http
             .post(&url)
             .bearer_auth(&connection.meta.access_token)
-            .json(&body)
+            .json(body)
             .send()
             .await
             .map_err(|e| SendError::Transient(format!("request failed: {e}")))?;
         let status = response.status();
         let answer: Value = response.json().await.unwrap_or(Value::Null);
         if status.is_success() {
-            let id = match connection.provider {
-                Provider::WhatsappCloud => answer
-                    .pointer("/messages/0/id")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-                Provider::Messenger | Provider::Instagram => messenger::client::message_id(&answer),
-            };
-            return id.ok_or_else(|| SendError::Transient("answer without a message id".into()));
+            return Ok(answer);
         }
         let error = ProviderError {
             code: answer.pointer("/error/code").and_then(Value::as_i64),
