@@ -215,3 +215,43 @@ async fn a_tenants_connection_cannot_be_changed_through_another_tenant() {
         "still connected"
     );
 }
+
+#[tokio::test]
+async fn agents_see_connection_changes_live_and_other_tenants_do_not() {
+    let node = Node::start().await;
+    let tenant = provision(&node, "live-status").await;
+    let other = provision(&node, "live-status-other").await;
+    let (mut agent, _) = support::Agent::connect(&node, &tenant.agent_token, None).await;
+    let (mut outsider, _) = support::Agent::connect(&node, &other.agent_token, None).await;
+    let (status, _) = admin(
+        &node,
+        reqwest::Method::PATCH,
+        &connection_path(&tenant),
+        Some(json!({"status": "paused"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let frame = agent.next_frame().await.expect("a frame");
+    assert_eq!(frame["type"], "connection_updated", "{frame}");
+    assert_eq!(frame["connection"]["status"], "paused");
+    assert_eq!(frame["connection"]["id"], tenant.connection_id.as_str());
+    assert!(
+        frame.to_string().find("secret").is_none(),
+        "no secret in the notice: {frame}"
+    );
+    let (status, _) = admin(
+        &node,
+        reqwest::Method::DELETE,
+        &connection_path(&tenant),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let frame = agent.next_frame().await.expect("a frame");
+    assert_eq!(frame["type"], "connection_removed");
+    assert!(
+        outsider
+            .receives_nothing_within(std::time::Duration::from_millis(300))
+            .await
+    );
+}

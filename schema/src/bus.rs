@@ -1,5 +1,5 @@
-//! The pub/sub port: committed conversation events go out on a per-tenant topic; agent sockets subscribe
-//! to their tenant. Implemented in `engine` (in-process now, Redis between nodes later).
+//! The pub/sub port: committed conversation events, and tenant-wide notices such as a connection's new
+//! status, go out on a per-tenant topic; agent sockets subscribe to their tenant. Implemented in `engine` (in-process now, Redis between nodes later).
 
 use crate::events::EventEnvelope;
 use crate::ids::TenantId;
@@ -40,10 +40,30 @@ impl Published {
     }
 }
 
+/// A tenant-wide notice: state that is not part of any conversation's stream. Not replayed on resume;
+/// a client that reconnects reads the current state over REST.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TenantNotice {
+    /// A connection was created, paused, resumed, edited or changed status.
+    ConnectionUpdated(crate::api::ConnectionView),
+    /// A connection was removed.
+    ConnectionRemoved {
+        connection_id: crate::ids::ConnectionId,
+    },
+}
+
+/// What travels on a tenant's topic.
+#[derive(Clone, Debug)]
+pub enum BusMessage {
+    Event(Published),
+    Notice(Arc<TenantNotice>),
+}
+
 /// What a subscriber receives.
 #[derive(Clone, Debug)]
 pub enum BusItem {
     Event(Published),
+    Notice(Arc<TenantNotice>),
     /// The subscriber fell behind and `missed` events were dropped for it: it must resume from the store.
     Lagged {
         missed: u64,
@@ -54,6 +74,8 @@ pub enum BusItem {
 pub trait EventBus: Send + Sync + 'static {
     /// Publish an event that is already durable.
     fn publish(&self, event: Published);
+    /// Publish a tenant-wide notice.
+    fn notify(&self, tenant: TenantId, notice: TenantNotice);
     /// Every event of `tenant` published from now on.
     fn subscribe(&self, tenant: TenantId) -> BoxStream<'static, BusItem>;
 }

@@ -10,6 +10,8 @@
 //!                   {"type":"subscribed","replayed":<n>}                     replay done, live from here
 //!                   {"type":"resume_failed","reason":"too_far_behind","max_replay":<n>}
 //!                   {"type":"error","code":…,"message":…}   {"type":"pong"}
+//!                   {"type":"connection_updated","connection":{…}}   {"type":"connection_removed",…}
+//!                   (tenant-wide notices: live only, never replayed; reload them with GET /connections)
 //! ```
 //!
 //! Resume: the server replays, from the store, every event of every conversation active since
@@ -81,6 +83,31 @@ pub enum ServerFrame {
         message: String,
     },
     Pong,
+    /// A connection of the tenant was created or changed (status, name): live only, not replayed.
+    ConnectionUpdated {
+        connection: crate::api::ConnectionView,
+    },
+    /// A connection of the tenant was removed: live only, not replayed.
+    ConnectionRemoved {
+        connection_id: crate::ids::ConnectionId,
+    },
+}
+
+impl From<&crate::bus::TenantNotice> for ServerFrame {
+    fn from(notice: &crate::bus::TenantNotice) -> Self {
+        match notice {
+            crate::bus::TenantNotice::ConnectionUpdated(connection) => {
+                ServerFrame::ConnectionUpdated {
+                    connection: connection.clone(),
+                }
+            }
+            crate::bus::TenantNotice::ConnectionRemoved { connection_id } => {
+                ServerFrame::ConnectionRemoved {
+                    connection_id: *connection_id,
+                }
+            }
+        }
+    }
 }
 
 /// The JSON of `ServerFrame::Event(envelope)`, without cloning the envelope.

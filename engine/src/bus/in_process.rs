@@ -5,13 +5,14 @@
 use dashmap::DashMap;
 use futures::stream::{self, BoxStream, StreamExt};
 use schema::TenantId;
-use schema::bus::{BusItem, EventBus, Published};
+use schema::bus::{BusItem, BusMessage, EventBus, Published, TenantNotice};
+use std::sync::Arc;
 use tokio::sync::broadcast;
 
 /// One node's bus.
 pub struct InProcessBus {
     capacity: usize,
-    topics: DashMap<TenantId, broadcast::Sender<Published>>,
+    topics: DashMap<TenantId, broadcast::Sender<BusMessage>>,
 }
 
 impl InProcessBus {
@@ -23,18 +24,28 @@ impl InProcessBus {
     }
 }
 
-impl EventBus for InProcessBus {
-    fn publish(&self, event: Published) {
-        let tenant = event.envelope.tenant_id;
+impl InProcessBus {
+    fn send(&self, tenant: TenantId, message: BusMessage) {
         let Some(topic) = self.topics.get(&tenant).map(|t| t.clone()) else {
             return;
         };
-        if topic.send(event).is_err() {
+        if topic.send(message).is_err() {
             // Nobody listens any more: drop the topic unless someone subscribed meanwhile.
             self.topics
                 .remove_if(&tenant, |_, t| t.receiver_count() == 0);
         }
+    }
+}
+
+impl EventBus for InProcessBus {
+    fn publish(&self, event: Published) {
+        let tenant = event.envelope.tenant_id;
+        self.send(tenant, BusMessage::Event(event));
         metrics::counter!("conversa_bus_published_total").increment(1);
+    }
+
+    fn notify(&self, tenant: TenantId, notice: TenantNotice) {
+        self.send(tenant, BusMessage::Notice(Arc::new(notice)));
     }
 
     fn subscribe(&self, tenant: TenantId) -> BoxStream<'static, BusItem> {
@@ -45,7 +56,8 @@ impl EventBus for InProcessBus {
             .subscribe();
         stream::unfold(receiver, |mut receiver| async move {
             match receiver.recv().await {
-                Ok(event) => Some((BusItem::Event(event), receiver)),
+                Ok(BusMessage::Event(event)) => Some((BusItem::Event(event), receiver)),
+                Ok(BusMessage::Notice(notice)) => Some((BusItem::Notice(notice), receiver)),
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     Some((BusItem::Lagged { missed }, receiver))
                 }

@@ -14,6 +14,7 @@ use schema::api::{
     ConnectionView, CreateAgentRequest, CreateConnectionRequest, CreateTenantRequest, CreatedAgent,
     CreatedConnection, UpdateConnectionRequest,
 };
+use schema::bus::TenantNotice;
 use schema::records::{
     Agent, AgentRole, Connection, ConnectionStatus, MetaSettings, Provider, Tenant,
 };
@@ -47,6 +48,12 @@ pub async fn create_connection(
     let created = provision_connection(state.store.as_ref(), tenant, request)
         .await
         .map_err(provision_error)?;
+    if let Some(connection) = state.store.connection(created.connection_id).await? {
+        let view = ConnectionView::from(&connection);
+        state
+            .bus
+            .notify(tenant, TenantNotice::ConnectionUpdated(view));
+    }
     Ok((StatusCode::CREATED, axum::Json(created)))
 }
 
@@ -239,7 +246,10 @@ pub async fn update_connection(
     state
         .directory
         .stop_session(connection.tenant_id, connection.id);
-    Ok(axum::Json(ConnectionView::from(&connection)))
+    let view = ConnectionView::from(&connection);
+    let notice = TenantNotice::ConnectionUpdated(view.clone());
+    state.bus.notify(connection.tenant_id, notice);
+    Ok(axum::Json(view))
 }
 
 /// `DELETE /api/v1/admin/tenants/{tenant}/connections/{id}`: webhooks for it are refused from now on;
@@ -254,6 +264,10 @@ pub async fn remove_connection(
     state
         .directory
         .stop_session(connection.tenant_id, connection.id);
+    let notice = TenantNotice::ConnectionRemoved {
+        connection_id: connection.id,
+    };
+    state.bus.notify(connection.tenant_id, notice);
     Ok(StatusCode::NO_CONTENT)
 }
 
