@@ -119,6 +119,11 @@ impl ChannelClient for GraphClient {
         max_bytes: u64,
     ) -> Result<MediaStream, MediaError> {
         if connection.provider != Provider::WhatsappCloud {
+            // The reference came in a Meta-signed webhook, but it is still a URL the node will fetch:
+            // only https, so a reference can never point the node at a plain-http internal service.
+            if !media_id.starts_with("https://") {
+                return Err(MediaError::NotFound);
+            }
             return self.download(media_id, None, None, max_bytes).await;
         }
         let url = format!(
