@@ -3,7 +3,7 @@
 //! ```text
 //! NodeSupervisor                      node_supervisor.rs — one per node; parent of every tenant
 //! └── TenantSupervisor (per tenant)   tenant_supervisor.rs — spawned on first use, never passivated yet
-//!     ├── ConversationActor (per conversation)   conversation.rs — virtual: created on first message,
+//!     ├── ConversationActor (per conversation)   conversation/ — virtual: created on first message,
 //!     │                                           stopped after `idle_timeout`, rebuilt from the store
 //!     └── SessionActor (per connection)           session.rs — owns the provider's outbound side
 //! ```

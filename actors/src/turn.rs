@@ -3,11 +3,13 @@
 //! the store at once. If the commit fails the copy is dropped and the actor's state is untouched.
 
 use jiff::Timestamp;
-use schema::Seq;
 use schema::events::{ConversationEvent, EventEnvelope};
+use schema::inbound::InboundMessage;
 use schema::inbound::InboundStatus;
 use schema::records::{Conversation, Message, StatusChange};
+use schema::records::{ConversationStatus, Direction, MessageStatus, Priority};
 use schema::store::{MessageKey, MessageRef};
+use schema::{ConnectionId, ConversationId, MessageId, Seq, TenantId};
 
 /// How many statuses for not-yet-known provider ids a conversation keeps; the oldest go first.
 const MAX_EARLY_STATUSES: usize = 64;
@@ -132,5 +134,58 @@ pub(crate) fn upsert(messages: &mut Vec<Message>, message: Message) {
     match messages.iter_mut().find(|m| m.seq == message.seq) {
         Some(slot) => *slot = message,
         None => messages.push(message),
+    }
+}
+
+/// A new open conversation with the contact of its first message.
+pub(crate) fn new_conversation(
+    tenant: TenantId,
+    id: ConversationId,
+    connection_id: ConnectionId,
+    first: &InboundMessage,
+) -> Conversation {
+    let now = Timestamp::now();
+    Conversation {
+        id,
+        tenant_id: tenant,
+        connection_id,
+        contact: first.from.clone(),
+        status: ConversationStatus::Open,
+        priority: Priority::Normal,
+        assignee: None,
+        team: None,
+        tags: Vec::new(),
+        last_seq: 0,
+        created_at: now,
+        last_activity_at: now,
+        last_inbound_at: None,
+        message_count: 0,
+        last_message_preview: None,
+        early_statuses: Default::default(),
+    }
+}
+
+/// The stored form of a message the contact sent (its seq is set when the turn adds it).
+pub(crate) fn inbound_message(
+    tenant: TenantId,
+    id: ConversationId,
+    inbound: &InboundMessage,
+    now: Timestamp,
+) -> Message {
+    Message {
+        id: MessageId::new(),
+        tenant_id: tenant,
+        conversation_id: id,
+        seq: 0,
+        direction: Direction::Inbound,
+        content: inbound.content.clone(),
+        status: MessageStatus::Received,
+        provider_message_id: Some(inbound.provider_message_id.clone()),
+        reply_to: inbound.reply_to.clone(),
+        sent_by: None,
+        client_message_id: None,
+        error: None,
+        created_at: inbound.sent_at,
+        updated_at: now,
     }
 }

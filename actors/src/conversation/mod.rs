@@ -10,21 +10,20 @@
 //! rebuilds from what is actually stored. The actor stops itself after `idle_timeout` without messages
 //! (passivation); the tenant supervisor then drops its registry entry.
 
+mod outbound;
+
 use crate::directory::{Directory, IngestReport};
-use crate::policy::{CUSTOMER_SERVICE_WINDOW, validate_outbound};
-use crate::session::SessionMsg;
-use crate::turn::{Turn, early_changed_insert, upsert};
+use crate::turn::{Turn, early_changed_insert, inbound_message, new_conversation, upsert};
 use jiff::Timestamp;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use schema::bus::Published;
 use schema::events::ConversationEvent;
 use schema::inbound::{InboundEvent, InboundMessage, InboundStatus};
 use schema::records::{
-    Conversation, ConversationStatus, Direction, Message, MessageContent, MessageStatus, Priority,
-    ProviderError, StatusChange,
+    Conversation, Direction, Message, MessageContent, MessageStatus, ProviderError, StatusChange,
 };
-use schema::store::{ConversationCommit, MessageKey, MessageRef, StoreError};
-use schema::{AgentId, ConnectionId, ConversationId, MessageId, Seq, TenantId};
+use schema::store::{ConversationCommit, MessageKey, MessageRef};
+use schema::{AgentId, ConnectionId, ConversationId, Seq, TenantId};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::task::JoinHandle;
@@ -233,13 +232,7 @@ impl ConversationState {
                         report.duplicates += 1;
                         continue;
                     }
-                    let turn = turn.get_or_insert_with(|| {
-                        Turn::new(self.new_conversation(connection_id, &inbound), true)
-                    });
-                    if turn.conversation.last_seq == 0 {
-                        let conversation = turn.conversation.clone();
-                        turn.push(ConversationEvent::ConversationCreated { conversation });
-                    }
+                    let turn = self.open(&mut turn, connection_id, &inbound);
                     let message = turn.add_message(self.inbound_message(&inbound, turn.now));
                     if let Some(name) = inbound.from.name.clone() {
                         turn.conversation.contact.name = Some(name);
@@ -297,13 +290,7 @@ impl ConversationState {
                     // Sent from elsewhere (Meta's own inbox, another tool): keep it in the history.
                     // An echo of our own send that overtakes the send call's answer is stored this way
                     // too, so it can show twice; Meta's echo carries no id of ours to tell them apart.
-                    let turn = turn.get_or_insert_with(|| {
-                        Turn::new(self.new_conversation(connection_id, &echo), true)
-                    });
-                    if turn.conversation.last_seq == 0 {
-                        let conversation = turn.conversation.clone();
-                        turn.push(ConversationEvent::ConversationCreated { conversation });
-                    }
+                    let turn = self.open(&mut turn, connection_id, &echo);
                     let mut outbound = self.inbound_message(&echo, turn.now);
                     outbound.direction = Direction::Outbound;
                     outbound.status = MessageStatus::Sent;
@@ -401,191 +388,6 @@ impl ConversationState {
         Ok(true)
     }
 
-    async fn send(
-        &mut self,
-        agent: AgentId,
-        content: MessageContent,
-        client_message_id: Option<String>,
-    ) -> Result<Message, ConversationError> {
-        let Some(conversation) = self.conversation.clone() else {
-            return Err(ConversationError::NotFound);
-        };
-        let needs_window = validate_outbound(&content)?;
-        // Outside the window Meta refuses anything but a template (error 131047); say so now, before
-        // storing anything.
-        let window_open = conversation
-            .last_inbound_at
-            .is_some_and(|at| Timestamp::now().duration_since(at) < CUSTOMER_SERVICE_WINDOW);
-        if needs_window && !window_open {
-            return Err(ConversationError::WindowClosed);
-        }
-        if let MessageContent::Reaction { target, .. } = &content
-            && self
-                .lookup(&MessageKey::Provider(target.clone()))
-                .await?
-                .is_none()
-        {
-            return Err(ConversationError::Invalid(
-                "the reacted message is not in this conversation".into(),
-            ));
-        }
-        let key = client_message_id.clone().map(MessageKey::Client);
-        if let Some(key) = &key
-            && let Some(found) = self.lookup(key).await?
-        {
-            return self.load_message(found.seq).await;
-        }
-        let mut turn = Turn::new(conversation, false);
-        let now = turn.now;
-        let message = turn.add_message(Message {
-            id: MessageId::new(),
-            tenant_id: self.tenant,
-            conversation_id: self.id,
-            seq: 0,
-            direction: Direction::Outbound,
-            content: content.clone(),
-            status: MessageStatus::Pending,
-            provider_message_id: None,
-            reply_to: None,
-            sent_by: Some(agent),
-            client_message_id,
-            error: None,
-            created_at: now,
-            updated_at: now,
-        });
-        if let Some(key) = key {
-            turn.keys.push((
-                key,
-                MessageRef {
-                    message_id: message.id,
-                    seq: message.seq,
-                },
-            ));
-        }
-        let connection = turn.conversation.connection_id;
-        let to = turn.conversation.contact.address.clone();
-        self.commit(turn, None).await?;
-        let outbound = schema::channel::Outbound {
-            to,
-            content,
-            reply_to: None,
-        };
-        let handed_over = match self.directory.session(self.tenant, connection).await {
-            Ok(session) => session
-                .cast(SessionMsg::Send {
-                    conversation: self.id,
-                    seq: message.seq,
-                    outbound,
-                })
-                .is_ok(),
-            Err(_) => false,
-        };
-        if !handed_over {
-            // The message is stored; it must not stay `pending` forever without saying so.
-            tracing::error!(conversation = %self.id, seq = message.seq, "session actor unavailable");
-            let error = ProviderError {
-                code: None,
-                title: "connection unavailable".into(),
-                detail: Some("the connection's session could not be started".into()),
-            };
-            self.provider_answered(message.seq, Err(error))
-                .await
-                .map_err(store_error)?;
-        }
-        Ok(message)
-    }
-
-    /// Re-dispatches a stored outbound message that is still `pending`.
-    async fn resend(&mut self, seq: Seq) -> Result<(), ConversationError> {
-        let Some(conversation) = self.conversation.clone() else {
-            return Ok(());
-        };
-        let message = self.load_message(seq).await?;
-        if message.direction != Direction::Outbound || message.status != MessageStatus::Pending {
-            return Ok(());
-        }
-        tracing::info!(conversation = %self.id, seq, "resending a pending reply from the outbox");
-        let outbound = schema::channel::Outbound {
-            to: conversation.contact.address.clone(),
-            content: message.content,
-            reply_to: None,
-        };
-        let session = self
-            .directory
-            .session(self.tenant, conversation.connection_id)
-            .await;
-        let handed_over = session
-            .map(|s| {
-                s.cast(SessionMsg::Send {
-                    conversation: self.id,
-                    seq,
-                    outbound,
-                })
-                .is_ok()
-            })
-            .unwrap_or(false);
-        if !handed_over {
-            let error = ProviderError {
-                code: None,
-                title: "connection unavailable".into(),
-                detail: Some("the connection's session could not be started".into()),
-            };
-            self.provider_answered(seq, Err(error))
-                .await
-                .map_err(store_error)?;
-        }
-        Ok(())
-    }
-
-    /// Records the provider's answer to a send: its message id, or the final failure.
-    async fn provider_answered(
-        &mut self,
-        seq: Seq,
-        answer: Result<String, ProviderError>,
-    ) -> Result<(), StoreError> {
-        let Some(conversation) = self.conversation.clone() else {
-            return Ok(());
-        };
-        let mut turn = Turn::new(conversation, false);
-        let mut message = self
-            .load_message(seq)
-            .await
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let now = turn.now;
-        match answer {
-            Ok(provider_id) => {
-                let change = StatusChange {
-                    status: MessageStatus::Accepted,
-                    at: now,
-                    error: None,
-                };
-                turn.advance(&mut message, change, Some(provider_id.clone()));
-                // Meta may report `sent`/`delivered` before the send call answers: apply what waited.
-                if let Some(early) = turn.conversation.early_statuses.remove(&provider_id) {
-                    turn.advance(&mut message, early, None);
-                }
-                let reference = MessageRef {
-                    message_id: message.id,
-                    seq,
-                };
-                turn.keys
-                    .push((MessageKey::Provider(provider_id), reference));
-            }
-            Err(error) => {
-                let change = StatusChange {
-                    status: MessageStatus::Failed,
-                    at: now,
-                    error: Some(error),
-                };
-                turn.advance(&mut message, change, None);
-            }
-        }
-        upsert(&mut turn.messages, message);
-        self.commit(turn, None)
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
-    }
-
     async fn commit(
         &mut self,
         turn: Turn,
@@ -631,49 +433,29 @@ impl ConversationState {
             .ok_or_else(|| ConversationError::Store(format!("message at seq {seq} is missing")))
     }
 
-    fn new_conversation(
+    /// The turn, opening the conversation with `first` (and its `conversation.created` event) when it
+    /// does not exist yet.
+    fn open<'t>(
         &self,
+        turn: &'t mut Option<Turn>,
         connection_id: ConnectionId,
         first: &InboundMessage,
-    ) -> Conversation {
-        let now = Timestamp::now();
-        Conversation {
-            id: self.id,
-            tenant_id: self.tenant,
-            connection_id,
-            contact: first.from.clone(),
-            status: ConversationStatus::Open,
-            priority: Priority::Normal,
-            assignee: None,
-            team: None,
-            tags: Vec::new(),
-            last_seq: 0,
-            created_at: now,
-            last_activity_at: now,
-            last_inbound_at: None,
-            message_count: 0,
-            last_message_preview: None,
-            early_statuses: Default::default(),
+    ) -> &'t mut Turn {
+        let turn = turn.get_or_insert_with(|| {
+            Turn::new(
+                new_conversation(self.tenant, self.id, connection_id, first),
+                true,
+            )
+        });
+        if turn.conversation.last_seq == 0 {
+            let conversation = turn.conversation.clone();
+            turn.push(ConversationEvent::ConversationCreated { conversation });
         }
+        turn
     }
 
     fn inbound_message(&self, inbound: &InboundMessage, now: Timestamp) -> Message {
-        Message {
-            id: MessageId::new(),
-            tenant_id: self.tenant,
-            conversation_id: self.id,
-            seq: 0,
-            direction: Direction::Inbound,
-            content: inbound.content.clone(),
-            status: MessageStatus::Received,
-            provider_message_id: Some(inbound.provider_message_id.clone()),
-            reply_to: inbound.reply_to.clone(),
-            sent_by: None,
-            client_message_id: None,
-            error: None,
-            created_at: inbound.sent_at,
-            updated_at: now,
-        }
+        inbound_message(self.tenant, self.id, inbound, now)
     }
 }
 

@@ -1,0 +1,202 @@
+//! The outbound half of a conversation turn: an agent's reply is validated (`policy.rs`), stored as
+//! `pending` (which puts it in the store's outbox) and cast to the connection's session actor; the
+//! provider's answer comes back as `ProviderAccepted` / `ProviderFailed`; after a restart the outbox
+//! hands still-pending replies back through `Resend`.
+
+use super::{ConversationError, ConversationState, store_error};
+use crate::policy::{CUSTOMER_SERVICE_WINDOW, validate_outbound};
+use crate::session::SessionMsg;
+use crate::turn::{Turn, upsert};
+use jiff::Timestamp;
+use schema::records::{
+    Direction, Message, MessageContent, MessageStatus, ProviderError, StatusChange,
+};
+use schema::store::{MessageKey, MessageRef, StoreError};
+use schema::{AgentId, MessageId, Seq};
+
+impl ConversationState {
+    pub(super) async fn send(
+        &mut self,
+        agent: AgentId,
+        content: MessageContent,
+        client_message_id: Option<String>,
+    ) -> Result<Message, ConversationError> {
+        let Some(conversation) = self.conversation.clone() else {
+            return Err(ConversationError::NotFound);
+        };
+        let needs_window = validate_outbound(&content)?;
+        // Outside the window Meta refuses anything but a template (error 131047); say so now, before
+        // storing anything.
+        let window_open = conversation
+            .last_inbound_at
+            .is_some_and(|at| Timestamp::now().duration_since(at) < CUSTOMER_SERVICE_WINDOW);
+        if needs_window && !window_open {
+            return Err(ConversationError::WindowClosed);
+        }
+        if let MessageContent::Reaction { target, .. } = &content
+            && self
+                .lookup(&MessageKey::Provider(target.clone()))
+                .await?
+                .is_none()
+        {
+            return Err(ConversationError::Invalid(
+                "the reacted message is not in this conversation".into(),
+            ));
+        }
+        let key = client_message_id.clone().map(MessageKey::Client);
+        if let Some(key) = &key
+            && let Some(found) = self.lookup(key).await?
+        {
+            return self.load_message(found.seq).await;
+        }
+        let mut turn = Turn::new(conversation, false);
+        let now = turn.now;
+        let message = turn.add_message(Message {
+            id: MessageId::new(),
+            tenant_id: self.tenant,
+            conversation_id: self.id,
+            seq: 0,
+            direction: Direction::Outbound,
+            content: content.clone(),
+            status: MessageStatus::Pending,
+            provider_message_id: None,
+            reply_to: None,
+            sent_by: Some(agent),
+            client_message_id,
+            error: None,
+            created_at: now,
+            updated_at: now,
+        });
+        if let Some(key) = key {
+            turn.keys.push((
+                key,
+                MessageRef {
+                    message_id: message.id,
+                    seq: message.seq,
+                },
+            ));
+        }
+        let connection = turn.conversation.connection_id;
+        let to = turn.conversation.contact.address.clone();
+        self.commit(turn, None).await?;
+        let outbound = schema::channel::Outbound {
+            to,
+            content,
+            reply_to: None,
+        };
+        let handed_over = match self.directory.session(self.tenant, connection).await {
+            Ok(session) => session
+                .cast(SessionMsg::Send {
+                    conversation: self.id,
+                    seq: message.seq,
+                    outbound,
+                })
+                .is_ok(),
+            Err(_) => false,
+        };
+        if !handed_over {
+            // The message is stored; it must not stay `pending` forever without saying so.
+            tracing::error!(conversation = %self.id, seq = message.seq, "session actor unavailable");
+            let error = ProviderError {
+                code: None,
+                title: "connection unavailable".into(),
+                detail: Some("the connection's session could not be started".into()),
+            };
+            self.provider_answered(message.seq, Err(error))
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(message)
+    }
+
+    /// Re-dispatches a stored outbound message that is still `pending`.
+    pub(super) async fn resend(&mut self, seq: Seq) -> Result<(), ConversationError> {
+        let Some(conversation) = self.conversation.clone() else {
+            return Ok(());
+        };
+        let message = self.load_message(seq).await?;
+        if message.direction != Direction::Outbound || message.status != MessageStatus::Pending {
+            return Ok(());
+        }
+        tracing::info!(conversation = %self.id, seq, "resending a pending reply from the outbox");
+        let outbound = schema::channel::Outbound {
+            to: conversation.contact.address.clone(),
+            content: message.content,
+            reply_to: None,
+        };
+        let session = self
+            .directory
+            .session(self.tenant, conversation.connection_id)
+            .await;
+        let handed_over = session
+            .map(|s| {
+                s.cast(SessionMsg::Send {
+                    conversation: self.id,
+                    seq,
+                    outbound,
+                })
+                .is_ok()
+            })
+            .unwrap_or(false);
+        if !handed_over {
+            let error = ProviderError {
+                code: None,
+                title: "connection unavailable".into(),
+                detail: Some("the connection's session could not be started".into()),
+            };
+            self.provider_answered(seq, Err(error))
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(())
+    }
+
+    /// Records the provider's answer to a send: its message id, or the final failure.
+    pub(super) async fn provider_answered(
+        &mut self,
+        seq: Seq,
+        answer: Result<String, ProviderError>,
+    ) -> Result<(), StoreError> {
+        let Some(conversation) = self.conversation.clone() else {
+            return Ok(());
+        };
+        let mut turn = Turn::new(conversation, false);
+        let mut message = self
+            .load_message(seq)
+            .await
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let now = turn.now;
+        match answer {
+            Ok(provider_id) => {
+                let change = StatusChange {
+                    status: MessageStatus::Accepted,
+                    at: now,
+                    error: None,
+                };
+                turn.advance(&mut message, change, Some(provider_id.clone()));
+                // Meta may report `sent`/`delivered` before the send call answers: apply what waited.
+                if let Some(early) = turn.conversation.early_statuses.remove(&provider_id) {
+                    turn.advance(&mut message, early, None);
+                }
+                let reference = MessageRef {
+                    message_id: message.id,
+                    seq,
+                };
+                turn.keys
+                    .push((MessageKey::Provider(provider_id), reference));
+            }
+            Err(error) => {
+                let change = StatusChange {
+                    status: MessageStatus::Failed,
+                    at: now,
+                    error: Some(error),
+                };
+                turn.advance(&mut message, change, None);
+            }
+        }
+        upsert(&mut turn.messages, message);
+        self.commit(turn, None)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+}
