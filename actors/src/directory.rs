@@ -15,6 +15,7 @@ use crate::node_supervisor::NodeMsg;
 use crate::session::{SessionActor, SessionArgs, SessionMsg};
 use crate::tenant_supervisor::{TenantArgs, TenantSupervisor};
 use dashmap::DashMap;
+use jiff::Timestamp;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorCell, ActorId, ActorRef};
 use schema::bus::EventBus;
@@ -117,6 +118,9 @@ impl Entity {
 }
 
 type Slot<M> = Arc<OnceCell<ActorRef<M>>>;
+
+/// A reply in the outbox: (tenant, conversation, seq of the message).
+pub type PendingReply = (TenantId, ConversationId, schema::Seq);
 
 /// Entity key → running actor.
 pub struct Directory {
@@ -323,22 +327,33 @@ impl Directory {
         })
     }
 
-    /// Hands every outbound message left `pending` by a previous process (stored and acknowledged to
-    /// the agent, but not answered by the provider before a crash) back to its session actor. Sending
-    /// is at least once: a message the provider received just before the crash is sent again.
-    pub async fn recover_outbox(self: &Arc<Self>) -> Result<usize, RouteError> {
+    /// Hands every outbound message still `pending` that was created before `created_before` back to
+    /// its session actor: at start with the start time (replies a previous process stored but never
+    /// saw answered), then periodically with an age well past the longest retry schedule (answers lost
+    /// to an actor that stopped meanwhile). Sending is at least once: a reply the provider received
+    /// just before a crash goes out again.
+    pub async fn recover_outbox(
+        self: &Arc<Self>,
+        created_before: Timestamp,
+        skip: impl Fn(&PendingReply) -> bool,
+    ) -> Result<Vec<PendingReply>, RouteError> {
         const MAX_RECOVERED: usize = 100_000;
         let pending = self.services.store.pending_outbound(MAX_RECOVERED).await?;
-        let mut resent = 0;
-        for (tenant, conversation, seq) in pending {
+        let mut resent = Vec::new();
+        for reply in pending.into_iter().filter(|r| !skip(r)) {
+            let (tenant, conversation, seq) = reply;
+            let resend = ConversationMsg::Resend {
+                seq,
+                created_before,
+            };
             match self.conversation(tenant, conversation).await {
-                Ok(actor) if actor.cast(ConversationMsg::Resend { seq }).is_ok() => resent += 1,
+                Ok(actor) if actor.cast(resend).is_ok() => resent.push(reply),
                 _ => {
                     tracing::warn!(%tenant, %conversation, seq, "pending reply could not be resent")
                 }
             }
         }
-        metrics::counter!("conversa_outbox_resent_total").increment(resent as u64);
+        metrics::counter!("conversa_outbox_resent_total").increment(resent.len() as u64);
         Ok(resent)
     }
 
@@ -359,6 +374,11 @@ impl Directory {
         self.forget(entity, actor);
         metrics::gauge!("conversa_actors_live", "kind" => entity.kind()).decrement(1.0);
         Some(entity)
+    }
+
+    /// Drops a conversation's entry if it still points at `actor` (which was found stopping).
+    pub(crate) fn forget_conversation(&self, tenant: TenantId, id: ConversationId, actor: ActorId) {
+        self.forget(Entity::Conversation(tenant, id), actor);
     }
 
     /// Drops the entry for `entity` if it still points at `actor` (never a newer actor).

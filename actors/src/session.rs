@@ -187,12 +187,20 @@ async fn deliver(
     answer: ConversationMsg,
 ) {
     let mut answer = Some(answer);
-    for _ in 0..directory.services().config.max_delivery_attempts.max(1) {
+    for attempt in 0..directory.services().config.max_delivery_attempts.max(1) {
         let Some(message) = answer.take() else { return };
         match directory.conversation(tenant, conversation).await {
             Ok(actor) => match actor.cast(message) {
                 Ok(()) => return,
-                Err(ractor::MessagingErr::SendErr(back)) => answer = Some(back),
+                Err(ractor::MessagingErr::SendErr(back)) => {
+                    // The actor is stopping: drop its entry so the next lookup starts a fresh one.
+                    directory.forget_conversation(tenant, conversation, actor.get_id());
+                    tokio::time::sleep(std::time::Duration::from_millis(
+                        20 * (u64::from(attempt) + 1),
+                    ))
+                    .await;
+                    answer = Some(back);
+                }
                 Err(_) => return,
             },
             Err(error) => {
@@ -201,7 +209,8 @@ async fn deliver(
             }
         }
     }
-    tracing::error!(%conversation, "provider answer dropped: conversation actor kept stopping");
+    // Not lost: the reply is still `pending` in the outbox, and the outbox sweep sends it again.
+    tracing::error!(%conversation, "provider answer not delivered: conversation actor kept stopping");
 }
 
 fn provider_error(error: SendError) -> ProviderError {

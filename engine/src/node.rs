@@ -68,14 +68,7 @@ pub async fn run(
     let directory = actors::node_supervisor::start(services)
         .await
         .context("starting the actor system")?;
-    let recovery = Arc::clone(&directory);
-    tokio::spawn(async move {
-        match recovery.recover_outbox().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(resent = n, "pending replies handed back to their sessions"),
-            Err(error) => tracing::error!(%error, "outbox recovery failed"),
-        }
-    });
+    let outbox_sweep = spawn_outbox_sweep(Arc::clone(&directory));
 
     let listener = tokio::net::TcpListener::bind(config.http.addr)
         .await
@@ -133,11 +126,55 @@ pub async fn run(
     tracing::info!("HTTP drained; stopping actors");
     directory.shutdown(deadline).await;
     readiness.abort();
+    outbox_sweep.abort();
     metrics::gauge!("conversa_ready").set(0.0);
     (opened.closer)().context("closing the message store")?;
     upkeep.abort();
     tracing::info!("node stopped");
     served.context("HTTP server failed")
+}
+
+/// How often pending replies are swept, and how old one must be to be resent: well past the longest
+/// retry schedule (5 attempts, pauses up to 30 s, 15 s request timeouts), so a reply still on its way is
+/// not sent twice.
+const OUTBOX_SWEEP_EVERY: Duration = Duration::from_secs(60);
+const OUTBOX_SWEEP_AGE: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
+/// Resends replies a previous process left `pending` (everything created before this start), then
+/// every minute those older than `OUTBOX_SWEEP_AGE` whose provider answer was lost.
+fn spawn_outbox_sweep(directory: Arc<actors::Directory>) -> tokio::task::JoinHandle<()> {
+    let started = jiff::Timestamp::now();
+    tokio::spawn(async move {
+        // Replies this sweep handed over recently: they are on their way, not lost.
+        let mut handed_over: std::collections::HashMap<
+            actors::directory::PendingReply,
+            std::time::Instant,
+        > = std::collections::HashMap::new();
+        let mut cutoff = started;
+        loop {
+            handed_over.retain(|_, at| at.elapsed() < OUTBOX_SWEEP_AGE.unsigned_abs());
+            match directory
+                .recover_outbox(cutoff, |reply| handed_over.contains_key(reply))
+                .await
+            {
+                Ok(resent) => {
+                    if !resent.is_empty() {
+                        tracing::info!(
+                            resent = resent.len(),
+                            "pending replies handed back to their sessions"
+                        );
+                    }
+                    let now = std::time::Instant::now();
+                    handed_over.extend(resent.into_iter().map(|reply| (reply, now)));
+                }
+                Err(error) => tracing::error!(%error, "outbox sweep failed"),
+            }
+            tokio::time::sleep(OUTBOX_SWEEP_EVERY).await;
+            cutoff = jiff::Timestamp::now()
+                .checked_sub(OUTBOX_SWEEP_AGE)
+                .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        }
+    })
 }
 
 /// Keeps `conversa_ready` equal to what `/readyz` would answer (1: store answers and not shutting down),

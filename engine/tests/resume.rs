@@ -120,3 +120,63 @@ async fn resume_too_far_behind_is_refused_explicitly() {
     assert_eq!(answer["reason"], "too_far_behind");
     assert_eq!(agent.next_frame().await.unwrap()["type"], "subscribed");
 }
+
+#[tokio::test]
+async fn a_replay_larger_than_the_socket_queue_arrives_whole_and_live_follows() {
+    let node = Node::start_with(
+        None,
+        vec![("CONVERSA_GATEWAY__WS_SEND_QUEUE".into(), "16".into())],
+    )
+    .await;
+    let tenant = provision(&node, "big-replay").await;
+    let (mut agent, _) = Agent::connect(&node, &tenant.agent_token, None).await;
+    let first = whatsapp::webhook(
+        &tenant.phone_number_id,
+        vec![whatsapp::text("5511944440001", "wamid.G0", "x")],
+        vec![],
+    );
+    assert_eq!(whatsapp::post(&node, &tenant, &first).await.0, 200);
+    let seen = agent.events_until(|e| e.len() >= 2).await;
+    let conversation = seen[0]["conversation_id"].as_str().unwrap().to_string();
+    let since = seen[1]["at"].clone();
+    agent.close().await;
+
+    // 100 messages while away: six times the socket's queue.
+    let missed: Vec<_> = (1..=100)
+        .map(|i| whatsapp::text("5511944440001", &format!("wamid.G{i}"), "y"))
+        .collect();
+    assert_eq!(
+        whatsapp::post(
+            &node,
+            &tenant,
+            &whatsapp::webhook(&tenant.phone_number_id, missed, vec![])
+        )
+        .await
+        .0,
+        200
+    );
+
+    let resume = json!({"since": since, "positions": {conversation.clone(): 2}});
+    let (mut agent, replayed) = Agent::connect(&node, &tenant.agent_token, Some(resume)).await;
+    let got: Vec<u64> = replayed
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        got,
+        (3..=102).collect::<Vec<u64>>(),
+        "every missed event, in order"
+    );
+    let live = whatsapp::webhook(
+        &tenant.phone_number_id,
+        vec![whatsapp::text("5511944440001", "wamid.G101", "z")],
+        vec![],
+    );
+    assert_eq!(whatsapp::post(&node, &tenant, &live).await.0, 200);
+    let next = agent.events_until(|e| !e.is_empty()).await;
+    assert_eq!(
+        seqs(&next),
+        vec![(conversation, 103)],
+        "the socket stayed open and live follows"
+    );
+}

@@ -92,7 +92,7 @@ pub enum ConversationMsg {
     ProviderFailed { seq: Seq, error: ProviderError },
     /// Hand the still-`pending` outbound message at `seq` to the session actor again (outbox recovery
     /// after a restart).
-    Resend { seq: Seq },
+    Resend { seq: Seq, created_before: Timestamp },
     /// Timer: stop if nothing arrived for `idle_timeout`.
     IdleCheck,
 }
@@ -194,8 +194,11 @@ impl Actor for ConversationActor {
             ConversationMsg::ProviderFailed { seq, error } => {
                 state.provider_answered(seq, Err(error)).await?;
             }
-            ConversationMsg::Resend { seq } => {
-                state.resend(seq).await?;
+            ConversationMsg::Resend {
+                seq,
+                created_before,
+            } => {
+                state.resend(seq, created_before).await?;
             }
             ConversationMsg::IdleCheck => {
                 if state.last_message_at.elapsed() >= state.directory.services().config.idle_timeout
@@ -345,7 +348,13 @@ impl ConversationState {
         let mut applied = 0;
         for stored in stored {
             let mut message = turn.message_mut(stored.seq).cloned().unwrap_or(stored);
-            if message.direction != Direction::Outbound || message.created_at > watermark {
+            // Only what the provider has taken can have been read: a `pending` reply is still in the
+            // outbox and must stay there, a `failed` one never arrived.
+            let sent = matches!(
+                message.status,
+                MessageStatus::Accepted | MessageStatus::Sent | MessageStatus::Delivered
+            );
+            if message.direction != Direction::Outbound || !sent || message.created_at > watermark {
                 continue;
             }
             let change = StatusChange {

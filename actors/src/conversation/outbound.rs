@@ -102,20 +102,30 @@ impl ConversationState {
                 title: "connection unavailable".into(),
                 detail: Some("the connection's session could not be started".into()),
             };
-            self.provider_answered(message.seq, Err(error))
-                .await
-                .map_err(store_error)?;
+            // The reply is stored (and in the outbox) whatever happens here: answer with it, so the agent
+            // does not send it again; the outbox sweep retries it if this update did not land.
+            if let Err(error) = self.provider_answered(message.seq, Err(error)).await {
+                tracing::error!(conversation = %self.id, seq = message.seq, %error, "could not mark the reply failed");
+            }
         }
         Ok(message)
     }
 
     /// Re-dispatches a stored outbound message that is still `pending`.
-    pub(super) async fn resend(&mut self, seq: Seq) -> Result<(), ConversationError> {
+    pub(super) async fn resend(
+        &mut self,
+        seq: Seq,
+        created_before: Timestamp,
+    ) -> Result<(), ConversationError> {
         let Some(conversation) = self.conversation.clone() else {
             return Ok(());
         };
         let message = self.load_message(seq).await?;
-        if message.direction != Direction::Outbound || message.status != MessageStatus::Pending {
+        // A reply created after the cutoff may still be on its first trip to the provider.
+        if message.direction != Direction::Outbound
+            || message.status != MessageStatus::Pending
+            || message.created_at >= created_before
+        {
             return Ok(());
         }
         tracing::info!(conversation = %self.id, seq, "resending a pending reply from the outbox");

@@ -27,6 +27,8 @@ use std::collections::HashMap;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// Longest a socket waits after a replay for its queue to drain before live events start.
+const REPLAY_SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
 /// Largest client frame accepted.
 const MAX_CLIENT_FRAME: usize = 256 * 1024;
 /// Read and write buffer of one socket.
@@ -90,8 +92,8 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
     tokio::pin!(deadline);
     let resume = loop {
         let frame = tokio::select! {
-            _ = done.cancelled() => { finish(&out, End::Shutdown).await; return drain(writer).await; }
-            _ = &mut deadline => { finish(&out, End::ProtocolError).await; return drain(writer).await; }
+            _ = done.cancelled() => return close(out, End::Shutdown, writer).await,
+            _ = &mut deadline => return close(out, End::ProtocolError, writer).await,
             frame = stream.next() => frame,
         };
         match client_frame(frame) {
@@ -101,8 +103,7 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
             }
             Ok(None) => {}
             Err(end) => {
-                finish(&out, end).await;
-                return drain(writer).await;
+                return close(out, end, writer).await;
             }
         }
     };
@@ -114,18 +115,24 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
         Some(resume) => match replay_into(&state, &agent, resume, &out, &mut delivered).await {
             Ok(n) => n,
             Err(end) => {
-                finish(&out, end).await;
-                return drain(writer).await;
+                return close(out, end, writer).await;
             }
         },
         None => 0,
     };
+    // A long replay leaves the queue full: wait for room (not a slow consumer yet), then let the
+    // backlog drain below half before live events, which must never wait, take over.
     if out
-        .try_send(Outgoing::Frame(ServerFrame::Subscribed { replayed }))
+        .send(Outgoing::Frame(ServerFrame::Subscribed { replayed }))
+        .await
         .is_err()
     {
-        finish(&out, End::SlowConsumer).await;
-        return drain(writer).await;
+        return close(out, End::ClientLeft, writer).await;
+    }
+    let half = state.config.ws_send_queue.max(1) / 2;
+    let settle = tokio::time::Instant::now() + REPLAY_SETTLE;
+    while out.capacity() < half && tokio::time::Instant::now() < settle {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 
     // Phase 3: live.
@@ -161,7 +168,14 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
         }
     };
     tracing::debug!(agent = %agent.id, ?end, "agent socket closing");
+    close(out, end, writer).await;
+}
+
+/// Ends a socket: queues the close frame for `end`, lets go of the queue so the writer finishes, and
+/// waits (bounded) for it.
+async fn close(out: mpsc::Sender<Outgoing>, end: End, writer: tokio::task::JoinHandle<()>) {
     finish(&out, end).await;
+    drop(out);
     drain(writer).await;
 }
 

@@ -28,6 +28,16 @@ pub(super) struct Pending {
     pub(super) done: oneshot::Sender<StoreResult<()>>,
 }
 
+/// Longest provider or client message id kept as an idempotency key (provider ids are a few dozen
+/// bytes; fjall keys must stay under 64 KiB).
+const MAX_MESSAGE_KEY: usize = 1024;
+
+fn key_len(key: &schema::store::MessageKey) -> usize {
+    match key {
+        schema::store::MessageKey::Provider(v) | schema::store::MessageKey::Client(v) => v.len(),
+    }
+}
+
 pub(super) fn run_committer(
     tables: Tables,
     mut receiver: mpsc::Receiver<Pending>,
@@ -95,13 +105,22 @@ fn stage(
                 None => get::<Conversation>(&tables.conversations, &conversation_key)?
                     .map_or(0, |c| c.last_seq),
             };
-            if let Some(first) = commit.events.first()
-                && first.seq != stored + 1
-            {
+            // A commit with events must start right after the stored seq; one without events (a
+            // status that only touched `early_statuses`) must not move it.
+            let expected_first = stored + 1;
+            let continues = match commit.events.first() {
+                Some(first) => first.seq == expected_first,
+                None => conversation.last_seq == stored,
+            };
+            if !continues {
+                let first = commit
+                    .events
+                    .first()
+                    .map_or(conversation.last_seq, |e| e.seq);
                 return Err(StoreError::SeqConflict {
                     conversation: id,
                     stored,
-                    first: first.seq,
+                    first,
                 });
             }
             if commit
@@ -117,48 +136,64 @@ fn stage(
                     "commit mixes conversations or tenants".into(),
                 ));
             }
-            last_seqs.insert((tenant, id), conversation.last_seq);
-            batch.insert(
+            if commit
+                .message_keys
+                .iter()
+                .any(|(key, _)| key_len(key) > MAX_MESSAGE_KEY)
+            {
+                return Err(StoreError::Conflict(format!(
+                    "a message key is longer than {MAX_MESSAGE_KEY} bytes"
+                )));
+            }
+            // Encode everything before touching the shared batch: a failure here must leave no half of
+            // this commit in the group.
+            let mut puts: Vec<(&fjall::Keyspace, Vec<u8>, Vec<u8>)> = Vec::new();
+            let mut removes: Vec<(&fjall::Keyspace, Vec<u8>)> = Vec::new();
+            puts.push((
                 &tables.conversations,
                 conversation_key,
                 encode(conversation)?,
-            );
+            ));
             if let Some(previous) = commit.previous_activity_at {
-                batch.remove(&tables.inbox, keys::inbox(tenant, previous, id));
+                removes.push((&tables.inbox, keys::inbox(tenant, previous, id)));
             }
-            batch.insert(
+            puts.push((
                 &tables.inbox,
                 keys::inbox(tenant, conversation.last_activity_at, id),
-                [],
-            );
+                Vec::new(),
+            ));
             for event in &commit.events {
-                batch.insert(
+                puts.push((
                     &tables.events,
                     keys::stream(tenant, id, event.seq),
                     encode(event)?,
-                );
+                ));
             }
             for message in &commit.messages {
-                batch.insert(
-                    &tables.messages,
-                    keys::stream(tenant, id, message.seq),
-                    encode(message)?,
-                );
+                let key = keys::stream(tenant, id, message.seq);
+                puts.push((&tables.messages, key.clone(), encode(message)?));
                 if message.direction == Direction::Outbound {
-                    let outbox_key = keys::stream(tenant, id, message.seq);
                     if message.status == MessageStatus::Pending {
-                        batch.insert(&tables.outbox, outbox_key, []);
+                        puts.push((&tables.outbox, key, Vec::new()));
                     } else {
-                        batch.remove(&tables.outbox, outbox_key);
+                        removes.push((&tables.outbox, key));
                     }
                 }
             }
             for (key, reference) in &commit.message_keys {
-                batch.insert(
+                puts.push((
                     &tables.message_keys,
                     keys::message_key(tenant, id, key),
                     encode(reference)?,
-                );
+                ));
+            }
+            last_seqs.insert((tenant, id), conversation.last_seq);
+            // Removals first: a turn without events removes and re-inserts the same inbox key.
+            for (keyspace, key) in removes {
+                batch.remove(keyspace, key);
+            }
+            for (keyspace, key, value) in puts {
+                batch.insert(keyspace, key, value);
             }
         }
         Write::Tenant(tenant) => {

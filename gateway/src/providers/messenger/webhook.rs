@@ -5,7 +5,7 @@
 //! counted as ignored; nothing a customer sent is dropped: unknown message shapes stay `Unsupported`.
 
 use super::super::{AccountEvents, ParsedWebhook};
-use crate::providers::whatsapp_cloud::webhook::WebhookError;
+use crate::providers::whatsapp_cloud::webhook::{MAX_PROVIDER_ID, WebhookError};
 use jiff::Timestamp;
 use schema::inbound::{InboundEvent, InboundMessage, InboundStatus};
 use schema::records::{Contact, MediaKind, MessageContent, MessageStatus};
@@ -73,7 +73,10 @@ fn item_events(
         .unwrap_or_else(Timestamp::now);
     if let Some(message) = item.get("message") {
         let mid = text(message, "/mid")
-            .ok_or_else(|| WebhookError::Malformed("message without mid".into()))?;
+            .filter(|mid| mid.len() <= MAX_PROVIDER_ID)
+            .ok_or_else(|| {
+                WebhookError::Malformed("message without a mid (or one over 512 bytes)".into())
+            })?;
         let echo = message
             .get("is_echo")
             .and_then(Value::as_bool)

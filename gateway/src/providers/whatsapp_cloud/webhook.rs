@@ -23,6 +23,9 @@ pub enum WebhookError {
     Malformed(String),
 }
 
+/// Longest provider message id accepted (real ones are under 100 bytes): ids become storage keys.
+pub const MAX_PROVIDER_ID: usize = 512;
+
 /// Checks `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(app_secret, raw body)>` in constant time.
 pub fn verify_signature(
     app_secret: &str,
@@ -168,7 +171,11 @@ pub fn parse(body: &[u8]) -> Result<ParsedWebhook, WebhookError> {
 
 fn parse_message(raw: Value, contacts: &[WaContact]) -> Result<InboundMessage, WebhookError> {
     let field = |name: &str| raw.get(name).and_then(Value::as_str).map(str::to_string);
-    let id = field("id").ok_or_else(|| WebhookError::Malformed("message without id".into()))?;
+    let id = field("id")
+        .filter(|id| id.len() <= MAX_PROVIDER_ID)
+        .ok_or_else(|| {
+            WebhookError::Malformed("message without an id (or one over 512 bytes)".into())
+        })?;
     let from = field("from")
         .ok_or_else(|| WebhookError::Malformed(format!("message {id} without from")))?;
     let kind = field("type").unwrap_or_else(|| "unknown".into());
