@@ -70,13 +70,41 @@ pub fn validate_outbound(content: &MessageContent) -> Result<bool, ConversationE
             }
             Ok(true)
         }
+        MessageContent::MediaLink {
+            kind,
+            url,
+            caption,
+            filename,
+        } => {
+            if !url.starts_with("https://") || chars(url) > 2048 {
+                return invalid("media must be a public https URL of at most 2048 characters");
+            }
+            if caption.as_deref().is_some_and(|c| chars(c) > 1024)
+                || filename
+                    .as_deref()
+                    .is_some_and(|f| f.trim().is_empty() || chars(f) > 240)
+            {
+                return invalid("a caption has at most 1024 characters, a filename 1 to 240");
+            }
+            if caption.is_some()
+                && matches!(
+                    kind,
+                    schema::records::MediaKind::Audio | schema::records::MediaKind::Sticker
+                )
+            {
+                return invalid("audio and stickers take no caption");
+            }
+            Ok(true)
+        }
         MessageContent::Reaction { target, emoji } => {
             if target.is_empty() || chars(emoji) > 8 {
                 return invalid("a reaction needs the reacted message and at most one emoji");
             }
             Ok(true)
         }
-        _ => invalid("only text, templates, interactive buttons and reactions can be sent"),
+        _ => invalid(
+            "only text, media by URL, templates, interactive buttons and reactions can be sent",
+        ),
     }
 }
 

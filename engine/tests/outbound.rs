@@ -442,3 +442,37 @@ async fn marking_a_conversation_read_sends_the_read_receipt_for_the_newest_inbou
         json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.R2"})
     );
 }
+
+#[tokio::test]
+async fn media_by_url_goes_out_in_each_providers_shape_and_only_over_https() {
+    let graph = FakeGraph::start().await;
+    let node = Node::start_with(Some(graph.base.clone()), Vec::new()).await;
+    let tenant = provision(&node, "media-out").await;
+    let (mut agent, _) = Agent::connect(&node, &tenant.agent_token, None).await;
+    let (conversation, _) = reply(&node, &tenant, &mut agent, "5511900000011", "olá").await;
+    let path = format!("/api/v1/conversations/{conversation}/messages");
+    let document = json!({"media": {"kind": "document", "url": "https://files.example.com/boleto.pdf",
+                                    "caption": "Seu boleto", "filename": "boleto.pdf"}});
+    let (status, sent) = api_post(&node, &tenant.agent_token, &path, document).await;
+    assert_eq!(status, 202, "{sent}");
+    assert_eq!(sent["content"]["type"], "media_link");
+    final_status(&mut agent, sent["id"].as_str().unwrap()).await;
+    let request = graph.requests().last().unwrap().body.clone();
+    assert_eq!(request["type"], "document");
+    assert_eq!(
+        request["document"],
+        json!({"link": "https://files.example.com/boleto.pdf", "caption": "Seu boleto",
+                                            "filename": "boleto.pdf"})
+    );
+    for bad in [
+        json!({"media": {"kind": "image", "url": "http://10.0.0.1/x.png"}}),
+        json!({"media": {"kind": "audio", "url": "https://files.example.com/a.ogg", "caption": "no"}}),
+    ] {
+        let (status, body) = api_post(&node, &tenant.agent_token, &path, bad.clone()).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (422, Some("invalid_message")),
+            "{bad} → {body}"
+        );
+    }
+}

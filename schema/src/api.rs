@@ -35,6 +35,8 @@ pub struct SendMessageRequest {
     pub interactive: Option<InteractiveRequest>,
     #[serde(default)]
     pub reaction: Option<ReactionRequest>,
+    #[serde(default)]
+    pub media: Option<MediaRequest>,
     /// Idempotency key: retrying with the same key returns the first message instead of sending twice.
     #[serde(default)]
     pub client_message_id: Option<String>,
@@ -56,6 +58,18 @@ pub struct TemplateRequest {
 pub struct InteractiveRequest {
     pub body: String,
     pub buttons: Vec<crate::records::ReplyButton>,
+}
+
+/// Media by public https URL: `image`, `audio`, `video`, `document` or `sticker`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaRequest {
+    pub kind: crate::records::MediaKind,
+    pub url: String,
+    #[serde(default)]
+    pub caption: Option<String>,
+    #[serde(default)]
+    pub filename: Option<String>,
 }
 
 /// A reaction to the message at `seq` in the same conversation (an empty emoji removes it).

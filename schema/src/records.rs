@@ -203,6 +203,14 @@ pub enum MessageContent {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         animated: bool,
     },
+    /// Media an agent sends by public https URL (the provider downloads it).
+    MediaLink {
+        kind: MediaKind,
+        url: String,
+        caption: Option<String>,
+        /// Shown for documents.
+        filename: Option<String>,
+    },
     Location {
         latitude: f64,
         longitude: f64,
@@ -293,6 +301,14 @@ impl MessageContent {
         match self {
             MessageContent::Text { body } => body.chars().take(120).collect(),
             MessageContent::Media { kind, caption, .. } => match caption {
+                Some(caption) => format!(
+                    "[{}] {}",
+                    kind.as_str(),
+                    caption.chars().take(100).collect::<String>()
+                ),
+                None => format!("[{}]", kind.as_str()),
+            },
+            MessageContent::MediaLink { kind, caption, .. } => match caption {
                 Some(caption) => format!(
                     "[{}] {}",
                     kind.as_str(),

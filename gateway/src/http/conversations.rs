@@ -193,10 +193,11 @@ async fn outbound_content(
         request.template.is_some(),
         request.interactive.is_some(),
         request.reaction.is_some(),
+        request.media.is_some(),
     ];
     if chosen.iter().filter(|c| **c).count() != 1 {
         return Err(invalid(
-            "give exactly one of text, template, interactive, reaction",
+            "give exactly one of text, media, template, interactive, reaction",
         ));
     }
     if let Some(body) = request.text {
@@ -207,6 +208,14 @@ async fn outbound_content(
             name: t.name,
             language: t.language,
             body_parameters: t.body_parameters,
+        });
+    }
+    if let Some(m) = request.media {
+        return Ok(MessageContent::MediaLink {
+            kind: m.kind,
+            url: m.url,
+            caption: m.caption,
+            filename: m.filename,
         });
     }
     if let Some(i) = request.interactive {

@@ -18,6 +18,14 @@ pub fn payload(message: &Outbound) -> Result<Value, SendError> {
                 .collect();
             json!({"text": body, "quick_replies": replies})
         }
+        MessageContent::MediaLink { kind, url, .. } => {
+            let kind = match kind {
+                schema::records::MediaKind::Document => "file",
+                schema::records::MediaKind::Sticker => "image",
+                other => other.as_str(),
+            };
+            json!({"attachment": {"type": kind, "payload": {"url": url, "is_reusable": true}}})
+        }
         other => {
             return Err(SendError::Rejected(ProviderError {
                 code: None,
@@ -80,6 +88,22 @@ mod tests {
             reply_to: None,
         };
         assert!(matches!(payload(&template), Err(SendError::Rejected(_))));
+        let file = payload(&Outbound {
+            to: "PSID".into(),
+            content: MessageContent::MediaLink {
+                kind: schema::records::MediaKind::Document,
+                url: "https://x.example/a.pdf".into(),
+                caption: None,
+                filename: None,
+            },
+            reply_to: None,
+        })
+        .unwrap();
+        assert_eq!(file["message"]["attachment"]["type"], "file");
+        assert_eq!(
+            file["message"]["attachment"]["payload"]["url"],
+            "https://x.example/a.pdf"
+        );
         assert_eq!(
             message_id(&json!({"recipient_id": "PSID", "message_id": "m_1"})).as_deref(),
             Some("m_1")

@@ -40,6 +40,21 @@ pub fn payload(message: &Outbound) -> Result<Value, SendError> {
                 json!({"type": "button", "body": {"text": body}, "action": {"buttons": buttons}}),
             )
         }
+        MessageContent::MediaLink {
+            kind,
+            url,
+            caption,
+            filename,
+        } => {
+            let mut media = json!({"link": url});
+            if let Some(caption) = caption {
+                media["caption"] = json!(caption);
+            }
+            if let (schema::records::MediaKind::Document, Some(filename)) = (kind, filename) {
+                media["filename"] = json!(filename);
+            }
+            (kind.as_str(), media)
+        }
         MessageContent::Reaction { target, emoji } => {
             ("reaction", json!({"message_id": target, "emoji": emoji}))
         }
