@@ -70,6 +70,43 @@ pub fn validate_outbound(content: &MessageContent) -> Result<bool, ConversationE
             }
             Ok(true)
         }
+        MessageContent::InteractiveList {
+            body,
+            button,
+            sections,
+        } => {
+            if body.trim().is_empty()
+                || chars(body) > 1024
+                || button.trim().is_empty()
+                || chars(button) > 20
+            {
+                return invalid(
+                    "a list needs a body (1 to 1024 characters) and a button label (1 to 20)",
+                );
+            }
+            let rows: Vec<_> = sections.iter().flat_map(|s| &s.rows).collect();
+            let mut ids = std::collections::HashSet::new();
+            let bad_row = |r: &&schema::records::ListRow| {
+                r.id.is_empty()
+                    || chars(&r.id) > 200
+                    || r.title.trim().is_empty()
+                    || chars(&r.title) > 24
+                    || r.description.as_deref().is_some_and(|d| chars(d) > 72)
+            };
+            if sections.is_empty()
+                || sections.len() > 10
+                || sections
+                    .iter()
+                    .any(|s| s.rows.is_empty() || chars(&s.title) > 24)
+                || rows.len() > 10
+                || rows.iter().any(|r| bad_row(r) || !ids.insert(&r.id))
+            {
+                return invalid(
+                    "1 to 10 sections (titles up to 24) with 1 to 10 rows in all: unique ids, titles up to 24, descriptions up to 72",
+                );
+            }
+            Ok(true)
+        }
         MessageContent::MediaLink {
             kind,
             url,
@@ -140,6 +177,37 @@ mod tests {
             validate_outbound(&reaction),
             Ok(true),
             "an empty emoji removes a reaction"
+        );
+    }
+
+    #[test]
+    fn list_messages_follow_whatsapps_limits() {
+        use schema::records::{ListRow, ListSection};
+        let row = |id: &str| ListRow {
+            id: id.into(),
+            title: "Plano".into(),
+            description: None,
+        };
+        let list = |rows: Vec<ListRow>| MessageContent::InteractiveList {
+            body: "Escolha".into(),
+            button: "Ver planos".into(),
+            sections: vec![ListSection {
+                title: "Planos".into(),
+                rows,
+            }],
+        };
+        assert_eq!(validate_outbound(&list(vec![row("a"), row("b")])), Ok(true));
+        assert!(
+            validate_outbound(&list(vec![])).is_err(),
+            "a section needs rows"
+        );
+        assert!(
+            validate_outbound(&list((0..11).map(|i| row(&i.to_string())).collect())).is_err(),
+            "at most 10 rows"
+        );
+        assert!(
+            validate_outbound(&list(vec![row("a"), row("a")])).is_err(),
+            "row ids are unique"
         );
     }
 

@@ -37,6 +37,8 @@ pub struct SendMessageRequest {
     pub reaction: Option<ReactionRequest>,
     #[serde(default)]
     pub media: Option<MediaRequest>,
+    #[serde(default)]
+    pub list: Option<ListRequest>,
     /// Idempotency key: retrying with the same key returns the first message instead of sending twice.
     #[serde(default)]
     pub client_message_id: Option<String>,
@@ -58,6 +60,15 @@ pub struct TemplateRequest {
 pub struct InteractiveRequest {
     pub body: String,
     pub buttons: Vec<crate::records::ReplyButton>,
+}
+
+/// A list message: a body, the label of the button that opens the list, and its sections.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListRequest {
+    pub body: String,
+    pub button: String,
+    pub sections: Vec<crate::records::ListSection>,
 }
 
 /// Media by public https URL: `image`, `audio`, `video`, `document` or `sticker`.

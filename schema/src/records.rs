@@ -244,6 +244,13 @@ pub enum MessageContent {
         body: String,
         buttons: Vec<ReplyButton>,
     },
+    /// Text with a button that opens a list of options in sections (WhatsApp list message).
+    InteractiveList {
+        body: String,
+        /// Label of the button that opens the list.
+        button: String,
+        sections: Vec<ListSection>,
+    },
     /// A reaction to an earlier message; an empty emoji removes the reaction.
     Reaction {
         /// The provider id of the message reacted to.
@@ -279,6 +286,22 @@ impl MediaKind {
             MediaKind::Sticker => "sticker",
         }
     }
+}
+
+/// A titled group of rows in a list message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListSection {
+    pub title: String,
+    pub rows: Vec<ListRow>,
+}
+
+/// One option of a list message (the contact's pick arrives as `InteractiveReply` with its id).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListRow {
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 /// A reply button of an interactive message.
@@ -323,7 +346,8 @@ impl MessageContent {
             MessageContent::InteractiveReply { title, .. } => title.chars().take(120).collect(),
             MessageContent::Reaction { emoji, .. } => format!("[reaction] {emoji}"),
             MessageContent::Template { name, .. } => format!("[template] {name}"),
-            MessageContent::Interactive { body, .. } => body.chars().take(120).collect(),
+            MessageContent::Interactive { body, .. }
+            | MessageContent::InteractiveList { body, .. } => body.chars().take(120).collect(),
             MessageContent::Unsupported { provider_type, .. } => format!("[{provider_type}]"),
         }
     }

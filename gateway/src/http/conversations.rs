@@ -194,10 +194,11 @@ async fn outbound_content(
         request.interactive.is_some(),
         request.reaction.is_some(),
         request.media.is_some(),
+        request.list.is_some(),
     ];
     if chosen.iter().filter(|c| **c).count() != 1 {
         return Err(invalid(
-            "give exactly one of text, media, template, interactive, reaction",
+            "give exactly one of text, media, template, interactive, list, reaction",
         ));
     }
     if let Some(body) = request.text {
@@ -208,6 +209,13 @@ async fn outbound_content(
             name: t.name,
             language: t.language,
             body_parameters: t.body_parameters,
+        });
+    }
+    if let Some(l) = request.list {
+        return Ok(MessageContent::InteractiveList {
+            body: l.body,
+            button: l.button,
+            sections: l.sections,
         });
     }
     if let Some(m) = request.media {

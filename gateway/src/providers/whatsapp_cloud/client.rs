@@ -40,6 +40,14 @@ pub fn payload(message: &Outbound) -> Result<Value, SendError> {
                 json!({"type": "button", "body": {"text": body}, "action": {"buttons": buttons}}),
             )
         }
+        MessageContent::InteractiveList {
+            body,
+            button,
+            sections,
+        } => (
+            "interactive",
+            json!({"type": "list", "body": {"text": body}, "action": {"button": button, "sections": sections}}),
+        ),
         MessageContent::MediaLink {
             kind,
             url,
@@ -130,6 +138,24 @@ mod tests {
             "yes"
         );
 
+        let list = outbound(MessageContent::InteractiveList {
+            body: "Escolha um plano".into(),
+            button: "Ver planos".into(),
+            sections: vec![schema::records::ListSection {
+                title: "Planos".into(),
+                rows: vec![schema::records::ListRow {
+                    id: "pro".into(),
+                    title: "Pro".into(),
+                    description: Some("R$ 99".into()),
+                }],
+            }],
+        });
+        assert_eq!(list["interactive"]["type"], "list");
+        assert_eq!(list["interactive"]["action"]["button"], "Ver planos");
+        assert_eq!(
+            list["interactive"]["action"]["sections"][0]["rows"][0]["id"],
+            "pro"
+        );
         let reaction = outbound(MessageContent::Reaction {
             target: "wamid.X".into(),
             emoji: "👍".into(),
