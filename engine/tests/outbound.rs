@@ -56,6 +56,15 @@ async fn reply(
     (conversation, sent)
 }
 
+/// A Meta timestamp (Unix seconds) `hours` ago: outside the 24-hour window when over 24.
+fn hours_ago(hours: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    (now - hours * 3600).to_string()
+}
+
 /// Waits for the `message.status_updated` of `message_id` that ends its send (accepted or failed).
 async fn final_status(agent: &mut Agent, message_id: &str) -> Value {
     let events = agent
@@ -226,12 +235,7 @@ async fn reply_outside_the_24_hour_window_is_refused_before_anything_is_sent() {
     let graph = FakeGraph::start().await;
     let node = Node::start_with(Some(graph.base.clone()), Vec::new()).await;
     let tenant = provision(&node, "window").await;
-    let day_ago = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        - 25 * 3600)
-        .to_string();
+    let day_ago = hours_ago(25);
     let old = json!({"from": "5511900000006", "id": "wamid.OLD", "timestamp": day_ago, "type": "text",
                      "text": {"body": "ontem"}});
     let payload = whatsapp::webhook(&tenant.phone_number_id, vec![old], vec![]);
@@ -267,12 +271,7 @@ async fn templates_go_out_after_the_window_and_buttons_and_reactions_inside_it()
     let (mut agent, _) = Agent::connect(&node, &tenant.agent_token, None).await;
 
     // A contact who wrote 25 hours ago: only a template may go out.
-    let day_ago = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        - 25 * 3600)
-        .to_string();
+    let day_ago = hours_ago(25);
     let old = json!({"from": "5511900000007", "id": "wamid.OLD7", "timestamp": day_ago, "type": "text", "text": {"body": "oi"}});
     assert_eq!(
         whatsapp::post(

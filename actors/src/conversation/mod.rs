@@ -160,15 +160,11 @@ impl Actor for ConversationActor {
                         "ingest failed"
                     ),
                 }
-                let failed = matches!(result, Err(ConversationError::Store(_)));
                 if result.is_ok() {
                     metrics::histogram!("conversa_ingest_latency_seconds")
                         .record(received_at.elapsed().as_secs_f64());
                 }
-                let _ = reply.send(result);
-                if failed {
-                    return Err("store commit failed; restarting from the store".into());
-                }
+                answer(reply, result)?;
             }
             ConversationMsg::Send {
                 agent,
@@ -177,11 +173,7 @@ impl Actor for ConversationActor {
                 reply,
             } => {
                 let result = state.send(agent, content, client_message_id).await;
-                let failed = matches!(result, Err(ConversationError::Store(_)));
-                let _ = reply.send(result);
-                if failed {
-                    return Err("store commit failed; restarting from the store".into());
-                }
+                answer(reply, result)?;
             }
             ConversationMsg::ProviderAccepted {
                 seq,
@@ -466,6 +458,20 @@ impl ConversationState {
     fn inbound_message(&self, inbound: &InboundMessage, now: Timestamp) -> Message {
         inbound_message(self.tenant, self.id, inbound, now)
     }
+}
+
+/// Answers the caller, then fails the actor if the store failed: its cached state may no longer match
+/// what is stored, so the next message rebuilds it from the store.
+fn answer<T: Send + 'static>(
+    reply: RpcReplyPort<Result<T, ConversationError>>,
+    result: Result<T, ConversationError>,
+) -> Result<(), ActorProcessingErr> {
+    let failed = matches!(result, Err(ConversationError::Store(_)));
+    let _ = reply.send(result);
+    if failed {
+        return Err("store commit failed; restarting from the store".into());
+    }
+    Ok(())
 }
 
 fn store_error(e: impl std::fmt::Display) -> ConversationError {
