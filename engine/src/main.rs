@@ -39,6 +39,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Apply the configured backend's pending schema migrations and exit (idempotent; nodes also do
+    /// it on start unless `storage.migrate_on_start` is false).
+    Migrate,
     /// Print the effective configuration (secrets included: do not paste it anywhere).
     Config,
 }
@@ -49,6 +52,15 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Config => {
             println!("{}", toml_like(&config)?);
+            Ok(())
+        }
+        Command::Migrate => {
+            engine::telemetry::init_logging(&config.log);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(engine::storage::migrate(&config.storage))?;
+            println!("migrations applied ({:?} backend)", config.storage.backend);
             Ok(())
         }
         Command::Serve {

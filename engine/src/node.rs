@@ -40,12 +40,24 @@ pub async fn run(
         })
     };
 
+    if config.storage.backend != crate::config::StorageBackend::Embedded
+        && config.security.secret_key.is_none()
+    {
+        // A key file per node would leave each node unable to open the others' sealed credentials.
+        anyhow::bail!(
+            "storage backend {:?} is shared by several nodes: set security.secret_key \
+             (CONVERSA_SECURITY__SECRET_KEY, base64 of 32 bytes) to the same key on every node",
+            config.storage.backend
+        );
+    }
     let secrets = storage::secrets::SecretBox::from_config(
         config.security.secret_key.as_deref(),
         &config.storage.embedded.data_dir,
     )
     .context("loading the key that seals provider secrets")?;
-    let opened = storage::open(&config.storage, secrets).context("opening the message store")?;
+    let opened = storage::open(&config.storage, secrets, config.storage.migrate_on_start.0)
+        .await
+        .context("opening the message store")?;
     let store = Arc::clone(&opened.store);
     // The in-process bus cannot disconnect; the Redis bus will drive this gauge from its connection.
     metrics::gauge!("conversa_bus_connected").set(1.0);
@@ -128,7 +140,9 @@ pub async fn run(
     readiness.abort();
     outbox_sweep.abort();
     metrics::gauge!("conversa_ready").set(0.0);
-    (opened.closer)().context("closing the message store")?;
+    (opened.closer)()
+        .await
+        .context("closing the message store")?;
     upkeep.abort();
     tracing::info!("node stopped");
     served.context("HTTP server failed")

@@ -17,6 +17,8 @@ pub mod api;
 pub mod bus;
 pub mod channel;
 pub mod events;
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
 pub mod ids;
 pub mod inbound;
 pub mod records;

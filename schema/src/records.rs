@@ -374,7 +374,14 @@ impl MessageStatus {
     /// Whether moving from `self` to `next` is progress (never backwards, `failed` is final).
     pub fn can_advance_to(self, next: MessageStatus) -> bool {
         use MessageStatus::*;
-        let rank = |s: MessageStatus| match s {
+        !matches!(self, Failed | Received) && next.rank() > self.rank() && next != Received
+    }
+
+    /// The status's place in the delivery order. Stores keep the higher rank when a message is
+    /// rewritten, so a late or reordered write can never move a message backwards.
+    pub fn rank(self) -> i16 {
+        use MessageStatus::*;
+        match self {
             Pending => 0,
             Accepted => 1,
             Sent => 2,
@@ -382,8 +389,7 @@ impl MessageStatus {
             Read => 4,
             Failed => 5,
             Received => 6,
-        };
-        !matches!(self, Failed | Received) && rank(next) > rank(self) && next != Received
+        }
     }
 }
 

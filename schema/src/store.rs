@@ -1,5 +1,5 @@
-//! The storage port. One trait, three backends planned in `engine` (embedded LSM now; ScyllaDB and
-//! PostgreSQL next), so it is shaped by the queries the system makes, partition key first:
+//! The storage port. One trait, three backends in `engine` (embedded LSM, ScyllaDB, PostgreSQL), so it
+//! is shaped by the queries the system makes, partition key first:
 //!
 //! | read                              | partition key         | clustering            |
 //! |-----------------------------------|-----------------------|-----------------------|
@@ -132,6 +132,10 @@ pub trait MessageStore: Send + Sync + 'static {
     ) -> StoreResult<Option<Conversation>>;
     /// Applies one actor turn atomically and durably. In the same write, every outbound message of the
     /// commit whose status is `pending` enters the outbox and every other outbound message leaves it.
+    /// A message that is already stored with a higher [`MessageStatus::rank`] keeps its stored version:
+    /// statuses never move backwards, whatever order writes arrive in.
+    ///
+    /// [`MessageStatus::rank`]: crate::records::MessageStatus::rank
     async fn commit(&self, commit: ConversationCommit) -> StoreResult<()>;
     /// Outbound messages still `pending` (stored, not yet answered by the provider), oldest first: what
     /// a starting node hands to its session actors again so an acknowledged reply is never lost.

@@ -6,7 +6,7 @@
 use super::{Tables, address_key, encode, get, unavailable};
 use crate::storage::keys;
 use fjall::PersistMode;
-use schema::records::{Agent, Connection, Conversation, Direction, MessageStatus, Tenant};
+use schema::records::{Agent, Connection, Conversation, Direction, Message, MessageStatus, Tenant};
 use schema::store::{ConversationCommit, StoreError, StoreResult};
 use schema::{ConversationId, Seq, TenantId};
 use std::collections::HashMap;
@@ -26,16 +26,6 @@ pub(super) enum Write {
 pub(super) struct Pending {
     pub(super) write: Write,
     pub(super) done: oneshot::Sender<StoreResult<()>>,
-}
-
-/// Longest provider or client message id kept as an idempotency key (provider ids are a few dozen
-/// bytes; fjall keys must stay under 64 KiB).
-const MAX_MESSAGE_KEY: usize = 1024;
-
-fn key_len(key: &schema::store::MessageKey) -> usize {
-    match key {
-        schema::store::MessageKey::Provider(v) | schema::store::MessageKey::Client(v) => v.len(),
-    }
 }
 
 pub(super) fn run_committer(
@@ -123,28 +113,7 @@ fn stage(
                     first,
                 });
             }
-            if commit
-                .events
-                .iter()
-                .any(|e| e.tenant_id != tenant || e.conversation_id != id)
-                || commit
-                    .messages
-                    .iter()
-                    .any(|m| m.tenant_id != tenant || m.conversation_id != id)
-            {
-                return Err(StoreError::Conflict(
-                    "commit mixes conversations or tenants".into(),
-                ));
-            }
-            if commit
-                .message_keys
-                .iter()
-                .any(|(key, _)| key_len(key) > MAX_MESSAGE_KEY)
-            {
-                return Err(StoreError::Conflict(format!(
-                    "a message key is longer than {MAX_MESSAGE_KEY} bytes"
-                )));
-            }
+            super::super::codec::validate_commit(&commit)?;
             // Encode everything before touching the shared batch: a failure here must leave no half of
             // this commit in the group.
             let mut puts: Vec<(&fjall::Keyspace, Vec<u8>, Vec<u8>)> = Vec::new();
@@ -171,6 +140,14 @@ fn stage(
             }
             for message in &commit.messages {
                 let key = keys::stream(tenant, id, message.seq);
+                // Only outbound messages are ever rewritten (their status moves), so only they pay
+                // for reading the stored version.
+                if message.direction == Direction::Outbound
+                    && get::<Message>(&tables.messages, &key)?
+                        .is_some_and(|stored| stored.status.rank() > message.status.rank())
+                {
+                    continue;
+                }
                 puts.push((&tables.messages, key.clone(), encode(message)?));
                 if message.direction == Direction::Outbound {
                     if message.status == MessageStatus::Pending {

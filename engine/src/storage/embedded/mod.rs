@@ -9,6 +9,7 @@
 
 mod commit;
 
+use super::count_error;
 use super::keys;
 use super::secrets::SecretBox;
 use crate::config::EmbeddedConfig;
@@ -424,17 +425,6 @@ fn inbox_page(
         page.push(conversation);
     }
     Ok(page)
-}
-
-/// Counts failures that point at the store itself; conflicts are answers, not faults.
-fn count_error(op: &'static str, error: &StoreError) {
-    let kind = match error {
-        StoreError::Unavailable(_) => "unavailable",
-        StoreError::Corrupt(_) => "corrupt",
-        StoreError::SeqConflict { .. } => "seq_conflict",
-        StoreError::Conflict(_) => return,
-    };
-    metrics::counter!("conversa_store_errors_total", "op" => op, "kind" => kind).increment(1);
 }
 
 fn address_key(provider: Provider, address: &str) -> Vec<u8> {

@@ -1,0 +1,646 @@
+//! The PostgreSQL backend: for deployments that already run PostgreSQL. A sqlx connection pool, the
+//! versioned migrations of `schema/postgres/` (sqlx's migrator: checksummed, applied under an advisory
+//! lock, so every node may run them on start), and one transaction per actor turn.
+//!
+//! Durability is PostgreSQL's own: a commit returns once its WAL record is flushed
+//! (`synchronous_commit` stays on), and concurrent commits share WAL flushes, which is the group commit
+//! the embedded backend does by hand. Tenant isolation: every conversation query names `tenant_id` as
+//! the leading column of the key it uses, so a wrong tenant finds nothing. Row-level security is not
+//! enabled: it needs a `SET` per transaction to name the tenant, and the node connects as one role that
+//! serves every tenant, so it would add a round trip without narrowing what the role can reach.
+
+use super::codec::{
+    expected_stored_seq, from_json, key_columns, micros, seq_from_db, seq_to_db, status_label,
+    to_json, validate_commit,
+};
+use super::observe;
+use super::secrets::SecretBox;
+use crate::config::PostgresConfig;
+use async_trait::async_trait;
+use jiff::Timestamp;
+use schema::events::EventEnvelope;
+use schema::records::{
+    Agent, Connection, Conversation, Direction, Message, MessageStatus, Provider, Tenant,
+};
+use schema::store::{
+    ConversationCommit, InboxCursor, MessageKey, MessageRef, MessageStore, SeqWindow, StoreError,
+    StoreResult,
+};
+use schema::{ConnectionId, ConversationId, MessageId, Seq, TenantId};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+use uuid::Uuid;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../schema/postgres");
+
+/// The PostgreSQL store.
+pub struct PostgresStore {
+    pool: PgPool,
+    secrets: SecretBox,
+}
+
+impl PostgresStore {
+    /// Connects the pool (the first connection is opened now, so a wrong URL fails at start).
+    pub async fn connect(config: &PostgresConfig, secrets: SecretBox) -> StoreResult<Self> {
+        let statement_timeout = format!("{}ms", config.statement_timeout_ms);
+        let options = PgConnectOptions::from_str(&config.url)
+            .map_err(|e| StoreError::Unavailable(format!("postgres url: {e}")))?
+            .application_name("conversa")
+            .options([("statement_timeout", statement_timeout.as_str())]);
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections.max(1))
+            .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
+            .connect_with(options)
+            .await
+            .map_err(db_error)?;
+        Ok(Self { pool, secrets })
+    }
+
+    /// Applies the migrations not yet applied; idempotent.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("postgres migration: {e}")))
+    }
+
+    /// Waits for checked-out connections to return, then closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn commit_turn(&self, commit: &ConversationCommit) -> StoreResult<()> {
+        validate_commit(commit)?;
+        let conversation = &commit.conversation;
+        let (tenant, id) = (conversation.tenant_id.0, conversation.id.0);
+        let expected = seq_to_db(expected_stored_seq(commit))?;
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let moved = upsert_conversation(&mut tx, conversation, expected).await?;
+        if !moved {
+            let stored: Option<i64> = sqlx::query_scalar(
+                "SELECT last_seq FROM conversations WHERE tenant_id = $1 AND conversation_id = $2",
+            )
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            return Err(StoreError::SeqConflict {
+                conversation: conversation.id,
+                stored: seq_from_db(stored.unwrap_or(0))?,
+                first: expected_stored_seq(commit) + 1,
+            });
+        }
+        for event in &commit.events {
+            sqlx::query(
+                "INSERT INTO conversation_events (tenant_id, conversation_id, seq, body) \
+                 VALUES ($1, $2, $3, $4::json)",
+            )
+            .bind(tenant)
+            .bind(id)
+            .bind(seq_to_db(event.seq)?)
+            .bind(to_json(event)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+        for message in &commit.messages {
+            write_message(&mut tx, message).await?;
+        }
+        for (key, reference) in &commit.message_keys {
+            let (kind, value) = key_columns(key);
+            sqlx::query(
+                "INSERT INTO message_keys (tenant_id, conversation_id, kind, key, message_id, seq) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (tenant_id, conversation_id, kind, key) \
+                 DO UPDATE SET message_id = EXCLUDED.message_id, seq = EXCLUDED.seq",
+            )
+            .bind(tenant)
+            .bind(id)
+            .bind(kind)
+            .bind(value)
+            .bind(reference.message_id.0)
+            .bind(seq_to_db(reference.seq)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn bodies<T: serde::de::DeserializeOwned>(
+        &self,
+        query: sqlx::query::QueryScalar<'_, Postgres, String, sqlx::postgres::PgArguments>,
+    ) -> StoreResult<Vec<T>> {
+        let rows = query.fetch_all(&self.pool).await.map_err(db_error)?;
+        rows.iter().map(|body| from_json(body)).collect()
+    }
+
+    async fn body<T: serde::de::DeserializeOwned>(
+        &self,
+        query: sqlx::query::QueryScalar<'_, Postgres, String, sqlx::postgres::PgArguments>,
+    ) -> StoreResult<Option<T>> {
+        let row = query.fetch_optional(&self.pool).await.map_err(db_error)?;
+        row.as_deref().map(from_json).transpose()
+    }
+}
+
+/// Moves the conversation row forward if the stored seq is the one the commit follows; `false` when it
+/// is not (another writer got there first).
+async fn upsert_conversation(
+    tx: &mut Transaction<'_, Postgres>,
+    conversation: &Conversation,
+    expected: i64,
+) -> StoreResult<bool> {
+    let sql = if expected == 0 {
+        "INSERT INTO conversations \
+         (tenant_id, conversation_id, last_seq, last_activity_us, status, assignee, team, body) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json) \
+         ON CONFLICT (tenant_id, conversation_id) DO UPDATE SET last_seq = EXCLUDED.last_seq, \
+         last_activity_us = EXCLUDED.last_activity_us, status = EXCLUDED.status, \
+         assignee = EXCLUDED.assignee, team = EXCLUDED.team, body = EXCLUDED.body \
+         WHERE conversations.last_seq = $9"
+    } else {
+        "UPDATE conversations SET last_seq = $3, last_activity_us = $4, status = $5, assignee = $6, \
+         team = $7, body = $8::json \
+         WHERE tenant_id = $1 AND conversation_id = $2 AND last_seq = $9"
+    };
+    let done = sqlx::query(sql)
+        .bind(conversation.tenant_id.0)
+        .bind(conversation.id.0)
+        .bind(seq_to_db(conversation.last_seq)?)
+        .bind(micros(conversation.last_activity_at))
+        .bind(status_label(conversation.status))
+        .bind(conversation.assignee.map(|a| a.0))
+        .bind(conversation.team.as_deref())
+        .bind(to_json(conversation)?)
+        .bind(expected)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Upserts a message unless the stored one has a higher status rank; the outbox follows the version
+/// that was kept.
+async fn write_message(tx: &mut Transaction<'_, Postgres>, message: &Message) -> StoreResult<()> {
+    let (tenant, id, seq) = (
+        message.tenant_id.0,
+        message.conversation_id.0,
+        seq_to_db(message.seq)?,
+    );
+    let direction = match message.direction {
+        Direction::Inbound => "inbound",
+        Direction::Outbound => "outbound",
+    };
+    let kept: Option<i16> = sqlx::query_scalar(
+        "INSERT INTO messages (tenant_id, conversation_id, seq, message_id, direction, status_rank, body) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7::json) \
+         ON CONFLICT (tenant_id, conversation_id, seq) DO UPDATE SET message_id = EXCLUDED.message_id, \
+         direction = EXCLUDED.direction, status_rank = EXCLUDED.status_rank, body = EXCLUDED.body \
+         WHERE messages.status_rank <= EXCLUDED.status_rank \
+         RETURNING status_rank",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(seq)
+    .bind(message.id.0)
+    .bind(direction)
+    .bind(message.status.rank())
+    .bind(to_json(message)?)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    if kept.is_none() || message.direction != Direction::Outbound {
+        return Ok(());
+    }
+    let outbox = if message.status == MessageStatus::Pending {
+        sqlx::query(
+            "INSERT INTO outbox (tenant_id, conversation_id, seq, queued_us) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(id)
+        .bind(seq)
+        .bind(micros(Timestamp::now()))
+    } else {
+        sqlx::query("DELETE FROM outbox WHERE tenant_id = $1 AND conversation_id = $2 AND seq = $3")
+            .bind(tenant)
+            .bind(id)
+            .bind(seq)
+    };
+    outbox.execute(&mut **tx).await.map_err(db_error)?;
+    Ok(())
+}
+
+#[async_trait]
+impl MessageStore for PostgresStore {
+    async fn ping(&self) -> StoreResult<()> {
+        observe("ping", async {
+            sqlx::query("SELECT 1")
+                .execute(&self.pool)
+                .await
+                .map(drop)
+                .map_err(db_error)
+        })
+        .await
+    }
+
+    async fn create_tenant(&self, tenant: &Tenant) -> StoreResult<()> {
+        observe("create_tenant", async {
+            sqlx::query(
+                "INSERT INTO tenants (tenant_id, body) VALUES ($1, $2::json) \
+                 ON CONFLICT (tenant_id) DO UPDATE SET body = EXCLUDED.body",
+            )
+            .bind(tenant.id.0)
+            .bind(to_json(tenant)?)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(db_error)
+        })
+        .await
+    }
+
+    async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
+        observe(
+            "tenant",
+            self.body(
+                sqlx::query_scalar("SELECT body::text FROM tenants WHERE tenant_id = $1")
+                    .bind(id.0),
+            ),
+        )
+        .await
+    }
+
+    async fn create_connection(&self, connection: &Connection) -> StoreResult<()> {
+        observe("create_connection", async {
+            let sealed = self.secrets.seal_connection(connection)?;
+            sqlx::query(
+                "INSERT INTO connections (connection_id, tenant_id, provider, address, body) \
+                 VALUES ($1, $2, $3, $4, $5::json)",
+            )
+            .bind(connection.id.0)
+            .bind(connection.tenant_id.0)
+            .bind(connection.provider.as_str())
+            .bind(&connection.meta.account_id)
+            .bind(to_json(&sealed)?)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(|e| match db_error(e) {
+                StoreError::Conflict(_) => StoreError::Conflict(format!(
+                    "phone_number_id {} already belongs to a connection",
+                    connection.meta.account_id
+                )),
+                other => other,
+            })
+        })
+        .await
+    }
+
+    async fn connection(&self, id: ConnectionId) -> StoreResult<Option<Connection>> {
+        let stored: Option<Connection> = observe(
+            "connection",
+            self.body(
+                sqlx::query_scalar("SELECT body::text FROM connections WHERE connection_id = $1")
+                    .bind(id.0),
+            ),
+        )
+        .await?;
+        stored.map(|c| self.secrets.open_connection(c)).transpose()
+    }
+
+    async fn update_connection(&self, connection: &Connection) -> StoreResult<()> {
+        observe("update_connection", async {
+            let sealed = self.secrets.seal_connection(connection)?;
+            sqlx::query(
+                "UPDATE connections SET body = $3::json WHERE connection_id = $1 AND tenant_id = $2",
+            )
+            .bind(connection.id.0)
+            .bind(connection.tenant_id.0)
+            .bind(to_json(&sealed)?)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(db_error)
+        })
+        .await
+    }
+
+    async fn remove_connection(&self, connection: &Connection) -> StoreResult<()> {
+        observe("remove_connection", async {
+            sqlx::query("DELETE FROM connections WHERE connection_id = $1 AND tenant_id = $2")
+                .bind(connection.id.0)
+                .bind(connection.tenant_id.0)
+                .execute(&self.pool)
+                .await
+                .map(drop)
+                .map_err(db_error)
+        })
+        .await
+    }
+
+    async fn connections(&self, tenant: TenantId) -> StoreResult<Vec<Connection>> {
+        let stored: Vec<Connection> = observe(
+            "connections",
+            self.bodies(
+                sqlx::query_scalar(
+                    "SELECT body::text FROM connections WHERE tenant_id = $1 ORDER BY connection_id",
+                )
+                .bind(tenant.0),
+            ),
+        )
+        .await?;
+        stored
+            .into_iter()
+            .map(|c| self.secrets.open_connection(c))
+            .collect()
+    }
+
+    async fn connection_by_address(
+        &self,
+        provider: Provider,
+        address: &str,
+    ) -> StoreResult<Option<Connection>> {
+        let stored: Option<Connection> = observe(
+            "connection_by_address",
+            self.body(
+                sqlx::query_scalar(
+                    "SELECT body::text FROM connections WHERE provider = $1 AND address = $2",
+                )
+                .bind(provider.as_str())
+                .bind(address),
+            ),
+        )
+        .await?;
+        stored.map(|c| self.secrets.open_connection(c)).transpose()
+    }
+
+    async fn create_agent(&self, agent: &Agent, token_sha256: [u8; 32]) -> StoreResult<()> {
+        observe("create_agent", async {
+            let mut tx = self.pool.begin().await.map_err(db_error)?;
+            sqlx::query(
+                "INSERT INTO agents (agent_id, tenant_id, body) VALUES ($1, $2, $3::json) \
+                 ON CONFLICT (agent_id) DO UPDATE SET body = EXCLUDED.body",
+            )
+            .bind(agent.id.0)
+            .bind(agent.tenant_id.0)
+            .bind(to_json(agent)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            sqlx::query(
+                "INSERT INTO agent_tokens (token_sha256, agent_id, tenant_id) VALUES ($1, $2, $3)",
+            )
+            .bind(&token_sha256[..])
+            .bind(agent.id.0)
+            .bind(agent.tenant_id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            tx.commit().await.map_err(db_error)
+        })
+        .await
+    }
+
+    async fn agent_by_token(&self, token_sha256: [u8; 32]) -> StoreResult<Option<Agent>> {
+        observe(
+            "agent_by_token",
+            self.body(
+                sqlx::query_scalar(
+                    "SELECT a.body::text FROM agent_tokens t JOIN agents a \
+                     ON a.agent_id = t.agent_id AND a.tenant_id = t.tenant_id \
+                     WHERE t.token_sha256 = $1",
+                )
+                .bind(token_sha256.to_vec()),
+            ),
+        )
+        .await
+    }
+
+    async fn conversation(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+    ) -> StoreResult<Option<Conversation>> {
+        observe(
+            "conversation",
+            self.body(
+                sqlx::query_scalar(
+                    "SELECT body::text FROM conversations WHERE tenant_id = $1 AND conversation_id = $2",
+                )
+                .bind(tenant.0)
+                .bind(id.0),
+            ),
+        )
+        .await
+    }
+
+    async fn commit(&self, commit: ConversationCommit) -> StoreResult<()> {
+        observe("commit", self.commit_turn(&commit)).await
+    }
+
+    async fn pending_outbound(
+        &self,
+        limit: usize,
+    ) -> StoreResult<Vec<(TenantId, ConversationId, Seq)>> {
+        observe("pending_outbound", async {
+            let rows: Vec<(Uuid, Uuid, i64)> = sqlx::query_as(
+                "SELECT tenant_id, conversation_id, seq FROM outbox \
+                 ORDER BY queued_us, tenant_id, conversation_id, seq LIMIT $1",
+            )
+            .bind(limit_to_db(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+            rows.into_iter()
+                .map(|(t, c, s)| Ok((TenantId(t), ConversationId(c), seq_from_db(s)?)))
+                .collect()
+        })
+        .await
+    }
+
+    async fn message_ref(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        key: &MessageKey,
+    ) -> StoreResult<Option<MessageRef>> {
+        let (kind, value) = key_columns(key);
+        observe("message_ref", async {
+            let row: Option<(Uuid, i64)> = sqlx::query_as(
+                "SELECT message_id, seq FROM message_keys \
+                 WHERE tenant_id = $1 AND conversation_id = $2 AND kind = $3 AND key = $4",
+            )
+            .bind(tenant.0)
+            .bind(conversation.0)
+            .bind(kind)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+            row.map(|(message_id, seq)| {
+                Ok(MessageRef {
+                    message_id: MessageId(message_id),
+                    seq: seq_from_db(seq)?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn message(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        seq: Seq,
+    ) -> StoreResult<Option<Message>> {
+        observe(
+            "message",
+            self.body(
+                sqlx::query_scalar(
+                    "SELECT body::text FROM messages \
+                     WHERE tenant_id = $1 AND conversation_id = $2 AND seq = $3",
+                )
+                .bind(tenant.0)
+                .bind(conversation.0)
+                .bind(clamp_seq(seq)),
+            ),
+        )
+        .await
+    }
+
+    async fn messages(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        window: SeqWindow,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>> {
+        let (sql, bound) = match window {
+            SeqWindow::After(seq) => (
+                "SELECT body::text FROM messages WHERE tenant_id = $1 AND conversation_id = $2 \
+                 AND seq > $3 ORDER BY seq ASC LIMIT $4",
+                seq,
+            ),
+            SeqWindow::Before(seq) => (
+                "SELECT body::text FROM messages WHERE tenant_id = $1 AND conversation_id = $2 \
+                 AND seq < $3 ORDER BY seq DESC LIMIT $4",
+                seq,
+            ),
+        };
+        let mut page: Vec<Message> = observe(
+            "messages",
+            self.bodies(
+                sqlx::query_scalar(sql)
+                    .bind(tenant.0)
+                    .bind(conversation.0)
+                    .bind(clamp_seq(bound))
+                    .bind(limit_to_db(limit)),
+            ),
+        )
+        .await?;
+        if matches!(window, SeqWindow::Before(_)) {
+            page.reverse();
+        }
+        Ok(page)
+    }
+
+    async fn events(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        after: Seq,
+        limit: usize,
+    ) -> StoreResult<Vec<EventEnvelope>> {
+        observe(
+            "events",
+            self.bodies(
+                sqlx::query_scalar(
+                    "SELECT body::text FROM conversation_events \
+                     WHERE tenant_id = $1 AND conversation_id = $2 AND seq > $3 \
+                     ORDER BY seq ASC LIMIT $4",
+                )
+                .bind(tenant.0)
+                .bind(conversation.0)
+                .bind(clamp_seq(after))
+                .bind(limit_to_db(limit)),
+            ),
+        )
+        .await
+    }
+
+    async fn inbox(
+        &self,
+        tenant: TenantId,
+        cursor: Option<InboxCursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<Conversation>> {
+        let query = match cursor {
+            None => sqlx::query_scalar(
+                "SELECT body::text FROM conversations WHERE tenant_id = $1 \
+                 ORDER BY last_activity_us DESC, conversation_id ASC LIMIT $2",
+            )
+            .bind(tenant.0)
+            .bind(limit_to_db(limit)),
+            Some(cursor) => sqlx::query_scalar(
+                "SELECT body::text FROM conversations WHERE tenant_id = $1 \
+                 AND (last_activity_us < $3 OR (last_activity_us = $3 AND conversation_id > $4)) \
+                 ORDER BY last_activity_us DESC, conversation_id ASC LIMIT $2",
+            )
+            .bind(tenant.0)
+            .bind(limit_to_db(limit))
+            .bind(micros(cursor.last_activity_at))
+            .bind(cursor.conversation_id.0),
+        };
+        observe("inbox", self.bodies(query)).await
+    }
+
+    async fn active_since(
+        &self,
+        tenant: TenantId,
+        since: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<Conversation>> {
+        observe(
+            "active_since",
+            self.bodies(
+                sqlx::query_scalar(
+                    "SELECT body::text FROM conversations WHERE tenant_id = $1 \
+                     AND last_activity_us >= $2 \
+                     ORDER BY last_activity_us DESC, conversation_id ASC LIMIT $3",
+                )
+                .bind(tenant.0)
+                .bind(micros(since))
+                .bind(limit_to_db(limit)),
+            ),
+        )
+        .await
+    }
+}
+
+/// Seqs are u64 in the domain and bigint here; `Seq::MAX` ("the newest") becomes `i64::MAX`.
+fn clamp_seq(seq: Seq) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+fn limit_to_db(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// Unique and foreign-key violations are answers (`Conflict`); everything else may pass with a retry.
+fn db_error(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() || db.is_foreign_key_violation() => {
+            StoreError::Conflict(db.message().to_string())
+        }
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+            StoreError::Corrupt(error.to_string())
+        }
+        _ => StoreError::Unavailable(error.to_string()),
+    }
+}

@@ -1,0 +1,887 @@
+//! The ScyllaDB backend (any CQL cluster: ScyllaDB in production, Apache Cassandra 5.0 in the tests),
+//! on the `scylla` driver: prepared statements, token-aware (and on ScyllaDB shard-aware) routing,
+//! configurable consistency (`LOCAL_QUORUM` by default), client-side monotonic write timestamps, a
+//! request timeout, and reads bounded by partition (seq buckets, inbox days) and `LIMIT`.
+//!
+//! One actor turn is one logged batch: atomic across the conversation's tables (the batchlog replays a
+//! half-applied batch). A turn too large for Cassandra's 50 KiB batch limit is written statement by
+//! statement instead, the conversation row last: every write is keyed by ids the turn already has, so
+//! a retry after a failure rewrites the same rows, and readers find nothing past the stored `last_seq`
+//! that a retry would not write again.
+//!
+//! Without lightweight transactions the seq check is a read before the write, which turns a placement
+//! bug into an error but cannot stop two truly concurrent writers: the single owning actor is what
+//! keeps `seq` correct here (schema crate, store port). Statuses never move backwards without any read:
+//! a message row is written with the timestamp `created_at + rank`, so the highest status wins.
+
+mod migrate;
+mod statements;
+
+use super::codec::{
+    expected_stored_seq, from_json, key_columns, micros, seq_from_db, seq_to_db, status_label,
+    to_json, validate_commit,
+};
+use super::observe;
+use super::secrets::SecretBox;
+use crate::config::ScyllaConfig;
+use async_trait::async_trait;
+use futures::future::try_join_all;
+use jiff::Timestamp;
+use schema::events::EventEnvelope;
+use schema::records::{
+    Agent, Connection, Conversation, Direction, Message, MessageStatus, Provider, Tenant,
+};
+use schema::store::{
+    ConversationCommit, InboxCursor, MessageKey, MessageRef, MessageStore, SeqWindow, StoreError,
+    StoreResult,
+};
+use schema::{ConnectionId, ConversationId, MessageId, Seq, TenantId};
+use scylla::client::execution_profile::ExecutionProfile;
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::policies::load_balancing::DefaultPolicy;
+use scylla::policies::timestamp_generator::MonotonicTimestampGenerator;
+use scylla::serialize::row::SerializeRow;
+use scylla::statement::Consistency;
+use scylla::statement::batch::{Batch, BatchType};
+use scylla::statement::prepared::PreparedStatement;
+use scylla::value::Row;
+use statements::Statements;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Events and messages per partition: a conversation's stream is split every 4,096 seqs.
+const BUCKET: u64 = 4096;
+/// Outbox shards: a recovery scan reads this many small partitions.
+const OUTBOX_SHARDS: i32 = 64;
+/// Turns whose encoded size is above this are written statement by statement (Cassandra refuses
+/// logged batches over 50 KiB by default).
+const BATCH_BYTES: usize = 40 * 1024;
+
+/// The ScyllaDB store.
+pub struct ScyllaStore {
+    session: Session,
+    statements: Statements,
+    secrets: SecretBox,
+}
+
+/// One statement of a turn with its values.
+type Write<'a> = (&'a PreparedStatement, Box<dyn SerializeRow + Send + Sync>);
+
+impl ScyllaStore {
+    /// Connects to the cluster, applies migrations when `migrate` is set, and prepares every
+    /// statement (so a missing table fails here, at start, not on the first webhook).
+    pub async fn connect(
+        config: &ScyllaConfig,
+        secrets: SecretBox,
+        migrate: bool,
+    ) -> StoreResult<Self> {
+        let session = session(config).await?;
+        if migrate {
+            migrate::run(
+                &session,
+                &config.keyspace,
+                config.create_keyspace_replication.as_deref(),
+            )
+            .await?;
+        }
+        let statements = Statements::prepare(&session, &config.keyspace)
+            .await
+            .map_err(|e| {
+                StoreError::Unavailable(format!("{e} (has `conversa migrate` been run?)"))
+            })?;
+        Ok(Self {
+            session,
+            statements,
+            secrets,
+        })
+    }
+
+    async fn rows<R>(
+        &self,
+        statement: &PreparedStatement,
+        values: impl SerializeRow,
+    ) -> StoreResult<Vec<R>>
+    where
+        R: for<'f> scylla::deserialize::row::DeserializeRow<'f, 'f>,
+    {
+        let result = self
+            .session
+            .execute_unpaged(statement, values)
+            .await
+            .map_err(driver_error)?
+            .into_rows_result()
+            .map_err(driver_error)?;
+        result
+            .rows::<R>()
+            .map_err(driver_error)?
+            .map(|row| row.map_err(corrupt))
+            .collect()
+    }
+
+    async fn bodies<T: serde::de::DeserializeOwned>(
+        &self,
+        statement: &PreparedStatement,
+        values: impl SerializeRow,
+    ) -> StoreResult<Vec<T>> {
+        let rows: Vec<(String,)> = self.rows(statement, values).await?;
+        rows.iter().map(|(body,)| from_json(body)).collect()
+    }
+
+    async fn body<T: serde::de::DeserializeOwned>(
+        &self,
+        statement: &PreparedStatement,
+        values: impl SerializeRow,
+    ) -> StoreResult<Option<T>> {
+        Ok(self.bodies(statement, values).await?.into_iter().next())
+    }
+
+    async fn execute(
+        &self,
+        statement: &PreparedStatement,
+        values: impl SerializeRow,
+    ) -> StoreResult<()> {
+        self.session
+            .execute_unpaged(statement, values)
+            .await
+            .map(drop)
+            .map_err(driver_error)
+    }
+
+    async fn last_seq(&self, tenant: TenantId, id: ConversationId) -> StoreResult<Option<Seq>> {
+        let rows: Vec<(Option<i64>,)> = self
+            .rows(&self.statements.select_last_seq, (tenant.0, id.0))
+            .await?;
+        rows.into_iter()
+            .next()
+            .map(|(seq,)| seq_from_db(seq.unwrap_or(0)))
+            .transpose()
+    }
+
+    async fn commit_turn(&self, commit: &ConversationCommit) -> StoreResult<()> {
+        validate_commit(commit)?;
+        let conversation = &commit.conversation;
+        let (tenant, id) = (conversation.tenant_id, conversation.id);
+        let stored = self.last_seq(tenant, id).await?;
+        let expected = expected_stored_seq(commit);
+        if stored.unwrap_or(0) != expected {
+            return Err(StoreError::SeqConflict {
+                conversation: id,
+                stored: stored.unwrap_or(0),
+                first: expected + 1,
+            });
+        }
+        let (writes, bytes) = self.turn_writes(commit, stored.is_none())?;
+        if bytes <= BATCH_BYTES {
+            let mut batch = Batch::new(BatchType::Logged);
+            let mut values = Vec::with_capacity(writes.len());
+            for (statement, value) in writes {
+                batch.append_statement(statement.clone());
+                values.push(value);
+            }
+            self.session
+                .batch(&batch, values)
+                .await
+                .map(drop)
+                .map_err(driver_error)
+        } else {
+            // Data first, the conversation row (which publishes the new last_seq) last.
+            for (statement, value) in writes.into_iter().rev() {
+                self.session
+                    .execute_unpaged(statement, value)
+                    .await
+                    .map_err(driver_error)?;
+            }
+            Ok(())
+        }
+    }
+
+    /// The statements of one turn, conversation row first, and their approximate size.
+    fn turn_writes(
+        &self,
+        commit: &ConversationCommit,
+        new: bool,
+    ) -> StoreResult<(Vec<Write<'_>>, usize)> {
+        let s = &self.statements;
+        let conversation = &commit.conversation;
+        let (tenant, id) = (conversation.tenant_id.0, conversation.id.0);
+        let mut writes: Vec<Write<'_>> = Vec::new();
+        let mut bytes = 0;
+        let body = to_json(conversation)?;
+        bytes += body.len();
+        let activity = micros(conversation.last_activity_at);
+        writes.push((
+            &s.upsert_conversation,
+            Box::new((
+                tenant,
+                id,
+                seq_to_db(conversation.last_seq)?,
+                activity,
+                status_label(conversation.status),
+                conversation.assignee.map(|a| a.0),
+                conversation.team.clone(),
+                body,
+            )),
+        ));
+        match commit.previous_activity_at.map(micros) {
+            // Same key: a delete and an insert with one batch timestamp would leave the delete.
+            Some(previous) if previous == activity => {}
+            Some(previous) => writes.push((
+                &s.delete_inbox,
+                Box::new((tenant, day_of(previous), previous, id)),
+            )),
+            None => {}
+        }
+        writes.push((
+            &s.insert_inbox,
+            Box::new((tenant, day_of(activity), activity, id)),
+        ));
+        writes.push((&s.insert_inbox_day, Box::new((tenant, day_of(activity)))));
+        if new {
+            writes.push((
+                &s.insert_contact,
+                Box::new((
+                    tenant,
+                    conversation.contact.address.clone(),
+                    conversation.connection_id.0,
+                    id,
+                    conversation.contact.name.clone(),
+                )),
+            ));
+        }
+        for event in &commit.events {
+            let body = to_json(event)?;
+            bytes += body.len();
+            writes.push((
+                &s.insert_event,
+                Box::new((tenant, id, bucket(event.seq)?, seq_to_db(event.seq)?, body)),
+            ));
+        }
+        for message in &commit.messages {
+            let body = to_json(message)?;
+            bytes += body.len();
+            let written_at = rank_timestamp(message);
+            let direction = match message.direction {
+                Direction::Inbound => "inbound",
+                Direction::Outbound => "outbound",
+            };
+            let seq = seq_to_db(message.seq)?;
+            writes.push((
+                &s.insert_message,
+                Box::new((
+                    tenant,
+                    id,
+                    bucket(message.seq)?,
+                    seq,
+                    message.id.0,
+                    direction,
+                    format!("{:?}", message.status).to_lowercase(),
+                    body,
+                    written_at,
+                )),
+            ));
+            if message.direction == Direction::Outbound {
+                let shard = outbox_shard(conversation.id);
+                if message.status == MessageStatus::Pending {
+                    writes.push((
+                        &s.insert_outbox,
+                        Box::new((shard, tenant, id, seq, written_at)),
+                    ));
+                } else {
+                    writes.push((
+                        &s.delete_outbox,
+                        Box::new((written_at, shard, tenant, id, seq)),
+                    ));
+                }
+            }
+        }
+        for (key, reference) in &commit.message_keys {
+            let (kind, value) = key_columns(key);
+            bytes += value.len();
+            writes.push((
+                &s.insert_message_key,
+                Box::new((
+                    tenant,
+                    id,
+                    kind,
+                    value.to_string(),
+                    reference.message_id.0,
+                    seq_to_db(reference.seq)?,
+                )),
+            ));
+        }
+        Ok((writes, bytes))
+    }
+
+    /// Conversation ids of the inbox in order, newest first, strictly after `cursor`, stopping before
+    /// activity older than `since`.
+    async fn inbox_ids(
+        &self,
+        tenant: TenantId,
+        cursor: Option<InboxCursor>,
+        since: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<ConversationId>> {
+        let s = &self.statements;
+        let top_day = match cursor {
+            Some(c) => day_of(micros(c.last_activity_at)),
+            None => i32::MAX,
+        };
+        let days: Vec<(i32,)> = self.rows(&s.select_inbox_days, (tenant.0, top_day)).await?;
+        let mut ids = Vec::new();
+        for (day,) in days {
+            if since.is_some_and(|since| day < day_of(since)) || ids.len() >= limit {
+                break;
+            }
+            let want = limit_to_db(limit - ids.len());
+            let mut rows: Vec<(i64, Uuid)> = Vec::new();
+            match cursor {
+                Some(c) if day == top_day => {
+                    let at = micros(c.last_activity_at);
+                    rows.extend(
+                        self.rows::<(i64, Uuid)>(
+                            &s.select_inbox_ties,
+                            (tenant.0, day, at, c.conversation_id.0, want),
+                        )
+                        .await?,
+                    );
+                    rows.extend(
+                        self.rows::<(i64, Uuid)>(&s.select_inbox_older, (tenant.0, day, at, want))
+                            .await?,
+                    );
+                }
+                _ => rows.extend(
+                    self.rows::<(i64, Uuid)>(&s.select_inbox_day, (tenant.0, day, want))
+                        .await?,
+                ),
+            }
+            for (at, id) in rows {
+                if since.is_some_and(|since| at < since) || ids.len() >= limit {
+                    return Ok(ids);
+                }
+                ids.push(ConversationId(id));
+            }
+        }
+        Ok(ids)
+    }
+
+    async fn conversations(
+        &self,
+        tenant: TenantId,
+        ids: Vec<ConversationId>,
+    ) -> StoreResult<Vec<Conversation>> {
+        let reads = ids.into_iter().map(|id| async move {
+            self.body::<Conversation>(&self.statements.select_conversation, (tenant.0, id.0))
+                .await?
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("inbox names missing conversation {id}"))
+                })
+        });
+        try_join_all(reads).await
+    }
+
+    /// Reads a conversation's stream (events or messages) bucket by bucket.
+    async fn stream<T: serde::de::DeserializeOwned>(
+        &self,
+        statement: &PreparedStatement,
+        tenant: TenantId,
+        conversation: ConversationId,
+        window: SeqWindow,
+        limit: usize,
+    ) -> StoreResult<Vec<T>> {
+        let Some(last) = self.last_seq(tenant, conversation).await? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        match window {
+            SeqWindow::After(after) => {
+                let mut bucket_no = (after.saturating_add(1)) / BUCKET;
+                while out.len() < limit && bucket_no <= last / BUCKET {
+                    let want = limit_to_db(limit - out.len());
+                    let b = i64::try_from(bucket_no).unwrap_or(i64::MAX);
+                    let page: Vec<T> = self
+                        .bodies(
+                            statement,
+                            (tenant.0, conversation.0, b, clamp_seq(after), want),
+                        )
+                        .await?;
+                    out.extend(page);
+                    bucket_no += 1;
+                }
+            }
+            SeqWindow::Before(before) => {
+                let upper = before.min(last.saturating_add(1));
+                if upper == 0 {
+                    return Ok(out);
+                }
+                let mut bucket_no = (upper - 1) / BUCKET;
+                loop {
+                    let want = limit_to_db(limit - out.len());
+                    let b = i64::try_from(bucket_no).unwrap_or(i64::MAX);
+                    let page: Vec<T> = self
+                        .bodies(
+                            statement,
+                            (tenant.0, conversation.0, b, clamp_seq(upper), want),
+                        )
+                        .await?;
+                    out.extend(page);
+                    if out.len() >= limit || bucket_no == 0 {
+                        break;
+                    }
+                    bucket_no -= 1;
+                }
+                out.reverse();
+            }
+        }
+        Ok(out)
+    }
+}
+
+async fn session(config: &ScyllaConfig) -> StoreResult<Session> {
+    let mut policy = DefaultPolicy::builder().token_aware(true);
+    if let Some(dc) = &config.local_datacenter {
+        policy = policy.prefer_datacenter(dc.clone());
+    }
+    let profile = ExecutionProfile::builder()
+        .consistency(consistency(&config.consistency)?)
+        .request_timeout(Some(Duration::from_millis(config.request_timeout_ms)))
+        .load_balancing_policy(policy.build())
+        .build();
+    let mut builder = SessionBuilder::new()
+        .known_nodes(&config.nodes)
+        .default_execution_profile_handle(profile.into_handle())
+        .timestamp_generator(Arc::new(MonotonicTimestampGenerator::new()));
+    if let (Some(user), Some(password)) = (&config.username, &config.password) {
+        builder = builder.user(user, password);
+    }
+    builder
+        .build()
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("connecting to {:?}: {e}", config.nodes)))
+}
+
+fn consistency(name: &str) -> StoreResult<Consistency> {
+    Ok(match name.to_ascii_lowercase().as_str() {
+        "local_quorum" => Consistency::LocalQuorum,
+        "quorum" => Consistency::Quorum,
+        "each_quorum" => Consistency::EachQuorum,
+        "local_one" => Consistency::LocalOne,
+        "one" => Consistency::One,
+        "all" => Consistency::All,
+        other => {
+            return Err(StoreError::Unavailable(format!(
+                "unknown consistency {other:?} (local_quorum, quorum, each_quorum, local_one, one, all)"
+            )));
+        }
+    })
+}
+
+/// The write timestamp of a message row: its creation time plus its status rank, so a later status
+/// always carries a larger timestamp than an earlier one, whatever order the writes arrive in.
+fn rank_timestamp(message: &Message) -> i64 {
+    micros(message.created_at).saturating_add(i64::from(message.status.rank()))
+}
+
+fn bucket(seq: Seq) -> StoreResult<i64> {
+    seq_to_db(seq / BUCKET)
+}
+
+/// The day (since the epoch, UTC) of a time in microseconds: the inbox partition.
+fn day_of(micros: i64) -> i32 {
+    i32::try_from(micros.div_euclid(86_400_000_000)).unwrap_or(i32::MAX)
+}
+
+fn outbox_shard(conversation: ConversationId) -> i32 {
+    let bytes = conversation.as_bytes();
+    i32::from(bytes[15]) % OUTBOX_SHARDS
+}
+
+fn clamp_seq(seq: Seq) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+fn limit_to_db(limit: usize) -> i32 {
+    i32::try_from(limit).unwrap_or(i32::MAX).max(1)
+}
+
+pub(super) fn driver_error(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+fn corrupt(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(error.to_string())
+}
+
+/// Whether a lightweight transaction's first column, `[applied]`, is true.
+fn applied(rows: &[Row]) -> bool {
+    rows.first()
+        .and_then(|row| row.columns.first())
+        .and_then(|c| c.as_ref())
+        .and_then(|c| c.as_boolean())
+        .unwrap_or(false)
+}
+
+#[async_trait]
+impl MessageStore for ScyllaStore {
+    async fn ping(&self) -> StoreResult<()> {
+        observe("ping", async {
+            self.session
+                .query_unpaged("SELECT release_version FROM system.local", ())
+                .await
+                .map(drop)
+                .map_err(driver_error)
+        })
+        .await
+    }
+
+    async fn create_tenant(&self, tenant: &Tenant) -> StoreResult<()> {
+        observe("create_tenant", async {
+            self.execute(
+                &self.statements.insert_tenant,
+                (tenant.id.0, to_json(tenant)?),
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
+        observe("tenant", self.body(&self.statements.select_tenant, (id.0,))).await
+    }
+
+    async fn create_connection(&self, connection: &Connection) -> StoreResult<()> {
+        observe("create_connection", async {
+            let s = &self.statements;
+            let sealed = self.secrets.seal_connection(connection)?;
+            let (provider, address) = (
+                connection.provider.as_str(),
+                connection.meta.account_id.as_str(),
+            );
+            let claim: Vec<Row> = self
+                .rows(&s.claim_address, (provider, address, connection.id.0))
+                .await?;
+            if !applied(&claim) {
+                return Err(StoreError::Conflict(format!(
+                    "phone_number_id {address} already belongs to a connection"
+                )));
+            }
+            let written = async {
+                self.execute(
+                    &s.insert_connection,
+                    (connection.id.0, connection.tenant_id.0, to_json(&sealed)?),
+                )
+                .await?;
+                self.execute(
+                    &s.insert_tenant_connection,
+                    (connection.tenant_id.0, connection.id.0),
+                )
+                .await
+            }
+            .await;
+            if written.is_err() {
+                // Give the address back so a retried create is not refused for a connection that
+                // never came to exist.
+                let _ = self
+                    .rows::<Row>(&s.release_address, (provider, address, connection.id.0))
+                    .await;
+            }
+            written
+        })
+        .await
+    }
+
+    async fn connection(&self, id: ConnectionId) -> StoreResult<Option<Connection>> {
+        let stored: Option<Connection> = observe(
+            "connection",
+            self.body(&self.statements.select_connection, (id.0,)),
+        )
+        .await?;
+        stored.map(|c| self.secrets.open_connection(c)).transpose()
+    }
+
+    async fn update_connection(&self, connection: &Connection) -> StoreResult<()> {
+        observe("update_connection", async {
+            let sealed = self.secrets.seal_connection(connection)?;
+            self.execute(
+                &self.statements.insert_connection,
+                (connection.id.0, connection.tenant_id.0, to_json(&sealed)?),
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn remove_connection(&self, connection: &Connection) -> StoreResult<()> {
+        observe("remove_connection", async {
+            let s = &self.statements;
+            self.execute(
+                &s.delete_tenant_connection,
+                (connection.tenant_id.0, connection.id.0),
+            )
+            .await?;
+            self.execute(&s.delete_connection, (connection.id.0,))
+                .await?;
+            self.rows::<Row>(
+                &s.release_address,
+                (
+                    connection.provider.as_str(),
+                    connection.meta.account_id.as_str(),
+                    connection.id.0,
+                ),
+            )
+            .await
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn connections(&self, tenant: TenantId) -> StoreResult<Vec<Connection>> {
+        let ids: Vec<(Uuid,)> = observe(
+            "connections",
+            self.rows(&self.statements.select_tenant_connections, (tenant.0,)),
+        )
+        .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for (id,) in ids {
+            if let Some(connection) = self.connection(ConnectionId(id)).await?
+                && connection.tenant_id == tenant
+            {
+                out.push(connection);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn connection_by_address(
+        &self,
+        provider: Provider,
+        address: &str,
+    ) -> StoreResult<Option<Connection>> {
+        let ids: Vec<(Option<Uuid>,)> = observe(
+            "connection_by_address",
+            self.rows(
+                &self.statements.select_address,
+                (provider.as_str(), address),
+            ),
+        )
+        .await?;
+        match ids.into_iter().next().and_then(|(id,)| id) {
+            Some(id) => self.connection(ConnectionId(id)).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn create_agent(&self, agent: &Agent, token_sha256: [u8; 32]) -> StoreResult<()> {
+        observe("create_agent", async {
+            let body = to_json(agent)?;
+            self.execute(
+                &self.statements.insert_agent,
+                (agent.id.0, agent.tenant_id.0, body.clone()),
+            )
+            .await?;
+            self.execute(
+                &self.statements.insert_agent_token,
+                (token_sha256.to_vec(), agent.id.0, agent.tenant_id.0, body),
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn agent_by_token(&self, token_sha256: [u8; 32]) -> StoreResult<Option<Agent>> {
+        observe(
+            "agent_by_token",
+            self.body(
+                &self.statements.select_agent_token,
+                (token_sha256.to_vec(),),
+            ),
+        )
+        .await
+    }
+
+    async fn conversation(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+    ) -> StoreResult<Option<Conversation>> {
+        observe(
+            "conversation",
+            self.body(&self.statements.select_conversation, (tenant.0, id.0)),
+        )
+        .await
+    }
+
+    async fn commit(&self, commit: ConversationCommit) -> StoreResult<()> {
+        observe("commit", self.commit_turn(&commit)).await
+    }
+
+    async fn pending_outbound(
+        &self,
+        limit: usize,
+    ) -> StoreResult<Vec<(TenantId, ConversationId, Seq)>> {
+        observe("pending_outbound", async {
+            let mut out = Vec::new();
+            for shard in 0..OUTBOX_SHARDS {
+                if out.len() >= limit {
+                    break;
+                }
+                let want = limit_to_db(limit - out.len());
+                let rows: Vec<(Uuid, Uuid, i64)> = self
+                    .rows(&self.statements.select_outbox, (shard, want))
+                    .await?;
+                for (tenant, conversation, seq) in rows {
+                    out.push((
+                        TenantId(tenant),
+                        ConversationId(conversation),
+                        seq_from_db(seq)?,
+                    ));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn message_ref(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        key: &MessageKey,
+    ) -> StoreResult<Option<MessageRef>> {
+        let (kind, value) = key_columns(key);
+        observe("message_ref", async {
+            let rows: Vec<(Uuid, i64)> = self
+                .rows(
+                    &self.statements.select_message_key,
+                    (tenant.0, conversation.0, kind, value),
+                )
+                .await?;
+            rows.into_iter()
+                .next()
+                .map(|(message_id, seq)| {
+                    Ok(MessageRef {
+                        message_id: MessageId(message_id),
+                        seq: seq_from_db(seq)?,
+                    })
+                })
+                .transpose()
+        })
+        .await
+    }
+
+    async fn message(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        seq: Seq,
+    ) -> StoreResult<Option<Message>> {
+        observe("message", async {
+            self.body(
+                &self.statements.select_message,
+                (tenant.0, conversation.0, bucket(seq)?, clamp_seq(seq)),
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn messages(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        window: SeqWindow,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>> {
+        let statement = match window {
+            SeqWindow::After(_) => &self.statements.select_messages_after,
+            SeqWindow::Before(_) => &self.statements.select_messages_before,
+        };
+        observe(
+            "messages",
+            self.stream(statement, tenant, conversation, window, limit),
+        )
+        .await
+    }
+
+    async fn events(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        after: Seq,
+        limit: usize,
+    ) -> StoreResult<Vec<EventEnvelope>> {
+        observe(
+            "events",
+            self.stream(
+                &self.statements.select_events_after,
+                tenant,
+                conversation,
+                SeqWindow::After(after),
+                limit,
+            ),
+        )
+        .await
+    }
+
+    async fn inbox(
+        &self,
+        tenant: TenantId,
+        cursor: Option<InboxCursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<Conversation>> {
+        observe("inbox", async {
+            let ids = self.inbox_ids(tenant, cursor, None, limit).await?;
+            self.conversations(tenant, ids).await
+        })
+        .await
+    }
+
+    async fn active_since(
+        &self,
+        tenant: TenantId,
+        since: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<Conversation>> {
+        observe("active_since", async {
+            let ids = self
+                .inbox_ids(tenant, None, Some(micros(since)), limit)
+                .await?;
+            self.conversations(tenant, ids).await
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_later_status_always_writes_with_a_larger_timestamp() {
+        let message: Message = serde_json::from_value(serde_json::json!({
+            "id": MessageId::new(), "tenant_id": TenantId::new(),
+            "conversation_id": ConversationId::new(), "seq": 3, "direction": "outbound",
+            "content": {"type": "text", "body": "oi"}, "status": "read",
+            "provider_message_id": null, "reply_to": null, "sent_by": null,
+            "client_message_id": null, "error": null,
+            "created_at": "2026-11-23T10:00:00Z", "updated_at": "2026-11-23T10:00:00Z"
+        }))
+        .expect("message");
+        let mut delivered = message.clone();
+        delivered.status = MessageStatus::Delivered;
+        let mut failed = message.clone();
+        failed.status = MessageStatus::Failed;
+        assert!(rank_timestamp(&message) > rank_timestamp(&delivered));
+        assert!(rank_timestamp(&failed) > rank_timestamp(&message));
+    }
+
+    #[test]
+    fn inbox_days_and_buckets_split_where_expected() {
+        assert_eq!(day_of(0), 0);
+        assert_eq!(day_of(86_400_000_000 - 1), 0);
+        assert_eq!(day_of(86_400_000_000), 1);
+        assert_eq!(bucket(4095).ok(), Some(0));
+        assert_eq!(bucket(4096).ok(), Some(1));
+    }
+}

@@ -1,0 +1,106 @@
+//! Every statement the ScyllaDB backend runs, prepared once when the store opens: prepared statements
+//! carry the partition key's position, so the driver routes each one to a replica that owns it
+//! (token-aware, and shard-aware on ScyllaDB).
+
+use super::driver_error;
+use schema::store::StoreResult;
+use scylla::client::session::Session;
+use scylla::statement::prepared::PreparedStatement;
+
+macro_rules! statements {
+    ($($name:ident = $cql:expr;)*) => {
+        pub struct Statements {
+            $(pub $name: PreparedStatement,)*
+        }
+
+        impl Statements {
+            /// Prepares every statement with table names qualified by `keyspace` (a session-wide
+            /// `USE` would make prepared statements ambiguous).
+            pub async fn prepare(session: &Session, keyspace: &str) -> StoreResult<Statements> {
+                Ok(Statements {
+                    $($name: session
+                        .prepare($cql.replace("{ks}", keyspace))
+                        .await
+                        .map_err(driver_error)?,)*
+                })
+            }
+        }
+    };
+}
+
+statements! {
+    insert_tenant = "INSERT INTO {ks}.tenants (tenant_id, body) VALUES (?, ?)";
+    select_tenant = "SELECT body FROM {ks}.tenants WHERE tenant_id = ?";
+
+    claim_address = "INSERT INTO {ks}.connection_by_address (provider, address, connection_id) \
+                     VALUES (?, ?, ?) IF NOT EXISTS";
+    release_address = "DELETE FROM {ks}.connection_by_address WHERE provider = ? AND address = ? \
+                       IF connection_id = ?";
+    select_address = "SELECT connection_id FROM {ks}.connection_by_address \
+                      WHERE provider = ? AND address = ?";
+    insert_connection = "INSERT INTO {ks}.connections (connection_id, tenant_id, body) VALUES (?, ?, ?)";
+    delete_connection = "DELETE FROM {ks}.connections WHERE connection_id = ?";
+    select_connection = "SELECT body FROM {ks}.connections WHERE connection_id = ?";
+    insert_tenant_connection = "INSERT INTO {ks}.connections_by_tenant (tenant_id, connection_id) \
+                                VALUES (?, ?)";
+    delete_tenant_connection = "DELETE FROM {ks}.connections_by_tenant \
+                                WHERE tenant_id = ? AND connection_id = ?";
+    select_tenant_connections = "SELECT connection_id FROM {ks}.connections_by_tenant WHERE tenant_id = ?";
+
+    insert_agent = "INSERT INTO {ks}.agents (agent_id, tenant_id, body) VALUES (?, ?, ?)";
+    insert_agent_token = "INSERT INTO {ks}.agent_tokens (token_sha256, agent_id, tenant_id, body) \
+                          VALUES (?, ?, ?, ?)";
+    select_agent_token = "SELECT body FROM {ks}.agent_tokens WHERE token_sha256 = ?";
+
+    select_conversation = "SELECT body FROM {ks}.conversations \
+                           WHERE tenant_id = ? AND conversation_id = ?";
+    select_last_seq = "SELECT last_seq FROM {ks}.conversations WHERE tenant_id = ? AND conversation_id = ?";
+    upsert_conversation = "INSERT INTO {ks}.conversations (tenant_id, conversation_id, last_seq, \
+                           last_activity_us, status, assignee, team, body) \
+                           VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+
+    insert_event = "INSERT INTO {ks}.conversation_events (tenant_id, conversation_id, bucket, seq, body) \
+                    VALUES (?, ?, ?, ?, ?)";
+    select_events_after = "SELECT body FROM {ks}.conversation_events \
+                           WHERE tenant_id = ? AND conversation_id = ? AND bucket = ? AND seq > ? \
+                           LIMIT ?";
+
+    insert_message = "INSERT INTO {ks}.messages (tenant_id, conversation_id, bucket, seq, message_id, \
+                      direction, status, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?";
+    select_message = "SELECT body FROM {ks}.messages \
+                      WHERE tenant_id = ? AND conversation_id = ? AND bucket = ? AND seq = ?";
+    select_messages_after = "SELECT body FROM {ks}.messages \
+                             WHERE tenant_id = ? AND conversation_id = ? AND bucket = ? AND seq > ? \
+                             LIMIT ?";
+    select_messages_before = "SELECT body FROM {ks}.messages \
+                              WHERE tenant_id = ? AND conversation_id = ? AND bucket = ? AND seq < ? \
+                              ORDER BY seq DESC LIMIT ?";
+
+    insert_message_key = "INSERT INTO {ks}.message_keys (tenant_id, conversation_id, kind, key, \
+                          message_id, seq) VALUES (?, ?, ?, ?, ?, ?)";
+    select_message_key = "SELECT message_id, seq FROM {ks}.message_keys \
+                          WHERE tenant_id = ? AND conversation_id = ? AND kind = ? AND key = ?";
+
+    insert_inbox = "INSERT INTO {ks}.inbox_by_activity (tenant_id, day, last_activity_us, conversation_id) \
+                    VALUES (?, ?, ?, ?)";
+    delete_inbox = "DELETE FROM {ks}.inbox_by_activity WHERE tenant_id = ? AND day = ? \
+                    AND last_activity_us = ? AND conversation_id = ?";
+    insert_inbox_day = "INSERT INTO {ks}.inbox_days (tenant_id, day) VALUES (?, ?)";
+    select_inbox_days = "SELECT day FROM {ks}.inbox_days WHERE tenant_id = ? AND day <= ?";
+    select_inbox_day = "SELECT last_activity_us, conversation_id FROM {ks}.inbox_by_activity \
+                        WHERE tenant_id = ? AND day = ? LIMIT ?";
+    select_inbox_older = "SELECT last_activity_us, conversation_id FROM {ks}.inbox_by_activity \
+                          WHERE tenant_id = ? AND day = ? AND last_activity_us < ? LIMIT ?";
+    select_inbox_ties = "SELECT last_activity_us, conversation_id FROM {ks}.inbox_by_activity \
+                         WHERE tenant_id = ? AND day = ? AND last_activity_us = ? \
+                         AND conversation_id > ? LIMIT ?";
+
+    insert_contact = "INSERT INTO {ks}.contacts_by_address (tenant_id, address, connection_id, \
+                      conversation_id, name) VALUES (?, ?, ?, ?, ?)";
+
+    insert_outbox = "INSERT INTO {ks}.outbox (shard, tenant_id, conversation_id, seq) VALUES (?, ?, ?, ?) \
+                     USING TIMESTAMP ?";
+    delete_outbox = "DELETE FROM {ks}.outbox USING TIMESTAMP ? WHERE shard = ? AND tenant_id = ? \
+                     AND conversation_id = ? AND seq = ?";
+    select_outbox = "SELECT tenant_id, conversation_id, seq FROM {ks}.outbox WHERE shard = ? LIMIT ?";
+}
