@@ -7,6 +7,7 @@
 //! fanout.rs     thousands of agent sockets, every event to all → memory per socket, fan-out latency
 //! soak.rs       hours of mixed load (webhooks, replies, statuses) → memory over time
 //! reconnect.rs  agents dropping and resuming by seq under load → no gap, no duplicate
+//! storage.rs    appends straight into a store backend (in process) → appends/s, append latency
 //! ```
 
 mod common;
@@ -14,6 +15,7 @@ mod fanout;
 mod ingest;
 mod reconnect;
 mod soak;
+mod storage;
 
 use clap::{Parser, Subcommand};
 
@@ -37,6 +39,8 @@ enum Scenario {
     Soak(soak::SoakArgs),
     /// Agents that keep dropping and resuming by seq; gaps and duplicates.
     ReconnectStorm(reconnect::ReconnectArgs),
+    /// Appends straight into a store backend (embedded, postgres, scylla) at several concurrencies.
+    Storage(storage::StorageArgs),
 }
 
 #[tokio::main]
@@ -46,5 +50,6 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Fanout(args) => fanout::run(args).await,
         Scenario::Soak(args) => soak::run(args).await,
         Scenario::ReconnectStorm(args) => reconnect::run(args).await,
+        Scenario::Storage(args) => storage::run(args).await,
     }
 }
