@@ -48,6 +48,10 @@ pub struct ActorConfig {
     /// First and longest pause between attempts (exponential, with jitter).
     pub outbound_retry_min: Duration,
     pub outbound_retry_max: Duration,
+    /// First and longest pause between attempts to bring a dropped WhatsApp Web session back
+    /// (Evolution, Z-API): exponential, with jitter, for as long as the session stays down.
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
 }
 
 impl Default for ActorConfig {
@@ -62,6 +66,8 @@ impl Default for ActorConfig {
             outbound_max_attempts: 5,
             outbound_retry_min: Duration::from_millis(500),
             outbound_retry_max: Duration::from_secs(30),
+            reconnect_min: Duration::from_secs(5),
+            reconnect_max: Duration::from_secs(300),
         }
     }
 }
@@ -359,6 +365,17 @@ impl Directory {
 
     /// Stops a connection's session actor if it runs, so the next send loads the connection afresh
     /// (after it was paused, edited or removed).
+    /// Starts (or keeps) the session actor's reconnect loop for a dropped WhatsApp Web session. A
+    /// paused or removed connection has no session actor, so nothing happens for it.
+    pub async fn reconnect_session(self: &Arc<Self>, tenant: TenantId, id: ConnectionId) {
+        match self.session(tenant, id).await {
+            Ok(session) => {
+                let _ = session.cast(SessionMsg::ReconnectRequested);
+            }
+            Err(error) => tracing::info!(connection = %id, %error, "no session to reconnect"),
+        }
+    }
+
     pub fn stop_session(&self, tenant: TenantId, id: ConnectionId) {
         if let Some((_, slot)) = self.sessions.remove(&(tenant, id))
             && let Some(actor) = slot.get()

@@ -10,8 +10,14 @@
 //! and jitter (`backon`) up to `outbound_max_attempts`; a rejection (other 4xx) is final at once. The
 //! final answer — the provider's id, or `failed` with its error — goes back to the conversation.
 //!
-//! Not yet here (channels issue): a durable outbox that resends `pending` messages after a crash, and
-//! the connection status lifecycle.
+//! WhatsApp Web sessions (Evolution, Z-API) can drop. When a webhook reports that, the gateway asks
+//! this actor to reconnect: it pokes the provider (`ChannelClient::reconnect`) with exponential
+//! backoff and jitter (`reconnect_min` … `reconnect_max`) for as long as the stored connection stays
+//! `disconnected` or `error`, and stops as soon as it is anything else (connected again, waiting for a
+//! QR scan, paused, removed). One loop per connection: a second request while one runs is a no-op.
+//!
+//! Supervision: a failure in `pre_start` (unknown or paused connection) refuses the spawn; a panic is
+//! restarted lazily by the tenant supervisor on the next send, with the connection reloaded.
 
 use crate::conversation::ConversationMsg;
 use crate::directory::Directory;
@@ -19,7 +25,7 @@ use backon::{ExponentialBuilder, Retryable};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use schema::channel::{Outbound, SendError};
-use schema::records::{Connection, ProviderError};
+use schema::records::{Connection, ConnectionStatus, ProviderError};
 use schema::{ConnectionId, ConversationId, Seq, TenantId};
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -42,6 +48,8 @@ pub struct SessionState {
     directory: Arc<Directory>,
     in_flight: Arc<Semaphore>,
     rate: Arc<DefaultDirectRateLimiter>,
+    /// Whether a reconnect loop is running.
+    reconnecting: bool,
 }
 
 /// Messages of the session actor.
@@ -52,6 +60,10 @@ pub enum SessionMsg {
         seq: Seq,
         outbound: Outbound,
     },
+    /// A webhook said the WhatsApp Web session dropped: start the reconnect loop unless it runs.
+    ReconnectRequested,
+    /// The loop's next attempt (`attempt` counts from 0).
+    ReconnectAttempt { attempt: u32 },
 }
 
 /// Why a session cannot start.
@@ -97,12 +109,13 @@ impl Actor for SessionActor {
             directory: args.directory,
             in_flight,
             rate,
+            reconnecting: false,
         })
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
@@ -124,9 +137,59 @@ impl Actor for SessionActor {
                     deliver(&directory, tenant, conversation, seq_answer(seq, answer)).await;
                 });
             }
+            SessionMsg::ReconnectRequested => {
+                if !state.reconnecting {
+                    state.reconnecting = true;
+                    let _ = myself.cast(SessionMsg::ReconnectAttempt { attempt: 0 });
+                }
+            }
+            SessionMsg::ReconnectAttempt { attempt } => {
+                let services = state.directory.services();
+                let current = services.store.connection(state.connection.id).await?;
+                let down = current.as_ref().is_some_and(|c| {
+                    c.tenant_id == state.tenant
+                        && matches!(
+                            c.status,
+                            ConnectionStatus::Disconnected | ConnectionStatus::Error
+                        )
+                });
+                let Some(connection) = current.filter(|_| down) else {
+                    state.reconnecting = false;
+                    tracing::info!(connection = %state.connection.id, attempt, "session is back; reconnect loop ends");
+                    return Ok(());
+                };
+                let channel = Arc::clone(&services.channel);
+                let provider = connection.provider.as_str();
+                // The provider call runs aside: a slow provider never blocks this mailbox's sends.
+                tokio::spawn(async move {
+                    let outcome = match channel.reconnect(&connection).await {
+                        Ok(()) => "requested",
+                        Err(error) => {
+                            tracing::warn!(connection = %connection.id, %error, "session reconnect failed");
+                            "failed"
+                        }
+                    };
+                    metrics::counter!("conversa_session_reconnects_total", "provider" => provider, "outcome" => outcome)
+                        .increment(1);
+                });
+                let pause = reconnect_pause(&services.config, attempt);
+                myself.send_after(pause, move || SessionMsg::ReconnectAttempt {
+                    attempt: attempt.saturating_add(1),
+                });
+            }
         }
         Ok(())
     }
+}
+
+/// Exponential backoff with full jitter in the upper half: `min · 2^attempt`, capped at `max`.
+fn reconnect_pause(config: &crate::ActorConfig, attempt: u32) -> std::time::Duration {
+    let base = config
+        .reconnect_min
+        .saturating_mul(2u32.saturating_pow(attempt.min(20)))
+        .min(config.reconnect_max);
+    let jitter = rand::random::<f64>() * 0.5 + 0.5;
+    base.mul_f64(jitter)
 }
 
 /// Sends one message: rate-limited attempts, transient failures retried with backoff and jitter.
@@ -221,5 +284,34 @@ fn provider_error(error: SendError) -> ProviderError {
             title: "provider unavailable".into(),
             detail: Some(detail),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnect_pauses_grow_to_the_cap_and_keep_jitter_within_half() {
+        let config = crate::ActorConfig {
+            reconnect_min: std::time::Duration::from_secs(5),
+            reconnect_max: std::time::Duration::from_secs(300),
+            ..crate::ActorConfig::default()
+        };
+        let first = reconnect_pause(&config, 0);
+        assert!(
+            first >= std::time::Duration::from_millis(2500)
+                && first <= std::time::Duration::from_secs(5)
+        );
+        let third = reconnect_pause(&config, 2);
+        assert!(
+            third >= std::time::Duration::from_secs(10)
+                && third <= std::time::Duration::from_secs(20)
+        );
+        let late = reconnect_pause(&config, 40);
+        assert!(
+            late >= std::time::Duration::from_secs(150)
+                && late <= std::time::Duration::from_secs(300)
+        );
     }
 }

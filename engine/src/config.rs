@@ -17,6 +17,8 @@ pub struct Config {
     pub actors: ActorsConfig,
     pub gateway: GatewaySection,
     pub whatsapp: WhatsappConfig,
+    pub evolution: EvolutionConfig,
+    pub zapi: ZapiConfig,
     pub security: SecurityConfig,
     pub log: LogConfig,
     /// Longest a graceful shutdown may take before actors are killed.
@@ -33,6 +35,8 @@ impl Default for Config {
             actors: ActorsConfig::default(),
             gateway: GatewaySection::default(),
             whatsapp: WhatsappConfig::default(),
+            evolution: EvolutionConfig::default(),
+            zapi: ZapiConfig::default(),
             security: SecurityConfig::default(),
             log: LogConfig::default(),
             shutdown_deadline_secs: 20,
@@ -215,6 +219,8 @@ pub struct ActorsConfig {
     pub outbound_max_attempts: u32,
     pub outbound_retry_min_ms: u64,
     pub outbound_retry_max_ms: u64,
+    pub session_reconnect_min_ms: u64,
+    pub session_reconnect_max_ms: u64,
 }
 
 impl Default for ActorsConfig {
@@ -230,6 +236,8 @@ impl Default for ActorsConfig {
             outbound_max_attempts: d.outbound_max_attempts,
             outbound_retry_min_ms: d.outbound_retry_min.as_millis() as u64,
             outbound_retry_max_ms: d.outbound_retry_max.as_millis() as u64,
+            session_reconnect_min_ms: d.reconnect_min.as_millis() as u64,
+            session_reconnect_max_ms: d.reconnect_max.as_millis() as u64,
         }
     }
 }
@@ -280,6 +288,36 @@ impl Default for WhatsappConfig {
             graph_base: d.graph_base,
             api_version: d.api_version,
             timeout_secs: d.timeout.as_secs(),
+        }
+    }
+}
+
+/// Evolution API: each connection names its own server, so only the client's timeout is here.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvolutionConfig {
+    pub timeout_secs: u64,
+}
+
+impl Default for EvolutionConfig {
+    fn default() -> Self {
+        Self { timeout_secs: 15 }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ZapiConfig {
+    /// Base URL of the Z-API REST API (tests aim it at a local fake).
+    pub api_base: String,
+    pub timeout_secs: u64,
+}
+
+impl Default for ZapiConfig {
+    fn default() -> Self {
+        Self {
+            api_base: "https://api.z-api.io".into(),
+            timeout_secs: 15,
         }
     }
 }
@@ -356,6 +394,12 @@ impl Config {
             outbound_retry_min: std::time::Duration::from_millis(a.outbound_retry_min_ms.max(1)),
             outbound_retry_max: std::time::Duration::from_millis(
                 a.outbound_retry_max_ms.max(a.outbound_retry_min_ms).max(1),
+            ),
+            reconnect_min: std::time::Duration::from_millis(a.session_reconnect_min_ms.max(1)),
+            reconnect_max: std::time::Duration::from_millis(
+                a.session_reconnect_max_ms
+                    .max(a.session_reconnect_min_ms)
+                    .max(1),
             ),
         }
     }

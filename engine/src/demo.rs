@@ -89,10 +89,11 @@ pub async fn provision(
                 CreateConnectionRequest {
                     name: "Demo WhatsApp number".into(),
                     provider: None,
-                    account_id: setup.phone_number_id.clone(),
-                    verify_token: setup.verify_token.clone(),
-                    app_secret: setup.app_secret.clone(),
-                    access_token: "demo-access-token".into(),
+                    account_id: Some(setup.phone_number_id.clone()),
+                    verify_token: Some(setup.verify_token.clone()),
+                    app_secret: Some(setup.app_secret.clone()),
+                    access_token: Some("demo-access-token".into()),
+                    ..CreateConnectionRequest::default()
                 },
             )
             .await?;

@@ -6,7 +6,10 @@
 use crate::config::Config;
 use crate::{bus, demo, storage};
 use anyhow::Context;
+use gateway::providers::channels::Channels;
+use gateway::providers::evolution::EvolutionClient;
 use gateway::providers::graph::{GraphClient, GraphConfig};
+use gateway::providers::zapi::ZapiClient;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use std::future::Future;
@@ -63,14 +66,21 @@ pub async fn run(
     metrics::gauge!("conversa_bus_connected").set(1.0);
     let event_bus: Arc<dyn schema::bus::EventBus> =
         Arc::new(bus::in_process::InProcessBus::new(config.bus_capacity));
-    let channel = Arc::new(
-        GraphClient::new(GraphConfig {
+    let channel = Arc::new(Channels {
+        graph: GraphClient::new(GraphConfig {
             graph_base: config.whatsapp.graph_base.clone(),
             api_version: config.whatsapp.api_version.clone(),
             timeout: Duration::from_secs(config.whatsapp.timeout_secs.max(1)),
         })
-        .context("building the WhatsApp Cloud API client")?,
-    );
+        .context("building the Graph API client")?,
+        evolution: EvolutionClient::new(Duration::from_secs(config.evolution.timeout_secs.max(1)))
+            .context("building the Evolution API client")?,
+        zapi: ZapiClient::new(
+            config.zapi.api_base.clone(),
+            Duration::from_secs(config.zapi.timeout_secs.max(1)),
+        )
+        .context("building the Z-API client")?,
+    });
     let services = actors::Services {
         store: Arc::clone(&store),
         bus: Arc::clone(&event_bus),

@@ -162,12 +162,13 @@ async fn fixture(config: ActorConfig) -> Fixture {
         provider: Provider::WhatsappCloud,
         name: "n".into(),
         status: ConnectionStatus::Connected,
-        meta: MetaSettings {
+        settings: ChannelSettings::Meta(MetaSettings {
             account_id: "pn".into(),
             verify_token: "v".into(),
             app_secret: "s".into(),
             access_token: "t".into(),
-        },
+        }),
+        qr_code: None,
         created_at: Timestamp::now(),
     };
     store.create_connection(&connection).await.unwrap();

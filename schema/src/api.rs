@@ -99,20 +99,44 @@ pub struct CreateTenantRequest {
 }
 
 /// `POST /api/v1/admin/tenants/{tenant}/connections`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnectionRequest {
     pub name: String,
-    /// `whatsapp_cloud` (the default), `messenger` or `instagram`.
+    /// `whatsapp_cloud` (the default), `messenger`, `instagram`, `evolution` or `zapi`.
     #[serde(default)]
     pub provider: Option<crate::records::Provider>,
-    /// WhatsApp `phone_number_id` (also accepted under that name), Messenger page id or Instagram
-    /// professional account id.
-    #[serde(alias = "phone_number_id")]
-    pub account_id: String,
-    pub verify_token: String,
-    pub app_secret: String,
-    pub access_token: String,
+    /// Meta providers: WhatsApp `phone_number_id` (also accepted under that name), Messenger page id or
+    /// Instagram professional account id.
+    #[serde(default, alias = "phone_number_id")]
+    pub account_id: Option<String>,
+    /// Meta providers.
+    #[serde(default)]
+    pub verify_token: Option<String>,
+    /// Meta providers.
+    #[serde(default)]
+    pub app_secret: Option<String>,
+    /// Meta providers.
+    #[serde(default)]
+    pub access_token: Option<String>,
+    /// Evolution: the server's base URL (https, or http on a private network).
+    #[serde(default)]
+    pub server_url: Option<String>,
+    /// Evolution: the instance name.
+    #[serde(default)]
+    pub instance: Option<String>,
+    /// Evolution: the instance's API key.
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// Z-API: the instance id.
+    #[serde(default)]
+    pub instance_id: Option<String>,
+    /// Z-API: the instance token.
+    #[serde(default)]
+    pub instance_token: Option<String>,
+    /// Z-API: the account security token (`Client-Token`), when enabled.
+    #[serde(default)]
+    pub client_token: Option<String>,
 }
 
 /// `PATCH /api/v1/admin/tenants/{tenant}/connections/{id}`: every field optional.
@@ -130,6 +154,15 @@ pub struct UpdateConnectionRequest {
     pub app_secret: Option<String>,
     #[serde(default)]
     pub access_token: Option<String>,
+    /// Evolution: a new API key.
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// Z-API: a new instance token.
+    #[serde(default)]
+    pub instance_token: Option<String>,
+    /// Z-API: a new account security token.
+    #[serde(default)]
+    pub client_token: Option<String>,
 }
 
 /// A connection as agents and admins see it: never its secrets.
@@ -152,7 +185,7 @@ impl From<&crate::records::Connection> for ConnectionView {
             name: c.name.clone(),
             provider: c.provider,
             status: c.status,
-            account_id: c.meta.account_id.clone(),
+            account_id: c.address().to_string(),
             created_at: c.created_at,
         }
     }
@@ -180,6 +213,8 @@ pub struct CreatedAgent {
 pub struct CreatedConnection {
     pub connection_id: ConnectionId,
     pub tenant_id: TenantId,
-    /// Path of the webhook route for this connection (`/webhooks/whatsapp/{id}` or `/webhooks/meta/{id}`).
+    /// Path of the webhook route for this connection: `/webhooks/whatsapp/{id}`, `/webhooks/meta/{id}`,
+    /// or for Evolution and Z-API `/webhooks/{evolution|zapi}/{id}/{secret}` (they sign nothing, so the
+    /// secret in the path is what authenticates their posts: keep it private).
     pub webhook_path: String,
 }

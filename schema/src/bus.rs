@@ -50,6 +50,25 @@ pub enum TenantNotice {
     ConnectionRemoved {
         connection_id: crate::ids::ConnectionId,
     },
+    /// A session provider (Evolution, Z-API) needs its number paired: the QR code to scan. Goes to the
+    /// tenant's admins and supervisors only.
+    ConnectionQr {
+        connection_id: crate::ids::ConnectionId,
+        qr_code: String,
+    },
+}
+
+impl TenantNotice {
+    /// Whether an agent with `role` receives this notice.
+    pub fn is_for(&self, role: crate::records::AgentRole) -> bool {
+        use crate::records::AgentRole;
+        match self {
+            TenantNotice::ConnectionQr { .. } => {
+                matches!(role, AgentRole::Admin | AgentRole::Supervisor)
+            }
+            _ => true,
+        }
+    }
 }
 
 /// What travels on a tenant's topic.

@@ -72,4 +72,11 @@ pub trait ChannelClient: Send + Sync + 'static {
 
     /// Sends a message and returns the provider's message id.
     async fn send(&self, connection: &Connection, message: &Outbound) -> Result<String, SendError>;
+
+    /// Asks a session provider (Evolution, Z-API) to bring a dropped WhatsApp Web session back; the
+    /// provider reports the outcome through its webhooks (connected, or a QR code to scan). Providers
+    /// without a session have nothing to do.
+    async fn reconnect(&self, _connection: &Connection) -> Result<(), SendError> {
+        Ok(())
+    }
 }

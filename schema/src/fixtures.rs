@@ -5,8 +5,9 @@
 use crate::events::{ConversationEvent, EventEnvelope};
 use crate::ids::{AgentId, ConnectionId, ConversationId, MessageId, TenantId};
 use crate::records::{
-    Agent, AgentRole, Connection, ConnectionStatus, Contact, Conversation, ConversationStatus,
-    Direction, Message, MessageContent, MessageStatus, MetaSettings, Priority, Provider, Tenant,
+    Agent, AgentRole, ChannelSettings, Connection, ConnectionStatus, Contact, Conversation,
+    ConversationStatus, Direction, Message, MessageContent, MessageStatus, MetaSettings, Priority,
+    Provider, Tenant,
 };
 use crate::store::{ConversationCommit, MessageKey, MessageRef};
 use jiff::{SignedDuration, Timestamp};
@@ -27,12 +28,13 @@ pub fn connection(tenant: TenantId, address: &str) -> Connection {
         provider: Provider::WhatsappCloud,
         name: "Atendimento".into(),
         status: ConnectionStatus::Connected,
-        meta: MetaSettings {
+        settings: ChannelSettings::Meta(MetaSettings {
             account_id: address.into(),
             verify_token: "verify-me".into(),
             app_secret: "app-secret".into(),
             access_token: "EAAG-token".into(),
-        },
+        }),
+        qr_code: None,
         created_at: Timestamp::now(),
     }
 }

@@ -91,6 +91,11 @@ pub enum ServerFrame {
     ConnectionRemoved {
         connection_id: crate::ids::ConnectionId,
     },
+    /// The QR code that pairs a session provider's number (admins and supervisors only; live only).
+    ConnectionQr {
+        connection_id: crate::ids::ConnectionId,
+        qr_code: String,
+    },
 }
 
 impl From<&crate::bus::TenantNotice> for ServerFrame {
@@ -106,6 +111,13 @@ impl From<&crate::bus::TenantNotice> for ServerFrame {
                     connection_id: *connection_id,
                 }
             }
+            crate::bus::TenantNotice::ConnectionQr {
+                connection_id,
+                qr_code,
+            } => ServerFrame::ConnectionQr {
+                connection_id: *connection_id,
+                qr_code: qr_code.clone(),
+            },
         }
     }
 }

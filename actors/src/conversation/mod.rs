@@ -22,7 +22,7 @@ use schema::inbound::{InboundEvent, InboundMessage, InboundStatus};
 use schema::records::{
     Conversation, Direction, Message, MessageContent, MessageStatus, ProviderError, StatusChange,
 };
-use schema::store::{ConversationCommit, MessageKey, MessageRef};
+use schema::store::{ConversationCommit, MessageKey, MessageRef, SeqWindow};
 use schema::{AgentId, ConnectionId, ConversationId, Seq, TenantId};
 use std::sync::Arc;
 use std::time::Instant;
@@ -282,9 +282,30 @@ impl ConversationState {
                         }
                         continue;
                     }
-                    // Sent from elsewhere (Meta's own inbox, another tool): keep it in the history.
-                    // An echo of our own send that overtakes the send call's answer is stored this way
-                    // too, so it can show twice; Meta's echo carries no id of ours to tell them apart.
+                    // The echo of our own send can overtake the send call's answer (the provider
+                    // posts it before answering us). Echoes carry no id of ours, so a reply still
+                    // in flight with the same text is taken to be that send: it gets the echo's id
+                    // now, and the late answer finds it already known.
+                    if let Some(turn) = turn.as_mut()
+                        && let Some(mut twin) = self.pending_twin(turn, &echo).await?
+                    {
+                        let sent = StatusChange {
+                            status: MessageStatus::Sent,
+                            at: echo.sent_at,
+                            error: None,
+                        };
+                        let reference = MessageRef {
+                            message_id: twin.id,
+                            seq: twin.seq,
+                        };
+                        turn.advance(&mut twin, sent, Some(echo.provider_message_id.clone()));
+                        upsert(&mut turn.messages, twin);
+                        turn.keys.push((key, reference));
+                        report.statuses_applied += 1;
+                        continue;
+                    }
+                    // Sent from elsewhere (Meta's own inbox, the phone, another tool): keep it in the
+                    // history.
                     let turn = self.open(&mut turn, connection_id, &echo);
                     let mut outbound = self.inbound_message(&echo, turn.now);
                     outbound.direction = Direction::Outbound;
@@ -363,6 +384,35 @@ impl ConversationState {
     }
 
     /// Applies a status to a known message; `false` when the provider id is not (yet) known here.
+    /// The newest outbound text still `pending` (no provider id yet) whose body equals the echo's: the
+    /// send the echo belongs to. Only text can be matched (a media echo describes the provider's copy
+    /// of the file, not our URL), and only among the latest messages.
+    async fn pending_twin(
+        &self,
+        turn: &Turn,
+        echo: &InboundMessage,
+    ) -> Result<Option<Message>, ConversationError> {
+        let MessageContent::Text { body } = &echo.content else {
+            return Ok(None);
+        };
+        let is_twin = |m: &Message| {
+            m.direction == Direction::Outbound
+                && m.status == MessageStatus::Pending
+                && m.provider_message_id.is_none()
+                && matches!(&m.content, MessageContent::Text { body: b } if b == body)
+        };
+        if let Some(found) = turn.messages.iter().rev().find(|m| is_twin(m)) {
+            return Ok(Some(found.clone()));
+        }
+        let recent = self
+            .store()
+            .messages(self.tenant, self.id, SeqWindow::Before(Seq::MAX), 20)
+            .await
+            .map_err(|e| ConversationError::Store(e.to_string()))?;
+        // The oldest pending twin first: sends answer in the order they were made.
+        Ok(recent.into_iter().find(|m| is_twin(m)))
+    }
+
     async fn apply_status(
         &self,
         turn: &mut Turn,

@@ -30,8 +30,31 @@ impl ConversationState {
         let window_open = conversation
             .last_inbound_at
             .is_some_and(|at| Timestamp::now().duration_since(at) < CUSTOMER_SERVICE_WINDOW);
-        if needs_window && !window_open {
-            return Err(ConversationError::WindowClosed);
+        let meta_only = matches!(
+            content,
+            MessageContent::Template { .. }
+                | MessageContent::Interactive { .. }
+                | MessageContent::InteractiveList { .. }
+        );
+        if (needs_window && !window_open) || meta_only {
+            // Only then does the provider matter: a WhatsApp Web session (Evolution, Z-API) has no
+            // window, and no templates, buttons or lists.
+            let session = self
+                .store()
+                .connection(conversation.connection_id)
+                .await
+                .map_err(|e| ConversationError::Store(e.to_string()))?
+                .is_some_and(|c| c.provider.has_session());
+            if session && meta_only {
+                return Err(ConversationError::Invalid(
+                    "templates, buttons and lists need the WhatsApp Cloud API; this connection is a \
+                     WhatsApp Web session (Evolution or Z-API): send text or media"
+                        .into(),
+                ));
+            }
+            if needs_window && !window_open && !session {
+                return Err(ConversationError::WindowClosed);
+            }
         }
         if let MessageContent::Reaction { target, .. } = &content
             && self

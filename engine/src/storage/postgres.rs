@@ -285,7 +285,7 @@ impl MessageStore for PostgresStore {
             .bind(connection.id.0)
             .bind(connection.tenant_id.0)
             .bind(connection.provider.as_str())
-            .bind(&connection.meta.account_id)
+            .bind(connection.address())
             .bind(to_json(&sealed)?)
             .execute(&self.pool)
             .await
@@ -293,7 +293,7 @@ impl MessageStore for PostgresStore {
             .map_err(|e| match db_error(e) {
                 StoreError::Conflict(_) => StoreError::Conflict(format!(
                     "phone_number_id {} already belongs to a connection",
-                    connection.meta.account_id
+                    connection.address()
                 )),
                 other => other,
             })

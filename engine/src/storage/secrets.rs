@@ -79,19 +79,17 @@ impl SecretBox {
     /// A copy of `connection` with its secrets sealed, for writing.
     pub fn seal_connection(&self, connection: &Connection) -> Result<Connection, StoreError> {
         let mut sealed = connection.clone();
-        let settings = &mut sealed.meta;
-        settings.app_secret = self.seal(&settings.app_secret)?;
-        settings.access_token = self.seal(&settings.access_token)?;
-        settings.verify_token = self.seal(&settings.verify_token)?;
+        for secret in sealed.settings.secrets_mut() {
+            *secret = self.seal(secret)?;
+        }
         Ok(sealed)
     }
 
     /// Opens the secrets of a stored connection in place.
     pub fn open_connection(&self, mut connection: Connection) -> Result<Connection, StoreError> {
-        let settings = &mut connection.meta;
-        settings.app_secret = self.open(&settings.app_secret)?;
-        settings.access_token = self.open(&settings.access_token)?;
-        settings.verify_token = self.open(&settings.verify_token)?;
+        for secret in connection.settings.secrets_mut() {
+            *secret = self.open(secret)?;
+        }
         Ok(connection)
     }
 }

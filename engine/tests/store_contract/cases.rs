@@ -479,7 +479,9 @@ async fn connections_are_unique_by_address_and_round_trip_their_secrets(b: &Back
         "addresses are per provider"
     );
     connection.status = ConnectionStatus::Paused;
-    connection.meta.access_token = "rotated-token".into();
+    if let schema::records::ChannelSettings::Meta(meta) = &mut connection.settings {
+        meta.access_token = "rotated-token".into();
+    }
     store.update_connection(&connection).await.expect("update");
     assert_eq!(
         store.connection(connection.id).await.expect("read"),

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod fake_graph;
+pub mod fake_wweb;
 pub mod whatsapp;
 
 use futures::{SinkExt, StreamExt};

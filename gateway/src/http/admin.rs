@@ -16,7 +16,8 @@ use schema::api::{
 };
 use schema::bus::TenantNotice;
 use schema::records::{
-    Agent, AgentRole, Connection, ConnectionStatus, MetaSettings, Provider, Tenant,
+    Agent, AgentRole, ChannelSettings, Connection, ConnectionStatus, EvolutionSettings,
+    MetaSettings, Provider, Tenant, ZapiSettings,
 };
 use schema::store::{MessageStore, StoreError};
 use schema::{AgentId, ConnectionId, TenantId};
@@ -97,37 +98,85 @@ pub async fn provision_tenant(
     Ok(tenant)
 }
 
-/// Creates a WhatsApp Cloud API connection for `tenant`.
+/// Creates a connection of any provider for `tenant`. Session providers (Evolution, Z-API) start as
+/// `connecting` until their first connection-state webhook says otherwise.
 pub async fn provision_connection(
     store: &dyn MessageStore,
     tenant: TenantId,
     request: CreateConnectionRequest,
 ) -> Result<CreatedConnection, ProvisionError> {
+    let provider = request.provider.unwrap_or(Provider::WhatsappCloud);
+    let required = |value: Option<String>, field| non_empty(value.unwrap_or_default(), field);
+    let settings = match provider {
+        Provider::WhatsappCloud | Provider::Messenger | Provider::Instagram => {
+            ChannelSettings::Meta(MetaSettings {
+                account_id: required(request.account_id, "account_id")?,
+                verify_token: required(request.verify_token, "verify_token")?,
+                app_secret: required(request.app_secret, "app_secret")?,
+                access_token: request.access_token.unwrap_or_default(),
+            })
+        }
+        Provider::Evolution => {
+            let server_url = required(request.server_url, "server_url")?;
+            if !(server_url.starts_with("https://") || server_url.starts_with("http://")) {
+                return Err(ProvisionError::Invalid("server_url"));
+            }
+            ChannelSettings::Evolution(EvolutionSettings {
+                server_url,
+                instance: required(request.instance, "instance")?,
+                api_key: required(request.api_key, "api_key")?,
+                webhook_token: webhook_token(),
+            })
+        }
+        Provider::Zapi => ChannelSettings::Zapi(ZapiSettings {
+            instance_id: required(request.instance_id, "instance_id")?,
+            instance_token: required(request.instance_token, "instance_token")?,
+            client_token: request
+                .client_token
+                .map(|t| non_empty(t, "client_token"))
+                .transpose()?,
+            webhook_token: webhook_token(),
+        }),
+    };
     let connection = Connection {
         id: ConnectionId::new(),
         tenant_id: tenant,
-        provider: request.provider.unwrap_or(Provider::WhatsappCloud),
+        provider,
         name: non_empty(request.name, "name")?,
-        status: ConnectionStatus::Connected,
-        meta: MetaSettings {
-            account_id: non_empty(request.account_id, "account_id")?,
-            verify_token: non_empty(request.verify_token, "verify_token")?,
-            app_secret: non_empty(request.app_secret, "app_secret")?,
-            access_token: request.access_token,
+        status: if provider.has_session() {
+            ConnectionStatus::Connecting
+        } else {
+            ConnectionStatus::Connected
         },
+        settings,
+        qr_code: None,
         created_at: Timestamp::now(),
     };
     store.create_connection(&connection).await?;
     Ok(CreatedConnection {
         connection_id: connection.id,
         tenant_id: tenant,
-        webhook_path: match connection.provider {
-            Provider::WhatsappCloud => format!("/webhooks/whatsapp/{}", connection.id),
-            Provider::Messenger | Provider::Instagram => {
-                format!("/webhooks/meta/{}", connection.id)
-            }
-        },
+        webhook_path: webhook_path(&connection),
     })
+}
+
+/// Where the provider must post this connection's webhooks.
+pub fn webhook_path(connection: &Connection) -> String {
+    match &connection.settings {
+        ChannelSettings::Evolution(e) => {
+            format!("/webhooks/evolution/{}/{}", connection.id, e.webhook_token)
+        }
+        ChannelSettings::Zapi(z) => format!("/webhooks/zapi/{}/{}", connection.id, z.webhook_token),
+        ChannelSettings::Meta(_) if connection.provider == Provider::WhatsappCloud => {
+            format!("/webhooks/whatsapp/{}", connection.id)
+        }
+        ChannelSettings::Meta(_) => format!("/webhooks/meta/{}", connection.id),
+    }
+}
+
+/// 256 random bits, hex: the secret in a session provider's webhook URL.
+fn webhook_token() -> String {
+    hex::encode(rand::random::<[u8; 32]>())
 }
 
 /// Creates an agent of `tenant` and its first token.
@@ -233,14 +282,36 @@ pub async fn update_connection(
         }
         connection.status = status;
     }
-    if let Some(token) = request.verify_token {
-        connection.meta.verify_token = field(token, "verify_token")?;
-    }
-    if let Some(secret) = request.app_secret {
-        connection.meta.app_secret = field(secret, "app_secret")?;
-    }
-    if let Some(token) = request.access_token {
-        connection.meta.access_token = token;
+    let credentials = [
+        (request.verify_token, "verify_token"),
+        (request.app_secret, "app_secret"),
+        (request.access_token, "access_token"),
+        (request.api_key, "api_key"),
+        (request.instance_token, "instance_token"),
+        (request.client_token, "client_token"),
+    ];
+    for (value, name) in credentials {
+        let Some(value) = value else { continue };
+        let value = field(value, name)?;
+        let slot = match (&mut connection.settings, name) {
+            (ChannelSettings::Meta(m), "verify_token") => &mut m.verify_token,
+            (ChannelSettings::Meta(m), "app_secret") => &mut m.app_secret,
+            (ChannelSettings::Meta(m), "access_token") => &mut m.access_token,
+            (ChannelSettings::Evolution(e), "api_key") => &mut e.api_key,
+            (ChannelSettings::Zapi(z), "instance_token") => &mut z.instance_token,
+            (ChannelSettings::Zapi(z), "client_token") => z.client_token.get_or_insert_default(),
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_field",
+                    format!(
+                        "{name} does not apply to a {} connection",
+                        connection.provider.as_str()
+                    ),
+                ));
+            }
+        };
+        *slot = value;
     }
     state.store.update_connection(&connection).await?;
     state

@@ -25,6 +25,14 @@ pub fn router(state: AppState) -> Router {
             "/webhooks/whatsapp/{connection_id}",
             get(webhooks::verify).post(webhooks::receive),
         )
+        .route(
+            "/webhooks/evolution/{connection_id}/{secret}",
+            post(webhooks::receive_evolution),
+        )
+        .route(
+            "/webhooks/zapi/{connection_id}/{secret}",
+            post(webhooks::receive_zapi),
+        )
         .route("/api/v1/conversations", get(conversations::list))
         .route("/api/v1/conversations/{id}", get(conversations::get_one))
         .route(

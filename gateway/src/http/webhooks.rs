@@ -1,18 +1,25 @@
-//! Provider webhook routes: `/webhooks/whatsapp/{connection_id}` (WhatsApp Cloud API) and
-//! `/webhooks/meta/{connection_id}` (Messenger pages and Instagram accounts). `GET` answers Meta's
-//! verification handshake; `POST` verifies, parses, routes every event to its conversation actor and
-//! answers 200 only when all of them are durable.
+//! Provider webhook routes: `/webhooks/whatsapp/{connection_id}` (WhatsApp Cloud API),
+//! `/webhooks/meta/{connection_id}` (Messenger pages and Instagram accounts), and for the session
+//! providers, which sign nothing, `/webhooks/evolution/{connection_id}/{secret}` and
+//! `/webhooks/zapi/{connection_id}/{secret}`. `GET` answers Meta's verification handshake; `POST`
+//! verifies, parses, routes every event to its conversation actor and answers 200 only when all of
+//! them are durable.
 //!
 //! Order of checks (each refusal stores nothing): in-flight limit (503) → content type (415) → body size
-//! (413) → connection exists (404) → paused (409) → signature (401) → payload shape (400) → every
-//! account in the payload (`phone_number_id`, page id, Instagram id) belongs to this tenant (404). Then events are grouped per conversation (order kept within one) and
-//! the conversations are ingested concurrently. Any failure answers 503: Meta retries, and the retry is
-//! deduplicated by `wamid`, so a partial success is never a partial loss.
+//! (413) → connection exists on this route (404) → paused (409) → signature, or the URL secret compared
+//! in constant time (401) → payload shape (400) → every account in the payload (`phone_number_id`, page
+//! id, Instagram id) belongs to this tenant (404). A session provider's change of state (connected,
+//! dropped, a QR code to scan) is stored on the connection and pushed to the tenant's sockets. Events
+//! are grouped per conversation (order kept within one) and the conversations are ingested
+//! concurrently. Any failure answers 503: providers retry, and the retry is deduplicated by the
+//! provider's message id, so a partial success is never a partial loss.
 
 use crate::AppState;
 use crate::error::{ApiError, read_body, require_json};
 use crate::http::parse_id;
 use crate::providers::messenger;
+
+mod session;
 use crate::providers::whatsapp_cloud::webhook::{self, WebhookError};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -21,7 +28,7 @@ use axum::response::{IntoResponse, Response};
 use futures::future::join_all;
 use schema::inbound::InboundEvent;
 use schema::records::{Connection, ConnectionStatus, Provider};
-use schema::{ConnectionId, ConversationId};
+use schema::{ConnectionId, ConversationId, TenantId};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::HashMap;
@@ -36,6 +43,10 @@ enum Route {
     Whatsapp,
     /// `/webhooks/meta/…`: Messenger Platform payloads (Messenger and Instagram).
     Meta,
+    /// `/webhooks/evolution/…/{secret}`: Evolution API envelopes.
+    Evolution,
+    /// `/webhooks/zapi/…/{secret}`: Z-API callbacks.
+    Zapi,
 }
 
 impl Route {
@@ -43,6 +54,8 @@ impl Route {
         match self {
             Route::Whatsapp => provider == Provider::WhatsappCloud,
             Route::Meta => matches!(provider, Provider::Messenger | Provider::Instagram),
+            Route::Evolution => provider == Provider::Evolution,
+            Route::Zapi => provider == Provider::Zapi,
         }
     }
 
@@ -50,6 +63,8 @@ impl Route {
         match self {
             Route::Whatsapp => "whatsapp_cloud",
             Route::Meta => "meta",
+            Route::Evolution => "evolution",
+            Route::Zapi => "zapi",
         }
     }
 }
@@ -76,7 +91,8 @@ pub async fn verify(
     let token_ok = handshake
         .verify_token
         .as_deref()
-        .is_some_and(|t| crate::auth::secrets_match(t, &connection.meta.verify_token));
+        .zip(connection.meta())
+        .is_some_and(|(t, meta)| crate::auth::secrets_match(t, &meta.verify_token));
     match (handshake.mode.as_deref(), token_ok, handshake.challenge) {
         (Some("subscribe"), true, Some(challenge)) => Ok(challenge),
         _ => Err(ApiError::new(
@@ -94,7 +110,7 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    receive_on(Route::Whatsapp, state, connection_id, headers, body).await
+    receive_on(Route::Whatsapp, state, connection_id, None, headers, body).await
 }
 
 /// `POST /webhooks/meta/{connection_id}` (Messenger and Instagram).
@@ -104,7 +120,43 @@ pub async fn receive_meta(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    receive_on(Route::Meta, state, connection_id, headers, body).await
+    receive_on(Route::Meta, state, connection_id, None, headers, body).await
+}
+
+/// `POST /webhooks/evolution/{connection_id}/{secret}`.
+pub async fn receive_evolution(
+    State(state): State<AppState>,
+    Path((connection_id, secret)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    receive_on(
+        Route::Evolution,
+        state,
+        connection_id,
+        Some(secret),
+        headers,
+        body,
+    )
+    .await
+}
+
+/// `POST /webhooks/zapi/{connection_id}/{secret}`.
+pub async fn receive_zapi(
+    State(state): State<AppState>,
+    Path((connection_id, secret)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    receive_on(
+        Route::Zapi,
+        state,
+        connection_id,
+        Some(secret),
+        headers,
+        body,
+    )
+    .await
 }
 
 /// Every answer carries `x-request-id` (the caller's, when it sent a sane one), which also tags the
@@ -113,6 +165,7 @@ async fn receive_on(
     route: Route,
     state: AppState,
     connection_id: String,
+    secret: Option<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -122,7 +175,10 @@ async fn receive_on(
     let outcome = receive_inner(
         route,
         &state,
-        &connection_id,
+        WebhookUrl {
+            connection_id: &connection_id,
+            secret: secret.as_deref(),
+        },
         &headers,
         body,
         received_at,
@@ -174,10 +230,17 @@ fn request_id(headers: &HeaderMap) -> Arc<str> {
         .unwrap_or_else(|| Arc::from(uuid::Uuid::now_v7().simple().to_string()))
 }
 
+/// What a webhook URL names: the connection, and for session providers the secret.
+#[derive(Clone, Copy)]
+struct WebhookUrl<'a> {
+    connection_id: &'a str,
+    secret: Option<&'a str>,
+}
+
 async fn receive_inner(
     route: Route,
     state: &AppState,
-    connection_id: &str,
+    url: WebhookUrl<'_>,
     headers: &HeaderMap,
     body: Body,
     received_at: Instant,
@@ -189,7 +252,7 @@ async fn receive_inner(
         .map_err(|_| ApiError::unavailable("overloaded", "too many webhooks in flight; retry"))?;
     require_json(headers)?;
     let body = read_body(body, state.config.webhook_body_limit).await?;
-    let connection = connection(state, connection_id, Some(route)).await?;
+    let connection = connection(state, url.connection_id, Some(route)).await?;
     if connection.status == ConnectionStatus::Paused {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -197,21 +260,40 @@ async fn receive_inner(
             "this connection is paused",
         ));
     }
+    if matches!(route, Route::Evolution | Route::Zapi) {
+        return session::receive(
+            state,
+            connection,
+            url.secret,
+            &body,
+            received_at,
+            request_id,
+        )
+        .await;
+    }
     let signature = headers
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok());
-    webhook::verify_signature(&connection.meta.app_secret, &body, signature).map_err(
-        |e| match e {
-            WebhookError::MissingSignature | WebhookError::BadSignature => {
-                ApiError::unauthorized(e.to_string())
-            }
-            WebhookError::Malformed(detail) => ApiError::bad_request("malformed_payload", detail),
-        },
-    )?;
+    // The route only serves Meta providers, so this never fails; an empty key must never verify.
+    let app_secret = connection
+        .meta()
+        .map(|m| m.app_secret.as_str())
+        .filter(|secret| !secret.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("this connection has no app secret".to_string()))?;
+    webhook::verify_signature(app_secret, &body, signature).map_err(|e| match e {
+        WebhookError::MissingSignature | WebhookError::BadSignature => {
+            ApiError::unauthorized(e.to_string())
+        }
+        WebhookError::Malformed(detail) => ApiError::bad_request("malformed_payload", detail),
+    })?;
     let parsed = match connection.provider {
         Provider::WhatsappCloud => webhook::parse(&body),
         Provider::Messenger => messenger::webhook::parse(&body, "page"),
         Provider::Instagram => messenger::webhook::parse(&body, "instagram"),
+        // Never reached: `Route::serves` admits only Meta providers here.
+        Provider::Evolution | Provider::Zapi => {
+            Err(WebhookError::Malformed("not a Meta connection".into()))
+        }
     }
     .map_err(|e| ApiError::bad_request("malformed_payload", e.to_string()))?;
 
@@ -221,7 +303,7 @@ async fn receive_inner(
         if numbers.contains_key(&batch.account_id) {
             continue;
         }
-        let owner = if batch.account_id == connection.meta.account_id {
+        let owner = if batch.account_id == connection.address() {
             Some(connection.clone())
         } else {
             state
@@ -236,7 +318,7 @@ async fn receive_inner(
             _ => {
                 let (code, field) = match route {
                     Route::Whatsapp => ("unknown_phone_number_id", "phone_number_id"),
-                    Route::Meta => ("unknown_account_id", "account"),
+                    _ => ("unknown_account_id", "account"),
                 };
                 return Err(ApiError::not_found(
                     code,
@@ -249,15 +331,41 @@ async fn receive_inner(
         }
     }
 
-    // Group per conversation, keeping each conversation's events in payload order.
-    let tenant = connection.tenant_id;
+    let batches = parsed
+        .batches
+        .into_iter()
+        .filter_map(|batch| Some((numbers.get(&batch.account_id)?.clone(), batch.events)))
+        .collect();
+    let (stored, duplicates, statuses) = ingest(
+        state,
+        connection.tenant_id,
+        batches,
+        received_at,
+        request_id,
+    )
+    .await?;
+    Ok(axum::Json(json!({
+        "status": "ok",
+        "messages_stored": stored,
+        "duplicates": duplicates,
+        "statuses_applied": statuses,
+        "ignored_changes": parsed.ignored,
+    })))
+}
+
+/// Groups events per conversation (payload order kept within one), ingests the conversations
+/// concurrently, and answers how many messages were stored, were duplicates, and statuses applied.
+pub(super) async fn ingest(
+    state: &AppState,
+    tenant: TenantId,
+    batches: Vec<(Connection, Vec<InboundEvent>)>,
+    received_at: Instant,
+    request_id: &Arc<str>,
+) -> Result<(usize, usize, usize), ApiError> {
     let mut groups: Vec<(Connection, ConversationId, Vec<InboundEvent>)> = Vec::new();
     let mut index: HashMap<ConversationId, usize> = HashMap::new();
-    for batch in parsed.batches {
-        let Some(owner) = numbers.get(&batch.account_id) else {
-            continue;
-        };
-        for event in batch.events {
+    for (owner, events) in batches {
+        for event in events {
             let conversation =
                 ConversationId::for_contact(tenant, owner.id, event.contact_address());
             let slot = *index.entry(conversation).or_insert_with(|| {
@@ -267,7 +375,6 @@ async fn receive_inner(
             groups[slot].2.push(event);
         }
     }
-
     let results = join_all(groups.iter().map(|(owner, conversation, events)| {
         state.directory.ingest(
             tenant,
@@ -286,13 +393,7 @@ async fn receive_inner(
         duplicates += report.duplicates;
         statuses += report.statuses_applied;
     }
-    Ok(axum::Json(json!({
-        "status": "ok",
-        "messages_stored": stored,
-        "duplicates": duplicates,
-        "statuses_applied": statuses,
-        "ignored_changes": parsed.ignored,
-    })))
+    Ok((stored, duplicates, statuses))
 }
 
 /// The connection a webhook URL names, if it exists and (for `POST`) is served by this route.

@@ -11,7 +11,6 @@
 
 use crate::providers::{messenger, whatsapp_cloud};
 use async_trait::async_trait;
-use futures::StreamExt;
 use schema::channel::{ChannelClient, MediaError, MediaStream, Outbound, SendError};
 use schema::records::{Connection, Provider, ProviderError};
 use serde_json::Value;
@@ -53,63 +52,6 @@ impl GraphClient {
     }
 }
 
-impl GraphClient {
-    /// Streams a file from `url` (with `token` as bearer when given), refusing files over `max_bytes`
-    /// before the stream when their size is announced and during it when not.
-    async fn download(
-        &self,
-        url: &str,
-        token: Option<&str>,
-        fallback_type: Option<String>,
-        max_bytes: u64,
-    ) -> Result<MediaStream, MediaError> {
-        let mut request = self.http.get(url);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let file = request
-            .send()
-            .await
-            .map_err(|e| MediaError::Unavailable(e.to_string()))?;
-        match file.status().as_u16() {
-            200..=299 => {}
-            404 | 410 => return Err(MediaError::NotFound),
-            status => {
-                return Err(MediaError::Unavailable(format!(
-                    "media download answered {status}"
-                )));
-            }
-        }
-        let content_type = file
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-            .or(fallback_type);
-        let length = file.content_length();
-        if let Some(length) = length.filter(|l| *l > max_bytes) {
-            return Err(MediaError::TooLarge(length));
-        }
-        let mut seen = 0u64;
-        let body = file
-            .bytes_stream()
-            .map(move |chunk| {
-                let chunk = chunk.map_err(|e| e.to_string())?;
-                seen += chunk.len() as u64;
-                if seen > max_bytes {
-                    return Err(format!("media exceeds {max_bytes} bytes"));
-                }
-                Ok(chunk)
-            })
-            .boxed();
-        Ok(MediaStream {
-            content_type,
-            length,
-            body,
-        })
-    }
-}
-
 #[async_trait]
 impl ChannelClient for GraphClient {
     async fn fetch_media(
@@ -124,7 +66,7 @@ impl ChannelClient for GraphClient {
             if !media_id.starts_with("https://") {
                 return Err(MediaError::NotFound);
             }
-            return self.download(media_id, None, None, max_bytes).await;
+            return super::http::download(&self.http, media_id, None, None, max_bytes).await;
         }
         let url = format!(
             "{}/{}/{}",
@@ -132,7 +74,10 @@ impl ChannelClient for GraphClient {
             self.config.api_version,
             media_id
         );
-        let token = &connection.meta.access_token;
+        let token = &connection
+            .meta()
+            .ok_or_else(|| MediaError::Unavailable("not a Meta connection".into()))?
+            .access_token;
         let unavailable = |e: reqwest::Error| MediaError::Unavailable(e.to_string());
         let info = self
             .http
@@ -165,7 +110,7 @@ impl ChannelClient for GraphClient {
             .get("mime_type")
             .and_then(Value::as_str)
             .map(str::to_string);
-        self.download(file_url, Some(token), mime, max_bytes).await
+        super::http::download(&self.http, file_url, Some(token), mime, max_bytes).await
     }
 
     async fn mark_read(
@@ -182,6 +127,7 @@ impl ChannelClient for GraphClient {
             Provider::Messenger | Provider::Instagram => {
                 serde_json::json!({"recipient": {"id": to}, "sender_action": "mark_seen"})
             }
+            Provider::Evolution | Provider::Zapi => return Err(not_meta()),
         };
         self.post_messages(connection, &body).await.map(drop)
     }
@@ -190,6 +136,7 @@ impl ChannelClient for GraphClient {
         let body = match connection.provider {
             Provider::WhatsappCloud => whatsapp_cloud::client::payload(message)?,
             Provider::Messenger | Provider::Instagram => messenger::client::payload(message)?,
+            Provider::Evolution | Provider::Zapi => return Err(not_meta()),
         };
         let answer = self.post_messages(connection, &body).await?;
         let id = match connection.provider {
@@ -198,6 +145,7 @@ impl ChannelClient for GraphClient {
                 .and_then(Value::as_str)
                 .map(str::to_string),
             Provider::Messenger | Provider::Instagram => messenger::client::message_id(&answer),
+            Provider::Evolution | Provider::Zapi => None,
         };
         id.ok_or_else(|| SendError::Transient("answer without a message id".into()))
     }
@@ -211,16 +159,17 @@ impl GraphClient {
         connection: &Connection,
         body: &Value,
     ) -> Result<Value, SendError> {
+        let meta = connection.meta().ok_or_else(not_meta)?;
         let url = format!(
             "{}/{}/{}/messages",
             self.config.graph_base.trim_end_matches('/'),
             self.config.api_version,
-            connection.meta.account_id
+            meta.account_id
         );
         let response = self
             .http
             .post(&url)
-            .bearer_auth(&connection.meta.access_token)
+            .bearer_auth(&meta.access_token)
             .json(body)
             .send()
             .await
@@ -242,10 +191,15 @@ impl GraphClient {
                 .and_then(Value::as_str)
                 .map(str::to_string),
         };
-        if status.as_u16() == 429 || status.is_server_error() {
-            Err(SendError::Transient(format!("{status}: {}", error.title)))
-        } else {
-            Err(SendError::Rejected(error))
-        }
+        Err(super::http::refused(status, error))
     }
+}
+
+/// A non-Meta connection handed to the Graph client: a routing bug, refused without a retry.
+fn not_meta() -> SendError {
+    SendError::Rejected(ProviderError {
+        code: None,
+        title: "not a Meta connection".into(),
+        detail: None,
+    })
 }

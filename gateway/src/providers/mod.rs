@@ -1,9 +1,14 @@
 //! Provider modules. Each owns both directions of one provider: parsing and verifying its webhooks into
 //! `schema::inbound` events, and its send API behind `schema::channel::ChannelClient`.
 
+pub mod channels;
+pub mod evolution;
 pub mod graph;
+pub(crate) mod http;
 pub mod messenger;
+pub mod session;
 pub mod whatsapp_cloud;
+pub mod zapi;
 
 use schema::inbound::InboundEvent;
 

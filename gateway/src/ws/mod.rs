@@ -143,11 +143,12 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
                 Some(BusItem::Event(published)) => {
                     if let Err(end) = forward(&out, &mut delivered, published) { break end; }
                 }
-                Some(BusItem::Notice(notice)) => {
+                Some(BusItem::Notice(notice)) if notice.is_for(agent.role) => {
                     if out.try_send(Outgoing::Frame(ServerFrame::from(notice.as_ref()))).is_err() {
                         break End::SlowConsumer;
                     }
                 }
+                Some(BusItem::Notice(_)) => {}
                 Some(BusItem::Lagged { missed }) => {
                     tracing::warn!(agent = %agent.id, missed, "agent socket lagged behind the bus");
                     break End::SlowConsumer;

@@ -181,7 +181,7 @@ fn stage(
             );
         }
         Write::Connection(connection) => {
-            let address = address_key(connection.provider, &connection.meta.account_id);
+            let address = address_key(connection.provider, connection.address());
             if claimed_addresses.contains(&address)
                 || tables
                     .connection_addresses
@@ -190,7 +190,7 @@ fn stage(
             {
                 return Err(StoreError::Conflict(format!(
                     "phone_number_id {} already belongs to a connection",
-                    connection.meta.account_id
+                    connection.address()
                 )));
             }
             claimed_addresses.push(address.clone());
@@ -218,7 +218,7 @@ fn stage(
             );
         }
         Write::RemoveConnection(connection) => {
-            let address = address_key(connection.provider, &connection.meta.account_id);
+            let address = address_key(connection.provider, connection.address());
             batch.remove(&tables.connection_addresses, address);
             batch.remove(&tables.connections, connection.id.as_bytes().to_vec());
             batch.remove(

@@ -470,7 +470,7 @@ impl Drop for EmbeddedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use schema::records::{ConnectionStatus, MetaSettings};
+    use schema::records::{ChannelSettings, ConnectionStatus, MetaSettings};
 
     #[tokio::test]
     async fn connection_secrets_are_sealed_on_disk_and_open_on_read() {
@@ -486,12 +486,13 @@ mod tests {
             provider: Provider::WhatsappCloud,
             name: "n".into(),
             status: ConnectionStatus::Connected,
-            meta: MetaSettings {
+            settings: ChannelSettings::Meta(MetaSettings {
                 account_id: "pn-1".into(),
                 verify_token: "verify-plain".into(),
                 app_secret: "app-secret-plain".into(),
                 access_token: "EAAG-token-plain".into(),
-            },
+            }),
+            qr_code: None,
             created_at: Timestamp::now(),
         };
         store.create_connection(&connection).await.unwrap();

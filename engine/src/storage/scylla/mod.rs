@@ -554,10 +554,7 @@ impl MessageStore for ScyllaStore {
         observe("create_connection", async {
             let s = &self.statements;
             let sealed = self.secrets.seal_connection(connection)?;
-            let (provider, address) = (
-                connection.provider.as_str(),
-                connection.meta.account_id.as_str(),
-            );
+            let (provider, address) = (connection.provider.as_str(), connection.address());
             let claim: Vec<Row> = self
                 .rows(&s.claim_address, (provider, address, connection.id.0))
                 .await?;
@@ -626,7 +623,7 @@ impl MessageStore for ScyllaStore {
                 &s.release_address,
                 (
                     connection.provider.as_str(),
-                    connection.meta.account_id.as_str(),
+                    connection.address(),
                     connection.id.0,
                 ),
             )

@@ -1,0 +1,135 @@
+//! The session providers' half of the webhook route (Evolution API, Z-API). They sign nothing, so a
+//! post is authenticated by the secret in its URL (generated when the connection was created, compared
+//! in constant time), and the instance the payload names must be the connection's. Besides messages
+//! and statuses, these webhooks report the WhatsApp Web session: its state is stored on the connection
+//! and pushed to the tenant's sockets, and a QR code to scan goes to the tenant's admins.
+
+use super::ingest;
+use crate::AppState;
+use crate::error::ApiError;
+use crate::providers::session::{SessionChange, SessionWebhook};
+use crate::providers::{evolution, zapi};
+use schema::api::ConnectionView;
+use schema::bus::TenantNotice;
+use schema::records::{ChannelSettings, Connection, ConnectionStatus, Provider};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub(super) async fn receive(
+    state: &AppState,
+    connection: Connection,
+    secret: Option<&str>,
+    body: &[u8],
+    received_at: Instant,
+    request_id: &Arc<str>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let expected = match &connection.settings {
+        ChannelSettings::Evolution(e) => e.webhook_token.as_str(),
+        ChannelSettings::Zapi(z) => z.webhook_token.as_str(),
+        ChannelSettings::Meta(_) => "",
+    };
+    if expected.is_empty() || !secret.is_some_and(|s| crate::auth::secrets_match(s, expected)) {
+        return Err(ApiError::unauthorized("wrong webhook secret"));
+    }
+    let parsed: SessionWebhook = match connection.provider {
+        Provider::Evolution => evolution::webhook::parse(body),
+        Provider::Zapi => zapi::webhook::parse(body),
+        _ => return Err(ApiError::unauthorized("not a session provider connection")),
+    }
+    .map_err(|e| ApiError::bad_request("malformed_payload", e.to_string()))?;
+    if let Some(instance) = &parsed.instance
+        && instance != connection.address()
+    {
+        return Err(ApiError::not_found(
+            "unknown_account_id",
+            format!("instance {instance} is not this connection's"),
+        ));
+    }
+    if let Some(change) = parsed.session {
+        apply(state, connection.clone(), change).await?;
+    }
+    let tenant = connection.tenant_id;
+    let (stored, duplicates, statuses) = ingest(
+        state,
+        tenant,
+        vec![(connection, parsed.events)],
+        received_at,
+        request_id,
+    )
+    .await?;
+    Ok(axum::Json(json!({
+        "status": "ok",
+        "messages_stored": stored,
+        "duplicates": duplicates,
+        "statuses_applied": statuses,
+        "ignored_changes": parsed.ignored,
+    })))
+}
+
+/// Stores the session's new state on the connection and tells the tenant's sockets.
+async fn apply(
+    state: &AppState,
+    mut connection: Connection,
+    change: SessionChange,
+) -> Result<(), ApiError> {
+    let qr = match change {
+        SessionChange::Status(status) => {
+            if connection.status == status && connection.qr_code.is_none() {
+                return Ok(());
+            }
+            connection.status = status;
+            // Only a session waiting to be paired has a QR code worth keeping.
+            connection.qr_code = None;
+            None
+        }
+        SessionChange::Qr(code) => {
+            connection.status = ConnectionStatus::QrRequired;
+            connection.qr_code = Some(code.clone());
+            Some(code)
+        }
+    };
+    state.store.update_connection(&connection).await?;
+    metrics::counter!(
+        "conversa_session_state_changes_total",
+        "provider" => connection.provider.as_str(),
+        "status" => status_label(connection.status)
+    )
+    .increment(1);
+    tracing::info!(connection = %connection.id, status = status_label(connection.status), "session state changed");
+    let tenant = connection.tenant_id;
+    state.bus.notify(
+        tenant,
+        TenantNotice::ConnectionUpdated(ConnectionView::from(&connection)),
+    );
+    if matches!(
+        connection.status,
+        ConnectionStatus::Disconnected | ConnectionStatus::Error
+    ) {
+        state
+            .directory
+            .reconnect_session(tenant, connection.id)
+            .await;
+    }
+    if let Some(qr_code) = qr {
+        state.bus.notify(
+            tenant,
+            TenantNotice::ConnectionQr {
+                connection_id: connection.id,
+                qr_code,
+            },
+        );
+    }
+    Ok(())
+}
+
+fn status_label(status: ConnectionStatus) -> &'static str {
+    match status {
+        ConnectionStatus::Connecting => "connecting",
+        ConnectionStatus::QrRequired => "qr_required",
+        ConnectionStatus::Connected => "connected",
+        ConnectionStatus::Disconnected => "disconnected",
+        ConnectionStatus::Error => "error",
+        ConnectionStatus::Paused => "paused",
+    }
+}

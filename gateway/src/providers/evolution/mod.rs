@@ -1,0 +1,102 @@
+//! Evolution API (self-hosted, Baileys / WhatsApp Web): webhooks in (`webhook.rs`), sends out
+//! (`client.rs`), behind `schema::channel::ChannelClient` as [`EvolutionClient`]. Each connection names
+//! its own server (`server_url`), instance and API key.
+
+pub mod client;
+pub mod webhook;
+
+use async_trait::async_trait;
+use schema::channel::{ChannelClient, MediaError, MediaStream, Outbound, SendError};
+use schema::records::{ChannelSettings, Connection, EvolutionSettings, ProviderError};
+use std::time::Duration;
+
+/// The Evolution client (one per node, pooled).
+pub struct EvolutionClient {
+    http: reqwest::Client,
+}
+
+impl EvolutionClient {
+    pub fn new(timeout: Duration) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .build()?;
+        Ok(Self { http })
+    }
+}
+
+fn settings(connection: &Connection) -> Result<&EvolutionSettings, SendError> {
+    match &connection.settings {
+        ChannelSettings::Evolution(settings) => Ok(settings),
+        _ => Err(SendError::Rejected(ProviderError {
+            code: None,
+            title: "not an Evolution connection".into(),
+            detail: None,
+        })),
+    }
+}
+
+#[async_trait]
+impl ChannelClient for EvolutionClient {
+    async fn fetch_media(
+        &self,
+        connection: &Connection,
+        media_id: &str,
+        max_bytes: u64,
+    ) -> Result<MediaStream, MediaError> {
+        let settings = settings(connection).map_err(|e| MediaError::Unavailable(e.to_string()))?;
+        client::fetch_media(&self.http, settings, media_id, max_bytes).await
+    }
+
+    async fn mark_read(
+        &self,
+        connection: &Connection,
+        to: &str,
+        provider_message_id: &str,
+    ) -> Result<(), SendError> {
+        let settings = settings(connection)?;
+        let body = client::read_body(to, provider_message_id);
+        client::post(&self.http, settings, &client::read_url(settings), &body)
+            .await
+            .map(drop)
+    }
+
+    async fn send(&self, connection: &Connection, message: &Outbound) -> Result<String, SendError> {
+        let settings = settings(connection)?;
+        let (url, body) = client::request(settings, message)?;
+        let answer = client::post(&self.http, settings, &url, &body).await?;
+        client::message_id(&answer)
+            .ok_or_else(|| SendError::Transient("answer without key.id".into()))
+    }
+
+    /// `GET /instance/connect/{instance}`: restarts the session; when the number must be paired again,
+    /// Evolution answers (and posts `qrcode.updated` with) a new QR code.
+    async fn reconnect(&self, connection: &Connection) -> Result<(), SendError> {
+        let settings = settings(connection)?;
+        let url = format!(
+            "{}/instance/connect/{}",
+            settings.server_url.trim_end_matches('/'),
+            settings.instance
+        );
+        let response = self
+            .http
+            .get(&url)
+            .header("apikey", &settings.api_key)
+            .send()
+            .await
+            .map_err(|e| SendError::Transient(format!("request failed: {e}")))?;
+        let status = response.status();
+        let answer: serde_json::Value = response.json().await.unwrap_or_default();
+        // Evolution answers its own failures here with 200 and `{"error": true, "message": …}`.
+        if !status.is_success() || answer.get("error").and_then(|e| e.as_bool()) == Some(true) {
+            return Err(SendError::Transient(format!(
+                "instance/connect answered {status}: {}",
+                answer
+                    .get("message")
+                    .map(|m| m.to_string())
+                    .unwrap_or_default()
+            )));
+        }
+        Ok(())
+    }
+}
