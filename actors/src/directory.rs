@@ -41,8 +41,13 @@ pub struct ActorConfig {
     pub max_delivery_attempts: u32,
     /// Provider calls in flight per connection.
     pub session_concurrency: usize,
-    /// Sends per second per connection (WhatsApp Cloud API: 80 by default per number).
+    /// Sends per second per connection of the Meta providers (WhatsApp Cloud API: 80 per number by
+    /// default, Meta's documented throughput).
     pub outbound_rate_per_second: u32,
+    /// Sends per second per WhatsApp Web session (Evolution, Z-API). Neither documents a limit, but
+    /// WhatsApp bans numbers that send like machines, and Z-API itself paces its queue 1–3 s apart: one a
+    /// second by default.
+    pub session_rate_per_second: u32,
     /// Attempts per outbound message, the first included; only transient failures are retried.
     pub outbound_max_attempts: u32,
     /// First and longest pause between attempts (exponential, with jitter).
@@ -63,6 +68,7 @@ impl Default for ActorConfig {
             max_delivery_attempts: 3,
             session_concurrency: 16,
             outbound_rate_per_second: 80,
+            session_rate_per_second: 1,
             outbound_max_attempts: 5,
             outbound_retry_min: Duration::from_millis(500),
             outbound_retry_max: Duration::from_secs(30),

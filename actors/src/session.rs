@@ -5,10 +5,12 @@
 //! casts the answer back to the conversation actor through the `Directory` (never awaiting it, so the
 //! two can never deadlock). The connection record is loaded in `pre_start`.
 //!
-//! Every attempt waits for the connection's rate limiter (`outbound_rate_per_second`, a GCRA bucket from
-//! `governor`). Transient failures (429, 5xx, timeouts, unreachable) are retried with exponential backoff
-//! and jitter (`backon`) up to `outbound_max_attempts`; a rejection (other 4xx) is final at once. The
-//! final answer — the provider's id, or `failed` with its error — goes back to the conversation.
+//! Every attempt waits for the connection's rate limiter (a GCRA bucket from `governor`:
+//! `outbound_rate_per_second` for Meta providers, `session_rate_per_second` for WhatsApp Web
+//! sessions). Transient failures (429, 5xx, timeouts, unreachable) are retried with exponential
+//! backoff and jitter (`backon`) up to `outbound_max_attempts`; a rejection (other 4xx) is final at
+//! once. The final answer — the provider's id, or `failed` with its error — goes back to the
+//! conversation.
 //!
 //! WhatsApp Web sessions (Evolution, Z-API) can drop. When a webhook reports that, the gateway asks
 //! this actor to reconnect: it pokes the provider (`ChannelClient::reconnect`) with exponential
@@ -99,8 +101,12 @@ impl Actor for SessionActor {
             return Err(SessionStartError::Paused(args.connection).into());
         }
         let in_flight = Arc::new(Semaphore::new(services.config.session_concurrency.max(1)));
-        let per_second =
-            NonZeroU32::new(services.config.outbound_rate_per_second).unwrap_or(NonZeroU32::MIN);
+        let per_second = if connection.provider.has_session() {
+            services.config.session_rate_per_second
+        } else {
+            services.config.outbound_rate_per_second
+        };
+        let per_second = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
         let rate = Arc::new(RateLimiter::direct(Quota::per_second(per_second)));
         metrics::gauge!("conversa_actors_live", "kind" => "session").increment(1.0);
         Ok(SessionState {

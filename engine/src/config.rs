@@ -216,6 +216,7 @@ pub struct ActorsConfig {
     pub max_delivery_attempts: u32,
     pub session_concurrency: usize,
     pub outbound_rate_per_second: u32,
+    pub session_rate_per_second: u32,
     pub outbound_max_attempts: u32,
     pub outbound_retry_min_ms: u64,
     pub outbound_retry_max_ms: u64,
@@ -233,6 +234,7 @@ impl Default for ActorsConfig {
             max_delivery_attempts: d.max_delivery_attempts,
             session_concurrency: d.session_concurrency,
             outbound_rate_per_second: d.outbound_rate_per_second,
+            session_rate_per_second: d.session_rate_per_second,
             outbound_max_attempts: d.outbound_max_attempts,
             outbound_retry_min_ms: d.outbound_retry_min.as_millis() as u64,
             outbound_retry_max_ms: d.outbound_retry_max.as_millis() as u64,
@@ -390,6 +392,7 @@ impl Config {
             max_delivery_attempts: a.max_delivery_attempts.max(1),
             session_concurrency: a.session_concurrency.max(1),
             outbound_rate_per_second: a.outbound_rate_per_second.max(1),
+            session_rate_per_second: a.session_rate_per_second.max(1),
             outbound_max_attempts: a.outbound_max_attempts.max(1),
             outbound_retry_min: std::time::Duration::from_millis(a.outbound_retry_min_ms.max(1)),
             outbound_retry_max: std::time::Duration::from_millis(
