@@ -33,7 +33,9 @@ impl Service {
                 Kind::Postgres => "conversa-pg-",
                 Kind::Cassandra => "conversa-cassandra-",
             })
-            .tempdir()
+            // Under /tmp whatever TMPDIR says: PostgreSQL runs as the `postgres` user, which must be
+            // able to traverse every parent directory (a TMPDIR under /root would lock it out).
+            .tempdir_in("/tmp")
             .map_err(|e| format!("temp dir: {e}"))?;
         let service = Service {
             kind,
