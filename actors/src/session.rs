@@ -15,8 +15,13 @@
 //! WhatsApp Web sessions (Evolution, Z-API) can drop. When a webhook reports that, the gateway asks
 //! this actor to reconnect: it pokes the provider (`ChannelClient::reconnect`) with exponential
 //! backoff and jitter (`reconnect_min` … `reconnect_max`) for as long as the stored connection stays
-//! `disconnected` or `error`, and stops as soon as it is anything else (connected again, waiting for a
-//! QR scan, paused, removed). One loop per connection: a second request while one runs is a no-op.
+//! `disconnected`, and stops as soon as it is anything else (connected again, waiting for a QR scan,
+//! paused, removed, or `error`: a pairing that gave up needs a person, not a loop). One loop per
+//! connection: a second request while one runs is a no-op, and the attempt count only starts over
+//! once the session has been seen connected, so a flapping session keeps backing off.
+//!
+//! A send already queued here is not queued twice (the outbox sweep may hand over a reply still
+//! waiting behind a long backlog).
 //!
 //! Supervision: a failure in `pre_start` (unknown or paused connection) refuses the spawn; a panic is
 //! restarted lazily by the tenant supervisor on the next send, with the connection reloaded.
@@ -29,6 +34,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use schema::channel::{Outbound, SendError};
 use schema::records::{Connection, ConnectionStatus, ProviderError};
 use schema::{ConnectionId, ConversationId, Seq, TenantId};
+use std::collections::HashSet;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -50,8 +56,14 @@ pub struct SessionState {
     directory: Arc<Directory>,
     in_flight: Arc<Semaphore>,
     rate: Arc<DefaultDirectRateLimiter>,
+    /// Sends queued or in flight, by `(conversation, seq)`: the outbox sweep may hand over a reply that
+    /// is still waiting for its turn here (a slow number, a long backlog), and it must not go twice.
+    queued: Arc<std::sync::Mutex<HashSet<(ConversationId, Seq)>>>,
     /// Whether a reconnect loop is running.
     reconnecting: bool,
+    /// Attempts since the session was last seen `connected`: a session that flaps keeps backing off
+    /// instead of starting again from the shortest pause.
+    reconnect_attempt: u32,
 }
 
 /// Messages of the session actor.
@@ -115,7 +127,9 @@ impl Actor for SessionActor {
             directory: args.directory,
             in_flight,
             rate,
+            queued: Arc::default(),
             reconnecting: false,
+            reconnect_attempt: 0,
         })
     }
 
@@ -131,37 +145,66 @@ impl Actor for SessionActor {
                 seq,
                 outbound,
             } => {
-                // Waiting for a permit here is the backpressure: sends queue in this mailbox.
-                let permit = Arc::clone(&state.in_flight).acquire_owned().await?;
+                let fresh = state
+                    .queued
+                    .lock()
+                    .map(|mut queued| queued.insert((conversation, seq)))
+                    .unwrap_or(true);
+                if !fresh {
+                    tracing::debug!(%conversation, seq, "send already queued here; not sending twice");
+                    return Ok(());
+                }
+                let in_flight = Arc::clone(&state.in_flight);
                 let connection = Arc::clone(&state.connection);
                 let directory = Arc::clone(&state.directory);
                 let tenant = state.tenant;
                 let rate = Arc::clone(&state.rate);
+                let queued = Arc::clone(&state.queued);
+                // The task waits for its permit, not this mailbox, so a backlog of sends never holds
+                // up a reconnect; tokio's semaphore is fair, so sends still start in the order they came.
                 tokio::spawn(async move {
+                    let Ok(permit) = in_flight.acquire_owned().await else {
+                        return;
+                    };
                     let answer = send_with_retries(&directory, &connection, &rate, &outbound).await;
                     drop(permit);
                     deliver(&directory, tenant, conversation, seq_answer(seq, answer)).await;
+                    if let Ok(mut queued) = queued.lock() {
+                        queued.remove(&(conversation, seq));
+                    }
                 });
             }
             SessionMsg::ReconnectRequested => {
                 if !state.reconnecting {
                     state.reconnecting = true;
-                    let _ = myself.cast(SessionMsg::ReconnectAttempt { attempt: 0 });
+                    let attempt = state.reconnect_attempt;
+                    let _ = myself.cast(SessionMsg::ReconnectAttempt { attempt });
                 }
             }
             SessionMsg::ReconnectAttempt { attempt } => {
                 let services = state.directory.services();
-                let current = services.store.connection(state.connection.id).await?;
-                let down = current.as_ref().is_some_and(|c| {
-                    c.tenant_id == state.tenant
-                        && matches!(
-                            c.status,
-                            ConnectionStatus::Disconnected | ConnectionStatus::Error
-                        )
-                });
+                let current = match services.store.connection(state.connection.id).await {
+                    Ok(current) => current,
+                    Err(error) => {
+                        // A store blip must not end the loop: no webhook restarts it while the
+                        // session is down.
+                        tracing::warn!(connection = %state.connection.id, %error, "reconnect: store unavailable; trying later");
+                        let pause = reconnect_pause(&services.config, attempt);
+                        myself.send_after(pause, move || SessionMsg::ReconnectAttempt { attempt });
+                        return Ok(());
+                    }
+                };
+                let current = current.filter(|c| c.tenant_id == state.tenant);
+                let connected = current
+                    .as_ref()
+                    .is_some_and(|c| c.status == ConnectionStatus::Connected);
+                let down = current
+                    .as_ref()
+                    .is_some_and(|c| c.status == ConnectionStatus::Disconnected);
                 let Some(connection) = current.filter(|_| down) else {
                     state.reconnecting = false;
-                    tracing::info!(connection = %state.connection.id, attempt, "session is back; reconnect loop ends");
+                    state.reconnect_attempt = if connected { 0 } else { attempt };
+                    tracing::info!(connection = %state.connection.id, attempt, "session is not down; reconnect loop ends");
                     return Ok(());
                 };
                 let channel = Arc::clone(&services.channel);

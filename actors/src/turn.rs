@@ -8,7 +8,7 @@ use schema::inbound::InboundMessage;
 use schema::inbound::InboundStatus;
 use schema::records::{Conversation, Message, StatusChange};
 use schema::records::{ConversationStatus, Direction, MessageStatus, Priority};
-use schema::store::{MessageKey, MessageRef};
+use schema::store::{InboxPosition, MessageKey, MessageRef};
 use schema::{ConnectionId, ConversationId, MessageId, Seq, TenantId};
 
 /// How many statuses for not-yet-known provider ids a conversation keeps; the oldest go first.
@@ -17,7 +17,7 @@ const MAX_EARLY_STATUSES: usize = 64;
 /// Everything one turn changes, built on a copy of the conversation and committed at once.
 pub(crate) struct Turn {
     pub(crate) conversation: Conversation,
-    pub(crate) previous_activity_at: Option<Timestamp>,
+    pub(crate) previous: Option<InboxPosition>,
     pub(crate) events: Vec<EventEnvelope>,
     pub(crate) messages: Vec<Message>,
     pub(crate) keys: Vec<(MessageKey, MessageRef)>,
@@ -26,10 +26,10 @@ pub(crate) struct Turn {
 
 impl Turn {
     pub(crate) fn new(conversation: Conversation, is_new: bool) -> Self {
-        let previous_activity_at = (!is_new).then_some(conversation.last_activity_at);
+        let previous = (!is_new).then(|| InboxPosition::of(&conversation));
         Self {
             conversation,
-            previous_activity_at,
+            previous,
             events: Vec::new(),
             messages: Vec::new(),
             keys: Vec::new(),

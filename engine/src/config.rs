@@ -312,6 +312,8 @@ impl Default for EvolutionConfig {
 pub struct ZapiConfig {
     /// Base URL of the Z-API REST API (tests aim it at a local fake).
     pub api_base: String,
+    /// Domains Z-API serves media files from: the only https hosts the media endpoint fetches.
+    pub media_hosts: Vec<String>,
     pub timeout_secs: u64,
 }
 
@@ -319,6 +321,7 @@ impl Default for ZapiConfig {
     fn default() -> Self {
         Self {
             api_base: "https://api.z-api.io".into(),
+            media_hosts: vec!["z-api.io".into()],
             timeout_secs: 15,
         }
     }

@@ -77,6 +77,7 @@ pub async fn run(
             .context("building the Evolution API client")?,
         zapi: ZapiClient::new(
             config.zapi.api_base.clone(),
+            config.zapi.media_hosts.clone(),
             Duration::from_secs(config.zapi.timeout_secs.max(1)),
         )
         .context("building the Z-API client")?,

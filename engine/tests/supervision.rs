@@ -120,10 +120,11 @@ impl MessageStore for PoisonOnCommit {
     async fn inbox(
         &self,
         t: TenantId,
+        v: &InboxView,
         c: Option<InboxCursor>,
         l: usize,
     ) -> StoreResult<Vec<Conversation>> {
-        self.0.inbox(t, c, l).await
+        self.0.inbox(t, v, c, l).await
     }
     async fn active_since(
         &self,

@@ -119,7 +119,8 @@ pub struct CreateConnectionRequest {
     /// Meta providers.
     #[serde(default)]
     pub access_token: Option<String>,
-    /// Evolution: the server's base URL (https, or http on a private network).
+    /// Evolution: the server's base URL (`https://…`; `http://` is accepted for a server on the same
+    /// private network, and then carries the API key in clear).
     #[serde(default)]
     pub server_url: Option<String>,
     /// Evolution: the instance name.

@@ -9,7 +9,7 @@ use crate::records::{
     ConversationStatus, Direction, Message, MessageContent, MessageStatus, MetaSettings, Priority,
     Provider, Tenant,
 };
-use crate::store::{ConversationCommit, MessageKey, MessageRef};
+use crate::store::{ConversationCommit, InboxPosition, MessageKey, MessageRef};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;
 
@@ -53,8 +53,8 @@ pub fn agent(tenant: TenantId) -> Agent {
 #[derive(Clone)]
 pub struct Live {
     pub conversation: Conversation,
-    /// Whether any turn was committed yet.
-    started: bool,
+    /// The position of the last turn built: the `previous` of the next one (`None` before the first).
+    committed: Option<InboxPosition>,
 }
 
 impl Live {
@@ -83,7 +83,7 @@ impl Live {
                 last_message_preview: None,
                 early_statuses: BTreeMap::new(),
             },
-            started: false,
+            committed: None,
         }
     }
 
@@ -108,10 +108,9 @@ impl Live {
 
     /// The contact wrote `text` (provider id `provider_id`) at `at`.
     pub fn inbound(&mut self, provider_id: &str, text: &str, at: Timestamp) -> ConversationCommit {
-        let previous = self.started.then_some(self.conversation.last_activity_at);
+        let previous = self.committed.take();
         let mut events = Vec::new();
-        if !self.started {
-            self.started = true;
+        if previous.is_none() {
             let created = ConversationEvent::ConversationCreated {
                 conversation: self.conversation.clone(),
             };
@@ -141,9 +140,10 @@ impl Live {
         self.conversation.last_inbound_at = Some(at);
         self.conversation.message_count += 1;
         self.conversation.last_message_preview = Some(text.chars().take(80).collect());
+        self.committed = Some(InboxPosition::of(&self.conversation));
         ConversationCommit {
             conversation: self.conversation.clone(),
-            previous_activity_at: previous,
+            previous,
             events,
             message_keys: vec![(
                 MessageKey::Provider(provider_id.into()),
@@ -159,7 +159,7 @@ impl Live {
     /// An agent queued a reply (`pending`, so it enters the outbox). Needs a started conversation.
     pub fn reply(&mut self, client_id: &str, text: &str) -> (ConversationCommit, Message) {
         let at = later_than(self.conversation.last_activity_at);
-        let previous = Some(self.conversation.last_activity_at);
+        let previous = self.committed.take();
         let message = Message {
             id: MessageId::new(),
             tenant_id: self.conversation.tenant_id,
@@ -182,9 +182,10 @@ impl Live {
         let events = vec![self.envelope(at, event)];
         self.conversation.last_activity_at = at;
         self.conversation.message_count += 1;
+        self.committed = Some(InboxPosition::of(&self.conversation));
         let commit = ConversationCommit {
             conversation: self.conversation.clone(),
-            previous_activity_at: previous,
+            previous,
             events,
             message_keys: vec![(
                 MessageKey::Client(client_id.into()),
@@ -215,12 +216,13 @@ impl Live {
             error: None,
         };
         let events = vec![self.envelope(at, event)];
-        let previous = Some(self.conversation.last_activity_at);
+        let previous = self.committed.take();
         self.conversation.last_activity_at = at;
         let key = MessageKey::Provider(updated.provider_message_id.clone().unwrap_or_default());
+        self.committed = Some(InboxPosition::of(&self.conversation));
         ConversationCommit {
             conversation: self.conversation.clone(),
-            previous_activity_at: previous,
+            previous,
             events,
             message_keys: vec![(
                 key,

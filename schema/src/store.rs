@@ -8,6 +8,7 @@
 //! | messages by seq, both directions  | (tenant, conversation)| seq                   |
 //! | message by provider/client id     | (tenant, conversation)| key                   |
 //! | inbox, newest activity first      | tenant                | (activity desc, id)   |
+//! | inbox view (status/assignee/team) | (tenant, view)        | (activity desc, id)   |
 //!
 //! **Architecture Invariant:** every conversation read and write names its tenant; a backend never
 //! answers across tenants.
@@ -18,8 +19,10 @@
 //! cheaply, to turn a placement bug into an error instead of a silent overwrite.
 
 use crate::events::EventEnvelope;
-use crate::ids::{ConnectionId, ConversationId, MessageId, Seq, TenantId};
-use crate::records::{Agent, Connection, Conversation, Message, Provider, Tenant};
+use crate::ids::{AgentId, ConnectionId, ConversationId, MessageId, Seq, TenantId};
+use crate::records::{
+    Agent, Connection, Conversation, ConversationStatus, Message, Provider, Tenant,
+};
 use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -71,8 +74,9 @@ pub struct MessageRef {
 pub struct ConversationCommit {
     /// The conversation after the turn; its `last_seq` is the seq of the last event below.
     pub conversation: Conversation,
-    /// `last_activity_at` before the turn (`None` for a new conversation), to move it in the inbox.
-    pub previous_activity_at: Option<Timestamp>,
+    /// Where the conversation sat in the inbox and its views before the turn (`None` for a new
+    /// conversation), so backends that index the views can move it.
+    pub previous: Option<InboxPosition>,
     /// New events, in seq order, starting at the stored `last_seq + 1`.
     pub events: Vec<EventEnvelope>,
     /// Messages created or changed, each stored under its `seq`.
@@ -88,6 +92,72 @@ pub enum SeqWindow {
     After(Seq),
     /// The last `limit` items with seq lower than this (`Seq::MAX` = the newest).
     Before(Seq),
+}
+
+/// What places a conversation in the inbox and its views.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InboxPosition {
+    pub last_activity_at: Timestamp,
+    pub status: ConversationStatus,
+    pub assignee: Option<AgentId>,
+    pub team: Option<String>,
+}
+
+impl InboxPosition {
+    pub fn of(conversation: &Conversation) -> Self {
+        Self {
+            last_activity_at: conversation.last_activity_at,
+            status: conversation.status,
+            assignee: conversation.assignee,
+            team: conversation.team.clone(),
+        }
+    }
+
+    /// The filtered views this position is listed in (every conversation is also in `All`).
+    pub fn views(&self) -> Vec<InboxView> {
+        let mut views = vec![InboxView::Status(self.status)];
+        if let Some(agent) = self.assignee {
+            views.push(InboxView::Assignee(agent));
+        }
+        if let Some(team) = &self.team {
+            views.push(InboxView::Team(team.clone()));
+        }
+        views
+    }
+}
+
+/// Which slice of a tenant's inbox to list: one dimension at a time, each backed by an index of its
+/// own, newest activity first like the whole inbox.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum InboxView {
+    #[default]
+    All,
+    Status(ConversationStatus),
+    Assignee(AgentId),
+    Team(String),
+}
+
+impl InboxView {
+    /// A stable text key of the view (`status:open`, `assignee:<uuid>`, `team:<name>`), for
+    /// backends that store views side by side.
+    pub fn key(&self) -> String {
+        match self {
+            InboxView::All => "all".into(),
+            InboxView::Status(status) => format!("status:{}", status_name(*status)),
+            InboxView::Assignee(agent) => format!("assignee:{agent}"),
+            InboxView::Team(team) => format!("team:{team}"),
+        }
+    }
+}
+
+fn status_name(status: ConversationStatus) -> &'static str {
+    match status {
+        ConversationStatus::Open => "open",
+        ConversationStatus::InProgress => "in_progress",
+        ConversationStatus::Waiting => "waiting",
+        ConversationStatus::Resolved => "resolved",
+        ConversationStatus::Cancelled => "cancelled",
+    }
 }
 
 /// Position in a tenant's inbox: the last item of the previous page.
@@ -109,7 +179,8 @@ pub trait MessageStore: Send + Sync + 'static {
     async fn create_connection(&self, connection: &Connection) -> StoreResult<()>;
     async fn connection(&self, id: ConnectionId) -> StoreResult<Option<Connection>>;
     /// Replaces a connection's mutable fields (name, status, credentials); the caller keeps its
-    /// tenant, provider and address unchanged.
+    /// tenant, provider and address unchanged. Fails with `Conflict` when the connection was removed
+    /// meanwhile: an update never brings a removed connection back.
     async fn update_connection(&self, connection: &Connection) -> StoreResult<()>;
     /// Deletes a connection and frees its provider address; its conversations and messages stay.
     async fn remove_connection(&self, connection: &Connection) -> StoreResult<()>;
@@ -170,10 +241,11 @@ pub trait MessageStore: Send + Sync + 'static {
         after: Seq,
         limit: usize,
     ) -> StoreResult<Vec<EventEnvelope>>;
-    /// Conversations by last activity, newest first, strictly after `cursor`.
+    /// Conversations of `view` by last activity, newest first, strictly after `cursor`.
     async fn inbox(
         &self,
         tenant: TenantId,
+        view: &InboxView,
         cursor: Option<InboxCursor>,
         limit: usize,
     ) -> StoreResult<Vec<Conversation>>;

@@ -384,7 +384,7 @@ impl ConversationState {
     }
 
     /// Applies a status to a known message; `false` when the provider id is not (yet) known here.
-    /// The newest outbound text still `pending` (no provider id yet) whose body equals the echo's: the
+    /// The oldest outbound text still `pending` (no provider id yet) whose body equals the echo's: the
     /// send the echo belongs to. Only text can be matched (a media echo describes the provider's copy
     /// of the file, not our URL), and only among the latest messages.
     async fn pending_twin(
@@ -409,8 +409,18 @@ impl ConversationState {
             .messages(self.tenant, self.id, SeqWindow::Before(Seq::MAX), 20)
             .await
             .map_err(|e| ConversationError::Store(e.to_string()))?;
-        // The oldest pending twin first: sends answer in the order they were made.
-        Ok(recent.into_iter().find(|m| is_twin(m)))
+        // The oldest pending twin first: sends answer in the order they were made. What this turn
+        // already changed wins over the stored copy (two echoes in one webhook must not both claim
+        // the same reply).
+        Ok(recent
+            .into_iter()
+            .map(|m| {
+                turn.messages
+                    .iter()
+                    .find(|changed| changed.seq == m.seq)
+                    .map_or(m, Clone::clone)
+            })
+            .find(|m| is_twin(m)))
     }
 
     async fn apply_status(
@@ -447,7 +457,7 @@ impl ConversationState {
         let started = Instant::now();
         let commit = ConversationCommit {
             conversation: turn.conversation.clone(),
-            previous_activity_at: turn.previous_activity_at,
+            previous: turn.previous,
             events: turn.events.clone(),
             messages: turn.messages,
             message_keys: turn.keys,

@@ -49,6 +49,30 @@ pub fn inbox(tenant: TenantId, activity: Timestamp, conversation: ConversationId
     key
 }
 
+/// `tenant | view key length | view key | (u64::MAX − activity µs) | conversation`: one filtered view
+/// of the inbox (`InboxView::key`), newest activity first.
+pub fn inbox_view(
+    tenant: TenantId,
+    view: &str,
+    activity: Timestamp,
+    conversation: ConversationId,
+) -> Vec<u8> {
+    let mut key = inbox_view_prefix(tenant, view);
+    key.extend_from_slice(&inverted_micros(activity).to_be_bytes());
+    key.extend_from_slice(conversation.as_bytes());
+    key
+}
+
+/// Every key of one view starts with this.
+pub fn inbox_view_prefix(tenant: TenantId, view: &str) -> Vec<u8> {
+    let bytes = view.as_bytes();
+    let mut key = Vec::with_capacity(16 + 2 + bytes.len() + 24);
+    key.extend_from_slice(tenant.as_bytes());
+    key.extend_from_slice(&u16::try_from(bytes.len()).unwrap_or(u16::MAX).to_be_bytes());
+    key.extend_from_slice(bytes);
+    key
+}
+
 /// The smallest inbox key of `tenant` for activity at or before `activity` (newest-first order).
 pub fn inbox_from(tenant: TenantId, activity: Timestamp) -> Vec<u8> {
     let mut key = Vec::with_capacity(24);
@@ -71,9 +95,9 @@ pub fn successor(key: &[u8]) -> Vec<u8> {
     next
 }
 
-/// Reads the conversation id at the end of an inbox key.
+/// Reads the conversation id at the end of an inbox or inbox view key.
 pub fn inbox_conversation(key: &[u8]) -> Option<ConversationId> {
-    let bytes: [u8; 16] = key.get(24..40)?.try_into().ok()?;
+    let bytes: [u8; 16] = key.get(key.len().checked_sub(16)?..)?.try_into().ok()?;
     Some(ConversationId::from_bytes(bytes))
 }
 

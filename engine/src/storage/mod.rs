@@ -1,6 +1,6 @@
 //! Storage backends behind the `schema::store::MessageStore` port, chosen by `storage.backend` in one
 //! `match` in [`open`]: embedded (fjall, one machine), PostgreSQL, and ScyllaDB (any CQL cluster).
-//! Every backend passes the same contract suite (`engine/tests/store_contract.rs`).
+//! Every backend passes the same contract suite (`engine/tests/store_contract/`).
 
 mod codec;
 pub mod embedded;

@@ -23,8 +23,8 @@ use schema::records::{
     Agent, Connection, Conversation, Direction, Message, MessageStatus, Provider, Tenant,
 };
 use schema::store::{
-    ConversationCommit, InboxCursor, MessageKey, MessageRef, MessageStore, SeqWindow, StoreError,
-    StoreResult,
+    ConversationCommit, InboxCursor, InboxView, MessageKey, MessageRef, MessageStore, SeqWindow,
+    StoreError, StoreResult,
 };
 use schema::{ConnectionId, ConversationId, MessageId, Seq, TenantId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -316,7 +316,7 @@ impl MessageStore for PostgresStore {
     async fn update_connection(&self, connection: &Connection) -> StoreResult<()> {
         observe("update_connection", async {
             let sealed = self.secrets.seal_connection(connection)?;
-            sqlx::query(
+            let done = sqlx::query(
                 "UPDATE connections SET body = $3::json WHERE connection_id = $1 AND tenant_id = $2",
             )
             .bind(connection.id.0)
@@ -324,8 +324,14 @@ impl MessageStore for PostgresStore {
             .bind(to_json(&sealed)?)
             .execute(&self.pool)
             .await
-            .map(drop)
-            .map_err(db_error)
+            .map_err(db_error)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "connection {} was removed",
+                    connection.id
+                )));
+            }
+            Ok(())
         })
         .await
     }
@@ -577,25 +583,36 @@ impl MessageStore for PostgresStore {
     async fn inbox(
         &self,
         tenant: TenantId,
+        view: &InboxView,
         cursor: Option<InboxCursor>,
         limit: usize,
     ) -> StoreResult<Vec<Conversation>> {
-        let query = match cursor {
-            None => sqlx::query_scalar(
-                "SELECT body::text FROM conversations WHERE tenant_id = $1 \
-                 ORDER BY last_activity_us DESC, conversation_id ASC LIMIT $2",
-            )
-            .bind(tenant.0)
-            .bind(limit_to_db(limit)),
-            Some(cursor) => sqlx::query_scalar(
-                "SELECT body::text FROM conversations WHERE tenant_id = $1 \
-                 AND (last_activity_us < $3 OR (last_activity_us = $3 AND conversation_id > $4)) \
-                 ORDER BY last_activity_us DESC, conversation_id ASC LIMIT $2",
-            )
+        // No cursor is the cursor before everything: one statement shape per view.
+        let (after_us, after_id) = cursor.map_or((i64::MAX, Uuid::nil()), |c| {
+            (micros(c.last_activity_at), c.conversation_id.0)
+        });
+        let filter = match view {
+            InboxView::All => "",
+            InboxView::Status(_) => "AND status = $5 ",
+            InboxView::Assignee(_) => "AND assignee = $5 ",
+            InboxView::Team(_) => "AND team = $5 ",
+        };
+        // Only constant fragments are spliced in; every value is bound.
+        let sql = format!(
+            "SELECT body::text FROM conversations WHERE tenant_id = $1 {filter}\
+             AND (last_activity_us < $3 OR (last_activity_us = $3 AND conversation_id > $4)) \
+             ORDER BY last_activity_us DESC, conversation_id ASC LIMIT $2"
+        );
+        let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(tenant.0)
             .bind(limit_to_db(limit))
-            .bind(micros(cursor.last_activity_at))
-            .bind(cursor.conversation_id.0),
+            .bind(after_us)
+            .bind(after_id);
+        let query = match view {
+            InboxView::All => query,
+            InboxView::Status(status) => query.bind(status_label(*status)),
+            InboxView::Assignee(agent) => query.bind(agent.0),
+            InboxView::Team(team) => query.bind(team.clone()),
         };
         observe("inbox", self.bodies(query)).await
     }

@@ -5,8 +5,8 @@ use crate::backends::Backend;
 use futures::future::join_all;
 use jiff::Timestamp;
 use schema::fixtures::{self, Live, text_of};
-use schema::records::{ConnectionStatus, MessageStatus, Provider};
-use schema::store::{InboxCursor, MessageKey, SeqWindow, StoreError};
+use schema::records::{ConnectionStatus, ConversationStatus, MessageStatus, Provider};
+use schema::store::{InboxCursor, InboxView, MessageKey, SeqWindow, StoreError};
 use schema::{ConversationId, Seq, TenantId};
 use std::collections::HashSet;
 
@@ -28,6 +28,7 @@ cases!(
     history_pages_in_both_directions,
     events_after_a_seq_resume_in_order,
     inbox_is_newest_first_with_exact_cursor_paging,
+    inbox_views_list_only_their_conversations_and_follow_changes,
     active_since_returns_only_recent_conversations,
     status_never_moves_backwards,
     outbox_holds_pending_replies_until_the_provider_answers,
@@ -285,7 +286,10 @@ async fn inbox_is_newest_first_with_exact_cursor_paging(b: &Backend) {
     let mut listed = Vec::new();
     let mut cursor = None;
     loop {
-        let page = store.inbox(tenant, cursor, 2).await.expect("inbox");
+        let page = store
+            .inbox(tenant, &InboxView::All, cursor, 2)
+            .await
+            .expect("inbox");
         if page.is_empty() {
             break;
         }
@@ -297,6 +301,121 @@ async fn inbox_is_newest_first_with_exact_cursor_paging(b: &Backend) {
         listed.extend(page.into_iter().map(|c| c.id));
     }
     assert_eq!(listed, expected);
+}
+
+async fn inbox_views_list_only_their_conversations_and_follow_changes(b: &Backend) {
+    let store = b.store().await;
+    let tenant = TenantId::new();
+    let agent = schema::AgentId::new();
+    let ids = |page: Vec<schema::records::Conversation>| {
+        page.into_iter().map(|c| c.id).collect::<Vec<_>>()
+    };
+    let mut open = Live::new(tenant, "5511940000001");
+    let mut mine = Live::new(tenant, "5511940000002");
+    mine.conversation.assignee = Some(agent);
+    mine.conversation.team = Some("vendas".into());
+    let mut resolved = Live::new(tenant, "5511940000003");
+    resolved.conversation.status = ConversationStatus::Resolved;
+    resolved.conversation.team = Some("vendas".into());
+    store
+        .commit(open.inbound("wamid.V1", "oi", at(4000)))
+        .await
+        .expect("commit");
+    store
+        .commit(mine.inbound("wamid.V2", "oi", at(4001)))
+        .await
+        .expect("commit");
+    store
+        .commit(resolved.inbound("wamid.V3", "oi", at(4002)))
+        .await
+        .expect("commit");
+
+    let list = |view: InboxView| {
+        let store = store.clone();
+        async move { ids(store.inbox(tenant, &view, None, 10).await.expect("inbox")) }
+    };
+    assert_eq!(
+        list(InboxView::All).await,
+        vec![resolved.id(), mine.id(), open.id()]
+    );
+    assert_eq!(
+        list(InboxView::Status(ConversationStatus::Open)).await,
+        vec![mine.id(), open.id()]
+    );
+    assert_eq!(
+        list(InboxView::Status(ConversationStatus::Resolved)).await,
+        vec![resolved.id()]
+    );
+    assert_eq!(list(InboxView::Assignee(agent)).await, vec![mine.id()]);
+    assert_eq!(
+        list(InboxView::Team("vendas".into())).await,
+        vec![resolved.id(), mine.id()]
+    );
+    assert!(list(InboxView::Team("suporte".into())).await.is_empty());
+    assert!(
+        list(InboxView::Assignee(schema::AgentId::new()))
+            .await
+            .is_empty()
+    );
+
+    // The contact writes again and the ticket is handed to another team: the conversation leaves
+    // its old views, joins the new ones, and moves to the top.
+    mine.conversation.team = Some("suporte".into());
+    mine.conversation.status = ConversationStatus::InProgress;
+    store
+        .commit(mine.inbound("wamid.V4", "de novo", at(4003)))
+        .await
+        .expect("commit");
+    assert_eq!(
+        list(InboxView::Team("vendas".into())).await,
+        vec![resolved.id()]
+    );
+    assert_eq!(
+        list(InboxView::Team("suporte".into())).await,
+        vec![mine.id()]
+    );
+    assert_eq!(
+        list(InboxView::Status(ConversationStatus::Open)).await,
+        vec![open.id()]
+    );
+    assert_eq!(
+        list(InboxView::Status(ConversationStatus::InProgress)).await,
+        vec![mine.id()]
+    );
+    assert_eq!(
+        list(InboxView::All).await,
+        vec![mine.id(), resolved.id(), open.id()]
+    );
+
+    // Cursor paging inside a view; another tenant's view of the same name is empty.
+    let first = store
+        .inbox(
+            tenant,
+            &InboxView::Status(ConversationStatus::Resolved),
+            None,
+            1,
+        )
+        .await
+        .expect("page");
+    let cursor = first.last().map(|c| InboxCursor {
+        last_activity_at: c.last_activity_at,
+        conversation_id: c.id,
+    });
+    let rest = store
+        .inbox(
+            tenant,
+            &InboxView::Status(ConversationStatus::Resolved),
+            cursor,
+            10,
+        )
+        .await
+        .expect("page");
+    assert!(rest.is_empty());
+    let other = store
+        .inbox(TenantId::new(), &InboxView::Team("vendas".into()), None, 10)
+        .await
+        .expect("other tenant");
+    assert!(other.is_empty());
 }
 
 async fn active_since_returns_only_recent_conversations(b: &Backend) {
@@ -434,7 +553,13 @@ async fn tenant_cannot_read_another_tenants_data(b: &Backend) {
             .expect("read")
             .is_none()
     );
-    assert!(store.inbox(other, None, 10).await.expect("read").is_empty());
+    assert!(
+        store
+            .inbox(other, &InboxView::All, None, 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
     assert!(
         store
             .active_since(other, at(0), 10)
@@ -499,6 +624,11 @@ async fn connections_are_unique_by_address_and_round_trip_their_secrets(b: &Back
             .is_empty()
     );
     store.remove_connection(&connection).await.expect("remove");
+    // A late update (a session webhook racing the removal) must not bring it back.
+    assert!(matches!(
+        store.update_connection(&connection).await,
+        Err(StoreError::Conflict(_))
+    ));
     assert!(
         store
             .connection(connection.id)
@@ -576,7 +706,10 @@ async fn many_concurrent_conversations_all_persist(b: &Backend) {
     let mut listed = HashSet::new();
     let mut cursor = None;
     loop {
-        let page = store.inbox(tenant, cursor, 50).await.expect("inbox");
+        let page = store
+            .inbox(tenant, &InboxView::All, cursor, 50)
+            .await
+            .expect("inbox");
         let Some(last) = page.last() else { break };
         cursor = Some(InboxCursor {
             last_activity_at: last.last_activity_at,

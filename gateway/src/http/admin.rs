@@ -280,7 +280,13 @@ pub async fn update_connection(
                 "status can be set to paused or connected",
             ));
         }
-        connection.status = status;
+        // A WhatsApp Web session's real state is only known from its provider's next webhook.
+        connection.status =
+            if status == ConnectionStatus::Connected && connection.provider.has_session() {
+                ConnectionStatus::Connecting
+            } else {
+                status
+            };
     }
     let credentials = [
         (request.verify_token, "verify_token"),
@@ -317,6 +323,13 @@ pub async fn update_connection(
     state
         .directory
         .stop_session(connection.tenant_id, connection.id);
+    if connection.status == ConnectionStatus::Disconnected {
+        // Stopping the session ended its reconnect loop; a session still down needs a new one.
+        state
+            .directory
+            .reconnect_session(connection.tenant_id, connection.id)
+            .await;
+    }
     let view = ConnectionView::from(&connection);
     let notice = TenantNotice::ConnectionUpdated(view.clone());
     state.bus.notify(connection.tenant_id, notice);

@@ -13,8 +13,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use schema::api::{Page, SendMessageRequest};
 use schema::events::EventEnvelope;
-use schema::records::{Conversation, Message, MessageContent};
-use schema::store::{InboxCursor, SeqWindow};
+use schema::records::{Conversation, ConversationStatus, Message, MessageContent};
+use schema::store::{InboxCursor, InboxView, SeqWindow};
 use schema::{ConversationId, Seq};
 use serde::Deserialize;
 
@@ -25,9 +25,14 @@ const MAX_PAGE: usize = 200;
 pub struct InboxQuery {
     cursor: Option<String>,
     limit: Option<usize>,
+    /// One filter at most: `status` (`open`, `in_progress`, …), `assignee` (agent id) or `team`.
+    status: Option<ConversationStatus>,
+    assignee: Option<String>,
+    team: Option<String>,
 }
 
-/// `GET /api/v1/conversations?cursor=&limit=`: newest activity first.
+/// `GET /api/v1/conversations?cursor=&limit=[&status=|&assignee=|&team=]`: newest activity first,
+/// the whole inbox or one view of it.
 pub async fn list(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -35,7 +40,30 @@ pub async fn list(
 ) -> Result<axum::Json<Page<Conversation>>, ApiError> {
     let limit = page_size(query.limit)?;
     let cursor = query.cursor.as_deref().map(decode_cursor).transpose()?;
-    let items = state.store.inbox(agent.tenant_id, cursor, limit).await?;
+    let view = match (query.status, query.assignee, query.team) {
+        (None, None, None) => InboxView::All,
+        (Some(status), None, None) => InboxView::Status(status),
+        (None, Some(assignee), None) => {
+            InboxView::Assignee(parse_id(&assignee, "invalid_assignee")?)
+        }
+        (None, None, Some(team)) if !team.is_empty() && team.len() <= 128 => InboxView::Team(team),
+        (None, None, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "invalid_team",
+                "team must have 1 to 128 characters",
+            ));
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "one_filter_at_most",
+                "filter by status, assignee or team, one at a time",
+            ));
+        }
+    };
+    let items = state
+        .store
+        .inbox(agent.tenant_id, &view, cursor, limit)
+        .await?;
     let next_cursor = (items.len() == limit)
         .then(|| items.last().map(encode_cursor))
         .flatten();

@@ -147,7 +147,9 @@ impl ChannelClient for GraphClient {
             Provider::Messenger | Provider::Instagram => messenger::client::message_id(&answer),
             Provider::Evolution | Provider::Zapi => None,
         };
-        id.ok_or_else(|| SendError::Transient("answer without a message id".into()))
+        // A 2xx means the message went: never retry it (that would send it again), even when the
+        // answer does not say under which id.
+        Ok(id.unwrap_or_else(super::unknown_id))
     }
 }
 
@@ -175,7 +177,9 @@ impl GraphClient {
             .await
             .map_err(|e| SendError::Transient(format!("request failed: {e}")))?;
         let status = response.status();
-        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        let answer = super::http::json_capped(response, super::http::ANSWER_MAX)
+            .await
+            .map_err(SendError::Transient)?;
         if status.is_success() {
             return Ok(answer);
         }

@@ -1,10 +1,37 @@
-//! HTTP helpers every provider client shares: streaming a media file with a size limit, and mapping a
-//! provider's error answer to a retryable or final `SendError` (429 and 5xx may pass with a retry;
-//! other 4xx will not).
+//! HTTP helpers every provider client shares: streaming a media file with a size limit, reading a JSON
+//! answer with a size limit (a provider, possibly one a tenant runs itself, must not be able to make
+//! the node buffer gigabytes), and mapping a provider's error answer to a retryable or final
+//! `SendError` (429 and 5xx may pass with a retry; other 4xx will not).
 
 use futures::StreamExt;
 use schema::channel::{MediaError, MediaStream, SendError};
 use schema::records::ProviderError;
+use serde_json::Value;
+
+/// Largest JSON answer read from a send, read-mark or session call.
+pub(crate) const ANSWER_MAX: usize = 256 * 1024;
+
+/// Reads a JSON answer of at most `max` bytes: `Null` when it is not JSON, an error when it is longer.
+pub(crate) async fn json_capped(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<Value, String> {
+    if response.content_length().is_some_and(|n| n > max as u64) {
+        return Err(format!("answer over {max} bytes"));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| e.without_url().to_string())?
+    {
+        if body.len() + chunk.len() > max {
+            return Err(format!("answer over {max} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
 
 /// Streams a file from `url` (with `token` as bearer when given), refusing files over `max_bytes`
 /// before the stream when their size is announced and during it when not.

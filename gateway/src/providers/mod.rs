@@ -12,6 +12,13 @@ pub mod zapi;
 
 use schema::inbound::InboundEvent;
 
+/// The id kept for a message a provider accepted (2xx) without saying its id: unique, and matching no
+/// status the provider will report.
+pub(crate) fn unknown_id() -> String {
+    tracing::warn!("provider accepted a message without returning its id");
+    format!("unknown:{}", uuid::Uuid::now_v7())
+}
+
 /// The events of one webhook, per business account they happened on (WhatsApp `phone_number_id`,
 /// Messenger page id, Instagram account id).
 #[derive(Debug, Default, PartialEq)]

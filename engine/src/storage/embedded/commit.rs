@@ -7,7 +7,7 @@ use super::{Tables, address_key, encode, get, unavailable};
 use crate::storage::keys;
 use fjall::PersistMode;
 use schema::records::{Agent, Connection, Conversation, Direction, Message, MessageStatus, Tenant};
-use schema::store::{ConversationCommit, StoreError, StoreResult};
+use schema::store::{ConversationCommit, InboxPosition, StoreError, StoreResult};
 use schema::{ConversationId, Seq, TenantId};
 use std::collections::HashMap;
 use std::time::Instant;
@@ -123,14 +123,25 @@ fn stage(
                 conversation_key,
                 encode(conversation)?,
             ));
-            if let Some(previous) = commit.previous_activity_at {
-                removes.push((&tables.inbox, keys::inbox(tenant, previous, id)));
+            if let Some(previous) = &commit.previous {
+                removes.push((
+                    &tables.inbox,
+                    keys::inbox(tenant, previous.last_activity_at, id),
+                ));
+                for view in previous.views() {
+                    let key = keys::inbox_view(tenant, &view.key(), previous.last_activity_at, id);
+                    removes.push((&tables.inbox_views, key));
+                }
             }
             puts.push((
                 &tables.inbox,
                 keys::inbox(tenant, conversation.last_activity_at, id),
                 Vec::new(),
             ));
+            for view in InboxPosition::of(conversation).views() {
+                let key = keys::inbox_view(tenant, &view.key(), conversation.last_activity_at, id);
+                puts.push((&tables.inbox_views, key, Vec::new()));
+            }
             for event in &commit.events {
                 puts.push((
                     &tables.events,
@@ -211,6 +222,17 @@ fn stage(
             );
         }
         Write::UpdateConnection(connection) => {
+            // An update racing a removal must not bring the connection back.
+            if !tables
+                .connections
+                .contains_key(connection.id.as_bytes())
+                .map_err(unavailable)?
+            {
+                return Err(StoreError::Conflict(format!(
+                    "connection {} was removed",
+                    connection.id
+                )));
+            }
             batch.insert(
                 &tables.connections,
                 connection.id.as_bytes().to_vec(),

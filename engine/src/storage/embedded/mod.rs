@@ -20,8 +20,8 @@ use jiff::Timestamp;
 use schema::events::EventEnvelope;
 use schema::records::{Agent, Connection, Conversation, Message, Provider, Tenant};
 use schema::store::{
-    ConversationCommit, InboxCursor, MessageKey, MessageRef, MessageStore, SeqWindow, StoreError,
-    StoreResult,
+    ConversationCommit, InboxCursor, InboxView, MessageKey, MessageRef, MessageStore, SeqWindow,
+    StoreError, StoreResult,
 };
 use schema::{ConnectionId, ConversationId, Seq, TenantId};
 use serde::Serialize;
@@ -46,6 +46,7 @@ struct Tables {
     tokens: Keyspace,
     conversations: Keyspace,
     inbox: Keyspace,
+    inbox_views: Keyspace,
     events: Keyspace,
     messages: Keyspace,
     message_keys: Keyspace,
@@ -80,6 +81,7 @@ impl EmbeddedStore {
             tokens: open("tokens")?,
             conversations: open("conversations")?,
             inbox: open("inbox")?,
+            inbox_views: open("inbox_views")?,
             events: open("events")?,
             messages: open("messages")?,
             message_keys: open("message_keys")?,
@@ -364,9 +366,29 @@ impl MessageStore for EmbeddedStore {
     async fn inbox(
         &self,
         tenant: TenantId,
+        view: &InboxView,
         cursor: Option<InboxCursor>,
         limit: usize,
     ) -> StoreResult<Vec<Conversation>> {
+        if *view != InboxView::All {
+            let view = view.key();
+            return self
+                .read("inbox_view", move |t| {
+                    let prefix = keys::inbox_view_prefix(tenant, &view);
+                    let start = match cursor {
+                        Some(c) => keys::successor(&keys::inbox_view(
+                            tenant,
+                            &view,
+                            c.last_activity_at,
+                            c.conversation_id,
+                        )),
+                        None => prefix.clone(),
+                    };
+                    let end = keys::after_prefix(&prefix);
+                    inbox_page(t, tenant, t.inbox_views.range(start..end), limit, None)
+                })
+                .await;
+        }
         self.read("inbox", move |t| {
             let start = match cursor {
                 Some(c) => {

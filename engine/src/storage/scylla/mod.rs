@@ -6,8 +6,10 @@
 //! One actor turn is one logged batch: atomic across the conversation's tables (the batchlog replays a
 //! half-applied batch). A turn too large for Cassandra's 50 KiB batch limit is written statement by
 //! statement instead, the conversation row last: every write is keyed by ids the turn already has, so
-//! a retry after a failure rewrites the same rows, and readers find nothing past the stored `last_seq`
-//! that a retry would not write again.
+//! a retry after a failure rewrites the same rows. Until the conversation row lands, what such a turn
+//! wrote is invisible: reads drop events and messages past the stored `last_seq`, a message key past
+//! it is not found (so a provider's retry stores the message instead of taking it for a duplicate),
+//! and inbox rows whose time is not the conversation's are skipped.
 //!
 //! Without lightweight transactions the seq check is a read before the write, which turns a placement
 //! bug into an error but cannot stop two truly concurrent writers: the single owning actor is what
@@ -32,8 +34,8 @@ use schema::records::{
     Agent, Connection, Conversation, Direction, Message, MessageStatus, Provider, Tenant,
 };
 use schema::store::{
-    ConversationCommit, InboxCursor, MessageKey, MessageRef, MessageStore, SeqWindow, StoreError,
-    StoreResult,
+    ConversationCommit, InboxCursor, InboxPosition, InboxView, MessageKey, MessageRef,
+    MessageStore, SeqWindow, StoreError, StoreResult,
 };
 use schema::{ConnectionId, ConversationId, MessageId, Seq, TenantId};
 use scylla::client::execution_profile::ExecutionProfile;
@@ -224,19 +226,33 @@ impl ScyllaStore {
                 body,
             )),
         ));
-        match commit.previous_activity_at.map(micros) {
-            // Same key: a delete and an insert with one batch timestamp would leave the delete.
-            Some(previous) if previous == activity => {}
-            Some(previous) => writes.push((
-                &s.delete_inbox,
-                Box::new((tenant, day_of(previous), previous, id)),
-            )),
-            None => {}
+        // The rows of the inbox (`all`) and of each view the conversation is in, before and after.
+        let rows_of = |position: &InboxPosition| {
+            let at = micros(position.last_activity_at);
+            std::iter::once(InboxView::All.key())
+                .chain(position.views().iter().map(InboxView::key))
+                .map(move |view| (view, at))
+                .collect::<Vec<_>>()
+        };
+        let now_rows = rows_of(&InboxPosition::of(conversation));
+        if let Some(previous) = &commit.previous {
+            for (view, at) in rows_of(previous) {
+                // A row that stays put is not deleted: a delete and an insert of one key with one
+                // batch timestamp would leave the delete.
+                if !now_rows.contains(&(view.clone(), at)) {
+                    writes.push((
+                        &s.delete_inbox,
+                        Box::new((tenant, view, day_of(at), at, id)),
+                    ));
+                }
+            }
         }
-        writes.push((
-            &s.insert_inbox,
-            Box::new((tenant, day_of(activity), activity, id)),
-        ));
+        for (view, at) in now_rows {
+            writes.push((
+                &s.insert_inbox,
+                Box::new((tenant, view, day_of(at), at, id)),
+            ));
+        }
         writes.push((&s.insert_inbox_day, Box::new((tenant, day_of(activity)))));
         if new {
             writes.push((
@@ -319,11 +335,13 @@ impl ScyllaStore {
     async fn inbox_ids(
         &self,
         tenant: TenantId,
+        view: &InboxView,
         cursor: Option<InboxCursor>,
         since: Option<i64>,
         limit: usize,
-    ) -> StoreResult<Vec<ConversationId>> {
+    ) -> StoreResult<Vec<(ConversationId, i64)>> {
         let s = &self.statements;
+        let view = view.key();
         let top_day = match cursor {
             Some(c) => day_of(micros(c.last_activity_at)),
             None => i32::MAX,
@@ -342,17 +360,20 @@ impl ScyllaStore {
                     rows.extend(
                         self.rows::<(i64, Uuid)>(
                             &s.select_inbox_ties,
-                            (tenant.0, day, at, c.conversation_id.0, want),
+                            (tenant.0, &view, day, at, c.conversation_id.0, want),
                         )
                         .await?,
                     );
                     rows.extend(
-                        self.rows::<(i64, Uuid)>(&s.select_inbox_older, (tenant.0, day, at, want))
-                            .await?,
+                        self.rows::<(i64, Uuid)>(
+                            &s.select_inbox_older,
+                            (tenant.0, &view, day, at, want),
+                        )
+                        .await?,
                     );
                 }
                 _ => rows.extend(
-                    self.rows::<(i64, Uuid)>(&s.select_inbox_day, (tenant.0, day, want))
+                    self.rows::<(i64, Uuid)>(&s.select_inbox_day, (tenant.0, &view, day, want))
                         .await?,
                 ),
             }
@@ -360,25 +381,27 @@ impl ScyllaStore {
                 if since.is_some_and(|since| at < since) || ids.len() >= limit {
                     return Ok(ids);
                 }
-                ids.push(ConversationId(id));
+                ids.push((ConversationId(id), at));
             }
         }
         Ok(ids)
     }
 
+    /// The conversations an inbox page names. A row whose conversation is missing, or whose time is
+    /// not the conversation's (a move not yet complete: the partitions of one logged batch are not
+    /// isolated from readers), is skipped rather than failing the page or listing a conversation twice.
     async fn conversations(
         &self,
         tenant: TenantId,
-        ids: Vec<ConversationId>,
+        rows: Vec<(ConversationId, i64)>,
     ) -> StoreResult<Vec<Conversation>> {
-        let reads = ids.into_iter().map(|id| async move {
-            self.body::<Conversation>(&self.statements.select_conversation, (tenant.0, id.0))
-                .await?
-                .ok_or_else(|| {
-                    StoreError::Corrupt(format!("inbox names missing conversation {id}"))
-                })
+        let reads = rows.into_iter().map(|(id, at)| async move {
+            let found = self
+                .body::<Conversation>(&self.statements.select_conversation, (tenant.0, id.0))
+                .await?;
+            Ok::<_, StoreError>(found.filter(|c| micros(c.last_activity_at) == at))
         });
-        try_join_all(reads).await
+        Ok(try_join_all(reads).await?.into_iter().flatten().collect())
     }
 
     /// Reads a conversation's stream (events or messages) bucket by bucket.
@@ -389,6 +412,7 @@ impl ScyllaStore {
         conversation: ConversationId,
         window: SeqWindow,
         limit: usize,
+        seq_of: fn(&T) -> Seq,
     ) -> StoreResult<Vec<T>> {
         let Some(last) = self.last_seq(tenant, conversation).await? else {
             return Ok(Vec::new());
@@ -406,7 +430,8 @@ impl ScyllaStore {
                             (tenant.0, conversation.0, b, clamp_seq(after), want),
                         )
                         .await?;
-                    out.extend(page);
+                    // Rows past the stored last seq belong to a turn that never completed.
+                    out.extend(page.into_iter().filter(|item| seq_of(item) <= last));
                     bucket_no += 1;
                 }
             }
@@ -425,7 +450,8 @@ impl ScyllaStore {
                             (tenant.0, conversation.0, b, clamp_seq(upper), want),
                         )
                         .await?;
-                    out.extend(page);
+                    // Rows past the stored last seq belong to a turn that never completed.
+                    out.extend(page.into_iter().filter(|item| seq_of(item) <= last));
                     if out.len() >= limit || bucket_no == 0 {
                         break;
                     }
@@ -600,11 +626,22 @@ impl MessageStore for ScyllaStore {
     async fn update_connection(&self, connection: &Connection) -> StoreResult<()> {
         observe("update_connection", async {
             let sealed = self.secrets.seal_connection(connection)?;
-            self.execute(
-                &self.statements.insert_connection,
-                (connection.id.0, connection.tenant_id.0, to_json(&sealed)?),
-            )
-            .await
+            // Conditional (admin and session-state path, never per message): an update racing a
+            // removal must not bring the connection back.
+            let done: Vec<Row> = self
+                .rows(
+                    &self.statements.update_connection,
+                    (to_json(&sealed)?, connection.id.0),
+                )
+                .await?;
+            if applied(&done) {
+                Ok(())
+            } else {
+                Err(StoreError::Conflict(format!(
+                    "connection {} was removed",
+                    connection.id
+                )))
+            }
         })
         .await
     }
@@ -754,15 +791,20 @@ impl MessageStore for ScyllaStore {
                     (tenant.0, conversation.0, kind, value),
                 )
                 .await?;
-            rows.into_iter()
-                .next()
-                .map(|(message_id, seq)| {
-                    Ok(MessageRef {
-                        message_id: MessageId(message_id),
-                        seq: seq_from_db(seq)?,
-                    })
-                })
-                .transpose()
+            let Some((message_id, seq)) = rows.into_iter().next() else {
+                return Ok(None);
+            };
+            let seq = seq_from_db(seq)?;
+            // A key written by a turn that never completed (a large turn is written statement by
+            // statement) points past the stored last seq: the message is not there, so a provider's
+            // retry must store it, not be taken for a duplicate.
+            if self.last_seq(tenant, conversation).await?.unwrap_or(0) < seq {
+                return Ok(None);
+            }
+            Ok(Some(MessageRef {
+                message_id: MessageId(message_id),
+                seq,
+            }))
         })
         .await
     }
@@ -796,7 +838,14 @@ impl MessageStore for ScyllaStore {
         };
         observe(
             "messages",
-            self.stream(statement, tenant, conversation, window, limit),
+            self.stream(
+                statement,
+                tenant,
+                conversation,
+                window,
+                limit,
+                |m: &Message| m.seq,
+            ),
         )
         .await
     }
@@ -816,6 +865,7 @@ impl MessageStore for ScyllaStore {
                 conversation,
                 SeqWindow::After(after),
                 limit,
+                |e: &EventEnvelope| e.seq,
             ),
         )
         .await
@@ -824,11 +874,12 @@ impl MessageStore for ScyllaStore {
     async fn inbox(
         &self,
         tenant: TenantId,
+        view: &InboxView,
         cursor: Option<InboxCursor>,
         limit: usize,
     ) -> StoreResult<Vec<Conversation>> {
         observe("inbox", async {
-            let ids = self.inbox_ids(tenant, cursor, None, limit).await?;
+            let ids = self.inbox_ids(tenant, view, cursor, None, limit).await?;
             self.conversations(tenant, ids).await
         })
         .await
@@ -842,7 +893,7 @@ impl MessageStore for ScyllaStore {
     ) -> StoreResult<Vec<Conversation>> {
         observe("active_since", async {
             let ids = self
-                .inbox_ids(tenant, None, Some(micros(since)), limit)
+                .inbox_ids(tenant, &InboxView::All, None, Some(micros(since)), limit)
                 .await?;
             self.conversations(tenant, ids).await
         })

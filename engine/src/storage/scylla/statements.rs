@@ -39,6 +39,7 @@ statements! {
     select_address = "SELECT connection_id FROM {ks}.connection_by_address \
                       WHERE provider = ? AND address = ?";
     insert_connection = "INSERT INTO {ks}.connections (connection_id, tenant_id, body) VALUES (?, ?, ?)";
+    update_connection = "UPDATE {ks}.connections SET body = ? WHERE connection_id = ? IF EXISTS";
     delete_connection = "DELETE FROM {ks}.connections WHERE connection_id = ?";
     select_connection = "SELECT body FROM {ks}.connections WHERE connection_id = ?";
     insert_tenant_connection = "INSERT INTO {ks}.connections_by_tenant (tenant_id, connection_id) \
@@ -81,18 +82,18 @@ statements! {
     select_message_key = "SELECT message_id, seq FROM {ks}.message_keys \
                           WHERE tenant_id = ? AND conversation_id = ? AND kind = ? AND key = ?";
 
-    insert_inbox = "INSERT INTO {ks}.inbox_by_activity (tenant_id, day, last_activity_us, conversation_id) \
-                    VALUES (?, ?, ?, ?)";
-    delete_inbox = "DELETE FROM {ks}.inbox_by_activity WHERE tenant_id = ? AND day = ? \
+    insert_inbox = "INSERT INTO {ks}.inbox (tenant_id, inbox_view, day, last_activity_us, conversation_id) \
+                    VALUES (?, ?, ?, ?, ?)";
+    delete_inbox = "DELETE FROM {ks}.inbox WHERE tenant_id = ? AND inbox_view = ? AND day = ? \
                     AND last_activity_us = ? AND conversation_id = ?";
     insert_inbox_day = "INSERT INTO {ks}.inbox_days (tenant_id, day) VALUES (?, ?)";
     select_inbox_days = "SELECT day FROM {ks}.inbox_days WHERE tenant_id = ? AND day <= ?";
-    select_inbox_day = "SELECT last_activity_us, conversation_id FROM {ks}.inbox_by_activity \
-                        WHERE tenant_id = ? AND day = ? LIMIT ?";
-    select_inbox_older = "SELECT last_activity_us, conversation_id FROM {ks}.inbox_by_activity \
-                          WHERE tenant_id = ? AND day = ? AND last_activity_us < ? LIMIT ?";
-    select_inbox_ties = "SELECT last_activity_us, conversation_id FROM {ks}.inbox_by_activity \
-                         WHERE tenant_id = ? AND day = ? AND last_activity_us = ? \
+    select_inbox_day = "SELECT last_activity_us, conversation_id FROM {ks}.inbox \
+                        WHERE tenant_id = ? AND inbox_view = ? AND day = ? LIMIT ?";
+    select_inbox_older = "SELECT last_activity_us, conversation_id FROM {ks}.inbox \
+                          WHERE tenant_id = ? AND inbox_view = ? AND day = ? AND last_activity_us < ? LIMIT ?";
+    select_inbox_ties = "SELECT last_activity_us, conversation_id FROM {ks}.inbox \
+                         WHERE tenant_id = ? AND inbox_view = ? AND day = ? AND last_activity_us = ? \
                          AND conversation_id > ? LIMIT ?";
 
     insert_contact = "INSERT INTO {ks}.contacts_by_address (tenant_id, address, connection_id, \

@@ -9,9 +9,11 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::providers::session::{SessionChange, SessionWebhook};
 use crate::providers::{evolution, zapi};
+use schema::ConnectionId;
 use schema::api::ConnectionView;
 use schema::bus::TenantNotice;
 use schema::records::{ChannelSettings, Connection, ConnectionStatus, Provider};
+use schema::store::StoreError;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
@@ -47,7 +49,7 @@ pub(super) async fn receive(
         ));
     }
     if let Some(change) = parsed.session {
-        apply(state, connection.clone(), change).await?;
+        apply(state, connection.id, change).await?;
     }
     let tenant = connection.tenant_id;
     let (stored, duplicates, statuses) = ingest(
@@ -67,12 +69,16 @@ pub(super) async fn receive(
     })))
 }
 
-/// Stores the session's new state on the connection and tells the tenant's sockets.
-async fn apply(
-    state: &AppState,
-    mut connection: Connection,
-    change: SessionChange,
-) -> Result<(), ApiError> {
+/// Stores the session's new state on the connection and tells the tenant's sockets. The record is read
+/// again here, just before the write, so an admin's pause or credential change made while this webhook
+/// was in flight is not overwritten; a connection paused or removed meanwhile is left alone.
+async fn apply(state: &AppState, id: ConnectionId, change: SessionChange) -> Result<(), ApiError> {
+    let Some(mut connection) = state.store.connection(id).await? else {
+        return Ok(());
+    };
+    if connection.status == ConnectionStatus::Paused {
+        return Ok(());
+    }
     let qr = match change {
         SessionChange::Status(status) => {
             if connection.status == status && connection.qr_code.is_none() {
@@ -89,7 +95,12 @@ async fn apply(
             Some(code)
         }
     };
-    state.store.update_connection(&connection).await?;
+    match state.store.update_connection(&connection).await {
+        Ok(()) => {}
+        // Removed between the read and the write: nothing to tell anyone.
+        Err(StoreError::Conflict(_)) => return Ok(()),
+        Err(other) => return Err(other.into()),
+    }
     metrics::counter!(
         "conversa_session_state_changes_total",
         "provider" => connection.provider.as_str(),
@@ -102,10 +113,7 @@ async fn apply(
         tenant,
         TenantNotice::ConnectionUpdated(ConnectionView::from(&connection)),
     );
-    if matches!(
-        connection.status,
-        ConnectionStatus::Disconnected | ConnectionStatus::Error
-    ) {
+    if connection.status == ConnectionStatus::Disconnected {
         state
             .directory
             .reconnect_session(tenant, connection.id)

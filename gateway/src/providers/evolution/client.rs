@@ -102,12 +102,14 @@ fn content_name(content: &MessageContent) -> &'static str {
     }
 }
 
-/// Posts to Evolution and returns the JSON answer, or the error mapped to retry or not.
+/// Posts to Evolution and returns its JSON answer (at most `max_answer` bytes), or the error mapped to
+/// retry or not.
 pub async fn post(
     http: &reqwest::Client,
     settings: &EvolutionSettings,
     url: &str,
     body: &Value,
+    max_answer: usize,
 ) -> Result<Value, SendError> {
     let response = http
         .post(url)
@@ -117,7 +119,9 @@ pub async fn post(
         .await
         .map_err(|e| SendError::Transient(format!("request failed: {e}")))?;
     let status = response.status();
-    let answer: Value = response.json().await.unwrap_or(Value::Null);
+    let answer = crate::providers::http::json_capped(response, max_answer)
+        .await
+        .map_err(SendError::Transient)?;
     if status.is_success() {
         return Ok(answer);
     }
@@ -169,11 +173,14 @@ pub async fn fetch_media(
     max_bytes: u64,
 ) -> Result<MediaStream, MediaError> {
     let body = json!({"message": {"key": {"id": message_id}}, "convertToMp4": false});
+    // Base64 is 4/3 of the file, plus a little JSON around it.
+    let max_answer = usize::try_from(max_bytes / 3 * 4 + 64 * 1024).unwrap_or(usize::MAX);
     let answer = post(
         http,
         settings,
         &url(settings, "chat/getBase64FromMediaMessage"),
         &body,
+        max_answer,
     )
     .await
     .map_err(|e| match e {
@@ -182,24 +189,28 @@ pub async fn fetch_media(
         }
         other => MediaError::Unavailable(other.to_string()),
     })?;
-    let encoded = answer
-        .get("base64")
+    let content_type = answer
+        .get("mimetype")
         .and_then(Value::as_str)
-        .ok_or(MediaError::NotFound)?;
-    // Base64 is 4/3 of the file: refuse before decoding what would be over the limit anyway.
+        .map(str::to_string);
+    let Some(Value::String(encoded)) = answer.get("base64").cloned() else {
+        return Err(MediaError::NotFound);
+    };
+    // Refuse before decoding what would be over the limit anyway.
     let estimated = (encoded.len() as u64 / 4) * 3;
     if estimated > max_bytes {
         return Err(MediaError::TooLarge(estimated));
     }
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .map_err(|e| MediaError::Unavailable(format!("media is not base64: {e}")))?;
+    // Decoding megabytes is CPU work: off the async threads.
+    let bytes = tokio::task::spawn_blocking(move || {
+        base64::engine::general_purpose::STANDARD.decode(encoded.trim())
+    })
+    .await
+    .map_err(|e| MediaError::Unavailable(e.to_string()))?
+    .map_err(|e| MediaError::Unavailable(format!("media is not base64: {e}")))?;
     let length = bytes.len() as u64;
     Ok(MediaStream {
-        content_type: answer
-            .get("mimetype")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        content_type,
         length: Some(length),
         body: Box::pin(futures::stream::once(async move {
             Ok(bytes::Bytes::from(bytes))

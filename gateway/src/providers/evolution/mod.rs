@@ -56,17 +56,31 @@ impl ChannelClient for EvolutionClient {
     ) -> Result<(), SendError> {
         let settings = settings(connection)?;
         let body = client::read_body(to, provider_message_id);
-        client::post(&self.http, settings, &client::read_url(settings), &body)
-            .await
-            .map(drop)
+        client::post(
+            &self.http,
+            settings,
+            &client::read_url(settings),
+            &body,
+            crate::providers::http::ANSWER_MAX,
+        )
+        .await
+        .map(drop)
     }
 
     async fn send(&self, connection: &Connection, message: &Outbound) -> Result<String, SendError> {
         let settings = settings(connection)?;
         let (url, body) = client::request(settings, message)?;
-        let answer = client::post(&self.http, settings, &url, &body).await?;
-        client::message_id(&answer)
-            .ok_or_else(|| SendError::Transient("answer without key.id".into()))
+        let answer = client::post(
+            &self.http,
+            settings,
+            &url,
+            &body,
+            crate::providers::http::ANSWER_MAX,
+        )
+        .await?;
+        // A 2xx means the message went: never retry it (that would send it again), even when the
+        // answer does not say under which id.
+        Ok(client::message_id(&answer).unwrap_or_else(super::unknown_id))
     }
 
     /// `GET /instance/connect/{instance}`: restarts the session; when the number must be paired again,
@@ -86,7 +100,10 @@ impl ChannelClient for EvolutionClient {
             .await
             .map_err(|e| SendError::Transient(format!("request failed: {e}")))?;
         let status = response.status();
-        let answer: serde_json::Value = response.json().await.unwrap_or_default();
+        let answer =
+            crate::providers::http::json_capped(response, crate::providers::http::ANSWER_MAX)
+                .await
+                .map_err(SendError::Transient)?;
         // Evolution answers its own failures here with 200 and `{"error": true, "message": …}`.
         if !status.is_success() || answer.get("error").and_then(|e| e.as_bool()) == Some(true) {
             return Err(SendError::Transient(format!(

@@ -118,7 +118,9 @@ pub async fn post(
         // reqwest's error would print the URL, which holds the instance token.
         .map_err(|e| SendError::Transient(format!("request failed: {}", e.without_url())))?;
     let status = response.status();
-    let answer: Value = response.json().await.unwrap_or(Value::Null);
+    let answer = crate::providers::http::json_capped(response, crate::providers::http::ANSWER_MAX)
+        .await
+        .map_err(SendError::Transient)?;
     if status.is_success() {
         return Ok(answer);
     }

@@ -15,15 +15,48 @@ use std::time::Duration;
 pub struct ZapiClient {
     http: reqwest::Client,
     api_base: String,
+    media_hosts: Vec<String>,
 }
 
 impl ZapiClient {
-    pub fn new(api_base: String, timeout: Duration) -> Result<Self, reqwest::Error> {
+    /// `media_hosts`: domains whose https URLs media references may name (a host matches a domain
+    /// or any of its subdomains); URLs under `api_base` are accepted too.
+    pub fn new(
+        api_base: String,
+        media_hosts: Vec<String>,
+        timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(5))
+            // A media URL must not bounce the node to an address it was not allowed to fetch.
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        Ok(Self { http, api_base })
+        Ok(Self {
+            http,
+            api_base,
+            media_hosts,
+        })
+    }
+
+    /// Whether the node may fetch this media URL. It comes from a callback anyone holding the
+    /// webhook secret can forge, so only Z-API's own file hosts are fetched: never an internal
+    /// address (SSRF).
+    fn media_allowed(&self, url: &str) -> bool {
+        if url.starts_with(&format!("{}/", self.api_base.trim_end_matches('/'))) {
+            return true;
+        }
+        let Ok(parsed) = reqwest::Url::parse(url) else {
+            return false;
+        };
+        let Some(host) = parsed.host_str() else {
+            return false;
+        };
+        parsed.scheme() == "https"
+            && self
+                .media_hosts
+                .iter()
+                .any(|domain| host == domain || host.ends_with(&format!(".{domain}")))
     }
 }
 
@@ -47,8 +80,7 @@ impl ChannelClient for ZapiClient {
         max_bytes: u64,
     ) -> Result<MediaStream, MediaError> {
         settings(connection).map_err(|e| MediaError::Unavailable(e.to_string()))?;
-        // The reference is the file's URL, taken from an authenticated callback.
-        if !(media_id.starts_with("https://") || media_id.starts_with("http://")) {
+        if !self.media_allowed(media_id) {
             return Err(MediaError::NotFound);
         }
         crate::providers::http::download(&self.http, media_id, None, None, max_bytes).await
@@ -73,8 +105,9 @@ impl ChannelClient for ZapiClient {
         let (method, body) = client::request(message)?;
         let url = client::url(&self.api_base, settings, &method);
         let answer = client::post(&self.http, settings, &url, &body).await?;
-        client::message_id(&answer)
-            .ok_or_else(|| SendError::Transient("answer without messageId".into()))
+        // A 2xx means the message went: never retry it (that would send it again), even when the
+        // answer does not say under which id.
+        Ok(client::message_id(&answer).unwrap_or_else(super::unknown_id))
     }
 
     /// `GET /restart`: restarts the instance; a number that was logged out needs a QR scan in
@@ -99,5 +132,32 @@ impl ChannelClient for ZapiClient {
                 response.status()
             )))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_is_fetched_only_from_z_api_hosts_or_the_configured_base() {
+        let client = ZapiClient::new(
+            "http://127.0.0.1:9999".into(),
+            vec!["z-api.io".into()],
+            Duration::from_secs(1),
+        )
+        .expect("client");
+        assert!(client.media_allowed("https://storage.z-api.io/img.jpeg"));
+        assert!(client.media_allowed("https://z-api.io/f.pdf"));
+        assert!(client.media_allowed("http://127.0.0.1:9999/files/IMG1"));
+        assert!(
+            !client.media_allowed("http://storage.z-api.io/img.jpeg"),
+            "https only"
+        );
+        assert!(!client.media_allowed("https://z-api.io.evil.example/x"));
+        assert!(!client.media_allowed("https://evilz-api.io/x"));
+        assert!(!client.media_allowed("http://169.254.169.254/latest/meta-data/"));
+        assert!(!client.media_allowed("http://127.0.0.1:99999/x"));
+        assert!(!client.media_allowed("not a url"));
     }
 }

@@ -230,7 +230,13 @@ fn str_at<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
 fn millis(value: Option<&Value>) -> Timestamp {
     value
         .and_then(Value::as_i64)
-        .map(|n| if n < 100_000_000_000 { n * 1000 } else { n })
+        .and_then(|n| {
+            if n < 100_000_000_000 {
+                n.checked_mul(1000)
+            } else {
+                Some(n)
+            }
+        })
         .and_then(|ms| Timestamp::from_millisecond(ms).ok())
         .unwrap_or_else(Timestamp::now)
 }
