@@ -37,6 +37,7 @@ use schema::{ConnectionId, ConversationId, Seq, TenantId};
 use std::collections::HashSet;
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::Semaphore;
 
 /// The actor (stateless config).
@@ -58,7 +59,11 @@ pub struct SessionState {
     rate: Arc<DefaultDirectRateLimiter>,
     /// Sends queued or in flight, by `(conversation, seq)`: the outbox sweep may hand over a reply that
     /// is still waiting for its turn here (a slow number, a long backlog), and it must not go twice.
-    queued: Arc<std::sync::Mutex<HashSet<(ConversationId, Seq)>>>,
+    queued: Queued,
+    /// Set when the actor stops (paused, credentials changed, shutdown): sends still waiting for a
+    /// permit then give up instead of going out through the old session. They stay `pending`, so the
+    /// outbox sweep hands them to the next session actor.
+    stopped: Arc<AtomicBool>,
     /// Whether a reconnect loop is running.
     reconnecting: bool,
     /// Attempts since the session was last seen `connected`: a session that flaps keeps backing off
@@ -128,9 +133,19 @@ impl Actor for SessionActor {
             in_flight,
             rate,
             queued: Arc::default(),
+            stopped: Arc::default(),
             reconnecting: false,
             reconnect_attempt: 0,
         })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.stopped.store(true, Ordering::Release);
+        Ok(())
     }
 
     async fn handle(
@@ -145,33 +160,30 @@ impl Actor for SessionActor {
                 seq,
                 outbound,
             } => {
-                let fresh = state
-                    .queued
-                    .lock()
-                    .map(|mut queued| queued.insert((conversation, seq)))
-                    .unwrap_or(true);
-                if !fresh {
+                let Some(slot) = QueuedSlot::take(&state.queued, (conversation, seq)) else {
                     tracing::debug!(%conversation, seq, "send already queued here; not sending twice");
                     return Ok(());
-                }
+                };
+                let stopped = Arc::clone(&state.stopped);
                 let in_flight = Arc::clone(&state.in_flight);
                 let connection = Arc::clone(&state.connection);
                 let directory = Arc::clone(&state.directory);
                 let tenant = state.tenant;
                 let rate = Arc::clone(&state.rate);
-                let queued = Arc::clone(&state.queued);
                 // The task waits for its permit, not this mailbox, so a backlog of sends never holds
                 // up a reconnect; tokio's semaphore is fair, so sends still start in the order they came.
                 tokio::spawn(async move {
+                    // Held to the end, whatever happens: the slot frees itself when dropped.
+                    let _slot = slot;
                     let Ok(permit) = in_flight.acquire_owned().await else {
                         return;
                     };
+                    if stopped.load(Ordering::Acquire) {
+                        return;
+                    }
                     let answer = send_with_retries(&directory, &connection, &rate, &outbound).await;
                     drop(permit);
                     deliver(&directory, tenant, conversation, seq_answer(seq, answer)).await;
-                    if let Ok(mut queued) = queued.lock() {
-                        queued.remove(&(conversation, seq));
-                    }
                 });
             }
             SessionMsg::ReconnectRequested => {
@@ -239,6 +251,34 @@ fn reconnect_pause(config: &crate::ActorConfig, attempt: u32) -> std::time::Dura
         .min(config.reconnect_max);
     let jitter = rand::random::<f64>() * 0.5 + 0.5;
     base.mul_f64(jitter)
+}
+
+type Queued = Arc<std::sync::Mutex<HashSet<(ConversationId, Seq)>>>;
+
+/// A send's place in the queued set, freed when dropped (also if the task panics), so a reply the
+/// sweep hands over again is never refused forever.
+struct QueuedSlot {
+    queued: Queued,
+    key: (ConversationId, Seq),
+}
+
+impl QueuedSlot {
+    /// The slot, or `None` when this send is already queued.
+    fn take(queued: &Queued, key: (ConversationId, Seq)) -> Option<QueuedSlot> {
+        let fresh = queued.lock().map(|mut set| set.insert(key)).unwrap_or(true);
+        fresh.then(|| QueuedSlot {
+            queued: Arc::clone(queued),
+            key,
+        })
+    }
+}
+
+impl Drop for QueuedSlot {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.queued.lock() {
+            set.remove(&self.key);
+        }
+    }
 }
 
 /// Sends one message: rate-limited attempts, transient failures retried with backoff and jitter.

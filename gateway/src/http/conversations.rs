@@ -43,9 +43,9 @@ pub async fn list(
     let view = match (query.status, query.assignee, query.team) {
         (None, None, None) => InboxView::All,
         (Some(status), None, None) => InboxView::Status(status),
-        (None, Some(assignee), None) => {
-            InboxView::Assignee(parse_id(&assignee, "invalid_assignee")?)
-        }
+        (None, Some(assignee), None) => InboxView::Assignee(assignee.parse().map_err(|_| {
+            ApiError::bad_request("invalid_assignee", "assignee must be an agent id")
+        })?),
         (None, None, Some(team)) if !team.is_empty() && team.len() <= 128 => InboxView::Team(team),
         (None, None, Some(_)) => {
             return Err(ApiError::bad_request(

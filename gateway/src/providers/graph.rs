@@ -179,7 +179,8 @@ impl GraphClient {
         let status = response.status();
         let answer = super::http::json_capped(response, super::http::ANSWER_MAX)
             .await
-            .map_err(SendError::Transient)?;
+            // Even a 2xx whose body cannot be read whole counts as done: retrying would act twice.
+            .unwrap_or(serde_json::Value::Null);
         if status.is_success() {
             return Ok(answer);
         }

@@ -188,8 +188,14 @@ impl ScyllaStore {
                 .map(drop)
                 .map_err(driver_error)
         } else {
-            // Data first, the conversation row (which publishes the new last_seq) last.
-            for (statement, value) in writes.into_iter().rev() {
+            // Data first, then the conversation row (which publishes the new last_seq), then the
+            // removal of the inbox rows it moved from: a failure before that point leaves the old
+            // rows listing the conversation, never neither.
+            let (removals, rest): (Vec<_>, Vec<_>) =
+                writes.into_iter().partition(|(statement, _)| {
+                    std::ptr::eq(*statement, &self.statements.delete_inbox)
+                });
+            for (statement, value) in rest.into_iter().rev().chain(removals) {
                 self.session
                     .execute_unpaged(statement, value)
                     .await
@@ -249,11 +255,14 @@ impl ScyllaStore {
         }
         for (view, at) in now_rows {
             writes.push((
+                &s.insert_inbox_day,
+                Box::new((tenant, view.clone(), day_of(at))),
+            ));
+            writes.push((
                 &s.insert_inbox,
                 Box::new((tenant, view, day_of(at), at, id)),
             ));
         }
-        writes.push((&s.insert_inbox_day, Box::new((tenant, day_of(activity)))));
         if new {
             writes.push((
                 &s.insert_contact,
@@ -346,7 +355,9 @@ impl ScyllaStore {
             Some(c) => day_of(micros(c.last_activity_at)),
             None => i32::MAX,
         };
-        let days: Vec<(i32,)> = self.rows(&s.select_inbox_days, (tenant.0, top_day)).await?;
+        let days: Vec<(i32,)> = self
+            .rows(&s.select_inbox_days, (tenant.0, &view, top_day))
+            .await?;
         let mut ids = Vec::new();
         for (day,) in days {
             if since.is_some_and(|since| day < day_of(since)) || ids.len() >= limit {
@@ -387,19 +398,55 @@ impl ScyllaStore {
         Ok(ids)
     }
 
+    /// A full page of a view: rows skipped as stale or dangling are made up for by reading on from the
+    /// last row read, so a short page always means the end (callers stop paging on one).
+    async fn listed(
+        &self,
+        tenant: TenantId,
+        view: &InboxView,
+        mut cursor: Option<InboxCursor>,
+        since: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<Conversation>> {
+        let mut page = Vec::new();
+        while page.len() < limit {
+            let want = limit - page.len();
+            let rows = self.inbox_ids(tenant, view, cursor, since, want).await?;
+            let fetched = rows.len();
+            let last = rows.last().copied();
+            page.extend(self.conversations(tenant, view, rows).await?);
+            match last {
+                Some((id, at)) if fetched == want => {
+                    let at = Timestamp::from_microsecond(at)
+                        .map_err(|e| StoreError::Corrupt(format!("inbox time: {e}")))?;
+                    cursor = Some(InboxCursor {
+                        last_activity_at: at,
+                        conversation_id: id,
+                    });
+                }
+                _ => break,
+            }
+        }
+        Ok(page)
+    }
+
     /// The conversations an inbox page names. A row whose conversation is missing, or whose time is
     /// not the conversation's (a move not yet complete: the partitions of one logged batch are not
     /// isolated from readers), is skipped rather than failing the page or listing a conversation twice.
     async fn conversations(
         &self,
         tenant: TenantId,
+        view: &InboxView,
         rows: Vec<(ConversationId, i64)>,
     ) -> StoreResult<Vec<Conversation>> {
         let reads = rows.into_iter().map(|(id, at)| async move {
             let found = self
                 .body::<Conversation>(&self.statements.select_conversation, (tenant.0, id.0))
                 .await?;
-            Ok::<_, StoreError>(found.filter(|c| micros(c.last_activity_at) == at))
+            Ok::<_, StoreError>(found.filter(|c| {
+                micros(c.last_activity_at) == at
+                    && (*view == InboxView::All || InboxPosition::of(c).views().contains(view))
+            }))
         });
         Ok(try_join_all(reads).await?.into_iter().flatten().collect())
     }
@@ -878,11 +925,7 @@ impl MessageStore for ScyllaStore {
         cursor: Option<InboxCursor>,
         limit: usize,
     ) -> StoreResult<Vec<Conversation>> {
-        observe("inbox", async {
-            let ids = self.inbox_ids(tenant, view, cursor, None, limit).await?;
-            self.conversations(tenant, ids).await
-        })
-        .await
+        observe("inbox", self.listed(tenant, view, cursor, None, limit)).await
     }
 
     async fn active_since(
@@ -891,12 +934,10 @@ impl MessageStore for ScyllaStore {
         since: Timestamp,
         limit: usize,
     ) -> StoreResult<Vec<Conversation>> {
-        observe("active_since", async {
-            let ids = self
-                .inbox_ids(tenant, &InboxView::All, None, Some(micros(since)), limit)
-                .await?;
-            self.conversations(tenant, ids).await
-        })
+        observe(
+            "active_since",
+            self.listed(tenant, &InboxView::All, None, Some(micros(since)), limit),
+        )
         .await
     }
 }

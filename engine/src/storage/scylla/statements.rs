@@ -86,8 +86,9 @@ statements! {
                     VALUES (?, ?, ?, ?, ?)";
     delete_inbox = "DELETE FROM {ks}.inbox WHERE tenant_id = ? AND inbox_view = ? AND day = ? \
                     AND last_activity_us = ? AND conversation_id = ?";
-    insert_inbox_day = "INSERT INTO {ks}.inbox_days (tenant_id, day) VALUES (?, ?)";
-    select_inbox_days = "SELECT day FROM {ks}.inbox_days WHERE tenant_id = ? AND day <= ?";
+    insert_inbox_day = "INSERT INTO {ks}.inbox_days (tenant_id, inbox_view, day) VALUES (?, ?, ?)";
+    select_inbox_days = "SELECT day FROM {ks}.inbox_days \
+                         WHERE tenant_id = ? AND inbox_view = ? AND day <= ?";
     select_inbox_day = "SELECT last_activity_us, conversation_id FROM {ks}.inbox \
                         WHERE tenant_id = ? AND inbox_view = ? AND day = ? LIMIT ?";
     select_inbox_older = "SELECT last_activity_us, conversation_id FROM {ks}.inbox \

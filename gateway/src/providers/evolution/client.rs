@@ -121,7 +121,8 @@ pub async fn post(
     let status = response.status();
     let answer = crate::providers::http::json_capped(response, max_answer)
         .await
-        .map_err(SendError::Transient)?;
+        // Even a 2xx whose body cannot be read whole counts as done: retrying would act twice.
+        .unwrap_or(serde_json::Value::Null);
     if status.is_success() {
         return Ok(answer);
     }

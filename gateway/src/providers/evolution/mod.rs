@@ -103,7 +103,8 @@ impl ChannelClient for EvolutionClient {
         let answer =
             crate::providers::http::json_capped(response, crate::providers::http::ANSWER_MAX)
                 .await
-                .map_err(SendError::Transient)?;
+                // Even a 2xx whose body cannot be read whole counts as done: retrying would act twice.
+                .unwrap_or(serde_json::Value::Null);
         // Evolution answers its own failures here with 200 and `{"error": true, "message": …}`.
         if !status.is_success() || answer.get("error").and_then(|e| e.as_bool()) == Some(true) {
             return Err(SendError::Transient(format!(
