@@ -1,0 +1,220 @@
+//! Writing one actor turn to the CQL tables: the statements it takes (conversation row, inbox and
+//! view moves, events, messages with their rank timestamps, outbox, keys), sent as one logged batch or,
+//! over Cassandra's batch size limit, one by one in an order that keeps a failure invisible.
+
+use super::*;
+
+impl ScyllaStore {
+    pub(super) async fn commit_turn(&self, commit: &ConversationCommit) -> StoreResult<()> {
+        validate_commit(commit)?;
+        let conversation = &commit.conversation;
+        let (tenant, id) = (conversation.tenant_id, conversation.id);
+        let stored = self.last_seq(tenant, id).await?;
+        let expected = expected_stored_seq(commit);
+        if stored.unwrap_or(0) != expected {
+            return Err(StoreError::SeqConflict {
+                conversation: id,
+                stored: stored.unwrap_or(0),
+                first: expected + 1,
+            });
+        }
+        let (writes, bytes) = self.turn_writes(commit, stored.is_none())?;
+        if bytes <= BATCH_BYTES {
+            let mut batch = Batch::new(BatchType::Logged);
+            let mut values = Vec::with_capacity(writes.len());
+            for (statement, value) in writes {
+                batch.append_statement(statement.clone());
+                values.push(value);
+            }
+            self.session
+                .batch(&batch, values)
+                .await
+                .map(drop)
+                .map_err(driver_error)
+        } else {
+            // Data first, then the conversation row (which publishes the new last_seq), then the
+            // removal of the inbox rows it moved from: a failure before that point leaves the old
+            // rows listing the conversation, never neither.
+            let (removals, rest): (Vec<_>, Vec<_>) =
+                writes.into_iter().partition(|(statement, _)| {
+                    std::ptr::eq(*statement, &self.statements.delete_inbox)
+                });
+            for (statement, value) in rest.into_iter().rev().chain(removals) {
+                self.session
+                    .execute_unpaged(statement, value)
+                    .await
+                    .map_err(driver_error)?;
+            }
+            Ok(())
+        }
+    }
+
+    /// The statements of one turn, conversation row first, and their approximate size.
+    fn turn_writes(
+        &self,
+        commit: &ConversationCommit,
+        new: bool,
+    ) -> StoreResult<(Vec<Write<'_>>, usize)> {
+        let s = &self.statements;
+        let conversation = &commit.conversation;
+        let (tenant, id) = (conversation.tenant_id.0, conversation.id.0);
+        let mut writes: Vec<Write<'_>> = Vec::new();
+        let mut bytes = 0;
+        let body = to_json(conversation)?;
+        bytes += body.len();
+        let activity = micros(conversation.last_activity_at);
+        writes.push((
+            &s.upsert_conversation,
+            Box::new((
+                tenant,
+                id,
+                seq_to_db(conversation.last_seq)?,
+                activity,
+                status_label(conversation.status),
+                conversation.assignee.map(|a| a.0),
+                conversation.team.clone(),
+                body,
+            )),
+        ));
+        // The rows of the inbox (`all`) and of each view the conversation is in, before and after.
+        let rows_of = |position: &InboxPosition| {
+            let at = micros(position.last_activity_at);
+            std::iter::once(InboxView::All.key())
+                .chain(position.views().iter().map(InboxView::key))
+                .map(move |view| (view, at))
+                .collect::<Vec<_>>()
+        };
+        let now_rows = rows_of(&InboxPosition::of(conversation));
+        if let Some(previous) = &commit.previous {
+            for (view, at) in rows_of(previous) {
+                // A row that stays put is not deleted: a delete and an insert of one key with one
+                // batch timestamp would leave the delete.
+                if !now_rows.contains(&(view.clone(), at)) {
+                    writes.push((
+                        &s.delete_inbox,
+                        Box::new((tenant, view, day_of(at), at, id)),
+                    ));
+                }
+            }
+        }
+        for (view, at) in now_rows {
+            writes.push((
+                &s.insert_inbox_day,
+                Box::new((tenant, view.clone(), day_of(at))),
+            ));
+            writes.push((
+                &s.insert_inbox,
+                Box::new((tenant, view, day_of(at), at, id)),
+            ));
+        }
+        if new {
+            writes.push((
+                &s.insert_contact,
+                Box::new((
+                    tenant,
+                    conversation.contact.address.clone(),
+                    conversation.connection_id.0,
+                    id,
+                    conversation.contact.name.clone(),
+                )),
+            ));
+        }
+        for event in &commit.events {
+            let body = to_json(event)?;
+            bytes += body.len();
+            writes.push((
+                &s.insert_event,
+                Box::new((tenant, id, bucket(event.seq)?, seq_to_db(event.seq)?, body)),
+            ));
+        }
+        for message in &commit.messages {
+            let body = to_json(message)?;
+            bytes += body.len();
+            let written_at = rank_timestamp(message);
+            let direction = match message.direction {
+                Direction::Inbound => "inbound",
+                Direction::Outbound => "outbound",
+            };
+            let seq = seq_to_db(message.seq)?;
+            writes.push((
+                &s.insert_message,
+                Box::new((
+                    tenant,
+                    id,
+                    bucket(message.seq)?,
+                    seq,
+                    message.id.0,
+                    direction,
+                    format!("{:?}", message.status).to_lowercase(),
+                    body,
+                    written_at,
+                )),
+            ));
+            if message.direction == Direction::Outbound {
+                let shard = outbox_shard(conversation.id);
+                if message.status == MessageStatus::Pending {
+                    writes.push((
+                        &s.insert_outbox,
+                        Box::new((shard, tenant, id, seq, written_at)),
+                    ));
+                } else {
+                    writes.push((
+                        &s.delete_outbox,
+                        Box::new((written_at, shard, tenant, id, seq)),
+                    ));
+                }
+            }
+        }
+        for (key, reference) in &commit.message_keys {
+            let (kind, value) = key_columns(key);
+            bytes += value.len();
+            writes.push((
+                &s.insert_message_key,
+                Box::new((
+                    tenant,
+                    id,
+                    kind,
+                    value.to_string(),
+                    reference.message_id.0,
+                    seq_to_db(reference.seq)?,
+                )),
+            ));
+        }
+        Ok((writes, bytes))
+    }
+}
+
+/// The write timestamp of a message row: its creation time plus its status rank, so a later status
+/// always carries a larger timestamp than an earlier one, whatever order the writes arrive in.
+pub(super) fn rank_timestamp(message: &Message) -> i64 {
+    micros(message.created_at).saturating_add(i64::from(message.status.rank()))
+}
+
+pub(super) fn outbox_shard(conversation: ConversationId) -> i32 {
+    let bytes = conversation.as_bytes();
+    i32::from(bytes[15]) % OUTBOX_SHARDS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_later_status_always_writes_with_a_larger_timestamp() {
+        let message: Message = serde_json::from_value(serde_json::json!({
+            "id": MessageId::new(), "tenant_id": TenantId::new(),
+            "conversation_id": ConversationId::new(), "seq": 3, "direction": "outbound",
+            "content": {"type": "text", "body": "oi"}, "status": "read",
+            "provider_message_id": null, "reply_to": null, "sent_by": null,
+            "client_message_id": null, "error": null,
+            "created_at": "2026-11-23T10:00:00Z", "updated_at": "2026-11-23T10:00:00Z"
+        }))
+        .expect("message");
+        let mut delivered = message.clone();
+        delivered.status = MessageStatus::Delivered;
+        let mut failed = message.clone();
+        failed.status = MessageStatus::Failed;
+        assert!(rank_timestamp(&message) > rank_timestamp(&delivered));
+        assert!(rank_timestamp(&failed) > rank_timestamp(&message));
+    }
+}
