@@ -62,6 +62,20 @@ pub enum ConnectionStatus {
     Paused,
 }
 
+impl ConnectionStatus {
+    /// The wire name (`connecting`, `qr_required`, …), also a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionStatus::Connecting => "connecting",
+            ConnectionStatus::QrRequired => "qr_required",
+            ConnectionStatus::Connected => "connected",
+            ConnectionStatus::Disconnected => "disconnected",
+            ConnectionStatus::Error => "error",
+            ConnectionStatus::Paused => "paused",
+        }
+    }
+}
+
 /// Credentials and address of a Meta channel (WhatsApp Cloud API number, Messenger page, Instagram
 /// professional account): all three share the app-secret webhook signature, the verify-token handshake
 /// and a bearer token for the Graph API. `Debug` shows no secret, so a record in a log never leaks one.
@@ -254,6 +268,19 @@ pub enum ConversationStatus {
     Waiting,
     Resolved,
     Cancelled,
+}
+
+impl ConversationStatus {
+    /// The wire name (`open`, `in_progress`, …), also used as a stored column and view key.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationStatus::Open => "open",
+            ConversationStatus::InProgress => "in_progress",
+            ConversationStatus::Waiting => "waiting",
+            ConversationStatus::Resolved => "resolved",
+            ConversationStatus::Cancelled => "cancelled",
+        }
+    }
 }
 
 /// Ticket priority.

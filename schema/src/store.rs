@@ -143,20 +143,10 @@ impl InboxView {
     pub fn key(&self) -> String {
         match self {
             InboxView::All => "all".into(),
-            InboxView::Status(status) => format!("status:{}", status_name(*status)),
+            InboxView::Status(status) => format!("status:{}", status.as_str()),
             InboxView::Assignee(agent) => format!("assignee:{agent}"),
             InboxView::Team(team) => format!("team:{team}"),
         }
-    }
-}
-
-fn status_name(status: ConversationStatus) -> &'static str {
-    match status {
-        ConversationStatus::Open => "open",
-        ConversationStatus::InProgress => "in_progress",
-        ConversationStatus::Waiting => "waiting",
-        ConversationStatus::Resolved => "resolved",
-        ConversationStatus::Cancelled => "cancelled",
     }
 }
 

@@ -3,7 +3,6 @@
 //! the same way.
 
 use jiff::Timestamp;
-use schema::records::ConversationStatus;
 use schema::store::{MessageKey, StoreError, StoreResult};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -20,16 +19,6 @@ pub fn from_json<T: DeserializeOwned>(text: &str) -> StoreResult<T> {
 /// milliseconds, which would reorder conversations active within the same millisecond).
 pub fn micros(at: Timestamp) -> i64 {
     at.as_microsecond()
-}
-
-pub fn status_label(status: ConversationStatus) -> &'static str {
-    match status {
-        ConversationStatus::Open => "open",
-        ConversationStatus::InProgress => "in_progress",
-        ConversationStatus::Waiting => "waiting",
-        ConversationStatus::Resolved => "resolved",
-        ConversationStatus::Cancelled => "cancelled",
-    }
 }
 
 /// The `(kind, value)` columns of an idempotency key.

@@ -90,7 +90,7 @@ async fn upsert_conversation(
         .bind(conversation.id.0)
         .bind(seq_to_db(conversation.last_seq)?)
         .bind(micros(conversation.last_activity_at))
-        .bind(status_label(conversation.status))
+        .bind(conversation.status.as_str())
         .bind(conversation.assignee.map(|a| a.0))
         .bind(conversation.team.as_deref())
         .bind(to_json(conversation)?)

@@ -10,8 +10,8 @@
 //! serves every tenant, so it would add a round trip without narrowing what the role can reach.
 
 use super::codec::{
-    expected_stored_seq, from_json, key_columns, micros, seq_from_db, seq_to_db, status_label,
-    to_json, validate_commit,
+    expected_stored_seq, from_json, key_columns, micros, seq_from_db, seq_to_db, to_json,
+    validate_commit,
 };
 use super::observe;
 use super::secrets::SecretBox;
@@ -465,7 +465,7 @@ impl MessageStore for PostgresStore {
             .bind(after_id);
         let query = match view {
             InboxView::All => query,
-            InboxView::Status(status) => query.bind(status_label(*status)),
+            InboxView::Status(status) => query.bind(status.as_str()),
             InboxView::Assignee(agent) => query.bind(agent.0),
             InboxView::Team(team) => query.bind(team.clone()),
         };

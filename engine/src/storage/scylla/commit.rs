@@ -70,7 +70,7 @@ impl ScyllaStore {
                 id,
                 seq_to_db(conversation.last_seq)?,
                 activity,
-                status_label(conversation.status),
+                conversation.status.as_str(),
                 conversation.assignee.map(|a| a.0),
                 conversation.team.clone(),
                 body,

@@ -23,8 +23,8 @@ mod reads;
 mod statements;
 
 use super::codec::{
-    expected_stored_seq, from_json, key_columns, micros, seq_from_db, seq_to_db, status_label,
-    to_json, validate_commit,
+    expected_stored_seq, from_json, key_columns, micros, seq_from_db, seq_to_db, to_json,
+    validate_commit,
 };
 use super::observe;
 use super::secrets::SecretBox;

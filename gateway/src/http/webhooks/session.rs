@@ -104,10 +104,10 @@ async fn apply(state: &AppState, id: ConnectionId, change: SessionChange) -> Res
     metrics::counter!(
         "conversa_session_state_changes_total",
         "provider" => connection.provider.as_str(),
-        "status" => status_label(connection.status)
+        "status" => connection.status.as_str()
     )
     .increment(1);
-    tracing::info!(connection = %connection.id, status = status_label(connection.status), "session state changed");
+    tracing::info!(connection = %connection.id, status = connection.status.as_str(), "session state changed");
     let tenant = connection.tenant_id;
     state.bus.notify(
         tenant,
@@ -129,15 +129,4 @@ async fn apply(state: &AppState, id: ConnectionId, change: SessionChange) -> Res
         );
     }
     Ok(())
-}
-
-fn status_label(status: ConnectionStatus) -> &'static str {
-    match status {
-        ConnectionStatus::Connecting => "connecting",
-        ConnectionStatus::QrRequired => "qr_required",
-        ConnectionStatus::Connected => "connected",
-        ConnectionStatus::Disconnected => "disconnected",
-        ConnectionStatus::Error => "error",
-        ConnectionStatus::Paused => "paused",
-    }
 }
