@@ -129,56 +129,72 @@ impl ScyllaStore {
         let Some(last) = self.last_seq(tenant, conversation).await? else {
             return Ok(Vec::new());
         };
+        // Every bucket query uses the window's own bound; only the partition changes.
+        let bound = match window {
+            SeqWindow::After(after) => after,
+            SeqWindow::Before(before) => before.min(last.saturating_add(1)),
+        };
         let mut out = Vec::new();
-        match window {
-            SeqWindow::After(after) => {
-                let mut bucket_no = (after.saturating_add(1)) / BUCKET;
-                while out.len() < limit && bucket_no <= last / BUCKET {
-                    let want = limit_to_db(limit - out.len());
-                    let b = i64::try_from(bucket_no).unwrap_or(i64::MAX);
-                    let page: Vec<T> = self
-                        .bodies(
-                            statement,
-                            (tenant.0, conversation.0, b, clamp_seq(after), want),
-                        )
-                        .await?;
-                    // Rows past the stored last seq belong to a turn that never completed.
-                    out.extend(page.into_iter().filter(|item| seq_of(item) <= last));
-                    bucket_no += 1;
-                }
+        for bucket_no in buckets(window, last) {
+            if out.len() >= limit {
+                break;
             }
-            SeqWindow::Before(before) => {
-                let upper = before.min(last.saturating_add(1));
-                if upper == 0 {
-                    return Ok(out);
-                }
-                let mut bucket_no = (upper - 1) / BUCKET;
-                loop {
-                    let want = limit_to_db(limit - out.len());
-                    let b = i64::try_from(bucket_no).unwrap_or(i64::MAX);
-                    let page: Vec<T> = self
-                        .bodies(
-                            statement,
-                            (tenant.0, conversation.0, b, clamp_seq(upper), want),
-                        )
-                        .await?;
-                    // Rows past the stored last seq belong to a turn that never completed.
-                    out.extend(page.into_iter().filter(|item| seq_of(item) <= last));
-                    if out.len() >= limit || bucket_no == 0 {
-                        break;
-                    }
-                    bucket_no -= 1;
-                }
-                out.reverse();
-            }
+            let want = limit_to_db(limit - out.len());
+            let b = i64::try_from(bucket_no).unwrap_or(i64::MAX);
+            let page: Vec<T> = self
+                .bodies(
+                    statement,
+                    (tenant.0, conversation.0, b, clamp_seq(bound), want),
+                )
+                .await?;
+            // Rows past the stored last seq belong to a turn that never completed.
+            out.extend(page.into_iter().filter(|item| seq_of(item) <= last));
+        }
+        if matches!(window, SeqWindow::Before(_)) {
+            // Read newest first, answered in ascending order like every window.
+            out.reverse();
         }
         Ok(out)
+    }
+}
+
+/// The buckets a window reads, in reading order: upwards from the one after `after` to the one
+/// holding `last` for `After`, downwards from the one before the bound to bucket 0 for `Before`.
+fn buckets(window: SeqWindow, last: Seq) -> Box<dyn Iterator<Item = u64> + Send> {
+    match window {
+        // Nothing is stored past `last`: no bucket to read.
+        SeqWindow::After(after) if after >= last => Box::new(std::iter::empty()),
+        SeqWindow::After(after) => Box::new((after.saturating_add(1) / BUCKET)..=(last / BUCKET)),
+        SeqWindow::Before(before) => match before.min(last.saturating_add(1)) {
+            // Seqs start at 1: nothing lies below 1.
+            0 | 1 => Box::new(std::iter::empty()),
+            upper => Box::new((0..=((upper - 1) / BUCKET)).rev()),
+        },
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn walk(window: SeqWindow, last: Seq) -> Vec<u64> {
+        buckets(window, last).collect()
+    }
+
+    #[test]
+    fn windows_cross_bucket_boundaries_in_reading_order() {
+        assert_eq!(walk(SeqWindow::After(0), 10), vec![0]);
+        assert_eq!(walk(SeqWindow::After(10), 10), Vec::<u64>::new());
+        assert_eq!(walk(SeqWindow::After(4094), 4096), vec![0, 1]);
+        assert_eq!(walk(SeqWindow::After(4095), 8200), vec![1, 2]);
+        assert_eq!(walk(SeqWindow::After(9000), 8200), Vec::<u64>::new());
+        assert_eq!(walk(SeqWindow::Before(Seq::MAX), 8200), vec![2, 1, 0]);
+        assert_eq!(walk(SeqWindow::Before(4096), 9000), vec![0]);
+        assert_eq!(walk(SeqWindow::Before(4097), 9000), vec![1, 0]);
+        assert_eq!(walk(SeqWindow::Before(1), 9000), Vec::<u64>::new());
+        assert_eq!(walk(SeqWindow::Before(Seq::MAX), 0), Vec::<u64>::new());
+        assert_eq!(walk(SeqWindow::Before(Seq::MAX), 1), vec![0]);
+    }
 
     #[test]
     fn inbox_days_and_buckets_split_where_expected() {
