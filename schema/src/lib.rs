@@ -16,6 +16,7 @@
 pub mod api;
 pub mod bus;
 pub mod channel;
+pub mod connection;
 pub mod events;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
