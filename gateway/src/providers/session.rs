@@ -46,6 +46,12 @@ pub fn address_of_jid(jid: &str) -> String {
     }
 }
 
+/// The string at `key` of a JSON object, if there is one: both gateways' payloads are read field by
+/// field this way, since their shapes vary too much between versions for fixed structs.
+pub fn str_at<'a>(value: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    value.get(key).and_then(serde_json::Value::as_str)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

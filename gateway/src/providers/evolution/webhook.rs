@@ -7,7 +7,7 @@
 //! route authenticates a post by the secret in its URL before this parser runs.
 
 use crate::providers::session::{
-    SessionChange, SessionWebhook, SessionWebhookError, address_of_jid,
+    SessionChange, SessionWebhook, SessionWebhookError, address_of_jid, str_at,
 };
 use jiff::Timestamp;
 use schema::inbound::{InboundEvent, InboundMessage, InboundStatus};
@@ -310,10 +310,6 @@ fn status(item: &Value) -> Option<InboundStatus> {
             detail: None,
         }),
     })
-}
-
-fn str_at<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
-    value.get(key).and_then(Value::as_str)
 }
 
 /// `messageTimestamp`: seconds, as a number or a string (Baileys' Long), or now when absent.

@@ -5,7 +5,7 @@
 //! authenticates a post by the secret in its URL before this parser runs.
 
 use crate::providers::session::{
-    SessionChange, SessionWebhook, SessionWebhookError, address_of_jid,
+    SessionChange, SessionWebhook, SessionWebhookError, address_of_jid, str_at,
 };
 use jiff::Timestamp;
 use schema::inbound::{InboundEvent, InboundMessage, InboundStatus};
@@ -219,10 +219,6 @@ fn statuses(callback: &Value) -> Result<Vec<InboundEvent>, SessionWebhookError> 
             })
         })
         .collect())
-}
-
-fn str_at<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
-    value.get(key).and_then(Value::as_str)
 }
 
 /// `momment` (Z-API's spelling): milliseconds since the epoch in most callbacks, seconds in some
