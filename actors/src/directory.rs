@@ -14,10 +14,12 @@ use crate::conversation::{
 use crate::node_supervisor::NodeMsg;
 use crate::session::{SessionActor, SessionArgs, SessionMsg};
 use crate::tenant_supervisor::{TenantArgs, TenantSupervisor};
+use crate::ticket::Ticket;
 use dashmap::DashMap;
 use jiff::Timestamp;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorCell, ActorId, ActorRef};
+use schema::Seq;
 use schema::bus::EventBus;
 use schema::channel::ChannelClient;
 use schema::inbound::InboundEvent;
@@ -26,7 +28,7 @@ use schema::store::{MessageStore, StoreError};
 use schema::{AgentId, ConnectionId, ConversationId, TenantId};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 
 /// Tunables of the actor system; defaults suit one node.
 #[derive(Clone, Debug)]
@@ -35,8 +37,19 @@ pub struct ActorConfig {
     pub idle_timeout: Duration,
     /// How often an actor checks whether it is idle.
     pub idle_check_interval: Duration,
-    /// Longest a caller waits for an actor's answer (includes the durable commit).
+    /// Longest a caller waits for an actor's answer (includes the durable commit). A turn still
+    /// running then may complete: the caller answers "outcome unknown", never "nothing was done".
     pub call_timeout: Duration,
+    /// Longest one turn may take from its start to its events' publication, retries of an ambiguous
+    /// commit included. Kept well under the resume clock margin (`schema::ws::RESUME_CLOCK_MARGIN_SECS`)
+    /// so an event stamped at commit is published before a resume window can pass it.
+    pub turn_deadline: Duration,
+    /// Requests to conversation actors queued or running on the node at once; more are refused with
+    /// nothing done (webhooks answer 503 and the provider retries).
+    pub max_actor_requests: usize,
+    /// Provider sends queued or in flight per connection; a reply over the bound stays `pending` in the
+    /// outbox and the sweep hands it over later.
+    pub max_queued_sends: usize,
     /// How often one request is retried on a fresh actor after its actor died under it.
     pub max_delivery_attempts: u32,
     /// Provider calls in flight per connection.
@@ -65,6 +78,9 @@ impl Default for ActorConfig {
             idle_timeout: Duration::from_secs(300),
             idle_check_interval: Duration::from_secs(30),
             call_timeout: Duration::from_secs(10),
+            turn_deadline: Duration::from_secs(20),
+            max_actor_requests: 8192,
+            max_queued_sends: 1000,
             max_delivery_attempts: 3,
             session_concurrency: 16,
             outbound_rate_per_second: 80,
@@ -87,7 +103,8 @@ pub struct Services {
     pub config: ActorConfig,
 }
 
-/// Why a request could not be delivered or answered.
+/// Why a request could not be delivered or answered. [`RouteError::outcome_known`] says whether the
+/// caller may tell its client "nothing was done".
 #[derive(Debug, thiserror::Error)]
 pub enum RouteError {
     #[error(transparent)]
@@ -98,8 +115,23 @@ pub enum RouteError {
     Timeout(Duration),
     #[error("the request stopped its actor {0} times and was refused")]
     Poisoned(u32),
+    #[error("too many requests in flight on this node")]
+    Overloaded,
     #[error("the node is shutting down")]
     ShuttingDown,
+}
+
+impl RouteError {
+    /// `true` when the request surely changed nothing; `false` when it may have been (or may still be)
+    /// applied: a timed-out call whose turn can still complete, a commit whose outcome the store did not
+    /// tell, a request that stopped its actor after it may have committed.
+    pub fn outcome_known(&self) -> bool {
+        match self {
+            RouteError::Timeout(_) | RouteError::Poisoned(_) => false,
+            RouteError::Conversation(error) => error.outcome_known(),
+            RouteError::Spawn(_) | RouteError::Overloaded | RouteError::ShuttingDown => true,
+        }
+    }
 }
 
 /// What one ingest request did, for the webhook's answer and metrics.
@@ -131,9 +163,6 @@ impl Entity {
 
 type Slot<M> = Arc<OnceCell<ActorRef<M>>>;
 
-/// A reply in the outbox: (tenant, conversation, seq of the message).
-pub type PendingReply = (TenantId, ConversationId, schema::Seq);
-
 /// Entity key → running actor.
 pub struct Directory {
     services: Services,
@@ -142,17 +171,28 @@ pub struct Directory {
     conversations: DashMap<(TenantId, ConversationId), Slot<ConversationMsg>>,
     sessions: DashMap<(TenantId, ConnectionId), Slot<SessionMsg>>,
     live: DashMap<ActorId, Entity>,
+    /// Permits for requests to conversation actors (see `ticket.rs`).
+    requests: Arc<Semaphore>,
+    /// Conversations whose last turn's commit outcome was unknown when its actor stopped: the seq up to
+    /// which events were published. The next actor publishes what the store holds beyond it.
+    unsettled: DashMap<(TenantId, ConversationId), Seq>,
+    /// Sends handed to a session and not yet answered (kept here, not in the session actor, so a
+    /// restarted session does not send again what its predecessor still has in flight).
+    outbound: crate::session::InFlight,
 }
 
 impl Directory {
     pub(crate) fn new(services: Services, root: ActorRef<NodeMsg>) -> Self {
         Self {
-            services,
             root,
             tenants: DashMap::new(),
             conversations: DashMap::new(),
             sessions: DashMap::new(),
             live: DashMap::new(),
+            requests: Arc::new(Semaphore::new(services.config.max_actor_requests.max(1))),
+            unsettled: DashMap::new(),
+            outbound: Default::default(),
+            services,
         }
     }
 
@@ -180,12 +220,15 @@ impl Directory {
         request_id: Arc<str>,
     ) -> Result<IngestReport, RouteError> {
         let connection_id = connection.id;
-        self.request(tenant, conversation, |reply| ConversationMsg::Ingest {
-            connection_id,
-            events: events.clone(),
-            received_at,
-            request_id: Arc::clone(&request_id),
-            reply,
+        self.request(tenant, conversation, |reply, ticket| {
+            ConversationMsg::Ingest {
+                connection_id,
+                events: events.clone(),
+                received_at,
+                request_id: Arc::clone(&request_id),
+                ticket,
+                reply,
+            }
         })
         .await
     }
@@ -199,16 +242,20 @@ impl Directory {
         content: MessageContent,
         client_message_id: Option<String>,
     ) -> Result<Message, RouteError> {
-        self.request(tenant, conversation, |reply| ConversationMsg::Send {
-            agent,
-            content: content.clone(),
-            client_message_id: client_message_id.clone(),
-            reply,
+        self.request(tenant, conversation, |reply, ticket| {
+            ConversationMsg::Send {
+                agent,
+                content: content.clone(),
+                client_message_id: client_message_id.clone(),
+                ticket,
+                reply,
+            }
         })
         .await
     }
 
     /// Calls a conversation actor, retrying on a fresh actor when the one it reached died under it.
+    /// Refused with nothing done when the node already has `max_actor_requests` in flight.
     async fn request<T, F>(
         self: &Arc<Self>,
         tenant: TenantId,
@@ -217,16 +264,25 @@ impl Directory {
     ) -> Result<T, RouteError>
     where
         T: Send + 'static,
-        F: Fn(ractor::RpcReplyPort<Result<T, ConversationError>>) -> ConversationMsg,
+        F: Fn(ractor::RpcReplyPort<Result<T, ConversationError>>, Ticket) -> ConversationMsg,
     {
+        let permit = Arc::clone(&self.requests)
+            .try_acquire_owned()
+            .map_err(|_| {
+                metrics::counter!("conversa_actor_requests_refused_total").increment(1);
+                RouteError::Overloaded
+            })?;
         let attempts = self.services.config.max_delivery_attempts.max(1);
         let timeout = self.services.config.call_timeout;
+        let ticket = Ticket::new(tokio::time::Instant::now() + timeout, permit);
         for _ in 0..attempts {
             let actor = self.conversation(tenant, conversation).await?;
             // ractor mailboxes have no length: requests waiting on conversation actors are the backlog.
             let backlog = metrics::gauge!("conversa_actor_requests_in_flight");
             backlog.increment(1.0);
-            let answer = actor.call(&build, Some(timeout)).await;
+            let answer = actor
+                .call(|reply| build(reply, ticket.clone()), Some(timeout))
+                .await;
             backlog.decrement(1.0);
             match answer {
                 Ok(CallResult::Success(answer)) => return answer.map_err(RouteError::from),
@@ -236,6 +292,9 @@ impl Directory {
                 Ok(CallResult::SenderError) | Err(_) => {
                     self.forget(Entity::Conversation(tenant, conversation), actor.get_id());
                 }
+            }
+            if ticket.expired() {
+                return Err(RouteError::Timeout(timeout));
             }
         }
         metrics::counter!("conversa_poison_messages_total").increment(1);
@@ -286,7 +345,8 @@ impl Directory {
     }
 
     /// Looks up `key` in `map`, spawning `actor` under the tenant's supervisor when it is not running.
-    /// Concurrent callers for one key share a single spawn; a failed spawn leaves no entry behind.
+    /// Concurrent callers for one key share a single spawn; after a failed spawn the next waiter tries
+    /// again on the same slot, and the last one to fail leaves no entry behind.
     async fn child<K, A>(
         self: &Arc<Self>,
         map: &DashMap<(TenantId, K), Slot<A::Msg>>,
@@ -300,73 +360,181 @@ impl Directory {
         A: Actor,
     {
         let slot = slot(map, key);
-        slot.get_or_try_init(|| async {
-            let supervisor = self.tenant(key.0).await?;
-            let (actor, _) = Actor::spawn_linked(None, actor, args, supervisor)
-                .await
-                .map_err(|e| RouteError::Spawn(e.to_string()))?;
-            self.live.insert(actor.get_id(), entity);
-            Ok(actor)
-        })
-        .await
-        .cloned()
-        .inspect_err(|_| {
-            map.remove_if(&key, |_, s| s.get().is_none());
-        })
+        let spawned = slot
+            .get_or_try_init(|| async {
+                let supervisor = self.tenant(key.0).await?;
+                let (actor, _) = Actor::spawn_linked(None, actor, args, supervisor)
+                    .await
+                    .map_err(|e| RouteError::Spawn(e.to_string()))?;
+                self.live.insert(actor.get_id(), entity);
+                Ok(actor)
+            })
+            .await
+            .cloned();
+        if spawned.is_err() {
+            drop(slot);
+            release_failed(map, &key);
+        }
+        spawned
     }
 
     async fn tenant(self: &Arc<Self>, tenant: TenantId) -> Result<ActorCell, RouteError> {
         let slot = slot(&self.tenants, tenant);
         let directory = Arc::clone(self);
-        slot.get_or_try_init(|| async move {
-            let args = TenantArgs {
-                tenant,
-                directory: Arc::clone(&directory),
-            };
-            let (actor, _) =
-                Actor::spawn_linked(None, TenantSupervisor, args, directory.root.get_cell())
-                    .await
-                    .map_err(|e| RouteError::Spawn(e.to_string()))?;
-            directory
-                .live
-                .insert(actor.get_id(), Entity::Tenant(tenant));
-            Ok(actor)
-        })
-        .await
-        .map(|actor| actor.get_cell())
-        .inspect_err(|_| {
-            self.tenants.remove_if(&tenant, |_, s| s.get().is_none());
-        })
+        let spawned = slot
+            .get_or_try_init(|| async move {
+                let args = TenantArgs {
+                    tenant,
+                    directory: Arc::clone(&directory),
+                };
+                let (actor, _) =
+                    Actor::spawn_linked(None, TenantSupervisor, args, directory.root.get_cell())
+                        .await
+                        .map_err(|e| RouteError::Spawn(e.to_string()))?;
+                directory
+                    .live
+                    .insert(actor.get_id(), Entity::Tenant(tenant));
+                Ok(actor)
+            })
+            .await
+            .map(|actor| actor.get_cell());
+        if spawned.is_err() {
+            drop(slot);
+            release_failed(&self.tenants, &tenant);
+        }
+        spawned
     }
 
-    /// Hands every outbound message still `pending` that was created before `created_before` back to
-    /// its session actor: at start with the start time (replies a previous process stored but never
-    /// saw answered), then periodically with an age well past the longest retry schedule (answers lost
-    /// to an actor that stopped meanwhile). Sending is at least once: a reply the provider received
-    /// just before a crash goes out again.
+    /// Hands outbound messages still `pending` that were created before `created_before` back to their
+    /// session actors: at start with the start time (replies a previous process stored but never saw
+    /// answered), then periodically with an age well past the longest retry schedule (a reply deferred
+    /// by a full session queue, or whose actor stopped before it was handed over). Replies with a send
+    /// in flight on this node are skipped. At most `SWEEP_PAGE` replies (the oldest) per sweep, handed
+    /// over `SWEEP_CONCURRENCY` at a time, each acknowledged by its conversation actor: a sweep never
+    /// floods mailboxes. Sending is at least once: a reply the provider received just before a crash
+    /// goes out again. Returns how many were handed over.
     pub async fn recover_outbox(
         self: &Arc<Self>,
         created_before: Timestamp,
-        skip: impl Fn(&PendingReply) -> bool,
-    ) -> Result<Vec<PendingReply>, RouteError> {
-        const MAX_RECOVERED: usize = 100_000;
-        let pending = self.services.store.pending_outbound(MAX_RECOVERED).await?;
-        let mut resent = Vec::new();
-        for reply in pending.into_iter().filter(|r| !skip(r)) {
-            let (tenant, conversation, seq) = reply;
-            let resend = ConversationMsg::Resend {
-                seq,
-                created_before,
-            };
-            match self.conversation(tenant, conversation).await {
-                Ok(actor) if actor.cast(resend).is_ok() => resent.push(reply),
-                _ => {
-                    tracing::warn!(%tenant, %conversation, seq, "pending reply could not be resent")
+    ) -> Result<usize, RouteError> {
+        const SWEEP_PAGE: usize = 2_000;
+        const SWEEP_CONCURRENCY: usize = 8;
+        let pending = self.services.store.pending_outbound(SWEEP_PAGE).await?;
+        metrics::gauge!("conversa_outbox_pending").set(pending.len() as f64);
+        let timeout = self.services.config.call_timeout;
+        let resent = std::sync::atomic::AtomicUsize::new(0);
+        let candidates = pending
+            .into_iter()
+            .filter(|(_, conversation, seq)| !self.outbound.contains(*conversation, *seq));
+        futures::StreamExt::for_each_concurrent(
+            futures::stream::iter(candidates),
+            SWEEP_CONCURRENCY,
+            |(tenant, conversation, seq)| {
+                let resent = &resent;
+                async move {
+                    let handed_over = match self.conversation(tenant, conversation).await {
+                        Ok(actor) => matches!(
+                            actor
+                                .call(
+                                    |reply| ConversationMsg::Resend {
+                                        seq,
+                                        created_before,
+                                        reply,
+                                    },
+                                    Some(timeout),
+                                )
+                                .await,
+                            Ok(CallResult::Success(true))
+                        ),
+                        Err(_) => false,
+                    };
+                    if handed_over {
+                        resent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                 }
+            },
+        )
+        .await;
+        let resent = resent.into_inner();
+        metrics::counter!("conversa_outbox_resent_total").increment(resent as u64);
+        Ok(resent)
+    }
+
+    /// The set of sends in flight on this node.
+    pub(crate) fn outbound(&self) -> &crate::session::InFlight {
+        &self.outbound
+    }
+
+    /// Hands a send to the connection's session actor; a stopped actor found in the registry is
+    /// forgotten and a fresh one tried once. `false` when no session could take it.
+    pub(crate) async fn hand_to_session(
+        self: &Arc<Self>,
+        tenant: TenantId,
+        connection: ConnectionId,
+        send: SessionMsg,
+    ) -> bool {
+        let mut send = send;
+        for _ in 0..2 {
+            let session = match self.session(tenant, connection).await {
+                Ok(session) => session,
+                Err(error) => {
+                    tracing::warn!(%connection, %error, "session actor unavailable");
+                    return false;
+                }
+            };
+            match session.cast(send) {
+                Ok(()) => return true,
+                Err(ractor::MessagingErr::SendErr(back)) => {
+                    self.forget(Entity::Session(tenant, connection), session.get_id());
+                    send = back;
+                }
+                Err(_) => return false,
             }
         }
-        metrics::counter!("conversa_outbox_resent_total").increment(resent.len() as u64);
-        Ok(resent)
+        false
+    }
+
+    /// Records that the commit of a turn of this conversation ended with its outcome unknown, and that
+    /// events up to `published` had been published. The next actor publishes what the store holds
+    /// beyond; one is started shortly even if no message arrives for the conversation.
+    pub(crate) fn turn_unsettled(
+        self: &Arc<Self>,
+        tenant: TenantId,
+        conversation: ConversationId,
+        published: Seq,
+    ) {
+        const RETRY_EVERY: Duration = Duration::from_secs(5);
+        const MAX_TRIES: u32 = 120;
+        self.unsettled
+            .entry((tenant, conversation))
+            .and_modify(|seq| *seq = (*seq).min(published))
+            .or_insert(published);
+        let directory = Arc::clone(self);
+        tokio::spawn(async move {
+            for _ in 0..MAX_TRIES {
+                tokio::time::sleep(RETRY_EVERY).await;
+                if !directory.unsettled.contains_key(&(tenant, conversation)) {
+                    return;
+                }
+                let _ = directory.conversation(tenant, conversation).await;
+            }
+            tracing::error!(%tenant, %conversation, "events of an unsettled turn still unpublished");
+        });
+    }
+
+    /// The seq up to which events were published before an unsettled turn, if there was one.
+    pub(crate) fn unsettled_since(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+    ) -> Option<Seq> {
+        self.unsettled.get(&(tenant, conversation)).map(|s| *s)
+    }
+
+    /// The unsettled turn's events (those after `from`) are published.
+    pub(crate) fn settled(&self, tenant: TenantId, conversation: ConversationId, from: Seq) {
+        self.unsettled
+            .remove_if(&(tenant, conversation), |_, seq| *seq == from);
     }
 
     /// Stops a connection's session actor if it runs, so the next send loads the connection afresh
@@ -454,6 +622,16 @@ impl Directory {
 fn slot<K: std::hash::Hash + Eq + Copy, M>(map: &DashMap<K, Slot<M>>, key: K) -> Slot<M> {
     // The shard lock is held only to clone the Arc; the spawn itself happens outside it.
     Arc::clone(map.entry(key).or_default().value())
+}
+
+/// After a failed spawn (the caller has dropped its handle on the slot): removes the still-empty slot,
+/// unless another caller holds it. Such a caller is waiting to run its own initialiser on that same
+/// slot, and the actor it spawns must land in the map, not in an orphaned slot that the next lookup
+/// would not find (and would spawn a second actor beside). Handles are only cloned under the shard
+/// lock that `remove_if` holds, so the count cannot grow while it is checked; the last caller whose
+/// spawn fails removes the slot.
+fn release_failed<K: std::hash::Hash + Eq, M>(map: &DashMap<K, Slot<M>>, key: &K) {
+    map.remove_if(key, |_, s| s.get().is_none() && Arc::strong_count(s) == 1);
 }
 
 impl From<StoreError> for RouteError {

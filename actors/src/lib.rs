@@ -25,7 +25,9 @@
 //! storage-level locks.
 //!
 //! **Architecture Invariant:** no actor awaits a call to another actor that could call it back
-//! (conversation → session is a `cast`; session → conversation is a `cast`), so no mailbox deadlocks.
+//! (conversation → session is a `cast`; a session's send *task*, never the session actor itself, calls
+//! the conversation with the provider's answer and waits for it to be recorded), so no mailbox
+//! deadlocks.
 
 pub mod conversation;
 pub mod directory;
@@ -33,6 +35,7 @@ pub mod node_supervisor;
 pub mod policy;
 pub mod session;
 pub mod tenant_supervisor;
+pub mod ticket;
 mod turn;
 
 pub use directory::{ActorConfig, Directory, IngestReport, RouteError, Services};

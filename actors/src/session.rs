@@ -37,7 +37,7 @@ use schema::{ConnectionId, ConversationId, Seq, TenantId};
 use std::collections::HashSet;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::sync::Semaphore;
 
 /// The actor (stateless config).
@@ -57,9 +57,9 @@ pub struct SessionState {
     directory: Arc<Directory>,
     in_flight: Arc<Semaphore>,
     rate: Arc<DefaultDirectRateLimiter>,
-    /// Sends queued or in flight, by `(conversation, seq)`: the outbox sweep may hand over a reply that
-    /// is still waiting for its turn here (a slow number, a long backlog), and it must not go twice.
-    queued: Queued,
+    /// Sends of this connection queued or in flight; over `max_queued_sends`, a reply stays in the
+    /// outbox for the sweep instead of spawning yet another waiting task.
+    queued: Arc<AtomicUsize>,
     /// Set when the actor stops (paused, credentials changed, shutdown): sends still waiting for a
     /// permit then give up instead of going out through the old session. They stay `pending`, so the
     /// outbox sweep hands them to the next session actor.
@@ -160,8 +160,17 @@ impl Actor for SessionActor {
                 seq,
                 outbound,
             } => {
-                let Some(slot) = QueuedSlot::take(&state.queued, (conversation, seq)) else {
-                    tracing::debug!(%conversation, seq, "send already queued here; not sending twice");
+                let max_queued = state.directory.services().config.max_queued_sends.max(1);
+                if state.queued.load(Ordering::Acquire) >= max_queued {
+                    // Still `pending` in the store: the outbox sweep hands it over again later.
+                    metrics::counter!("conversa_outbound_deferred_total").increment(1);
+                    tracing::warn!(connection = %state.connection.id, %conversation, seq, "send queue full; the reply waits in the outbox");
+                    return Ok(());
+                }
+                let Some(slot) =
+                    InFlightSlot::take(&state.directory, &state.queued, (conversation, seq))
+                else {
+                    tracing::debug!(%conversation, seq, "send already in flight; not sending twice");
                     return Ok(());
                 };
                 let stopped = Arc::clone(&state.stopped);
@@ -183,7 +192,14 @@ impl Actor for SessionActor {
                     }
                     let answer = send_with_retries(&directory, &connection, &rate, &outbound).await;
                     drop(permit);
-                    deliver(&directory, tenant, conversation, seq_answer(seq, answer)).await;
+                    deliver(
+                        &directory,
+                        tenant,
+                        conversation,
+                        seq,
+                        recorded_answer(answer),
+                    )
+                    .await;
                 });
             }
             SessionMsg::ReconnectRequested => {
@@ -253,31 +269,70 @@ fn reconnect_pause(config: &crate::ActorConfig, attempt: u32) -> std::time::Dura
     base.mul_f64(jitter)
 }
 
-type Queued = Arc<std::sync::Mutex<HashSet<(ConversationId, Seq)>>>;
+/// Sends handed to a session and not yet answered, node-wide, by `(conversation, seq)`: the outbox
+/// sweep may hand over a reply still waiting here (a slow number, a long backlog) or whose answer is
+/// still being delivered, and it must not go twice, even through a restarted session actor.
+#[derive(Default)]
+pub struct InFlight(std::sync::Mutex<HashSet<(ConversationId, Seq)>>);
 
-/// A send's place in the queued set, freed when dropped (also if the task panics), so a reply the
-/// sweep hands over again is never refused forever.
-struct QueuedSlot {
-    queued: Queued,
+impl InFlight {
+    pub(crate) fn contains(&self, conversation: ConversationId, seq: Seq) -> bool {
+        self.0
+            .lock()
+            .map(|set| set.contains(&(conversation, seq)))
+            .unwrap_or(false)
+    }
+
+    /// Sends in flight on this node.
+    pub fn len(&self) -> usize {
+        self.0.lock().map(|set| set.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A send's place in the in-flight set and in its session's count, freed when dropped (also if the
+/// task panics), so a reply the sweep hands over again is never refused forever.
+struct InFlightSlot {
+    directory: Arc<Directory>,
+    queued: Arc<AtomicUsize>,
     key: (ConversationId, Seq),
 }
 
-impl QueuedSlot {
-    /// The slot, or `None` when this send is already queued.
-    fn take(queued: &Queued, key: (ConversationId, Seq)) -> Option<QueuedSlot> {
-        let fresh = queued.lock().map(|mut set| set.insert(key)).unwrap_or(true);
-        fresh.then(|| QueuedSlot {
-            queued: Arc::clone(queued),
-            key,
+impl InFlightSlot {
+    /// The slot, or `None` when this send is already in flight.
+    fn take(
+        directory: &Arc<Directory>,
+        queued: &Arc<AtomicUsize>,
+        key: (ConversationId, Seq),
+    ) -> Option<InFlightSlot> {
+        let fresh = directory
+            .outbound()
+            .0
+            .lock()
+            .map(|mut set| set.insert(key))
+            .unwrap_or(true);
+        fresh.then(|| {
+            queued.fetch_add(1, Ordering::AcqRel);
+            metrics::gauge!("conversa_outbound_in_flight").increment(1.0);
+            InFlightSlot {
+                directory: Arc::clone(directory),
+                queued: Arc::clone(queued),
+                key,
+            }
         })
     }
 }
 
-impl Drop for QueuedSlot {
+impl Drop for InFlightSlot {
     fn drop(&mut self) {
-        if let Ok(mut set) = self.queued.lock() {
+        if let Ok(mut set) = self.directory.outbound().0.lock() {
             set.remove(&self.key);
         }
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        metrics::gauge!("conversa_outbound_in_flight").decrement(1.0);
     }
 }
 
@@ -313,56 +368,81 @@ async fn send_with_retries(
         Ok(_) => "accepted",
         Err(SendError::Rejected(_)) => "rejected",
         Err(SendError::Transient(_)) => "unavailable",
+        Err(SendError::Unknown(_)) => "unknown",
     };
     metrics::counter!("conversa_outbound_sends_total", "provider" => provider, "outcome" => outcome).increment(1);
     answer
 }
 
-fn seq_answer(seq: Seq, answer: Result<String, SendError>) -> ConversationMsg {
+/// Longest provider message id kept: longer ids (none of the providers documents one over ~200
+/// bytes) would bloat every index they are keyed in, so such an answer counts as a failed send.
+pub const MAX_PROVIDER_MESSAGE_ID: usize = schema::limits::MAX_PROVIDER_ID_BYTES;
+
+/// The provider's answer as the conversation records it.
+fn recorded_answer(answer: Result<String, SendError>) -> Result<String, ProviderError> {
     match answer {
-        Ok(provider_message_id) => ConversationMsg::ProviderAccepted {
-            seq,
-            provider_message_id,
-        },
-        Err(error) => ConversationMsg::ProviderFailed {
-            seq,
-            error: provider_error(error),
-        },
+        Ok(id) if id.is_empty() || id.len() > MAX_PROVIDER_MESSAGE_ID => Err(ProviderError {
+            code: None,
+            title: "unusable message id".into(),
+            detail: Some(format!(
+                "the provider accepted the message but answered an id of {} bytes (at most {MAX_PROVIDER_MESSAGE_ID}): its statuses cannot be matched",
+                id.len()
+            )),
+        }),
+        Ok(id) => Ok(id),
+        Err(error) => Err(provider_error(error)),
     }
 }
 
-/// Hands the provider's answer to the conversation actor, respawning it if it passivated meanwhile.
+/// Hands the provider's answer to the conversation actor and waits for it to be recorded, respawning
+/// the actor if it passivated or failed meanwhile. The send stays in flight (so no sweep sends it
+/// again) until the answer is recorded or `DELIVERY_TRIES` are spent; recording it twice is harmless.
 async fn deliver(
     directory: &Arc<Directory>,
     tenant: TenantId,
     conversation: ConversationId,
-    answer: ConversationMsg,
+    seq: Seq,
+    answer: Result<String, ProviderError>,
 ) {
-    let mut answer = Some(answer);
-    for attempt in 0..directory.services().config.max_delivery_attempts.max(1) {
-        let Some(message) = answer.take() else { return };
+    const DELIVERY_TRIES: u32 = 40;
+    const FIRST_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+    const LONGEST_PAUSE: std::time::Duration = std::time::Duration::from_secs(30);
+    let timeout = directory.services().config.call_timeout;
+    let mut pause = FIRST_PAUSE;
+    for _ in 0..DELIVERY_TRIES {
         match directory.conversation(tenant, conversation).await {
-            Ok(actor) => match actor.cast(message) {
-                Ok(()) => return,
-                Err(ractor::MessagingErr::SendErr(back)) => {
-                    // The actor is stopping: drop its entry so the next lookup starts a fresh one.
-                    directory.forget_conversation(tenant, conversation, actor.get_id());
-                    tokio::time::sleep(std::time::Duration::from_millis(
-                        20 * (u64::from(attempt) + 1),
-                    ))
+            Ok(actor) => {
+                let recorded = actor
+                    .call(
+                        |reply| ConversationMsg::ProviderAnswered {
+                            seq,
+                            answer: answer.clone(),
+                            reply,
+                        },
+                        Some(timeout),
+                    )
                     .await;
-                    answer = Some(back);
+                match recorded {
+                    Ok(ractor::rpc::CallResult::Success(Ok(()))) => return,
+                    Ok(ractor::rpc::CallResult::Success(Err(error))) => {
+                        tracing::warn!(%conversation, seq, %error, "provider answer not recorded yet; retrying");
+                    }
+                    Ok(ractor::rpc::CallResult::Timeout) => {}
+                    Ok(ractor::rpc::CallResult::SenderError) | Err(_) => {
+                        directory.forget_conversation(tenant, conversation, actor.get_id());
+                    }
                 }
-                Err(_) => return,
-            },
+            }
             Err(error) => {
-                tracing::error!(%conversation, %error, "provider answer could not be delivered");
-                return;
+                tracing::warn!(%conversation, seq, %error, "provider answer waits for its conversation")
             }
         }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(LONGEST_PAUSE);
     }
-    // Not lost: the reply is still `pending` in the outbox, and the outbox sweep sends it again.
-    tracing::error!(%conversation, "provider answer not delivered: conversation actor kept stopping");
+    // The reply stays `pending` in the outbox: the sweep hands it over again, and it may go twice.
+    metrics::counter!("conversa_provider_answers_lost_total").increment(1);
+    tracing::error!(%conversation, seq, "provider answer could not be recorded; the outbox will resend");
 }
 
 fn provider_error(error: SendError) -> ProviderError {
@@ -371,6 +451,12 @@ fn provider_error(error: SendError) -> ProviderError {
         SendError::Transient(detail) => ProviderError {
             code: None,
             title: "provider unavailable".into(),
+            detail: Some(detail),
+        },
+        // Not retried: the provider may have the message. The agent decides whether to send again.
+        SendError::Unknown(detail) => ProviderError {
+            code: None,
+            title: "outcome unknown: the provider may have received this message".into(),
             detail: Some(detail),
         },
     }

@@ -63,6 +63,19 @@ impl Turn {
         message
     }
 
+    /// Stamps the turn's events (and the conversation's activity) with the time of its commit, not of
+    /// its start: a resume window is computed from the `at` of events an agent received, and an event
+    /// must not be published carrying a time older than events published before it.
+    pub(crate) fn stamp(&mut self, at: Timestamp) {
+        if self.events.is_empty() {
+            return;
+        }
+        for event in &mut self.events {
+            event.at = at;
+        }
+        self.conversation.last_activity_at = at;
+    }
+
     /// A message already touched in this turn, or `None`.
     pub(crate) fn message_mut(&mut self, seq: Seq) -> Option<&mut Message> {
         self.messages.iter_mut().find(|m| m.seq == seq)
@@ -130,6 +143,14 @@ pub(crate) fn early_changed_insert(turn: &mut Turn, status: &InboundStatus) -> b
     true
 }
 
+/// Records that the contact wrote at `sent_at`: the customer-service window opens from the newest
+/// message, so an older one arriving late (a provider retry, out-of-order delivery) never moves it
+/// back, and a sender's clock ahead of ours never holds it open past now.
+pub(crate) fn note_inbound(conversation: &mut Conversation, sent_at: Timestamp, now: Timestamp) {
+    let at = sent_at.min(now);
+    conversation.last_inbound_at = conversation.last_inbound_at.max(Some(at));
+}
+
 pub(crate) fn upsert(messages: &mut Vec<Message>, message: Message) {
     match messages.iter_mut().find(|m| m.seq == message.seq) {
         Some(slot) => *slot = message,
@@ -187,5 +208,48 @@ pub(crate) fn inbound_message(
         error: None,
         created_at: inbound.sent_at,
         updated_at: now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::SignedDuration;
+    use schema::records::Contact;
+
+    fn conversation() -> Conversation {
+        let first = InboundMessage {
+            provider_message_id: "wamid.1".into(),
+            from: Contact {
+                address: "5511999990000".into(),
+                name: None,
+            },
+            sent_at: Timestamp::now(),
+            content: schema::records::MessageContent::Text { body: "oi".into() },
+            reply_to: None,
+        };
+        new_conversation(
+            TenantId::new(),
+            ConversationId::new(),
+            ConnectionId::new(),
+            &first,
+        )
+    }
+
+    #[test]
+    fn an_older_message_arriving_late_never_moves_the_window_back() {
+        let now = Timestamp::now();
+        let mut c = conversation();
+        note_inbound(&mut c, now, now);
+        note_inbound(&mut c, now - SignedDuration::from_hours(25), now);
+        assert_eq!(c.last_inbound_at, Some(now));
+    }
+
+    #[test]
+    fn a_sender_clock_ahead_of_ours_counts_as_now() {
+        let now = Timestamp::now();
+        let mut c = conversation();
+        note_inbound(&mut c, now + SignedDuration::from_hours(3), now);
+        assert_eq!(c.last_inbound_at, Some(now));
     }
 }

@@ -49,12 +49,19 @@ impl Default for Config {
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     pub addr: SocketAddr,
+    /// Open HTTP connections at once (agent sockets leave the count once upgraded).
+    pub max_connections: usize,
+    /// Longest a client may take to send a request head (slow clients are cut, never waited on).
+    pub header_read_timeout_secs: u64,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
+        let d = gateway::server::ServerLimits::default();
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_connections: d.max_connections,
+            header_read_timeout_secs: d.header_read_timeout.as_secs(),
         }
     }
 }
@@ -213,7 +220,12 @@ pub struct ActorsConfig {
     pub idle_timeout_secs: u64,
     pub idle_check_interval_secs: u64,
     pub call_timeout_secs: u64,
+    /// Longest one conversation turn may take, ambiguous-commit retries included; at most 25 s so it
+    /// stays under the 30 s resume clock margin.
+    pub turn_deadline_ms: u64,
     pub max_delivery_attempts: u32,
+    pub max_actor_requests: usize,
+    pub max_queued_sends: usize,
     pub session_concurrency: usize,
     pub outbound_rate_per_second: u32,
     pub session_rate_per_second: u32,
@@ -231,7 +243,10 @@ impl Default for ActorsConfig {
             idle_timeout_secs: d.idle_timeout.as_secs(),
             idle_check_interval_secs: d.idle_check_interval.as_secs(),
             call_timeout_secs: d.call_timeout.as_secs(),
+            turn_deadline_ms: d.turn_deadline.as_millis() as u64,
             max_delivery_attempts: d.max_delivery_attempts,
+            max_actor_requests: d.max_actor_requests,
+            max_queued_sends: d.max_queued_sends,
             session_concurrency: d.session_concurrency,
             outbound_rate_per_second: d.outbound_rate_per_second,
             session_rate_per_second: d.session_rate_per_second,
@@ -256,6 +271,11 @@ pub struct GatewaySection {
     pub ws_send_queue: usize,
     pub ws_max_replay: usize,
     pub ws_subscribe_timeout_secs: u64,
+    /// Longest a client may take to send a request body.
+    pub body_read_timeout_secs: u64,
+    /// Longest one frame may take to reach an agent's socket before the agent is cut as a slow
+    /// consumer (close code 4008).
+    pub ws_write_timeout_secs: u64,
 }
 
 impl Default for GatewaySection {
@@ -270,6 +290,8 @@ impl Default for GatewaySection {
             ws_send_queue: d.ws_send_queue,
             ws_max_replay: d.ws_max_replay,
             ws_subscribe_timeout_secs: d.ws_subscribe_timeout.as_secs(),
+            body_read_timeout_secs: d.body_read_timeout.as_secs(),
+            ws_write_timeout_secs: d.ws_write_timeout.as_secs(),
         }
     }
 }
@@ -381,9 +403,26 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         figment
-            .merge(Env::prefixed("CONVERSA_").split("__"))
+            .merge(
+                Env::prefixed(ENV_PREFIX)
+                    .filter(|key| is_config_key(&key.as_str().to_ascii_lowercase()))
+                    .split("__"),
+            )
             .extract()
             .map_err(Box::new)
+    }
+
+    /// `CONVERSA_*` variables of the environment that name no configuration key (a script's own
+    /// variable, a typo): the node ignores them, and says so once logging runs.
+    pub fn ignored_env() -> Vec<String> {
+        std::env::vars_os()
+            .filter_map(|(key, _)| key.into_string().ok())
+            .filter(|key| {
+                key.strip_prefix(ENV_PREFIX)
+                    .is_some_and(|rest| !is_config_key(&rest.to_ascii_lowercase()))
+            })
+            .filter(|key| !NOT_CONFIG_BUT_OURS.contains(&key.as_str()))
+            .collect()
     }
 
     pub fn actor_config(&self) -> actors::ActorConfig {
@@ -392,7 +431,13 @@ impl Config {
             idle_timeout: secs(a.idle_timeout_secs),
             idle_check_interval: secs(a.idle_check_interval_secs.max(1)),
             call_timeout: secs(a.call_timeout_secs.max(1)),
+            turn_deadline: std::time::Duration::from_millis(
+                a.turn_deadline_ms
+                    .clamp(1, MAX_TURN_DEADLINE.as_millis() as u64),
+            ),
             max_delivery_attempts: a.max_delivery_attempts.max(1),
+            max_actor_requests: a.max_actor_requests.max(1),
+            max_queued_sends: a.max_queued_sends.max(1),
             session_concurrency: a.session_concurrency.max(1),
             outbound_rate_per_second: a.outbound_rate_per_second.max(1),
             session_rate_per_second: a.session_rate_per_second.max(1),
@@ -421,8 +466,49 @@ impl Config {
             ws_send_queue: g.ws_send_queue,
             ws_max_replay: g.ws_max_replay,
             ws_subscribe_timeout: secs(g.ws_subscribe_timeout_secs.max(1)),
+            body_read_timeout: secs(g.body_read_timeout_secs.max(1)),
+            ws_write_timeout: secs(g.ws_write_timeout_secs.max(1)),
         }
     }
+
+    pub fn server_limits(&self) -> gateway::server::ServerLimits {
+        gateway::server::ServerLimits {
+            max_connections: self.http.max_connections.max(1),
+            header_read_timeout: secs(self.http.header_read_timeout_secs.max(1)),
+        }
+    }
+}
+
+/// A turn must publish well inside the resume clock margin (`schema::ws::RESUME_CLOCK_MARGIN_SECS`).
+const MAX_TURN_DEADLINE: std::time::Duration =
+    std::time::Duration::from_secs(schema::ws::RESUME_CLOCK_MARGIN_SECS as u64 * 5 / 6);
+
+/// Prefix of the variables that configure a node.
+const ENV_PREFIX: &str = "CONVERSA_";
+
+/// Variables with the prefix that are read elsewhere (the command line's `--config`).
+const NOT_CONFIG_BUT_OURS: &[&str] = &["CONVERSA_CONFIG"];
+
+/// Whether `key` (lower case, prefix stripped, sections joined by `__`) starts with a section or
+/// top-level key of `Config`. Only those reach the configuration: any other `CONVERSA_*` variable
+/// (the scripts' `CONVERSA_CACHE`, the tests' `CONVERSA_SCYLLA_NODES`) is not the node's business and
+/// must never stop it from starting.
+fn is_config_key(key: &str) -> bool {
+    const TOP_LEVEL: &[&str] = &[
+        "http",
+        "storage",
+        "actors",
+        "gateway",
+        "whatsapp",
+        "evolution",
+        "zapi",
+        "security",
+        "log",
+        "shutdown_deadline_secs",
+        "bus_capacity",
+    ];
+    let first = key.split("__").next().unwrap_or_default();
+    TOP_LEVEL.contains(&first)
 }
 
 fn secs(n: u64) -> std::time::Duration {
@@ -447,6 +533,32 @@ mod tests {
             assert_eq!(config.http.addr.port(), 9100);
             assert!(!config.storage.embedded.group_commit);
             assert_eq!(config.bus_capacity, 4096);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn variables_of_the_scripts_and_strays_do_not_stop_the_node() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CONVERSA_CACHE", "/tmp/cache");
+            jail.set_env("CONVERSA_SCYLLA_NODES", "127.0.0.1:9042");
+            jail.set_env("CONVERSA_WHATEVER__X", "1");
+            jail.set_env("CONVERSA_BUS_CAPACITY", "77");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.bus_capacity, 77);
+            let ignored = Config::ignored_env();
+            assert!(ignored.contains(&"CONVERSA_CACHE".to_string()));
+            assert!(ignored.contains(&"CONVERSA_WHATEVER__X".to_string()));
+            assert!(!ignored.contains(&"CONVERSA_BUS_CAPACITY".to_string()));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_misspelt_key_inside_a_known_section_is_still_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CONVERSA_HTTP__ADRESS", "127.0.0.1:1");
+            assert!(Config::load(None).is_err());
             Ok(())
         });
     }

@@ -103,7 +103,7 @@ pub async fn provision(
             };
             let json =
                 serde_json::to_vec_pretty(&setup).map_err(|e| DemoError::File(e.to_string()))?;
-            std::fs::write(&path, json).map_err(|e| DemoError::File(e.to_string()))?;
+            write_private(&path, &json).map_err(|e| DemoError::File(e.to_string()))?;
             setup
         }
     };
@@ -133,4 +133,20 @@ fn random_hex() -> String {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
+}
+
+/// Writes `bytes` to a file only its owner can read: `demo.json` holds the app secret and verify
+/// token.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    // A file left by an older version keeps its mode on open: narrow it too.
+    #[cfg(unix)]
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }

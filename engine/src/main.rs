@@ -76,6 +76,9 @@ fn main() -> anyhow::Result<()> {
                 config.storage.embedded.data_dir = dir;
             }
             engine::telemetry::init_logging(&config.log);
+            for name in Config::ignored_env() {
+                tracing::warn!(%name, "ignoring an environment variable that names no configuration key");
+            }
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;

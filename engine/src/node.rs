@@ -97,13 +97,6 @@ pub async fn run(
         .await
         .with_context(|| format!("binding {}", config.http.addr))?;
     let addr = listener.local_addr()?;
-    // Events are small frames that must leave at once: without TCP_NODELAY, Nagle's algorithm and the
-    // peer's delayed ACK add up to ~40 ms to fan-out latency.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-    });
     announce(
         &options,
         json!({"event": "listening", "addr": addr.to_string()}),
@@ -139,13 +132,32 @@ pub async fn run(
     );
     let app = gateway::http::router(state);
     let stop_accepting = cancel.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutdown requested: closing sockets and draining requests");
-        stop_accepting.cancel();
-    });
     let deadline = Duration::from_secs(config.shutdown_deadline_secs.max(1));
-    let served = server.await;
+    let started_stopping = Arc::new(std::sync::OnceLock::new());
+    let stop_clock = Arc::clone(&started_stopping);
+    let cut = gateway::server::serve(
+        listener,
+        app,
+        config.server_limits(),
+        async move {
+            shutdown.await;
+            let _ = stop_clock.set(std::time::Instant::now());
+            tracing::info!("shutdown requested: closing sockets and draining requests");
+            stop_accepting.cancel();
+        },
+        // HTTP may use half the deadline; the actors and the store share the rest.
+        deadline / 2,
+    )
+    .await;
+    if cut > 0 {
+        tracing::warn!(
+            connections = cut,
+            "shutdown cut HTTP connections still open at the deadline"
+        );
+    }
+    let deadline = started_stopping
+        .get()
+        .map_or(deadline, |at| deadline.saturating_sub(at.elapsed()));
     tracing::info!("HTTP drained; stopping actors");
     directory.shutdown(deadline).await;
     readiness.abort();
@@ -156,7 +168,7 @@ pub async fn run(
         .context("closing the message store")?;
     upkeep.abort();
     tracing::info!("node stopped");
-    served.context("HTTP server failed")
+    Ok(())
 }
 
 /// How often pending replies are swept, and how old one must be to be resent: well past the longest
@@ -166,31 +178,17 @@ const OUTBOX_SWEEP_EVERY: Duration = Duration::from_secs(60);
 const OUTBOX_SWEEP_AGE: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
 
 /// Resends replies a previous process left `pending` (everything created before this start), then
-/// every minute those older than `OUTBOX_SWEEP_AGE` whose provider answer was lost.
+/// every minute those older than `OUTBOX_SWEEP_AGE` that are not in flight here (deferred by a full
+/// session queue, or whose hand-over was lost with a stopped actor).
 fn spawn_outbox_sweep(directory: Arc<actors::Directory>) -> tokio::task::JoinHandle<()> {
     let started = jiff::Timestamp::now();
     tokio::spawn(async move {
-        // Replies this sweep handed over recently: they are on their way, not lost.
-        let mut handed_over: std::collections::HashMap<
-            actors::directory::PendingReply,
-            std::time::Instant,
-        > = std::collections::HashMap::new();
         let mut cutoff = started;
         loop {
-            handed_over.retain(|_, at| at.elapsed() < OUTBOX_SWEEP_AGE.unsigned_abs());
-            match directory
-                .recover_outbox(cutoff, |reply| handed_over.contains_key(reply))
-                .await
-            {
+            match directory.recover_outbox(cutoff).await {
+                Ok(0) => {}
                 Ok(resent) => {
-                    if !resent.is_empty() {
-                        tracing::info!(
-                            resent = resent.len(),
-                            "pending replies handed back to their sessions"
-                        );
-                    }
-                    let now = std::time::Instant::now();
-                    handed_over.extend(resent.into_iter().map(|reply| (reply, now)));
+                    tracing::info!(resent, "pending replies handed back to their sessions")
                 }
                 Err(error) => tracing::error!(%error, "outbox sweep failed"),
             }

@@ -170,4 +170,44 @@ fn describe() {
         "conversa_actor_registry_entries",
         "Entries in the actor directory, by kind."
     );
+    describe_gauge!(
+        "conversa_http_connections",
+        "Open HTTP connections (agent sockets leave the count once upgraded)."
+    );
+    describe_gauge!(
+        "conversa_outbound_in_flight",
+        "Provider sends handed to session actors and not yet answered (queued, in flight, or answer being recorded)."
+    );
+    describe_gauge!(
+        "conversa_outbox_pending",
+        "Replies still pending in the outbox at the last sweep (at most one sweep page)."
+    );
+    describe_counter!(
+        "conversa_actor_requests_refused_total",
+        "Requests refused with nothing done because the node had max_actor_requests in flight."
+    );
+    describe_counter!(
+        "conversa_actor_requests_expired_total",
+        "Requests skipped unhandled because their caller had stopped waiting."
+    );
+    describe_counter!(
+        "conversa_outbound_deferred_total",
+        "Replies left in the outbox because their connection's send queue was full."
+    );
+    describe_counter!(
+        "conversa_provider_answers_lost_total",
+        "Provider answers that could not be recorded after every try (the reply may be sent again)."
+    );
+    describe_counter!(
+        "conversa_commits_unsettled_total",
+        "Commits whose outcome the store did not tell at once (settled by re-reading and retrying)."
+    );
+    describe_counter!(
+        "conversa_stale_message_keys_total",
+        "Idempotency keys found pointing at a message that is not there (left by an unsettled commit)."
+    );
+    describe_counter!(
+        "conversa_http_body_timeouts_total",
+        "Requests refused with 408 because their body did not arrive in time."
+    );
 }

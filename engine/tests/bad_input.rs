@@ -38,7 +38,7 @@ async fn malformed_oversized_and_mistyped_webhooks_get_clear_errors_and_store_no
     .await;
     assert_eq!(status, 400);
 
-    let huge = vec![b' '; 2 * 1024 * 1024];
+    let huge = vec![b' '; 4 * 1024 * 1024];
     let (status, body) = whatsapp::post_raw(
         &node,
         &tenant.connection_id,
@@ -240,5 +240,25 @@ async fn retried_reply_with_the_same_client_message_id_is_sent_once() {
             .filter(|m| m["direction"] == "outbound")
             .count(),
         1
+    );
+}
+
+/// Meta documents POSTs of up to 3 MB: a 2.5 MB batch is stored whole, never refused (Meta would
+/// re-send the same bytes for days and they would never get in).
+#[tokio::test]
+async fn a_webhook_as_large_as_meta_documents_is_stored_whole() {
+    let node = Node::start().await;
+    let tenant = provision(&node, "big-batch").await;
+    let text = "m".repeat(4000);
+    let messages = (0..625)
+        .map(|i| whatsapp::text("5511922220000", &format!("wamid.BIG{i}"), &text))
+        .collect();
+    let payload = whatsapp::webhook(&tenant.phone_number_id, messages, vec![]);
+    assert!(serde_json::to_vec(&payload).unwrap().len() > 2_500_000);
+    let (status, answer) = whatsapp::post(&node, &tenant, &payload).await;
+    assert_eq!(
+        (status, answer["messages_stored"].as_u64()),
+        (200, Some(625)),
+        "{answer}"
     );
 }

@@ -47,6 +47,12 @@ async fn agent_downloads_media_through_the_node_with_its_content_type() {
         vec![0; 10_000],
         "token-media",
     );
+    graph.add_media(
+        "html-page",
+        "text/html",
+        b"<script>alert(document.cookie)</script>".to_vec(),
+        "token-media",
+    );
     let conversation = media_message(&node, &tenant, "wamid.IMG", "image",
         json!({"id": "1479537139650973", "mime_type": "image/jpeg", "sha256": "x", "caption": "comprovante"})).await;
     media_message(
@@ -63,6 +69,15 @@ async fn agent_downloads_media_through_the_node_with_its_content_type() {
         "wamid.OLD",
         "audio",
         json!({"id": "expired-id", "mime_type": "audio/ogg"}),
+    )
+    .await;
+
+    media_message(
+        &node,
+        &tenant,
+        "wamid.HTML",
+        "image",
+        json!({"id": "html-page", "mime_type": "image/jpeg"}),
     )
     .await;
 
@@ -84,7 +99,33 @@ async fn agent_downloads_media_through_the_node_with_its_content_type() {
         .unwrap();
     assert_eq!(image.status(), 200);
     assert_eq!(image.headers()["content-type"], "image/jpeg");
+    assert_eq!(image.headers()["content-disposition"], "inline");
+    assert_eq!(image.headers()["x-content-type-options"], "nosniff");
+    assert!(
+        image.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("sandbox")
+    );
     assert_eq!(image.bytes().await.unwrap().to_vec(), jpeg);
+
+    // A sender's HTML (labelled an image in the webhook, served as text/html by the provider) is a
+    // download under a sandboxing CSP, never a page in the API's origin.
+    let html = client
+        .get(url(&messages[3]["seq"]))
+        .bearer_auth(&tenant.agent_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(html.status(), 200);
+    assert_eq!(html.headers()["content-disposition"], "attachment");
+    assert_eq!(html.headers()["x-content-type-options"], "nosniff");
+    assert!(
+        html.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
 
     let too_big = client
         .get(url(&messages[1]["seq"]))

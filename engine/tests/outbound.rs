@@ -101,7 +101,6 @@ async fn transient_provider_errors_are_retried_until_accepted() {
                     "Cloud API message throughput has been reached.",
                 ),
             ),
-            Reply::Hang(Duration::from_secs(3)),
         ],
     );
     let (mut agent, _) = Agent::connect(&node, &tenant.agent_token, None).await;
@@ -110,8 +109,48 @@ async fn transient_provider_errors_are_retried_until_accepted() {
     assert_eq!(status["status"], "accepted", "{status}");
     assert_eq!(
         graph.requests_for(&tenant.phone_number_id),
-        4,
-        "503, 429, a timeout, then success"
+        3,
+        "503, 429, then success"
+    );
+}
+
+/// A request that reached the provider and got no answer (a read timeout, a 500) may have been sent:
+/// it is never retried, so the customer never gets the message twice; the agent sees why it failed.
+#[tokio::test]
+async fn a_send_that_may_have_reached_the_provider_is_not_retried() {
+    let graph = FakeGraph::start().await;
+    let node = Node::start_with(Some(graph.base.clone()), fast_retries(5)).await;
+    let tenant = provision(&node, "maybe-sent").await;
+    graph.script(
+        &tenant.phone_number_id,
+        vec![
+            Reply::Hang(Duration::from_secs(5)),
+            Reply::Error(500, meta_error(1, "An unknown error occurred", "")),
+        ],
+    );
+    let (mut agent, _) = Agent::connect(&node, &tenant.agent_token, None).await;
+    let (_, timed_out) = reply(&node, &tenant, &mut agent, "5511900000011", "talvez").await;
+    let status = final_status(&mut agent, timed_out["id"].as_str().unwrap()).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    assert!(
+        status["error"]["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("outcome unknown"),
+        "{status}"
+    );
+    assert_eq!(
+        graph.requests_for(&tenant.phone_number_id),
+        1,
+        "a read timeout is not retried"
+    );
+    let (_, server_error) = reply(&node, &tenant, &mut agent, "5511900000012", "de novo").await;
+    let status = final_status(&mut agent, server_error["id"].as_str().unwrap()).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    assert_eq!(
+        graph.requests_for(&tenant.phone_number_id),
+        2,
+        "a 500 is not retried"
     );
 }
 
@@ -160,7 +199,7 @@ async fn persistent_outage_ends_failed_after_the_last_attempt() {
     let graph = FakeGraph::start().await;
     let node = Node::start_with(Some(graph.base.clone()), fast_retries(3)).await;
     let tenant = provision(&node, "outage").await;
-    let outage = vec![Reply::Error(500, meta_error(1, "An unknown error occurred", "")); 10];
+    let outage = vec![Reply::Error(503, meta_error(2, "Service temporarily unavailable", "")); 10];
     graph.script(&tenant.phone_number_id, outage);
     let (mut agent, _) = Agent::connect(&node, &tenant.agent_token, None).await;
     let (_, sent) = reply(&node, &tenant, &mut agent, "5511900000003", "fora do ar").await;

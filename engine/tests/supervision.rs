@@ -1,10 +1,13 @@
 //! The actor tree in-process, on the real embedded store: a conversation actor that panics is replaced
 //! by a fresh one rebuilt from the store, a poison message is refused after a bounded number of
-//! attempts instead of crash-looping, and an idle conversation passivates and comes back with its seq.
+//! attempts instead of crash-looping, an idle conversation passivates and comes back with its seq, a
+//! failed spawn never leaves two actors for one conversation, and commits whose outcome the store does
+//! not tell are settled (answered, published once) or left for the next actor to publish.
 //!
-//! The only test-specific part is a wrapper around the real store that panics when it is asked to commit
-//! a message whose text is `POISON` — a fault injected at the port, so the panic happens inside the
-//! conversation actor's `handle`, as a bug would.
+//! The only test-specific part is a wrapper around the real store that injects faults at the port: a
+//! panic when asked to commit a message whose text is `POISON` (so the panic happens inside the
+//! conversation actor's `handle`, as a bug would), a conversation load held and then failed, commits
+//! that fail after writing or without writing, failing event reads, and a lookup held until released.
 
 use actors::{ActorConfig, Directory, RouteError, Services};
 use async_trait::async_trait;
@@ -22,7 +25,40 @@ use schema::{ConnectionId, ConversationId, Seq, TenantId};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-struct PoisonOnCommit(Arc<EmbeddedStore>);
+struct PoisonOnCommit(Arc<EmbeddedStore>, Arc<LoadFault>, Arc<Faults>);
+
+/// Faults of the commit and read paths, armed by the tests.
+#[derive(Default)]
+struct Faults {
+    /// The next this-many commits are written, then answered with an error (a lost acknowledgement).
+    write_then_fail: std::sync::atomic::AtomicU32,
+    /// The next this-many commits fail without writing anything.
+    fail_unwritten: std::sync::atomic::AtomicU32,
+    /// While set, event reads fail.
+    events_down: std::sync::atomic::AtomicBool,
+    /// While set, the next message-key lookup waits for `release_lookup`, after `lookup_entered`.
+    hold_lookup: std::sync::atomic::AtomicBool,
+    lookup_entered: tokio::sync::Notify,
+    release_lookup: tokio::sync::Notify,
+}
+
+fn take_one(counter: &std::sync::atomic::AtomicU32) -> bool {
+    counter
+        .fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |n| n.checked_sub(1),
+        )
+        .is_ok()
+}
+
+/// A fault on the first conversation load: it waits until released, then fails like a store blip.
+#[derive(Default)]
+struct LoadFault {
+    armed: std::sync::atomic::AtomicBool,
+    entered: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+}
 
 #[async_trait]
 impl MessageStore for PoisonOnCommit {
@@ -64,6 +100,15 @@ impl MessageStore for PoisonOnCommit {
         t: TenantId,
         id: ConversationId,
     ) -> StoreResult<Option<Conversation>> {
+        if self
+            .1
+            .armed
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.1.entered.notify_one();
+            self.1.release.notified().await;
+            return Err(StoreError::Unavailable("injected fault: store blip".into()));
+        }
         self.0.conversation(t, id).await
     }
     async fn commit(&self, commit: ConversationCommit) -> StoreResult<()> {
@@ -75,7 +120,18 @@ impl MessageStore for PoisonOnCommit {
             !poisoned,
             "injected fault: poison message reached the store"
         );
-        self.0.commit(commit).await
+        if take_one(&self.2.fail_unwritten) {
+            return Err(StoreError::Unavailable(
+                "injected fault: not written".into(),
+            ));
+        }
+        self.0.commit(commit).await?;
+        if take_one(&self.2.write_then_fail) {
+            return Err(StoreError::Unavailable(
+                "injected fault: written, answer lost".into(),
+            ));
+        }
+        Ok(())
     }
     async fn pending_outbound(
         &self,
@@ -89,6 +145,14 @@ impl MessageStore for PoisonOnCommit {
         c: ConversationId,
         k: &MessageKey,
     ) -> StoreResult<Option<MessageRef>> {
+        if self
+            .2
+            .hold_lookup
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.2.lookup_entered.notify_one();
+            self.2.release_lookup.notified().await;
+        }
         self.0.message_ref(t, c, k).await
     }
     async fn message(
@@ -115,6 +179,9 @@ impl MessageStore for PoisonOnCommit {
         a: Seq,
         l: usize,
     ) -> StoreResult<Vec<EventEnvelope>> {
+        if self.2.events_down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("injected fault: reads down".into()));
+        }
         self.0.events(t, c, a, l).await
     }
     async fn inbox(
@@ -138,6 +205,9 @@ impl MessageStore for PoisonOnCommit {
 
 struct Fixture {
     directory: Arc<Directory>,
+    load_fault: Arc<LoadFault>,
+    faults: Arc<Faults>,
+    bus: Arc<InProcessBus>,
     store: Arc<EmbeddedStore>,
     tenant: TenantId,
     connection: Connection,
@@ -173,9 +243,16 @@ async fn fixture(config: ActorConfig) -> Fixture {
         created_at: Timestamp::now(),
     };
     store.create_connection(&connection).await.unwrap();
+    let load_fault = Arc::new(LoadFault::default());
+    let faults = Arc::new(Faults::default());
+    let bus = Arc::new(InProcessBus::new(64));
     let services = Services {
-        store: Arc::new(PoisonOnCommit(Arc::clone(&store))),
-        bus: Arc::new(InProcessBus::new(64)),
+        store: Arc::new(PoisonOnCommit(
+            Arc::clone(&store),
+            Arc::clone(&load_fault),
+            Arc::clone(&faults),
+        )),
+        bus: Arc::clone(&bus) as Arc<dyn schema::bus::EventBus>,
         // Unreachable on purpose: these tests send nothing out.
         channel: Arc::new(
             GraphClient::new(GraphConfig {
@@ -189,6 +266,9 @@ async fn fixture(config: ActorConfig) -> Fixture {
     let directory = actors::node_supervisor::start(services).await.unwrap();
     Fixture {
         directory,
+        load_fault,
+        faults,
+        bus,
         store,
         tenant,
         connection,
@@ -291,5 +371,234 @@ async fn idle_conversation_passivates_and_resumes_from_the_store() {
     f.ingest("wamid.2", "dois").await.unwrap();
     assert_eq!(f.directory.live_counts().1, 1);
     assert_eq!(f.seqs().await, vec![1, 2, 3]);
+    f.directory.shutdown(Duration::from_secs(5)).await;
+}
+
+/// Two callers race for a conversation whose first spawn fails on a store blip: the waiter's retry
+/// must land its actor where later lookups find it, so the conversation never gets a second actor.
+#[tokio::test]
+async fn a_failed_spawn_never_leaves_a_second_actor_for_the_same_conversation() {
+    let f = fixture(ActorConfig::default()).await;
+    f.load_fault
+        .armed
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let (tenant, id) = (f.tenant, f.conversation());
+    let first = tokio::spawn({
+        let directory = Arc::clone(&f.directory);
+        async move { directory.conversation(tenant, id).await }
+    });
+    f.load_fault.entered.notified().await;
+    let second = tokio::spawn({
+        let directory = Arc::clone(&f.directory);
+        async move { directory.conversation(tenant, id).await }
+    });
+    // On this single-threaded runtime, yielding lets the second caller run until it waits on the
+    // first caller's spawn.
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    f.load_fault.release.notify_one();
+    let first = first.await.unwrap();
+    assert!(matches!(first, Err(RouteError::Spawn(_))), "got {first:?}");
+    let second = second.await.unwrap().expect("the waiter spawned the actor");
+    let later = f.directory.conversation(tenant, id).await.unwrap();
+    assert_eq!(
+        later.get_id(),
+        second.get_id(),
+        "a later lookup found another actor: two live actors serve one conversation"
+    );
+    assert_eq!(f.directory.live_counts().1, 1);
+    f.directory.shutdown(Duration::from_secs(5)).await;
+}
+
+/// Seqs of the events published on the bus until `count` have arrived.
+async fn published(
+    live: &mut futures::stream::BoxStream<'static, schema::bus::BusItem>,
+    count: usize,
+) -> Vec<EventEnvelope> {
+    let mut seen = Vec::new();
+    while seen.len() < count {
+        match tokio::time::timeout(Duration::from_secs(20), futures::StreamExt::next(live)).await {
+            Ok(Some(schema::bus::BusItem::Event(published))) => {
+                seen.push((*published.envelope).clone())
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => panic!("only {} of {count} events were published", seen.len()),
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_commit_written_but_answered_with_an_error_is_acknowledged_and_published_once() {
+    let f = fixture(ActorConfig::default()).await;
+    let mut live = schema::bus::EventBus::subscribe(f.bus.as_ref(), f.tenant);
+    f.faults
+        .write_then_fail
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let report = f.ingest("wamid.1", "um").await.expect("settled as written");
+    assert_eq!(report.messages_stored, 1);
+    let events = published(&mut live, 2).await;
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(f.seqs().await, vec![1, 2]);
+    // The provider's retry is a duplicate, not a second message.
+    let again = f.ingest("wamid.1", "um").await.unwrap();
+    assert_eq!((again.messages_stored, again.duplicates), (0, 1));
+    f.directory.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_commit_that_failed_unwritten_is_retried_identically_and_stored_once() {
+    let f = fixture(ActorConfig::default()).await;
+    f.ingest("wamid.1", "um").await.unwrap();
+    f.faults
+        .fail_unwritten
+        .store(2, std::sync::atomic::Ordering::SeqCst);
+    let report = f
+        .ingest("wamid.2", "dois")
+        .await
+        .expect("the identical retry landed");
+    assert_eq!(report.messages_stored, 1);
+    assert_eq!(f.seqs().await, vec![1, 2, 3]);
+    f.directory.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_turn_left_unsettled_says_so_and_the_next_actor_publishes_what_was_stored() {
+    let f = fixture(ActorConfig {
+        turn_deadline: Duration::from_millis(300),
+        ..Default::default()
+    })
+    .await;
+    let mut live = schema::bus::EventBus::subscribe(f.bus.as_ref(), f.tenant);
+    f.faults
+        .write_then_fail
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    f.faults
+        .events_down
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let unknown = f.ingest("wamid.1", "um").await.unwrap_err();
+    assert!(
+        !unknown.outcome_known(),
+        "the caller must not be told nothing was done: {unknown:?}"
+    );
+    f.faults
+        .events_down
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    // The next actor for the conversation (started by the next message, or by the directory on its
+    // own a few seconds later) publishes the stored turn.
+    f.directory
+        .conversation(f.tenant, f.conversation())
+        .await
+        .unwrap();
+    let events = published(&mut live, 2).await;
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2]);
+    let again = f.ingest("wamid.1", "um").await.unwrap();
+    assert_eq!((again.messages_stored, again.duplicates), (0, 1));
+    f.directory.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn events_are_stamped_when_committed_not_when_their_turn_started() {
+    let f = fixture(ActorConfig::default()).await;
+    f.ingest("wamid.1", "um").await.unwrap();
+    f.faults
+        .hold_lookup
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let turn = tokio::spawn({
+        let directory = Arc::clone(&f.directory);
+        let (tenant, connection, id) = (f.tenant, f.connection.clone(), f.conversation());
+        async move {
+            directory
+                .ingest(
+                    tenant,
+                    &connection,
+                    id,
+                    text("wamid.2", "dois"),
+                    Instant::now(),
+                    "r".into(),
+                )
+                .await
+        }
+    });
+    f.faults.lookup_entered.notified().await;
+    // The turn has started and waits on the store; everything it commits happens after this instant.
+    let after_start = Timestamp::now();
+    f.faults.release_lookup.notify_one();
+    turn.await.unwrap().unwrap();
+    let events = f
+        .store
+        .events(f.tenant, f.conversation(), 2, 10)
+        .await
+        .unwrap();
+    assert!(!events.is_empty());
+    assert!(
+        events.iter().all(|e| e.at >= after_start),
+        "an event carries its turn's start time: {:?} < {after_start}",
+        events.iter().map(|e| e.at).min()
+    );
+    f.directory.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_request_whose_caller_gave_up_is_never_applied() {
+    let f = fixture(ActorConfig {
+        call_timeout: Duration::from_secs(1),
+        ..Default::default()
+    })
+    .await;
+    f.ingest("wamid.1", "um").await.unwrap();
+    f.faults
+        .hold_lookup
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let slow = tokio::spawn({
+        let directory = Arc::clone(&f.directory);
+        let (tenant, connection, id) = (f.tenant, f.connection.clone(), f.conversation());
+        async move {
+            directory
+                .ingest(
+                    tenant,
+                    &connection,
+                    id,
+                    text("wamid.2", "dois"),
+                    Instant::now(),
+                    "a".into(),
+                )
+                .await
+        }
+    });
+    f.faults.lookup_entered.notified().await;
+    // Queued behind the held turn; its caller gives up after the call timeout.
+    let queued = f.ingest("wamid.3", "três").await;
+    assert!(matches!(queued, Err(RouteError::Timeout(_))), "{queued:?}");
+    f.faults.release_lookup.notify_one();
+    let slow = slow.await.unwrap();
+    assert!(matches!(slow, Err(RouteError::Timeout(_))), "{slow:?}");
+    // The held turn completes (its outcome was "unknown", and it happened); the expired one was
+    // skipped, so it is stored only when the provider retries it.
+    let stored = |wamid: &'static str| {
+        let store = Arc::clone(&f.store);
+        let (tenant, id) = (f.tenant, f.conversation());
+        async move {
+            store
+                .message_ref(tenant, id, &MessageKey::Provider(wamid.into()))
+                .await
+                .unwrap()
+                .is_some()
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !stored("wamid.2").await {
+        assert!(Instant::now() < deadline, "the held turn never completed");
+        tokio::task::yield_now().await;
+    }
+    // One more request through the same mailbox proves the expired one was handled (skipped) first.
+    f.ingest("wamid.4", "quatro").await.unwrap();
+    assert!(
+        !stored("wamid.3").await,
+        "a request whose caller gave up was applied"
+    );
+    let retried = f.ingest("wamid.3", "três").await.unwrap();
+    assert_eq!(retried.messages_stored, 1);
     f.directory.shutdown(Duration::from_secs(5)).await;
 }

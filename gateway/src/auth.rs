@@ -1,7 +1,7 @@
 //! Bearer tokens. Agent tokens are random 256-bit secrets shown once and stored only as SHA-256, so a
 //! leaked database does not leak usable tokens; the admin token comes from config. Tokens arrive in the
-//! `Authorization: Bearer` header, or as `?token=` on the WebSocket route (browsers cannot set headers
-//! on a WebSocket).
+//! `Authorization: Bearer` header; only the WebSocket upgrade also takes an agent's token as `?token=`
+//! (browsers cannot set headers on a WebSocket). The admin token is accepted in the header alone.
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -46,15 +46,19 @@ pub fn secrets_match(given: &str, expected: &str) -> bool {
     mac.verify_slice(&expected_tag).is_ok()
 }
 
-/// The token of a request: `Authorization: Bearer …`, else `?token=…`.
+/// The token in a request's `Authorization: Bearer …` header. Tokens in URLs end up in proxy logs and
+/// browser history, so no route but the WebSocket upgrade reads one there (`query_token`).
 pub fn bearer_token(parts: &Parts) -> Option<String> {
-    if let Some(value) = parts
+    parts
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-    {
-        return value.strip_prefix("Bearer ").map(|t| t.trim().to_string());
-    }
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string())
+}
+
+/// `?token=…` of a URL: browsers cannot set headers on a WebSocket, so the upgrade alone accepts it.
+fn query_token(parts: &Parts) -> Option<String> {
     parts.uri.query().and_then(|query| {
         query
             .split('&')
@@ -62,22 +66,41 @@ pub fn bearer_token(parts: &Parts) -> Option<String> {
     })
 }
 
-/// An authenticated agent; extracting it answers 401 for a missing or unknown token.
+/// An authenticated agent (token in the `Authorization` header); extracting it answers 401 for a
+/// missing or unknown token.
 pub struct AuthenticatedAgent(pub Agent);
 
 impl FromRequestParts<AppState> for AuthenticatedAgent {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(parts)
-            .ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
-        let agent = state
-            .store
-            .agent_by_token(token_hash(&token))
-            .await?
-            .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))?;
-        Ok(AuthenticatedAgent(agent))
+        let token = bearer_token(parts).ok_or_else(|| {
+            ApiError::unauthorized("a bearer token is required in the Authorization header")
+        })?;
+        agent_by_token(state, &token).await.map(AuthenticatedAgent)
     }
+}
+
+/// An agent opening the WebSocket: the `Authorization` header, else `?token=`.
+pub struct WebSocketAgent(pub Agent);
+
+impl FromRequestParts<AppState> for WebSocketAgent {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer_token(parts)
+            .or_else(|| query_token(parts))
+            .ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
+        agent_by_token(state, &token).await.map(WebSocketAgent)
+    }
+}
+
+async fn agent_by_token(state: &AppState, token: &str) -> Result<Agent, ApiError> {
+    state
+        .store
+        .agent_by_token(token_hash(token))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))
 }
 
 /// The operator, authenticated by the configured admin token.
@@ -95,7 +118,9 @@ impl FromRequestParts<AppState> for Admin {
         };
         match bearer_token(parts) {
             Some(given) if secrets_match(&given, expected) => Ok(Admin),
-            _ => Err(ApiError::unauthorized("the admin token is required")),
+            _ => Err(ApiError::unauthorized(
+                "the admin token is required in the Authorization header",
+            )),
         }
     }
 }

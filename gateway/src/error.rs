@@ -91,26 +91,69 @@ impl From<actors::RouteError> for ApiError {
             RouteError::Conversation(ConversationError::Invalid(detail)) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_message", detail)
             }
-            other => {
+            RouteError::Overloaded => ApiError::unavailable(
+                "overloaded",
+                "the node has too many requests in flight; nothing was done, retry",
+            ),
+            other if other.outcome_known() => {
                 tracing::error!(error = %other, "request could not be completed");
+                ApiError::unavailable("not_durable", format!("{other}; nothing was done, retry"))
+            }
+            other => {
+                tracing::error!(error = %other, "request outcome unknown");
                 ApiError::unavailable(
-                    "not_durable",
-                    format!("{other}; nothing was acknowledged, retry"),
+                    "outcome_unknown",
+                    format!(
+                        "{other}; it may have been applied or may still be. Retrying is safe: a \
+                         webhook is deduplicated by its provider message id, a send retried with the \
+                         same client_message_id (or Idempotency-Key) answers with the stored message"
+                    ),
                 )
             }
         }
     }
 }
 
-/// Reads a request body up to `limit` bytes, answering 413 beyond it.
-pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
+/// Reads a request body up to `limit` bytes within `timeout`: 413 beyond the limit, 408 when the client
+/// is too slow (a slow body must not hold a handler, or whatever it holds, for long), 400 when the
+/// connection broke mid-body.
+pub async fn read_body(
+    body: axum::body::Body,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<bytes::Bytes, ApiError> {
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await;
+    match read {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(error)) if is_length_limit(&error) => Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
-            format!("request body is larger than {limit} bytes or could not be read"),
-        )
-    })
+            format!("request body is larger than {limit} bytes"),
+        )),
+        Ok(Err(error)) => Err(ApiError::bad_request(
+            "body_unreadable",
+            format!("the request body could not be read: {error}"),
+        )),
+        Err(_) => {
+            metrics::counter!("conversa_http_body_timeouts_total").increment(1);
+            Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!("the request body did not arrive within {timeout:?}"),
+            ))
+        }
+    }
+}
+
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = source {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 /// Checks that the request says it carries JSON, answering 415 otherwise.

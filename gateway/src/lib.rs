@@ -8,6 +8,7 @@
 //! http/admin.rs               /api/v1/admin/… (admin token): tenants, connections, agents
 //! http/ops.rs                 /metrics, /healthz, /readyz
 //! ws/                         /api/v1/ws: the agent WebSocket (live events, resume by seq)
+//! server.rs                   the HTTP/1.1 listener: connection limit, header timeout, bounded drain
 //! auth.rs, error.rs           bearer tokens; the JSON error body every route answers with
 //! ```
 //!
@@ -21,6 +22,7 @@ pub mod auth;
 pub mod error;
 pub mod http;
 pub mod providers;
+pub mod server;
 pub mod ws;
 
 use actors::Directory;
@@ -33,11 +35,11 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 /// Limits and switches of the edge.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct GatewayConfig {
     /// Token for `/api/v1/admin`; the admin API answers 404 when unset.
     pub admin_token: Option<String>,
-    /// Largest webhook body accepted (Meta's payloads are a few KiB).
+    /// Largest webhook body accepted, in bytes. Meta documents POSTs of up to 3 MB (1,000 updates).
     pub webhook_body_limit: usize,
     /// Largest REST request body.
     pub api_body_limit: usize,
@@ -51,19 +53,45 @@ pub struct GatewayConfig {
     pub ws_max_replay: usize,
     /// How long a socket may stay open without subscribing.
     pub ws_subscribe_timeout: Duration,
+    /// Longest a client may take to send a whole request body (after its head).
+    pub body_read_timeout: Duration,
+    /// Longest one frame may take to reach an agent's socket before it counts as a slow consumer.
+    pub ws_write_timeout: Duration,
+}
+
+impl std::fmt::Debug for GatewayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayConfig")
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("webhook_body_limit", &self.webhook_body_limit)
+            .field("api_body_limit", &self.api_body_limit)
+            .field("media_max_bytes", &self.media_max_bytes)
+            .field("max_inflight_webhooks", &self.max_inflight_webhooks)
+            .field("ws_send_queue", &self.ws_send_queue)
+            .field("ws_max_replay", &self.ws_max_replay)
+            .field("ws_subscribe_timeout", &self.ws_subscribe_timeout)
+            .field("body_read_timeout", &self.body_read_timeout)
+            .field("ws_write_timeout", &self.ws_write_timeout)
+            .finish()
+    }
 }
 
 impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
             admin_token: None,
-            webhook_body_limit: 1024 * 1024,
+            webhook_body_limit: 3 * 1024 * 1024,
             api_body_limit: 64 * 1024,
             media_max_bytes: 100 * 1024 * 1024,
             max_inflight_webhooks: 512,
             ws_send_queue: 1024,
             ws_max_replay: 10_000,
             ws_subscribe_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(15),
+            ws_write_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -23,9 +23,15 @@ pub enum SendError {
     /// The provider refused the message; retrying will not help (4xx, validation).
     #[error("rejected by provider: {0:?}")]
     Rejected(ProviderError),
-    /// The provider could not be reached or answered 429/5xx; a retry may succeed.
+    /// The message surely did not reach the provider (no connection, 429, 503); a retry may succeed
+    /// and cannot send it twice.
     #[error("provider unavailable: {0}")]
     Transient(String),
+    /// The request may have reached the provider but no usable answer came back (a read timeout, a
+    /// connection lost after the request was written, 500/502/504): retrying could send the message
+    /// twice, so it is not retried.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
 }
 
 /// A media file on its way from the provider, streamed.

@@ -22,6 +22,7 @@ pub mod events;
 pub mod fixtures;
 pub mod ids;
 pub mod inbound;
+pub mod limits;
 pub mod records;
 pub mod store;
 pub mod ws;

@@ -312,23 +312,25 @@ pub enum MessageStatus {
 }
 
 impl MessageStatus {
-    /// Whether moving from `self` to `next` is progress (never backwards, `failed` is final).
+    /// Whether moving from `self` to `next` is progress: never backwards, `failed` is final, and a
+    /// message the recipient has (`delivered`, `read`) cannot fail any more (a late `failed` is stale).
     pub fn can_advance_to(self, next: MessageStatus) -> bool {
         use MessageStatus::*;
         !matches!(self, Failed | Received) && next.rank() > self.rank() && next != Received
     }
 
     /// The status's place in the delivery order. Stores keep the higher rank when a message is
-    /// rewritten, so a late or reordered write can never move a message backwards.
+    /// rewritten, so a late or reordered write can never move a message backwards. `failed` ranks
+    /// below `delivered`: it can follow `pending`, `accepted` or `sent`, never a delivery.
     pub fn rank(self) -> i16 {
         use MessageStatus::*;
         match self {
             Pending => 0,
             Accepted => 1,
             Sent => 2,
-            Delivered => 3,
-            Read => 4,
-            Failed => 5,
+            Failed => 3,
+            Delivered => 4,
+            Read => 5,
             Received => 6,
         }
     }
@@ -385,7 +387,15 @@ mod tests {
         assert!(Sent.can_advance_to(Read));
         assert!(!Read.can_advance_to(Delivered));
         assert!(!Read.can_advance_to(Read));
-        assert!(Delivered.can_advance_to(Failed));
+        assert!(Sent.can_advance_to(Failed));
+        assert!(
+            !Delivered.can_advance_to(Failed),
+            "a delivered message cannot fail"
+        );
+        assert!(
+            !Read.can_advance_to(Failed),
+            "a late failed must not outrank read"
+        );
         assert!(!Failed.can_advance_to(Read));
         assert!(!Received.can_advance_to(Read));
     }

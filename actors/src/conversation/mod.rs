@@ -13,7 +13,10 @@
 mod outbound;
 
 use crate::directory::{Directory, IngestReport};
-use crate::turn::{Turn, early_changed_insert, inbound_message, new_conversation, upsert};
+use crate::ticket::Ticket;
+use crate::turn::{
+    Turn, early_changed_insert, inbound_message, new_conversation, note_inbound, upsert,
+};
 use jiff::Timestamp;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use schema::bus::Published;
@@ -22,7 +25,9 @@ use schema::inbound::{InboundEvent, InboundMessage, InboundStatus};
 use schema::records::{
     Conversation, Direction, Message, MessageContent, MessageStatus, ProviderError, StatusChange,
 };
-use schema::store::{ConversationCommit, MessageKey, MessageRef, SeqWindow};
+use schema::store::{
+    ConversationCommit, MessageKey, MessageRef, MessageStore, SeqWindow, StoreError,
+};
 use schema::{AgentId, ConnectionId, ConversationId, Seq, TenantId};
 use std::sync::Arc;
 use std::time::Instant;
@@ -47,6 +52,8 @@ pub struct ConversationState {
     conversation: Option<Conversation>,
     last_message_at: Instant,
     idle_timer: JoinHandle<()>,
+    /// When the current turn must have published its events (see `ActorConfig::turn_deadline`).
+    turn_deadline: tokio::time::Instant,
 }
 
 /// Errors a conversation answers with.
@@ -59,8 +66,25 @@ pub enum ConversationError {
     /// WhatsApp accepts free text only within 24 hours of the contact's last message.
     #[error("the contact last wrote more than 24 hours ago")]
     WindowClosed,
+    /// The store failed before anything of the turn was written: nothing was done.
     #[error("store failed: {0}")]
     Store(String),
+    /// The turn's commit failed in a way that may still have written it, and retrying the identical
+    /// commit until the turn deadline did not tell: the outcome is unknown. The next actor for the
+    /// conversation publishes whatever the store turns out to hold.
+    #[error("commit outcome unknown: {0}")]
+    Unsettled(String),
+    /// The caller had stopped waiting before the request reached the front of the mailbox: skipped,
+    /// nothing done.
+    #[error("the request expired before it was handled")]
+    Expired,
+}
+
+impl ConversationError {
+    /// `true` when the request surely changed nothing (see `RouteError::outcome_known`).
+    pub fn outcome_known(&self) -> bool {
+        !matches!(self, ConversationError::Unsettled(_))
+    }
 }
 
 /// Messages of the conversation actor.
@@ -73,26 +97,34 @@ pub enum ConversationMsg {
         received_at: Instant,
         /// Id of the webhook request, carried into logs and onto the bus.
         request_id: Arc<str>,
+        /// The caller's deadline and request permit: skipped unhandled once the caller gave up.
+        ticket: Ticket,
         reply: RpcReplyPort<Result<IngestReport, ConversationError>>,
     },
     /// An agent's reply (text, template, buttons or reaction): validated, stored as `pending`, then
-    /// handed to the connection's session actor.
+    /// handed to the connection's session actor. Never sent when its caller had already given up.
     Send {
         agent: AgentId,
         content: MessageContent,
         client_message_id: Option<String>,
+        ticket: Ticket,
         reply: RpcReplyPort<Result<Message, ConversationError>>,
     },
-    /// The provider accepted the message stored at `seq` and gave it this id.
-    ProviderAccepted {
+    /// The provider's answer to the send of the message stored at `seq`: its id, or the final failure.
+    /// Answered once recorded (the session keeps the send in flight until then); recording the same
+    /// answer twice changes nothing.
+    ProviderAnswered {
         seq: Seq,
-        provider_message_id: String,
+        answer: Result<String, ProviderError>,
+        reply: RpcReplyPort<Result<(), ConversationError>>,
     },
-    /// The provider finally refused the message stored at `seq`.
-    ProviderFailed { seq: Seq, error: ProviderError },
     /// Hand the still-`pending` outbound message at `seq` to the session actor again (outbox recovery
-    /// after a restart).
-    Resend { seq: Seq, created_before: Timestamp },
+    /// after a restart); answers whether it was handed over.
+    Resend {
+        seq: Seq,
+        created_before: Timestamp,
+        reply: RpcReplyPort<bool>,
+    },
     /// Timer: stop if nothing arrived for `idle_timeout`.
     IdleCheck,
 }
@@ -109,6 +141,7 @@ impl Actor for ConversationActor {
     ) -> Result<Self::State, ActorProcessingErr> {
         let services = args.directory.services();
         let conversation = services.store.conversation(args.tenant, args.id).await?;
+        publish_unsettled(&args.directory, args.tenant, args.id, conversation.as_ref()).await?;
         let period = services.config.idle_check_interval;
         let idle_timer = myself.send_interval(period, || ConversationMsg::IdleCheck);
         metrics::gauge!("conversa_actors_live", "kind" => "conversation").increment(1.0);
@@ -119,6 +152,7 @@ impl Actor for ConversationActor {
             conversation,
             last_message_at: Instant::now(),
             idle_timer,
+            turn_deadline: tokio::time::Instant::now(),
         })
     }
 
@@ -139,6 +173,8 @@ impl Actor for ConversationActor {
     ) -> Result<(), ActorProcessingErr> {
         if !matches!(message, ConversationMsg::IdleCheck) {
             state.last_message_at = Instant::now();
+            state.turn_deadline =
+                tokio::time::Instant::now() + state.directory.services().config.turn_deadline;
         }
         match message {
             ConversationMsg::Ingest {
@@ -146,8 +182,12 @@ impl Actor for ConversationActor {
                 events,
                 received_at,
                 request_id,
+                ticket,
                 reply,
             } => {
+                if ticket.expired() {
+                    return skip_expired(reply);
+                }
                 let result = state.ingest(connection_id, events, &request_id).await;
                 match &result {
                     Ok(report) => tracing::debug!(
@@ -164,33 +204,37 @@ impl Actor for ConversationActor {
                     metrics::histogram!("conversa_ingest_latency_seconds")
                         .record(received_at.elapsed().as_secs_f64());
                 }
-                answer(reply, result)?;
+                state.answer(reply, result)?;
             }
             ConversationMsg::Send {
                 agent,
                 content,
                 client_message_id,
+                ticket,
                 reply,
             } => {
+                if ticket.expired() {
+                    return skip_expired(reply);
+                }
                 let result = state.send(agent, content, client_message_id).await;
-                answer(reply, result)?;
+                state.answer(reply, result)?;
             }
-            ConversationMsg::ProviderAccepted {
-                seq,
-                provider_message_id,
-            } => {
-                state
-                    .provider_answered(seq, Ok(provider_message_id))
-                    .await?;
-            }
-            ConversationMsg::ProviderFailed { seq, error } => {
-                state.provider_answered(seq, Err(error)).await?;
+            ConversationMsg::ProviderAnswered { seq, answer, reply } => {
+                let result = state.provider_answered(seq, answer).await;
+                state.answer(reply, result)?;
             }
             ConversationMsg::Resend {
                 seq,
                 created_before,
+                reply,
             } => {
-                state.resend(seq, created_before).await?;
+                let result = state.resend(seq, created_before).await;
+                let handed_over = matches!(result, Ok(true));
+                let _ = reply.send(handed_over);
+                if let Err(error) = result {
+                    // Nothing to answer with but the failure itself: restart from the store.
+                    state.answer_nobody(&error)?;
+                }
             }
             ConversationMsg::IdleCheck => {
                 if state.last_message_at.elapsed() >= state.directory.services().config.idle_timeout
@@ -232,8 +276,7 @@ impl ConversationState {
                     if let Some(name) = inbound.from.name.clone() {
                         turn.conversation.contact.name = Some(name);
                     }
-                    turn.conversation.last_inbound_at =
-                        Some(inbound.sent_at.max(message.created_at));
+                    note_inbound(&mut turn.conversation, inbound.sent_at, turn.now);
                     turn.keys.push((
                         key,
                         MessageRef {
@@ -449,12 +492,17 @@ impl ConversationState {
         Ok(true)
     }
 
+    /// Commits a turn: its events are stamped now, written at once, and published only once durable.
+    /// A failure that may have written the turn anyway (a timeout, a lost answer) is settled by
+    /// re-reading and retrying the identical commit until the turn deadline; only then is the outcome
+    /// reported unknown (and left for the next actor to publish).
     async fn commit(
         &mut self,
-        turn: Turn,
+        mut turn: Turn,
         request_id: Option<Arc<str>>,
     ) -> Result<(), ConversationError> {
         let started = Instant::now();
+        turn.stamp(Timestamp::now());
         let commit = ConversationCommit {
             conversation: turn.conversation.clone(),
             previous: turn.previous,
@@ -462,12 +510,18 @@ impl ConversationState {
             messages: turn.messages,
             message_keys: turn.keys,
         };
-        self.directory
-            .services()
-            .store
-            .commit(commit)
-            .await
-            .map_err(store_error)?;
+        let store = Arc::clone(&self.directory.services().store);
+        let deadline = self.turn_deadline;
+        let first = tokio::time::timeout_at(deadline, store.commit(commit.clone())).await;
+        match first {
+            Ok(Ok(())) => {}
+            Ok(Err(error @ StoreError::SeqConflict { .. })) => {
+                // Refused before anything was written: another writer, or a stale cache.
+                return Err(store_error(error));
+            }
+            Ok(Err(error)) => settle(store.as_ref(), &commit, deadline, error.to_string()).await?,
+            Err(_) => settle(store.as_ref(), &commit, deadline, "commit timed out".into()).await?,
+        }
         metrics::histogram!("conversa_store_operation_seconds", "op" => "commit")
             .record(started.elapsed().as_secs_f64());
         let durable_at = Instant::now();
@@ -479,11 +533,66 @@ impl ConversationState {
         Ok(())
     }
 
+    /// Answers the caller, then fails the actor if the store failed: its cached state may no longer
+    /// match what is stored, so the next message rebuilds it from the store.
+    fn answer<T: Send + 'static>(
+        &self,
+        reply: RpcReplyPort<Result<T, ConversationError>>,
+        result: Result<T, ConversationError>,
+    ) -> Result<(), ActorProcessingErr> {
+        let error = result.as_ref().err().cloned();
+        let _ = reply.send(result);
+        match error {
+            Some(error) => self.answer_nobody(&error),
+            None => Ok(()),
+        }
+    }
+
+    /// Fails the actor after a store failure (see `answer`); an unsettled commit is first handed to the
+    /// directory so the next actor publishes whatever of it was stored.
+    fn answer_nobody(&self, error: &ConversationError) -> Result<(), ActorProcessingErr> {
+        match error {
+            ConversationError::Unsettled(_) => {
+                let published = self.conversation.as_ref().map_or(0, |c| c.last_seq);
+                self.directory
+                    .turn_unsettled(self.tenant, self.id, published);
+                Err("commit outcome unknown; restarting from the store".into())
+            }
+            ConversationError::Store(_) => {
+                Err("store commit failed; restarting from the store".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The message a key points at, if that message is really there: a key left by a commit whose
+    /// outcome was unknown (written, while the rest of its turn was not) may point at a seq that a later
+    /// turn reused for another message. Such a stale key counts as absent, so the provider's retry of
+    /// that message is stored, not dropped as a duplicate.
     async fn lookup(&self, key: &MessageKey) -> Result<Option<MessageRef>, ConversationError> {
-        self.store()
+        let Some(found) = self
+            .store()
             .message_ref(self.tenant, self.id, key)
             .await
-            .map_err(store_error)
+            .map_err(store_error)?
+        else {
+            return Ok(None);
+        };
+        let last_seq = self.conversation.as_ref().map_or(0, |c| c.last_seq);
+        if found.seq > last_seq {
+            metrics::counter!("conversa_stale_message_keys_total").increment(1);
+            return Ok(None);
+        }
+        let stored = self
+            .store()
+            .message(self.tenant, self.id, found.seq)
+            .await
+            .map_err(store_error)?;
+        if stored.is_none_or(|m| m.id != found.message_id) {
+            metrics::counter!("conversa_stale_message_keys_total").increment(1);
+            return Ok(None);
+        }
+        Ok(Some(found))
     }
 
     async fn load_message(&self, seq: Seq) -> Result<Message, ConversationError> {
@@ -520,17 +629,88 @@ impl ConversationState {
     }
 }
 
-/// Answers the caller, then fails the actor if the store failed: its cached state may no longer match
-/// what is stored, so the next message rebuilds it from the store.
-fn answer<T: Send + 'static>(
+/// Answers a request whose caller had already given up, without doing it.
+fn skip_expired<T: Send + 'static>(
     reply: RpcReplyPort<Result<T, ConversationError>>,
-    result: Result<T, ConversationError>,
 ) -> Result<(), ActorProcessingErr> {
-    let failed = matches!(result, Err(ConversationError::Store(_)));
-    let _ = reply.send(result);
-    if failed {
-        return Err("store commit failed; restarting from the store".into());
+    metrics::counter!("conversa_actor_requests_expired_total").increment(1);
+    let _ = reply.send(Err(ConversationError::Expired));
+    Ok(())
+}
+
+/// Learns whether an ambiguous commit was written, retrying the identical commit (same ids, seqs and
+/// stamps, so writing it twice is writing it once) until it is known or `deadline` passes.
+async fn settle(
+    store: &dyn MessageStore,
+    commit: &ConversationCommit,
+    deadline: tokio::time::Instant,
+    first_error: String,
+) -> Result<(), ConversationError> {
+    const FIRST_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+    const LONGEST_PAUSE: std::time::Duration = std::time::Duration::from_secs(2);
+    metrics::counter!("conversa_commits_unsettled_total").increment(1);
+    tracing::warn!(conversation = %commit.conversation.id, error = %first_error, "commit outcome unknown; settling it");
+    let tenant = commit.conversation.tenant_id;
+    let id = commit.conversation.id;
+    let mut pause = FIRST_PAUSE;
+    loop {
+        if tokio::time::Instant::now() + pause >= deadline {
+            return Err(ConversationError::Unsettled(first_error));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(LONGEST_PAUSE);
+        if let Some(last) = commit.events.last() {
+            let at_seq =
+                tokio::time::timeout_at(deadline, store.events(tenant, id, last.seq - 1, 1));
+            match at_seq.await {
+                Ok(Ok(found)) => match found.first() {
+                    Some(stored) if stored == last => return Ok(()),
+                    // Another event holds our seq: our commit was not written and cannot be.
+                    Some(_) => {
+                        return Err(ConversationError::Store(format!(
+                            "seq {} of conversation {id} holds another turn's event",
+                            last.seq
+                        )));
+                    }
+                    None => {}
+                },
+                Ok(Err(_)) | Err(_) => continue,
+            }
+        }
+        match tokio::time::timeout_at(deadline, store.commit(commit.clone())).await {
+            Ok(Ok(())) => return Ok(()),
+            // Written meanwhile (the next read tells), or written by another turn.
+            Ok(Err(StoreError::SeqConflict { .. })) => {}
+            Ok(Err(_)) | Err(_) => {}
+        }
     }
+}
+
+/// After an actor stopped with a turn unsettled: publishes the events the store holds past what was
+/// published then (at most one turn's worth), so a committed turn never stays unpublished.
+async fn publish_unsettled(
+    directory: &Directory,
+    tenant: TenantId,
+    id: ConversationId,
+    stored: Option<&Conversation>,
+) -> Result<(), StoreError> {
+    let Some(published) = directory.unsettled_since(tenant, id) else {
+        return Ok(());
+    };
+    let last_seq = stored.map_or(0, |c| c.last_seq);
+    let store = &directory.services().store;
+    let bus = &directory.services().bus;
+    let mut after = published;
+    while after < last_seq {
+        let page = store.events(tenant, id, after, 500).await?;
+        let Some(tail) = page.last() else { break };
+        after = tail.seq;
+        let now = Instant::now();
+        for envelope in page.into_iter().filter(|e| e.seq <= last_seq) {
+            bus.publish(Published::new(envelope, now, None));
+        }
+    }
+    directory.settled(tenant, id, published);
     Ok(())
 }
 

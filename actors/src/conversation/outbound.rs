@@ -3,7 +3,7 @@
 //! provider's answer comes back as `ProviderAccepted` / `ProviderFailed`; after a restart the outbox
 //! hands still-pending replies back through `Resend`.
 
-use super::{ConversationError, ConversationState, store_error};
+use super::{ConversationError, ConversationState};
 use crate::policy::{CUSTOMER_SERVICE_WINDOW, validate_outbound};
 use crate::session::SessionMsg;
 use crate::turn::{Turn, upsert};
@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use schema::records::{
     Direction, Message, MessageContent, MessageStatus, ProviderError, StatusChange,
 };
-use schema::store::{MessageKey, MessageRef, StoreError};
+use schema::store::{MessageKey, MessageRef};
 use schema::{AgentId, MessageId, Seq};
 
 impl ConversationState {
@@ -102,46 +102,43 @@ impl ConversationState {
         let connection = turn.conversation.connection_id;
         let to = turn.conversation.contact.address.clone();
         self.commit(turn, None).await?;
-        let outbound = schema::channel::Outbound {
-            to,
-            content,
-            reply_to: None,
+        let send = SessionMsg::Send {
+            conversation: self.id,
+            seq: message.seq,
+            outbound: schema::channel::Outbound {
+                to,
+                content,
+                reply_to: None,
+            },
         };
-        let handed_over = match self.directory.session(self.tenant, connection).await {
-            Ok(session) => session
-                .cast(SessionMsg::Send {
-                    conversation: self.id,
-                    seq: message.seq,
-                    outbound,
-                })
-                .is_ok(),
-            Err(_) => false,
-        };
-        if !handed_over {
+        if !self
+            .directory
+            .hand_to_session(self.tenant, connection, send)
+            .await
+        {
             // The message is stored; it must not stay `pending` forever without saying so.
             tracing::error!(conversation = %self.id, seq = message.seq, "session actor unavailable");
-            let error = ProviderError {
-                code: None,
-                title: "connection unavailable".into(),
-                detail: Some("the connection's session could not be started".into()),
-            };
             // The reply is stored (and in the outbox) whatever happens here: answer with it, so the agent
             // does not send it again; the outbox sweep retries it if this update did not land.
-            if let Err(error) = self.provider_answered(message.seq, Err(error)).await {
+            if let Err(error) = self
+                .provider_answered(message.seq, Err(connection_unavailable()))
+                .await
+            {
                 tracing::error!(conversation = %self.id, seq = message.seq, %error, "could not mark the reply failed");
             }
         }
         Ok(message)
     }
 
-    /// Re-dispatches a stored outbound message that is still `pending`.
+    /// Re-dispatches a stored outbound message that is still `pending`; `true` when it was handed to
+    /// its session.
     pub(super) async fn resend(
         &mut self,
         seq: Seq,
         created_before: Timestamp,
-    ) -> Result<(), ConversationError> {
+    ) -> Result<bool, ConversationError> {
         let Some(conversation) = self.conversation.clone() else {
-            return Ok(());
+            return Ok(false);
         };
         let message = self.load_message(seq).await?;
         // A reply created after the cutoff may still be on its first trip to the provider.
@@ -149,55 +146,42 @@ impl ConversationState {
             || message.status != MessageStatus::Pending
             || message.created_at >= created_before
         {
-            return Ok(());
+            return Ok(false);
         }
         tracing::info!(conversation = %self.id, seq, "resending a pending reply from the outbox");
-        let outbound = schema::channel::Outbound {
-            to: conversation.contact.address.clone(),
-            content: message.content,
-            reply_to: None,
+        let send = SessionMsg::Send {
+            conversation: self.id,
+            seq,
+            outbound: schema::channel::Outbound {
+                to: conversation.contact.address.clone(),
+                content: message.content,
+                reply_to: None,
+            },
         };
-        let session = self
+        if self
             .directory
-            .session(self.tenant, conversation.connection_id)
-            .await;
-        let handed_over = session
-            .map(|s| {
-                s.cast(SessionMsg::Send {
-                    conversation: self.id,
-                    seq,
-                    outbound,
-                })
-                .is_ok()
-            })
-            .unwrap_or(false);
-        if !handed_over {
-            let error = ProviderError {
-                code: None,
-                title: "connection unavailable".into(),
-                detail: Some("the connection's session could not be started".into()),
-            };
-            self.provider_answered(seq, Err(error))
-                .await
-                .map_err(store_error)?;
+            .hand_to_session(self.tenant, conversation.connection_id, send)
+            .await
+        {
+            return Ok(true);
         }
-        Ok(())
+        self.provider_answered(seq, Err(connection_unavailable()))
+            .await?;
+        Ok(false)
     }
 
-    /// Records the provider's answer to a send: its message id, or the final failure.
+    /// Records the provider's answer to a send: its message id, or the final failure. An answer already
+    /// recorded (a redelivery) changes nothing and writes nothing.
     pub(super) async fn provider_answered(
         &mut self,
         seq: Seq,
         answer: Result<String, ProviderError>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), ConversationError> {
         let Some(conversation) = self.conversation.clone() else {
             return Ok(());
         };
         let mut turn = Turn::new(conversation, false);
-        let mut message = self
-            .load_message(seq)
-            .await
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut message = self.load_message(seq).await?;
         let now = turn.now;
         match answer {
             Ok(provider_id) => {
@@ -206,7 +190,9 @@ impl ConversationState {
                     at: now,
                     error: None,
                 };
-                turn.advance(&mut message, change, Some(provider_id.clone()));
+                if !turn.advance(&mut message, change, Some(provider_id.clone())) {
+                    return Ok(());
+                }
                 // Meta may report `sent`/`delivered` before the send call answers: apply what waited.
                 if let Some(early) = turn.conversation.early_statuses.remove(&provider_id) {
                     turn.advance(&mut message, early, None);
@@ -224,12 +210,20 @@ impl ConversationState {
                     at: now,
                     error: Some(error),
                 };
-                turn.advance(&mut message, change, None);
+                if !turn.advance(&mut message, change, None) {
+                    return Ok(());
+                }
             }
         }
         upsert(&mut turn.messages, message);
-        self.commit(turn, None)
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+        self.commit(turn, None).await
+    }
+}
+
+fn connection_unavailable() -> ProviderError {
+    ProviderError {
+        code: None,
+        title: "connection unavailable".into(),
+        detail: Some("the connection's session could not be started".into()),
     }
 }

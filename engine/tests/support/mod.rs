@@ -405,6 +405,11 @@ impl Agent {
             .is_err()
     }
 
+    /// The raw socket, for tests that read frames themselves.
+    pub fn into_inner(self) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
+        self.socket
+    }
+
     pub async fn close(mut self) {
         let _ = self.socket.close(None).await;
     }

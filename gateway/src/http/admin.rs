@@ -207,7 +207,14 @@ async fn json_body<T: serde::de::DeserializeOwned>(
     body: Body,
 ) -> Result<T, ApiError> {
     require_json(headers)?;
-    parse_json(&read_body(body, state.config.api_body_limit).await?)
+    parse_json(
+        &read_body(
+            body,
+            state.config.api_body_limit,
+            state.config.body_read_timeout,
+        )
+        .await?,
+    )
 }
 
 async fn existing_tenant(state: &AppState, raw: &str) -> Result<TenantId, ApiError> {

@@ -163,7 +163,12 @@ pub async fn send(
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
     require_json(&headers)?;
-    let body = read_body(body, state.config.api_body_limit).await?;
+    let body = read_body(
+        body,
+        state.config.api_body_limit,
+        state.config.body_read_timeout,
+    )
+    .await?;
     let request: SendMessageRequest = parse_json(&body)?;
     if request
         .client_message_id

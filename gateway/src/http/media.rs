@@ -1,6 +1,7 @@
 //! `GET /api/v1/conversations/{id}/messages/{seq}/media`: the file of a media message, fetched from the
 //! provider with the connection's credentials and streamed to the agent (size-limited, content type
-//! kept). The provider's token and temporary URL never leave the node.
+//! kept). The provider's token and temporary URL never leave the node. Only raster images, audio and
+//! video are served inline; every other type is an attachment, under `nosniff` and a sandboxing CSP.
 
 use crate::AppState;
 use crate::auth::AuthenticatedAgent;
@@ -103,17 +104,50 @@ pub async fn download(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    let disposition = match (kind, filename) {
-        (MediaKind::Document, Some(name)) => {
-            format!("attachment; filename=\"{}\"", safe_filename(&name))
-        }
-        (MediaKind::Document, None) => "attachment".to_string(),
-        _ => "inline".to_string(),
-    };
+    // Never render what a sender chose in our origin: only media types a browser shows without running
+    // anything are inline; everything else (HTML, SVG, PDF, …) is a download, and the CSP forbids
+    // scripts, plugins and same-origin access even if something slips through.
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; media-src 'self'; img-src 'self'; sandbox"),
+    );
+    let disposition = disposition(kind, &content_type, filename.as_deref());
     if let Ok(value) = HeaderValue::from_str(&disposition) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     Ok(response)
+}
+
+/// Media types shown inline: raster images, audio and video. Anything else is an attachment.
+const INLINE_TYPES: &[&str] = &[
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "audio/ogg",
+    "audio/mpeg",
+    "audio/aac",
+    "audio/mp4",
+    "audio/amr",
+    "video/mp4",
+    "video/3gpp",
+];
+
+/// `inline` only for an allow-listed type of a non-document message; otherwise `attachment`, with
+/// the file's name when it has one.
+fn disposition(kind: MediaKind, content_type: &str, filename: Option<&str>) -> String {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let inline = kind != MediaKind::Document && INLINE_TYPES.contains(&essence.as_str());
+    match (inline, filename) {
+        (true, _) => "inline".to_string(),
+        (false, Some(name)) => format!("attachment; filename=\"{}\"", safe_filename(name)),
+        (false, None) => "attachment".to_string(),
+    }
 }
 
 /// A filename safe inside a quoted header value.
@@ -123,4 +157,42 @@ fn safe_filename(name: &str) -> String {
         .filter(|c| !matches!(c, '"' | '\\' | '/'))
         .take(120)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_and_svg_from_a_sender_are_downloads_never_inline() {
+        for content_type in [
+            "text/html",
+            "TEXT/HTML; charset=utf-8",
+            "image/svg+xml",
+            "application/pdf",
+        ] {
+            assert_eq!(
+                disposition(MediaKind::Image, content_type, None),
+                "attachment"
+            );
+        }
+        assert_eq!(
+            disposition(MediaKind::Image, "text/html", Some("x.html")),
+            "attachment; filename=\"x.html\""
+        );
+    }
+
+    #[test]
+    fn photos_audio_and_video_are_inline_but_documents_never() {
+        assert_eq!(disposition(MediaKind::Image, "image/jpeg", None), "inline");
+        assert_eq!(
+            disposition(MediaKind::Audio, "audio/ogg; codecs=opus", None),
+            "inline"
+        );
+        assert_eq!(disposition(MediaKind::Video, "video/mp4", None), "inline");
+        assert_eq!(
+            disposition(MediaKind::Document, "image/png", None),
+            "attachment"
+        );
+    }
 }

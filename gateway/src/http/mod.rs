@@ -67,7 +67,17 @@ pub fn router(state: AppState) -> Router {
             post(admin::create_agent),
         )
         .fallback(not_found)
+        .layer(axum::middleware::map_response(nosniff))
         .with_state(state)
+}
+
+/// Every answer says its content type is final: no browser guesses HTML out of a JSON or media body.
+async fn nosniff(mut response: axum::response::Response) -> axum::response::Response {
+    response
+        .headers_mut()
+        .entry(axum::http::header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(axum::http::HeaderValue::from_static("nosniff"));
+    response
 }
 
 async fn not_found() -> ApiError {

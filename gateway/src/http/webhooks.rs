@@ -5,10 +5,11 @@
 //! verifies, parses, routes every event to its conversation actor and answers 200 only when all of
 //! them are durable.
 //!
-//! Order of checks (each refusal stores nothing): in-flight limit (503) → content type (415) → body size
-//! (413) → connection exists on this route (404) → paused (409) → signature, or the URL secret compared
-//! in constant time (401) → payload shape (400) → every account in the payload (`phone_number_id`, page
-//! id, Instagram id) belongs to this tenant (404). A session provider's change of state (connected,
+//! Order of checks (each refusal stores nothing): content type (415) → connection exists on this route
+//! (404) → paused (409) → the URL secret compared in constant time (401, session providers) → body size
+//! and read time (413, 408) → signature (401, Meta) → in-flight limit (503: only authenticated webhooks
+//! hold one of the shared permits) → payload shape (400) → every account in the payload
+//! (`phone_number_id`, page id, Instagram id) belongs to this tenant (404). A session provider's change of state (connected,
 //! dropped, a QR code to scan) is stored on the connection and pushed to the tenant's sockets. Events
 //! are grouped per conversation (order kept within one) and the conversations are ingested
 //! concurrently. Any failure answers 503: providers retry, and the retry is deduplicated by the
@@ -246,12 +247,7 @@ async fn receive_inner(
     received_at: Instant,
     request_id: &Arc<str>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let _permit = state
-        .webhook_permits
-        .try_acquire()
-        .map_err(|_| ApiError::unavailable("overloaded", "too many webhooks in flight; retry"))?;
     require_json(headers)?;
-    let body = read_body(body, state.config.webhook_body_limit).await?;
     let connection = connection(state, url.connection_id, Some(route)).await?;
     if connection.status == ConnectionStatus::Paused {
         return Err(ApiError::new(
@@ -261,15 +257,20 @@ async fn receive_inner(
         ));
     }
     if matches!(route, Route::Evolution | Route::Zapi) {
-        return session::receive(
-            state,
-            connection,
-            url.secret,
-            &body,
-            received_at,
-            request_id,
-        )
-        .await;
+        // The URL's secret authenticates before the body is even read.
+        session::authenticate(&connection, url.secret)?;
+    }
+    // Read under this request's own size and time limits, before any shared capacity is held: a
+    // slow or unsigned client never takes a permit from a real provider.
+    let body = read_body(
+        body,
+        state.config.webhook_body_limit,
+        state.config.body_read_timeout,
+    )
+    .await?;
+    if matches!(route, Route::Evolution | Route::Zapi) {
+        let _permit = webhook_permit(state)?;
+        return session::receive(state, connection, &body, received_at, request_id).await;
     }
     let signature = headers
         .get("x-hub-signature-256")
@@ -286,6 +287,7 @@ async fn receive_inner(
         }
         WebhookError::Malformed(detail) => ApiError::bad_request("malformed_payload", detail),
     })?;
+    let _permit = webhook_permit(state)?;
     let parsed = match connection.provider {
         Provider::WhatsappCloud => webhook::parse(&body),
         Provider::Messenger => messenger::webhook::parse(&body, "page"),
@@ -296,6 +298,10 @@ async fn receive_inner(
         }
     }
     .map_err(|e| ApiError::bad_request("malformed_payload", e.to_string()))?;
+    let mut parsed = parsed;
+    for batch in &mut parsed.batches {
+        within_limits(&mut batch.events)?;
+    }
 
     // Resolve every number before touching any conversation: all or nothing.
     let mut numbers: HashMap<String, Connection> = HashMap::new();
@@ -351,6 +357,21 @@ async fn receive_inner(
         "statuses_applied": statuses,
         "ignored_changes": parsed.ignored,
     })))
+}
+
+/// Refuses a payload with an id or address over its bound (or empty) with 400, before anything is
+/// stored: such a value would become a storage key or a conversation, and no provider sends one.
+pub(super) fn within_limits(events: &mut [InboundEvent]) -> Result<(), ApiError> {
+    schema::limits::check_inbound(events)
+        .map_err(|e| ApiError::bad_request("malformed_payload", e.to_string()))
+}
+
+/// One of the node's `max_inflight_webhooks` permits, taken only once a webhook is authenticated.
+fn webhook_permit(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+    state
+        .webhook_permits
+        .try_acquire()
+        .map_err(|_| ApiError::unavailable("overloaded", "too many webhooks in flight; retry"))
 }
 
 /// Groups events per conversation (payload order kept within one), ingests the conversations

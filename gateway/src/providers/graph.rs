@@ -47,6 +47,9 @@ impl GraphClient {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(Duration::from_secs(5))
+            // A redirect could bounce the node to an address nobody allowed it to reach (a media URL
+            // pointing at an internal service): never follow one.
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self { http, config })
     }
@@ -175,7 +178,7 @@ impl GraphClient {
             .json(body)
             .send()
             .await
-            .map_err(|e| SendError::Transient(format!("request failed: {e}")))?;
+            .map_err(crate::providers::http::unanswered)?;
         let status = response.status();
         let answer = super::http::json_capped(response, super::http::ANSWER_MAX)
             .await

@@ -1,7 +1,7 @@
 //! HTTP helpers every provider client shares: streaming a media file with a size limit, reading a JSON
 //! answer with a size limit (a provider, possibly one a tenant runs itself, must not be able to make
-//! the node buffer gigabytes), and mapping a provider's error answer to a retryable or final
-//! `SendError` (429 and 5xx may pass with a retry; other 4xx will not).
+//! the node buffer gigabytes), and mapping a provider's error answer to a retryable, unknown or final
+//! `SendError` (only what surely did not reach the provider is retried).
 
 use futures::StreamExt;
 use schema::channel::{MediaError, MediaStream, SendError};
@@ -88,11 +88,26 @@ pub(crate) async fn download(
     })
 }
 
-/// Maps a non-2xx answer: 429 and 5xx are transient, anything else a final rejection with `error`.
+/// Maps a non-2xx answer. 429 and 503 say the provider did not take the request (transient: retried);
+/// other 5xx (500, 502, 504) leave open whether it acted (unknown: not retried, so nothing goes twice);
+/// anything else is a final rejection with `error`.
 pub(crate) fn refused(status: reqwest::StatusCode, error: ProviderError) -> SendError {
-    if status.as_u16() == 429 || status.is_server_error() {
-        SendError::Transient(format!("{status}: {}", error.title))
+    match status.as_u16() {
+        429 | 503 => SendError::Transient(format!("{status}: {}", error.title)),
+        _ if status.is_server_error() => SendError::Unknown(format!("{status}: {}", error.title)),
+        _ => SendError::Rejected(error),
+    }
+}
+
+/// Maps a request that got no answer: one that never connected surely did not reach the provider
+/// (transient: retried); one that failed later (a read timeout, a reset after the request was written)
+/// may have, so it is not retried.
+pub(crate) fn unanswered(error: reqwest::Error) -> SendError {
+    let surely_not_sent = error.is_connect() || error.is_builder();
+    let detail = error.without_url().to_string();
+    if surely_not_sent {
+        SendError::Transient(format!("request failed: {detail}"))
     } else {
-        SendError::Rejected(error)
+        SendError::Unknown(format!("no answer: {detail}"))
     }
 }

@@ -4,13 +4,15 @@
 //! One socket = a reader (this task: client frames, subscribe, replay, live forwarding) and a writer task
 //! fed by a bounded queue of `ws_send_queue` frames. When the queue is full, or the tenant's bus buffer
 //! overflows for this subscriber, the agent is a slow consumer: the socket closes with
-//! `CLOSE_SLOW_CONSUMER` (4008) and the agent resumes by seq; it never stalls anyone else. Either half
-//! ending ends both; node shutdown closes with 1001.
+//! `CLOSE_SLOW_CONSUMER` (4008) and the agent resumes by seq; it never stalls anyone else. A peer that
+//! stops reading is found by the writer: a frame that cannot be written within `ws_write_timeout` closes
+//! the socket with 4008 too. A close frame jumps the queue; a writer that cannot finish within a few
+//! seconds is aborted. Either half ending ends both; node shutdown closes with 1001.
 
 mod replay;
 
 use crate::AppState;
-use crate::auth::AuthenticatedAgent;
+use crate::auth::WebSocketAgent;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
@@ -24,7 +26,7 @@ use schema::ws::{
 };
 use schema::{ConversationId, Seq};
 use std::collections::HashMap;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 /// Longest a socket waits after a replay for its queue to drain before live events start.
@@ -35,11 +37,15 @@ const MAX_CLIENT_FRAME: usize = 256 * 1024;
 const SOCKET_BUFFER: usize = 8 * 1024;
 /// Most bytes a socket may hold unwritten before a send fails (the peer stopped reading).
 const MAX_WRITE_BUFFER: usize = 1024 * 1024;
+/// Longest the close frame (and the TCP close after it) may take to leave.
+const CLOSE_WRITE: std::time::Duration = std::time::Duration::from_secs(1);
+/// Longest a closing socket waits for its writer before aborting it.
+const WRITER_DRAIN: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// `GET /api/v1/ws`.
 pub async fn upgrade(
     State(state): State<AppState>,
-    AuthenticatedAgent(agent): AuthenticatedAgent,
+    WebSocketAgent(agent): WebSocketAgent,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     upgrade
@@ -63,7 +69,12 @@ enum Outgoing {
     /// A live event, encoded once for all sockets, with when it became durable and which request
     /// caused it.
     Live(Published),
-    Close(u16, &'static str),
+}
+
+/// The writer task and the way to make it close the socket ahead of whatever is still queued.
+struct Writer {
+    closer: oneshot::Sender<(u16, &'static str)>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// Why the socket ended (for logs).
@@ -79,7 +90,17 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
     let (sink, mut stream) = socket.split();
     let (out, queue) = mpsc::channel::<Outgoing>(state.config.ws_send_queue.max(1));
     let done = state.shutdown.child_token();
-    let writer = tokio::spawn(write_loop(sink, queue, done.clone()));
+    let (closer, close_requested) = oneshot::channel();
+    let writer = Writer {
+        closer,
+        task: tokio::spawn(write_loop(
+            sink,
+            queue,
+            close_requested,
+            state.config.ws_write_timeout,
+            done.clone(),
+        )),
+    };
     let ready = ServerFrame::Ready {
         protocol: PROTOCOL_VERSION,
         tenant_id: agent.tenant_id,
@@ -110,7 +131,13 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
 
     // Phase 2: subscribe first, then replay from the store, so nothing falls between the two.
     let mut live = state.bus.subscribe(agent.tenant_id);
-    let mut delivered: HashMap<ConversationId, Seq> = HashMap::new();
+    // What the client already has: its resume positions, then whatever the replay sends. A live event
+    // at or below these is a duplicate (it may have been read over REST, or replayed from the store
+    // before its own publication reached this socket).
+    let mut delivered: HashMap<ConversationId, Seq> = resume
+        .as_ref()
+        .map(|r| r.positions.clone())
+        .unwrap_or_default();
     let replayed = match resume {
         Some(resume) => match replay_into(&state, &agent, resume, &out, &mut delivered).await {
             Ok(n) => n,
@@ -120,8 +147,10 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
         },
         None => 0,
     };
-    // A long replay leaves the queue full: wait for room (not a slow consumer yet), then let the
-    // backlog drain below half before live events, which must never wait, take over.
+    // A long replay leaves the queue full: wait for room (not a slow consumer yet). Until the backlog
+    // has drained below half (or `REPLAY_SETTLE` passed), live events wait for room too instead of
+    // being refused, so a busy tenant's events cannot overflow the bus buffer meanwhile and cut the
+    // agent into a reconnect loop; after that, live events never wait.
     if out
         .send(Outgoing::Frame(ServerFrame::Subscribed { replayed }))
         .await
@@ -130,10 +159,7 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
         return close(out, End::ClientLeft, writer).await;
     }
     let half = state.config.ws_send_queue.max(1) / 2;
-    let settle = tokio::time::Instant::now() + REPLAY_SETTLE;
-    while out.capacity() < half && tokio::time::Instant::now() < settle {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let mut settle = Some(tokio::time::Instant::now() + REPLAY_SETTLE);
 
     // Phase 3: live.
     let end = loop {
@@ -141,7 +167,10 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
             _ = done.cancelled() => break End::Shutdown,
             item = live.next() => match item {
                 Some(BusItem::Event(published)) => {
-                    if let Err(end) = forward(&out, &mut delivered, published) { break end; }
+                    if settle.is_some_and(|until| out.capacity() >= half || tokio::time::Instant::now() >= until) {
+                        settle = None;
+                    }
+                    if let Err(end) = forward(&out, &mut delivered, published, settle).await { break end; }
                 }
                 Some(BusItem::Notice(notice)) if notice.is_for(agent.role) => {
                     if out.try_send(Outgoing::Frame(ServerFrame::from(notice.as_ref()))).is_err() {
@@ -172,19 +201,26 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
     close(out, end, writer).await;
 }
 
-/// Ends a socket: queues the close frame for `end`, lets go of the queue so the writer finishes, and
-/// waits (bounded) for it.
-async fn close(out: mpsc::Sender<Outgoing>, end: End, writer: tokio::task::JoinHandle<()>) {
-    finish(&out, end).await;
+/// Ends a socket: hands the writer the close frame for `end` (it goes out before anything still
+/// queued), lets go of the queue, and waits a bounded time for the writer, aborting it after that.
+async fn close(out: mpsc::Sender<Outgoing>, end: End, writer: Writer) {
+    if let Some(frame) = close_frame(end) {
+        let _ = writer.closer.send(frame);
+    }
     drop(out);
-    drain(writer).await;
+    let mut task = writer.task;
+    if tokio::time::timeout(WRITER_DRAIN, &mut task).await.is_err() {
+        task.abort();
+    }
 }
 
-/// Sends one live event unless the replay already delivered it.
-fn forward(
+/// Sends one live event unless the replay (or the client's own resume position) already covered it.
+/// While `settle` runs, waits for room until then; otherwise a full queue is a slow consumer.
+async fn forward(
     out: &mpsc::Sender<Outgoing>,
     delivered: &mut HashMap<ConversationId, Seq>,
     published: Published,
+    settle: Option<tokio::time::Instant>,
 ) -> Result<(), End> {
     let envelope = &published.envelope;
     if let Some(seen) = delivered.get(&envelope.conversation_id) {
@@ -193,8 +229,16 @@ fn forward(
         }
         delivered.remove(&envelope.conversation_id);
     }
-    out.try_send(Outgoing::Live(published))
-        .map_err(|_| End::SlowConsumer)
+    let Some(until) = settle else {
+        return out
+            .try_send(Outgoing::Live(published))
+            .map_err(|_| End::SlowConsumer);
+    };
+    match tokio::time::timeout_at(until, out.send(Outgoing::Live(published))).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(End::ClientLeft),
+        Err(_) => Err(End::SlowConsumer),
+    }
 }
 
 async fn replay_into(
@@ -273,68 +317,74 @@ fn client_frame(frame: Option<Result<WsMessage, axum::Error>>) -> Result<Option<
     }
 }
 
-async fn finish(out: &mpsc::Sender<Outgoing>, end: End) {
-    let close = match end {
-        End::ClientLeft => return,
+/// The close frame for `end`, if the peer is still there to receive one.
+fn close_frame(end: End) -> Option<(u16, &'static str)> {
+    match end {
+        End::ClientLeft => None,
         End::SlowConsumer => {
             metrics::counter!("conversa_ws_slow_consumer_disconnects_total").increment(1);
-            Outgoing::Close(
-                CLOSE_SLOW_CONSUMER,
-                "slow consumer: reconnect and resume by seq",
-            )
+            Some(SLOW_CONSUMER_CLOSE)
         }
-        End::ProtocolError => Outgoing::Close(CLOSE_PROTOCOL_ERROR, "protocol error"),
-        End::Shutdown => {
-            Outgoing::Close(CLOSE_GOING_AWAY, "node shutting down: reconnect and resume")
-        }
-    };
-    // A full queue means a slow consumer: the close must not wait behind it.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), out.send(close)).await;
+        End::ProtocolError => Some((CLOSE_PROTOCOL_ERROR, "protocol error")),
+        End::Shutdown => Some((CLOSE_GOING_AWAY, "node shutting down: reconnect and resume")),
+    }
 }
 
-async fn drain(writer: tokio::task::JoinHandle<()>) {
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
-}
+const SLOW_CONSUMER_CLOSE: (u16, &str) = (
+    CLOSE_SLOW_CONSUMER,
+    "slow consumer: reconnect and resume by seq",
+);
 
+/// Writes queued frames until the queue ends or a close is requested (which goes out first). A frame
+/// that does not reach the socket within `write_timeout` means the peer stopped reading: the socket
+/// closes with 4008 (if even the close frame cannot be written in time, the connection is dropped).
 async fn write_loop(
     mut sink: futures::stream::SplitSink<WebSocket, WsMessage>,
     mut queue: mpsc::Receiver<Outgoing>,
+    mut close_requested: oneshot::Receiver<(u16, &'static str)>,
+    write_timeout: std::time::Duration,
     done: CancellationToken,
 ) {
-    while let Some(item) = queue.recv().await {
-        match item {
-            Outgoing::Frame(frame) => {
-                let Ok(text) = serde_json::to_string(&frame) else {
-                    continue;
-                };
-                if sink.send(WsMessage::Text(text.into())).await.is_err() {
-                    break;
-                }
-            }
-            Outgoing::Live(published) => {
-                let Ok(text) = Utf8Bytes::try_from(published.frame()) else {
-                    continue;
-                };
-                if sink.send(WsMessage::Text(text)).await.is_err() {
-                    break;
-                }
-                metrics::histogram!("conversa_fanout_latency_seconds")
-                    .record(published.durable_at.elapsed().as_secs_f64());
-                tracing::trace!(
-                    request_id = published.request_id.as_deref(),
-                    "event written to agent socket"
-                );
-            }
-            Outgoing::Close(code, reason) => {
-                let frame = CloseFrame {
-                    code,
-                    reason: reason.into(),
-                };
-                let _ = sink.send(WsMessage::Close(Some(frame))).await;
-                break;
+    let close_with = loop {
+        let item = tokio::select! {
+            biased;
+            close = &mut close_requested => break close.ok(),
+            item = queue.recv() => match item {
+                Some(item) => item,
+                None => break None,
+            },
+        };
+        let (message, durable_at) = match item {
+            Outgoing::Frame(frame) => match serde_json::to_string(&frame) {
+                Ok(text) => (WsMessage::Text(text.into()), None),
+                Err(_) => continue,
+            },
+            Outgoing::Live(published) => match Utf8Bytes::try_from(published.frame()) {
+                Ok(text) => (WsMessage::Text(text), Some(published.durable_at)),
+                Err(_) => continue,
+            },
+        };
+        match tokio::time::timeout(write_timeout, sink.send(message)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => break None,
+            Err(_) => {
+                metrics::counter!("conversa_ws_slow_consumer_disconnects_total").increment(1);
+                tracing::info!("agent socket stopped reading; closing it as a slow consumer");
+                break Some(SLOW_CONSUMER_CLOSE);
             }
         }
+        if let Some(durable_at) = durable_at {
+            metrics::histogram!("conversa_fanout_latency_seconds")
+                .record(durable_at.elapsed().as_secs_f64());
+        }
+    };
+    if let Some((code, reason)) = close_with {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = tokio::time::timeout(CLOSE_WRITE, sink.send(WsMessage::Close(Some(frame)))).await;
     }
-    let _ = sink.close().await;
+    let _ = tokio::time::timeout(CLOSE_WRITE, sink.close()).await;
     done.cancel();
 }

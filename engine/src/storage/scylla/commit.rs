@@ -214,7 +214,11 @@ mod tests {
         delivered.status = MessageStatus::Delivered;
         let mut failed = message.clone();
         failed.status = MessageStatus::Failed;
+        let mut sent = message.clone();
+        sent.status = MessageStatus::Sent;
         assert!(rank_timestamp(&message) > rank_timestamp(&delivered));
-        assert!(rank_timestamp(&failed) > rank_timestamp(&message));
+        // A failure can follow a send, never a delivery: a late `failed` loses to `delivered`/`read`.
+        assert!(rank_timestamp(&delivered) > rank_timestamp(&failed));
+        assert!(rank_timestamp(&failed) > rank_timestamp(&sent));
     }
 }

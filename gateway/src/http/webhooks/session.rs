@@ -18,14 +18,9 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub(super) async fn receive(
-    state: &AppState,
-    connection: Connection,
-    secret: Option<&str>,
-    body: &[u8],
-    received_at: Instant,
-    request_id: &Arc<str>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
+/// Checks the secret in the webhook URL against the connection's (constant time; an empty one never
+/// matches).
+pub(super) fn authenticate(connection: &Connection, secret: Option<&str>) -> Result<(), ApiError> {
     let expected = match &connection.settings {
         ChannelSettings::Evolution(e) => e.webhook_token.as_str(),
         ChannelSettings::Zapi(z) => z.webhook_token.as_str(),
@@ -34,12 +29,24 @@ pub(super) async fn receive(
     if expected.is_empty() || !secret.is_some_and(|s| crate::auth::secrets_match(s, expected)) {
         return Err(ApiError::unauthorized("wrong webhook secret"));
     }
-    let parsed: SessionWebhook = match connection.provider {
+    Ok(())
+}
+
+/// Parses and ingests an authenticated session-provider webhook.
+pub(super) async fn receive(
+    state: &AppState,
+    connection: Connection,
+    body: &[u8],
+    received_at: Instant,
+    request_id: &Arc<str>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let mut parsed: SessionWebhook = match connection.provider {
         Provider::Evolution => evolution::webhook::parse(body),
         Provider::Zapi => zapi::webhook::parse(body),
         _ => return Err(ApiError::unauthorized("not a session provider connection")),
     }
     .map_err(|e| ApiError::bad_request("malformed_payload", e.to_string()))?;
+    super::within_limits(&mut parsed.events)?;
     if let Some(instance) = &parsed.instance
         && instance != connection.address()
     {

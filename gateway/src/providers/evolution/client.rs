@@ -117,7 +117,7 @@ pub async fn post(
         .json(body)
         .send()
         .await
-        .map_err(|e| SendError::Transient(format!("request failed: {e}")))?;
+        .map_err(crate::providers::http::unanswered)?;
     let status = response.status();
     let answer = crate::providers::http::json_capped(response, max_answer)
         .await

@@ -20,6 +20,9 @@ impl EvolutionClient {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(5))
+            // A redirect could bounce the node to an address nobody allowed it to reach (a media URL
+            // pointing at an internal service): never follow one.
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self { http })
     }

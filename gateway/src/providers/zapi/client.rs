@@ -116,7 +116,7 @@ pub async fn post(
         .send()
         .await
         // reqwest's error would print the URL, which holds the instance token.
-        .map_err(|e| SendError::Transient(format!("request failed: {}", e.without_url())))?;
+        .map_err(crate::providers::http::unanswered)?;
     let status = response.status();
     let answer = crate::providers::http::json_capped(response, crate::providers::http::ANSWER_MAX)
         .await
