@@ -11,8 +11,10 @@ use schema::records::{ConversationStatus, Direction, MessageStatus, Priority};
 use schema::store::{InboxPosition, MessageKey, MessageRef};
 use schema::{ConnectionId, ConversationId, MessageId, Seq, TenantId};
 
-/// How many statuses for not-yet-known provider ids a conversation keeps; the oldest go first.
+/// How many statuses for not-yet-known provider ids a conversation keeps, and how many bytes (ids and
+/// error texts) they may hold together; the oldest go first. The record is read on every inbox page.
 const MAX_EARLY_STATUSES: usize = 64;
+const MAX_EARLY_STATUS_BYTES: usize = 16 * 1024;
 
 /// Everything one turn changes, built on a copy of the conversation and committed at once.
 pub(crate) struct Turn {
@@ -130,7 +132,7 @@ pub(crate) fn early_changed_insert(turn: &mut Turn, status: &InboundStatus) -> b
         return false;
     }
     early.insert(status.provider_message_id.clone(), change);
-    while early.len() > MAX_EARLY_STATUSES {
+    while early.len() > MAX_EARLY_STATUSES || early_bytes(early) > MAX_EARLY_STATUS_BYTES {
         let oldest = early
             .iter()
             .min_by_key(|(_, c)| c.at)
@@ -149,6 +151,49 @@ pub(crate) fn early_changed_insert(turn: &mut Turn, status: &InboundStatus) -> b
 pub(crate) fn note_inbound(conversation: &mut Conversation, sent_at: Timestamp, now: Timestamp) {
     let at = sent_at.min(now);
     conversation.last_inbound_at = conversation.last_inbound_at.max(Some(at));
+}
+
+/// How many echoes a conversation holds while their sends are unanswered; past it the oldest is
+/// stored as a message of its own (at worst shown beside its reply, never lost).
+const MAX_HELD_ECHOES: usize = 16;
+
+/// Holds an echo that may belong to a reply still waiting for its provider id.
+pub(crate) fn hold_echo(turn: &mut Turn, echo: InboundMessage) {
+    turn.conversation.held_echoes.push(echo);
+    while turn.conversation.held_echoes.len() > MAX_HELD_ECHOES {
+        let oldest = turn.conversation.held_echoes.remove(0);
+        store_echo(turn, &oldest);
+    }
+}
+
+/// Stores an echo as an outbound message sent from elsewhere (the phone, Meta's inbox, another tool),
+/// under its provider id.
+pub(crate) fn store_echo(turn: &mut Turn, echo: &InboundMessage) {
+    let (tenant, id) = (turn.conversation.tenant_id, turn.conversation.id);
+    let mut message = inbound_message(tenant, id, echo, turn.now);
+    message.direction = Direction::Outbound;
+    message.status = MessageStatus::Sent;
+    let message = turn.add_message(message);
+    turn.keys.push((
+        MessageKey::Provider(echo.provider_message_id.clone()),
+        MessageRef {
+            message_id: message.id,
+            seq: message.seq,
+        },
+    ));
+}
+
+/// Roughly what the waiting statuses weigh in the stored record.
+fn early_bytes(early: &std::collections::BTreeMap<String, StatusChange>) -> usize {
+    early
+        .iter()
+        .map(|(id, change)| {
+            let error = change.error.as_ref().map_or(0, |e| {
+                e.title.len() + e.detail.as_ref().map_or(0, String::len)
+            });
+            id.len() + error + 64
+        })
+        .sum()
 }
 
 pub(crate) fn upsert(messages: &mut Vec<Message>, message: Message) {
@@ -183,6 +228,7 @@ pub(crate) fn new_conversation(
         message_count: 0,
         last_message_preview: None,
         early_statuses: Default::default(),
+        held_echoes: Vec::new(),
     }
 }
 
@@ -227,6 +273,7 @@ mod tests {
             sent_at: Timestamp::now(),
             content: schema::records::MessageContent::Text { body: "oi".into() },
             reply_to: None,
+            reference: None,
         };
         new_conversation(
             TenantId::new(),
@@ -243,6 +290,32 @@ mod tests {
         note_inbound(&mut c, now, now);
         note_inbound(&mut c, now - SignedDuration::from_hours(25), now);
         assert_eq!(c.last_inbound_at, Some(now));
+    }
+
+    #[test]
+    fn statuses_for_unknown_ids_stay_within_their_byte_bound() {
+        let mut turn = Turn::new(conversation(), false);
+        for i in 0..64 {
+            let status = InboundStatus {
+                provider_message_id: format!("{i:0>500}"),
+                recipient: "5511".into(),
+                status: schema::records::MessageStatus::Delivered,
+                at: Timestamp::now(),
+                error: Some(schema::records::ProviderError {
+                    code: None,
+                    title: "t".repeat(1024),
+                    detail: Some("d".repeat(1024)),
+                }),
+            };
+            early_changed_insert(&mut turn, &status);
+        }
+        let early = &turn.conversation.early_statuses;
+        assert!(!early.is_empty());
+        assert!(
+            early_bytes(early) <= MAX_EARLY_STATUS_BYTES,
+            "{}",
+            early_bytes(early)
+        );
     }
 
     #[test]

@@ -79,7 +79,8 @@ pub async fn provision(
             let setup = DemoSetup {
                 tenant_id: tenant.id,
                 connection_id: ConnectionId::new(),
-                phone_number_id: format!("demo-{}", &random_hex()[..12]),
+                // Numeric, like Meta's phone_number_ids: 15 random digits.
+                phone_number_id: random_digits(15),
                 verify_token: random_hex(),
                 app_secret: random_hex(),
             };
@@ -127,6 +128,15 @@ pub async fn provision(
         app_secret: setup.app_secret,
         agent_token: agent.token,
     })
+}
+
+fn random_digits(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            let low = if i == 0 { 1 } else { 0 };
+            char::from(b'0' + rand::random_range(low..10u8))
+        })
+        .collect()
 }
 
 fn random_hex() -> String {

@@ -233,13 +233,34 @@ async fn retried_reply_with_the_same_client_message_id_is_sent_once() {
     let (s2, second) = api_post(&node, &tenant.agent_token, &path, request).await;
     assert_eq!((s1, s2), (202, 202));
     assert_eq!(first["id"], second["id"]);
+    // The header form names the send the same way.
+    let keyed = |key: &str| {
+        reqwest::Client::new()
+            .post(node.url(&path))
+            .bearer_auth(&tenant.agent_token)
+            .header("idempotency-key", key)
+            .json(&json!({"text": "pela chave"}))
+            .send()
+    };
+    let h1: serde_json::Value = keyed("agent-7-msg-2").await.unwrap().json().await.unwrap();
+    let h2: serde_json::Value = keyed("agent-7-msg-2").await.unwrap().json().await.unwrap();
+    assert_eq!(h1["id"], h2["id"], "{h1} {h2}");
+    let conflicting = reqwest::Client::new()
+        .post(node.url(&path))
+        .bearer_auth(&tenant.agent_token)
+        .header("idempotency-key", "one")
+        .json(&json!({"text": "x", "client_message_id": "another"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(conflicting.status(), 400);
     let messages = support::all_messages(&node, &tenant.agent_token, &id).await;
     assert_eq!(
         messages
             .iter()
             .filter(|m| m["direction"] == "outbound")
             .count(),
-        1
+        2
     );
 }
 
@@ -260,5 +281,48 @@ async fn a_webhook_as_large_as_meta_documents_is_stored_whole() {
         (status, answer["messages_stored"].as_u64()),
         (200, Some(625)),
         "{answer}"
+    );
+}
+
+/// An id no provider would send (a 70 KB message id, a 2 KB status id, an empty sender) is refused with
+/// 400 at the edge, before it can become a storage key: never a panic, never a 503 retried forever.
+#[tokio::test]
+async fn over_long_or_empty_ids_are_refused_with_400_and_store_nothing() {
+    let node = Node::start().await;
+    let tenant = provision(&node, "long-ids").await;
+    let cases = [
+        whatsapp::webhook(
+            &tenant.phone_number_id,
+            vec![whatsapp::text("5511", &"w".repeat(70_000), "x")],
+            vec![],
+        ),
+        whatsapp::webhook(
+            &tenant.phone_number_id,
+            vec![whatsapp::text("5511", &"w".repeat(1_025), "x")],
+            vec![],
+        ),
+        whatsapp::webhook(
+            &tenant.phone_number_id,
+            vec![],
+            vec![whatsapp::status("5511", &"s".repeat(2_000), "delivered")],
+        ),
+        whatsapp::webhook(
+            &tenant.phone_number_id,
+            vec![whatsapp::text("", "wamid.EMPTY", "x")],
+            vec![],
+        ),
+    ];
+    for payload in cases {
+        let (status, body) = whatsapp::post(&node, &tenant, &payload).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("malformed_payload")),
+            "{body}"
+        );
+    }
+    assert!(
+        support::all_conversations(&node, &tenant.agent_token)
+            .await
+            .is_empty()
     );
 }

@@ -116,7 +116,7 @@ async fn messenger_conversation_round_trip_with_receipts_and_echoes() {
     assert_eq!(
         request.body,
         json!({"recipient": {"id": "PSID7"}, "messaging_type": "RESPONSE",
-                                     "message": {"text": "Sinto muito! Vamos trocar."}})
+               "message": {"text": "Sinto muito! Vamos trocar.", "metadata": sent["id"]}})
     );
     let mid = request.wamid.clone();
 

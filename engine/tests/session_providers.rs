@@ -540,3 +540,82 @@ async fn echo_of_our_own_send_that_overtakes_the_answer_is_not_a_second_message(
     );
     assert_eq!(replies[0]["status"], "sent");
 }
+
+/// The phone's owner types exactly the reply's text while the reply waits for the gateway's answer: the
+/// reply is not taken for sent on that guess, and the phone's message is kept as a message of its own.
+#[tokio::test]
+async fn the_phone_typing_a_replys_text_neither_sends_the_reply_nor_is_lost() {
+    let fake = FakeWweb::start().await;
+    let node = Node::start_with(
+        None,
+        vec![("CONVERSA_ZAPI__API_BASE".into(), fake.base.clone())],
+    )
+    .await;
+    let tenant = provision(&node, "same-text").await;
+    let session = add_session(
+        &node,
+        &tenant.tenant_id,
+        json!({"name": "Z", "provider": "zapi", "instance_id": "SAMETEXT",
+               "instance_token": "inst-token", "client_token": "account-token"}),
+    )
+    .await;
+    let inbound = json!({"instanceId": "SAMETEXT", "messageId": "3EB0IN2", "phone": "5544999990000",
+        "fromMe": false, "momment": 1632228638000_i64, "status": "RECEIVED", "senderName": "Maria",
+        "type": "ReceivedCallback", "text": {"message": "Oi"}});
+    assert_eq!(
+        post_webhook(&node, &session.webhook_path, &inbound).await.0,
+        StatusCode::OK
+    );
+    let (_, inbox) = api_get(&node, &tenant.agent_token, "/api/v1/conversations").await;
+    let conversation = inbox["items"][0]["id"]
+        .as_str()
+        .expect("conversation")
+        .to_string();
+
+    fake.phone_types_the_same_before_answering(&node.url(&session.webhook_path));
+    let (status, sent) = api_post(
+        &node,
+        &tenant.agent_token,
+        &format!("/api/v1/conversations/{conversation}/messages"),
+        json!({"text": "Bom dia!"}),
+    )
+    .await;
+    assert_eq!(status, 202, "{sent}");
+    let history = tokio::time::timeout(support::WAIT, async {
+        loop {
+            let history = support::all_messages(&node, &tenant.agent_token, &conversation).await;
+            let outbound = history
+                .iter()
+                .filter(|m| m["direction"] == "outbound")
+                .count();
+            let answered = history
+                .iter()
+                .any(|m| m["id"] == sent["id"] && m["status"] != "pending");
+            if outbound >= 2 && answered {
+                return history;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the reply was answered and the phone's message stored");
+    let reply = history.iter().find(|m| m["id"] == sent["id"]).unwrap();
+    let send = fake
+        .received()
+        .into_iter()
+        .find(|r| r.action == "send-text")
+        .expect("the reply went out");
+    assert_eq!(
+        reply["provider_message_id"],
+        send.message_id.as_str(),
+        "{history:?}"
+    );
+    assert_eq!(reply["status"], "accepted");
+    let typed = format!("3EB0PHONE{}", send.message_id);
+    assert!(
+        history
+            .iter()
+            .any(|m| m["provider_message_id"] == typed.as_str() && m["direction"] == "outbound"),
+        "the phone's own message was lost: {history:?}"
+    );
+}

@@ -286,6 +286,7 @@ fn text(wamid: &str, body: &str) -> Vec<InboundEvent> {
         sent_at: Timestamp::now(),
         content: MessageContent::Text { body: body.into() },
         reply_to: None,
+        reference: None,
     })]
 }
 
@@ -600,5 +601,86 @@ async fn a_request_whose_caller_gave_up_is_never_applied() {
     );
     let retried = f.ingest("wamid.3", "três").await.unwrap();
     assert_eq!(retried.messages_stored, 1);
+    f.directory.shutdown(Duration::from_secs(5)).await;
+}
+
+/// An echo that names our reply by the reference sent with it (Messenger `metadata`) is matched to that
+/// reply exactly, even before the send call answers; an echo of the same text without the reference is
+/// not taken for it.
+#[tokio::test]
+async fn an_echo_is_matched_to_its_reply_by_reference_never_by_text() {
+    let f = fixture(ActorConfig {
+        // The provider is unreachable: the send keeps retrying, unanswered, for the whole test.
+        outbound_max_attempts: 1_000,
+        outbound_retry_min: Duration::from_secs(60),
+        outbound_retry_max: Duration::from_secs(60),
+        ..Default::default()
+    })
+    .await;
+    f.ingest("wamid.1", "oi").await.unwrap();
+    let reply = f
+        .directory
+        .send(
+            f.tenant,
+            f.conversation(),
+            schema::AgentId::new(),
+            MessageContent::Text {
+                body: "Bom dia".into(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let echo = |mid: &str, reference: Option<String>| {
+        vec![InboundEvent::Echo(InboundMessage {
+            provider_message_id: mid.into(),
+            from: Contact {
+                address: "5511999990000".into(),
+                name: None,
+            },
+            sent_at: Timestamp::now(),
+            content: MessageContent::Text {
+                body: "Bom dia".into(),
+            },
+            reply_to: None,
+            reference,
+        })]
+    };
+    let ingest = |events| {
+        f.directory.ingest(
+            f.tenant,
+            &f.connection,
+            f.conversation(),
+            events,
+            Instant::now(),
+            "echo".into(),
+        )
+    };
+    // Same text, no reference: held, the reply untouched.
+    ingest(echo("m_typed", None)).await.unwrap();
+    let stored = f
+        .store
+        .message(f.tenant, f.conversation(), reply.seq)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.status, stored.provider_message_id.as_deref()),
+        (MessageStatus::Pending, None)
+    );
+    // Named by reference: this is the reply.
+    ingest(echo("m_ours", Some(reply.id.to_string())))
+        .await
+        .unwrap();
+    let stored = f
+        .store
+        .message(f.tenant, f.conversation(), reply.seq)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.status, stored.provider_message_id.as_deref()),
+        (MessageStatus::Sent, Some("m_ours"))
+    );
     f.directory.shutdown(Duration::from_secs(5)).await;
 }

@@ -15,6 +15,9 @@ pub struct Outbound {
     pub content: MessageContent,
     /// Provider id of the message being replied to, if any.
     pub reply_to: Option<String>,
+    /// Our id of the message, for providers that echo a reference back with the message they sent
+    /// (Messenger and Instagram `metadata`).
+    pub reference: Option<String>,
 }
 
 /// Why a send failed.

@@ -82,6 +82,7 @@ impl Live {
                 message_count: 0,
                 last_message_preview: None,
                 early_statuses: BTreeMap::new(),
+                held_echoes: Vec::new(),
             },
             committed: None,
         }

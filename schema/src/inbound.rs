@@ -15,6 +15,10 @@ pub struct InboundMessage {
     pub content: MessageContent,
     /// Provider id of the message this replies to (WhatsApp `context.id`).
     pub reply_to: Option<String>,
+    /// On an echo of our own send: the reference we attached to it (Messenger's `metadata`, which
+    /// carries our message id), so the echo is matched to its reply exactly, never by its text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
 }
 
 /// A delivery status the provider reports for a message we sent.

@@ -126,6 +126,7 @@ mod tests {
             sent_at: Timestamp::now(),
             content: MessageContent::Text { body: "oi".into() },
             reply_to: None,
+            reference: None,
         })
     }
 

@@ -109,6 +109,12 @@ pub struct Conversation {
     /// (Meta can post `sent` before the send call answers). Applied when the id is attached; bounded.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub early_statuses: BTreeMap<String, StatusChange>,
+    /// Echoes of a business send that came with no reference while a reply of the same text was still
+    /// waiting for its provider id (WhatsApp Web gateways post the echo before answering the send): held
+    /// until the answer tells whether the echo is that reply (dropped) or a message typed on the phone
+    /// (stored). Bounded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_echoes: Vec<crate::inbound::InboundMessage>,
 }
 
 /// Which way a message travelled.

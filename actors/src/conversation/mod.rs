@@ -15,7 +15,7 @@ mod outbound;
 use crate::directory::{Directory, IngestReport};
 use crate::ticket::Ticket;
 use crate::turn::{
-    Turn, early_changed_insert, inbound_message, new_conversation, note_inbound, upsert,
+    Turn, early_changed_insert, hold_echo, inbound_message, new_conversation, note_inbound, upsert,
 };
 use jiff::Timestamp;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -28,7 +28,7 @@ use schema::records::{
 use schema::store::{
     ConversationCommit, MessageKey, MessageRef, MessageStore, SeqWindow, StoreError,
 };
-use schema::{AgentId, ConnectionId, ConversationId, Seq, TenantId};
+use schema::{AgentId, ConnectionId, ConversationId, MessageId, Seq, TenantId};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::task::JoinHandle;
@@ -326,26 +326,35 @@ impl ConversationState {
                         continue;
                     }
                     // The echo of our own send can overtake the send call's answer (the provider
-                    // posts it before answering us). Echoes carry no id of ours, so a reply still
-                    // in flight with the same text is taken to be that send: it gets the echo's id
-                    // now, and the late answer finds it already known.
-                    if let Some(turn) = turn.as_mut()
-                        && let Some(mut twin) = self.pending_twin(turn, &echo).await?
-                    {
-                        let sent = StatusChange {
-                            status: MessageStatus::Sent,
-                            at: echo.sent_at,
-                            error: None,
-                        };
-                        let reference = MessageRef {
-                            message_id: twin.id,
-                            seq: twin.seq,
-                        };
-                        turn.advance(&mut twin, sent, Some(echo.provider_message_id.clone()));
-                        upsert(&mut turn.messages, twin);
-                        turn.keys.push((key, reference));
-                        report.statuses_applied += 1;
-                        continue;
+                    // posts it before answering us). Matched only exactly: by the reference we sent
+                    // with it (Messenger), or, for gateways that echo no reference, by the provider id
+                    // the answer brings: until then the echo is held (never taken for the reply on a
+                    // guess, never dropped).
+                    if let Some(turn) = turn.as_mut() {
+                        if let Some(mut ours) = self.referenced_reply(turn, &echo).await? {
+                            let sent = StatusChange {
+                                status: MessageStatus::Sent,
+                                at: echo.sent_at,
+                                error: None,
+                            };
+                            let reference = MessageRef {
+                                message_id: ours.id,
+                                seq: ours.seq,
+                            };
+                            turn.advance(&mut ours, sent, Some(echo.provider_message_id.clone()));
+                            upsert(&mut turn.messages, ours);
+                            turn.keys.push((key, reference));
+                            report.statuses_applied += 1;
+                            continue;
+                        }
+                        if echo.reference.is_none()
+                            && self.pending_twin(turn, &echo).await?.is_some()
+                        {
+                            hold_echo(turn, echo.clone());
+                            early_changed = true;
+                            report.statuses_applied += 1;
+                            continue;
+                        }
                     }
                     // Sent from elsewhere (Meta's own inbox, the phone, another tool): keep it in the
                     // history.
@@ -426,10 +435,37 @@ impl ConversationState {
         Ok(applied)
     }
 
-    /// Applies a status to a known message; `false` when the provider id is not (yet) known here.
-    /// The oldest outbound text still `pending` (no provider id yet) whose body equals the echo's: the
-    /// send the echo belongs to. Only text can be matched (a media echo describes the provider's copy
-    /// of the file, not our URL), and only among the latest messages.
+    /// The reply an echo names by our reference (Messenger `metadata`): an outbound message of this
+    /// conversation with that id and no provider id yet.
+    async fn referenced_reply(
+        &self,
+        turn: &Turn,
+        echo: &InboundMessage,
+    ) -> Result<Option<Message>, ConversationError> {
+        let Some(id) = echo
+            .reference
+            .as_deref()
+            .and_then(|r| r.parse::<MessageId>().ok())
+        else {
+            return Ok(None);
+        };
+        let ours = |m: &Message| {
+            m.id == id && m.direction == Direction::Outbound && m.provider_message_id.is_none()
+        };
+        if let Some(found) = turn.messages.iter().find(|m| ours(m)) {
+            return Ok(Some(found.clone()));
+        }
+        let recent = self
+            .store()
+            .messages(self.tenant, self.id, SeqWindow::Before(Seq::MAX), 50)
+            .await
+            .map_err(store_error)?;
+        Ok(recent.into_iter().find(|m| ours(m)))
+    }
+
+    /// The oldest outbound text still `pending` (no provider id yet) whose body equals the echo's: a
+    /// send the echo may belong to, so the echo is held until that send's answer says (never used to
+    /// mark the send itself). Only text can be compared, and only among the latest messages.
     async fn pending_twin(
         &self,
         turn: &Turn,

@@ -6,7 +6,7 @@
 use super::{ConversationError, ConversationState};
 use crate::policy::{CUSTOMER_SERVICE_WINDOW, validate_outbound};
 use crate::session::SessionMsg;
-use crate::turn::{Turn, upsert};
+use crate::turn::{Turn, store_echo, upsert};
 use jiff::Timestamp;
 use schema::records::{
     Direction, Message, MessageContent, MessageStatus, ProviderError, StatusChange,
@@ -109,6 +109,7 @@ impl ConversationState {
                 to,
                 content,
                 reply_to: None,
+                reference: Some(message.id.to_string()),
             },
         };
         if !self
@@ -156,6 +157,7 @@ impl ConversationState {
                 to: conversation.contact.address.clone(),
                 content: message.content,
                 reply_to: None,
+                reference: Some(message.id.to_string()),
             },
         };
         if self
@@ -197,6 +199,20 @@ impl ConversationState {
                 if let Some(early) = turn.conversation.early_statuses.remove(&provider_id) {
                     turn.advance(&mut message, early, None);
                 }
+                // Its echo came first and was held: the send is confirmed sent by it.
+                let held = &mut turn.conversation.held_echoes;
+                if let Some(at) = held
+                    .iter()
+                    .position(|e| e.provider_message_id == provider_id)
+                {
+                    let echo = held.remove(at);
+                    let sent = StatusChange {
+                        status: MessageStatus::Sent,
+                        at: echo.sent_at,
+                        error: None,
+                    };
+                    turn.advance(&mut message, sent, None);
+                }
                 let reference = MessageRef {
                     message_id: message.id,
                     seq,
@@ -216,7 +232,22 @@ impl ConversationState {
             }
         }
         upsert(&mut turn.messages, message);
+        self.release_held_echoes(&mut turn).await?;
         self.commit(turn, None).await
+    }
+
+    /// Stores every held echo that no reply still waiting for its provider id could own any more:
+    /// it was typed elsewhere (on the phone), not sent by us.
+    async fn release_held_echoes(&self, turn: &mut Turn) -> Result<(), ConversationError> {
+        let held = std::mem::take(&mut turn.conversation.held_echoes);
+        for echo in held {
+            if self.pending_twin(turn, &echo).await?.is_some() {
+                turn.conversation.held_echoes.push(echo);
+            } else {
+                store_echo(turn, &echo);
+            }
+        }
+        Ok(())
     }
 }
 

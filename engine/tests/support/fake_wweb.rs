@@ -36,6 +36,9 @@ struct Inner {
     /// When set, a Z-API send first posts its own `fromMe` echo to this webhook URL and answers only
     /// after the node acknowledged it: the echo overtakes the send's answer, deterministically.
     echo_first_to: Option<String>,
+    /// When set, a Z-API text send is overtaken by a `fromMe` message with the same text but another id
+    /// (the phone's owner typed the same words), posted to this webhook URL before the answer.
+    phone_first_to: Option<String>,
     received: Vec<Received>,
     media: HashMap<String, (String, Vec<u8>)>,
     next: u64,
@@ -74,6 +77,11 @@ impl FakeWweb {
     /// Makes every Z-API text send echo itself to `webhook_url` before answering.
     pub fn echo_before_answering(&self, webhook_url: &str) {
         self.inner.lock().expect("lock").echo_first_to = Some(webhook_url.to_string());
+    }
+
+    /// Makes every Z-API text send be overtaken by the phone owner typing the same text.
+    pub fn phone_types_the_same_before_answering(&self, webhook_url: &str) {
+        self.inner.lock().expect("lock").phone_first_to = Some(webhook_url.to_string());
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -202,8 +210,25 @@ async fn zapi(
     if method == "read-message" {
         return (StatusCode::NO_CONTENT, Json(Value::Null));
     }
-    let echo_to = inner.lock().expect("lock").echo_first_to.clone();
+    let (echo_to, phone_to) = {
+        let inner = inner.lock().expect("lock");
+        (inner.echo_first_to.clone(), inner.phone_first_to.clone())
+    };
     let sent = inner.lock().expect("lock").received.last().cloned();
+    if let (Some(url), Some(sent)) = (phone_to, sent.clone())
+        && method == "send-text"
+    {
+        let typed = json!({"isGroup": false, "isNewsletter": false, "instanceId": sent.instance,
+            "messageId": format!("3EB0PHONE{message_id}"), "phone": sent.body["phone"], "fromMe": true,
+            "fromApi": false, "momment": 1632229000000_i64, "status": "SENT", "chatName": "Maria",
+            "senderName": "ACME", "broadcast": false, "type": "ReceivedCallback",
+            "text": {"message": sent.body["message"]}});
+        let answered = reqwest::Client::new().post(&url).json(&typed).send().await;
+        assert!(
+            answered.is_ok_and(|r| r.status().is_success()),
+            "the node acknowledged the phone's message"
+        );
+    }
     if let (Some(url), Some(sent)) = (echo_to, sent)
         && method == "send-text"
     {

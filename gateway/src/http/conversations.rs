@@ -169,7 +169,26 @@ pub async fn send(
         state.config.body_read_timeout,
     )
     .await?;
-    let request: SendMessageRequest = parse_json(&body)?;
+    let mut request: SendMessageRequest = parse_json(&body)?;
+    // `Idempotency-Key` is the header form of `client_message_id`: either names the send, and a retry
+    // with the same one answers with the stored message instead of sending again.
+    if let Some(key) = headers.get("idempotency-key") {
+        let key = key.to_str().map_err(|_| {
+            ApiError::bad_request(
+                "invalid_client_message_id",
+                "Idempotency-Key must be visible ASCII",
+            )
+        })?;
+        match &request.client_message_id {
+            Some(id) if id != key => {
+                return Err(ApiError::bad_request(
+                    "invalid_client_message_id",
+                    "Idempotency-Key and client_message_id differ: send one, or the same in both",
+                ));
+            }
+            _ => request.client_message_id = Some(key.to_string()),
+        }
+    }
     if request
         .client_message_id
         .as_ref()
@@ -177,7 +196,7 @@ pub async fn send(
     {
         return Err(ApiError::bad_request(
             "invalid_client_message_id",
-            "client_message_id must have 1 to 128 bytes",
+            "client_message_id (or Idempotency-Key) must have 1 to 128 bytes",
         ));
     }
     let conversation = conversation(&state, &agent, &id).await?;

@@ -131,6 +131,7 @@ fn message(item: &Value) -> Result<Option<InboundEvent>, SessionWebhookError> {
         sent_at: timestamp(item.get("messageTimestamp")),
         content,
         reply_to,
+        reference: None,
     };
     Ok(Some(if from_me {
         InboundEvent::Echo(inbound)

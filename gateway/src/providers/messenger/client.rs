@@ -37,6 +37,11 @@ pub fn payload(message: &Outbound) -> Result<Value, SendError> {
             }));
         }
     };
+    let mut body = body;
+    if let Some(reference) = &message.reference {
+        // Echoed back in the `message_echoes` webhook: how the echo finds its reply exactly.
+        body["metadata"] = json!(reference);
+    }
     Ok(json!({"recipient": {"id": message.to}, "messaging_type": "RESPONSE", "message": body}))
 }
 
@@ -59,6 +64,7 @@ mod tests {
             to: "PSID".into(),
             content: MessageContent::Text { body: "Oi".into() },
             reply_to: None,
+            reference: None,
         })
         .unwrap();
         assert_eq!(
@@ -75,6 +81,7 @@ mod tests {
                 }],
             },
             reply_to: None,
+            reference: None,
         })
         .unwrap();
         assert_eq!(buttons["message"]["quick_replies"][0]["payload"], "yes");
@@ -86,6 +93,7 @@ mod tests {
                 body_parameters: vec![],
             },
             reply_to: None,
+            reference: None,
         };
         assert!(matches!(payload(&template), Err(SendError::Rejected(_))));
         let file = payload(&Outbound {
@@ -97,6 +105,7 @@ mod tests {
                 filename: None,
             },
             reply_to: None,
+            reference: None,
         })
         .unwrap();
         assert_eq!(file["message"]["attachment"]["type"], "file");
@@ -107,6 +116,17 @@ mod tests {
         assert_eq!(
             message_id(&json!({"recipient_id": "PSID", "message_id": "m_1"})).as_deref(),
             Some("m_1")
+        );
+        let referenced = payload(&Outbound {
+            to: "PSID".into(),
+            content: MessageContent::Text { body: "Oi".into() },
+            reply_to: None,
+            reference: Some("0192f1d6-0000-7000-8000-000000000001".into()),
+        })
+        .unwrap();
+        assert_eq!(
+            referenced["message"]["metadata"],
+            "0192f1d6-0000-7000-8000-000000000001"
         );
     }
 }

@@ -84,6 +84,9 @@ fn item_events(
         // For an echo the page is the sender and the contact is the recipient.
         let contact = if echo { recipient } else { sender };
         let reply_to = text(message, "/reply_to/mid");
+        // Our own send's reference, echoed back (bounded: it is only ever one of our ids).
+        let reference = text(message, "/metadata")
+            .filter(|m| echo && m.len() <= schema::limits::MAX_PROVIDER_ID_BYTES);
         for (index, content) in contents(message).into_iter().enumerate() {
             // One event per attachment; the first keeps the provider's id so receipts find it.
             let provider_message_id = if index == 0 {
@@ -100,6 +103,7 @@ fn item_events(
                 sent_at: at,
                 content,
                 reply_to: reply_to.clone(),
+                reference: if index == 0 { reference.clone() } else { None },
             };
             out.push(if echo {
                 InboundEvent::Echo(inbound)
@@ -156,6 +160,7 @@ fn item_events(
                 description: None,
             },
             reply_to: None,
+            reference: None,
         }));
     } else if let Some(reaction) = item.get("reaction") {
         let target = text(reaction, "/mid").unwrap_or_default();
@@ -175,6 +180,7 @@ fn item_events(
             sent_at: at,
             content: MessageContent::Reaction { target, emoji },
             reply_to: None,
+            reference: None,
         }));
     }
     Ok(())

@@ -11,8 +11,14 @@ pub fn payload(message: &Outbound) -> Result<Value, SendError> {
     let mut body = json!({
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
-        "to": message.to,
     });
+    // A phone number goes in `to`; a business-scoped user id (`US.1349…`: a country code, a period,
+    // then the id) in `recipient`, the field Meta dedicates to BSUIDs since February 2026.
+    if is_user_id(&message.to) {
+        body["recipient"] = json!(message.to);
+    } else {
+        body["to"] = json!(message.to);
+    }
     let (kind, object) = match &message.content {
         MessageContent::Text { body } => ("text", json!({"preview_url": false, "body": body})),
         MessageContent::Template {
@@ -85,16 +91,39 @@ pub fn payload(message: &Outbound) -> Result<Value, SendError> {
     Ok(body)
 }
 
+/// Whether a WhatsApp address is a business-scoped user id rather than a phone number (digits only).
+fn is_user_id(address: &str) -> bool {
+    address.contains('.')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use schema::records::ReplyButton;
+
+    #[test]
+    fn a_reply_to_a_username_user_names_their_user_id_as_recipient() {
+        let body = payload(&Outbound {
+            to: "US.13491208655302741918".into(),
+            content: MessageContent::Text { body: "oi".into() },
+            reply_to: None,
+            reference: None,
+        })
+        .unwrap();
+        assert_eq!(body["recipient"], "US.13491208655302741918");
+        assert!(body.get("to").is_none());
+        assert_eq!(
+            outbound(MessageContent::Text { body: "oi".into() })["to"],
+            "5511999990000"
+        );
+    }
 
     fn outbound(content: MessageContent) -> Value {
         payload(&Outbound {
             to: "5511999990000".into(),
             content,
             reply_to: None,
+            reference: None,
         })
         .unwrap()
     }
@@ -174,6 +203,7 @@ mod tests {
                 address: None,
             },
             reply_to: None,
+            reference: None,
         };
         assert!(matches!(payload(&location), Err(SendError::Rejected(_))));
     }

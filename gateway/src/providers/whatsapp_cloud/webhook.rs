@@ -92,9 +92,14 @@ struct Metadata {
     phone_number_id: String,
 }
 
+/// A contact of the payload. Since 2026 Meta may omit `wa_id` (and the message's `from`) for a user
+/// known only by username: `user_id` (the business-scoped user id, BSUID) is always there.
 #[derive(Deserialize)]
 struct WaContact {
-    wa_id: String,
+    #[serde(default)]
+    wa_id: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
     #[serde(default)]
     profile: Option<Profile>,
 }
@@ -111,7 +116,11 @@ struct WaStatus {
     status: String,
     #[serde(default)]
     timestamp: Option<String>,
-    recipient_id: String,
+    /// Omitted when the message went to a BSUID and Meta cannot share the phone number.
+    #[serde(default)]
+    recipient_id: Option<String>,
+    #[serde(default)]
+    recipient_user_id: Option<String>,
     #[serde(default)]
     errors: Vec<WaError>,
 }
@@ -176,12 +185,19 @@ fn parse_message(raw: Value, contacts: &[WaContact]) -> Result<InboundMessage, W
         .ok_or_else(|| {
             WebhookError::Malformed("message without an id (or one over 512 bytes)".into())
         })?;
-    let from = field("from")
-        .ok_or_else(|| WebhookError::Malformed(format!("message {id} without from")))?;
+    // The phone number when Meta shares it (a conversation keeps the address it started with), else
+    // the sender's BSUID: never an empty address, which would file every such sender together.
+    let phone = field("from").filter(|f| !f.is_empty());
+    let user_id = field("from_user_id").filter(|f| !f.is_empty());
+    let from = phone.clone().or(user_id.clone()).ok_or_else(|| {
+        WebhookError::Malformed(format!("message {id} has neither from nor from_user_id"))
+    })?;
     let kind = field("type").unwrap_or_else(|| "unknown".into());
     let name = contacts
         .iter()
-        .find(|c| c.wa_id == from)
+        .find(|c| {
+            (phone.is_some() && c.wa_id == phone) || (user_id.is_some() && c.user_id == user_id)
+        })
         .or_else(|| (contacts.len() == 1).then(|| &contacts[0]))
         .and_then(|c| c.profile.as_ref())
         .and_then(|p| p.name.clone());
@@ -203,6 +219,7 @@ fn parse_message(raw: Value, contacts: &[WaContact]) -> Result<InboundMessage, W
         sent_at,
         content,
         reply_to,
+        reference: None,
     })
 }
 
@@ -225,9 +242,13 @@ fn parse_status(status: WaStatus) -> Option<InboundStatus> {
             .unwrap_or_else(|| "unknown error".into()),
         detail: e.error_data.and_then(|d| d.details),
     });
+    let recipient = status
+        .recipient_id
+        .filter(|r| !r.is_empty())
+        .or(status.recipient_user_id.filter(|r| !r.is_empty()))?;
     Some(InboundStatus {
         provider_message_id: status.id,
-        recipient: status.recipient_id,
+        recipient,
         status: value,
         at: status
             .timestamp
@@ -284,6 +305,38 @@ mod tests {
             }
         );
         assert_eq!(m.sent_at.as_second(), 1_749_416_383);
+    }
+
+    /// Meta's documented payload of a user known only by username (May 2026): no `from`, no `wa_id`.
+    #[test]
+    fn a_sender_known_only_by_username_is_keyed_by_their_user_id() {
+        let body = r#"{"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+          "field": "messages", "value": {"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+            "contacts": [{"profile": {"name": "Sheena Nelson", "username": "@realsheenanelson"},
+                          "user_id": "US.13491208655302741918", "parent_user_id": "US.ENT.11815799212886844830"}],
+            "messages": [{"from_user_id": "US.13491208655302741918", "from_parent_user_id": "US.ENT.11815799212886844830",
+                          "id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=",
+                          "timestamp": "1749416383", "type": "text", "text": {"body": "Does it come in another color?"}}],
+            "statuses": [{"id": "wamid.OUT", "status": "delivered", "timestamp": "1749416390",
+                          "recipient_user_id": "US.13491208655302741918"}]}}]}]}"#;
+        let parsed = parse(body.as_bytes()).unwrap();
+        let events = &parsed.batches[0].events;
+        let InboundEvent::Message(m) = &events[0] else {
+            panic!("not a message")
+        };
+        assert_eq!(m.from.address, "US.13491208655302741918");
+        assert_eq!(m.from.name.as_deref(), Some("Sheena Nelson"));
+        let InboundEvent::Status(s) = &events[1] else {
+            panic!("not a status")
+        };
+        assert_eq!(s.recipient, "US.13491208655302741918");
+    }
+
+    #[test]
+    fn a_message_with_no_sender_at_all_is_refused() {
+        let body = DOCUMENTED_TEXT.replace(r#""from": "16505551234", "#, r#""from": "", "#);
+        assert!(parse(body.as_bytes()).is_err());
     }
 
     #[test]

@@ -169,6 +169,7 @@ mod tests {
             to: "5511999999999".into(),
             content: MessageContent::Text { body: "oi".into() },
             reply_to: Some("3EB0ABC".into()),
+            reference: None,
         };
         let (method, body) = request(&reply).expect("text");
         assert_eq!(method, "send-text");

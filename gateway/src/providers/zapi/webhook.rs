@@ -83,6 +83,7 @@ fn message(callback: &Value) -> Result<Option<InboundEvent>, SessionWebhookError
         sent_at: millis(callback.get("momment")),
         content: content(callback),
         reply_to: str_at(callback, "referenceMessageId").map(str::to_string),
+        reference: None,
     };
     Ok(Some(if from_me {
         InboundEvent::Echo(inbound)
