@@ -1,0 +1,320 @@
+//! The inbound half of a conversation turn: one webhook's messages, statuses, echoes and read receipts
+//! for this conversation, deduplicated by provider id and built into one `Turn` (see `turn.rs`); the
+//! turn is committed by `commit.rs`. Echoes of our own sends are matched exactly (a reference we sent,
+//! or the provider id the send answer brings) and never by their text.
+
+use super::{ConversationError, ConversationState, store_error};
+use crate::directory::IngestReport;
+use crate::turn::{
+    Turn, early_changed_insert, hold_echo, inbound_message, new_conversation, note_inbound, upsert,
+};
+use jiff::Timestamp;
+use schema::events::ConversationEvent;
+use schema::inbound::{InboundEvent, InboundMessage, InboundStatus};
+use schema::records::{Direction, Message, MessageContent, MessageStatus, StatusChange};
+use schema::store::{MessageKey, MessageRef, SeqWindow};
+use schema::{ConnectionId, MessageId, Seq};
+use std::sync::Arc;
+
+impl ConversationState {
+    pub(super) async fn ingest(
+        &mut self,
+        connection_id: ConnectionId,
+        events: Vec<InboundEvent>,
+        request_id: &Arc<str>,
+    ) -> Result<IngestReport, ConversationError> {
+        let mut report = IngestReport::default();
+        let mut turn: Option<Turn> = self.conversation.clone().map(|c| Turn::new(c, false));
+        let mut early_changed = false;
+        for event in events {
+            match event {
+                InboundEvent::Message(inbound) => {
+                    let key = MessageKey::Provider(inbound.provider_message_id.clone());
+                    if let Some(turn) = &turn
+                        && (turn.key(&key).is_some() || self.lookup(&key).await?.is_some())
+                    {
+                        report.duplicates += 1;
+                        continue;
+                    }
+                    let turn = self.open(&mut turn, connection_id, &inbound);
+                    let message = turn.add_message(self.inbound_message(&inbound, turn.now));
+                    if let Some(name) = inbound.from.name.clone() {
+                        turn.conversation.contact.name = Some(name);
+                    }
+                    note_inbound(&mut turn.conversation, inbound.sent_at, turn.now);
+                    turn.keys.push((
+                        key,
+                        MessageRef {
+                            message_id: message.id,
+                            seq: message.seq,
+                        },
+                    ));
+                    report.messages_stored += 1;
+                }
+                InboundEvent::Status(status) => {
+                    let Some(turn) = turn.as_mut() else {
+                        // A status for a conversation we never had (a message sent outside Conversa).
+                        report.statuses_ignored += 1;
+                        continue;
+                    };
+                    if self.apply_status(turn, &status).await? {
+                        report.statuses_applied += 1;
+                    } else if !early_changed_insert(turn, &status) {
+                        report.statuses_ignored += 1;
+                    } else {
+                        early_changed = true;
+                        report.statuses_applied += 1;
+                    }
+                }
+                InboundEvent::Echo(echo) => {
+                    let key = MessageKey::Provider(echo.provider_message_id.clone());
+                    let known = match &turn {
+                        Some(turn) => {
+                            turn.key(&key).is_some() || self.lookup(&key).await?.is_some()
+                        }
+                        None => false,
+                    };
+                    if let Some(turn) = turn.as_mut()
+                        && known
+                    {
+                        // The echo of one of our own sends: the provider has sent it.
+                        let sent = InboundStatus {
+                            provider_message_id: echo.provider_message_id.clone(),
+                            recipient: echo.from.address.clone(),
+                            status: MessageStatus::Sent,
+                            at: echo.sent_at,
+                            error: None,
+                        };
+                        if self.apply_status(turn, &sent).await? {
+                            report.statuses_applied += 1;
+                        }
+                        continue;
+                    }
+                    // The echo of our own send can overtake the send call's answer (the provider
+                    // posts it before answering us). Matched only exactly: by the reference we sent
+                    // with it (Messenger), or, for gateways that echo no reference, by the provider id
+                    // the answer brings: until then the echo is held (never taken for the reply on a
+                    // guess, never dropped).
+                    if let Some(turn) = turn.as_mut() {
+                        if let Some(mut ours) = self.referenced_reply(turn, &echo).await? {
+                            let sent = StatusChange {
+                                status: MessageStatus::Sent,
+                                at: echo.sent_at,
+                                error: None,
+                            };
+                            let reference = MessageRef {
+                                message_id: ours.id,
+                                seq: ours.seq,
+                            };
+                            turn.advance(&mut ours, sent, Some(echo.provider_message_id.clone()));
+                            upsert(&mut turn.messages, ours);
+                            turn.keys.push((key, reference));
+                            report.statuses_applied += 1;
+                            continue;
+                        }
+                        if echo.reference.is_none()
+                            && self.pending_twin(turn, &echo).await?.is_some()
+                        {
+                            hold_echo(turn, echo.clone());
+                            early_changed = true;
+                            report.statuses_applied += 1;
+                            continue;
+                        }
+                    }
+                    // Sent from elsewhere (Meta's own inbox, the phone, another tool): keep it in the
+                    // history.
+                    let turn = self.open(&mut turn, connection_id, &echo);
+                    let mut outbound = self.inbound_message(&echo, turn.now);
+                    outbound.direction = Direction::Outbound;
+                    outbound.status = MessageStatus::Sent;
+                    let message = turn.add_message(outbound);
+                    turn.keys.push((
+                        key,
+                        MessageRef {
+                            message_id: message.id,
+                            seq: message.seq,
+                        },
+                    ));
+                    report.messages_stored += 1;
+                }
+                InboundEvent::ReadUpTo { watermark, .. } => {
+                    let Some(turn) = turn.as_mut() else {
+                        report.statuses_ignored += 1;
+                        continue;
+                    };
+                    report.statuses_applied += self.read_up_to(turn, watermark).await?;
+                }
+            }
+        }
+        if let Some(turn) = turn
+            && (!turn.events.is_empty() || early_changed)
+        {
+            self.commit(turn, Some(Arc::clone(request_id))).await?;
+        }
+        metrics::counter!("conversa_messages_ingested_total")
+            .increment(report.messages_stored as u64);
+        metrics::counter!("conversa_messages_duplicate_total").increment(report.duplicates as u64);
+        Ok(report)
+    }
+
+    /// Marks every recent outbound message created at or before `watermark` as read (Messenger read
+    /// receipts name a time, not a message). Looks at the newest `READ_RECEIPT_SCAN` messages.
+    async fn read_up_to(
+        &self,
+        turn: &mut Turn,
+        watermark: Timestamp,
+    ) -> Result<usize, ConversationError> {
+        const READ_RECEIPT_SCAN: usize = 100;
+        let stored = self
+            .store()
+            .messages(
+                self.tenant,
+                self.id,
+                schema::store::SeqWindow::Before(Seq::MAX),
+                READ_RECEIPT_SCAN,
+            )
+            .await
+            .map_err(store_error)?;
+        let mut applied = 0;
+        for stored in stored {
+            let mut message = turn.message_mut(stored.seq).cloned().unwrap_or(stored);
+            // Only what the provider has taken can have been read: a `pending` reply is still in the
+            // outbox and must stay there, a `failed` one never arrived.
+            let sent = matches!(
+                message.status,
+                MessageStatus::Accepted | MessageStatus::Sent | MessageStatus::Delivered
+            );
+            if message.direction != Direction::Outbound || !sent || message.created_at > watermark {
+                continue;
+            }
+            let change = StatusChange {
+                status: MessageStatus::Read,
+                at: watermark,
+                error: None,
+            };
+            if turn.advance(&mut message, change, None) {
+                upsert(&mut turn.messages, message);
+                applied += 1;
+            }
+        }
+        Ok(applied)
+    }
+
+    /// The reply an echo names by our reference (Messenger `metadata`): an outbound message of this
+    /// conversation with that id and no provider id yet.
+    async fn referenced_reply(
+        &self,
+        turn: &Turn,
+        echo: &InboundMessage,
+    ) -> Result<Option<Message>, ConversationError> {
+        let Some(id) = echo
+            .reference
+            .as_deref()
+            .and_then(|r| r.parse::<MessageId>().ok())
+        else {
+            return Ok(None);
+        };
+        let ours = |m: &Message| {
+            m.id == id && m.direction == Direction::Outbound && m.provider_message_id.is_none()
+        };
+        if let Some(found) = turn.messages.iter().find(|m| ours(m)) {
+            return Ok(Some(found.clone()));
+        }
+        let recent = self
+            .store()
+            .messages(self.tenant, self.id, SeqWindow::Before(Seq::MAX), 50)
+            .await
+            .map_err(store_error)?;
+        Ok(recent.into_iter().find(|m| ours(m)))
+    }
+
+    /// The oldest outbound text still `pending` (no provider id yet) whose body equals the echo's: a
+    /// send the echo may belong to, so the echo is held until that send's answer says (never used to
+    /// mark the send itself). Only text can be compared, and only among the latest messages.
+    pub(super) async fn pending_twin(
+        &self,
+        turn: &Turn,
+        echo: &InboundMessage,
+    ) -> Result<Option<Message>, ConversationError> {
+        let MessageContent::Text { body } = &echo.content else {
+            return Ok(None);
+        };
+        let is_twin = |m: &Message| {
+            m.direction == Direction::Outbound
+                && m.status == MessageStatus::Pending
+                && m.provider_message_id.is_none()
+                && matches!(&m.content, MessageContent::Text { body: b } if b == body)
+        };
+        if let Some(found) = turn.messages.iter().rev().find(|m| is_twin(m)) {
+            return Ok(Some(found.clone()));
+        }
+        let recent = self
+            .store()
+            .messages(self.tenant, self.id, SeqWindow::Before(Seq::MAX), 20)
+            .await
+            .map_err(|e| ConversationError::Store(e.to_string()))?;
+        // The oldest pending twin first: sends answer in the order they were made. What this turn
+        // already changed wins over the stored copy (two echoes in one webhook must not both claim
+        // the same reply).
+        Ok(recent
+            .into_iter()
+            .map(|m| {
+                turn.messages
+                    .iter()
+                    .find(|changed| changed.seq == m.seq)
+                    .map_or(m, Clone::clone)
+            })
+            .find(|m| is_twin(m)))
+    }
+
+    async fn apply_status(
+        &self,
+        turn: &mut Turn,
+        status: &InboundStatus,
+    ) -> Result<bool, ConversationError> {
+        let key = MessageKey::Provider(status.provider_message_id.clone());
+        let found = match turn.key(&key) {
+            Some(found) => Some(found),
+            None => self.lookup(&key).await?,
+        };
+        let Some(found) = found else { return Ok(false) };
+        let change = StatusChange {
+            status: status.status,
+            at: status.at,
+            error: status.error.clone(),
+        };
+        let mut message = match turn.message_mut(found.seq) {
+            Some(m) => m.clone(),
+            None => self.load_message(found.seq).await?,
+        };
+        if turn.advance(&mut message, change, None) {
+            upsert(&mut turn.messages, message);
+        }
+        Ok(true)
+    }
+
+    /// The turn, opening the conversation with `first` (and its `conversation.created` event) when it
+    /// does not exist yet.
+    fn open<'t>(
+        &self,
+        turn: &'t mut Option<Turn>,
+        connection_id: ConnectionId,
+        first: &InboundMessage,
+    ) -> &'t mut Turn {
+        let turn = turn.get_or_insert_with(|| {
+            Turn::new(
+                new_conversation(self.tenant, self.id, connection_id, first),
+                true,
+            )
+        });
+        if turn.conversation.last_seq == 0 {
+            let conversation = turn.conversation.clone();
+            turn.push(ConversationEvent::ConversationCreated { conversation });
+        }
+        turn
+    }
+
+    fn inbound_message(&self, inbound: &InboundMessage, now: Timestamp) -> Message {
+        inbound_message(self.tenant, self.id, inbound, now)
+    }
+}
