@@ -145,6 +145,9 @@ impl Actor for SessionActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         state.stopped.store(true, Ordering::Release);
+        if state.reconnecting {
+            metrics::gauge!("conversa_session_reconnect_loops").decrement(1.0);
+        }
         Ok(())
     }
 
@@ -205,6 +208,7 @@ impl Actor for SessionActor {
             SessionMsg::ReconnectRequested => {
                 if !state.reconnecting {
                     state.reconnecting = true;
+                    metrics::gauge!("conversa_session_reconnect_loops").increment(1.0);
                     let attempt = state.reconnect_attempt;
                     let _ = myself.cast(SessionMsg::ReconnectAttempt { attempt });
                 }
@@ -231,6 +235,7 @@ impl Actor for SessionActor {
                     .is_some_and(|c| c.status == ConnectionStatus::Disconnected);
                 let Some(connection) = current.filter(|_| down) else {
                     state.reconnecting = false;
+                    metrics::gauge!("conversa_session_reconnect_loops").decrement(1.0);
                     state.reconnect_attempt = if connected { 0 } else { attempt };
                     tracing::info!(connection = %state.connection.id, attempt, "session is not down; reconnect loop ends");
                     return Ok(());

@@ -206,6 +206,10 @@ fn describe() {
         "conversa_stale_message_keys_total",
         "Idempotency keys found pointing at a message that is not there (left by an unsettled commit)."
     );
+    describe_gauge!(
+        "conversa_session_reconnect_loops",
+        "WhatsApp Web sessions whose reconnect loop is running."
+    );
     describe_counter!(
         "conversa_http_body_timeouts_total",
         "Requests refused with 408 because their body did not arrive in time."

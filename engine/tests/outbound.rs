@@ -412,37 +412,24 @@ async fn reply_acknowledged_before_a_crash_is_sent_after_the_restart() {
     let (mut agent, _) = Agent::connect(&node, &tenant.agent_token, None).await;
     let (conversation, sent) =
         reply(&node, &tenant, &mut agent, "5511900000009", "não se perca").await;
-    let deadline = std::time::Instant::now() + support::WAIT;
-    while graph.requests_for(&tenant.phone_number_id) == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the send never reached the provider"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    support::eventually("the send reached the provider", || async {
+        (graph.requests_for(&tenant.phone_number_id) > 0).then_some(())
+    })
+    .await;
     node.kill9().await;
 
     let node = node.restart().await;
     let path = format!("/api/v1/conversations/{conversation}/messages");
-    let deadline = std::time::Instant::now() + support::WAIT;
-    let message = loop {
+    let message = support::eventually("the pending reply was resent", || async {
         let (_, history) = api_get(&node, &tenant.agent_token, &path).await;
-        let message = history["items"]
-            .as_array()
-            .unwrap()
+        history["items"]
+            .as_array()?
             .iter()
             .find(|m| m["id"] == sent["id"])
+            .filter(|m| m["status"] != "pending")
             .cloned()
-            .unwrap();
-        if message["status"] != "pending" {
-            break message;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the pending reply was never resent"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    })
+    .await;
     assert_eq!(message["status"], "accepted", "{message}");
     assert_eq!(
         graph.requests_for(&tenant.phone_number_id),

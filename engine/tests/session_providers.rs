@@ -372,13 +372,10 @@ async fn zapi_number_exchanges_messages_media_and_reports_disconnects() {
             .map(|r| (r.token.clone(), r.credential.clone()))
             .collect::<Vec<_>>()
     };
-    tokio::time::timeout(support::WAIT, async {
-        while restarts().len() < 3 {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+    support::eventually("three restart attempts while disconnected", || async {
+        (restarts().len() >= 3).then_some(())
     })
-    .await
-    .expect("three restart attempts while disconnected");
+    .await;
     assert!(
         restarts()
             .iter()
@@ -395,15 +392,14 @@ async fn zapi_number_exchanges_messages_media_and_reports_disconnects() {
         update.last().expect("update")["connection"]["status"],
         "connected"
     );
-    // One attempt may already be on its way; after the longest pause no more come.
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let settled = restarts().len();
-    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
-    assert_eq!(
-        restarts().len(),
-        settled,
-        "the loop ended once the session was back"
-    );
+    // The loop ends at its next attempt, and no attempt is left on its way: every restart the node
+    // started has been answered. From then on nothing can ask Z-API again until a new disconnect.
+    support::eventually("the reconnect loop ended", || async {
+        let loops = support::metric(&node, "conversa_session_reconnect_loops").await;
+        let calls = support::metric(&node, "conversa_session_reconnects_total").await;
+        (loops == 0.0 && calls as usize == restarts().len()).then_some(())
+    })
+    .await;
     agent.close().await;
 }
 
@@ -500,35 +496,21 @@ async fn echo_of_our_own_send_that_overtakes_the_answer_is_not_a_second_message(
     )
     .await;
     assert_eq!(status, 202, "{sent}");
-    let send = tokio::time::timeout(support::WAIT, async {
-        loop {
-            if let Some(send) = fake
-                .received()
-                .into_iter()
-                .find(|r| r.action == "send-text")
-            {
-                return send;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+    let send = support::eventually("the reply was sent", || async {
+        fake.received()
+            .into_iter()
+            .find(|r| r.action == "send-text")
     })
-    .await
-    .expect("the reply was sent");
+    .await;
     // Wait until the late answer was applied too: the reply carries the provider's id.
-    let history = tokio::time::timeout(support::WAIT, async {
-        loop {
-            let history = support::all_messages(&node, &tenant.agent_token, &conversation).await;
-            let settled = history
-                .iter()
-                .any(|m| m["provider_message_id"] == send.message_id.as_str());
-            if settled {
-                return history;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+    let history = support::eventually("the reply got its provider id", || async {
+        let history = support::all_messages(&node, &tenant.agent_token, &conversation).await;
+        history
+            .iter()
+            .any(|m| m["provider_message_id"] == send.message_id.as_str())
+            .then_some(history)
     })
-    .await
-    .expect("the reply got its provider id");
+    .await;
     let replies: Vec<_> = history
         .iter()
         .filter(|m| m["direction"] == "outbound")
@@ -581,8 +563,9 @@ async fn the_phone_typing_a_replys_text_neither_sends_the_reply_nor_is_lost() {
     )
     .await;
     assert_eq!(status, 202, "{sent}");
-    let history = tokio::time::timeout(support::WAIT, async {
-        loop {
+    let history = support::eventually(
+        "the reply was answered and the phone's message stored",
+        || async {
             let history = support::all_messages(&node, &tenant.agent_token, &conversation).await;
             let outbound = history
                 .iter()
@@ -591,14 +574,10 @@ async fn the_phone_typing_a_replys_text_neither_sends_the_reply_nor_is_lost() {
             let answered = history
                 .iter()
                 .any(|m| m["id"] == sent["id"] && m["status"] != "pending");
-            if outbound >= 2 && answered {
-                return history;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("the reply was answered and the phone's message stored");
+            (outbound >= 2 && answered).then_some(history)
+        },
+    )
+    .await;
     let reply = history.iter().find(|m| m["id"] == sent["id"]).unwrap();
     let send = fake
         .received()

@@ -10,6 +10,7 @@
 //! ws/                         /api/v1/ws: the agent WebSocket (live events, resume by seq)
 //! server.rs                   the HTTP/1.1 listener: connection limit, header timeout, bounded drain
 //! auth.rs, error.rs           bearer tokens; the JSON error body every route answers with
+//! fuzzing.rs                  raw-bytes entry points for the fuzz targets in gateway/fuzz/
 //! ```
 //!
 //! **Architecture Invariant:** the gateway writes only through actors (`actors::Directory`); it reads
@@ -20,6 +21,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod fuzzing;
 pub mod http;
 pub mod providers;
 pub mod server;

@@ -109,18 +109,16 @@ impl Node {
     async fn wait_ready(&self) {
         let client = reqwest::Client::new();
         let url = self.url("/readyz");
-        tokio::time::timeout(WAIT, async {
-            loop {
-                if let Ok(r) = client.get(&url).send().await
-                    && r.status().is_success()
-                {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+        eventually("the node became ready", || async {
+            client
+                .get(&url)
+                .send()
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+                .map(|_| ())
         })
-        .await
-        .expect("node became ready");
+        .await;
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -155,6 +153,45 @@ impl Node {
         drop(self);
         next
     }
+}
+
+/// Polls `probe` until it yields a value, for at most `WAIT`: the one readiness wait the end-to-end
+/// tests share (a condition the node reaches on its own, checked every few milliseconds; never a fixed
+/// pause that assumes how long something takes).
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    const EVERY: Duration = Duration::from_millis(20);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting: {what}"
+        );
+        tokio::time::sleep(EVERY).await;
+    }
+}
+
+/// The sum of a metric over all its label sets, read from `/metrics`.
+pub async fn metric(node: &Node, name: &str) -> f64 {
+    let text = reqwest::get(node.url("/metrics"))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// A provisioned tenant: one WhatsApp number and one agent.

@@ -231,13 +231,15 @@ pub async fn send(
     Ok((StatusCode::ACCEPTED, axum::Json(message)))
 }
 
-/// The content the request asks to send; a reaction names its target by seq, resolved here to the
-/// provider id WhatsApp needs.
-async fn outbound_content(
-    state: &AppState,
-    conversation: &Conversation,
-    request: SendMessageRequest,
-) -> Result<MessageContent, ApiError> {
+/// What a send request asks for: content as it is, or a reaction naming its target by seq.
+pub(crate) enum Requested {
+    Content(MessageContent),
+    Reaction(schema::api::ReactionRequest),
+}
+
+/// Parses the one kind of content a send request carries (422 for none or several). Pure: the
+/// reaction's target is resolved by `outbound_content`.
+pub(crate) fn requested_content(request: SendMessageRequest) -> Result<Requested, ApiError> {
     let invalid =
         |detail: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_message", detail);
     let chosen = [
@@ -253,46 +255,63 @@ async fn outbound_content(
             "give exactly one of text, media, template, interactive, list, reaction",
         ));
     }
-    if let Some(body) = request.text {
-        return Ok(MessageContent::Text { body });
-    }
-    if let Some(t) = request.template {
-        return Ok(MessageContent::Template {
+    let content = if let Some(body) = request.text {
+        MessageContent::Text { body }
+    } else if let Some(t) = request.template {
+        MessageContent::Template {
             name: t.name,
             language: t.language,
             body_parameters: t.body_parameters,
-        });
-    }
-    if let Some(l) = request.list {
-        return Ok(MessageContent::InteractiveList {
+        }
+    } else if let Some(l) = request.list {
+        MessageContent::InteractiveList {
             body: l.body,
             button: l.button,
             sections: l.sections,
-        });
-    }
-    if let Some(m) = request.media {
-        return Ok(MessageContent::MediaLink {
+        }
+    } else if let Some(m) = request.media {
+        MessageContent::MediaLink {
             kind: m.kind,
             url: m.url,
             caption: m.caption,
             filename: m.filename,
-        });
-    }
-    if let Some(i) = request.interactive {
-        return Ok(MessageContent::Interactive {
+        }
+    } else if let Some(i) = request.interactive {
+        MessageContent::Interactive {
             body: i.body,
             buttons: i.buttons,
-        });
-    }
-    let Some(reaction) = request.reaction else {
+        }
+    } else if let Some(reaction) = request.reaction {
+        return Ok(Requested::Reaction(reaction));
+    } else {
         return Err(invalid("nothing to send"));
+    };
+    Ok(Requested::Content(content))
+}
+
+/// The content the request asks to send; a reaction names its target by seq, resolved here to the
+/// provider id WhatsApp needs.
+async fn outbound_content(
+    state: &AppState,
+    conversation: &Conversation,
+    request: SendMessageRequest,
+) -> Result<MessageContent, ApiError> {
+    let reaction = match requested_content(request)? {
+        Requested::Content(content) => return Ok(content),
+        Requested::Reaction(reaction) => reaction,
     };
     let target = state
         .store
         .message(conversation.tenant_id, conversation.id, reaction.seq)
         .await?
         .and_then(|m| m.provider_message_id)
-        .ok_or_else(|| invalid("no message with a provider id at that seq"))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_message",
+                "no message with a provider id at that seq",
+            )
+        })?;
     Ok(MessageContent::Reaction {
         target,
         emoji: reaction.emoji,
