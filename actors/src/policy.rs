@@ -1,14 +1,90 @@
-//! The rules a conversation applies to what an agent sends, from WhatsApp's documented limits: what
-//! each kind of content may hold, and which kinds need the 24-hour customer-service window (everything
-//! but an approved template). Pure functions: the conversation actor calls them before storing anything.
+//! The rules a conversation applies to what an agent sends, from the channels' documented limits: what
+//! each kind of content may hold, which kinds need the 24-hour customer-service window (everything but
+//! an approved template), and what each channel carries at all (`channel_allows`). Pure functions: the
+//! conversation actor calls them before storing anything.
 
 use crate::conversation::ConversationError;
-use schema::records::MessageContent;
+use schema::records::{MessageContent, Provider};
 
 /// Longest text an agent may send (WhatsApp's own limit is 4096 characters).
 pub const MAX_TEXT_CHARS: usize = 4096;
 /// WhatsApp's customer-service window: free text is allowed this long after the contact's last message.
 pub const CUSTOMER_SERVICE_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+/// Messenger and Instagram: a person may answer this long after the contact's last message with the
+/// `HUMAN_AGENT` tag, when the app has that permission.
+pub const HUMAN_AGENT_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_hours(7 * 24);
+/// The message tag Meta documents for a person answering outside the 24-hour window.
+pub const HUMAN_AGENT_TAG: &str = "HUMAN_AGENT";
+
+/// What the connection's channel allows, checked before anything is stored: which content kinds it
+/// can carry, and whether the reply is inside the channel's window. Answers the message tag the send
+/// needs (Messenger and Instagram between 24 hours and 7 days, with the Human Agent permission).
+pub fn channel_allows(
+    provider: Provider,
+    human_agent: bool,
+    content: &MessageContent,
+    needs_window: bool,
+    since_contact_wrote: Option<jiff::SignedDuration>,
+) -> Result<Option<&'static str>, ConversationError> {
+    let refuse = |why: &str| Err(ConversationError::Invalid(why.to_string()));
+    let inside = |window: jiff::SignedDuration| since_contact_wrote.is_some_and(|d| d < window);
+    match provider {
+        Provider::WhatsappCloud => {
+            if needs_window && !inside(CUSTOMER_SERVICE_WINDOW) {
+                return Err(ConversationError::WindowClosed(
+                    "the contact last wrote more than 24 hours ago: WhatsApp accepts only an approved \
+                     template now"
+                        .into(),
+                ));
+            }
+            Ok(None)
+        }
+        Provider::Messenger | Provider::Instagram => {
+            match content {
+                MessageContent::Template { .. } => {
+                    return refuse(
+                        "templates are a WhatsApp feature: Messenger and Instagram take text, media \
+                         and quick replies",
+                    );
+                }
+                MessageContent::InteractiveList { .. } => {
+                    return refuse(
+                        "list messages are a WhatsApp feature: send quick replies instead",
+                    );
+                }
+                MessageContent::Reaction { .. } => {
+                    return refuse("reactions are not sent to Messenger or Instagram from here");
+                }
+                _ => {}
+            }
+            if inside(CUSTOMER_SERVICE_WINDOW) {
+                return Ok(None);
+            }
+            if human_agent && inside(HUMAN_AGENT_WINDOW) {
+                return Ok(Some(HUMAN_AGENT_TAG));
+            }
+            let why = if human_agent {
+                "the contact last wrote more than 7 days ago: Messenger and Instagram accept no reply \
+                 now until they write again"
+            } else {
+                "the contact last wrote more than 24 hours ago: Messenger and Instagram accept a reply \
+                 up to 7 days later only with the HUMAN_AGENT tag, which needs Meta's Human Agent \
+                 permission (set human_agent_tag on the connection once the app has it)"
+            };
+            Err(ConversationError::WindowClosed(why.into()))
+        }
+        Provider::Evolution | Provider::Zapi => match content {
+            MessageContent::Template { .. }
+            | MessageContent::Interactive { .. }
+            | MessageContent::InteractiveList { .. } => refuse(
+                "templates, buttons and lists need the WhatsApp Cloud API; this connection is a \
+                 WhatsApp Web session (Evolution or Z-API): send text or media",
+            ),
+            // WhatsApp Web has no customer-service window.
+            _ => Ok(None),
+        },
+    }
+}
 
 /// Checks an agent's outbound content against WhatsApp's documented limits; answers whether it needs
 /// the 24-hour customer-service window (everything but a template does).
@@ -148,6 +224,67 @@ pub fn validate_outbound(content: &MessageContent) -> Result<bool, ConversationE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn hours(h: i64) -> Option<jiff::SignedDuration> {
+        Some(jiff::SignedDuration::from_hours(h))
+    }
+
+    #[test]
+    fn messenger_and_instagram_refuse_what_they_cannot_carry_before_anything_is_stored() {
+        let template = MessageContent::Template {
+            name: "t".into(),
+            language: "pt_BR".into(),
+            body_parameters: vec![],
+        };
+        let reaction = MessageContent::Reaction {
+            target: "m_1".into(),
+            emoji: "👍".into(),
+        };
+        for provider in [Provider::Messenger, Provider::Instagram] {
+            for content in [&template, &reaction] {
+                assert!(matches!(
+                    channel_allows(provider, true, content, false, hours(1)),
+                    Err(ConversationError::Invalid(_))
+                ));
+            }
+        }
+    }
+
+    #[test]
+    fn messenger_answers_within_24_hours_then_7_days_only_with_the_human_agent_tag() {
+        let text = MessageContent::Text { body: "oi".into() };
+        let allows = |human_agent, since| {
+            channel_allows(Provider::Instagram, human_agent, &text, true, since)
+        };
+        assert_eq!(allows(false, hours(23)), Ok(None));
+        assert_eq!(allows(true, hours(30)), Ok(Some(HUMAN_AGENT_TAG)));
+        let Err(ConversationError::WindowClosed(why)) = allows(false, hours(30)) else {
+            panic!("open without the permission")
+        };
+        assert!(
+            why.contains("HUMAN_AGENT") && !why.contains("template"),
+            "{why}"
+        );
+        assert!(matches!(
+            allows(true, hours(8 * 24)),
+            Err(ConversationError::WindowClosed(_))
+        ));
+    }
+
+    #[test]
+    fn whatsapp_outside_the_window_names_templates_and_sessions_have_no_window() {
+        let text = MessageContent::Text { body: "oi".into() };
+        let Err(ConversationError::WindowClosed(why)) =
+            channel_allows(Provider::WhatsappCloud, false, &text, true, hours(25))
+        else {
+            panic!("open")
+        };
+        assert!(why.contains("template"));
+        assert_eq!(
+            channel_allows(Provider::Zapi, false, &text, true, hours(25 * 30)),
+            Ok(None)
+        );
+    }
     use schema::records::ReplyButton;
 
     fn button(id: &str, title: &str) -> ReplyButton {

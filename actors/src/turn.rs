@@ -254,6 +254,7 @@ pub(crate) fn inbound_message(
         error: None,
         created_at: inbound.sent_at,
         updated_at: now,
+        forwarded: inbound.forwarded,
     }
 }
 
@@ -274,6 +275,7 @@ mod tests {
             content: schema::records::MessageContent::Text { body: "oi".into() },
             reply_to: None,
             reference: None,
+            forwarded: false,
         };
         new_conversation(
             TenantId::new(),

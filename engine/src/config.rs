@@ -17,6 +17,7 @@ pub struct Config {
     pub actors: ActorsConfig,
     pub gateway: GatewaySection,
     pub whatsapp: WhatsappConfig,
+    pub instagram: InstagramConfig,
     pub evolution: EvolutionConfig,
     pub zapi: ZapiConfig,
     pub security: SecurityConfig,
@@ -35,6 +36,7 @@ impl Default for Config {
             actors: ActorsConfig::default(),
             gateway: GatewaySection::default(),
             whatsapp: WhatsappConfig::default(),
+            instagram: InstagramConfig::default(),
             evolution: EvolutionConfig::default(),
             zapi: ZapiConfig::default(),
             security: SecurityConfig::default(),
@@ -226,6 +228,7 @@ pub struct ActorsConfig {
     pub max_delivery_attempts: u32,
     pub max_actor_requests: usize,
     pub max_queued_sends: usize,
+    pub max_live_conversations: usize,
     pub session_concurrency: usize,
     pub outbound_rate_per_second: u32,
     pub session_rate_per_second: u32,
@@ -247,6 +250,7 @@ impl Default for ActorsConfig {
             max_delivery_attempts: d.max_delivery_attempts,
             max_actor_requests: d.max_actor_requests,
             max_queued_sends: d.max_queued_sends,
+            max_live_conversations: d.max_live_conversations,
             session_concurrency: d.session_concurrency,
             outbound_rate_per_second: d.outbound_rate_per_second,
             session_rate_per_second: d.session_rate_per_second,
@@ -312,6 +316,23 @@ impl Default for WhatsappConfig {
             graph_base: d.graph_base,
             api_version: d.api_version,
             timeout_secs: d.timeout.as_secs(),
+        }
+    }
+}
+
+/// Instagram connections without a Facebook Page (Instagram Login) send through their own Graph host;
+/// version and timeout are `whatsapp`'s.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InstagramConfig {
+    /// Base URL of the Instagram Graph API (tests aim it at a local fake).
+    pub graph_base: String,
+}
+
+impl Default for InstagramConfig {
+    fn default() -> Self {
+        Self {
+            graph_base: gateway::providers::graph::GraphConfig::default().instagram_base,
         }
     }
 }
@@ -438,6 +459,7 @@ impl Config {
             max_delivery_attempts: a.max_delivery_attempts.max(1),
             max_actor_requests: a.max_actor_requests.max(1),
             max_queued_sends: a.max_queued_sends.max(1),
+            max_live_conversations: a.max_live_conversations.max(1),
             session_concurrency: a.session_concurrency.max(1),
             outbound_rate_per_second: a.outbound_rate_per_second.max(1),
             session_rate_per_second: a.session_rate_per_second.max(1),
@@ -500,6 +522,7 @@ fn is_config_key(key: &str) -> bool {
         "actors",
         "gateway",
         "whatsapp",
+        "instagram",
         "evolution",
         "zapi",
         "security",

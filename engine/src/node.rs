@@ -69,6 +69,7 @@ pub async fn run(
     let channel = Arc::new(Channels {
         graph: GraphClient::new(GraphConfig {
             graph_base: config.whatsapp.graph_base.clone(),
+            instagram_base: config.instagram.graph_base.clone(),
             api_version: config.whatsapp.api_version.clone(),
             timeout: Duration::from_secs(config.whatsapp.timeout_secs.max(1)),
         })

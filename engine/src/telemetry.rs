@@ -206,6 +206,14 @@ fn describe() {
         "conversa_stale_message_keys_total",
         "Idempotency keys found pointing at a message that is not there (left by an unsettled commit)."
     );
+    describe_counter!(
+        "conversa_conversation_spawns_refused_total",
+        "Requests refused because the node had max_live_conversations conversation actors alive."
+    );
+    describe_counter!(
+        "conversa_session_reconnects_total",
+        "Reconnect requests sent to a WhatsApp Web gateway, by provider and outcome."
+    );
     describe_gauge!(
         "conversa_session_reconnect_loops",
         "WhatsApp Web sessions whose reconnect loop is running."

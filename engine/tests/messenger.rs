@@ -184,3 +184,182 @@ async fn instagram_webhooks_need_an_instagram_connection_and_the_meta_route() {
     let (_, inbox) = api_get(&node, &tenant.agent_token, "/api/v1/conversations").await;
     assert_eq!(inbox["items"][0]["last_message_preview"], "[image]");
 }
+
+/// Instagram replies go where Meta documents them: graph.instagram.com/{IG account} for Instagram
+/// Login, graph.facebook.com/{page} for an account linked to a page. What Instagram cannot carry is
+/// refused before anything is stored; a captioned image goes as the image then its caption; after 24
+/// hours a reply needs the Human Agent permission and goes tagged.
+#[tokio::test]
+async fn instagram_replies_go_where_meta_documents_and_follow_its_window() {
+    let graph = FakeGraph::start().await;
+    let instagram = FakeGraph::start().await;
+    let node = Node::start_with(
+        Some(graph.base.clone()),
+        vec![(
+            "CONVERSA_INSTAGRAM__GRAPH_BASE".into(),
+            instagram.base.clone(),
+        )],
+    )
+    .await;
+    let tenant = provision(&node, "ig-send").await;
+    let ig_login = meta_connection(&node, &tenant, "instagram", "IG1").await;
+    let created: Value = reqwest::Client::new()
+        .post(node.url(&format!("/api/v1/admin/tenants/{}/connections", tenant.tenant_id)))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"name": "via page", "provider": "instagram", "account_id": "IG2", "page_id": "PAGE9",
+                      "verify_token": "v", "app_secret": "secret-IG2", "access_token": "page-token-IG2"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let via_page = Tenant {
+        connection_id: created["connection_id"].as_str().unwrap().to_string(),
+        phone_number_id: "IG2".into(),
+        app_secret: "secret-IG2".into(),
+        ..tenant.clone()
+    };
+    let (mut agent, _) = Agent::connect(&node, &tenant.agent_token, None).await;
+    let inbound = |account: &str, sender: &str, mid: &str, at: i64| {
+        messaging(
+            "instagram",
+            account,
+            vec![
+                json!({"sender": {"id": sender}, "recipient": {"id": account}, "timestamp": at,
+                        "message": {"mid": mid, "text": "oi"}}),
+            ],
+        )
+    };
+    let conversation_of = |events: &[Value], mid: &str| {
+        events
+            .iter()
+            .find(|e| e["data"]["message"]["provider_message_id"] == mid)
+            .map(|e| e["conversation_id"].as_str().unwrap().to_string())
+    };
+    let reply = |conversation: &str, body: Value| {
+        let path = format!("/api/v1/conversations/{conversation}/messages");
+        let node = &node;
+        let token = tenant.agent_token.clone();
+        async move { api_post(node, &token, &path, body).await }
+    };
+
+    assert_eq!(
+        post_meta(
+            &node,
+            &ig_login,
+            &inbound("IG1", "IGSID1", "ig_in_1", now_ms())
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        post_meta(
+            &node,
+            &via_page,
+            &inbound("IG2", "IGSID2", "ig_in_2", now_ms())
+        )
+        .await
+        .0,
+        200
+    );
+    let events = agent
+        .events_until(|e| {
+            conversation_of(e, "ig_in_1").is_some() && conversation_of(e, "ig_in_2").is_some()
+        })
+        .await;
+    let login_conversation = conversation_of(&events, "ig_in_1").unwrap();
+    let page_conversation = conversation_of(&events, "ig_in_2").unwrap();
+
+    assert_eq!(
+        reply(&login_conversation, json!({"text": "olá"})).await.0,
+        202
+    );
+    assert_eq!(
+        reply(&page_conversation, json!({"text": "olá"})).await.0,
+        202
+    );
+    support::eventually("both replies reached Meta", || async {
+        (instagram.requests_for("IG1") == 1 && graph.requests_for("PAGE9") == 1).then_some(())
+    })
+    .await;
+    assert_eq!(
+        graph.requests_for("IG1"),
+        0,
+        "Instagram Login never goes to graph.facebook.com"
+    );
+    assert_eq!(instagram.requests_for("IG2") + graph.requests_for("IG2"), 0);
+
+    let (status, body) = reply(
+        &login_conversation,
+        json!({"template": {"name": "hello", "language": "pt_BR"}}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid_message")),
+        "{body}"
+    );
+
+    let (status, _) = reply(
+        &login_conversation,
+        json!({"media": {"kind": "image", "url": "https://x.example/a.jpg", "caption": "Comprovante"}}),
+    )
+    .await;
+    assert_eq!(status, 202);
+    support::eventually("the image and its caption went out", || async {
+        (instagram.requests_for("IG1") == 3).then_some(())
+    })
+    .await;
+    let parts: Vec<Value> = instagram
+        .requests()
+        .into_iter()
+        .filter(|r| r.phone_number_id == "IG1")
+        .map(|r| r.body)
+        .collect();
+    assert_eq!(parts[1]["message"]["attachment"]["type"], "image");
+    assert_eq!(parts[2]["message"]["text"], "Comprovante");
+
+    // A contact who last wrote 30 hours ago: closed without the permission, tagged with it.
+    let old = now_ms() - 30 * 3600 * 1000;
+    assert_eq!(
+        post_meta(&node, &ig_login, &inbound("IG1", "IGSID3", "ig_in_3", old))
+            .await
+            .0,
+        200
+    );
+    let events = agent
+        .events_until(|e| conversation_of(e, "ig_in_3").is_some())
+        .await;
+    let late = conversation_of(&events, "ig_in_3").unwrap();
+    let (status, body) = reply(&late, json!({"text": "desculpe a demora"})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], "customer_service_window_closed");
+    assert!(
+        body["detail"].as_str().unwrap().contains("HUMAN_AGENT"),
+        "{body}"
+    );
+    let patched = reqwest::Client::new()
+        .patch(node.url(&format!(
+            "/api/v1/admin/tenants/{}/connections/{}",
+            tenant.tenant_id, ig_login.connection_id
+        )))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"human_agent_tag": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    assert_eq!(
+        reply(&late, json!({"text": "desculpe a demora"})).await.0,
+        202
+    );
+    support::eventually("the tagged reply went out", || async {
+        (instagram.requests_for("IG1") == 4).then_some(())
+    })
+    .await;
+    let tagged = instagram.requests().last().unwrap().body.clone();
+    assert_eq!(tagged["messaging_type"], "MESSAGE_TAG");
+    assert_eq!(tagged["tag"], "HUMAN_AGENT");
+}

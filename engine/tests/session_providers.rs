@@ -141,6 +141,11 @@ async fn evolution_number_pairs_by_qr_then_exchanges_messages_and_statuses() {
         update.last().expect("update")["connection"]["status"],
         "qr_required"
     );
+    // Evolution re-posts the same code: nothing changed, so nobody is told again.
+    assert_eq!(
+        post_webhook(&node, &session.webhook_path, &qr).await.0,
+        StatusCode::OK
+    );
 
     let open = evolution(
         "connection.update",
@@ -158,6 +163,15 @@ async fn evolution_number_pairs_by_qr_then_exchanges_messages_and_statuses() {
     assert!(
         !update.iter().any(|f| f["type"] == "connection_qr"),
         "agents never receive QR codes"
+    );
+    let admin_frames = frames_until(&mut admin, "connection_updated").await;
+    assert_eq!(
+        admin_frames
+            .iter()
+            .map(|f| (f["type"].clone(), f["connection"]["status"].clone()))
+            .collect::<Vec<_>>(),
+        vec![(json!("connection_updated"), json!("connected"))],
+        "the repeated QR code was announced again"
     );
 
     // A message in, once, even when Evolution retries it.
@@ -433,6 +447,17 @@ async fn session_webhook_without_its_secret_for_another_instance_or_paused_store
     other_instance["instance"] = json!("someone-else");
     let (status, body) = post_webhook(&node, &session.webhook_path, &other_instance).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let mut no_instance = inbound.clone();
+    no_instance
+        .as_object_mut()
+        .expect("envelope")
+        .remove("instance");
+    let (status, body) = post_webhook(&node, &session.webhook_path, &no_instance).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a payload naming no instance: {body}"
+    );
     let (status, body) = post_webhook(&node, &session.webhook_path, &json!({"no": "event"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 

@@ -238,6 +238,8 @@ async fn fixture(config: ActorConfig) -> Fixture {
             verify_token: "v".into(),
             app_secret: "s".into(),
             access_token: "t".into(),
+            page_id: None,
+            human_agent: false,
         }),
         qr_code: None,
         created_at: Timestamp::now(),
@@ -287,6 +289,7 @@ fn text(wamid: &str, body: &str) -> Vec<InboundEvent> {
         content: MessageContent::Text { body: body.into() },
         reply_to: None,
         reference: None,
+        forwarded: false,
     })]
 }
 
@@ -644,6 +647,7 @@ async fn an_echo_is_matched_to_its_reply_by_reference_never_by_text() {
             },
             reply_to: None,
             reference,
+            forwarded: false,
         })]
     };
     let ingest = |events| {
@@ -681,6 +685,42 @@ async fn an_echo_is_matched_to_its_reply_by_reference_never_by_text() {
     assert_eq!(
         (stored.status, stored.provider_message_id.as_deref()),
         (MessageStatus::Sent, Some("m_ours"))
+    );
+    f.directory.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_node_at_its_live_conversation_bound_refuses_another_with_nothing_done() {
+    let f = fixture(ActorConfig {
+        max_live_conversations: 1,
+        ..Default::default()
+    })
+    .await;
+    f.ingest("wamid.1", "um").await.unwrap();
+    let other = ConversationId::for_contact(f.tenant, f.connection.id, "5511888880000");
+    let mut event = text("wamid.2", "outro");
+    if let InboundEvent::Message(m) = &mut event[0] {
+        m.from.address = "5511888880000".into();
+    }
+    let refused = f
+        .directory
+        .ingest(
+            f.tenant,
+            &f.connection,
+            other,
+            event,
+            Instant::now(),
+            "r".into(),
+        )
+        .await;
+    assert!(
+        matches!(&refused, Err(e @ RouteError::Overloaded) if e.outcome_known()),
+        "{refused:?}"
+    );
+    // The conversation already alive keeps working.
+    assert_eq!(
+        f.ingest("wamid.3", "três").await.unwrap().messages_stored,
+        1
     );
     f.directory.shutdown(Duration::from_secs(5)).await;
 }

@@ -83,10 +83,10 @@ impl From<actors::RouteError> for ApiError {
                 "conversation_not_found",
                 "no such conversation in this tenant",
             ),
-            RouteError::Conversation(ConversationError::WindowClosed) => ApiError::new(
+            RouteError::Conversation(ConversationError::WindowClosed(why)) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "customer_service_window_closed",
-                "the contact last wrote more than 24 hours ago: WhatsApp accepts only an approved template now",
+                why,
             ),
             RouteError::Conversation(ConversationError::Invalid(detail)) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_message", detail)

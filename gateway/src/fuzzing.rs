@@ -75,6 +75,7 @@ fn outbound(content: MessageContent) {
         content,
         reply_to: None,
         reference: None,
+        message_tag: None,
     };
     let _ = whatsapp_cloud::client::payload(&message);
     let _ = messenger::client::payload(&message);

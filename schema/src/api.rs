@@ -98,8 +98,8 @@ pub struct CreateTenantRequest {
     pub name: String,
 }
 
-/// `POST /api/v1/admin/tenants/{tenant}/connections`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// `POST /api/v1/admin/tenants/{tenant}/connections`. Its `Debug` output redacts every credential.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnectionRequest {
     pub name: String,
@@ -138,10 +138,19 @@ pub struct CreateConnectionRequest {
     /// Z-API: the account security token (`Client-Token`), when enabled.
     #[serde(default)]
     pub client_token: Option<String>,
+    /// Instagram through a Facebook Page (Facebook Login): the page id sends go to. Leave unset for
+    /// Instagram Login (sends go to graph.instagram.com with the Instagram account id).
+    #[serde(default)]
+    pub page_id: Option<String>,
+    /// Messenger and Instagram: the app has the Human Agent permission (answers up to 7 days after the
+    /// contact's last message, tagged `HUMAN_AGENT`).
+    #[serde(default)]
+    pub human_agent_tag: Option<bool>,
 }
 
-/// `PATCH /api/v1/admin/tenants/{tenant}/connections/{id}`: every field optional.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// `PATCH /api/v1/admin/tenants/{tenant}/connections/{id}`: every field optional. Its `Debug` output
+/// redacts every credential.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateConnectionRequest {
     #[serde(default)]
@@ -164,6 +173,51 @@ pub struct UpdateConnectionRequest {
     /// Z-API: a new account security token.
     #[serde(default)]
     pub client_token: Option<String>,
+    /// Messenger and Instagram: whether the app has the Human Agent permission.
+    #[serde(default)]
+    pub human_agent_tag: Option<bool>,
+}
+
+/// `Some("<redacted>")` for a secret that is set.
+fn redacted(secret: &Option<String>) -> Option<&'static str> {
+    secret.as_ref().map(|_| "<redacted>")
+}
+
+impl std::fmt::Debug for CreateConnectionRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateConnectionRequest")
+            .field("name", &self.name)
+            .field("provider", &self.provider)
+            .field("account_id", &self.account_id)
+            .field("verify_token", &redacted(&self.verify_token))
+            .field("app_secret", &redacted(&self.app_secret))
+            .field("access_token", &redacted(&self.access_token))
+            .field("server_url", &self.server_url)
+            .field("instance", &self.instance)
+            .field("api_key", &redacted(&self.api_key))
+            .field("instance_id", &self.instance_id)
+            .field("instance_token", &redacted(&self.instance_token))
+            .field("client_token", &redacted(&self.client_token))
+            .field("page_id", &self.page_id)
+            .field("human_agent_tag", &self.human_agent_tag)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for UpdateConnectionRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpdateConnectionRequest")
+            .field("name", &self.name)
+            .field("status", &self.status)
+            .field("verify_token", &redacted(&self.verify_token))
+            .field("app_secret", &redacted(&self.app_secret))
+            .field("access_token", &redacted(&self.access_token))
+            .field("api_key", &redacted(&self.api_key))
+            .field("instance_token", &redacted(&self.instance_token))
+            .field("client_token", &redacted(&self.client_token))
+            .field("human_agent_tag", &self.human_agent_tag)
+            .finish()
+    }
 }
 
 /// A connection as agents and admins see it: never its secrets.
@@ -218,4 +272,34 @@ pub struct CreatedConnection {
     /// or for Evolution and Z-API `/webhooks/{evolution|zapi}/{id}/{secret}` (they sign nothing, so the
     /// secret in the path is what authenticates their posts: keep it private).
     pub webhook_path: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_of_connection_requests_never_shows_a_credential() {
+        let create = CreateConnectionRequest {
+            name: "Sales".into(),
+            app_secret: Some("app-secret-value".into()),
+            access_token: Some("access-token-value".into()),
+            api_key: Some("api-key-value".into()),
+            ..Default::default()
+        };
+        let update = UpdateConnectionRequest {
+            client_token: Some("client-token-value".into()),
+            ..Default::default()
+        };
+        let printed = format!("{create:?} {update:?}");
+        for secret in [
+            "app-secret-value",
+            "access-token-value",
+            "api-key-value",
+            "client-token-value",
+        ] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+        assert!(printed.contains("Sales"));
+    }
 }

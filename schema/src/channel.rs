@@ -18,6 +18,9 @@ pub struct Outbound {
     /// Our id of the message, for providers that echo a reference back with the message they sent
     /// (Messenger and Instagram `metadata`).
     pub reference: Option<String>,
+    /// Messenger and Instagram: the message tag that lets it go outside the 24-hour window
+    /// (`HUMAN_AGENT`, up to 7 days, when the connection has the permission).
+    pub message_tag: Option<String>,
 }
 
 /// Why a send failed.

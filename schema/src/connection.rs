@@ -82,6 +82,15 @@ pub struct MetaSettings {
     pub app_secret: String,
     /// System-user or page access token for the send API.
     pub access_token: String,
+    /// Instagram through a Facebook Page (Facebook Login): the page whose `/{page}/messages` sends go
+    /// to on the Graph API. Unset for Instagram Login: sends go to `/{account_id}/messages` on
+    /// graph.instagram.com. Unused by the other providers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_id: Option<String>,
+    /// Messenger and Instagram: the app has Meta's Human Agent permission, so a person may answer up
+    /// to 7 days after the contact's last message (sent with the `HUMAN_AGENT` tag) instead of 24 hours.
+    #[serde(default)]
+    pub human_agent: bool,
 }
 
 impl std::fmt::Debug for MetaSettings {
@@ -91,6 +100,8 @@ impl std::fmt::Debug for MetaSettings {
             .field("verify_token", &"<redacted>")
             .field("app_secret", &"<redacted>")
             .field("access_token", &"<redacted>")
+            .field("page_id", &self.page_id)
+            .field("human_agent", &self.human_agent)
             .finish()
     }
 }
@@ -217,5 +228,19 @@ impl Connection {
 
     pub fn address(&self) -> &str {
         self.settings.address()
+    }
+
+    /// What must be unique among all connections of one provider, across tenants: the Meta account
+    /// id, the Z-API instance id, and for Evolution the instance *on its server* (instance names are
+    /// only unique per Evolution server, and two tenants may each run one with an instance `main`).
+    pub fn claim_key(&self) -> String {
+        match &self.settings {
+            ChannelSettings::Evolution(e) => format!(
+                "{}#{}",
+                e.server_url.trim_end_matches('/').to_ascii_lowercase(),
+                e.instance
+            ),
+            other => other.address().to_string(),
+        }
     }
 }

@@ -33,6 +33,8 @@ pub fn connection(tenant: TenantId, address: &str) -> Connection {
             verify_token: "verify-me".into(),
             app_secret: "app-secret".into(),
             access_token: "EAAG-token".into(),
+            page_id: None,
+            human_agent: false,
         }),
         qr_code: None,
         created_at: Timestamp::now(),
@@ -132,6 +134,7 @@ impl Live {
             error: None,
             created_at: at,
             updated_at: at,
+            forwarded: false,
         };
         let created = ConversationEvent::MessageCreated {
             message: message.clone(),
@@ -176,6 +179,7 @@ impl Live {
             error: None,
             created_at: at,
             updated_at: at,
+            forwarded: false,
         };
         let event = ConversationEvent::MessageCreated {
             message: message.clone(),

@@ -19,6 +19,9 @@ pub struct InboundMessage {
     /// carries our message id), so the echo is matched to its reply exactly, never by its text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    /// The contact forwarded it (WhatsApp `context.forwarded`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forwarded: bool,
 }
 
 /// A delivery status the provider reports for a message we sent.
@@ -46,6 +49,18 @@ pub enum InboundEvent {
         contact: String,
         watermark: Timestamp,
     },
+    /// Everything the business sent up to `watermark` reached the contact (a Messenger delivery
+    /// receipt that names no message).
+    DeliveredUpTo {
+        contact: String,
+        watermark: Timestamp,
+    },
+    /// The contact deleted (unsent) one of their messages (Instagram `is_deleted`).
+    Deleted {
+        contact: String,
+        provider_message_id: String,
+        at: Timestamp,
+    },
 }
 
 impl InboundEvent {
@@ -54,7 +69,9 @@ impl InboundEvent {
         match self {
             InboundEvent::Message(m) | InboundEvent::Echo(m) => &m.from.address,
             InboundEvent::Status(s) => &s.recipient,
-            InboundEvent::ReadUpTo { contact, .. } => contact,
+            InboundEvent::ReadUpTo { contact, .. }
+            | InboundEvent::DeliveredUpTo { contact, .. }
+            | InboundEvent::Deleted { contact, .. } => contact,
         }
     }
 }

@@ -45,7 +45,16 @@ pub fn check_inbound(events: &mut [InboundEvent]) -> Result<(), LimitError> {
                     cut_error(error);
                 }
             }
-            InboundEvent::ReadUpTo { contact, .. } => address("read receipt contact", contact)?,
+            InboundEvent::ReadUpTo { contact, .. }
+            | InboundEvent::DeliveredUpTo { contact, .. } => address("receipt contact", contact)?,
+            InboundEvent::Deleted {
+                contact,
+                provider_message_id,
+                ..
+            } => {
+                address("deleted message contact", contact)?;
+                id("deleted message id", provider_message_id)?;
+            }
         }
     }
     Ok(())
@@ -127,6 +136,7 @@ mod tests {
             content: MessageContent::Text { body: "oi".into() },
             reply_to: None,
             reference: None,
+            forwarded: false,
         })
     }
 

@@ -247,7 +247,7 @@ pub struct ListSection {
 pub struct ListRow {
     pub id: String,
     pub title: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
@@ -259,10 +259,16 @@ pub struct ReplyButton {
 }
 
 /// One contact card.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SharedContact {
     pub name: String,
     pub phones: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub emails: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
 }
 
 impl MessageContent {
@@ -315,6 +321,8 @@ pub enum MessageStatus {
     Failed,
     /// Inbound messages: received from the contact.
     Received,
+    /// Inbound messages the contact deleted (unsent) afterwards: kept in the history, marked.
+    Deleted,
 }
 
 impl MessageStatus {
@@ -322,7 +330,12 @@ impl MessageStatus {
     /// message the recipient has (`delivered`, `read`) cannot fail any more (a late `failed` is stale).
     pub fn can_advance_to(self, next: MessageStatus) -> bool {
         use MessageStatus::*;
-        !matches!(self, Failed | Received) && next.rank() > self.rank() && next != Received
+        if self == Received {
+            return next == Deleted;
+        }
+        !matches!(self, Failed | Deleted)
+            && next.rank() > self.rank()
+            && !matches!(next, Received | Deleted)
     }
 
     /// The status's place in the delivery order. Stores keep the higher rank when a message is
@@ -338,6 +351,7 @@ impl MessageStatus {
             Delivered => 4,
             Read => 5,
             Received => 6,
+            Deleted => 7,
         }
     }
 }
@@ -381,6 +395,9 @@ pub struct Message {
     /// When the provider says it happened (inbound) or when the agent sent it (outbound).
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The contact forwarded it (WhatsApp `context.forwarded`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forwarded: bool,
 }
 
 #[cfg(test)]
@@ -404,5 +421,11 @@ mod tests {
         );
         assert!(!Failed.can_advance_to(Read));
         assert!(!Received.can_advance_to(Read));
+        assert!(Received.can_advance_to(Deleted));
+        assert!(
+            !Read.can_advance_to(Deleted),
+            "only what the contact sent can be unsent"
+        );
+        assert!(!Deleted.can_advance_to(Received));
     }
 }

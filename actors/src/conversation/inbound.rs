@@ -57,8 +57,12 @@ impl ConversationState {
                         report.statuses_ignored += 1;
                         continue;
                     };
-                    if self.apply_status(turn, &status).await? {
+                    let applied = self.apply_status(turn, &status).await?;
+                    if applied == Some(true) {
                         report.statuses_applied += 1;
+                    } else if applied == Some(false) {
+                        // Known and already there: a provider's retry changes nothing.
+                        report.duplicates += 1;
                     } else if !early_changed_insert(turn, &status) {
                         report.statuses_ignored += 1;
                     } else {
@@ -85,8 +89,10 @@ impl ConversationState {
                             at: echo.sent_at,
                             error: None,
                         };
-                        if self.apply_status(turn, &sent).await? {
+                        if self.apply_status(turn, &sent).await? == Some(true) {
                             report.statuses_applied += 1;
+                        } else {
+                            report.duplicates += 1;
                         }
                         continue;
                     }
@@ -142,7 +148,39 @@ impl ConversationState {
                         report.statuses_ignored += 1;
                         continue;
                     };
-                    report.statuses_applied += self.read_up_to(turn, watermark).await?;
+                    report.statuses_applied +=
+                        self.up_to(turn, watermark, MessageStatus::Read).await?;
+                }
+                InboundEvent::DeliveredUpTo { watermark, .. } => {
+                    let Some(turn) = turn.as_mut() else {
+                        report.statuses_ignored += 1;
+                        continue;
+                    };
+                    report.statuses_applied += self
+                        .up_to(turn, watermark, MessageStatus::Delivered)
+                        .await?;
+                }
+                InboundEvent::Deleted {
+                    provider_message_id,
+                    at,
+                    contact,
+                } => {
+                    let Some(turn) = turn.as_mut() else {
+                        report.statuses_ignored += 1;
+                        continue;
+                    };
+                    let deleted = InboundStatus {
+                        provider_message_id,
+                        recipient: contact,
+                        status: MessageStatus::Deleted,
+                        at,
+                        error: None,
+                    };
+                    match self.apply_status(turn, &deleted).await? {
+                        Some(true) => report.statuses_applied += 1,
+                        Some(false) => report.duplicates += 1,
+                        None => report.statuses_ignored += 1,
+                    }
                 }
             }
         }
@@ -157,12 +195,14 @@ impl ConversationState {
         Ok(report)
     }
 
-    /// Marks every recent outbound message created at or before `watermark` as read (Messenger read
-    /// receipts name a time, not a message). Looks at the newest `READ_RECEIPT_SCAN` messages.
-    async fn read_up_to(
+    /// Moves every recent outbound message created at or before `watermark` to `status` (read or
+    /// delivered: Messenger receipts may name a time, not a message). Looks at the newest
+    /// `READ_RECEIPT_SCAN` messages.
+    async fn up_to(
         &self,
         turn: &mut Turn,
         watermark: Timestamp,
+        status: MessageStatus,
     ) -> Result<usize, ConversationError> {
         const READ_RECEIPT_SCAN: usize = 100;
         let stored = self
@@ -183,12 +223,12 @@ impl ConversationState {
             let sent = matches!(
                 message.status,
                 MessageStatus::Accepted | MessageStatus::Sent | MessageStatus::Delivered
-            );
+            ) && message.status.can_advance_to(status);
             if message.direction != Direction::Outbound || !sent || message.created_at > watermark {
                 continue;
             }
             let change = StatusChange {
-                status: MessageStatus::Read,
+                status,
                 at: watermark,
                 error: None,
             };
@@ -267,17 +307,19 @@ impl ConversationState {
             .find(|m| is_twin(m)))
     }
 
+    /// Applies a status to a known message: `Some(true)` when it moved the message, `Some(false)` when
+    /// the message already had it (a retry), `None` when the provider id is not (yet) known here.
     async fn apply_status(
         &self,
         turn: &mut Turn,
         status: &InboundStatus,
-    ) -> Result<bool, ConversationError> {
+    ) -> Result<Option<bool>, ConversationError> {
         let key = MessageKey::Provider(status.provider_message_id.clone());
         let found = match turn.key(&key) {
             Some(found) => Some(found),
             None => self.lookup(&key).await?,
         };
-        let Some(found) = found else { return Ok(false) };
+        let Some(found) = found else { return Ok(None) };
         let change = StatusChange {
             status: status.status,
             at: status.at,
@@ -287,10 +329,11 @@ impl ConversationState {
             Some(m) => m.clone(),
             None => self.load_message(found.seq).await?,
         };
-        if turn.advance(&mut message, change, None) {
+        let moved = turn.advance(&mut message, change, None);
+        if moved {
             upsert(&mut turn.messages, message);
         }
-        Ok(true)
+        Ok(Some(moved))
     }
 
     /// The turn, opening the conversation with `first` (and its `conversation.created` event) when it

@@ -64,9 +64,10 @@ pub enum ConversationError {
     NotFound,
     #[error("invalid request: {0}")]
     Invalid(String),
-    /// WhatsApp accepts free text only within 24 hours of the contact's last message.
-    #[error("the contact last wrote more than 24 hours ago")]
-    WindowClosed,
+    /// Outside the channel's window since the contact's last message (WhatsApp: 24 hours for anything
+    /// but a template; Messenger and Instagram: 24 hours, 7 with the Human Agent tag); says why.
+    #[error("{0}")]
+    WindowClosed(String),
     /// The store failed before anything of the turn was written: nothing was done.
     #[error("store failed: {0}")]
     Store(String),

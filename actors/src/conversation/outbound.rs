@@ -4,7 +4,7 @@
 //! hands still-pending replies back through `Resend`.
 
 use super::{ConversationError, ConversationState};
-use crate::policy::{CUSTOMER_SERVICE_WINDOW, validate_outbound};
+use crate::policy::{channel_allows, validate_outbound};
 use crate::session::SessionMsg;
 use crate::turn::{Turn, store_echo, upsert};
 use jiff::Timestamp;
@@ -25,37 +25,18 @@ impl ConversationState {
             return Err(ConversationError::NotFound);
         };
         let needs_window = validate_outbound(&content)?;
-        // Outside the window Meta refuses anything but a template (error 131047); say so now, before
-        // storing anything.
-        let window_open = conversation
-            .last_inbound_at
-            .is_some_and(|at| Timestamp::now().duration_since(at) < CUSTOMER_SERVICE_WINDOW);
-        let meta_only = matches!(
-            content,
-            MessageContent::Template { .. }
-                | MessageContent::Interactive { .. }
-                | MessageContent::InteractiveList { .. }
-        );
-        if (needs_window && !window_open) || meta_only {
-            // Only then does the provider matter: a WhatsApp Web session (Evolution, Z-API) has no
-            // window, and no templates, buttons or lists.
-            let session = self
-                .store()
-                .connection(conversation.connection_id)
-                .await
-                .map_err(|e| ConversationError::Store(e.to_string()))?
-                .is_some_and(|c| c.provider.has_session());
-            if session && meta_only {
-                return Err(ConversationError::Invalid(
-                    "templates, buttons and lists need the WhatsApp Cloud API; this connection is a \
-                     WhatsApp Web session (Evolution or Z-API): send text or media"
-                        .into(),
-                ));
-            }
-            if needs_window && !window_open && !session {
-                return Err(ConversationError::WindowClosed);
-            }
+        // A retry of a send already stored answers with it, whatever changed since.
+        let key = client_message_id.clone().map(MessageKey::Client);
+        if let Some(key) = &key
+            && let Some(found) = self.lookup(key).await?
+        {
+            return self.load_message(found.seq).await;
         }
+        // What the channel carries, and its window: refused now, before anything is stored (Meta
+        // would refuse it later, after a 202).
+        let message_tag = self
+            .channel_allows(&conversation, &content, needs_window)
+            .await?;
         if let MessageContent::Reaction { target, .. } = &content
             && self
                 .lookup(&MessageKey::Provider(target.clone()))
@@ -65,12 +46,6 @@ impl ConversationState {
             return Err(ConversationError::Invalid(
                 "the reacted message is not in this conversation".into(),
             ));
-        }
-        let key = client_message_id.clone().map(MessageKey::Client);
-        if let Some(key) = &key
-            && let Some(found) = self.lookup(key).await?
-        {
-            return self.load_message(found.seq).await;
         }
         let mut turn = Turn::new(conversation, false);
         let now = turn.now;
@@ -89,6 +64,7 @@ impl ConversationState {
             error: None,
             created_at: now,
             updated_at: now,
+            forwarded: false,
         });
         if let Some(key) = key {
             turn.keys.push((
@@ -110,6 +86,7 @@ impl ConversationState {
                 content,
                 reply_to: None,
                 reference: Some(message.id.to_string()),
+                message_tag: message_tag.map(str::to_string),
             },
         };
         if !self
@@ -150,6 +127,24 @@ impl ConversationState {
             return Ok(false);
         }
         tracing::info!(conversation = %self.id, seq, "resending a pending reply from the outbox");
+        // The window is judged again now: a reply it no longer admits fails with the reason.
+        let needs_window = validate_outbound(&message.content).unwrap_or(true);
+        let message_tag = match self
+            .channel_allows(&conversation, &message.content, needs_window)
+            .await
+        {
+            Ok(tag) => tag,
+            Err(ConversationError::WindowClosed(why)) | Err(ConversationError::Invalid(why)) => {
+                let refused = ProviderError {
+                    code: None,
+                    title: "not sent".into(),
+                    detail: Some(why),
+                };
+                self.provider_answered(seq, Err(refused)).await?;
+                return Ok(false);
+            }
+            Err(other) => return Err(other),
+        };
         let send = SessionMsg::Send {
             conversation: self.id,
             seq,
@@ -158,6 +153,7 @@ impl ConversationState {
                 content: message.content,
                 reply_to: None,
                 reference: Some(message.id.to_string()),
+                message_tag: message_tag.map(str::to_string),
             },
         };
         if self
@@ -248,6 +244,34 @@ impl ConversationState {
             }
         }
         Ok(())
+    }
+}
+
+impl ConversationState {
+    /// `policy::channel_allows` for this conversation's connection, as stored now.
+    async fn channel_allows(
+        &self,
+        conversation: &schema::records::Conversation,
+        content: &MessageContent,
+        needs_window: bool,
+    ) -> Result<Option<&'static str>, ConversationError> {
+        let connection = self
+            .store()
+            .connection(conversation.connection_id)
+            .await
+            .map_err(|e| ConversationError::Store(e.to_string()))?
+            .ok_or_else(|| ConversationError::Invalid("the connection was removed".into()))?;
+        let human_agent = connection.meta().is_some_and(|m| m.human_agent);
+        let since = conversation
+            .last_inbound_at
+            .map(|at| Timestamp::now().duration_since(at));
+        channel_allows(
+            connection.provider,
+            human_agent,
+            content,
+            needs_window,
+            since,
+        )
     }
 }
 

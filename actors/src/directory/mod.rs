@@ -51,6 +51,9 @@ pub struct ActorConfig {
     /// Provider sends queued or in flight per connection; a reply over the bound stays `pending` in the
     /// outbox and the sweep hands it over later.
     pub max_queued_sends: usize,
+    /// Conversation actors alive at once on the node (each costs memory until it passivates); a request
+    /// for yet another conversation is refused with nothing done while the node is at the bound.
+    pub max_live_conversations: usize,
     /// How often one request is retried on a fresh actor after its actor died under it.
     pub max_delivery_attempts: u32,
     /// Provider calls in flight per connection.
@@ -82,6 +85,7 @@ impl Default for ActorConfig {
             turn_deadline: Duration::from_secs(20),
             max_actor_requests: 8192,
             max_queued_sends: 1000,
+            max_live_conversations: 100_000,
             max_delivery_attempts: 3,
             session_concurrency: 16,
             outbound_rate_per_second: 80,
@@ -309,6 +313,12 @@ impl Directory {
         tenant: TenantId,
         id: ConversationId,
     ) -> Result<ActorRef<ConversationMsg>, RouteError> {
+        if self.conversations.len() >= self.services.config.max_live_conversations.max(1)
+            && !self.conversations.contains_key(&(tenant, id))
+        {
+            metrics::counter!("conversa_conversation_spawns_refused_total").increment(1);
+            return Err(RouteError::Overloaded);
+        }
         let args = ConversationArgs {
             tenant,
             id,

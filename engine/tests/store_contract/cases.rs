@@ -640,6 +640,38 @@ async fn connections_are_unique_by_address_and_round_trip_their_secrets(b: &Back
         .create_connection(&taken)
         .await
         .expect("a removed connection frees its address");
+
+    // Evolution instance names are unique per Evolution server only: two tenants may each run an
+    // instance `main` on their own server, but one server's instance is claimed once.
+    let instance = format!("main-{}", TenantId::new());
+    let evolution = |tenant: TenantId, server: &str| {
+        let mut c = fixtures::connection(tenant, "unused");
+        c.provider = Provider::Evolution;
+        c.settings =
+            schema::records::ChannelSettings::Evolution(schema::records::EvolutionSettings {
+                server_url: server.into(),
+                instance: instance.clone(),
+                api_key: "evo-key".into(),
+                webhook_token: "hook".into(),
+            });
+        c
+    };
+    let other = fixtures::tenant();
+    store.create_tenant(&other).await.expect("tenant");
+    store
+        .create_connection(&evolution(tenant.id, "https://evo.acme.example"))
+        .await
+        .expect("first server's instance");
+    store
+        .create_connection(&evolution(other.id, "https://evo.other.example/"))
+        .await
+        .expect("the same instance name on another server");
+    assert!(matches!(
+        store
+            .create_connection(&evolution(other.id, "https://EVO.acme.example/"))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
 }
 
 async fn agent_is_found_by_token_hash_only(b: &Backend) {

@@ -114,6 +114,8 @@ pub async fn provision_connection(
                 verify_token: required(request.verify_token, "verify_token")?,
                 app_secret: required(request.app_secret, "app_secret")?,
                 access_token: request.access_token.unwrap_or_default(),
+                page_id: request.page_id.clone(),
+                human_agent: request.human_agent_tag.unwrap_or(false),
             })
         }
         Provider::Evolution => {
@@ -325,6 +327,20 @@ pub async fn update_connection(
             }
         };
         *slot = value;
+    }
+    if let Some(human_agent) = request.human_agent_tag {
+        match (&mut connection.settings, connection.provider) {
+            (ChannelSettings::Meta(m), Provider::Messenger | Provider::Instagram) => {
+                m.human_agent = human_agent;
+            }
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_field",
+                    "human_agent_tag applies to Messenger and Instagram connections",
+                ));
+            }
+        }
     }
     state.store.update_connection(&connection).await?;
     state

@@ -23,6 +23,9 @@ pub struct GraphConfig {
     pub graph_base: String,
     /// Graph API version, e.g. `v23.0`.
     pub api_version: String,
+    /// `https://graph.instagram.com`: where Instagram connections without a page (Instagram Login)
+    /// send.
+    pub instagram_base: String,
     pub timeout: Duration,
 }
 
@@ -30,6 +33,7 @@ impl Default for GraphConfig {
     fn default() -> Self {
         Self {
             graph_base: "https://graph.facebook.com".into(),
+            instagram_base: "https://graph.instagram.com".into(),
             api_version: "v23.0".into(),
             timeout: Duration::from_secs(15),
         }
@@ -136,12 +140,22 @@ impl ChannelClient for GraphClient {
     }
 
     async fn send(&self, connection: &Connection, message: &Outbound) -> Result<String, SendError> {
-        let body = match connection.provider {
-            Provider::WhatsappCloud => whatsapp_cloud::client::payload(message)?,
-            Provider::Messenger | Provider::Instagram => messenger::client::payload(message)?,
+        let bodies = match connection.provider {
+            Provider::WhatsappCloud => vec![whatsapp_cloud::client::payload(message)?],
+            Provider::Messenger | Provider::Instagram => messenger::client::payloads(message)?,
             Provider::Evolution | Provider::Zapi => return Err(not_meta()),
         };
-        let answer = self.post_messages(connection, &body).await?;
+        let mut bodies = bodies.into_iter();
+        let first = bodies.next().ok_or_else(not_meta)?;
+        let answer = self.post_messages(connection, &first).await?;
+        // A media caption on Messenger and Instagram follows as a text of its own. The media already
+        // went: a failed caption cannot fail (or resend) the reply, so it is logged and counted.
+        for part in bodies {
+            if let Err(error) = self.post_messages(connection, &part).await {
+                metrics::counter!("conversa_outbound_parts_lost_total").increment(1);
+                tracing::warn!(connection = %connection.id, %error, "the caption of a media reply was not sent");
+            }
+        }
         let id = match connection.provider {
             Provider::WhatsappCloud => answer
                 .pointer("/messages/0/id")
@@ -157,7 +171,7 @@ impl ChannelClient for GraphClient {
 }
 
 impl GraphClient {
-    /// `POST {graph_base}/{version}/{account_id}/messages`; maps Meta's answer to success or a transient
+    /// `POST {base}/{version}/{id}/messages` (see above for which base and id); maps Meta's answer to success or a transient
     /// or final error.
     async fn post_messages(
         &self,
@@ -165,11 +179,18 @@ impl GraphClient {
         body: &Value,
     ) -> Result<Value, SendError> {
         let meta = connection.meta().ok_or_else(not_meta)?;
+        // Instagram through a Facebook Page sends to the page on the Graph API; Instagram Login to the
+        // Instagram account on graph.instagram.com (Meta documents no third form).
+        let (base, id) = match (connection.provider, &meta.page_id) {
+            (Provider::Instagram, Some(page)) => (&self.config.graph_base, page),
+            (Provider::Instagram, None) => (&self.config.instagram_base, &meta.account_id),
+            _ => (&self.config.graph_base, &meta.account_id),
+        };
         let url = format!(
             "{}/{}/{}/messages",
-            self.config.graph_base.trim_end_matches('/'),
+            base.trim_end_matches('/'),
             self.config.api_version,
-            meta.account_id
+            id
         );
         let response = self
             .http

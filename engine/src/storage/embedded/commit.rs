@@ -192,7 +192,7 @@ fn stage(
             );
         }
         Write::Connection(connection) => {
-            let address = address_key(connection.provider, connection.address());
+            let address = address_key(connection.provider, &connection.claim_key());
             if claimed_addresses.contains(&address)
                 || tables
                     .connection_addresses
@@ -240,7 +240,7 @@ fn stage(
             );
         }
         Write::RemoveConnection(connection) => {
-            let address = address_key(connection.provider, connection.address());
+            let address = address_key(connection.provider, &connection.claim_key());
             batch.remove(&tables.connection_addresses, address);
             batch.remove(&tables.connections, connection.id.as_bytes().to_vec());
             batch.remove(

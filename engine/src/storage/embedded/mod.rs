@@ -513,6 +513,8 @@ mod tests {
                 verify_token: "verify-plain".into(),
                 app_secret: "app-secret-plain".into(),
                 access_token: "EAAG-token-plain".into(),
+                page_id: None,
+                human_agent: false,
             }),
             qr_code: None,
             created_at: Timestamp::now(),

@@ -140,7 +140,7 @@ impl MessageStore for PostgresStore {
             .bind(connection.id.0)
             .bind(connection.tenant_id.0)
             .bind(connection.provider.as_str())
-            .bind(connection.address())
+            .bind(connection.claim_key())
             .bind(to_json(&sealed)?)
             .execute(&self.pool)
             .await

@@ -231,9 +231,12 @@ impl MessageStore for ScyllaStore {
         observe("create_connection", async {
             let s = &self.statements;
             let sealed = self.secrets.seal_connection(connection)?;
-            let (provider, address) = (connection.provider.as_str(), connection.address());
+            let (provider, address) = (connection.provider.as_str(), connection.claim_key());
             let claim: Vec<Row> = self
-                .rows(&s.claim_address, (provider, address, connection.id.0))
+                .rows(
+                    &s.claim_address,
+                    (provider, address.as_str(), connection.id.0),
+                )
                 .await?;
             if !applied(&claim) {
                 return Err(StoreError::Conflict(format!(
@@ -311,7 +314,7 @@ impl MessageStore for ScyllaStore {
                 &s.release_address,
                 (
                     connection.provider.as_str(),
-                    connection.address(),
+                    connection.claim_key(),
                     connection.id.0,
                 ),
             )

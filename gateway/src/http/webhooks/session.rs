@@ -47,13 +47,22 @@ pub(super) async fn receive(
     }
     .map_err(|e| ApiError::bad_request("malformed_payload", e.to_string()))?;
     super::within_limits(&mut parsed.events)?;
-    if let Some(instance) = &parsed.instance
-        && instance != connection.address()
-    {
-        return Err(ApiError::not_found(
-            "unknown_account_id",
-            format!("instance {instance} is not this connection's"),
-        ));
+    match &parsed.instance {
+        // Every Evolution envelope and Z-API callback names its instance: one that does not is not
+        // theirs.
+        None => {
+            return Err(ApiError::bad_request(
+                "malformed_payload",
+                "the payload names no instance",
+            ));
+        }
+        Some(instance) if instance != connection.address() => {
+            return Err(ApiError::not_found(
+                "unknown_account_id",
+                format!("instance {instance} is not this connection's"),
+            ));
+        }
+        Some(_) => {}
     }
     if let Some(change) = parsed.session {
         apply(state, connection.id, change).await?;
@@ -97,6 +106,12 @@ async fn apply(state: &AppState, id: ConnectionId, change: SessionChange) -> Res
             None
         }
         SessionChange::Qr(code) => {
+            if connection.status == ConnectionStatus::QrRequired
+                && connection.qr_code.as_deref() == Some(code.as_str())
+            {
+                // The same code again (a provider retry): nothing changed, nobody is told twice.
+                return Ok(());
+            }
             connection.status = ConnectionStatus::QrRequired;
             connection.qr_code = Some(code.clone());
             Some(code)

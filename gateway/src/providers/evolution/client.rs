@@ -6,7 +6,6 @@
 //! with a clear error instead of being sent and lost.
 
 use crate::providers::http::refused;
-use base64::Engine;
 use schema::channel::{MediaError, MediaStream, Outbound, SendError};
 use schema::records::{EvolutionSettings, MediaKind, MessageContent, ProviderError};
 use serde_json::{Value, json};
@@ -174,47 +173,18 @@ pub async fn fetch_media(
     max_bytes: u64,
 ) -> Result<MediaStream, MediaError> {
     let body = json!({"message": {"key": {"id": message_id}}, "convertToMp4": false});
-    // Base64 is 4/3 of the file, plus a little JSON around it.
-    let max_answer = usize::try_from(max_bytes / 3 * 4 + 64 * 1024).unwrap_or(usize::MAX);
-    let answer = post(
-        http,
-        settings,
-        &url(settings, "chat/getBase64FromMediaMessage"),
-        &body,
-        max_answer,
-    )
-    .await
-    .map_err(|e| match e {
-        SendError::Rejected(error) if error.code == Some(404) || error.code == Some(400) => {
-            MediaError::NotFound
-        }
-        other => MediaError::Unavailable(other.to_string()),
-    })?;
-    let content_type = answer
-        .get("mimetype")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let Some(Value::String(encoded)) = answer.get("base64").cloned() else {
-        return Err(MediaError::NotFound);
-    };
-    // Refuse before decoding what would be over the limit anyway.
-    let estimated = (encoded.len() as u64 / 4) * 3;
-    if estimated > max_bytes {
-        return Err(MediaError::TooLarge(estimated));
+    let response = http
+        .post(url(settings, "chat/getBase64FromMediaMessage"))
+        .header("apikey", &settings.api_key)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| MediaError::Unavailable(e.without_url().to_string()))?;
+    match response.status().as_u16() {
+        200..=299 => super::media::stream(response, None, max_bytes).await,
+        400 | 404 => Err(MediaError::NotFound),
+        status => Err(MediaError::Unavailable(format!(
+            "getBase64FromMediaMessage answered {status}"
+        ))),
     }
-    // Decoding megabytes is CPU work: off the async threads.
-    let bytes = tokio::task::spawn_blocking(move || {
-        base64::engine::general_purpose::STANDARD.decode(encoded.trim())
-    })
-    .await
-    .map_err(|e| MediaError::Unavailable(e.to_string()))?
-    .map_err(|e| MediaError::Unavailable(format!("media is not base64: {e}")))?;
-    let length = bytes.len() as u64;
-    Ok(MediaStream {
-        content_type,
-        length: Some(length),
-        body: Box::pin(futures::stream::once(async move {
-            Ok(bytes::Bytes::from(bytes))
-        })),
-    })
 }

@@ -3,6 +3,7 @@
 //! its own server (`server_url`), instance and API key.
 
 pub mod client;
+mod media;
 pub mod webhook;
 
 use async_trait::async_trait;

@@ -132,6 +132,7 @@ fn message(item: &Value) -> Result<Option<InboundEvent>, SessionWebhookError> {
         content,
         reply_to,
         reference: None,
+        forwarded: false,
     };
     Ok(Some(if from_me {
         InboundEvent::Echo(inbound)
@@ -274,6 +275,7 @@ fn shared_contact(part: &Value) -> SharedContact {
     SharedContact {
         name: str_at(part, "displayName").unwrap_or_default().to_string(),
         phones,
+        ..SharedContact::default()
     }
 }
 

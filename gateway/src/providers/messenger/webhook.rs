@@ -83,10 +83,28 @@ fn item_events(
             .unwrap_or(false);
         // For an echo the page is the sender and the contact is the recipient.
         let contact = if echo { recipient } else { sender };
-        let reply_to = text(message, "/reply_to/mid");
+        if message.get("is_deleted").and_then(Value::as_bool) == Some(true) {
+            // The contact unsent a message (Instagram): it stays in the history, marked deleted.
+            out.push(InboundEvent::Deleted {
+                contact,
+                provider_message_id: mid,
+                at,
+            });
+            return Ok(());
+        }
+        // An inline reply names the message; a reply to the business's story names the story.
+        let reply_to = text(message, "/reply_to/mid")
+            .or_else(|| text(message, "/reply_to/story/id").map(|id| format!("story:{id}")));
         // Our own send's reference, echoed back (bounded: it is only ever one of our ids).
         let reference = text(message, "/metadata")
             .filter(|m| echo && m.len() <= schema::limits::MAX_PROVIDER_ID_BYTES);
+        if reference
+            .as_deref()
+            .is_some_and(|r| r.ends_with(super::client::CAPTION_SUFFIX))
+        {
+            // The caption we sent after a media reply: part of that reply, not a message of its own.
+            return Ok(());
+        }
         for (index, content) in contents(message).into_iter().enumerate() {
             // One event per attachment; the first keeps the provider's id so receipts find it.
             let provider_message_id = if index == 0 {
@@ -104,6 +122,7 @@ fn item_events(
                 content,
                 reply_to: reply_to.clone(),
                 reference: if index == 0 { reference.clone() } else { None },
+                forwarded: false,
             };
             out.push(if echo {
                 InboundEvent::Echo(inbound)
@@ -112,13 +131,23 @@ fn item_events(
             });
         }
     } else if let Some(delivery) = item.get("delivery") {
-        for mid in delivery
+        let mids: Vec<&str> = delivery
             .get("mids")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
             .filter_map(Value::as_str)
+            .collect();
+        if mids.is_empty()
+            && let Some(watermark) = delivery.get("watermark").and_then(Value::as_i64)
         {
+            // `mids` is optional: without it, everything sent before the watermark was delivered.
+            out.push(InboundEvent::DeliveredUpTo {
+                contact: sender.clone(),
+                watermark: Timestamp::from_millisecond(watermark).unwrap_or(at),
+            });
+        }
+        for mid in mids {
             out.push(InboundEvent::Status(InboundStatus {
                 provider_message_id: mid.to_string(),
                 recipient: sender.clone(),
@@ -161,6 +190,7 @@ fn item_events(
             },
             reply_to: None,
             reference: None,
+            forwarded: false,
         }));
     } else if let Some(reaction) = item.get("reaction") {
         let target = text(reaction, "/mid").unwrap_or_default();
@@ -181,6 +211,7 @@ fn item_events(
             content: MessageContent::Reaction { target, emoji },
             reply_to: None,
             reference: None,
+            forwarded: false,
         }));
     }
     Ok(())
@@ -233,7 +264,8 @@ fn attachment(item: &Value) -> MessageContent {
         .unwrap_or("unknown");
     let url = item.pointer("/payload/url").and_then(Value::as_str);
     let media_kind = match kind {
-        "image" => Some(MediaKind::Image),
+        // A story that mentions the business: its CDN URL (valid about a day), shown as an image.
+        "image" | "story_mention" => Some(MediaKind::Image),
         "video" => Some(MediaKind::Video),
         "audio" => Some(MediaKind::Audio),
         "file" => Some(MediaKind::Document),
@@ -247,7 +279,8 @@ fn attachment(item: &Value) -> MessageContent {
             media_id: url.to_string(),
             mime_type: None,
             sha256: None,
-            caption: None,
+            caption: (item.get("type").and_then(Value::as_str) == Some("story_mention"))
+                .then(|| "story mention".to_string()),
             filename: None,
             voice: false,
             animated: false,
@@ -262,6 +295,64 @@ fn attachment(item: &Value) -> MessageContent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn instagram(items: serde_json::Value) -> Vec<InboundEvent> {
+        let body = serde_json::json!({"object": "instagram", "entry": [{"id": "IG1", "time": 1, "messaging": items}]});
+        parse(body.to_string().as_bytes(), "instagram")
+            .unwrap()
+            .batches
+            .remove(0)
+            .events
+    }
+
+    #[test]
+    fn instagram_unsend_story_reply_and_story_mention_keep_what_they_say() {
+        let events = instagram(serde_json::json!([
+            {"sender": {"id": "IGSID"}, "recipient": {"id": "IG1"}, "timestamp": 1700000000000_i64,
+             "message": {"mid": "ig_m_0", "is_deleted": true}},
+            {"sender": {"id": "IGSID"}, "recipient": {"id": "IG1"}, "timestamp": 1700000000000_i64,
+             "message": {"mid": "ig_m_1", "text": "amei", "reply_to": {"story": {"url": "https://cdn.example/s", "id": "st1"}}}},
+            {"sender": {"id": "IGSID"}, "recipient": {"id": "IG1"}, "timestamp": 1700000000000_i64,
+             "message": {"mid": "ig_m_2", "attachments": [{"type": "story_mention", "payload": {"url": "https://cdn.example/m"}}]}}
+        ]));
+        assert!(
+            matches!(&events[0], InboundEvent::Deleted { provider_message_id, .. } if provider_message_id == "ig_m_0")
+        );
+        let InboundEvent::Message(reply) = &events[1] else {
+            panic!("{:?}", events[1])
+        };
+        assert_eq!(reply.reply_to.as_deref(), Some("story:st1"));
+        let InboundEvent::Message(mention) = &events[2] else {
+            panic!("{:?}", events[2])
+        };
+        assert!(
+            matches!(&mention.content, MessageContent::Media { media_id, .. } if media_id == "https://cdn.example/m")
+        );
+    }
+
+    #[test]
+    fn a_delivery_with_only_a_watermark_delivers_everything_before_it() {
+        let body = serde_json::json!({"object": "page", "entry": [{"id": "PAGE1", "time": 1, "messaging": [
+            {"sender": {"id": "PSID"}, "recipient": {"id": "PAGE1"}, "timestamp": 1700000000000_i64,
+             "delivery": {"watermark": 1700000000000_i64}}]}]});
+        let events = parse(body.to_string().as_bytes(), "page")
+            .unwrap()
+            .batches
+            .remove(0)
+            .events;
+        assert!(
+            matches!(&events[0], InboundEvent::DeliveredUpTo { contact, .. } if contact == "PSID")
+        );
+    }
+
+    #[test]
+    fn the_echo_of_a_media_replys_caption_is_part_of_it_not_a_message() {
+        let body = serde_json::json!({"object": "page", "entry": [{"id": "PAGE1", "time": 1, "messaging": [
+            {"sender": {"id": "PAGE1"}, "recipient": {"id": "PSID"}, "timestamp": 1700000000000_i64,
+             "message": {"mid": "m_c", "is_echo": true, "metadata": "0192f1d6-0000-7000-8000-000000000001#caption", "text": "legenda"}}]}]});
+        let parsed = parse(body.to_string().as_bytes(), "page").unwrap();
+        assert!(parsed.batches[0].events.is_empty());
+    }
 
     const PAGE_MESSAGE: &str = r#"{"object":"page","entry":[{"id":"PAGE_ID","time":1458692752478,"messaging":[
       {"sender":{"id":"PSID"},"recipient":{"id":"PAGE_ID"},"timestamp":1458692752478,
@@ -314,7 +405,11 @@ mod tests {
             panic!("story")
         };
         assert_eq!(story.provider_message_id, "m_1#1");
-        assert!(matches!(story.content, MessageContent::Unsupported { .. }));
+        assert!(
+            matches!(&story.content, MessageContent::Media { caption: Some(c), .. } if c == "story mention"),
+            "a story mention is the story's media, not unsupported: {:?}",
+            story.content
+        );
         let InboundEvent::Echo(echo) = &events[2] else {
             panic!("echo")
         };

@@ -108,6 +108,7 @@ mod tests {
             content: MessageContent::Text { body: "oi".into() },
             reply_to: None,
             reference: None,
+            message_tag: None,
         })
         .unwrap();
         assert_eq!(body["recipient"], "US.13491208655302741918");
@@ -124,6 +125,7 @@ mod tests {
             content,
             reply_to: None,
             reference: None,
+            message_tag: None,
         })
         .unwrap()
     }
@@ -204,6 +206,7 @@ mod tests {
             },
             reply_to: None,
             reference: None,
+            message_tag: None,
         };
         assert!(matches!(payload(&location), Err(SendError::Rejected(_))));
     }

@@ -58,15 +58,28 @@ fn known(kind: &str, raw: &Value) -> Option<MessageContent> {
             contacts: object
                 .as_array()?
                 .iter()
-                .map(|card| SharedContact {
-                    name: text(card, "/name/formatted_name").unwrap_or_default(),
-                    phones: card
-                        .get("phones")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|p| text(p, "/phone").or_else(|| text(p, "/wa_id")))
-                        .collect(),
+                .map(|card| {
+                    let list = |field: &str, key: &str| -> Vec<String> {
+                        card.get(field)
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|item| text(item, key))
+                            .collect()
+                    };
+                    SharedContact {
+                        name: text(card, "/name/formatted_name").unwrap_or_default(),
+                        phones: card
+                            .get("phones")
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|p| text(p, "/phone").or_else(|| text(p, "/wa_id")))
+                            .collect(),
+                        emails: list("emails", "/email"),
+                        organization: text(card, "/org/company"),
+                        urls: list("urls", "/url"),
+                    }
                 })
                 .collect(),
         },
@@ -182,7 +195,8 @@ mod tests {
             MessageContent::Contacts {
                 contacts: vec![SharedContact {
                     name: "Ana Souza".into(),
-                    phones: vec!["+55 11 99999-0000".into()]
+                    phones: vec!["+55 11 99999-0000".into()],
+                    ..SharedContact::default()
                 }]
             }
         );

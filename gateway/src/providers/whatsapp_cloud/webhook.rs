@@ -19,7 +19,7 @@ pub enum WebhookError {
     MissingSignature,
     #[error("X-Hub-Signature-256 does not match the body")]
     BadSignature,
-    #[error("not a WhatsApp webhook payload: {0}")]
+    #[error("malformed webhook payload: {0}")]
     Malformed(String),
 }
 
@@ -209,6 +209,9 @@ fn parse_message(raw: Value, contacts: &[WaContact]) -> Result<InboundMessage, W
         .pointer("/context/id")
         .and_then(Value::as_str)
         .map(str::to_string);
+    let raw_forwarded = ["/context/forwarded", "/context/frequently_forwarded"]
+        .iter()
+        .any(|p| raw.pointer(p).and_then(Value::as_bool) == Some(true));
     let content = super::content::content(&kind, raw);
     Ok(InboundMessage {
         provider_message_id: id,
@@ -220,6 +223,7 @@ fn parse_message(raw: Value, contacts: &[WaContact]) -> Result<InboundMessage, W
         content,
         reply_to,
         reference: None,
+        forwarded: raw_forwarded,
     })
 }
 
@@ -331,6 +335,28 @@ mod tests {
             panic!("not a status")
         };
         assert_eq!(s.recipient, "US.13491208655302741918");
+    }
+
+    #[test]
+    fn forwarded_messages_and_full_contact_cards_keep_what_meta_sent() {
+        let body = DOCUMENTED_TEXT.replace(
+            r#""type": "text", "text": {"body": "Does it come in another color?"}"#,
+            r#""type": "contacts", "context": {"forwarded": true}, "contacts": [{"name": {"formatted_name": "Ana Souza"},
+               "phones": [{"phone": "+55 11 99999-0000", "wa_id": "5511999990000"}],
+               "emails": [{"email": "ana@example.com", "type": "WORK"}], "org": {"company": "Acme"},
+               "urls": [{"url": "https://acme.example", "type": "WORK"}]}]"#,
+        );
+        let parsed = parse(body.as_bytes()).unwrap();
+        let InboundEvent::Message(m) = &parsed.batches[0].events[0] else {
+            panic!("not a message")
+        };
+        assert!(m.forwarded);
+        let MessageContent::Contacts { contacts } = &m.content else {
+            panic!("{:?}", m.content)
+        };
+        assert_eq!(contacts[0].emails, vec!["ana@example.com".to_string()]);
+        assert_eq!(contacts[0].organization.as_deref(), Some("Acme"));
+        assert_eq!(contacts[0].urls, vec!["https://acme.example".to_string()]);
     }
 
     #[test]

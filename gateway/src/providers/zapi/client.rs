@@ -170,6 +170,7 @@ mod tests {
             content: MessageContent::Text { body: "oi".into() },
             reply_to: Some("3EB0ABC".into()),
             reference: None,
+            message_tag: None,
         };
         let (method, body) = request(&reply).expect("text");
         assert_eq!(method, "send-text");

@@ -84,6 +84,7 @@ fn message(callback: &Value) -> Result<Option<InboundEvent>, SessionWebhookError
         content: content(callback),
         reply_to: str_at(callback, "referenceMessageId").map(str::to_string),
         reference: None,
+        forwarded: false,
     };
     Ok(Some(if from_me {
         InboundEvent::Echo(inbound)
@@ -151,6 +152,7 @@ fn content(callback: &Value) -> MessageContent {
                             .collect()
                     })
                     .unwrap_or_default(),
+                ..SharedContact::default()
             }],
         }
     } else if let Some(part) = callback.get("reaction") {
