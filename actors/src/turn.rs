@@ -69,6 +69,8 @@ impl Turn {
     /// its start: a resume window is computed from the `at` of events an agent received, and an event
     /// must not be published carrying a time older than events published before it.
     pub(crate) fn stamp(&mut self, at: Timestamp) {
+        let clock = at.as_microsecond().try_into().unwrap_or(i64::MAX);
+        self.conversation.stamp_us = clock.max(self.conversation.stamp_us.saturating_add(1));
         if self.events.is_empty() {
             return;
         }
@@ -229,6 +231,7 @@ pub(crate) fn new_conversation(
         last_message_preview: None,
         early_statuses: Default::default(),
         held_echoes: Vec::new(),
+        stamp_us: 0,
     }
 }
 
@@ -318,6 +321,21 @@ mod tests {
             "{}",
             early_bytes(early)
         );
+    }
+
+    #[test]
+    fn every_commit_stamp_grows_even_when_the_clock_steps_back() {
+        let mut turn = Turn::new(conversation(), false);
+        let now = Timestamp::now();
+        turn.stamp(now);
+        let first = turn.conversation.stamp_us;
+        // The next process runs on a clock an hour behind.
+        let mut next = Turn::new(turn.conversation.clone(), false);
+        next.stamp(now - SignedDuration::from_hours(1));
+        assert!(next.conversation.stamp_us > first);
+        let mut again = Turn::new(next.conversation.clone(), false);
+        again.stamp(now - SignedDuration::from_hours(1));
+        assert!(again.conversation.stamp_us > next.conversation.stamp_us);
     }
 
     #[test]

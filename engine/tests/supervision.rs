@@ -243,6 +243,7 @@ async fn fixture(config: ActorConfig) -> Fixture {
         }),
         qr_code: None,
         created_at: Timestamp::now(),
+        version: 0,
     };
     store.create_connection(&connection).await.unwrap();
     let load_fault = Arc::new(LoadFault::default());

@@ -218,6 +218,10 @@ pub struct Connection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qr_code: Option<String>,
     pub created_at: Timestamp,
+    /// Bumped by every stored update: an update names the version it read and is refused if another
+    /// landed meanwhile (an admin's pause racing a session webhook never loses either change).
+    #[serde(default)]
+    pub version: u64,
 }
 
 impl Connection {

@@ -38,6 +38,7 @@ pub fn connection(tenant: TenantId, address: &str) -> Connection {
         }),
         qr_code: None,
         created_at: Timestamp::now(),
+        version: 0,
     }
 }
 
@@ -85,6 +86,7 @@ impl Live {
                 last_message_preview: None,
                 early_statuses: BTreeMap::new(),
                 held_echoes: Vec::new(),
+                stamp_us: 0,
             },
             committed: None,
         }
@@ -100,6 +102,9 @@ impl Live {
 
     fn envelope(&mut self, at: Timestamp, event: ConversationEvent) -> EventEnvelope {
         self.conversation.last_seq += 1;
+        // As the actor stamps every commit: growing whatever the clock says.
+        let clock = Timestamp::now().as_microsecond();
+        self.conversation.stamp_us = clock.max(self.conversation.stamp_us + 1);
         EventEnvelope {
             tenant_id: self.conversation.tenant_id,
             conversation_id: self.conversation.id,

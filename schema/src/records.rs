@@ -115,6 +115,11 @@ pub struct Conversation {
     /// (stored). Bounded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub held_echoes: Vec<crate::inbound::InboundMessage>,
+    /// A stamp (microseconds) that grows with every commit of the conversation, at least the commit's
+    /// clock time and always past the previous stamp, whatever the clock does: stores that order
+    /// writes by timestamp (CQL) write the conversation row with it.
+    #[serde(default)]
+    pub stamp_us: i64,
 }
 
 /// Which way a message travelled.

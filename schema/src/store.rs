@@ -170,7 +170,9 @@ pub trait MessageStore: Send + Sync + 'static {
     async fn connection(&self, id: ConnectionId) -> StoreResult<Option<Connection>>;
     /// Replaces a connection's mutable fields (name, status, credentials); the caller keeps its
     /// tenant, provider and address unchanged. Fails with `Conflict` when the connection was removed
-    /// meanwhile: an update never brings a removed connection back.
+    /// meanwhile (an update never brings a removed connection back) or when its stored `version` is no
+    /// longer the one `connection` carries (another update landed since it was read: read it again and
+    /// reapply the change). A stored update bumps the version.
     async fn update_connection(&self, connection: &Connection) -> StoreResult<()>;
     /// Deletes a connection and frees its provider address; its conversations and messages stay.
     async fn remove_connection(&self, connection: &Connection) -> StoreResult<()>;
@@ -198,8 +200,11 @@ pub trait MessageStore: Send + Sync + 'static {
     ///
     /// [`MessageStatus::rank`]: crate::records::MessageStatus::rank
     async fn commit(&self, commit: ConversationCommit) -> StoreResult<()>;
-    /// Outbound messages still `pending` (stored, not yet answered by the provider), oldest first: what
-    /// a starting node hands to its session actors again so an acknowledged reply is never lost.
+    /// Outbound messages still `pending` (stored, not yet answered by the provider), at most `limit`, in
+    /// the backend's order (PostgreSQL oldest first; embedded by tenant, conversation and seq; CQL
+    /// by outbox shard): what a node hands to its session actors again so an acknowledged reply is
+    /// never lost. A reply stays listed until its answer is recorded, so a sweep that reads a full page
+    /// reaches the rest once the first are answered.
     async fn pending_outbound(
         &self,
         limit: usize,

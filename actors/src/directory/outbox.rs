@@ -16,7 +16,7 @@ impl Directory {
     /// session actors: at start with the start time (replies a previous process stored but never saw
     /// answered), then periodically with an age well past the longest retry schedule (a reply deferred
     /// by a full session queue, or whose actor stopped before it was handed over). Replies with a send
-    /// in flight on this node are skipped. At most `SWEEP_PAGE` replies (the oldest) per sweep, handed
+    /// in flight on this node are skipped. At most `SWEEP_PAGE` replies (in the store's key order) per sweep, handed
     /// over `SWEEP_CONCURRENCY` at a time, each acknowledged by its conversation actor: a sweep never
     /// floods mailboxes. Sending is at least once: a reply the provider received just before a crash
     /// goes out again. Returns how many were handed over.

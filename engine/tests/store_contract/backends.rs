@@ -57,9 +57,10 @@ impl Backend {
         };
         config.scylla.nodes = nodes;
         config.scylla.keyspace = keyspace.into();
-        // One node: QUORUM of one replica. A real cluster keeps the LOCAL_QUORUM default.
+        // One node: QUORUM of one replica (the node refuses anything below a quorum). A real cluster
+        // keeps the LOCAL_QUORUM default.
         if service.is_some() {
-            config.scylla.consistency = "one".into();
+            config.scylla.consistency = "quorum".into();
         }
         config.scylla.create_keyspace_replication =
             Some("{'class': 'SimpleStrategy', 'replication_factor': 1}".into());

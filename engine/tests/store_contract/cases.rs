@@ -608,9 +608,27 @@ async fn connections_are_unique_by_address_and_round_trip_their_secrets(b: &Back
         meta.access_token = "rotated-token".into();
     }
     store.update_connection(&connection).await.expect("update");
+    // The update bumped the version; one made from the record read before it is refused, so a
+    // session webhook can never revert an admin's pause or credential rotation.
+    let stale = connection.clone();
+    connection.version += 1;
     assert_eq!(
         store.connection(connection.id).await.expect("read"),
         Some(connection.clone())
+    );
+    let mut reverting = stale;
+    reverting.status = ConnectionStatus::Connected;
+    assert!(matches!(
+        store.update_connection(&reverting).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .connection(connection.id)
+            .await
+            .expect("read")
+            .map(|c| c.status),
+        Some(ConnectionStatus::Paused)
     );
     assert_eq!(
         store.connections(tenant.id).await.expect("list"),

@@ -153,6 +153,7 @@ pub async fn provision_connection(
         settings,
         qr_code: None,
         created_at: Timestamp::now(),
+        version: 0,
     };
     store.create_connection(&connection).await?;
     Ok(CreatedConnection {
@@ -272,10 +273,51 @@ pub async fn update_connection(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<ConnectionView>, ApiError> {
-    let mut connection = tenant_connection(&state, &tenant, &id).await?;
     let request: UpdateConnectionRequest = json_body(&state, &headers, body).await?;
+    // Read, change, write under the stored version; another update landing in between (a session
+    // webhook, a second admin) makes the write fail, and the change is applied again on what is
+    // stored now, so neither is lost.
+    const TRIES: usize = 5;
+    let mut connection = tenant_connection(&state, &tenant, &id).await?;
+    for attempt in 1..=TRIES {
+        apply_update(&mut connection, &request)?;
+        match state.store.update_connection(&connection).await {
+            Ok(()) => break,
+            Err(StoreError::Conflict(_)) if attempt < TRIES => {
+                connection = tenant_connection(&state, &tenant, &id).await?;
+            }
+            Err(StoreError::Conflict(_)) => {
+                return Err(ApiError::unavailable(
+                    "connection_busy",
+                    "the connection kept changing while this update was applied; nothing was done, retry",
+                ));
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    state
+        .directory
+        .stop_session(connection.tenant_id, connection.id);
+    if connection.status == ConnectionStatus::Disconnected {
+        // Stopping the session ended its reconnect loop; a session still down needs a new one.
+        state
+            .directory
+            .reconnect_session(connection.tenant_id, connection.id)
+            .await;
+    }
+    let view = ConnectionView::from(&connection);
+    let notice = TenantNotice::ConnectionUpdated(view.clone());
+    state.bus.notify(connection.tenant_id, notice);
+    Ok(axum::Json(view))
+}
+
+/// Applies a PATCH to a connection as read from the store.
+fn apply_update(
+    connection: &mut Connection,
+    request: &UpdateConnectionRequest,
+) -> Result<(), ApiError> {
     let field = |value: String, name| non_empty(value, name).map_err(provision_error);
-    if let Some(name) = request.name {
+    if let Some(name) = request.name.clone() {
         connection.name = field(name, "name")?;
     }
     if let Some(status) = request.status {
@@ -298,12 +340,12 @@ pub async fn update_connection(
             };
     }
     let credentials = [
-        (request.verify_token, "verify_token"),
-        (request.app_secret, "app_secret"),
-        (request.access_token, "access_token"),
-        (request.api_key, "api_key"),
-        (request.instance_token, "instance_token"),
-        (request.client_token, "client_token"),
+        (request.verify_token.clone(), "verify_token"),
+        (request.app_secret.clone(), "app_secret"),
+        (request.access_token.clone(), "access_token"),
+        (request.api_key.clone(), "api_key"),
+        (request.instance_token.clone(), "instance_token"),
+        (request.client_token.clone(), "client_token"),
     ];
     for (value, name) in credentials {
         let Some(value) = value else { continue };
@@ -342,21 +384,7 @@ pub async fn update_connection(
             }
         }
     }
-    state.store.update_connection(&connection).await?;
-    state
-        .directory
-        .stop_session(connection.tenant_id, connection.id);
-    if connection.status == ConnectionStatus::Disconnected {
-        // Stopping the session ended its reconnect loop; a session still down needs a new one.
-        state
-            .directory
-            .reconnect_session(connection.tenant_id, connection.id)
-            .await;
-    }
-    let view = ConnectionView::from(&connection);
-    let notice = TenantNotice::ConnectionUpdated(view.clone());
-    state.bus.notify(connection.tenant_id, notice);
-    Ok(axum::Json(view))
+    Ok(())
 }
 
 /// `DELETE /api/v1/admin/tenants/{tenant}/connections/{id}`: webhooks for it are refused from now on;

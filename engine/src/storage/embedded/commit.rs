@@ -222,21 +222,27 @@ fn stage(
             );
         }
         Write::UpdateConnection(connection) => {
-            // An update racing a removal must not bring the connection back.
-            if !tables
-                .connections
-                .contains_key(connection.id.as_bytes())
-                .map_err(unavailable)?
-            {
+            // An update racing a removal must not bring the connection back, nor overwrite another
+            // update it did not see (this thread is the only writer: the check and the write are one).
+            let stored: Option<Connection> = get(&tables.connections, connection.id.as_bytes())?;
+            let Some(stored) = stored else {
                 return Err(StoreError::Conflict(format!(
                     "connection {} was removed",
                     connection.id
                 )));
+            };
+            if stored.version != connection.version {
+                return Err(StoreError::Conflict(format!(
+                    "connection {} changed meanwhile",
+                    connection.id
+                )));
             }
+            let mut next = connection.clone();
+            next.version += 1;
             batch.insert(
                 &tables.connections,
                 connection.id.as_bytes().to_vec(),
-                encode(&connection)?,
+                encode(&next)?,
             );
         }
         Write::RemoveConnection(connection) => {

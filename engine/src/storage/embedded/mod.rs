@@ -518,6 +518,7 @@ mod tests {
             }),
             qr_code: None,
             created_at: Timestamp::now(),
+            version: 0,
         };
         store.create_connection(&connection).await.unwrap();
         let raw = store

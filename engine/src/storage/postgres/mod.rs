@@ -171,18 +171,23 @@ impl MessageStore for PostgresStore {
     async fn update_connection(&self, connection: &Connection) -> StoreResult<()> {
         observe("update_connection", async {
             let sealed = self.secrets.seal_connection(connection)?;
+            let mut next = sealed;
+            next.version = connection.version + 1;
+            // One statement: the version it read must still be the stored one.
             let done = sqlx::query(
-                "UPDATE connections SET body = $3::json WHERE connection_id = $1 AND tenant_id = $2",
+                "UPDATE connections SET body = $3::json WHERE connection_id = $1 AND tenant_id = $2 \
+                 AND COALESCE((body->>'version')::bigint, 0) = $4",
             )
             .bind(connection.id.0)
             .bind(connection.tenant_id.0)
-            .bind(to_json(&sealed)?)
+            .bind(to_json(&next)?)
+            .bind(i64::try_from(connection.version).unwrap_or(i64::MAX))
             .execute(&self.pool)
             .await
             .map_err(db_error)?;
             if done.rows_affected() == 0 {
                 return Err(StoreError::Conflict(format!(
-                    "connection {} was removed",
+                    "connection {} was removed or changed meanwhile",
                     connection.id
                 )));
             }

@@ -32,14 +32,25 @@ impl ScyllaStore {
                 .map(drop)
                 .map_err(driver_error)
         } else {
-            // Data first, then the conversation row (which publishes the new last_seq), then the
-            // removal of the inbox rows it moved from: a failure before that point leaves the old
-            // rows listing the conversation, never neither.
-            let (removals, rest): (Vec<_>, Vec<_>) =
-                writes.into_iter().partition(|(statement, _)| {
-                    std::ptr::eq(*statement, &self.statements.delete_inbox)
-                });
-            for (statement, value) in rest.into_iter().rev().chain(removals) {
+            // Data first (events, messages, inbox rows), then the idempotency keys, then the
+            // conversation row (which publishes the new last_seq), then the removal of the inbox rows
+            // it moved from: a failure before the row leaves data past the stored last_seq, which
+            // reads ignore and a key lookup does not trust (the message at the key's seq must be the
+            // one it names), and the old inbox rows still list the conversation.
+            let s = &self.statements;
+            let is = |statement: &PreparedStatement, other: &PreparedStatement| {
+                std::ptr::eq(statement, other)
+            };
+            let (removals, rest): (Vec<_>, Vec<_>) = writes
+                .into_iter()
+                .partition(|(statement, _)| is(statement, &s.delete_inbox));
+            let (rows, rest): (Vec<_>, Vec<_>) = rest
+                .into_iter()
+                .partition(|(statement, _)| is(statement, &s.upsert_conversation));
+            let (keys, data): (Vec<_>, Vec<_>) = rest
+                .into_iter()
+                .partition(|(statement, _)| is(statement, &s.insert_message_key));
+            for (statement, value) in data.into_iter().chain(keys).chain(rows).chain(removals) {
                 self.session
                     .execute_unpaged(statement, value)
                     .await
@@ -74,6 +85,14 @@ impl ScyllaStore {
                 conversation.assignee.map(|a| a.0),
                 conversation.team.clone(),
                 body,
+                // The conversation's own strictly increasing stamp, not the clock: after a
+                // backwards step (a restart on a host whose clock was ahead) a newer turn must still
+                // win over an older one.
+                if conversation.stamp_us > 0 {
+                    conversation.stamp_us
+                } else {
+                    micros(jiff::Timestamp::now())
+                },
             )),
         ));
         // The rows of the inbox (`all`) and of each view the conversation is in, before and after.

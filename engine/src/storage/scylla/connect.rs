@@ -31,12 +31,17 @@ fn consistency(name: &str) -> StoreResult<Consistency> {
         "local_quorum" => Consistency::LocalQuorum,
         "quorum" => Consistency::Quorum,
         "each_quorum" => Consistency::EachQuorum,
-        "local_one" => Consistency::LocalOne,
-        "one" => Consistency::One,
         "all" => Consistency::All,
+        weak @ ("local_one" | "one" | "two" | "three" | "any" | "local_serial" | "serial") => {
+            return Err(StoreError::Unavailable(format!(
+                "consistency {weak:?} is below a quorum: a rebuilt conversation actor could read a \
+                 stale last_seq and overwrite an acknowledged turn; use local_quorum (the default), \
+                 quorum, each_quorum or all"
+            )));
+        }
         other => {
             return Err(StoreError::Unavailable(format!(
-                "unknown consistency {other:?} (local_quorum, quorum, each_quorum, local_one, one, all)"
+                "unknown consistency {other:?} (local_quorum, quorum, each_quorum, all)"
             )));
         }
     })

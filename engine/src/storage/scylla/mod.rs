@@ -279,22 +279,38 @@ impl MessageStore for ScyllaStore {
 
     async fn update_connection(&self, connection: &Connection) -> StoreResult<()> {
         observe("update_connection", async {
-            let sealed = self.secrets.seal_connection(connection)?;
-            // Conditional (admin and session-state path, never per message): an update racing a
-            // removal must not bring the connection back.
+            let conflict = || {
+                StoreError::Conflict(format!(
+                    "connection {} was removed or changed meanwhile",
+                    connection.id
+                ))
+            };
+            // A compare-and-set on the stored body (admin and session-state path, never per
+            // message): the body read must carry the version the update names, and the write
+            // applies only if that body is still there: neither a removal nor another update is
+            // overwritten.
+            let stored: Vec<(String,)> = self
+                .rows(&self.statements.select_connection, (connection.id.0,))
+                .await?;
+            let Some((stored_body,)) = stored.into_iter().next() else {
+                return Err(conflict());
+            };
+            let stored_version = from_json::<Connection>(&stored_body)?.version;
+            if stored_version != connection.version {
+                return Err(conflict());
+            }
+            let mut next = self.secrets.seal_connection(connection)?;
+            next.version = connection.version + 1;
             let done: Vec<Row> = self
                 .rows(
                     &self.statements.update_connection,
-                    (to_json(&sealed)?, connection.id.0),
+                    (to_json(&next)?, connection.id.0, stored_body),
                 )
                 .await?;
             if applied(&done) {
                 Ok(())
             } else {
-                Err(StoreError::Conflict(format!(
-                    "connection {} was removed",
-                    connection.id
-                )))
+                Err(conflict())
             }
         })
         .await

@@ -39,7 +39,7 @@ statements! {
     select_address = "SELECT connection_id FROM {ks}.connection_by_address \
                       WHERE provider = ? AND address = ?";
     insert_connection = "INSERT INTO {ks}.connections (connection_id, tenant_id, body) VALUES (?, ?, ?)";
-    update_connection = "UPDATE {ks}.connections SET body = ? WHERE connection_id = ? IF EXISTS";
+    update_connection = "UPDATE {ks}.connections SET body = ? WHERE connection_id = ? IF body = ?";
     delete_connection = "DELETE FROM {ks}.connections WHERE connection_id = ?";
     select_connection = "SELECT body FROM {ks}.connections WHERE connection_id = ?";
     insert_tenant_connection = "INSERT INTO {ks}.connections_by_tenant (tenant_id, connection_id) \
@@ -58,7 +58,7 @@ statements! {
     select_last_seq = "SELECT last_seq FROM {ks}.conversations WHERE tenant_id = ? AND conversation_id = ?";
     upsert_conversation = "INSERT INTO {ks}.conversations (tenant_id, conversation_id, last_seq, \
                            last_activity_us, status, assignee, team, body) \
-                           VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+                           VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?";
 
     insert_event = "INSERT INTO {ks}.conversation_events (tenant_id, conversation_id, bucket, seq, body) \
                     VALUES (?, ?, ?, ?, ?)";

@@ -86,43 +86,56 @@ pub(super) async fn receive(
 }
 
 /// Stores the session's new state on the connection and tells the tenant's sockets. The record is read
-/// again here, just before the write, so an admin's pause or credential change made while this webhook
-/// was in flight is not overwritten; a connection paused or removed meanwhile is left alone.
+/// again here and written under its version, so an admin's pause or credential change made while this
+/// webhook was in flight is never overwritten (the write fails and the change is decided again on what
+/// is stored); a connection paused or removed meanwhile is left alone.
 async fn apply(state: &AppState, id: ConnectionId, change: SessionChange) -> Result<(), ApiError> {
-    let Some(mut connection) = state.store.connection(id).await? else {
-        return Ok(());
-    };
-    if connection.status == ConnectionStatus::Paused {
-        return Ok(());
-    }
-    let qr = match change {
-        SessionChange::Status(status) => {
-            if connection.status == status && connection.qr_code.is_none() {
-                return Ok(());
-            }
-            connection.status = status;
-            // Only a session waiting to be paired has a QR code worth keeping.
-            connection.qr_code = None;
-            None
+    const TRIES: usize = 5;
+    let mut tries = 0;
+    let (connection, qr) = loop {
+        tries += 1;
+        let Some(mut connection) = state.store.connection(id).await? else {
+            return Ok(());
+        };
+        if connection.status == ConnectionStatus::Paused {
+            return Ok(());
         }
-        SessionChange::Qr(code) => {
-            if connection.status == ConnectionStatus::QrRequired
-                && connection.qr_code.as_deref() == Some(code.as_str())
-            {
-                // The same code again (a provider retry): nothing changed, nobody is told twice.
-                return Ok(());
+        let qr = match &change {
+            SessionChange::Status(status) => {
+                if connection.status == *status && connection.qr_code.is_none() {
+                    return Ok(());
+                }
+                connection.status = *status;
+                // Only a session waiting to be paired has a QR code worth keeping.
+                connection.qr_code = None;
+                None
             }
-            connection.status = ConnectionStatus::QrRequired;
-            connection.qr_code = Some(code.clone());
-            Some(code)
+            SessionChange::Qr(code) => {
+                if connection.status == ConnectionStatus::QrRequired
+                    && connection.qr_code.as_deref() == Some(code.as_str())
+                {
+                    // The same code again (a provider retry): nothing changed, nobody is told twice.
+                    return Ok(());
+                }
+                connection.status = ConnectionStatus::QrRequired;
+                connection.qr_code = Some(code.clone());
+                Some(code.clone())
+            }
+        };
+        match state.store.update_connection(&connection).await {
+            Ok(()) => break (connection, qr),
+            // Removed, or changed (an admin's pause, a credential rotation) between the read and the
+            // write: read it again and decide on what is stored now.
+            Err(StoreError::Conflict(_)) if tries < TRIES => continue,
+            Err(StoreError::Conflict(_)) => {
+                return Err(ApiError::unavailable(
+                    "connection_busy",
+                    "the connection kept changing; nothing was stored, retry",
+                ));
+            }
+            Err(other) => return Err(other.into()),
         }
     };
-    match state.store.update_connection(&connection).await {
-        Ok(()) => {}
-        // Removed between the read and the write: nothing to tell anyone.
-        Err(StoreError::Conflict(_)) => return Ok(()),
-        Err(other) => return Err(other.into()),
-    }
     metrics::counter!(
         "conversa_session_state_changes_total",
         "provider" => connection.provider.as_str(),
