@@ -154,6 +154,30 @@ async fn agent_downloads_media_through_the_node_with_its_content_type() {
         404,
         "another tenant cannot fetch the file"
     );
+    // A file URL that redirects is not followed: a redirect could point the node anywhere.
+    graph.add_media(
+        "redirect-internal",
+        "image/jpeg",
+        jpeg.clone(),
+        "token-media",
+    );
+    media_message(
+        &node,
+        &tenant,
+        "wamid.REDIR",
+        "image",
+        json!({"id": "redirect-internal", "mime_type": "image/jpeg"}),
+    )
+    .await;
+    let messages = support::all_messages(&node, &tenant.agent_token, &conversation).await;
+    let redirected = client
+        .get(url(&messages[4]["seq"]))
+        .bearer_auth(&tenant.agent_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redirected.status(), 502, "a redirect was followed");
+
     let (status, body) = api_get(
         &node,
         &tenant.agent_token,

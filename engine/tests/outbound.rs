@@ -501,3 +501,23 @@ async fn media_by_url_goes_out_in_each_providers_shape_and_only_over_https() {
         );
     }
 }
+
+/// A provider answering 2xx with an id no provider would use (70 KB) accepted the message, but its
+/// statuses could never be matched and the id would bloat every index: the reply ends `failed`, once,
+/// instead of being resent forever.
+#[tokio::test]
+async fn an_unusable_message_id_in_the_send_answer_fails_the_reply_without_a_resend() {
+    let graph = FakeGraph::start().await;
+    let node = Node::start_with(Some(graph.base.clone()), fast_retries(5)).await;
+    let tenant = provision(&node, "long-id").await;
+    graph.script(
+        &tenant.phone_number_id,
+        vec![Reply::AcceptAs(format!("wamid.{}", "x".repeat(70_000)))],
+    );
+    let (mut agent, _) = Agent::connect(&node, &tenant.agent_token, None).await;
+    let (_, sent) = reply(&node, &tenant, &mut agent, "5511900000013", "id gigante").await;
+    let status = final_status(&mut agent, sent["id"].as_str().unwrap()).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    assert_eq!(status["error"]["title"], "unusable message id");
+    assert_eq!(graph.requests_for(&tenant.phone_number_id), 1);
+}

@@ -27,6 +27,8 @@ pub enum Reply {
     Error(u16, Value),
     /// Answer only after this long (longer than the node's client timeout = a timeout).
     Hang(Duration),
+    /// Accept the message under this id (instead of `wamid.OUT<n>`).
+    AcceptAs(String),
 }
 
 #[derive(Default)]
@@ -52,6 +54,7 @@ impl FakeGraph {
             .route("/{version}/{phone_number_id}/messages", post(send))
             .route("/{version}/{media_id}", axum::routing::get(media_info))
             .route("/media-files/{media_id}", axum::routing::get(media_file))
+            .route("/redirect/{media_id}", axum::routing::get(redirect))
             .with_state(Arc::clone(&inner));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -115,10 +118,15 @@ async fn media_info(
     match inner.media.get(&media_id) {
         Some((mime, bytes, token)) if token == authorization => (
             StatusCode::OK,
-            Json(
-                json!({"messaging_product": "whatsapp", "url": format!("{}/media-files/{media_id}", inner.base),
-                        "mime_type": mime, "sha256": "fake", "file_size": bytes.len(), "id": media_id}),
-            ),
+            Json(json!({"messaging_product": "whatsapp",
+                       // A media id starting `redirect-` gets a URL that only redirects to the file
+                       // (standing in for a URL that bounces to an internal address).
+                       "url": if media_id.starts_with("redirect-") {
+                           format!("{}/redirect/{media_id}", inner.base)
+                       } else {
+                           format!("{}/media-files/{media_id}", inner.base)
+                       },
+                        "mime_type": mime, "sha256": "fake", "file_size": bytes.len(), "id": media_id})),
         ),
         Some(_) => (
             StatusCode::UNAUTHORIZED,
@@ -129,6 +137,19 @@ async fn media_info(
             Json(meta_error(100, "Unsupported get request", "")),
         ),
     }
+}
+
+/// `GET /redirect/{media_id}`: a 302 to the file.
+async fn redirect(
+    Path(media_id): Path<String>,
+) -> (StatusCode, [(axum::http::HeaderName, String); 1]) {
+    (
+        StatusCode::FOUND,
+        [(
+            axum::http::header::LOCATION,
+            format!("/media-files/{media_id}"),
+        )],
+    )
 }
 
 /// `GET /media-files/{media_id}`: the file, only with the bearer token.
@@ -163,7 +184,7 @@ async fn send(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    let (wamid, scripted) = {
+    let (mut wamid, scripted) = {
         let mut inner = inner.lock().expect("lock");
         let wamid = format!("wamid.OUT{}", inner.sent.len() + 1);
         inner.sent.push(SentRequest {
@@ -186,6 +207,7 @@ async fn send(
             );
         }
         Some(Reply::Hang(pause)) => tokio::time::sleep(pause).await,
+        Some(Reply::AcceptAs(id)) => wamid = id,
         None => {}
     }
     // The Messenger Send API answers in its own shape.
