@@ -7,6 +7,7 @@
 
 pub mod fake_graph;
 pub mod fake_wweb;
+pub mod faulty_store;
 pub mod whatsapp;
 
 use futures::{SinkExt, StreamExt};

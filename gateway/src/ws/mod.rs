@@ -25,7 +25,7 @@ use schema::ws::{
     ResumeFrom, ServerFrame,
 };
 use schema::{ConversationId, Seq};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -138,19 +138,38 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
         .as_ref()
         .map(|r| r.positions.clone())
         .unwrap_or_default();
+    // Live events published while the replay runs (it may take as long as the client takes to read
+    // it) are held here, not left in the bus subscription, whose small buffer a busy tenant would
+    // overflow and cut the agent into a reconnect loop. Bounded by `ws_max_replay`.
+    let mut held: VecDeque<BusItem> = VecDeque::new();
     let replayed = match resume {
-        Some(resume) => match replay_into(&state, &agent, resume, &out, &mut delivered).await {
-            Ok(n) => n,
-            Err(end) => {
-                return close(out, end, writer).await;
+        Some(resume) => {
+            let result = {
+                let replay = replay_into(&state, &agent, resume, &out, &mut delivered);
+                tokio::pin!(replay);
+                let hold_max = state.config.ws_max_replay.max(1);
+                let mut bus_open = true;
+                loop {
+                    tokio::select! {
+                        result = &mut replay => break result,
+                        item = live.next(), if bus_open => match item {
+                            Some(_) if held.len() >= hold_max => break Err(End::SlowConsumer),
+                            Some(item) => held.push_back(item),
+                            None => bus_open = false,
+                        },
+                    }
+                }
+            };
+            match result {
+                Ok(n) => n,
+                Err(end) => return close(out, end, writer).await,
             }
-        },
+        }
         None => 0,
     };
     // A long replay leaves the queue full: wait for room (not a slow consumer yet). Until the backlog
     // has drained below half (or `REPLAY_SETTLE` passed), live events wait for room too instead of
-    // being refused, so a busy tenant's events cannot overflow the bus buffer meanwhile and cut the
-    // agent into a reconnect loop; after that, live events never wait.
+    // being refused; after that, live events never wait.
     if out
         .send(Outgoing::Frame(ServerFrame::Subscribed { replayed }))
         .await
@@ -160,27 +179,42 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
     }
     let half = state.config.ws_send_queue.max(1) / 2;
     let mut settle = Some(tokio::time::Instant::now() + REPLAY_SETTLE);
+    let live_item = async |item: BusItem,
+                           settle: &mut Option<tokio::time::Instant>,
+                           delivered: &mut HashMap<ConversationId, Seq>|
+           -> Result<(), End> {
+        match item {
+            BusItem::Event(published) => {
+                if settle.is_some_and(|until| {
+                    out.capacity() >= half || tokio::time::Instant::now() >= until
+                }) {
+                    *settle = None;
+                }
+                forward(&out, delivered, published, *settle).await
+            }
+            BusItem::Notice(notice) if notice.is_for(agent.role) => out
+                .try_send(Outgoing::Frame(ServerFrame::from(notice.as_ref())))
+                .map_err(|_| End::SlowConsumer),
+            BusItem::Notice(_) => Ok(()),
+            BusItem::Lagged { missed } => {
+                tracing::warn!(agent = %agent.id, missed, "agent socket lagged behind the bus");
+                Err(End::SlowConsumer)
+            }
+        }
+    };
+    while let Some(item) = held.pop_front() {
+        if let Err(end) = live_item(item, &mut settle, &mut delivered).await {
+            return close(out, end, writer).await;
+        }
+    }
 
     // Phase 3: live.
     let end = loop {
         tokio::select! {
             _ = done.cancelled() => break End::Shutdown,
             item = live.next() => match item {
-                Some(BusItem::Event(published)) => {
-                    if settle.is_some_and(|until| out.capacity() >= half || tokio::time::Instant::now() >= until) {
-                        settle = None;
-                    }
-                    if let Err(end) = forward(&out, &mut delivered, published, settle).await { break end; }
-                }
-                Some(BusItem::Notice(notice)) if notice.is_for(agent.role) => {
-                    if out.try_send(Outgoing::Frame(ServerFrame::from(notice.as_ref()))).is_err() {
-                        break End::SlowConsumer;
-                    }
-                }
-                Some(BusItem::Notice(_)) => {}
-                Some(BusItem::Lagged { missed }) => {
-                    tracing::warn!(agent = %agent.id, missed, "agent socket lagged behind the bus");
-                    break End::SlowConsumer;
+                Some(item) => {
+                    if let Err(end) = live_item(item, &mut settle, &mut delivered).await { break end; }
                 }
                 None => break End::Shutdown,
             },

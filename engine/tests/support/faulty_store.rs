@@ -1,0 +1,203 @@
+//! The real embedded store behind the storage port, with faults a test can inject at that port: a panic
+//! when asked to commit a message whose text is `POISON` (so the panic happens inside the conversation
+//! actor's `handle`, as a bug would), a conversation load held and then failed, commits that fail after
+//! writing or without writing, failing event reads, and a lookup or an event read held until released.
+
+use async_trait::async_trait;
+use engine::storage::embedded::EmbeddedStore;
+use jiff::Timestamp;
+use schema::events::EventEnvelope;
+use schema::records::*;
+use schema::store::*;
+use schema::{ConnectionId, ConversationId, Seq, TenantId};
+use std::sync::Arc;
+
+pub struct FaultyStore(pub Arc<EmbeddedStore>, pub Arc<LoadFault>, pub Arc<Faults>);
+
+/// Faults of the commit and read paths, armed by the tests.
+#[derive(Default)]
+pub struct Faults {
+    /// The next this-many commits are written, then answered with an error (a lost acknowledgement).
+    pub write_then_fail: std::sync::atomic::AtomicU32,
+    /// The next this-many commits fail without writing anything.
+    pub fail_unwritten: std::sync::atomic::AtomicU32,
+    /// While set, event reads fail.
+    pub events_down: std::sync::atomic::AtomicBool,
+    /// While set, the next message-key lookup waits for `release_lookup`, after `lookup_entered`.
+    pub hold_lookup: std::sync::atomic::AtomicBool,
+    pub lookup_entered: tokio::sync::Notify,
+    pub release_lookup: tokio::sync::Notify,
+    /// While set, the next event read waits for `release_events`, after `events_entered`.
+    pub hold_events: std::sync::atomic::AtomicBool,
+    pub events_entered: tokio::sync::Notify,
+    pub release_events: tokio::sync::Notify,
+}
+
+pub fn take_one(counter: &std::sync::atomic::AtomicU32) -> bool {
+    counter
+        .fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |n| n.checked_sub(1),
+        )
+        .is_ok()
+}
+
+/// A fault on the first conversation load: it waits until released, then fails like a store blip.
+#[derive(Default)]
+pub struct LoadFault {
+    pub armed: std::sync::atomic::AtomicBool,
+    pub entered: tokio::sync::Notify,
+    pub release: tokio::sync::Notify,
+}
+
+#[async_trait]
+impl MessageStore for FaultyStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.0.ping().await
+    }
+    async fn create_tenant(&self, t: &Tenant) -> StoreResult<()> {
+        self.0.create_tenant(t).await
+    }
+    async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
+        self.0.tenant(id).await
+    }
+    async fn create_connection(&self, c: &Connection) -> StoreResult<()> {
+        self.0.create_connection(c).await
+    }
+    async fn connection(&self, id: ConnectionId) -> StoreResult<Option<Connection>> {
+        self.0.connection(id).await
+    }
+    async fn update_connection(&self, c: &Connection) -> StoreResult<()> {
+        self.0.update_connection(c).await
+    }
+    async fn remove_connection(&self, c: &Connection) -> StoreResult<()> {
+        self.0.remove_connection(c).await
+    }
+    async fn connections(&self, t: TenantId) -> StoreResult<Vec<Connection>> {
+        self.0.connections(t).await
+    }
+    async fn connection_by_address(&self, p: Provider, a: &str) -> StoreResult<Option<Connection>> {
+        self.0.connection_by_address(p, a).await
+    }
+    async fn create_agent(&self, a: &Agent, h: [u8; 32]) -> StoreResult<()> {
+        self.0.create_agent(a, h).await
+    }
+    async fn agent_by_token(&self, h: [u8; 32]) -> StoreResult<Option<Agent>> {
+        self.0.agent_by_token(h).await
+    }
+    async fn conversation(
+        &self,
+        t: TenantId,
+        id: ConversationId,
+    ) -> StoreResult<Option<Conversation>> {
+        if self
+            .1
+            .armed
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.1.entered.notify_one();
+            self.1.release.notified().await;
+            return Err(StoreError::Unavailable("injected fault: store blip".into()));
+        }
+        self.0.conversation(t, id).await
+    }
+    async fn commit(&self, commit: ConversationCommit) -> StoreResult<()> {
+        let poisoned = commit
+            .messages
+            .iter()
+            .any(|m| matches!(&m.content, MessageContent::Text { body } if body == "POISON"));
+        assert!(
+            !poisoned,
+            "injected fault: poison message reached the store"
+        );
+        if take_one(&self.2.fail_unwritten) {
+            return Err(StoreError::Unavailable(
+                "injected fault: not written".into(),
+            ));
+        }
+        self.0.commit(commit).await?;
+        if take_one(&self.2.write_then_fail) {
+            return Err(StoreError::Unavailable(
+                "injected fault: written, answer lost".into(),
+            ));
+        }
+        Ok(())
+    }
+    async fn pending_outbound(
+        &self,
+        l: usize,
+    ) -> StoreResult<Vec<(TenantId, ConversationId, Seq)>> {
+        self.0.pending_outbound(l).await
+    }
+    async fn message_ref(
+        &self,
+        t: TenantId,
+        c: ConversationId,
+        k: &MessageKey,
+    ) -> StoreResult<Option<MessageRef>> {
+        if self
+            .2
+            .hold_lookup
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.2.lookup_entered.notify_one();
+            self.2.release_lookup.notified().await;
+        }
+        self.0.message_ref(t, c, k).await
+    }
+    async fn message(
+        &self,
+        t: TenantId,
+        c: ConversationId,
+        s: Seq,
+    ) -> StoreResult<Option<Message>> {
+        self.0.message(t, c, s).await
+    }
+    async fn messages(
+        &self,
+        t: TenantId,
+        c: ConversationId,
+        w: SeqWindow,
+        l: usize,
+    ) -> StoreResult<Vec<Message>> {
+        self.0.messages(t, c, w, l).await
+    }
+    async fn events(
+        &self,
+        t: TenantId,
+        c: ConversationId,
+        a: Seq,
+        l: usize,
+    ) -> StoreResult<Vec<EventEnvelope>> {
+        if self
+            .2
+            .hold_events
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.2.events_entered.notify_one();
+            self.2.release_events.notified().await;
+        }
+        if self.2.events_down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("injected fault: reads down".into()));
+        }
+        self.0.events(t, c, a, l).await
+    }
+    async fn inbox(
+        &self,
+        t: TenantId,
+        v: &InboxView,
+        c: Option<InboxCursor>,
+        l: usize,
+    ) -> StoreResult<Vec<Conversation>> {
+        self.0.inbox(t, v, c, l).await
+    }
+    async fn active_since(
+        &self,
+        t: TenantId,
+        s: Timestamp,
+        l: usize,
+    ) -> StoreResult<Vec<Conversation>> {
+        self.0.active_since(t, s, l).await
+    }
+}
