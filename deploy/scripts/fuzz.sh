@@ -9,7 +9,7 @@
 # and grows a working corpus outside the clone (${CONVERSA_FUZZ_DIR:-$HOME/.cache/conversa/fuzz}).
 # A crash stops the run with libFuzzer's report and leaves the input in that directory's artifacts:
 # copy it into gateway/fuzz/regressions/<target>/ so gateway/tests/fuzz_corpus.rs replays it forever.
-# Prints one line per target: executions, seconds, executions per second.
+# Prints one line per target: executions, seconds of fuzzing, executions per second (libFuzzer's count).
 set -euo pipefail
 runs="${1:?usage: fuzz.sh RUNS [TARGET...]}"
 shift || true
@@ -29,8 +29,8 @@ cargo +nightly fuzz build >&2
 for target in "${targets[@]}"; do
   corpus="$work/corpus/$target"
   mkdir -p "$corpus" "$work/artifacts/$target/" "regressions/$target"
-  log="$work/$target.log"
-  start=$(date +%s.%N)
+  # One log per target and run size: a short run (the test suite's) never overwrites a long one's.
+  log="$work/$target.$runs.log"
   if ! cargo +nightly fuzz run "$target" "$corpus" "seeds/$target" "regressions/$target" -- \
       -runs="$runs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
       -artifact_prefix="$work/artifacts/$target/" -print_final_stats=1 >"$log" 2>&1; then
@@ -38,8 +38,12 @@ for target in "${targets[@]}"; do
     echo "fuzz target $target failed; see $log and $work/artifacts/$target/" >&2
     exit 1
   fi
-  end=$(date +%s.%N)
-  done_runs=$(grep -E '^stat::number_of_executed_units:' "$log" | awk '{print $2}')
-  awk -v t="$target" -v n="${done_runs:-0}" -v a="$start" -v b="$end" \
-    'BEGIN { s = b - a; printf "%s: %d executions in %.0f s (%.0f/s)\n", t, n, s, (s > 0 ? n / s : 0) }'
+  # libFuzzer's own summary: "Done N runs in S second(s)" (fuzzing time, not compiling).
+  summary=$(grep -aE '^Done [0-9]+ runs in [0-9]+ second' "$log" | tail -n 1)
+  if [ -z "$summary" ]; then
+    echo "fuzz target $target printed no summary; see $log" >&2
+    exit 1
+  fi
+  echo "$summary" | awk -v t="$target" \
+    '{ n = $2; s = $5; printf "%s: %d executions in %d s (%.0f/s)\n", t, n, s, (s > 0 ? n / s : n) }'
 done
