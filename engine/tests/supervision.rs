@@ -549,3 +549,53 @@ async fn a_node_at_its_live_conversation_bound_refuses_another_with_nothing_done
     );
     f.directory.shutdown(Duration::from_secs(5)).await;
 }
+
+/// A key left behind by a turn whose commit was never completed (the CQL large-turn path writes keys
+/// before the conversation row) points at a seq a later turn reused for another message: the
+/// provider's retry of the lost message must be stored, not taken for a duplicate.
+#[tokio::test]
+async fn a_stale_key_from_an_unfinished_turn_never_swallows_the_providers_retry() {
+    let f = fixture(ActorConfig::default()).await;
+    f.ingest("wamid.1", "um").await.unwrap();
+    let stored = f
+        .store
+        .conversation(f.tenant, f.conversation())
+        .await
+        .unwrap()
+        .unwrap();
+    // What two unfinished turns left: only the keys of their messages, at seqs 3 and 5.
+    let key = |wamid: &str, seq| {
+        (
+            MessageKey::Provider(wamid.into()),
+            MessageRef {
+                message_id: schema::MessageId::new(),
+                seq,
+            },
+        )
+    };
+    let leftover = ConversationCommit {
+        conversation: stored.clone(),
+        previous: Some(InboxPosition::of(&stored)),
+        events: Vec::new(),
+        messages: Vec::new(),
+        message_keys: vec![key("wamid.LOST-A", 3), key("wamid.LOST-B", 5)],
+    };
+    f.store.commit(leftover).await.unwrap();
+    // Another message takes seq 3; the retry of A finds its key naming seq 3, where another message is.
+    assert_eq!(
+        f.ingest("wamid.2", "dois").await.unwrap().messages_stored,
+        1
+    );
+    let a = f.ingest("wamid.LOST-A", "perdida").await.unwrap();
+    assert_eq!((a.messages_stored, a.duplicates), (1, 0), "A was lost");
+    // B's key names seq 5, past anything stored.
+    let b = f.ingest("wamid.LOST-B", "perdida").await.unwrap();
+    assert_eq!((b.messages_stored, b.duplicates), (1, 0), "B was lost");
+    let again = f.ingest("wamid.LOST-B", "perdida").await.unwrap();
+    assert_eq!(
+        (again.messages_stored, again.duplicates),
+        (0, 1),
+        "once stored for real, the retry is a duplicate"
+    );
+    f.directory.shutdown(Duration::from_secs(5)).await;
+}
