@@ -187,15 +187,11 @@ async fn idle_conversation_passivates_and_resumes_from_the_store() {
     f.ingest("wamid.1", "um").await.unwrap();
     assert_eq!(f.directory.live_counts().1, 1);
 
-    // Readiness-style wait: the actor count drops to zero once it has passivated.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while f.directory.live_counts().1 != 0 {
-        assert!(
-            Instant::now() < deadline,
-            "conversation actor never passivated"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // The actor count drops to zero once it has passivated.
+    support::eventually("the conversation actor passivated", || async {
+        (f.directory.live_counts().1 == 0).then_some(())
+    })
+    .await;
 
     f.ingest("wamid.2", "dois").await.unwrap();
     assert_eq!(f.directory.live_counts().1, 1);
@@ -416,11 +412,10 @@ async fn a_request_whose_caller_gave_up_is_never_applied() {
                 .is_some()
         }
     };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !stored("wamid.2").await {
-        assert!(Instant::now() < deadline, "the held turn never completed");
-        tokio::task::yield_now().await;
-    }
+    support::eventually("the held turn completed", || async {
+        stored("wamid.2").await.then_some(())
+    })
+    .await;
     // One more request through the same mailbox proves the expired one was handled (skipped) first.
     f.ingest("wamid.4", "quatro").await.unwrap();
     assert!(
