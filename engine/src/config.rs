@@ -51,7 +51,7 @@ impl Default for Config {
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     pub addr: SocketAddr,
-    /// Open HTTP connections at once (agent sockets leave the count once upgraded).
+    /// Open HTTP connections at once, agent sockets included.
     pub max_connections: usize,
     /// Longest a client may take to send a request head (slow clients are cut, never waited on).
     pub header_read_timeout_secs: u64,
@@ -277,6 +277,8 @@ pub struct GatewaySection {
     pub ws_subscribe_timeout_secs: u64,
     /// Longest a client may take to send a request body.
     pub body_read_timeout_secs: u64,
+    /// Bytes of webhook bodies buffered at once before they are authenticated.
+    pub webhook_body_budget: usize,
     /// Longest one frame may take to reach an agent's socket before the agent is cut as a slow
     /// consumer (close code 4008).
     pub ws_write_timeout_secs: u64,
@@ -295,6 +297,7 @@ impl Default for GatewaySection {
             ws_max_replay: d.ws_max_replay,
             ws_subscribe_timeout_secs: d.ws_subscribe_timeout.as_secs(),
             body_read_timeout_secs: d.body_read_timeout.as_secs(),
+            webhook_body_budget: d.webhook_body_budget,
             ws_write_timeout_secs: d.ws_write_timeout.as_secs(),
         }
     }
@@ -489,6 +492,7 @@ impl Config {
             ws_max_replay: g.ws_max_replay,
             ws_subscribe_timeout: secs(g.ws_subscribe_timeout_secs.max(1)),
             body_read_timeout: secs(g.body_read_timeout_secs.max(1)),
+            webhook_body_budget: g.webhook_body_budget,
             ws_write_timeout: secs(g.ws_write_timeout_secs.max(1)),
         }
     }

@@ -172,7 +172,7 @@ fn describe() {
     );
     describe_gauge!(
         "conversa_http_connections",
-        "Open HTTP connections (agent sockets leave the count once upgraded)."
+        "HTTP connections hyper is serving (an agent socket leaves it once upgraded: see conversa_ws_connections)."
     );
     describe_gauge!(
         "conversa_outbound_in_flight",
@@ -217,6 +217,10 @@ fn describe() {
     describe_gauge!(
         "conversa_session_reconnect_loops",
         "WhatsApp Web sessions whose reconnect loop is running."
+    );
+    describe_counter!(
+        "conversa_webhook_body_budget_exhausted_total",
+        "Webhooks refused with 503 because the node was buffering its whole budget of unauthenticated bodies."
     );
     describe_counter!(
         "conversa_http_body_timeouts_total",

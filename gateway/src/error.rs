@@ -145,6 +145,69 @@ pub async fn read_body(
     }
 }
 
+/// Reads a webhook body as `read_body` does, but before it is authenticated: every byte buffered takes
+/// one permit of the node's `budget` (`gateway.webhook_body_budget`), held with the bytes. A client that
+/// sends slowly holds only what it sent; the node never buffers more unauthenticated bytes than the
+/// budget, whatever the number of connections (503 `overloaded` beyond it, nothing done).
+pub async fn read_body_budgeted(
+    body: axum::body::Body,
+    limit: usize,
+    timeout: std::time::Duration,
+    budget: &std::sync::Arc<tokio::sync::Semaphore>,
+) -> Result<(bytes::Bytes, Option<tokio::sync::OwnedSemaphorePermit>), ApiError> {
+    use http_body_util::BodyExt;
+    let read = async {
+        let mut body = body;
+        let mut buffer = bytes::BytesMut::new();
+        let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|error| {
+                ApiError::bad_request(
+                    "body_unreadable",
+                    format!("the request body could not be read: {error}"),
+                )
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            if buffer.len() + data.len() > limit {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("request body is larger than {limit} bytes"),
+                ));
+            }
+            let bytes = u32::try_from(data.len()).unwrap_or(u32::MAX);
+            let permit = std::sync::Arc::clone(budget)
+                .try_acquire_many_owned(bytes)
+                .map_err(|_| {
+                    metrics::counter!("conversa_webhook_body_budget_exhausted_total").increment(1);
+                    ApiError::unavailable(
+                        "overloaded",
+                        "the node is reading too many webhook bodies; nothing was done, retry",
+                    )
+                })?;
+            match &mut held {
+                Some(held) => held.merge(permit),
+                None => held = Some(permit),
+            }
+            buffer.extend_from_slice(&data);
+        }
+        Ok((buffer.freeze(), held))
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(read) => read,
+        Err(_) => {
+            metrics::counter!("conversa_http_body_timeouts_total").increment(1);
+            Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!("the request body did not arrive within {timeout:?}"),
+            ))
+        }
+    }
+}
+
 fn is_length_limit(error: &axum::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(error) = source {

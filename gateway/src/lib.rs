@@ -59,6 +59,8 @@ pub struct GatewayConfig {
     pub body_read_timeout: Duration,
     /// Longest one frame may take to reach an agent's socket before it counts as a slow consumer.
     pub ws_write_timeout: Duration,
+    /// Bytes of webhook bodies the node buffers at once before they are authenticated.
+    pub webhook_body_budget: usize,
 }
 
 impl std::fmt::Debug for GatewayConfig {
@@ -77,6 +79,7 @@ impl std::fmt::Debug for GatewayConfig {
             .field("ws_subscribe_timeout", &self.ws_subscribe_timeout)
             .field("body_read_timeout", &self.body_read_timeout)
             .field("ws_write_timeout", &self.ws_write_timeout)
+            .field("webhook_body_budget", &self.webhook_body_budget)
             .finish()
     }
 }
@@ -94,6 +97,7 @@ impl Default for GatewayConfig {
             ws_subscribe_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(15),
             ws_write_timeout: Duration::from_secs(10),
+            webhook_body_budget: 256 * 1024 * 1024,
         }
     }
 }
@@ -107,6 +111,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub config: Arc<GatewayConfig>,
     pub webhook_permits: Arc<Semaphore>,
+    /// Bytes of unauthenticated webhook bodies the node may buffer (see `error::read_body_budgeted`).
+    pub webhook_body_budget: Arc<Semaphore>,
     /// Cancelled when the node starts shutting down: sockets close with 1001.
     pub shutdown: CancellationToken,
 }
@@ -125,6 +131,11 @@ impl AppState {
             bus,
             metrics,
             webhook_permits: Arc::new(Semaphore::new(config.max_inflight_webhooks.max(1))),
+            webhook_body_budget: Arc::new(Semaphore::new(
+                config
+                    .webhook_body_budget
+                    .clamp(config.webhook_body_limit.max(1), Semaphore::MAX_PERMITS),
+            )),
             config: Arc::new(config),
             shutdown,
         }

@@ -5,8 +5,8 @@
 //! accept (after taking one of `max_connections` permits) → TCP_NODELAY → hyper http1 connection
 //!   ├── request head must arrive within `header_read_timeout` (else the connection is closed)
 //!   ├── idle keep-alive connections are closed after the same time
-//!   └── an upgrade (the agent WebSocket) leaves the count once hyper hands the socket over; agent
-//!       sockets end on their own timers and on shutdown (1001)
+//!   └── an upgrade (the agent WebSocket) keeps the connection's permit for the socket's life, so
+//!       agent sockets count against `max_connections` too
 //! shutdown: stop accepting → every connection finishes its in-flight request → closed;
 //!           whatever is still open at the deadline is dropped
 //! ```
@@ -31,10 +31,17 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+/// One of the listener's connection permits, shared by the connection's task and, after an upgrade,
+/// the agent socket that took the connection over; released when both are done.
+#[derive(Clone)]
+pub struct ConnectionPermit {
+    _held: Arc<tokio::sync::OwnedSemaphorePermit>,
+}
+
 /// Limits of the listener.
 #[derive(Clone, Debug)]
 pub struct ServerLimits {
-    /// Open connections (agent sockets included); more wait in the kernel's accept backlog.
+    /// Open connections, agent sockets included; more wait in the kernel's accept backlog.
     pub max_connections: usize,
     /// Longest a client may take to send a request head, and to start the next one on a kept-alive
     /// connection.
@@ -95,11 +102,18 @@ pub async fn serve(
             // and the peer's delayed ACK add up to ~40 ms to fan-out latency.
             tracing::debug!(%error, "could not set TCP_NODELAY");
         }
-        let service = TowerToHyperService::new(
-            router
-                .clone()
-                .map_request(|request: Request<Incoming>| request.map(axum::body::Body::new)),
-        );
+        // Every request carries its connection's permit, so an upgraded agent socket keeps it after
+        // hyper lets go of the connection: sockets count against `max_connections` for their life.
+        let permit = ConnectionPermit {
+            _held: Arc::new(permit),
+        };
+        let held = permit.clone();
+        let service = TowerToHyperService::new(router.clone().map_request(
+            move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(permit.clone());
+                request.map(axum::body::Body::new)
+            },
+        ));
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
             .with_upgrades();
@@ -117,7 +131,7 @@ pub async fn serve(
             if let Err(error) = ended {
                 tracing::debug!(%error, "connection ended with an error");
             }
-            drop(permit);
+            drop(held);
             metrics::gauge!("conversa_http_connections").decrement(1.0);
         });
     }

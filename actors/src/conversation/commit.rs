@@ -119,7 +119,11 @@ async fn settle(
                 tokio::time::timeout_at(deadline, store.events(tenant, id, last.seq - 1, 1));
             match at_seq.await {
                 Ok(Ok(found)) => match found.first() {
-                    Some(stored) if stored == last => return Ok(()),
+                    // Ours: the same seq with the same commit stamp (nanoseconds). Compared on
+                    // identity, not whole bodies, which a float's round trip could make differ.
+                    Some(stored) if stored.seq == last.seq && stored.at == last.at => {
+                        return Ok(());
+                    }
                     // Another event holds our seq: our commit was not written and cannot be.
                     Some(_) => {
                         return Err(ConversationError::Store(format!(
@@ -155,6 +159,11 @@ pub(super) async fn publish_unsettled(
     let last_seq = stored.map_or(0, |c| c.last_seq);
     let store = &directory.services().store;
     let bus = &directory.services().bus;
+    if last_seq <= published {
+        // Nothing of the turn is stored (yet): its write may still land. Keep the mark; the next actor
+        // (after this one stops, or after a seq conflict shows the write landed) publishes it.
+        return Ok(());
+    }
     let mut after = published;
     while after < last_seq {
         let page = store.events(tenant, id, after, 500).await?;

@@ -385,6 +385,20 @@ impl Directory {
         if spawned.is_err() {
             drop(slot);
             release_failed(map, &key);
+            return spawned;
+        }
+        let still_registered = map
+            .get(&key)
+            .is_some_and(|current| Arc::ptr_eq(current.value(), &slot));
+        if let Ok(actor) = &spawned
+            && !still_registered
+        {
+            // Removed while it started (`stop_session` after the connection changed): it must not live
+            // on unseen beside the next one, with what it loaded before the change.
+            actor.stop(Some("its entry was removed while it started".into()));
+            return Err(RouteError::Spawn(
+                "the entity changed while its actor started; retry".into(),
+            ));
         }
         spawned
     }

@@ -125,7 +125,12 @@ impl Directory {
                 }
                 let _ = directory.conversation(tenant, conversation).await;
             }
-            tracing::error!(%tenant, %conversation, "events of an unsettled turn still unpublished");
+            // The turn's write never landed (or its events were published by an actor this loop could
+            // not see stop): forget it, bounded.
+            directory
+                .unsettled
+                .remove_if(&(tenant, conversation), |_, seq| *seq == published);
+            tracing::warn!(%tenant, %conversation, "an unsettled turn never showed up in the store; no longer watched");
         });
     }
 

@@ -16,7 +16,7 @@
 //! provider's message id, so a partial success is never a partial loss.
 
 use crate::AppState;
-use crate::error::{ApiError, read_body, require_json};
+use crate::error::{ApiError, read_body_budgeted, require_json};
 use crate::http::parse_id;
 use crate::providers::messenger;
 
@@ -262,10 +262,11 @@ async fn receive_inner(
     }
     // Read under this request's own size and time limits, before any shared capacity is held: a
     // slow or unsigned client never takes a permit from a real provider.
-    let body = read_body(
+    let (body, _buffered) = read_body_budgeted(
         body,
         state.config.webhook_body_limit,
         state.config.body_read_timeout,
+        &state.webhook_body_budget,
     )
     .await?;
     if matches!(route, Route::Evolution | Route::Zapi) {

@@ -46,6 +46,7 @@ const WRITER_DRAIN: std::time::Duration = std::time::Duration::from_secs(3);
 pub async fn upgrade(
     State(state): State<AppState>,
     WebSocketAgent(agent): WebSocketAgent,
+    permit: Option<axum::Extension<crate::server::ConnectionPermit>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     upgrade
@@ -56,6 +57,8 @@ pub async fn upgrade(
         .write_buffer_size(SOCKET_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .on_upgrade(move |socket| async move {
+            // Held until the socket ends: it counts against the listener's connection limit.
+            let _permit = permit;
             metrics::gauge!("conversa_ws_connections").increment(1.0);
             run(state, agent, socket).await;
             metrics::gauge!("conversa_ws_connections").decrement(1.0);
@@ -151,6 +154,7 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
                 let mut bus_open = true;
                 loop {
                     tokio::select! {
+                        _ = done.cancelled() => break Err(End::Shutdown),
                         result = &mut replay => break result,
                         item = live.next(), if bus_open => match item {
                             Some(_) if held.len() >= hold_max => break Err(End::SlowConsumer),

@@ -16,10 +16,12 @@ const FIELD: &[u8] = b"\"base64\"";
 
 /// Where the scan is.
 enum State {
-    /// Looking for `"base64"`, then `:` and the opening quote.
-    Prefix(Vec<u8>),
-    /// Inside the value: base64 characters not yet decoded (fewer than four).
-    Value(Vec<u8>),
+    /// Looking for `"base64"`, then `:` and the opening quote; and how far the bytes were searched
+    /// (each byte is searched about once, whatever the chunk sizes).
+    Prefix(Vec<u8>, usize),
+    /// Inside the value: base64 characters not yet decoded (fewer than four), and whether the last
+    /// chunk ended on a backslash (an escape split across chunks).
+    Value(Vec<u8>, bool),
     Done,
 }
 
@@ -35,7 +37,7 @@ pub(crate) struct Base64Field {
 impl Base64Field {
     pub(crate) fn new(max_bytes: u64) -> Self {
         Self {
-            state: State::Prefix(Vec::new()),
+            state: State::Prefix(Vec::new(), 0),
             decoded: 0,
             max_bytes,
             mimetype: None,
@@ -49,11 +51,23 @@ impl Base64Field {
 
     /// Feeds the next chunk of the answer; returns the file bytes it completes.
     pub(crate) fn feed(&mut self, chunk: &[u8]) -> Result<Vec<u8>, MediaError> {
-        let State::Prefix(prefix) = &mut self.state else {
+        let State::Prefix(prefix, scanned) = &mut self.state else {
             return self.feed_value(chunk);
         };
         prefix.extend_from_slice(chunk);
-        let Some((value_start, mimetype)) = value_start(prefix) else {
+        // A key (with its colon, spaces and quote) may straddle the previous end: look back a little.
+        let from = scanned.saturating_sub(FIELD.len() + 32);
+        *scanned = prefix.len();
+        let found = match value_start(prefix, from) {
+            Ok(found) => Some(found),
+            // The key is here but its value has not arrived: search from the key next time.
+            Err(Some(key)) => {
+                *scanned = key;
+                None
+            }
+            Err(None) => None,
+        };
+        let Some((value_start, mimetype)) = found else {
             if prefix.len() > MAX_PREFIX {
                 return Err(MediaError::Unavailable(
                     "no base64 field in the media answer".into(),
@@ -63,23 +77,29 @@ impl Base64Field {
         };
         let tail = prefix.split_off(value_start);
         self.mimetype = mimetype;
-        self.state = State::Value(Vec::new());
+        self.state = State::Value(Vec::new(), false);
         self.feed_value(&tail)
     }
 
     fn feed_value(&mut self, chunk: &[u8]) -> Result<Vec<u8>, MediaError> {
-        let State::Value(pending) = &mut self.state else {
+        let State::Value(pending, escaped) = &mut self.state else {
             return Ok(Vec::new());
         };
         let mut closed = false;
-        let mut escaped = false;
         for &byte in chunk {
-            if escaped {
-                // `\/` is a `/`; `\n`, `\r` are line wrapping inside the base64 text.
-                if byte == b'/' {
-                    pending.push(b'/');
+            if *escaped {
+                *escaped = false;
+                match byte {
+                    // `\/` is a `/`; `\n`, `\r` are line wrapping inside the base64 text.
+                    b'/' => pending.push(b'/'),
+                    b'n' | b'r' | b't' => {}
+                    other => {
+                        return Err(MediaError::Unavailable(format!(
+                            "unexpected escape \\{} in the media's base64",
+                            char::from(other)
+                        )));
+                    }
                 }
-                escaped = false;
                 continue;
             }
             match byte {
@@ -87,7 +107,7 @@ impl Base64Field {
                     closed = true;
                     break;
                 }
-                b'\\' => escaped = true,
+                b'\\' => *escaped = true,
                 b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' | b'=' => pending.push(byte),
                 b' ' | b'\n' | b'\r' | b'\t' => {}
                 other => {
@@ -118,24 +138,35 @@ impl Base64Field {
 }
 
 /// After the `"base64"` key: the offset where its string value starts, and `mimetype` if it came first.
-fn value_start(prefix: &[u8]) -> Option<(usize, Option<String>)> {
-    let key = prefix.windows(FIELD.len()).position(|w| w == FIELD)?;
-    let mut at = key + FIELD.len();
+/// A `"base64"` that is a value (a caption, a file name), not the key, is skipped.
+fn value_start(prefix: &[u8], from: usize) -> Result<(usize, Option<String>), Option<usize>> {
     let skip_space = |at: &mut usize| {
         while prefix.get(*at).is_some_and(u8::is_ascii_whitespace) {
             *at += 1;
         }
     };
-    skip_space(&mut at);
-    if *prefix.get(at)? != b':' {
-        return None;
+    let mut from = from;
+    while let Some(found) = prefix[from..].windows(FIELD.len()).position(|w| w == FIELD) {
+        let key = from + found;
+        from = key + 1;
+        let mut at = key + FIELD.len();
+        skip_space(&mut at);
+        match prefix.get(at) {
+            Some(b':') => {}
+            None => return Err(Some(key)),
+            Some(_) => continue,
+        }
+        at += 1;
+        skip_space(&mut at);
+        match prefix.get(at) {
+            Some(b'"') => return Ok((at + 1, mimetype(&prefix[..key]))),
+            // Not arrived yet: wait for more bytes.
+            None => return Err(Some(key)),
+            // `"base64": null` or another non-string: not a file.
+            Some(_) => continue,
+        }
     }
-    at += 1;
-    skip_space(&mut at);
-    if *prefix.get(at)? != b'"' {
-        return None;
-    }
-    Some((at + 1, mimetype(&prefix[..key])))
+    Err(None)
 }
 
 /// `"mimetype": "…"` in the part of the object before the file.
@@ -143,8 +174,17 @@ fn mimetype(head: &[u8]) -> Option<String> {
     const KEY: &[u8] = b"\"mimetype\"";
     let key = head.windows(KEY.len()).position(|w| w == KEY)?;
     let rest = &head[key + KEY.len()..];
-    let open = rest.iter().position(|b| *b == b'"')?;
-    let value = &rest[open + 1..];
+    // `"mimetype": "image/jpeg"`: a colon, spaces, then a string (a `null` is no type).
+    let colon = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+    if rest[colon] != b':' {
+        return None;
+    }
+    let after = &rest[colon + 1..];
+    let open = after.iter().position(|b| !b.is_ascii_whitespace())?;
+    if after[open] != b'"' {
+        return None;
+    }
+    let value = &after[open + 1..];
     let close = value.iter().position(|b| *b == b'"')?;
     let text = std::str::from_utf8(&value[..close]).ok()?;
     (text.len() <= 255).then(|| text.to_string())
@@ -160,7 +200,7 @@ pub(crate) async fn stream(
     let mut field = Base64Field::new(max_bytes);
     // Read up to the field's first bytes, so a missing field or a wrong type fails the request itself.
     let mut first = Vec::new();
-    while matches!(field.state, State::Prefix(_)) {
+    while matches!(field.state, State::Prefix(..)) {
         let Some(chunk) = body.next().await else {
             return Err(MediaError::NotFound);
         };
@@ -184,7 +224,15 @@ pub(crate) async fn stream(
                         field.state = State::Done;
                         return Some((Err(error.to_string()), (body, field, None)));
                     }
-                    None => return None,
+                    // The answer ended inside the field: the file is cut short, never served as if
+                    // whole.
+                    None => {
+                        field.state = State::Done;
+                        return Some((
+                            Err("the media answer ended before the file did".to_string()),
+                            (body, field, None),
+                        ));
+                    }
                 };
                 match field.feed(&chunk) {
                     Ok(out) if out.is_empty() => continue,
@@ -258,6 +306,22 @@ mod tests {
         let wrapped = format!(r#"{{"base64":"{}\n{}"}}"#, &encoded[..40], &encoded[40..]);
         let (out, _) = run(wrapped.as_bytes(), 9, 1 << 20).unwrap();
         assert_eq!(out, file);
+    }
+
+    #[test]
+    fn an_escape_split_across_chunks_a_caption_named_base64_and_a_null_type_are_read_right() {
+        let file = vec![0x5au8; 200];
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&file);
+        let answer = format!(
+            r#"{{"caption": "base64", "mimetype": null, "base64": "{}\n{}"}}"#,
+            &encoded[..10],
+            &encoded[10..]
+        );
+        for split in 1..40 {
+            let (out, mime) = run(answer.as_bytes(), split, 1 << 20).unwrap();
+            assert_eq!(out, file, "split {split}");
+            assert_eq!(mime, None);
+        }
     }
 
     #[test]
