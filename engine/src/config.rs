@@ -21,6 +21,7 @@ pub struct Config {
     pub evolution: EvolutionConfig,
     pub zapi: ZapiConfig,
     pub security: SecurityConfig,
+    pub redis: RedisConfig,
     pub log: LogConfig,
     /// Longest a graceful shutdown may take before actors are killed.
     pub shutdown_deadline_secs: u64,
@@ -40,6 +41,7 @@ impl Default for Config {
             evolution: EvolutionConfig::default(),
             zapi: ZapiConfig::default(),
             security: SecurityConfig::default(),
+            redis: RedisConfig::default(),
             log: LogConfig::default(),
             shutdown_deadline_secs: 20,
             bus_capacity: 4096,
@@ -323,6 +325,39 @@ impl Default for WhatsappConfig {
     }
 }
 
+/// The bus between nodes. Unset `url`: events reach this node's sockets only (one node).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://host:port` (may carry a password: never logged).
+    pub url: Option<String>,
+    /// Entries kept per tenant stream (approximately).
+    pub stream_max_len: usize,
+    /// Entries a node keeps while Redis is unreachable before giving the oldest up (as a gap, which
+    /// makes the affected agents resume from the store).
+    pub backlog_max: usize,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.url.as_ref().map(|_| "<redacted>"))
+            .field("stream_max_len", &self.stream_max_len)
+            .field("backlog_max", &self.backlog_max)
+            .finish()
+    }
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            stream_max_len: 100_000,
+            backlog_max: 100_000,
+        }
+    }
+}
+
 /// Instagram connections without a Facebook Page (Instagram Login) send through their own Graph host;
 /// version and timeout are `whatsapp`'s.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -530,6 +565,7 @@ fn is_config_key(key: &str) -> bool {
         "evolution",
         "zapi",
         "security",
+        "redis",
         "log",
         "shutdown_deadline_secs",
         "bus_capacity",

@@ -62,10 +62,21 @@ pub async fn run(
         .await
         .context("opening the message store")?;
     let store = Arc::clone(&opened.store);
-    // The in-process bus cannot disconnect; the Redis bus will drive this gauge from its connection.
-    metrics::gauge!("conversa_bus_connected").set(1.0);
-    let event_bus: Arc<dyn schema::bus::EventBus> =
-        Arc::new(bus::in_process::InProcessBus::new(config.bus_capacity));
+    let event_bus: Arc<dyn schema::bus::EventBus> = match &config.redis.url {
+        // Between nodes: Redis streams (the bus drives `conversa_bus_connected` from its connection).
+        Some(url) => bus::redis::RedisBus::start(bus::redis::RedisBusConfig {
+            url: url.clone(),
+            stream_max_len: config.redis.stream_max_len,
+            backlog_max: config.redis.backlog_max,
+            capacity: config.bus_capacity,
+        })
+        .context("configuring the Redis bus (redis.url)")?,
+        None => {
+            // The in-process bus cannot disconnect.
+            metrics::gauge!("conversa_bus_connected").set(1.0);
+            Arc::new(bus::in_process::InProcessBus::new(config.bus_capacity))
+        }
+    };
     let channel = Arc::new(Channels {
         graph: GraphClient::new(GraphConfig {
             graph_base: config.whatsapp.graph_base.clone(),

@@ -222,6 +222,26 @@ fn describe() {
         "conversa_webhook_body_budget_exhausted_total",
         "Webhooks refused with 503 because the node was buffering its whole budget of unauthenticated bodies."
     );
+    describe_gauge!(
+        "conversa_bus_backlog",
+        "Bus entries this node keeps while Redis is unreachable (written in order once it is back)."
+    );
+    describe_counter!(
+        "conversa_bus_dropped_total",
+        "Bus entries dropped because the publisher queue was full (the tenant's other nodes resume)."
+    );
+    describe_counter!(
+        "conversa_bus_gaps_total",
+        "Gap markers written to Redis for tenants whose entries this node had to give up."
+    );
+    describe_counter!(
+        "conversa_bus_gaps_seen_total",
+        "Gaps this node saw in another node's entries (its local sockets of the tenant resumed)."
+    );
+    describe_counter!(
+        "conversa_bus_remote_events_total",
+        "Events received from other nodes through Redis."
+    );
     describe_counter!(
         "conversa_http_body_timeouts_total",
         "Requests refused with 408 because their body did not arrive in time."

@@ -1,5 +1,6 @@
 //! The pub/sub port: committed conversation events, and tenant-wide notices such as a connection's new
-//! status, go out on a per-tenant topic; agent sockets subscribe to their tenant. Implemented in `engine` (in-process now, Redis between nodes later).
+//! status, go out on a per-tenant topic; agent sockets subscribe to their tenant. Implemented in `engine`
+//! (in process for one node; through Redis streams between nodes).
 
 use crate::events::EventEnvelope;
 use crate::ids::TenantId;
@@ -42,7 +43,8 @@ impl Published {
 
 /// A tenant-wide notice: state that is not part of any conversation's stream. Not replayed on resume;
 /// a client that reconnects reads the current state over REST.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TenantNotice {
     /// A connection was created, paused, resumed, edited or changed status.
     ConnectionUpdated(crate::api::ConnectionView),

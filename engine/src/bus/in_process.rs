@@ -25,6 +25,12 @@ impl InProcessBus {
 }
 
 impl InProcessBus {
+    /// Ends every local subscription of `tenant`: their streams end, so agent sockets close (1001) and
+    /// resume from the store. For when events of the tenant may have been missed on the way here.
+    pub fn reset(&self, tenant: TenantId) {
+        self.topics.remove(&tenant);
+    }
+
     fn send(&self, tenant: TenantId, message: BusMessage) {
         let Some(topic) = self.topics.get(&tenant).map(|t| t.clone()) else {
             return;

@@ -1,4 +1,5 @@
-//! Pub/sub backends behind `schema::bus::EventBus`. In-process now; Redis pub/sub between nodes joins
-//! in the cluster issue, chosen in the same place as the store.
+//! Pub/sub backends behind `schema::bus::EventBus`: in process for one node; through Redis between
+//! nodes (`redis.rs`, which delivers to the node's own sockets through an in-process bus too).
 
 pub mod in_process;
+pub mod redis;

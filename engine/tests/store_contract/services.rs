@@ -1,5 +1,5 @@
-//! Throwaway database servers for the contract suite, started by the project's own scripts
-//! (`deploy/scripts/start-postgres.sh`, `deploy/scripts/start-cassandra.sh`): they install or download
+//! Throwaway servers for the contract suite and the cluster tests, started by the project's own scripts
+//! (`deploy/scripts/start-postgres.sh`, `start-cassandra.sh`, `start-redis.sh`): they install or download
 //! what is missing, start one server on free ports in a temporary directory, and return once it
 //! answers. A watchdog started by the script kills the server if this test process dies; dropping a
 //! [`Service`] kills it at once. A server that cannot start fails the suite loudly: it never skips.
@@ -13,6 +13,8 @@ use std::sync::Mutex;
 pub enum Kind {
     Postgres,
     Cassandra,
+    /// The bus between nodes (`deploy/scripts/start-redis.sh`), for the cluster tests.
+    Redis,
 }
 
 /// One running server.
@@ -32,6 +34,7 @@ impl Service {
             .prefix(match kind {
                 Kind::Postgres => "conversa-pg-",
                 Kind::Cassandra => "conversa-cassandra-",
+                Kind::Redis => "conversa-redis-",
             })
             // Under /tmp whatever TMPDIR says: PostgreSQL runs as the `postgres` user, which must be
             // able to traverse every parent directory (a TMPDIR under /root would lock it out).
@@ -48,7 +51,8 @@ impl Service {
         Ok(service)
     }
 
-    fn launch(&self) -> Result<(), String> {
+    /// Starts the server (again) on the same data directory and ports.
+    pub fn launch(&self) -> Result<(), String> {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
         let mut command = Command::new("bash");
         match self.kind {
@@ -61,6 +65,10 @@ impl Service {
                 .arg(self.workdir.path())
                 .arg(self.port.to_string())
                 .arg(self.storage_port.to_string()),
+            Kind::Redis => command
+                .arg(root.join("deploy/scripts/start-redis.sh"))
+                .arg(self.workdir.path())
+                .arg(self.port.to_string()),
         };
         command.arg(std::process::id().to_string());
         let output = command
@@ -92,7 +100,8 @@ impl Service {
         self.launch()
     }
 
-    fn kill(&self) {
+    /// Kills the server at once (see `restart`) and waits until its ports are free.
+    pub fn kill(&self) {
         let pid = self.pid.lock().map(|p| *p).unwrap_or(0);
         if pid == 0 {
             return;
@@ -102,7 +111,7 @@ impl Service {
         // holding its shared memory.
         let signal = match self.kind {
             Kind::Postgres => "-QUIT",
-            Kind::Cassandra => "-KILL",
+            Kind::Cassandra | Kind::Redis => "-KILL",
         };
         let _ = Command::new("kill")
             .args([signal, &pid.to_string()])
