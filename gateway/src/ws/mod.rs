@@ -87,6 +87,9 @@ enum End {
     SlowConsumer,
     ProtocolError,
     Shutdown,
+    /// The bus ended this tenant's subscription: events may have been missed on the way here (a gap
+    /// between nodes), so the agent must resume from the store.
+    Resync,
 }
 
 async fn run(state: AppState, agent: Agent, socket: WebSocket) {
@@ -220,7 +223,7 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
                 Some(item) => {
                     if let Err(end) = live_item(item, &mut settle, &mut delivered).await { break end; }
                 }
-                None => break End::Shutdown,
+                None => break End::Resync,
             },
             frame = stream.next() => match client_frame(frame) {
                 Ok(Some(ClientFrame::Ping)) => {
@@ -365,6 +368,10 @@ fn close_frame(end: End) -> Option<(u16, &'static str)> {
         }
         End::ProtocolError => Some((CLOSE_PROTOCOL_ERROR, "protocol error")),
         End::Shutdown => Some((CLOSE_GOING_AWAY, "node shutting down: reconnect and resume")),
+        End::Resync => Some((
+            CLOSE_GOING_AWAY,
+            "events may have been missed: reconnect and resume by seq",
+        )),
     }
 }
 
