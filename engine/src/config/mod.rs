@@ -6,7 +6,12 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+mod storage;
+pub use storage::{
+    EmbeddedConfig, MigrateOnStart, PostgresConfig, ScyllaConfig, StorageBackend, StorageConfig,
+};
 
 /// The whole configuration.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -66,154 +71,6 @@ impl Default for HttpConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_connections: d.max_connections,
             header_read_timeout_secs: d.header_read_timeout.as_secs(),
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StorageBackend {
-    /// fjall under `data_dir`: one machine, no external service.
-    #[default]
-    Embedded,
-    /// A PostgreSQL server (`storage.postgres.url`).
-    Postgres,
-    /// A ScyllaDB (or Cassandra) cluster (`storage.scylla.nodes`).
-    Scylla,
-}
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct StorageConfig {
-    pub backend: StorageBackend,
-    /// Apply pending schema migrations when the node starts (what `conversa migrate` does); they are
-    /// idempotent, so every node may do it.
-    pub migrate_on_start: MigrateOnStart,
-    pub embedded: EmbeddedConfig,
-    pub postgres: PostgresConfig,
-    pub scylla: ScyllaConfig,
-}
-
-/// A bool that defaults to `true`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct MigrateOnStart(pub bool);
-
-impl Default for MigrateOnStart {
-    fn default() -> Self {
-        Self(true)
-    }
-}
-
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PostgresConfig {
-    /// `postgres://user:password@host:port/database` (may carry a password: never logged).
-    pub url: String,
-    pub max_connections: u32,
-    /// Longest a request waits for a pooled connection.
-    pub acquire_timeout_ms: u64,
-    /// Server-side limit on any one statement.
-    pub statement_timeout_ms: u64,
-}
-
-impl std::fmt::Debug for PostgresConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresConfig")
-            .field("url", &"<redacted>")
-            .field("max_connections", &self.max_connections)
-            .field("acquire_timeout_ms", &self.acquire_timeout_ms)
-            .field("statement_timeout_ms", &self.statement_timeout_ms)
-            .finish()
-    }
-}
-
-impl Default for PostgresConfig {
-    fn default() -> Self {
-        Self {
-            url: "postgres://conversa:conversa@127.0.0.1:5432/conversa".into(),
-            max_connections: 32,
-            acquire_timeout_ms: 5_000,
-            statement_timeout_ms: 10_000,
-        }
-    }
-}
-
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ScyllaConfig {
-    /// Contact points, `host:port`.
-    pub nodes: Vec<String>,
-    pub keyspace: String,
-    /// `local_quorum` (default), `quorum`, `local_one`, `one`, `all`.
-    pub consistency: String,
-    /// The local datacenter for DC-aware, token-aware load balancing; unset = any.
-    pub local_datacenter: Option<String>,
-    /// Client-side timeout of one request.
-    pub request_timeout_ms: u64,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    /// When set, `migrate` creates the keyspace with this replication map if it is missing, e.g.
-    /// `{'class': 'NetworkTopologyStrategy', 'dc1': 3}`. Unset: the operator creates it.
-    pub create_keyspace_replication: Option<String>,
-}
-
-impl std::fmt::Debug for ScyllaConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScyllaConfig")
-            .field("nodes", &self.nodes)
-            .field("keyspace", &self.keyspace)
-            .field("consistency", &self.consistency)
-            .field("local_datacenter", &self.local_datacenter)
-            .field("request_timeout_ms", &self.request_timeout_ms)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field(
-                "create_keyspace_replication",
-                &self.create_keyspace_replication,
-            )
-            .finish()
-    }
-}
-
-impl Default for ScyllaConfig {
-    fn default() -> Self {
-        Self {
-            nodes: vec!["127.0.0.1:9042".into()],
-            keyspace: "conversa".into(),
-            consistency: "local_quorum".into(),
-            local_datacenter: None,
-            request_timeout_ms: 5_000,
-            username: None,
-            password: None,
-            create_keyspace_replication: None,
-        }
-    }
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct EmbeddedConfig {
-    pub data_dir: PathBuf,
-    /// Batch concurrent writes under one fsync.
-    pub group_commit: bool,
-    /// Most writes in one group.
-    pub group_commit_max: usize,
-    /// Block cache size.
-    pub cache_bytes: u64,
-    /// Memtable size per table (ten tables): bounds memory held by unflushed writes. fjall's own
-    /// default, 64 MiB, would let one node hold up to 640 MiB of memtables.
-    pub memtable_bytes: u64,
-}
-
-impl Default for EmbeddedConfig {
-    fn default() -> Self {
-        Self {
-            data_dir: PathBuf::from("./conversa-data"),
-            group_commit: true,
-            group_commit_max: 512,
-            cache_bytes: 64 * 1024 * 1024,
-            memtable_bytes: 8 * 1024 * 1024,
         }
     }
 }
