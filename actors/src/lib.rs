@@ -10,7 +10,9 @@
 //!
 //! Callers never hold an `ActorRef`: they go through [`Directory`], the one lookup from entity key
 //! (tenant, conversation, connection) to a running actor, which spawns it under the right supervisor when
-//! it is not running. That single seam is where cross-node placement plugs in later.
+//! it is not running. The gateway does not call it directly: it hands a [`schema::command::Command`] to
+//! the [`Router`], which runs it here when this node owns the conversation's shard and forwards it to the
+//! owner otherwise (see [`placement`]).
 //!
 //! Supervision (written down once, here and in `tenant_supervisor.rs`): a child that panics or returns an
 //! error is not restarted eagerly. Its registry entry is dropped, `conversa_actor_restarts_total` counts it,
@@ -32,10 +34,14 @@
 pub mod conversation;
 pub mod directory;
 pub mod node_supervisor;
+pub mod placement;
 pub mod policy;
+pub mod router;
 pub mod session;
 pub mod tenant_supervisor;
 pub mod ticket;
 mod turn;
 
-pub use directory::{ActorConfig, Directory, IngestReport, RouteError, Services};
+pub use directory::{ActorConfig, Directory, RouteError, Services};
+pub use router::Router;
+pub use schema::command::IngestReport;

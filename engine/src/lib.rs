@@ -5,12 +5,14 @@
 //! config.rs            defaults ← TOML file ← CONVERSA_* env ← flags
 //! node.rs              start in order (telemetry, store, bus, actors, HTTP), stop in reverse
 //! storage/embedded/   fjall backend with group commit (the default)
-//! bus/in_process.rs    per-tenant broadcast topics
+//! bus/                 per-tenant broadcast topics in process; Redis streams between nodes
+//! cluster/             cluster mode: the lease keeper and the shard table the router consults
 //! telemetry.rs         tracing subscriber and the Prometheus recorder
 //! demo.rs              `serve --demo`: a ready-to-try tenant, number and agent
 //! ```
 
 pub mod bus;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod node;

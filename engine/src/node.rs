@@ -103,6 +103,40 @@ pub async fn run(
     let directory = actors::node_supervisor::start(services)
         .await
         .context("starting the actor system")?;
+    let cluster = match config.cluster.enabled {
+        true => Some(
+            cluster_mode(&config, opened.cluster.clone(), &directory)
+                .await
+                .context("joining the cluster")?,
+        ),
+        false => None,
+    };
+    let router = Arc::new(actors::Router::new(
+        Arc::clone(&directory),
+        cluster.as_ref().map(|c| Arc::clone(&c.forwarder)),
+    ));
+    let cluster_stop = CancellationToken::new();
+    let cluster_tasks = cluster.map(|c| {
+        announce(
+            &options,
+            json!({"event": "cluster", "node": c.keeper.member.node.to_string(), "rpc_url": c.keeper.member.rpc_url}),
+            &format!("cluster member {} at {}", c.keeper.member.node, c.keeper.member.rpc_url),
+        );
+        let keeper = c.keeper.spawn(cluster_stop.clone());
+        let rpc = gateway::cluster::rpc_routes(
+            Arc::clone(&router),
+            c.secret,
+            config.gateway.webhook_body_limit.saturating_mul(2),
+            Duration::from_secs(config.gateway.body_read_timeout_secs.max(1)),
+        );
+        let stop = cluster_stop.clone();
+        let limits = config.server_limits();
+        let server = tokio::spawn(async move {
+            gateway::server::serve(c.listener, rpc, limits, stop.cancelled_owned(), Duration::from_secs(5))
+                .await;
+        });
+        (keeper, server)
+    });
     let outbox_sweep = spawn_outbox_sweep(Arc::clone(&directory));
 
     let listener = tokio::net::TcpListener::bind(config.http.addr)
@@ -136,7 +170,7 @@ pub async fn run(
     let cancel = CancellationToken::new();
     let readiness = spawn_readiness_gauge(Arc::clone(&store), cancel.clone());
     let state = gateway::AppState::new(
-        Arc::clone(&directory),
+        Arc::clone(&router),
         event_bus,
         metrics,
         config.gateway_config(),
@@ -172,6 +206,12 @@ pub async fn run(
         .map_or(deadline, |at| deadline.saturating_sub(at.elapsed()));
     tracing::info!("HTTP drained; stopping actors");
     directory.shutdown(deadline).await;
+    cluster_stop.cancel();
+    if let Some((keeper, server)) = cluster_tasks {
+        // Releases the leases (their shards move at once instead of after a lease) and leaves.
+        let _ = tokio::time::timeout(Duration::from_secs(5), keeper).await;
+        let _ = server.await;
+    }
     readiness.abort();
     outbox_sweep.abort();
     metrics::gauge!("conversa_ready").set(0.0);
@@ -181,6 +221,88 @@ pub async fn run(
     upkeep.abort();
     tracing::info!("node stopped");
     Ok(())
+}
+
+/// A cluster member's parts, ready to run.
+struct ClusterMode {
+    keeper: crate::cluster::keeper::Keeper,
+    forwarder: Arc<dyn actors::placement::Forwarder>,
+    listener: tokio::net::TcpListener,
+    secret: Arc<str>,
+}
+
+/// Checks what cluster mode needs (a shared store with leases, Redis, a secret), binds the RPC
+/// listener and puts the directory under the shard table.
+async fn cluster_mode(
+    config: &Config,
+    store: Option<Arc<dyn schema::cluster::ClusterStore>>,
+    directory: &Arc<actors::Directory>,
+) -> anyhow::Result<ClusterMode> {
+    let c = &config.cluster;
+    let Some(store) = store else {
+        anyhow::bail!(
+            "cluster mode needs a store every node shares, with shard leases: set storage.backend = \
+             \"postgres\" (the {:?} backend cannot fence a cluster's writers)",
+            config.storage.backend
+        );
+    };
+    if config.redis.url.is_none() {
+        anyhow::bail!(
+            "cluster mode needs redis.url: events reach agents on other nodes through Redis"
+        );
+    }
+    let secret: Arc<str> = match &c.secret {
+        Some(secret) if secret.len() >= 32 => Arc::from(secret.as_str()),
+        _ => anyhow::bail!(
+            "cluster mode needs cluster.secret (CONVERSA_CLUSTER__SECRET), the same on every node, at \
+             least 32 characters"
+        ),
+    };
+    let listener = tokio::net::TcpListener::bind(c.listen)
+        .await
+        .with_context(|| format!("binding the cluster listener {}", c.listen))?;
+    let bound = listener.local_addr()?;
+    let rpc_url = match &c.advertise_url {
+        Some(url) => url.clone(),
+        None if bound.ip().is_unspecified() => anyhow::bail!(
+            "cluster.listen {bound} names no address other nodes can use: set cluster.advertise_url"
+        ),
+        None => format!("http://{bound}"),
+    };
+    let node = schema::cluster::NodeId::new();
+    let table = Arc::new(crate::cluster::ShardTable::new(node));
+    directory.set_placement(Arc::clone(&table) as Arc<dyn actors::placement::Placement>);
+    let call_timeout = Duration::from_secs(config.actors.call_timeout_secs.max(1));
+    let forwarder = gateway::cluster::HttpForwarder::new(
+        Arc::clone(&secret),
+        call_timeout + Duration::from_secs(5),
+    )
+    .context("building the node-to-node client")?;
+    let name = c
+        .name
+        .clone()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "conversa".into());
+    let now = jiff::Timestamp::now();
+    Ok(ClusterMode {
+        keeper: crate::cluster::keeper::Keeper {
+            store,
+            directory: Arc::clone(directory),
+            table,
+            member: schema::cluster::Member {
+                node,
+                name,
+                rpc_url,
+                started_at: now,
+                heartbeat_at: now,
+            },
+            lease: c.lease(),
+            max_moves_per_round: c.max_moves_per_round.max(1),
+        },
+        forwarder: Arc::new(forwarder),
+        listener,
+        secret,
+    })
 }
 
 /// How often pending replies are swept, and how old one must be to be resent: well past the longest

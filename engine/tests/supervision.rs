@@ -127,7 +127,7 @@ impl Fixture {
         self.directory
             .ingest(
                 self.tenant,
-                &self.connection,
+                self.connection.id,
                 self.conversation(),
                 text(wamid, body),
                 Instant::now(),
@@ -337,7 +337,7 @@ async fn events_are_stamped_when_committed_not_when_their_turn_started() {
             directory
                 .ingest(
                     tenant,
-                    &connection,
+                    connection.id,
                     id,
                     text("wamid.2", "dois"),
                     Instant::now(),
@@ -383,7 +383,7 @@ async fn a_request_whose_caller_gave_up_is_never_applied() {
             directory
                 .ingest(
                     tenant,
-                    &connection,
+                    connection.id,
                     id,
                     text("wamid.2", "dois"),
                     Instant::now(),
@@ -473,7 +473,7 @@ async fn an_echo_is_matched_to_its_reply_by_reference_never_by_text() {
     let ingest = |events| {
         f.directory.ingest(
             f.tenant,
-            &f.connection,
+            f.connection.id,
             f.conversation(),
             events,
             Instant::now(),
@@ -526,7 +526,7 @@ async fn a_node_at_its_live_conversation_bound_refuses_another_with_nothing_done
         .directory
         .ingest(
             f.tenant,
-            &f.connection,
+            f.connection.id,
             other,
             event,
             Instant::now(),
@@ -574,6 +574,7 @@ async fn a_stale_key_from_an_unfinished_turn_never_swallows_the_providers_retry(
         events: Vec::new(),
         messages: Vec::new(),
         message_keys: vec![key("wamid.LOST-A", 3), key("wamid.LOST-B", 5)],
+        fence: None,
     };
     f.store.commit(leftover).await.unwrap();
     // Another message takes seq 3; the retry of A finds its key naming seq 3, where another message is.

@@ -89,7 +89,7 @@ impl Harness {
             .handle();
         let cancel = tokio_util::sync::CancellationToken::new();
         let state = gateway::AppState::new(
-            Arc::clone(&directory),
+            Arc::new(actors::Router::new(Arc::clone(&directory), None)),
             Arc::clone(&bus) as Arc<dyn EventBus>,
             metrics,
             gateway,
@@ -162,7 +162,7 @@ impl Harness {
         self.directory
             .ingest(
                 self.tenant,
-                &record,
+                record.id,
                 conversation,
                 messages,
                 Instant::now(),

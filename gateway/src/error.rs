@@ -33,6 +33,11 @@ impl ApiError {
     pub fn unavailable(code: &'static str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, code, detail)
     }
+    /// A broken promise inside the node (never the client's fault); logged.
+    pub fn internal(detail: &'static str) -> Self {
+        tracing::error!(detail, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail)
+    }
 }
 
 impl std::fmt::Display for ApiError {
@@ -78,7 +83,19 @@ impl From<actors::RouteError> for ApiError {
     fn from(e: actors::RouteError) -> Self {
         use actors::RouteError;
         use actors::conversation::ConversationError;
+        use schema::command::CommandError;
         match e {
+            // The owner node's answer, mapped as if it had been given here.
+            RouteError::Remote(CommandError::NotFound) => {
+                RouteError::Conversation(ConversationError::NotFound).into()
+            }
+            RouteError::Remote(CommandError::WindowClosed(why)) => {
+                RouteError::Conversation(ConversationError::WindowClosed(why)).into()
+            }
+            RouteError::Remote(CommandError::Invalid(why)) => {
+                RouteError::Conversation(ConversationError::Invalid(why)).into()
+            }
+            RouteError::Remote(CommandError::Overloaded) => RouteError::Overloaded.into(),
             RouteError::Conversation(ConversationError::NotFound) => ApiError::not_found(
                 "conversation_not_found",
                 "no such conversation in this tenant",
@@ -91,10 +108,22 @@ impl From<actors::RouteError> for ApiError {
             RouteError::Conversation(ConversationError::Invalid(detail)) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_message", detail)
             }
+            // Routine while a shard changes hands (seconds): counted, not logged per request.
+            RouteError::NotOwner(shard) => ApiError::unavailable(
+                "shard_moving",
+                format!(
+                    "the conversation's shard {shard} is changing owner; nothing was done, retry"
+                ),
+            ),
             RouteError::Overloaded => ApiError::unavailable(
                 "overloaded",
                 "the node has too many requests in flight; nothing was done, retry",
             ),
+            other @ RouteError::Remote(_) if other.outcome_known() => {
+                // The owner node refused or could not be reached; the client retries.
+                tracing::warn!(error = %other, "forwarded request not done");
+                ApiError::unavailable("not_durable", format!("{other}; nothing was done, retry"))
+            }
             other if other.outcome_known() => {
                 tracing::error!(error = %other, "request could not be completed");
                 ApiError::unavailable("not_durable", format!("{other}; nothing was done, retry"))

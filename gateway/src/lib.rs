@@ -3,23 +3,26 @@
 //! ```text
 //! providers/whatsapp_cloud/   Meta's Cloud API, both directions: webhook signature + parsing (inbound),
 //!                             the send-API client that implements `schema::channel::ChannelClient`
-//! http/webhooks.rs            POST/GET /webhooks/whatsapp/{connection_id} → Directory::ingest
+//! http/webhooks.rs            POST/GET /webhooks/whatsapp/{connection_id} → Router (Command::Ingest)
 //! http/conversations.rs       /api/v1/conversations… (agent bearer token, tenant-scoped)
 //! http/admin.rs               /api/v1/admin/… (admin token): tenants, connections, agents
 //! http/ops.rs                 /metrics, /healthz, /readyz
 //! ws/                         /api/v1/ws: the agent WebSocket (live events, resume by seq)
+//! cluster.rs                  node-to-node RPC: forwarded commands in (cluster secret), the forwarder out
 //! server.rs                   the HTTP/1.1 listener: connection limit, header timeout, bounded drain
 //! auth.rs, error.rs           bearer tokens; the JSON error body every route answers with
 //! fuzzing.rs                  raw-bytes entry points for the fuzz targets in gateway/fuzz/
 //! ```
 //!
-//! **Architecture Invariant:** the gateway writes only through actors (`actors::Directory`); it reads
+//! **Architecture Invariant:** the gateway writes conversations only through commands (`actors::Router`,
+//! which reaches the owning actor on whichever node holds it); it reads
 //! through the `MessageStore` port for queries and never knows which backend is behind it.
 //!
 //! **Architecture Invariant:** an error on one request or socket never stops the listener: handlers
 //! return typed errors, and nothing that came from the network is `unwrap`ped.
 
 pub mod auth;
+pub mod cluster;
 pub mod error;
 pub mod fuzzing;
 pub mod http;
@@ -27,7 +30,7 @@ pub mod providers;
 pub mod server;
 pub mod ws;
 
-use actors::Directory;
+use actors::{Directory, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use schema::bus::EventBus;
 use schema::store::MessageStore;
@@ -105,6 +108,9 @@ impl Default for GatewayConfig {
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
+    /// Where commands go: this node's actors, or the owner of the conversation's shard.
+    pub router: Arc<Router>,
+    /// This node's actors, for what is not a conversation command (sessions, live counts).
     pub directory: Arc<Directory>,
     pub store: Arc<dyn MessageStore>,
     pub bus: Arc<dyn EventBus>,
@@ -119,14 +125,16 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(
-        directory: Arc<Directory>,
+        router: Arc<Router>,
         bus: Arc<dyn EventBus>,
         metrics: PrometheusHandle,
         config: GatewayConfig,
         shutdown: CancellationToken,
     ) -> Self {
+        let directory = Arc::clone(router.directory());
         Self {
             store: Arc::clone(&directory.services().store),
+            router,
             directory,
             bus,
             metrics,

@@ -154,6 +154,7 @@ impl Live {
             conversation: self.conversation.clone(),
             previous,
             events,
+            fence: None,
             message_keys: vec![(
                 MessageKey::Provider(provider_id.into()),
                 MessageRef {
@@ -197,6 +198,7 @@ impl Live {
             conversation: self.conversation.clone(),
             previous,
             events,
+            fence: None,
             message_keys: vec![(
                 MessageKey::Client(client_id.into()),
                 MessageRef {
@@ -234,6 +236,7 @@ impl Live {
             conversation: self.conversation.clone(),
             previous,
             events,
+            fence: None,
             message_keys: vec![(
                 key,
                 MessageRef {

@@ -8,6 +8,8 @@
 //! - [`events`]: what happened to a conversation, each with its per-conversation `seq`; fanned out to agents.
 //! - [`ws`]: the versioned WebSocket protocol (client and server frames, close codes).
 //! - [`api`]: REST request/response bodies and the JSON error body.
+//! - [`command`]: what the gateway asks of conversations, as data a router can forward to the owner.
+//! - [`cluster`]: shards, leases and fences, and the placement rule.
 //! - [`store`], [`bus`], [`channel`]: the ports implemented by `engine` (storage, pub/sub) and `gateway`
 //!   (provider clients).
 //!
@@ -16,6 +18,8 @@
 pub mod api;
 pub mod bus;
 pub mod channel;
+pub mod cluster;
+pub mod command;
 pub mod connection;
 pub mod events;
 #[cfg(feature = "fixtures")]

@@ -13,11 +13,13 @@
 //! **Architecture Invariant:** every conversation read and write names its tenant; a backend never
 //! answers across tenants.
 //!
-//! **Architecture Invariant:** only a conversation's owning actor calls [`MessageStore::commit`] for it,
-//! so the per-conversation `seq` needs no lightweight transaction; backends still reject a commit whose
+//! **Architecture Invariant:** only a conversation's owning actor calls [`MessageStore::commit`] for it
+//! (in a cluster: the actor on the node holding its shard's lease, proven by the commit's fence), so
+//! the per-conversation `seq` has one writer; backends still reject a commit whose
 //! first seq does not follow the stored `last_seq` ([`StoreError::SeqConflict`]) where they can do so
 //! cheaply, to turn a placement bug into an error instead of a silent overwrite.
 
+use crate::cluster::Fence;
 use crate::events::EventEnvelope;
 use crate::ids::{AgentId, ConnectionId, ConversationId, MessageId, Seq, TenantId};
 use crate::records::{
@@ -48,6 +50,13 @@ pub enum StoreError {
     /// Stored bytes could not be decoded.
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// The commit's fence is stale: its shard's lease moved to a newer epoch, so the writer no longer
+    /// owns the conversation. Nothing of the commit was written.
+    #[error("fenced: shard {} is past epoch {}", .0.shard, .0.epoch)]
+    Fenced(Fence),
+    /// The operation is not offered by this backend (cluster membership on the embedded store).
+    #[error("not supported by this backend: {0}")]
+    Unsupported(&'static str),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -83,6 +92,10 @@ pub struct ConversationCommit {
     pub messages: Vec<Message>,
     /// Idempotency keys to add.
     pub message_keys: Vec<(MessageKey, MessageRef)>,
+    /// In a cluster, the writer's proof of ownership: the store refuses the commit with
+    /// [`StoreError::Fenced`] unless the shard's lease is still at this epoch, checked atomically with
+    /// the write. `None` on a single node.
+    pub fence: Option<Fence>,
 }
 
 /// Which slice of a conversation's history to read. Results are always in ascending seq order.

@@ -33,14 +33,19 @@ impl ConversationState {
             events: turn.events.clone(),
             messages: turn.messages,
             message_keys: turn.keys,
+            fence: self.fence,
         };
         let store = Arc::clone(&self.directory.services().store);
         let deadline = self.turn_deadline;
         let first = tokio::time::timeout_at(deadline, store.commit(commit.clone())).await;
         match first {
             Ok(Ok(())) => {}
-            Ok(Err(error @ StoreError::SeqConflict { .. })) => {
-                // Refused before anything was written: another writer, or a stale cache.
+            Ok(Err(error @ (StoreError::SeqConflict { .. } | StoreError::Fenced(_)))) => {
+                // Refused before anything was written: another writer, a stale cache, or a shard
+                // that moved to another node.
+                if matches!(error, StoreError::Fenced(_)) {
+                    metrics::counter!("conversa_cluster_fencing_refusals_total").increment(1);
+                }
                 return Err(store_error(error));
             }
             Ok(Err(error)) => settle(store.as_ref(), &commit, deadline, error.to_string()).await?,
@@ -138,6 +143,28 @@ async fn settle(
         }
         match tokio::time::timeout_at(deadline, store.commit(commit.clone())).await {
             Ok(Ok(())) => return Ok(()),
+            // The shard moved on. The store checks the fence under the lease row's lock, so the new
+            // epoch was taken only after every commit holding the old one had finished: one more read
+            // tells whether ours was among them.
+            Ok(Err(StoreError::Fenced(fence))) => {
+                metrics::counter!("conversa_cluster_fencing_refusals_total").increment(1);
+                let last = commit.events.last().map(|e| (e.seq, e.at));
+                let found = store
+                    .events(tenant, id, last.map_or(0, |l| l.0 - 1), 1)
+                    .await;
+                return match (found, last) {
+                    (Ok(found), Some((seq, at)))
+                        if found.first().is_some_and(|e| e.seq == seq && e.at == at) =>
+                    {
+                        Ok(())
+                    }
+                    (Ok(_), _) => Err(ConversationError::Store(format!(
+                        "shard {} moved past epoch {}: this node no longer owns the conversation",
+                        fence.shard, fence.epoch
+                    ))),
+                    (Err(_), _) => Err(ConversationError::Unsettled(first_error)),
+                };
+            }
             // Written meanwhile (the next read tells), or written by another turn.
             Ok(Err(StoreError::SeqConflict { .. })) => {}
             Ok(Err(_)) | Err(_) => {}

@@ -26,6 +26,7 @@ use crate::ticket::Ticket;
 use commit::publish_unsettled;
 use jiff::Timestamp;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use schema::cluster::Fence;
 use schema::inbound::InboundEvent;
 use schema::records::{Conversation, Message, MessageContent, ProviderError};
 use schema::store::{MessageKey, MessageRef};
@@ -42,6 +43,9 @@ pub struct ConversationArgs {
     pub tenant: TenantId,
     pub id: ConversationId,
     pub directory: Arc<Directory>,
+    /// In a cluster, the lease epoch of the conversation's shard when the actor started: every commit
+    /// carries it, and the store refuses it once the shard has moved on.
+    pub fence: Option<Fence>,
 }
 
 /// Live state.
@@ -55,6 +59,7 @@ pub struct ConversationState {
     idle_timer: JoinHandle<()>,
     /// When the current turn must have published its events (see `ActorConfig::turn_deadline`).
     turn_deadline: tokio::time::Instant,
+    fence: Option<Fence>,
 }
 
 /// Errors a conversation answers with.
@@ -155,6 +160,7 @@ impl Actor for ConversationActor {
             last_message_at: Instant::now(),
             idle_timer,
             turn_deadline: tokio::time::Instant::now(),
+            fence: args.fence,
         })
     }
 

@@ -14,6 +14,7 @@ use crate::conversation::{
     ConversationActor, ConversationArgs, ConversationError, ConversationMsg,
 };
 use crate::node_supervisor::NodeMsg;
+use crate::placement::{Owner, Placement};
 use crate::session::{SessionActor, SessionArgs, SessionMsg};
 use crate::tenant_supervisor::{TenantArgs, TenantSupervisor};
 use crate::ticket::Ticket;
@@ -23,8 +24,10 @@ use ractor::{Actor, ActorCell, ActorId, ActorRef};
 use schema::Seq;
 use schema::bus::EventBus;
 use schema::channel::ChannelClient;
+use schema::cluster::{Fence, ShardId};
+use schema::command::CommandError;
 use schema::inbound::InboundEvent;
-use schema::records::{Connection, Message, MessageContent};
+use schema::records::{Message, MessageContent};
 use schema::store::{MessageStore, StoreError};
 use schema::{AgentId, ConnectionId, ConversationId, TenantId};
 use std::sync::Arc;
@@ -124,6 +127,13 @@ pub enum RouteError {
     Overloaded,
     #[error("the node is shutting down")]
     ShuttingDown,
+    /// In a cluster: this node does not hold the shard's lease (it moved, or is moving).
+    #[error("shard {0} is not served by this node")]
+    NotOwner(ShardId),
+    /// In a cluster: the command was forwarded to its owner, which answered this (or could not be
+    /// reached: then `NothingDone` when the request surely never arrived, `OutcomeUnknown` otherwise).
+    #[error("owner node: {0}")]
+    Remote(CommandError),
 }
 
 impl RouteError {
@@ -134,19 +144,33 @@ impl RouteError {
         match self {
             RouteError::Timeout(_) | RouteError::Poisoned(_) => false,
             RouteError::Conversation(error) => error.outcome_known(),
-            RouteError::Spawn(_) | RouteError::Overloaded | RouteError::ShuttingDown => true,
+            RouteError::Spawn(_)
+            | RouteError::Overloaded
+            | RouteError::ShuttingDown
+            | RouteError::NotOwner(_) => true,
+            RouteError::Remote(error) => error.outcome_known(),
+        }
+    }
+
+    /// The answer as the wire carries it between nodes.
+    pub fn to_command_error(&self) -> CommandError {
+        match self {
+            RouteError::Conversation(ConversationError::NotFound) => CommandError::NotFound,
+            RouteError::Conversation(ConversationError::Invalid(why)) => {
+                CommandError::Invalid(why.clone())
+            }
+            RouteError::Conversation(ConversationError::WindowClosed(why)) => {
+                CommandError::WindowClosed(why.clone())
+            }
+            RouteError::Overloaded => CommandError::Overloaded,
+            RouteError::Remote(error) => error.clone(),
+            other if other.outcome_known() => CommandError::NothingDone(other.to_string()),
+            other => CommandError::OutcomeUnknown(other.to_string()),
         }
     }
 }
 
-/// What one ingest request did, for the webhook's answer and metrics.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct IngestReport {
-    pub messages_stored: usize,
-    pub duplicates: usize,
-    pub statuses_applied: usize,
-    pub statuses_ignored: usize,
-}
+pub use schema::command::IngestReport;
 
 /// Which entity an actor serves; kept per actor id so exits can be matched to registry entries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,6 +208,8 @@ pub struct Directory {
     /// Sends handed to a session and not yet answered (kept here, not in the session actor, so a
     /// restarted session does not send again what its predecessor still has in flight).
     outbound: crate::session::InFlight,
+    /// In a cluster: which shards this node serves, and at which lease epoch (set once at start).
+    placement: std::sync::OnceLock<Arc<dyn Placement>>,
 }
 
 impl Directory {
@@ -197,12 +223,69 @@ impl Directory {
             requests: Arc::new(Semaphore::new(services.config.max_actor_requests.max(1))),
             unsettled: DashMap::new(),
             outbound: Default::default(),
+            placement: std::sync::OnceLock::new(),
             services,
         }
     }
 
     pub fn services(&self) -> &Services {
         &self.services
+    }
+
+    /// Puts the node in cluster mode: from now on a conversation actor starts only on the owner of its
+    /// shard, with the lease's fence. Set once, before any request.
+    pub fn set_placement(&self, placement: Arc<dyn Placement>) {
+        let _ = self.placement.set(placement);
+    }
+
+    pub fn placement(&self) -> Option<&Arc<dyn Placement>> {
+        self.placement.get()
+    }
+
+    /// The fence a conversation's commits carry here: `Ok(None)` on a single node, `NotOwner` when this
+    /// node does not serve the conversation's shard.
+    pub(crate) fn fence_for(
+        &self,
+        conversation: ConversationId,
+    ) -> Result<Option<Fence>, RouteError> {
+        let Some(placement) = self.placement.get() else {
+            return Ok(None);
+        };
+        let shard = ShardId::of(&conversation.0);
+        match placement.owner(shard) {
+            Owner::Local(fence) => Ok(Some(fence)),
+            _ => Err(RouteError::NotOwner(shard)),
+        }
+    }
+
+    /// Stops the conversation actors of shards this node no longer serves (each finishes the turn it
+    /// is in), waiting at most `deadline`; the next request for them goes to the new owner.
+    pub async fn evict_shards(&self, shards: &[ShardId], deadline: Duration) {
+        let actors: Vec<ActorRef<ConversationMsg>> = self
+            .conversations
+            .iter()
+            .filter(|entry| shards.contains(&ShardId::of(&entry.key().1.0)))
+            .filter_map(|entry| entry.value().get().cloned())
+            .collect();
+        if actors.is_empty() {
+            return;
+        }
+        tracing::info!(
+            actors = actors.len(),
+            shards = shards.len(),
+            "stopping actors of shards moved away"
+        );
+        let stops = actors.iter().map(|actor| {
+            actor.stop_and_wait(
+                Some("its shard moved to another node".into()),
+                Some(deadline),
+            )
+        });
+        for (actor, stopped) in actors.iter().zip(futures::future::join_all(stops).await) {
+            if stopped.is_err() {
+                actor.kill();
+            }
+        }
     }
 
     /// Number of live actors of each kind (tenant, conversation, session).
@@ -218,13 +301,12 @@ impl Directory {
     pub async fn ingest(
         self: &Arc<Self>,
         tenant: TenantId,
-        connection: &Connection,
+        connection_id: ConnectionId,
         conversation: ConversationId,
         events: Vec<InboundEvent>,
         received_at: Instant,
         request_id: Arc<str>,
     ) -> Result<IngestReport, RouteError> {
-        let connection_id = connection.id;
         self.request(tenant, conversation, |reply, ticket| {
             ConversationMsg::Ingest {
                 connection_id,
@@ -319,10 +401,12 @@ impl Directory {
             metrics::counter!("conversa_conversation_spawns_refused_total").increment(1);
             return Err(RouteError::Overloaded);
         }
+        let fence = self.fence_for(id)?;
         let args = ConversationArgs {
             tenant,
             id,
             directory: Arc::clone(self),
+            fence,
         };
         self.child(
             &self.conversations,

@@ -32,7 +32,10 @@ impl Directory {
         let resent = std::sync::atomic::AtomicUsize::new(0);
         let candidates = pending
             .into_iter()
-            .filter(|(_, conversation, seq)| !self.outbound.contains(*conversation, *seq));
+            .filter(|(_, conversation, seq)| !self.outbound.contains(*conversation, *seq))
+            // In a cluster only the owner of a conversation's shard resends its replies: no node
+            // resends a reply that another is sending.
+            .filter(|(_, conversation, _)| self.fence_for(*conversation).is_ok());
         futures::StreamExt::for_each_concurrent(
             futures::stream::iter(candidates),
             SWEEP_CONCURRENCY,

@@ -39,6 +39,9 @@ const PIPELINE: usize = 512;
 /// How long a reader's XREAD blocks, and the pause before reconnecting to Redis.
 const BLOCK: Duration = Duration::from_secs(1);
 const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
+/// How far before a tenant's first subscription on this node its stream is read: the clock skew
+/// between nodes (and Redis) that the cluster tolerates (README, "Time between nodes").
+const FOLLOW_MARGIN_MS: u64 = 10_000;
 /// Longest any Redis call may take (a blocked XREAD included); the client's own default, 500 ms, is
 /// shorter than the block.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -71,7 +74,7 @@ pub struct RedisBus {
     local: Arc<InProcessBus>,
     outgoing: mpsc::Sender<Outgoing>,
     /// Tenants with a subscriber on this node: the reader follows their streams.
-    followed: Arc<DashMap<TenantId, ()>>,
+    followed: Arc<DashMap<TenantId, u64>>,
     wake: Arc<Notify>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -92,7 +95,7 @@ impl RedisBus {
         let node: Arc<str> = Arc::from(uuid::Uuid::now_v7().simple().to_string());
         let local = Arc::new(InProcessBus::new(config.capacity));
         let (outgoing, queue) = mpsc::channel(QUEUE);
-        let followed: Arc<DashMap<TenantId, ()>> = Arc::default();
+        let followed: Arc<DashMap<TenantId, u64>> = Arc::default();
         let wake = Arc::new(Notify::new());
         metrics::gauge!("conversa_bus_connected").set(0.0);
         let publisher = tokio::spawn(publisher(
@@ -159,7 +162,11 @@ impl EventBus for RedisBus {
 
     fn subscribe(&self, tenant: TenantId) -> futures::stream::BoxStream<'static, BusItem> {
         let stream = self.local.subscribe(tenant);
-        if self.followed.insert(tenant, ()).is_none() {
+        // Followed from the moment of the first subscription (see `FOLLOW_MARGIN_MS`), not from
+        // whenever the reader gets to it: an event another node publishes in between must not be lost.
+        let now_ms = u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap_or(0);
+        if let dashmap::mapref::entry::Entry::Vacant(entry) = self.followed.entry(tenant) {
+            entry.insert(now_ms);
             self.wake.notify_one();
         }
         stream
@@ -288,7 +295,7 @@ async fn reader(
     client: redis::Client,
     node: Arc<str>,
     local: Arc<InProcessBus>,
-    followed: Arc<DashMap<TenantId, ()>>,
+    followed: Arc<DashMap<TenantId, u64>>,
     wake: Arc<Notify>,
 ) {
     // Last stream id read per tenant, and the last counter seen per (node, tenant).
@@ -308,28 +315,18 @@ async fn reader(
             let _ = tokio::time::timeout(BLOCK, wake.notified()).await;
             continue;
         }
-        // A tenant followed from now on starts at the stream's newest entry.
-        let mut failed = false;
+        // A newly followed tenant is read from shortly before its first subscription, by the stream's
+        // ids (Redis's clock, in ms): the margin covers the clock skew nodes tolerate, so nothing
+        // published after the subscription is missed. What it brings from before is a few already
+        // stored events, which sockets pass on like any live event (clients keep events by seq).
         for tenant in &tenants {
-            if positions.contains_key(tenant) {
-                continue;
+            if !positions.contains_key(tenant) {
+                let since = followed.get(tenant).map_or(0, |e| *e.value());
+                positions.insert(
+                    *tenant,
+                    format!("{}-0", since.saturating_sub(FOLLOW_MARGIN_MS)),
+                );
             }
-            let newest: redis::RedisResult<redis::streams::StreamRangeReply> =
-                conn.xrevrange_count(stream_key(*tenant), "+", "-", 1).await;
-            match newest {
-                Ok(reply) => {
-                    let id = reply
-                        .ids
-                        .first()
-                        .map_or_else(|| "0-0".to_string(), |e| e.id.clone());
-                    positions.insert(*tenant, id);
-                }
-                Err(_) => failed = true,
-            }
-        }
-        if failed {
-            connection = None;
-            continue;
         }
         let keys: Vec<String> = tenants.iter().map(|t| stream_key(*t)).collect();
         let ids: Vec<String> = tenants.iter().map(|t| positions[t].clone()).collect();

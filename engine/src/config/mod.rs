@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::Path;
 
+mod cluster;
 mod storage;
+pub use cluster::ClusterConfig;
 pub use storage::{
     EmbeddedConfig, MigrateOnStart, PostgresConfig, ScyllaConfig, StorageBackend, StorageConfig,
 };
@@ -27,6 +29,7 @@ pub struct Config {
     pub zapi: ZapiConfig,
     pub security: SecurityConfig,
     pub redis: RedisConfig,
+    pub cluster: ClusterConfig,
     pub log: LogConfig,
     /// Longest a graceful shutdown may take before actors are killed.
     pub shutdown_deadline_secs: u64,
@@ -47,6 +50,7 @@ impl Default for Config {
             zapi: ZapiConfig::default(),
             security: SecurityConfig::default(),
             redis: RedisConfig::default(),
+            cluster: ClusterConfig::default(),
             log: LogConfig::default(),
             shutdown_deadline_secs: 20,
             bus_capacity: 4096,
@@ -423,6 +427,7 @@ fn is_config_key(key: &str) -> bool {
         "zapi",
         "security",
         "redis",
+        "cluster",
         "log",
         "shutdown_deadline_secs",
         "bus_capacity",

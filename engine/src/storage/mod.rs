@@ -10,6 +10,7 @@ pub mod scylla;
 pub mod secrets;
 
 use crate::config::{StorageBackend, StorageConfig};
+use schema::cluster::ClusterStore;
 use schema::store::{MessageStore, StoreError, StoreResult};
 use std::future::Future;
 use std::pin::Pin;
@@ -22,6 +23,8 @@ pub type Closer = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = StoreResult<()
 /// A running store and the handle that flushes and closes it on shutdown.
 pub struct OpenedStore {
     pub store: Arc<dyn MessageStore>,
+    /// Membership and shard leases, on the backends several nodes can share (PostgreSQL).
+    pub cluster: Option<Arc<dyn ClusterStore>>,
     pub closer: Closer,
 }
 
@@ -38,6 +41,7 @@ pub async fn open(
             let closing = Arc::clone(&store);
             Ok(OpenedStore {
                 store,
+                cluster: None,
                 closer: Box::new(move || {
                     Box::pin(async move {
                         tokio::task::spawn_blocking(move || closing.close())
@@ -55,6 +59,7 @@ pub async fn open(
             }
             let closing = Arc::clone(&store);
             Ok(OpenedStore {
+                cluster: Some(Arc::clone(&store) as Arc<dyn ClusterStore>),
                 store,
                 closer: Box::new(move || {
                     Box::pin(async move {
@@ -68,6 +73,7 @@ pub async fn open(
             let store = scylla::ScyllaStore::connect(&config.scylla, secrets, migrate).await?;
             Ok(OpenedStore {
                 store: Arc::new(store),
+                cluster: None,
                 // The driver closes its connections when the session is dropped.
                 closer: Box::new(|| Box::pin(async { Ok(()) })),
             })
@@ -120,6 +126,8 @@ pub(crate) fn count_error(op: &'static str, error: &StoreError) {
         StoreError::Unavailable(_) => "unavailable",
         StoreError::Corrupt(_) => "corrupt",
         StoreError::SeqConflict { .. } => "seq_conflict",
+        StoreError::Fenced(_) => "fenced",
+        StoreError::Unsupported(_) => "unsupported",
         StoreError::Conflict(_) => return,
     };
     metrics::counter!("conversa_store_errors_total", "op" => op, "kind" => kind).increment(1);

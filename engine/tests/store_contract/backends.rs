@@ -7,6 +7,7 @@ use crate::services::Service;
 use engine::config::{StorageBackend, StorageConfig};
 use engine::storage::secrets::SecretBox;
 use engine::storage::{self, OpenedStore};
+use schema::cluster::ClusterStore;
 use schema::store::MessageStore;
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -93,6 +94,13 @@ impl Backend {
             *opened = Some(store);
         }
         Arc::clone(&opened.as_ref().expect("opened above").store)
+    }
+
+    /// The backend's membership and lease store, if it has one (opening the store on first use).
+    pub async fn cluster(&self) -> Option<Arc<dyn ClusterStore>> {
+        self.store().await;
+        let opened = self.opened.lock().await;
+        opened.as_ref().and_then(|o| o.cluster.clone())
     }
 
     /// Closes the store, kills and restarts the server process (or, for the embedded store, which

@@ -15,6 +15,7 @@
 
 mod backends;
 mod cases;
+mod cluster_cases;
 mod node_e2e;
 mod services;
 #[path = "../support/mod.rs"]
@@ -140,6 +141,22 @@ fn main() -> std::process::ExitCode {
             let (lazy, runtime, run) = (Arc::clone(lazy), Arc::clone(&runtime), *run);
             trials.push(Trial::test(
                 format!("contract::{}::{case}", lazy.name),
+                move || {
+                    let backend = lazy.get(&runtime)?;
+                    runtime.block_on(run(backend));
+                    Ok(())
+                },
+            ));
+        }
+        // Leases and fences: PostgreSQL has them; the others must refuse a fenced commit.
+        let cluster_cases = match lazy.name {
+            "postgres" => cluster_cases::CASES,
+            _ => cluster_cases::WITHOUT_LEASES,
+        };
+        for (case, run) in cluster_cases {
+            let (lazy, runtime, run) = (Arc::clone(lazy), Arc::clone(&runtime), *run);
+            trials.push(Trial::test(
+                format!("contract::{}::cluster::{case}", lazy.name),
                 move || {
                     let backend = lazy.get(&runtime)?;
                     runtime.block_on(run(backend));

@@ -12,11 +12,13 @@ use axum::response::IntoResponse;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use schema::api::{Page, SendMessageRequest};
+use schema::command::{Command, Reply};
 use schema::events::EventEnvelope;
 use schema::records::{Conversation, ConversationStatus, Message, MessageContent};
 use schema::store::{InboxCursor, InboxView, SeqWindow};
 use schema::{ConversationId, Seq};
 use serde::Deserialize;
+use std::time::Instant;
 
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 200;
@@ -218,16 +220,17 @@ pub async fn send(
         Some(_) => {}
     }
     let content = outbound_content(&state, &conversation, request.clone()).await?;
-    let message = state
-        .directory
-        .send(
-            agent.tenant_id,
-            conversation.id,
-            agent.id,
-            content,
-            request.client_message_id,
-        )
-        .await?;
+    let command = Command::Send {
+        tenant: agent.tenant_id,
+        conversation: conversation.id,
+        agent: agent.id,
+        content,
+        client_message_id: request.client_message_id,
+    };
+    let message = match state.router.execute(command, Instant::now()).await? {
+        Reply::Sent(message) => *message,
+        Reply::Ingested(_) => return Err(ApiError::internal("a send was answered as an ingest")),
+    };
     Ok((StatusCode::ACCEPTED, axum::Json(message)))
 }
 

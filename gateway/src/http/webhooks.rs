@@ -27,6 +27,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::future::join_all;
+use schema::command::{Command, Reply};
 use schema::inbound::InboundEvent;
 use schema::records::{Connection, ConnectionStatus, Provider};
 use schema::{ConnectionId, ConversationId, TenantId};
@@ -397,20 +398,23 @@ pub(super) async fn ingest(
             groups[slot].2.push(event);
         }
     }
-    let results = join_all(groups.iter().map(|(owner, conversation, events)| {
-        state.directory.ingest(
+    let results = join_all(groups.into_iter().map(|(owner, conversation, events)| {
+        let command = Command::Ingest {
             tenant,
-            owner,
-            *conversation,
-            events.clone(),
-            received_at,
-            Arc::clone(request_id),
-        )
+            connection: owner.id,
+            conversation,
+            events,
+            request_id: request_id.to_string(),
+        };
+        state.router.execute(command, received_at)
     }))
     .await;
     let (mut stored, mut duplicates, mut statuses) = (0, 0, 0);
     for result in results {
-        let report = result.map_err(ApiError::from)?;
+        let report = match result.map_err(ApiError::from)? {
+            Reply::Ingested(report) => report,
+            Reply::Sent(_) => return Err(ApiError::internal("an ingest was answered as a send")),
+        };
         stored += report.messages_stored;
         duplicates += report.duplicates;
         statuses += report.statuses_applied;

@@ -114,6 +114,10 @@ fn stage(
                 });
             }
             super::super::codec::validate_commit(&commit)?;
+            if commit.fence.is_some() {
+                // One machine has no shards to fence; cluster mode refuses this backend at start.
+                return Err(StoreError::Unsupported("fenced commits (cluster mode)"));
+            }
             // Encode everything before touching the shared batch: a failure here must leave no half of
             // this commit in the group.
             let mut puts: Vec<(&fjall::Keyspace, Vec<u8>, Vec<u8>)> = Vec::new();

@@ -1,4 +1,5 @@
-//! One actor turn as one PostgreSQL transaction: the conversation row moved forward only if the stored
+//! One actor turn as one PostgreSQL transaction: in a cluster, the writer's fence checked first
+//! against the shard's lease (share-locked until the end), then the conversation row moved forward only if the stored
 //! seq is the one the turn follows (a conditional upsert, so two writers cannot both win), then its
 //! events, its messages (never to a lower status rank) with their outbox entries, and its keys.
 
@@ -11,6 +12,9 @@ impl PostgresStore {
         let (tenant, id) = (conversation.tenant_id.0, conversation.id.0);
         let expected = seq_to_db(expected_stored_seq(commit))?;
         let mut tx = self.pool.begin().await.map_err(db_error)?;
+        if let Some(fence) = commit.fence {
+            super::cluster::check_fence(&mut tx, fence).await?;
+        }
         let moved = upsert_conversation(&mut tx, conversation, expected).await?;
         if !moved {
             let stored: Option<i64> = sqlx::query_scalar(

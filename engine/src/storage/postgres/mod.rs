@@ -33,6 +33,7 @@ use std::str::FromStr;
 use std::time::Duration;
 use uuid::Uuid;
 
+mod cluster;
 mod commit;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../schema/postgres");

@@ -7,6 +7,11 @@ use super::*;
 impl ScyllaStore {
     pub(super) async fn commit_turn(&self, commit: &ConversationCommit) -> StoreResult<()> {
         validate_commit(commit)?;
+        if commit.fence.is_some() {
+            return Err(StoreError::Unsupported(
+                "fenced commits on CQL (cluster mode runs on PostgreSQL for now)",
+            ));
+        }
         let conversation = &commit.conversation;
         let (tenant, id) = (conversation.tenant_id, conversation.id);
         let stored = self.last_seq(tenant, id).await?;

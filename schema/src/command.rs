@@ -1,0 +1,143 @@
+//! What the gateway asks of a conversation, as data: a [`Command`] names its tenant and conversation,
+//! so a router can run it on the node that owns the conversation's shard, locally or forwarded over
+//! the node-to-node RPC, and the answer ([`Reply`] or [`CommandError`]) travels back the same way.
+//!
+//! **Architecture Invariant:** a command's tenant is the one the receiving edge authenticated (a
+//! webhook's connection, an agent's token), never one read from a request body; a forwarded command
+//! keeps it, and the owner's actors are keyed by (tenant, conversation), so a command can only reach
+//! its own tenant's conversation.
+
+use crate::cluster::ShardId;
+use crate::inbound::InboundEvent;
+use crate::records::{Message, MessageContent};
+use crate::{AgentId, ConnectionId, ConversationId, TenantId};
+use serde::{Deserialize, Serialize};
+
+/// A request to one conversation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    /// One webhook's events for one conversation, acknowledged once durable.
+    Ingest {
+        tenant: TenantId,
+        connection: ConnectionId,
+        conversation: ConversationId,
+        events: Vec<InboundEvent>,
+        /// The webhook request's id, carried into logs on the owner.
+        request_id: String,
+    },
+    /// An agent's reply, answered with the stored `pending` message.
+    Send {
+        tenant: TenantId,
+        conversation: ConversationId,
+        agent: AgentId,
+        content: MessageContent,
+        client_message_id: Option<String>,
+    },
+}
+
+impl Command {
+    pub fn tenant(&self) -> TenantId {
+        match self {
+            Command::Ingest { tenant, .. } | Command::Send { tenant, .. } => *tenant,
+        }
+    }
+
+    pub fn conversation(&self) -> ConversationId {
+        match self {
+            Command::Ingest { conversation, .. } | Command::Send { conversation, .. } => {
+                *conversation
+            }
+        }
+    }
+
+    /// The shard whose owner runs the command.
+    pub fn shard(&self) -> ShardId {
+        ShardId::of(&self.conversation().0)
+    }
+
+    /// A short name for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Command::Ingest { .. } => "ingest",
+            Command::Send { .. } => "send",
+        }
+    }
+}
+
+/// What a command did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum Reply {
+    Ingested(IngestReport),
+    Sent(Box<Message>),
+}
+
+/// What one ingest request did, for the webhook's answer and metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestReport {
+    pub messages_stored: usize,
+    pub duplicates: usize,
+    pub statuses_applied: usize,
+    pub statuses_ignored: usize,
+}
+
+/// Why a command failed, as the caller must understand it: each variant says whether anything may
+/// have been done.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "error", content = "detail", rename_all = "snake_case")]
+pub enum CommandError {
+    #[error("conversation not found")]
+    NotFound,
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error("{0}")]
+    WindowClosed(String),
+    /// Too many requests in flight on the owner: nothing was done.
+    #[error("the owning node has too many requests in flight")]
+    Overloaded,
+    /// Surely nothing was done (refused, store unavailable before writing, no owner reachable).
+    #[error("{0}")]
+    NothingDone(String),
+    /// May have been done, or may still be (a timeout, a commit whose outcome the store did not tell,
+    /// a forward whose answer was lost).
+    #[error("{0}")]
+    OutcomeUnknown(String),
+}
+
+impl CommandError {
+    /// `true` when the command surely changed nothing.
+    pub fn outcome_known(&self) -> bool {
+        !matches!(self, CommandError::OutcomeUnknown(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_round_trips_through_json_with_its_tenant() {
+        let command = Command::Send {
+            tenant: TenantId::new(),
+            conversation: ConversationId::new(),
+            agent: AgentId::new(),
+            content: MessageContent::Text {
+                body: "olá".into()
+            },
+            client_message_id: Some("c-1".into()),
+        };
+        let wire = serde_json::to_string(&command).expect("serialises");
+        let back: Command = serde_json::from_str(&wire).expect("parses");
+        assert_eq!(back, command);
+        assert_eq!(back.tenant(), command.tenant());
+        assert_eq!(back.shard(), ShardId::of(&command.conversation().0));
+    }
+
+    #[test]
+    fn only_an_unknown_outcome_is_not_known() {
+        assert!(CommandError::NothingDone("x".into()).outcome_known());
+        assert!(CommandError::Overloaded.outcome_known());
+        assert!(!CommandError::OutcomeUnknown("x".into()).outcome_known());
+    }
+}
