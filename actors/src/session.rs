@@ -26,12 +26,12 @@
 //! Supervision: a failure in `pre_start` (unknown or paused connection) refuses the spawn; a panic is
 //! restarted lazily by the tenant supervisor on the next send, with the connection reloaded.
 
-use crate::conversation::ConversationMsg;
 use crate::directory::Directory;
 use backon::{ExponentialBuilder, Retryable};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use schema::channel::{Outbound, SendError};
+use schema::command::Command;
 use schema::records::{Connection, ConnectionStatus, ProviderError};
 use schema::{ConnectionId, ConversationId, Seq, TenantId};
 use std::collections::HashSet;
@@ -399,8 +399,8 @@ fn recorded_answer(answer: Result<String, SendError>) -> Result<String, Provider
     }
 }
 
-/// Hands the provider's answer to the conversation actor and waits for it to be recorded, respawning
-/// the actor if it passivated or failed meanwhile. The send stays in flight (so no sweep sends it
+/// Hands the provider's answer to the conversation's actor (wherever its owner runs it) and waits for
+/// it to be recorded, respawning the actor if it passivated or failed meanwhile. The send stays in flight (so no sweep sends it
 /// again) until the answer is recorded or `DELIVERY_TRIES` are spent; recording it twice is harmless.
 async fn deliver(
     directory: &Arc<Directory>,
@@ -412,34 +412,19 @@ async fn deliver(
     const DELIVERY_TRIES: u32 = 40;
     const FIRST_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
     const LONGEST_PAUSE: std::time::Duration = std::time::Duration::from_secs(30);
-    let timeout = directory.services().config.call_timeout;
     let mut pause = FIRST_PAUSE;
     for _ in 0..DELIVERY_TRIES {
-        match directory.conversation(tenant, conversation).await {
-            Ok(actor) => {
-                let recorded = actor
-                    .call(
-                        |reply| ConversationMsg::ProviderAnswered {
-                            seq,
-                            answer: answer.clone(),
-                            reply,
-                        },
-                        Some(timeout),
-                    )
-                    .await;
-                match recorded {
-                    Ok(ractor::rpc::CallResult::Success(Ok(()))) => return,
-                    Ok(ractor::rpc::CallResult::Success(Err(error))) => {
-                        tracing::warn!(%conversation, seq, %error, "provider answer not recorded yet; retrying");
-                    }
-                    Ok(ractor::rpc::CallResult::Timeout) => {}
-                    Ok(ractor::rpc::CallResult::SenderError) | Err(_) => {
-                        directory.forget_conversation(tenant, conversation, actor.get_id());
-                    }
-                }
-            }
+        // Recorded by the conversation's owner: this node's actor, or another node's in a cluster.
+        let command = Command::RecordAnswer {
+            tenant,
+            conversation,
+            seq,
+            answer: answer.clone(),
+        };
+        match crate::router::route(directory, command, std::time::Instant::now()).await {
+            Ok(_) => return,
             Err(error) => {
-                tracing::warn!(%conversation, seq, %error, "provider answer waits for its conversation")
+                tracing::warn!(%conversation, seq, %error, "provider answer not recorded yet; retrying")
             }
         }
         tokio::time::sleep(pause).await;

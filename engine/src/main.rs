@@ -44,6 +44,21 @@ enum Command {
     Migrate,
     /// Print the effective configuration (secrets included: do not paste it anywhere).
     Config,
+    /// Cluster membership and shard ownership, read from the shared store.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// The live members and how many shards each holds (and which are free).
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,6 +76,21 @@ fn main() -> anyhow::Result<()> {
                 .build()?;
             runtime.block_on(engine::storage::migrate(&config.storage))?;
             println!("migrations applied ({:?} backend)", config.storage.backend);
+            Ok(())
+        }
+        Command::Cluster {
+            command: ClusterCommand::Status { json },
+        } => {
+            engine::telemetry::init_logging(&config.log);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let status = runtime.block_on(engine::cluster::status::read(&config))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{status}");
+            }
             Ok(())
         }
         Command::Serve {

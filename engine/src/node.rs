@@ -111,10 +111,7 @@ pub async fn run(
         ),
         false => None,
     };
-    let router = Arc::new(actors::Router::new(
-        Arc::clone(&directory),
-        cluster.as_ref().map(|c| Arc::clone(&c.forwarder)),
-    ));
+    let router = Arc::new(actors::Router::new(Arc::clone(&directory)));
     let cluster_stop = CancellationToken::new();
     let cluster_tasks = cluster.map(|c| {
         announce(
@@ -226,7 +223,6 @@ pub async fn run(
 /// A cluster member's parts, ready to run.
 struct ClusterMode {
     keeper: crate::cluster::keeper::Keeper,
-    forwarder: Arc<dyn actors::placement::Forwarder>,
     listener: tokio::net::TcpListener,
     secret: Arc<str>,
 }
@@ -271,13 +267,13 @@ async fn cluster_mode(
     };
     let node = schema::cluster::NodeId::new();
     let table = Arc::new(crate::cluster::ShardTable::new(node));
-    directory.set_placement(Arc::clone(&table) as Arc<dyn actors::placement::Placement>);
     let call_timeout = Duration::from_secs(config.actors.call_timeout_secs.max(1));
     let forwarder = gateway::cluster::HttpForwarder::new(
         Arc::clone(&secret),
         call_timeout + Duration::from_secs(5),
     )
     .context("building the node-to-node client")?;
+    directory.join_cluster(Arc::clone(&table) as _, Arc::new(forwarder));
     let name = c
         .name
         .clone()
@@ -299,7 +295,6 @@ async fn cluster_mode(
             lease: c.lease(),
             max_moves_per_round: c.max_moves_per_round.max(1),
         },
-        forwarder: Arc::new(forwarder),
         listener,
         secret,
     })

@@ -2,9 +2,13 @@
 //! by the project's scripts): shards leased with epochs, commands forwarded to their owner, events
 //! fanned out through Redis.
 //!
+//! - `conversa cluster status` lists the three members and the 256 shards between them.
 //! - Webhooks sprayed at every node reach agents on every node once each, in per-conversation seq
 //!   order, and an agent's reply sent through a node that does not own the conversation is stored by
 //!   the owner.
+//! - Replies to one number, sent through every node for conversations owned by every node, all leave
+//!   through the one node that owns the connection (one rate limiter, one session), each once, and
+//!   each provider answer is recorded on its conversation's owner.
 //! - A node killed with SIGKILL mid-run: its shards are taken over by the others (the time it took is
 //!   printed, not asserted), nothing a webhook was answered 200 for is lost or doubled, and an agent
 //!   resuming by seq gets every event.
@@ -20,6 +24,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 use services::{Kind, Service};
 use std::collections::HashMap;
+use support::fake_graph::FakeGraph;
 use support::{
     Agent, Node, Tenant, all_messages, api_post, eventually, metric, provision, whatsapp,
 };
@@ -29,12 +34,19 @@ const SECRET: &str = "cluster-secret-for-tests-0123456789abcdef";
 /// PostgreSQL, Redis and `n` cluster nodes on them.
 struct Cluster {
     nodes: Vec<Node>,
+    /// The environment every node runs with (also what `conversa cluster status` needs).
+    env: Vec<(String, String)>,
     _redis: Service,
     _postgres: Service,
 }
 
 impl Cluster {
     async fn start(n: usize) -> Cluster {
+        Self::start_with(n, None).await
+    }
+
+    /// `n` nodes whose WhatsApp client talks to `graph_base`.
+    async fn start_with(n: usize, graph_base: Option<String>) -> Cluster {
         let (postgres, redis) =
             tokio::task::spawn_blocking(|| (start(Kind::Postgres), start(Kind::Redis)))
                 .await
@@ -66,10 +78,11 @@ impl Cluster {
         .collect();
         let mut nodes = Vec::new();
         for _ in 0..n {
-            nodes.push(Node::start_with(None, env.clone()).await);
+            nodes.push(Node::start_with(graph_base.clone(), env.clone()).await);
         }
         let cluster = Cluster {
             nodes,
+            env,
             _redis: redis,
             _postgres: postgres,
         };
@@ -77,6 +90,23 @@ impl Cluster {
             .settled(&cluster.nodes.iter().collect::<Vec<_>>())
             .await;
         cluster
+    }
+
+    /// `conversa cluster status --json`, run as an operator would, against the shared store.
+    async fn status(&self) -> Value {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_conversa"))
+            .args(["cluster", "status", "--json"])
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("RUST_LOG", "warn")
+            .output()
+            .await
+            .expect("run conversa cluster status");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("status JSON")
     }
 
     /// Waits until `nodes` between them own all 256 shards, each some.
@@ -133,6 +163,16 @@ async fn webhooks_sprayed_at_three_nodes_reach_agents_on_every_node_once_in_orde
     const MESSAGES: usize = 4;
     let cluster = Cluster::start(3).await;
     let nodes = &cluster.nodes;
+    let status = cluster.status().await;
+    let members = status["members"].as_array().expect("members");
+    assert_eq!(members.len(), 3, "{status}");
+    assert!(
+        members.iter().all(|m| m["shards"].as_u64() > Some(0)),
+        "{status}"
+    );
+    let held: u64 = members.iter().filter_map(|m| m["shards"].as_u64()).sum();
+    assert_eq!((held, &status["free_shards"]), (256, &json!(0)), "{status}");
+
     let tenant = provision(&nodes[0], "cluster").await;
     let mut agents = Vec::new();
     for node in nodes {
@@ -283,5 +323,88 @@ async fn a_killed_nodes_shards_move_and_nothing_acknowledged_is_lost_or_doubled(
     assert_eq!(replayed.len(), CONTACTS);
     for (conversation, seqs) in replayed {
         assert_eq!(seqs, vec![1, 2, 3], "conversation {conversation}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_to_one_number_leave_through_its_one_owner_each_once() {
+    const CONTACTS: usize = 9;
+    let graph = FakeGraph::start().await;
+    let cluster = Cluster::start_with(3, Some(graph.base.clone())).await;
+    let nodes = &cluster.nodes;
+    let tenant = provision(&nodes[0], "one-number").await;
+    for c in 0..CONTACTS {
+        let contact = format!("55117{c:08}");
+        deliver(
+            &nodes[c % 3],
+            &tenant,
+            &contact,
+            &format!("wamid.R{c}"),
+            "oi",
+        )
+        .await;
+    }
+    let (_, page) = support::api_get(
+        &nodes[0],
+        &tenant.agent_token,
+        "/api/v1/conversations?limit=100",
+    )
+    .await;
+    let conversations: Vec<String> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|c| c["id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(conversations.len(), CONTACTS);
+    for (i, conversation) in conversations.iter().enumerate() {
+        let (status, body) = api_post(
+            &nodes[(i + 1) % 3],
+            &tenant.agent_token,
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            json!({"text": format!("resposta {i}"), "client_message_id": format!("c-{i}")}),
+        )
+        .await;
+        assert_eq!(status, 202, "{body}");
+    }
+    // Every reply reaches the provider once...
+    let sent = eventually("every reply reached the provider", || async {
+        let sent = graph.requests_for(&tenant.phone_number_id);
+        (sent >= CONTACTS).then_some(sent)
+    })
+    .await;
+    let mut bodies: Vec<String> = graph
+        .requests()
+        .iter()
+        .filter_map(|r| r.body["text"]["body"].as_str().map(str::to_string))
+        .collect();
+    bodies.sort();
+    bodies.dedup();
+    assert_eq!(
+        (sent, bodies.len()),
+        (CONTACTS, CONTACTS),
+        "a reply went twice or not at all"
+    );
+    // ...from one node only: the connection's owner.
+    let mut sending_nodes = 0;
+    for node in nodes {
+        if metric(node, "conversa_outbound_sends_total").await > 0.0 {
+            sending_nodes += 1;
+        }
+    }
+    assert_eq!(
+        sending_nodes, 1,
+        "the number's sends left through several nodes"
+    );
+    // The provider's answers were recorded on the conversations' owners.
+    for conversation in &conversations {
+        eventually("the reply is marked sent", || async {
+            let messages = all_messages(&nodes[2], &tenant.agent_token, conversation).await;
+            messages
+                .iter()
+                .any(|m| m["direction"] == "outbound" && m["provider_message_id"].is_string())
+                .then_some(())
+        })
+        .await;
     }
 }

@@ -89,7 +89,7 @@ impl Harness {
             .handle();
         let cancel = tokio_util::sync::CancellationToken::new();
         let state = gateway::AppState::new(
-            Arc::new(actors::Router::new(Arc::clone(&directory), None)),
+            Arc::new(actors::Router::new(Arc::clone(&directory))),
             Arc::clone(&bus) as Arc<dyn EventBus>,
             metrics,
             gateway,

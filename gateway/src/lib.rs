@@ -124,6 +124,20 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Runs a command on a connection's session wherever its owner is (restart after a change, start
+    /// the reconnect loop). Best effort: the change itself is already stored; a session that cannot be
+    /// reached now loads it when it next starts (its owner lost the shard, or stops serving it soon).
+    pub async fn session_command(&self, command: schema::command::Command) {
+        let kind = command.kind();
+        if let Err(error) = self
+            .router
+            .execute(command, std::time::Instant::now())
+            .await
+        {
+            tracing::warn!(command = kind, %error, "session command not delivered");
+        }
+    }
+
     pub fn new(
         router: Arc<Router>,
         bus: Arc<dyn EventBus>,

@@ -5,9 +5,10 @@ use crate::records::{Connection, MessageContent, ProviderError};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
 
 /// An outbound message as the provider needs it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Outbound {
     /// The contact's provider address.
     pub to: String,

@@ -1,16 +1,20 @@
-//! What the gateway asks of a conversation, as data: a [`Command`] names its tenant and conversation,
-//! so a router can run it on the node that owns the conversation's shard, locally or forwarded over
-//! the node-to-node RPC, and the answer ([`Reply`] or [`CommandError`]) travels back the same way.
+//! What the edge and the actors ask of a conversation or a connection, as data: a [`Command`] names its
+//! tenant and the entity it is for, so a router can run it on the node that owns that entity's shard,
+//! locally or forwarded over the node-to-node RPC, and the answer ([`Reply`] or [`CommandError`])
+//! travels back the same way. Conversation commands go to the conversation's owner; session commands
+//! (a send handed to a connection, its reconnect loop, its restart) to the connection's owner, so each
+//! connection has one rate limiter and one reconnect loop in the whole cluster.
 //!
 //! **Architecture Invariant:** a command's tenant is the one the receiving edge authenticated (a
 //! webhook's connection, an agent's token), never one read from a request body; a forwarded command
 //! keeps it, and the owner's actors are keyed by (tenant, conversation), so a command can only reach
 //! its own tenant's conversation.
 
+use crate::channel::Outbound;
 use crate::cluster::ShardId;
 use crate::inbound::InboundEvent;
-use crate::records::{Message, MessageContent};
-use crate::{AgentId, ConnectionId, ConversationId, TenantId};
+use crate::records::{Message, MessageContent, ProviderError};
+use crate::{AgentId, ConnectionId, ConversationId, Seq, TenantId};
 use serde::{Deserialize, Serialize};
 
 /// A request to one conversation.
@@ -34,26 +38,70 @@ pub enum Command {
         content: MessageContent,
         client_message_id: Option<String>,
     },
+    /// The provider's answer to a send (its message id, or the failure), recorded on the reply.
+    RecordAnswer {
+        tenant: TenantId,
+        conversation: ConversationId,
+        seq: Seq,
+        answer: Result<String, ProviderError>,
+    },
+    /// A stored reply handed to its connection's session for sending (rate limit, retries).
+    Deliver {
+        tenant: TenantId,
+        connection: ConnectionId,
+        conversation: ConversationId,
+        seq: Seq,
+        outbound: Outbound,
+    },
+    /// A WhatsApp Web session dropped: start its reconnect loop unless it runs.
+    Reconnect {
+        tenant: TenantId,
+        connection: ConnectionId,
+    },
+    /// The connection changed (paused, edited, removed): stop its session so the next send loads it
+    /// afresh.
+    RestartSession {
+        tenant: TenantId,
+        connection: ConnectionId,
+    },
+}
+
+/// Which entity a command is for, and so which shard's owner runs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Conversation(ConversationId),
+    Connection(ConnectionId),
 }
 
 impl Command {
     pub fn tenant(&self) -> TenantId {
         match self {
-            Command::Ingest { tenant, .. } | Command::Send { tenant, .. } => *tenant,
+            Command::Ingest { tenant, .. }
+            | Command::Send { tenant, .. }
+            | Command::RecordAnswer { tenant, .. }
+            | Command::Deliver { tenant, .. }
+            | Command::Reconnect { tenant, .. }
+            | Command::RestartSession { tenant, .. } => *tenant,
         }
     }
 
-    pub fn conversation(&self) -> ConversationId {
+    pub fn target(&self) -> Target {
         match self {
-            Command::Ingest { conversation, .. } | Command::Send { conversation, .. } => {
-                *conversation
-            }
+            Command::Ingest { conversation, .. }
+            | Command::Send { conversation, .. }
+            | Command::RecordAnswer { conversation, .. } => Target::Conversation(*conversation),
+            Command::Deliver { connection, .. }
+            | Command::Reconnect { connection, .. }
+            | Command::RestartSession { connection, .. } => Target::Connection(*connection),
         }
     }
 
     /// The shard whose owner runs the command.
     pub fn shard(&self) -> ShardId {
-        ShardId::of(&self.conversation().0)
+        match self.target() {
+            Target::Conversation(id) => ShardId::of(&id.0),
+            Target::Connection(id) => ShardId::of(&id.0),
+        }
     }
 
     /// A short name for metrics and logs.
@@ -61,6 +109,10 @@ impl Command {
         match self {
             Command::Ingest { .. } => "ingest",
             Command::Send { .. } => "send",
+            Command::RecordAnswer { .. } => "record_answer",
+            Command::Deliver { .. } => "deliver",
+            Command::Reconnect { .. } => "reconnect",
+            Command::RestartSession { .. } => "restart_session",
         }
     }
 }
@@ -71,6 +123,8 @@ impl Command {
 pub enum Reply {
     Ingested(IngestReport),
     Sent(Box<Message>),
+    /// Done, with nothing to report.
+    Done,
 }
 
 /// What one ingest request did, for the webhook's answer and metrics.
@@ -131,7 +185,12 @@ mod tests {
         let back: Command = serde_json::from_str(&wire).expect("parses");
         assert_eq!(back, command);
         assert_eq!(back.tenant(), command.tenant());
-        assert_eq!(back.shard(), ShardId::of(&command.conversation().0));
+        let conversation = match &command {
+            Command::Send { conversation, .. } => *conversation,
+            _ => ConversationId::new(),
+        };
+        assert_eq!(back.target(), Target::Conversation(conversation));
+        assert_eq!(back.shard(), ShardId::of(&conversation.0));
     }
 
     #[test]

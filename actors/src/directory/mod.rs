@@ -9,12 +9,12 @@
 //! never reach an actor of tenant B, even with B's conversation id.
 
 mod outbox;
+mod placement;
 
 use crate::conversation::{
     ConversationActor, ConversationArgs, ConversationError, ConversationMsg,
 };
 use crate::node_supervisor::NodeMsg;
-use crate::placement::{Owner, Placement};
 use crate::session::{SessionActor, SessionArgs, SessionMsg};
 use crate::tenant_supervisor::{TenantArgs, TenantSupervisor};
 use crate::ticket::Ticket;
@@ -24,7 +24,7 @@ use ractor::{Actor, ActorCell, ActorId, ActorRef};
 use schema::Seq;
 use schema::bus::EventBus;
 use schema::channel::ChannelClient;
-use schema::cluster::{Fence, ShardId};
+use schema::cluster::ShardId;
 use schema::command::CommandError;
 use schema::inbound::InboundEvent;
 use schema::records::{Message, MessageContent};
@@ -208,8 +208,8 @@ pub struct Directory {
     /// Sends handed to a session and not yet answered (kept here, not in the session actor, so a
     /// restarted session does not send again what its predecessor still has in flight).
     outbound: crate::session::InFlight,
-    /// In a cluster: which shards this node serves, and at which lease epoch (set once at start).
-    placement: std::sync::OnceLock<Arc<dyn Placement>>,
+    /// In a cluster: which shards this node serves, and how to reach the others (set once at start).
+    cluster: std::sync::OnceLock<placement::ClusterLink>,
 }
 
 impl Directory {
@@ -223,69 +223,13 @@ impl Directory {
             requests: Arc::new(Semaphore::new(services.config.max_actor_requests.max(1))),
             unsettled: DashMap::new(),
             outbound: Default::default(),
-            placement: std::sync::OnceLock::new(),
+            cluster: std::sync::OnceLock::new(),
             services,
         }
     }
 
     pub fn services(&self) -> &Services {
         &self.services
-    }
-
-    /// Puts the node in cluster mode: from now on a conversation actor starts only on the owner of its
-    /// shard, with the lease's fence. Set once, before any request.
-    pub fn set_placement(&self, placement: Arc<dyn Placement>) {
-        let _ = self.placement.set(placement);
-    }
-
-    pub fn placement(&self) -> Option<&Arc<dyn Placement>> {
-        self.placement.get()
-    }
-
-    /// The fence a conversation's commits carry here: `Ok(None)` on a single node, `NotOwner` when this
-    /// node does not serve the conversation's shard.
-    pub(crate) fn fence_for(
-        &self,
-        conversation: ConversationId,
-    ) -> Result<Option<Fence>, RouteError> {
-        let Some(placement) = self.placement.get() else {
-            return Ok(None);
-        };
-        let shard = ShardId::of(&conversation.0);
-        match placement.owner(shard) {
-            Owner::Local(fence) => Ok(Some(fence)),
-            _ => Err(RouteError::NotOwner(shard)),
-        }
-    }
-
-    /// Stops the conversation actors of shards this node no longer serves (each finishes the turn it
-    /// is in), waiting at most `deadline`; the next request for them goes to the new owner.
-    pub async fn evict_shards(&self, shards: &[ShardId], deadline: Duration) {
-        let actors: Vec<ActorRef<ConversationMsg>> = self
-            .conversations
-            .iter()
-            .filter(|entry| shards.contains(&ShardId::of(&entry.key().1.0)))
-            .filter_map(|entry| entry.value().get().cloned())
-            .collect();
-        if actors.is_empty() {
-            return;
-        }
-        tracing::info!(
-            actors = actors.len(),
-            shards = shards.len(),
-            "stopping actors of shards moved away"
-        );
-        let stops = actors.iter().map(|actor| {
-            actor.stop_and_wait(
-                Some("its shard moved to another node".into()),
-                Some(deadline),
-            )
-        });
-        for (actor, stopped) in actors.iter().zip(futures::future::join_all(stops).await) {
-            if stopped.is_err() {
-                actor.kill();
-            }
-        }
     }
 
     /// Number of live actors of each kind (tenant, conversation, session).
@@ -424,6 +368,7 @@ impl Directory {
         tenant: TenantId,
         id: ConnectionId,
     ) -> Result<ActorRef<SessionMsg>, RouteError> {
+        self.serves_connection(id)?;
         let args = SessionArgs {
             tenant,
             connection: id,
@@ -512,27 +457,6 @@ impl Directory {
             release_failed(&self.tenants, &tenant);
         }
         spawned
-    }
-
-    /// Stops a connection's session actor if it runs, so the next send loads the connection afresh
-    /// (after it was paused, edited or removed).
-    /// Starts (or keeps) the session actor's reconnect loop for a dropped WhatsApp Web session. A
-    /// paused or removed connection has no session actor, so nothing happens for it.
-    pub async fn reconnect_session(self: &Arc<Self>, tenant: TenantId, id: ConnectionId) {
-        match self.session(tenant, id).await {
-            Ok(session) => {
-                let _ = session.cast(SessionMsg::ReconnectRequested);
-            }
-            Err(error) => tracing::info!(connection = %id, %error, "no session to reconnect"),
-        }
-    }
-
-    pub fn stop_session(&self, tenant: TenantId, id: ConnectionId) {
-        if let Some((_, slot)) = self.sessions.remove(&(tenant, id))
-            && let Some(actor) = slot.get()
-        {
-            actor.stop(Some("connection changed".into()));
-        }
     }
 
     /// Called by supervisors when a child exits (stopped, panicked or failed): drops its entry so the

@@ -2,12 +2,11 @@
 //! session actor (forgetting a stopped one), the node-wide set of sends in flight, and the record of
 //! conversations whose last commit ended with its outcome unknown (published by the next actor).
 
-use super::{Directory, Entity, RouteError};
+use super::{Directory, RouteError};
 use crate::conversation::ConversationMsg;
-use crate::session::SessionMsg;
 use jiff::Timestamp;
 use ractor::rpc::CallResult;
-use schema::{ConnectionId, ConversationId, Seq, TenantId};
+use schema::{ConversationId, Seq, TenantId};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,35 +72,6 @@ impl Directory {
     /// The set of sends in flight on this node.
     pub(crate) fn outbound(&self) -> &crate::session::InFlight {
         &self.outbound
-    }
-
-    /// Hands a send to the connection's session actor; a stopped actor found in the registry is
-    /// forgotten and a fresh one tried once. `false` when no session could take it.
-    pub(crate) async fn hand_to_session(
-        self: &Arc<Self>,
-        tenant: TenantId,
-        connection: ConnectionId,
-        send: SessionMsg,
-    ) -> bool {
-        let mut send = send;
-        for _ in 0..2 {
-            let session = match self.session(tenant, connection).await {
-                Ok(session) => session,
-                Err(error) => {
-                    tracing::warn!(%connection, %error, "session actor unavailable");
-                    return false;
-                }
-            };
-            match session.cast(send) {
-                Ok(()) => return true,
-                Err(ractor::MessagingErr::SendErr(back)) => {
-                    self.forget(Entity::Session(tenant, connection), session.get_id());
-                    send = back;
-                }
-                Err(_) => return false,
-            }
-        }
-        false
     }
 
     /// Records that the commit of a turn of this conversation ended with its outcome unknown, and that

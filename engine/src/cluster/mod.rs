@@ -8,6 +8,7 @@
 //! ```
 
 pub mod keeper;
+pub mod status;
 
 use actors::placement::{Owner, Placement};
 use schema::cluster::{Fence, NodeId, SHARDS, ShardId};

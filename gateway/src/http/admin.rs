@@ -15,6 +15,7 @@ use schema::api::{
     CreatedConnection, UpdateConnectionRequest,
 };
 use schema::bus::TenantNotice;
+use schema::command::Command;
 use schema::records::{
     Agent, AgentRole, ChannelSettings, Connection, ConnectionStatus, EvolutionSettings,
     MetaSettings, Provider, Tenant, ZapiSettings,
@@ -295,14 +296,20 @@ pub async fn update_connection(
             Err(other) => return Err(other.into()),
         }
     }
+    let (tenant, id) = (connection.tenant_id, connection.id);
     state
-        .directory
-        .stop_session(connection.tenant_id, connection.id);
+        .session_command(Command::RestartSession {
+            tenant,
+            connection: id,
+        })
+        .await;
     if connection.status == ConnectionStatus::Disconnected {
         // Stopping the session ended its reconnect loop; a session still down needs a new one.
         state
-            .directory
-            .reconnect_session(connection.tenant_id, connection.id)
+            .session_command(Command::Reconnect {
+                tenant,
+                connection: id,
+            })
             .await;
     }
     let view = ConnectionView::from(&connection);
@@ -397,8 +404,11 @@ pub async fn remove_connection(
     let connection = tenant_connection(&state, &tenant, &id).await?;
     state.store.remove_connection(&connection).await?;
     state
-        .directory
-        .stop_session(connection.tenant_id, connection.id);
+        .session_command(Command::RestartSession {
+            tenant: connection.tenant_id,
+            connection: connection.id,
+        })
+        .await;
     let notice = TenantNotice::ConnectionRemoved {
         connection_id: connection.id,
     };

@@ -229,7 +229,7 @@ pub async fn send(
     };
     let message = match state.router.execute(command, Instant::now()).await? {
         Reply::Sent(message) => *message,
-        Reply::Ingested(_) => return Err(ApiError::internal("a send was answered as an ingest")),
+        _ => return Err(ApiError::internal("a send was answered as something else")),
     };
     Ok((StatusCode::ACCEPTED, axum::Json(message)))
 }

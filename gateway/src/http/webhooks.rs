@@ -413,7 +413,11 @@ pub(super) async fn ingest(
     for result in results {
         let report = match result.map_err(ApiError::from)? {
             Reply::Ingested(report) => report,
-            Reply::Sent(_) => return Err(ApiError::internal("an ingest was answered as a send")),
+            _ => {
+                return Err(ApiError::internal(
+                    "an ingest was answered as something else",
+                ));
+            }
         };
         stored += report.messages_stored;
         duplicates += report.duplicates;

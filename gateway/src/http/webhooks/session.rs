@@ -12,6 +12,7 @@ use crate::providers::{evolution, zapi};
 use schema::ConnectionId;
 use schema::api::ConnectionView;
 use schema::bus::TenantNotice;
+use schema::command::Command;
 use schema::records::{ChannelSettings, Connection, ConnectionStatus, Provider};
 use schema::store::StoreError;
 use serde_json::json;
@@ -150,8 +151,10 @@ async fn apply(state: &AppState, id: ConnectionId, change: SessionChange) -> Res
     );
     if connection.status == ConnectionStatus::Disconnected {
         state
-            .directory
-            .reconnect_session(tenant, connection.id)
+            .session_command(Command::Reconnect {
+                tenant,
+                connection: connection.id,
+            })
             .await;
     }
     if let Some(qr_code) = qr {
