@@ -11,9 +11,9 @@
 use crate::directory::{Directory, RouteError};
 use crate::placement::Owner;
 use crate::session::SessionMsg;
-use schema::command::{Command, Reply};
+use schema::command::{Command, CommandError, Reply};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Runs commands where their conversation or connection lives.
 pub struct Router {
@@ -52,8 +52,34 @@ impl Router {
     }
 }
 
-/// Runs `command` here if this node owns its shard (or there is no cluster), else on its owner.
+/// Longest a command waits for a moving shard to be taken by its next owner (a handoff takes one
+/// keeper round of the new owner; a lost node's shards take a lease, which is not waited for).
+const HANDOFF_WAIT: Duration = Duration::from_secs(3);
+
+/// Runs `command` here if this node owns its shard (or there is no cluster), else on its owner. While
+/// the shard is changing hands the command waits, at most [`HANDOFF_WAIT`], for the new owner.
 pub(crate) async fn route(
+    directory: &Arc<Directory>,
+    command: Command,
+    received_at: Instant,
+) -> Result<Reply, RouteError> {
+    let deadline = tokio::time::Instant::now() + HANDOFF_WAIT;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        match route_once(directory, command.clone(), received_at).await {
+            Err(RouteError::NotOwner(_))
+            | Err(RouteError::Remote(CommandError::ShardMoving(_)))
+                if tokio::time::Instant::now() + pause < deadline =>
+            {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(250));
+            }
+            answer => return answer,
+        }
+    }
+}
+
+async fn route_once(
     directory: &Arc<Directory>,
     command: Command,
     received_at: Instant,

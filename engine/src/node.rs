@@ -237,8 +237,8 @@ async fn cluster_mode(
     let c = &config.cluster;
     let Some(store) = store else {
         anyhow::bail!(
-            "cluster mode needs a store every node shares, with shard leases: set storage.backend = \
-             \"postgres\" (the {:?} backend cannot fence a cluster's writers)",
+            "cluster mode needs a store every node shares, with shard leases: set storage.backend to \
+             \"postgres\" or \"scylla\" (the {:?} backend belongs to one machine)",
             config.storage.backend
         );
     };

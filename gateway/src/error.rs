@@ -96,6 +96,9 @@ impl From<actors::RouteError> for ApiError {
                 RouteError::Conversation(ConversationError::Invalid(why)).into()
             }
             RouteError::Remote(CommandError::Overloaded) => RouteError::Overloaded.into(),
+            RouteError::Remote(CommandError::ShardMoving(detail)) => {
+                ApiError::unavailable("shard_moving", format!("{detail}; nothing was done, retry"))
+            }
             RouteError::Conversation(ConversationError::NotFound) => ApiError::not_found(
                 "conversation_not_found",
                 "no such conversation in this tenant",

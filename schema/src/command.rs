@@ -150,6 +150,10 @@ pub enum CommandError {
     /// Too many requests in flight on the owner: nothing was done.
     #[error("the owning node has too many requests in flight")]
     Overloaded,
+    /// The shard is changing owner (released, not yet taken, or this node just gave it up): nothing
+    /// was done; retrying in a moment reaches the new owner.
+    #[error("{0}")]
+    ShardMoving(String),
     /// Surely nothing was done (refused, store unavailable before writing, no owner reachable).
     #[error("{0}")]
     NothingDone(String),

@@ -163,6 +163,7 @@ impl RouteError {
                 CommandError::WindowClosed(why.clone())
             }
             RouteError::Overloaded => CommandError::Overloaded,
+            RouteError::NotOwner(_) => CommandError::ShardMoving(self.to_string()),
             RouteError::Remote(error) => error.clone(),
             other if other.outcome_known() => CommandError::NothingDone(other.to_string()),
             other => CommandError::OutcomeUnknown(other.to_string()),

@@ -159,6 +159,7 @@ impl Directory {
             match crate::router::route(&self, command.clone(), std::time::Instant::now()).await {
                 Ok(_) => return,
                 Err(RouteError::NotOwner(_))
+                | Err(RouteError::Remote(CommandError::ShardMoving(_)))
                 | Err(RouteError::Remote(CommandError::NothingDone(_))) => {}
                 Err(error) => {
                     tracing::warn!(%error, "reply not handed to its connection's owner; the outbox sweep retries it");

@@ -23,7 +23,7 @@ pub type Closer = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = StoreResult<()
 /// A running store and the handle that flushes and closes it on shutdown.
 pub struct OpenedStore {
     pub store: Arc<dyn MessageStore>,
-    /// Membership and shard leases, on the backends several nodes can share (PostgreSQL).
+    /// Membership and shard leases, on the backends several nodes can share (PostgreSQL, CQL).
     pub cluster: Option<Arc<dyn ClusterStore>>,
     pub closer: Closer,
 }
@@ -70,10 +70,11 @@ pub async fn open(
             })
         }
         StorageBackend::Scylla => {
-            let store = scylla::ScyllaStore::connect(&config.scylla, secrets, migrate).await?;
+            let store =
+                Arc::new(scylla::ScyllaStore::connect(&config.scylla, secrets, migrate).await?);
             Ok(OpenedStore {
-                store: Arc::new(store),
-                cluster: None,
+                cluster: Some(Arc::clone(&store) as Arc<dyn ClusterStore>),
+                store,
                 // The driver closes its connections when the session is dropped.
                 closer: Box::new(|| Box::pin(async { Ok(()) })),
             })

@@ -20,7 +20,7 @@ macro_rules! cases {
     };
 }
 
-/// On a backend without leases (embedded; CQL until its leases land).
+/// On a backend without leases (embedded).
 pub const WITHOUT_LEASES: &[(&str, CaseFn)] =
     &[("a_backend_without_leases_refuses_a_fenced_commit", |b| {
         Box::pin(a_backend_without_leases_refuses_a_fenced_commit(b))
@@ -32,6 +32,7 @@ cases!(
     a_lease_is_renewed_only_by_its_holder_at_its_epoch,
     a_lapsed_lease_is_taken_over_and_the_old_owners_commits_are_refused,
     a_released_shard_is_free_and_keeps_its_epoch,
+    two_fenced_writers_of_one_seq_store_only_one_turn,
     members_are_listed_while_their_heartbeat_is_recent,
 );
 
@@ -172,9 +173,20 @@ async fn a_lapsed_lease_is_taken_over_and_the_old_owners_commits_are_refused(b: 
         .expect("a lapsed lease is taken over");
     assert_eq!(current.epoch, stale.epoch + 1);
 
-    // The old owner wakes up and commits its next turn: refused, nothing of it stored.
+    // The new owner commits the next turn with its fence...
     let mut late = live.clone();
-    let mut refused = late.inbound("wamid.L2", "depois da pausa", Timestamp::now());
+    let mut accepted = live.inbound("wamid.L2", "depois", Timestamp::now());
+    accepted.fence = Some(Fence {
+        shard,
+        epoch: current.epoch,
+    });
+    store
+        .commit(accepted)
+        .await
+        .expect("the new owner's commit");
+    // ...and the old owner, waking up with the state it had, commits its own: refused, nothing of it
+    // stored.
+    let mut refused = late.inbound("wamid.L3", "da pausa", Timestamp::now());
     refused.fence = Some(Fence {
         shard,
         epoch: stale.epoch,
@@ -190,8 +202,22 @@ async fn a_lapsed_lease_is_taken_over_and_the_old_owners_commits_are_refused(b: 
         .expect("read")
         .expect("conversation");
     assert_eq!(
-        stored.last_seq, 2,
+        stored.last_seq, 3,
         "the fenced commit moved the conversation"
+    );
+    let events = store
+        .events(live.tenant(), live.id(), 0, 10)
+        .await
+        .expect("events");
+    assert_eq!(events.len(), 3, "{events:?}");
+    let third = store
+        .message(live.tenant(), live.id(), 3)
+        .await
+        .expect("read");
+    assert_eq!(
+        third.map(|m| m.provider_message_id),
+        Some(Some("wamid.L2".to_string())),
+        "the new owner's message was overwritten"
     );
     // The old owner cannot renew either.
     let renewed = cluster
@@ -199,16 +225,6 @@ async fn a_lapsed_lease_is_taken_over_and_the_old_owners_commits_are_refused(b: 
         .await
         .expect("renew");
     assert!(renewed.is_empty());
-    // The new owner commits the same turn with its own fence.
-    let mut accepted = live.inbound("wamid.L2", "depois da pausa", Timestamp::now());
-    accepted.fence = Some(Fence {
-        shard,
-        epoch: current.epoch,
-    });
-    store
-        .commit(accepted)
-        .await
-        .expect("the new owner's commit");
 }
 
 async fn a_released_shard_is_free_and_keeps_its_epoch(b: &Backend) {
@@ -248,6 +264,62 @@ async fn a_released_shard_is_free_and_keeps_its_epoch(b: &Backend) {
         .expect("acquire")
         .expect("taken");
     assert_eq!(next.epoch, lease.epoch + 1);
+}
+
+async fn two_fenced_writers_of_one_seq_store_only_one_turn(b: &Backend) {
+    // Two different turns at the same seq under the same valid fence (two actors of one conversation:
+    // a placement bug): one is stored, the other refused, on every backend (CQL included: the seq is
+    // reserved with a lightweight transaction in cluster mode).
+    let cluster = cluster(b).await;
+    let store = b.store().await;
+    let shard = ShardId(204);
+    let epoch = free(cluster.as_ref(), shard).await;
+    let lease = cluster
+        .acquire(shard, NodeId::new(), epoch, LONG)
+        .await
+        .expect("acquire")
+        .expect("taken");
+    let fence = Some(Fence {
+        shard,
+        epoch: lease.epoch,
+    });
+    let mut live = Live::new(TenantId::new(), "5511900000003");
+    let mut first = live.inbound("wamid.W1", "um", Timestamp::now());
+    first.fence = fence;
+    store.commit(first).await.expect("first turn");
+    let (mut a, mut c) = (live.clone(), live.clone());
+    let mut one = a.inbound("wamid.W2", "de um lado", Timestamp::now());
+    let mut other = c.inbound("wamid.W3", "do outro", Timestamp::now());
+    one.conversation.stamp_us += 1;
+    other.conversation.stamp_us += 2;
+    one.fence = fence;
+    other.fence = fence;
+    let (x, y) = tokio::join!(store.commit(one), store.commit(other));
+    let outcomes = [x, y];
+    assert_eq!(
+        outcomes.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .any(|r| matches!(r, Err(StoreError::SeqConflict { .. }))),
+        "{outcomes:?}"
+    );
+    let winner = if outcomes[0].is_ok() {
+        "wamid.W2"
+    } else {
+        "wamid.W3"
+    };
+    let stored = store
+        .message(live.tenant(), live.id(), 3)
+        .await
+        .expect("read");
+    assert_eq!(
+        stored.and_then(|m| m.provider_message_id).as_deref(),
+        Some(winner)
+    );
 }
 
 async fn members_are_listed_while_their_heartbeat_is_recent(b: &Backend) {

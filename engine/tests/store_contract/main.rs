@@ -148,10 +148,11 @@ fn main() -> std::process::ExitCode {
                 },
             ));
         }
-        // Leases and fences: PostgreSQL has them; the others must refuse a fenced commit.
+        // Leases and fences: the shared backends have them; the embedded one must refuse a fenced
+        // commit.
         let cluster_cases = match lazy.name {
-            "postgres" => cluster_cases::CASES,
-            _ => cluster_cases::WITHOUT_LEASES,
+            "embedded" => cluster_cases::WITHOUT_LEASES,
+            _ => cluster_cases::CASES,
         };
         for (case, run) in cluster_cases {
             let (lazy, runtime, run) = (Arc::clone(lazy), Arc::clone(&runtime), *run);

@@ -1,29 +1,41 @@
 //! Writing one actor turn to the CQL tables: the statements it takes (conversation row, inbox and
 //! view moves, events, messages with their rank timestamps, outbox, keys), sent as one logged batch or,
 //! over Cassandra's batch size limit, one by one in an order that keeps a failure invisible.
+//!
+//! In cluster mode a turn first reserves its seqs with a lightweight transaction on the
+//! conversation's fence row (`conversation_fences`): applied only if no newer lease epoch has written
+//! the conversation and the reserved seq is the one the turn follows. The turn's rows live in other
+//! partitions, so they cannot join that transaction; reserving first means a former owner that wakes
+//! up mid-turn can only ever write into seqs it reserved before the takeover, never over the new
+//! owner's, and is refused from the new owner's first commit on.
 
 use super::*;
 
 impl ScyllaStore {
     pub(super) async fn commit_turn(&self, commit: &ConversationCommit) -> StoreResult<()> {
         validate_commit(commit)?;
-        if commit.fence.is_some() {
-            return Err(StoreError::Unsupported(
-                "fenced commits on CQL (cluster mode runs on PostgreSQL for now)",
-            ));
-        }
         let conversation = &commit.conversation;
         let (tenant, id) = (conversation.tenant_id, conversation.id);
-        let stored = self.last_seq(tenant, id).await?;
         let expected = expected_stored_seq(commit);
-        if stored.unwrap_or(0) != expected {
-            return Err(StoreError::SeqConflict {
-                conversation: id,
-                stored: stored.unwrap_or(0),
-                first: expected + 1,
-            });
-        }
-        let (writes, bytes) = self.turn_writes(commit, stored.is_none())?;
+        let new = match commit.fence {
+            // Cluster mode: the turn's seqs are reserved first, under the writer's fence.
+            Some(fence) => {
+                self.reserve(commit, fence).await?;
+                expected == 0
+            }
+            None => {
+                let stored = self.last_seq(tenant, id).await?;
+                if stored.unwrap_or(0) != expected {
+                    return Err(StoreError::SeqConflict {
+                        conversation: id,
+                        stored: stored.unwrap_or(0),
+                        first: expected + 1,
+                    });
+                }
+                stored.is_none()
+            }
+        };
+        let (writes, bytes) = self.turn_writes(commit, new)?;
         if bytes <= BATCH_BYTES {
             let mut batch = Batch::new(BatchType::Logged);
             let mut values = Vec::with_capacity(writes.len());
@@ -63,6 +75,98 @@ impl ScyllaStore {
             }
             Ok(())
         }
+    }
+
+    /// Moves the conversation's fence row from the seq the turn follows to its last seq, under the
+    /// writer's epoch. An earlier attempt of this same turn (a retry after an ambiguous failure) finds
+    /// its own reservation and goes on; anything else is a seq conflict or, with a newer epoch, fenced.
+    async fn reserve(&self, commit: &ConversationCommit, fence: Fence) -> StoreResult<()> {
+        let s = &self.statements;
+        let conversation = &commit.conversation;
+        let (tenant, id) = (conversation.tenant_id.0, conversation.id.0);
+        let expected = expected_stored_seq(commit);
+        let (epoch, last) = (epoch_to_db(fence.epoch), seq_to_db(conversation.last_seq)?);
+        // Names this turn: a retry of it carries the same stamp, another turn never does.
+        let stamp = conversation.stamp_us;
+        let moved: Vec<Row> = self
+            .rows(
+                &s.move_fence,
+                (epoch, last, stamp, tenant, id, epoch, seq_to_db(expected)?),
+            )
+            .await?;
+        if applied(&moved) {
+            return Ok(());
+        }
+        let current = self.fence(conversation.tenant_id, conversation.id).await?;
+        let (stored_epoch, stored_seq, stored_stamp) = match current {
+            Some(row) => row,
+            None => {
+                // The first fenced commit of a conversation (new, or written before cluster mode):
+                // the fence row starts where the conversation row is.
+                let stored = self
+                    .last_seq(conversation.tenant_id, conversation.id)
+                    .await?;
+                if stored.unwrap_or(0) != expected {
+                    return Err(StoreError::SeqConflict {
+                        conversation: conversation.id,
+                        stored: stored.unwrap_or(0),
+                        first: expected + 1,
+                    });
+                }
+                let inserted: Vec<Row> = self
+                    .rows(&s.insert_fence, (tenant, id, epoch, last, stamp))
+                    .await?;
+                if applied(&inserted) {
+                    return Ok(());
+                }
+                self.fence(conversation.tenant_id, conversation.id)
+                    .await?
+                    .unwrap_or((0, 0, 0))
+            }
+        };
+        if stored_epoch == fence.epoch
+            && stored_seq == conversation.last_seq
+            && stored_stamp == stamp
+        {
+            // Reserved by an earlier attempt of this very turn.
+            return Ok(());
+        }
+        if stored_epoch > fence.epoch {
+            return Err(StoreError::Fenced(fence));
+        }
+        if expected == 0
+            && self
+                .last_seq(conversation.tenant_id, conversation.id)
+                .await?
+                .is_none()
+        {
+            // A first turn reserved by an owner that stopped before writing it: the conversation
+            // does not exist, so it starts over from the reservation (what that owner may still
+            // write later is the same first message, which its provider had not been told was
+            // stored).
+            let moved: Vec<Row> = self
+                .rows(
+                    &s.move_fence,
+                    (
+                        epoch,
+                        last,
+                        stamp,
+                        tenant,
+                        id,
+                        epoch,
+                        seq_to_db(stored_seq)?,
+                    ),
+                )
+                .await?;
+            if applied(&moved) {
+                return Ok(());
+            }
+        }
+        Err(StoreError::SeqConflict {
+            conversation: conversation.id,
+            stored: stored_seq,
+            first: expected + 1,
+        })
     }
 
     /// The statements of one turn, conversation row first, and their approximate size.

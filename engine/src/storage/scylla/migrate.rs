@@ -9,11 +9,18 @@ use scylla::client::session::Session;
 use scylla::value::CqlTimestamp;
 
 /// `(version, description, CQL)`, in order.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "initial tables",
-    include_str!("../../../../schema/cql/0001_initial.cql"),
-)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "initial tables",
+        include_str!("../../../../schema/cql/0001_initial.cql"),
+    ),
+    (
+        2,
+        "cluster membership, shard leases, conversation fences",
+        include_str!("../../../../schema/cql/0002_cluster.cql"),
+    ),
+];
 
 /// Creates the keyspace when `create_replication` is given, then applies what is missing.
 pub async fn run(

@@ -16,6 +16,7 @@
 //! keeps `seq` correct here (schema crate, store port). Statuses never move backwards without any read:
 //! a message row is written with the timestamp `created_at + rank`, so the highest status wins.
 
+mod cluster;
 mod commit;
 mod connect;
 mod migrate;
@@ -30,8 +31,10 @@ use super::observe;
 use super::secrets::SecretBox;
 use crate::config::ScyllaConfig;
 use async_trait::async_trait;
+use cluster::epoch_to_db;
 use futures::future::try_join_all;
 use jiff::Timestamp;
+use schema::cluster::Fence;
 use schema::events::EventEnvelope;
 use schema::records::{
     Agent, Connection, Conversation, Direction, Message, MessageStatus, Provider, Tenant,
@@ -409,10 +412,21 @@ impl MessageStore for ScyllaStore {
         tenant: TenantId,
         id: ConversationId,
     ) -> StoreResult<Option<Conversation>> {
-        observe(
-            "conversation",
-            self.body(&self.statements.select_conversation, (tenant.0, id.0)),
-        )
+        observe("conversation", async {
+            let (stored, reserved) = futures::future::try_join(
+                self.body::<Conversation>(&self.statements.select_conversation, (tenant.0, id.0)),
+                self.reserved_seq(tenant, id),
+            )
+            .await?;
+            // In cluster mode a turn reserves its seqs before writing its rows: an owner that
+            // stopped in between leaves seqs nobody may reuse, so the next turn follows them.
+            Ok(stored.map(|mut conversation| {
+                if let Some(reserved) = reserved {
+                    conversation.last_seq = conversation.last_seq.max(reserved);
+                }
+                conversation
+            }))
+        })
         .await
     }
 

@@ -105,4 +105,24 @@ statements! {
     delete_outbox = "DELETE FROM {ks}.outbox USING TIMESTAMP ? WHERE shard = ? AND tenant_id = ? \
                      AND conversation_id = ? AND seq = ?";
     select_outbox = "SELECT tenant_id, conversation_id, seq FROM {ks}.outbox WHERE shard = ? LIMIT ?";
+
+    heartbeat = "INSERT INTO {ks}.cluster_members (node_id, name, rpc_url, started_us, heartbeat_us) \
+                 VALUES (?, ?, ?, ?, ?) USING TTL 86400";
+    select_members = "SELECT node_id, name, rpc_url, started_us, heartbeat_us FROM {ks}.cluster_members";
+    delete_member = "DELETE FROM {ks}.cluster_members WHERE node_id = ?";
+    select_leases = "SELECT shard, owner, epoch, expires_us FROM {ks}.shard_leases";
+    select_lease = "SELECT shard, owner, epoch, expires_us FROM {ks}.shard_leases WHERE shard = ?";
+    insert_lease = "INSERT INTO {ks}.shard_leases (shard, owner, epoch, expires_us) \
+                    VALUES (?, ?, ?, ?) IF NOT EXISTS";
+    take_lease = "UPDATE {ks}.shard_leases SET owner = ?, epoch = ?, expires_us = ? \
+                  WHERE shard = ? IF epoch = ? AND expires_us = ?";
+    renew_lease = "UPDATE {ks}.shard_leases SET expires_us = ? WHERE shard = ? IF owner = ? AND epoch = ?";
+    release_lease = "UPDATE {ks}.shard_leases SET owner = null, expires_us = 0 \
+                     WHERE shard = ? IF owner = ? AND epoch = ?";
+    move_fence = "UPDATE {ks}.conversation_fences SET epoch = ?, last_seq = ?, turn_stamp = ? \
+                  WHERE tenant_id = ? AND conversation_id = ? IF epoch <= ? AND last_seq = ?";
+    insert_fence = "INSERT INTO {ks}.conversation_fences (tenant_id, conversation_id, epoch, last_seq, \
+                    turn_stamp) VALUES (?, ?, ?, ?, ?) IF NOT EXISTS";
+    select_fence = "SELECT epoch, last_seq, turn_stamp FROM {ks}.conversation_fences \
+                    WHERE tenant_id = ? AND conversation_id = ?";
 }
