@@ -132,6 +132,18 @@ impl Node {
         let _ = self.child.wait().await;
     }
 
+    /// SIGSTOP (`true`) or SIGCONT (`false`): the process freezes with everything it holds, as under a
+    /// long GC pause or a VM migration, and later runs on as if no time had passed.
+    pub fn pause(&self, paused: bool) {
+        let pid = self.child.id().expect("pid");
+        let signal = if paused { "-STOP" } else { "-CONT" };
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
     /// SIGTERM, waiting for a clean exit; returns whether it exited successfully.
     pub async fn terminate(&mut self) -> bool {
         let pid = self.child.id().expect("pid") as i32;
