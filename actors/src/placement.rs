@@ -21,6 +21,8 @@ pub enum Owner {
 /// The node's current view of shard ownership.
 pub trait Placement: Send + Sync + 'static {
     fn owner(&self, shard: ShardId) -> Owner;
+    /// Shards this node serves right now.
+    fn local_shards(&self) -> usize;
 }
 
 /// Carries a command to the node that owns it.

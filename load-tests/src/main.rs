@@ -7,9 +7,11 @@
 //! fanout.rs     thousands of agent sockets, every event to all → memory per socket, fan-out latency
 //! soak.rs       hours of mixed load (webhooks, replies, statuses) → memory over time
 //! reconnect.rs  agents dropping and resuming by seq under load → no gap, no duplicate
+//! cluster.rs    the same webhook load on 1 node and on 3 (it starts them) → throughput, p99, loss
 //! storage.rs    appends straight into a store backend (in process) → appends/s, append latency
 //! ```
 
+mod cluster;
 mod common;
 mod fanout;
 mod ingest;
@@ -39,6 +41,8 @@ enum Scenario {
     Soak(soak::SoakArgs),
     /// Agents that keep dropping and resuming by seq; gaps and duplicates.
     ReconnectStorm(reconnect::ReconnectArgs),
+    /// The same webhook load against 1 node and against a 3-node cluster (started here), side by side.
+    Cluster(cluster::ClusterArgs),
     /// Appends straight into a store backend (embedded, postgres, scylla) at several concurrencies.
     Storage(storage::StorageArgs),
 }
@@ -51,5 +55,6 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Soak(args) => soak::run(args).await,
         Scenario::ReconnectStorm(args) => reconnect::run(args).await,
         Scenario::Storage(args) => storage::run(args).await,
+        Scenario::Cluster(args) => cluster::run(args).await,
     }
 }

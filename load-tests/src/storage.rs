@@ -1,6 +1,7 @@
 //! The storage benchmark (a benchmark, not a test): appends conversation turns straight into a backend
 //! through the store port, in process, the way conversation actors do, and reports appends/s and append
-//! latency at each concurrency (one conversation per writer). Every append is durable when it returns,
+//! latency at each concurrency (one conversation per writer), and on the shared backends with and without
+//! the cluster's fence on every commit (what fencing costs per commit). Every append is durable when it returns,
 //! as the port requires, so the figures include each backend's fsync or replication.
 
 use crate::common;
@@ -8,8 +9,10 @@ use clap::{Args, ValueEnum};
 use engine::config::{StorageBackend, StorageConfig};
 use engine::storage::secrets::SecretBox;
 use schema::TenantId;
+use schema::cluster::{ClusterStore, Fence, NodeId, ShardId};
 use schema::fixtures::Live;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,6 +37,10 @@ pub struct StorageArgs {
     /// Embedded only: run with group commit on, off, or both.
     #[arg(long, value_delimiter = ',', default_value = "on,off")]
     group_commit: Vec<String>,
+    /// PostgreSQL and CQL: measure plain commits, fenced commits (cluster mode: every commit carries
+    /// its shard lease's epoch, checked by the store), or both side by side.
+    #[arg(long, value_delimiter = ',', default_value = "off,on")]
+    fence: Vec<String>,
     /// Embedded: data directory (a fresh temporary one by default).
     #[arg(long)]
     data_dir: Option<std::path::PathBuf>,
@@ -59,20 +66,25 @@ pub struct StorageArgs {
 
 pub async fn run(args: StorageArgs) -> anyhow::Result<()> {
     let temp = tempfile_dir(args.data_dir.as_deref())?;
-    let modes: Vec<Option<bool>> = match args.backend {
+    // (group commit for embedded, fenced for the shared backends)
+    let modes: Vec<(Option<bool>, bool)> = match args.backend {
         Backend::Embedded => args
             .group_commit
             .iter()
-            .map(|m| Some(m.trim() != "off"))
+            .map(|m| (Some(m.trim() != "off"), false))
             .collect(),
-        _ => vec![None],
+        _ => args
+            .fence
+            .iter()
+            .map(|f| (None, f.trim() == "on"))
+            .collect(),
     };
     let mut results = Vec::new();
     let mut lines = vec![format!(
-        "{:<10} {:<12} {:>6} {:>12} {:>10} {:>10} {:>10}",
-        "backend", "group commit", "conc.", "appends/s", "p50 ms", "p99 ms", "max ms"
+        "{:<10} {:<12} {:<7} {:>6} {:>12} {:>10} {:>10} {:>10}",
+        "backend", "group commit", "fenced", "conc.", "appends/s", "p50 ms", "p99 ms", "max ms"
     )];
-    for mode in modes {
+    for (mode, fenced) in modes {
         let mut config = StorageConfig::default();
         match args.backend {
             Backend::Embedded => {
@@ -97,11 +109,17 @@ pub async fn run(args: StorageArgs) -> anyhow::Result<()> {
             }
         }
         let opened = engine::storage::open(&config, SecretBox::new(&[1; 32]), true).await?;
+        let fences = match (fenced, &opened.cluster) {
+            (true, Some(cluster)) => Some(Fences::take(cluster.as_ref()).await?),
+            (true, None) => anyhow::bail!("this backend has no shard leases to fence with"),
+            (false, _) => None,
+        };
         for &writers in &args.concurrency {
             let (appends, histogram, elapsed) = measure(
                 Arc::clone(&opened.store),
                 writers,
                 Duration::from_secs(args.seconds),
+                fences.clone(),
             )
             .await?;
             let rate = appends as f64 / elapsed.as_secs_f64();
@@ -112,9 +130,10 @@ pub async fn run(args: StorageArgs) -> anyhow::Result<()> {
                 None => "n/a",
             };
             lines.push(format!(
-                "{:<10} {:<12} {:>6} {:>12.0} {:>10} {:>10} {:>10}",
+                "{:<10} {:<12} {:<7} {:>6} {:>12.0} {:>10} {:>10} {:>10}",
                 format!("{:?}", args.backend).to_lowercase(),
                 group,
+                if fenced { "yes" } else { "no" },
                 writers,
                 rate,
                 latency["p50_ms"],
@@ -124,6 +143,7 @@ pub async fn run(args: StorageArgs) -> anyhow::Result<()> {
             results.push(json!({
                 "backend": format!("{:?}", args.backend).to_lowercase(),
                 "group_commit": group,
+                "fenced": fenced,
                 "concurrency": writers,
                 "appends": appends,
                 "seconds": elapsed.as_secs_f64(),
@@ -131,10 +151,59 @@ pub async fn run(args: StorageArgs) -> anyhow::Result<()> {
                 "append_latency": latency,
             }));
         }
+        if let (Some(fences), Some(cluster)) = (&fences, &opened.cluster) {
+            fences.release(cluster.as_ref()).await?;
+        }
         (opened.closer)().await?;
     }
     let report: Value = json!({"scenario": "storage", "results": results});
     common::finish(&report, &lines, args.out.as_deref(), "storage-report.json")
+}
+
+/// Every shard's lease, taken for the benchmark: each commit carries its conversation's fence.
+#[derive(Clone)]
+struct Fences {
+    node: NodeId,
+    epochs: Arc<HashMap<ShardId, u64>>,
+}
+
+impl Fences {
+    async fn take(cluster: &dyn ClusterStore) -> anyhow::Result<Fences> {
+        let node = NodeId::new();
+        let mut epochs = HashMap::new();
+        for lease in cluster.leases().await? {
+            if !lease.is_free() {
+                anyhow::bail!(
+                    "shard {} is leased by a running node: benchmark on a database of its own",
+                    lease.shard
+                );
+            }
+            let taken = cluster
+                .acquire(lease.shard, node, lease.epoch, Duration::from_secs(600))
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("shard {} taken meanwhile", lease.shard))?;
+            epochs.insert(taken.shard, taken.epoch);
+        }
+        Ok(Fences {
+            node,
+            epochs: Arc::new(epochs),
+        })
+    }
+
+    fn of(&self, conversation: schema::ConversationId) -> Option<Fence> {
+        let shard = ShardId::of(&conversation.0);
+        self.epochs.get(&shard).map(|epoch| Fence {
+            shard,
+            epoch: *epoch,
+        })
+    }
+
+    async fn release(&self, cluster: &dyn ClusterStore) -> anyhow::Result<()> {
+        for (shard, epoch) in self.epochs.iter() {
+            cluster.release(*shard, self.node, *epoch).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Runs `writers` conversations appending inbound turns back to back for `window`.
@@ -142,23 +211,27 @@ async fn measure(
     store: Arc<dyn schema::store::MessageStore>,
     writers: usize,
     window: Duration,
+    fences: Option<Fences>,
 ) -> anyhow::Result<(u64, hdrhistogram::Histogram<u64>, Duration)> {
     let tenant = TenantId::new();
     let started = Instant::now();
     let deadline = started + window;
     let tasks = (0..writers).map(|n| {
         let store = Arc::clone(&store);
+        let fences = fences.clone();
         tokio::spawn(async move {
             let mut live = Live::new(tenant, &format!("55119{n:08}"));
+            let fence = fences.as_ref().and_then(|f| f.of(live.id()));
             let mut histogram = common::latency_histogram();
             let mut turn = 0u64;
             let text = "Olá! Gostaria de saber o status do meu pedido, por favor.";
             while Instant::now() < deadline {
-                let commit = live.inbound(
+                let mut commit = live.inbound(
                     &format!("wamid.bench.{n}.{turn}"),
                     text,
                     jiff::Timestamp::now(),
                 );
+                commit.fence = fence;
                 let begun = Instant::now();
                 store.commit(commit).await?;
                 common::record(&mut histogram, begun.elapsed());

@@ -29,6 +29,7 @@ use schema::bus::{BusItem, EventBus, Published, TenantNotice};
 use schema::events::EventEnvelope;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc};
 
@@ -76,6 +77,9 @@ pub struct RedisBus {
     /// Tenants with a subscriber on this node: the reader follows their streams.
     followed: Arc<DashMap<TenantId, u64>>,
     wake: Arc<Notify>,
+    /// Whether Redis answered the last call of the publisher or the reader (both mark it, so a node
+    /// with nothing to publish still notices). Also `conversa_bus_connected`.
+    connected: Arc<AtomicBool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -97,10 +101,12 @@ impl RedisBus {
         let (outgoing, queue) = mpsc::channel(QUEUE);
         let followed: Arc<DashMap<TenantId, u64>> = Arc::default();
         let wake = Arc::new(Notify::new());
+        let connected = Arc::new(AtomicBool::new(false));
         metrics::gauge!("conversa_bus_connected").set(0.0);
         let publisher = tokio::spawn(publisher(
             client.clone(),
             Arc::clone(&node),
+            Arc::clone(&connected),
             queue,
             config.stream_max_len.max(1),
             config.backlog_max.max(1),
@@ -111,12 +117,14 @@ impl RedisBus {
             Arc::clone(&local),
             Arc::clone(&followed),
             Arc::clone(&wake),
+            Arc::clone(&connected),
         ));
         Ok(Arc::new(RedisBus {
             local,
             outgoing,
             followed,
             wake,
+            connected,
             tasks: vec![publisher, reader],
         }))
     }
@@ -171,6 +179,10 @@ impl EventBus for RedisBus {
         }
         stream
     }
+
+    fn connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
 }
 
 fn stream_key(tenant: TenantId) -> String {
@@ -184,6 +196,7 @@ type Entry = (TenantId, u64, &'static str, String);
 async fn publisher(
     client: redis::Client,
     node: Arc<str>,
+    connected: Arc<AtomicBool>,
     mut queue: mpsc::Receiver<Outgoing>,
     stream_max_len: usize,
     backlog_max: usize,
@@ -225,14 +238,19 @@ async fn publisher(
             connection = connect(&client).await;
         }
         let Some(conn) = connection.as_mut() else {
+            connected.store(false, Ordering::Relaxed);
             metrics::gauge!("conversa_bus_connected").set(0.0);
             tokio::time::sleep(RECONNECT_PAUSE).await;
             continue;
         };
         match write(conn, &node, &mut backlog, &mut gaps, stream_max_len).await {
-            Ok(()) => metrics::gauge!("conversa_bus_connected").set(1.0),
+            Ok(()) => {
+                connected.store(true, Ordering::Relaxed);
+                metrics::gauge!("conversa_bus_connected").set(1.0);
+            }
             Err(error) => {
                 tracing::warn!(%error, backlog = backlog.len(), "bus: Redis unreachable; keeping events to send later");
+                connected.store(false, Ordering::Relaxed);
                 metrics::gauge!("conversa_bus_connected").set(0.0);
                 connection = None;
                 tokio::time::sleep(RECONNECT_PAUSE).await;
@@ -297,6 +315,7 @@ async fn reader(
     local: Arc<InProcessBus>,
     followed: Arc<DashMap<TenantId, u64>>,
     wake: Arc<Notify>,
+    connected: Arc<AtomicBool>,
 ) {
     // Last stream id read per tenant, and the last counter seen per (node, tenant).
     let mut positions: HashMap<TenantId, String> = HashMap::new();
@@ -335,11 +354,17 @@ async fn reader(
             .count(PIPELINE);
         let reply: redis::RedisResult<Option<StreamReadReply>> =
             conn.xread_options(&keys, &ids, &options).await;
+        if reply.is_ok() && !connected.swap(true, Ordering::Relaxed) {
+            metrics::gauge!("conversa_bus_connected").set(1.0);
+        }
         let reply = match reply {
             Ok(Some(reply)) => reply,
             Ok(None) => continue,
             Err(error) => {
                 tracing::warn!(%error, "bus: reading from Redis failed; reconnecting");
+                // Also seen by a node that has nothing to publish.
+                connected.store(false, Ordering::Relaxed);
+                metrics::gauge!("conversa_bus_connected").set(0.0);
                 connection = None;
                 tokio::time::sleep(RECONNECT_PAUSE).await;
                 continue;

@@ -14,6 +14,7 @@
 //! after its last successful renewal, so it has stopped before any other node can take over.
 
 use super::{ShardTable, Slot};
+use actors::placement::Placement;
 use schema::cluster::{ClusterStore, Lease, Member, NodeId, SHARDS, ShardId, preferred_owner};
 use std::collections::HashMap;
 use std::sync::Arc;

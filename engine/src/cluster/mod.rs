@@ -53,9 +53,10 @@ impl ShardTable {
     pub(crate) fn snapshot(&self) -> Vec<Slot> {
         self.slots.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
+}
 
-    /// Shards this node serves right now.
-    pub fn local_shards(&self) -> usize {
+impl Placement for ShardTable {
+    fn local_shards(&self) -> usize {
         let now = Instant::now();
         self.slots
             .read()
@@ -64,9 +65,7 @@ impl ShardTable {
             .filter(|s| s.owner == Some(self.me) && s.serve_until.is_some_and(|t| t > now))
             .count()
     }
-}
 
-impl Placement for ShardTable {
     fn owner(&self, shard: ShardId) -> Owner {
         let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
         let Some(slot) = slots.get(usize::from(shard.0)) else {

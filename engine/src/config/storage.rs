@@ -88,7 +88,10 @@ pub struct ScyllaConfig {
     pub username: Option<String>,
     pub password: Option<String>,
     /// When set, `migrate` creates the keyspace with this replication map if it is missing, e.g.
-    /// `{'class': 'NetworkTopologyStrategy', 'dc1': 3}`. Unset: the operator creates it.
+    /// `{'class': 'NetworkTopologyStrategy', 'dc1': 3}`; what follows the map goes into the statement
+    /// too, so a ScyllaDB cluster in cluster mode adds ` AND tablets = {'enabled': false}` (keyspaces
+    /// on tablets did not support lightweight transactions up to ScyllaDB 2025.3). Unset: the
+    /// operator creates it.
     pub create_keyspace_replication: Option<String>,
 }
 

@@ -2,7 +2,7 @@
 //! turn; nothing acknowledged is lost or doubled.
 
 use crate::harness::{Cluster, by_conversation, deliver};
-use crate::support::{Agent, Node, Tenant, all_messages, metric, provision};
+use crate::support::{Agent, Node, Tenant, all_messages, eventually, metric, provision};
 use serde_json::json;
 
 /// Every conversation of `tenant` holds exactly `texts`, in order (read through `node`).
@@ -188,6 +188,19 @@ async fn agents_on_every_node_get_every_event_across_a_redis_restart() {
             cluster.kill_redis().await;
         }
         if round == 2 {
+            // While Redis is away every node says so (its writes to Redis failed) and stays ready.
+            for node in nodes {
+                eventually("the node reports Redis down", || async {
+                    let ready: serde_json::Value = reqwest::get(node.url("/readyz"))
+                        .await
+                        .ok()?
+                        .json()
+                        .await
+                        .ok()?;
+                    (ready["status"] == "ready" && ready["bus"]["connected"] == false).then_some(())
+                })
+                .await;
+            }
             cluster.start_redis().await;
         }
         for c in 0..CONTACTS {
@@ -195,6 +208,18 @@ async fn agents_on_every_node_get_every_event_across_a_redis_restart() {
             deliver(&nodes[(c + round) % 3], &tenant, &contact(c), &wamid, text).await;
         }
     }
+    // Readiness reported Redis as it was, and the node stayed ready throughout.
+    let ready: serde_json::Value = reqwest::get(nodes[0].url("/readyz"))
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("readyz json");
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert!(
+        ready["cluster"]["shards_served"].as_u64() > Some(0),
+        "{ready}"
+    );
     // Per conversation: created + three messages, on every node's agent, once each and in order.
     for (i, agent) in agents.iter_mut().enumerate() {
         let events = agent.events_until(|e| e.len() >= CONTACTS * 4).await;

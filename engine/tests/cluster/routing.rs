@@ -188,7 +188,7 @@ async fn a_tenant_reaches_only_its_own_conversations_through_any_node() {
     let nodes = &cluster.nodes;
     let alice = provision(&nodes[0], "alice").await;
     let bob = provision(&nodes[1], "bob").await;
-    let (mut bobs_agent, _) = Agent::connect(&nodes[2], &bob.agent_token, None).await;
+    let (bobs_agent, _) = Agent::connect(&nodes[2], &bob.agent_token, None).await;
     for c in 0..6 {
         deliver(
             &nodes[c % 3],

@@ -1,5 +1,6 @@
 //! Operations endpoints: `/metrics` (Prometheus text), `/healthz` (the process answers), `/readyz` (the
-//! store answers a read).
+//! store answers a read; the body also says whether the bus reaches Redis and, in a cluster, how many
+//! shards the node serves).
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -20,7 +21,13 @@ pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, 
         ));
     }
     state.store.ping().await?;
-    Ok(axum::Json(json!({"status": "ready"})))
+    // Redis and shard ownership are reported, not required: a node without Redis still ingests and
+    // serves its own agents, and a cluster member forwards what it does not own.
+    let mut body = json!({"status": "ready", "bus": {"connected": state.bus.connected()}});
+    if let Some(placement) = state.directory.placement() {
+        body["cluster"] = json!({"shards_served": placement.local_shards()});
+    }
+    Ok(axum::Json(body))
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
