@@ -242,6 +242,54 @@ fn describe() {
         "conversa_bus_remote_events_total",
         "Events received from other nodes through Redis."
     );
+    describe_histogram!(
+        "conversa_bus_remote_lag_seconds",
+        "From an event's entry in Redis (Redis's clock) to this node's reader handing it to local sockets."
+    );
+    describe_gauge!(
+        "conversa_cluster_members",
+        "Live cluster members as this node last read them."
+    );
+    describe_gauge!(
+        "conversa_cluster_shards_owned",
+        "Shard leases this node holds."
+    );
+    describe_counter!(
+        "conversa_cluster_forwards_total",
+        "Commands forwarded to the node owning their shard, by command and outcome (ok, refused: nothing done, unknown)."
+    );
+    describe_histogram!(
+        "conversa_cluster_forward_seconds",
+        "Round trip of a forwarded command, by command."
+    );
+    describe_counter!(
+        "conversa_cluster_unowned_refusals_total",
+        "Commands refused (nothing done) because their shard had no owner at the moment."
+    );
+    describe_counter!(
+        "conversa_cluster_takeovers_total",
+        "Shards this node took from another node whose lease had lapsed."
+    );
+    describe_counter!(
+        "conversa_cluster_handoffs_total",
+        "Shards this node handed to a member that should own them (graceful)."
+    );
+    describe_counter!(
+        "conversa_cluster_leases_lost_total",
+        "Leases this node found taken over when it tried to renew them."
+    );
+    describe_counter!(
+        "conversa_cluster_round_failures_total",
+        "Lease keeper rounds that could not reach the store."
+    );
+    describe_counter!(
+        "conversa_cluster_fencing_refusals_total",
+        "Commits the store refused because their fence was stale (this node had lost the shard)."
+    );
+    describe_counter!(
+        "conversa_cluster_rpc_refused_total",
+        "Node-to-node requests refused for a missing or wrong cluster secret."
+    );
     describe_counter!(
         "conversa_http_body_timeouts_total",
         "Requests refused with 408 because their body did not arrive in time."

@@ -15,7 +15,8 @@ impl Directory {
     /// session actors: at start with the start time (replies a previous process stored but never saw
     /// answered), then periodically with an age well past the longest retry schedule (a reply deferred
     /// by a full session queue, or whose actor stopped before it was handed over). Replies with a send
-    /// in flight on this node are skipped. At most `SWEEP_PAGE` replies (in the store's key order) per sweep, handed
+    /// in flight on this node are skipped, and in a cluster those of shards another node owns. About
+    /// `SWEEP_PAGE` replies of this node (in the store's key order) per sweep, handed
     /// over `SWEEP_CONCURRENCY` at a time, each acknowledged by its conversation actor: a sweep never
     /// floods mailboxes. Sending is at least once: a reply the provider received just before a crash
     /// goes out again. Returns how many were handed over.
@@ -25,7 +26,18 @@ impl Directory {
     ) -> Result<usize, RouteError> {
         const SWEEP_PAGE: usize = 2_000;
         const SWEEP_CONCURRENCY: usize = 8;
-        let pending = self.services.store.pending_outbound(SWEEP_PAGE).await?;
+        // The store lists pending replies of every shard; in a cluster this node resends only its
+        // own, so it reads a page as many times larger as it holds a smaller share of the shards
+        // (about `SWEEP_PAGE` of its own), within a hard bound.
+        const LARGEST_READ: usize = 50_000;
+        let read = match self.placement() {
+            Some(placement) => {
+                let share = placement.local_shards().max(1);
+                (SWEEP_PAGE * usize::from(schema::cluster::SHARDS) / share).min(LARGEST_READ)
+            }
+            None => SWEEP_PAGE,
+        };
+        let pending = self.services.store.pending_outbound(read).await?;
         metrics::gauge!("conversa_outbox_pending").set(pending.len() as f64);
         let timeout = self.services.config.call_timeout;
         let resent = std::sync::atomic::AtomicUsize::new(0);

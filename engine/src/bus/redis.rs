@@ -185,6 +185,16 @@ impl EventBus for RedisBus {
     }
 }
 
+/// How long an entry took from Redis (its id is Redis's clock in ms) to this node's reader: the
+/// Redis lag of the bus. Includes the skew between the two clocks; never negative.
+fn record_lag(id: &str) {
+    let Some(written_ms) = id.split('-').next().and_then(|ms| ms.parse::<i64>().ok()) else {
+        return;
+    };
+    let lag_ms = (jiff::Timestamp::now().as_millisecond() - written_ms).max(0);
+    metrics::histogram!("conversa_bus_remote_lag_seconds").record(lag_ms as f64 / 1000.0);
+}
+
 fn stream_key(tenant: TenantId) -> String {
     format!("conversa:bus:{tenant}")
 }
@@ -409,6 +419,7 @@ async fn reader(
                     "event" => match serde_json::from_str::<EventEnvelope>(&body) {
                         Ok(envelope) => {
                             metrics::counter!("conversa_bus_remote_events_total").increment(1);
+                            record_lag(&entry.id);
                             local.publish(Published::new(envelope, Instant::now(), None));
                         }
                         Err(error) => tracing::warn!(%error, "bus: unreadable event entry"),

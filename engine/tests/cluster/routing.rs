@@ -67,11 +67,16 @@ async fn sprayed_webhooks_reach_every_agent_once_in_order(store: Store) {
             "agent on node {i} got an event twice"
         );
     }
-    let mut forwards = 0.0;
+    let (mut forwards, mut remote) = (0.0, 0.0);
     for node in nodes {
         forwards += metric(node, "conversa_cluster_forwards_total").await;
+        remote += metric(node, "conversa_bus_remote_lag_seconds_count").await;
     }
     assert!(forwards > 0.0, "no webhook was forwarded to another node");
+    assert!(
+        remote > 0.0,
+        "no node measured the Redis lag of another node's events"
+    );
 
     // A reply through each node: stored once by the owner, whichever node took it.
     let (status, page) =
