@@ -1,6 +1,7 @@
 //! The command port's node-local implementation: a [`Command`] runs on this node's actors when this
 //! node owns the shard of its conversation (or connection), and is forwarded to the owner otherwise. A
-//! single node (no cluster) runs everything locally. The gateway calls it through [`Router`]; actors
+//! single node (no cluster) runs everything locally. The gateway calls it through the
+//! [`Commands`] port, which [`Router`] implements; actors
 //! reach other owners through [`route`] (a reply handed to its connection's session, the provider's
 //! answer handed back to its conversation).
 //!
@@ -11,7 +12,7 @@
 use crate::directory::{Directory, RouteError};
 use crate::placement::Owner;
 use crate::session::SessionMsg;
-use schema::command::{Command, CommandError, Reply};
+use schema::command::{Command, CommandError, Commands, Reply};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,26 +30,26 @@ impl Router {
     pub fn directory(&self) -> &Arc<Directory> {
         &self.directory
     }
+}
 
-    /// Runs a command from this node's edge (a webhook, an agent's or admin's request, received at
-    /// `received_at`): here, or on its owner.
-    pub async fn execute(
-        &self,
-        command: Command,
-        received_at: Instant,
-    ) -> Result<Reply, RouteError> {
-        route(&self.directory, command, received_at).await
+#[async_trait::async_trait]
+impl Commands for Router {
+    async fn execute(&self, command: Command, received_at: Instant) -> Result<Reply, CommandError> {
+        route(&self.directory, command, received_at)
+            .await
+            .map_err(|e| e.to_command_error())
     }
 
-    /// Runs a command another node forwarded: only if this node owns its shard (never forwarded again).
-    pub async fn execute_here(&self, command: Command) -> Result<Reply, RouteError> {
+    async fn execute_here(&self, command: Command) -> Result<Reply, CommandError> {
         if let Some(cluster) = self.directory.cluster() {
             let shard = command.shard();
             if !matches!(cluster.placement.owner(shard), Owner::Local(_)) {
-                return Err(RouteError::NotOwner(shard));
+                return Err(RouteError::NotOwner(shard).to_command_error());
             }
         }
-        run(&self.directory, command, Instant::now()).await
+        run(&self.directory, command, Instant::now())
+            .await
+            .map_err(|e| e.to_command_error())
     }
 }
 

@@ -121,7 +121,7 @@ pub async fn run(
         );
         let keeper = c.keeper.spawn(cluster_stop.clone());
         let rpc = gateway::cluster::rpc_routes(
-            Arc::clone(&router),
+            Arc::clone(&router) as Arc<dyn schema::command::Commands>,
             c.secret,
             config.gateway.webhook_body_limit.saturating_mul(2),
             Duration::from_secs(config.gateway.body_read_timeout_secs.max(1)),

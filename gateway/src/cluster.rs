@@ -14,14 +14,13 @@
 
 use crate::auth::secrets_match;
 use crate::error::{ApiError, read_body};
-use actors::Router;
 use actors::placement::Forwarder;
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::routing::post;
-use schema::command::{Command, CommandError, Reply};
+use schema::command::{Command, CommandError, Commands, Reply};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +38,7 @@ pub enum Answer {
 
 #[derive(Clone)]
 struct RpcState {
-    router: Arc<Router>,
+    commands: Arc<dyn Commands>,
     secret: Arc<str>,
     body_limit: usize,
     body_timeout: Duration,
@@ -48,7 +47,7 @@ struct RpcState {
 /// The cluster listener's routes. `body_limit` bounds a forwarded command (a webhook's events for one
 /// conversation are at most a webhook body).
 pub fn rpc_routes(
-    router: Arc<Router>,
+    commands: Arc<dyn Commands>,
     secret: Arc<str>,
     body_limit: usize,
     body_timeout: Duration,
@@ -56,7 +55,7 @@ pub fn rpc_routes(
     axum::Router::new()
         .route(COMMANDS_PATH, post(receive))
         .with_state(RpcState {
-            router,
+            commands,
             secret,
             body_limit,
             body_timeout,
@@ -80,9 +79,9 @@ async fn receive(
     let bytes = read_body(body, state.body_limit, state.body_timeout).await?;
     let command: Command = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request("invalid_command", e.to_string()))?;
-    let answer = match state.router.execute_here(command).await {
+    let answer = match state.commands.execute_here(command).await {
         Ok(reply) => Answer::Ok(reply),
-        Err(error) => Answer::Err(error.to_command_error()),
+        Err(error) => Answer::Err(error),
     };
     Ok(axum::Json(answer))
 }

@@ -79,64 +79,40 @@ impl From<schema::store::StoreError> for ApiError {
     }
 }
 
-impl From<actors::RouteError> for ApiError {
-    fn from(e: actors::RouteError) -> Self {
-        use actors::RouteError;
-        use actors::conversation::ConversationError;
+impl From<schema::command::CommandError> for ApiError {
+    fn from(e: schema::command::CommandError) -> Self {
         use schema::command::CommandError;
         match e {
-            // The owner node's answer, mapped as if it had been given here.
-            RouteError::Remote(CommandError::NotFound) => {
-                RouteError::Conversation(ConversationError::NotFound).into()
-            }
-            RouteError::Remote(CommandError::WindowClosed(why)) => {
-                RouteError::Conversation(ConversationError::WindowClosed(why)).into()
-            }
-            RouteError::Remote(CommandError::Invalid(why)) => {
-                RouteError::Conversation(ConversationError::Invalid(why)).into()
-            }
-            RouteError::Remote(CommandError::Overloaded) => RouteError::Overloaded.into(),
-            RouteError::Remote(CommandError::ShardMoving(detail)) => {
-                ApiError::unavailable("shard_moving", format!("{detail}; nothing was done, retry"))
-            }
-            RouteError::Conversation(ConversationError::NotFound) => ApiError::not_found(
+            CommandError::NotFound => ApiError::not_found(
                 "conversation_not_found",
                 "no such conversation in this tenant",
             ),
-            RouteError::Conversation(ConversationError::WindowClosed(why)) => ApiError::new(
+            CommandError::WindowClosed(why) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "customer_service_window_closed",
                 why,
             ),
-            RouteError::Conversation(ConversationError::Invalid(detail)) => {
+            CommandError::Invalid(detail) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_message", detail)
             }
             // Routine while a shard changes hands (seconds): counted, not logged per request.
-            RouteError::NotOwner(shard) => ApiError::unavailable(
-                "shard_moving",
-                format!(
-                    "the conversation's shard {shard} is changing owner; nothing was done, retry"
-                ),
-            ),
-            RouteError::Overloaded => ApiError::unavailable(
+            CommandError::ShardMoving(detail) => {
+                ApiError::unavailable("shard_moving", format!("{detail}; nothing was done, retry"))
+            }
+            CommandError::Overloaded => ApiError::unavailable(
                 "overloaded",
                 "the node has too many requests in flight; nothing was done, retry",
             ),
-            other @ RouteError::Remote(_) if other.outcome_known() => {
-                // The owner node refused or could not be reached; the client retries.
-                tracing::warn!(error = %other, "forwarded request not done");
-                ApiError::unavailable("not_durable", format!("{other}; nothing was done, retry"))
+            CommandError::NothingDone(detail) => {
+                tracing::warn!(error = %detail, "request not done");
+                ApiError::unavailable("not_durable", format!("{detail}; nothing was done, retry"))
             }
-            other if other.outcome_known() => {
-                tracing::error!(error = %other, "request could not be completed");
-                ApiError::unavailable("not_durable", format!("{other}; nothing was done, retry"))
-            }
-            other => {
-                tracing::error!(error = %other, "request outcome unknown");
+            CommandError::OutcomeUnknown(detail) => {
+                tracing::error!(error = %detail, "request outcome unknown");
                 ApiError::unavailable(
                     "outcome_unknown",
                     format!(
-                        "{other}; it may have been applied or may still be. Retrying is safe: a \
+                        "{detail}; it may have been applied or may still be. Retrying is safe: a \
                          webhook is deduplicated by its provider message id, a send retried with the \
                          same client_message_id (or Idempotency-Key) answers with the stored message"
                     ),

@@ -14,8 +14,9 @@
 //! fuzzing.rs                  raw-bytes entry points for the fuzz targets in gateway/fuzz/
 //! ```
 //!
-//! **Architecture Invariant:** the gateway writes conversations only through commands (`actors::Router`,
-//! which reaches the owning actor on whichever node holds it); it reads
+//! **Architecture Invariant:** the gateway writes conversations only through the command port
+//! (`schema::command::Commands`, implemented by `actors::Router`, which reaches the owning actor on
+//! whichever node holds it); it reads
 //! through the `MessageStore` port for queries and never knows which backend is behind it.
 //!
 //! **Architecture Invariant:** an error on one request or socket never stops the listener: handlers
@@ -33,6 +34,8 @@ pub mod ws;
 use actors::{Directory, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use schema::bus::EventBus;
+use schema::channel::ChannelClient;
+use schema::command::Commands;
 use schema::store::MessageStore;
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,9 +111,11 @@ impl Default for GatewayConfig {
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    /// Where commands go: this node's actors, or the owner of the conversation's shard.
-    pub router: Arc<Router>,
-    /// This node's actors, for what is not a conversation command (sessions, live counts).
+    /// The command port: this node's actors, or the owner of the entity's shard.
+    pub commands: Arc<dyn Commands>,
+    /// Provider calls that are not sends (mark as read, media download).
+    pub channel: Arc<dyn ChannelClient>,
+    /// This node's actors, for operations only (live counts, shards served).
     pub directory: Arc<Directory>,
     pub store: Arc<dyn MessageStore>,
     pub bus: Arc<dyn EventBus>,
@@ -130,7 +135,7 @@ impl AppState {
     pub async fn session_command(&self, command: schema::command::Command) {
         let kind = command.kind();
         if let Err(error) = self
-            .router
+            .commands
             .execute(command, std::time::Instant::now())
             .await
         {
@@ -148,7 +153,8 @@ impl AppState {
         let directory = Arc::clone(router.directory());
         Self {
             store: Arc::clone(&directory.services().store),
-            router,
+            channel: Arc::clone(&directory.services().channel),
+            commands: router,
             directory,
             bus,
             metrics,

@@ -15,7 +15,9 @@ use crate::cluster::ShardId;
 use crate::inbound::InboundEvent;
 use crate::records::{Message, MessageContent, ProviderError};
 use crate::{AgentId, ConnectionId, ConversationId, Seq, TenantId};
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use std::time::Instant;
 
 /// A request to one conversation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -168,6 +170,17 @@ impl CommandError {
     pub fn outcome_known(&self) -> bool {
         !matches!(self, CommandError::OutcomeUnknown(_))
     }
+}
+
+/// The command port: how the edge (webhooks, REST, the node-to-node RPC) acts on conversations and
+/// connections, without knowing where their actors run. Implemented by `actors::Router`.
+#[async_trait]
+pub trait Commands: Send + Sync + 'static {
+    /// Runs a command from this node's edge (received at `received_at`): here, or on the node that
+    /// owns its shard.
+    async fn execute(&self, command: Command, received_at: Instant) -> Result<Reply, CommandError>;
+    /// Runs a command another node forwarded: only if this node owns its shard, never forwarded again.
+    async fn execute_here(&self, command: Command) -> Result<Reply, CommandError>;
 }
 
 #[cfg(test)]

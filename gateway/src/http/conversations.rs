@@ -227,7 +227,7 @@ pub async fn send(
         content,
         client_message_id: request.client_message_id,
     };
-    let message = match state.router.execute(command, Instant::now()).await? {
+    let message = match state.commands.execute(command, Instant::now()).await? {
         Reply::Sent(message) => *message,
         _ => return Err(ApiError::internal("a send was answered as something else")),
     };
@@ -421,8 +421,6 @@ pub async fn mark_read(
             )
         })?;
     state
-        .directory
-        .services()
         .channel
         .mark_read(&connection, &conversation.contact.address, &newest)
         .await

@@ -60,8 +60,6 @@ pub async fn download(
         })?;
     let limit = state.config.media_max_bytes;
     let media = state
-        .directory
-        .services()
         .channel
         .fetch_media(&connection, &media_id, limit)
         .await

@@ -406,7 +406,7 @@ pub(super) async fn ingest(
             events,
             request_id: request_id.to_string(),
         };
-        state.router.execute(command, received_at)
+        state.commands.execute(command, received_at)
     }))
     .await;
     let (mut stored, mut duplicates, mut statuses) = (0, 0, 0);
