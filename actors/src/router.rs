@@ -182,6 +182,15 @@ async fn run(
             directory.reconnect_local_session(tenant, connection).await;
             Ok(Reply::Done)
         }
+        Command::MarkRead {
+            tenant,
+            connection,
+            contact,
+            provider_message_id,
+        } => directory
+            .mark_read_local(tenant, connection, contact, provider_message_id)
+            .await
+            .map(|()| Reply::Done),
         Command::RestartSession { tenant, connection } => {
             directory.stop_local_session(tenant, connection);
             Ok(Reply::Done)

@@ -79,6 +79,13 @@ pub enum SessionMsg {
         seq: Seq,
         outbound: Outbound,
     },
+    /// Send a read receipt (after the connection's rate limiter, like a send); answers the provider's
+    /// refusal or failure as text.
+    MarkRead {
+        to: String,
+        provider_message_id: String,
+        reply: ractor::RpcReplyPort<Result<(), String>>,
+    },
     /// A webhook said the WhatsApp Web session dropped: start the reconnect loop unless it runs.
     ReconnectRequested,
     /// The loop's next attempt (`attempt` counts from 0).
@@ -203,6 +210,23 @@ impl Actor for SessionActor {
                         recorded_answer(answer),
                     )
                     .await;
+                });
+            }
+            SessionMsg::MarkRead {
+                to,
+                provider_message_id,
+                reply,
+            } => {
+                let (rate, connection) = (Arc::clone(&state.rate), Arc::clone(&state.connection));
+                let channel = Arc::clone(&state.directory.services().channel);
+                // Aside, like a send: the limiter's wait never holds this mailbox.
+                tokio::spawn(async move {
+                    rate.until_ready().await;
+                    let answer = channel
+                        .mark_read(&connection, &to, &provider_message_id)
+                        .await
+                        .map_err(|e| e.to_string());
+                    let _ = reply.send(answer);
                 });
             }
             SessionMsg::ReconnectRequested => {

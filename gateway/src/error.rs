@@ -103,6 +103,14 @@ impl From<schema::command::CommandError> for ApiError {
                 "overloaded",
                 "the node has too many requests in flight; nothing was done, retry",
             ),
+            CommandError::ProviderFailed(detail) => {
+                tracing::warn!(error = %detail, "provider call failed");
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "provider_unavailable",
+                    format!("the provider refused or failed: {detail}"),
+                )
+            }
             CommandError::NothingDone(detail) => {
                 tracing::warn!(error = %detail, "request not done");
                 ApiError::unavailable("not_durable", format!("{detail}; nothing was done, retry"))

@@ -60,6 +60,14 @@ pub enum Command {
         tenant: TenantId,
         connection: ConnectionId,
     },
+    /// Tell the provider the business read the contact's messages up to `provider_message_id`
+    /// (through the connection's session, so it shares the number's rate limit).
+    MarkRead {
+        tenant: TenantId,
+        connection: ConnectionId,
+        contact: String,
+        provider_message_id: String,
+    },
     /// The connection changed (paused, edited, removed): stop its session so the next send loads it
     /// afresh.
     RestartSession {
@@ -83,6 +91,7 @@ impl Command {
             | Command::RecordAnswer { tenant, .. }
             | Command::Deliver { tenant, .. }
             | Command::Reconnect { tenant, .. }
+            | Command::MarkRead { tenant, .. }
             | Command::RestartSession { tenant, .. } => *tenant,
         }
     }
@@ -94,6 +103,7 @@ impl Command {
             | Command::RecordAnswer { conversation, .. } => Target::Conversation(*conversation),
             Command::Deliver { connection, .. }
             | Command::Reconnect { connection, .. }
+            | Command::MarkRead { connection, .. }
             | Command::RestartSession { connection, .. } => Target::Connection(*connection),
         }
     }
@@ -114,6 +124,7 @@ impl Command {
             Command::RecordAnswer { .. } => "record_answer",
             Command::Deliver { .. } => "deliver",
             Command::Reconnect { .. } => "reconnect",
+            Command::MarkRead { .. } => "mark_read",
             Command::RestartSession { .. } => "restart_session",
         }
     }
@@ -156,6 +167,9 @@ pub enum CommandError {
     /// was done; retrying in a moment reaches the new owner.
     #[error("{0}")]
     ShardMoving(String),
+    /// The provider refused or failed a call that stores nothing here (a read receipt).
+    #[error("the provider refused or failed: {0}")]
+    ProviderFailed(String),
     /// Surely nothing was done (refused, store unavailable before writing, no owner reachable).
     #[error("{0}")]
     NothingDone(String),

@@ -127,6 +127,9 @@ pub enum RouteError {
     Overloaded,
     #[error("the node is shutting down")]
     ShuttingDown,
+    /// A provider call that stores nothing here (a read receipt) failed.
+    #[error("the provider refused or failed: {0}")]
+    Provider(String),
     /// In a cluster: this node does not hold the shard's lease (it moved, or is moving).
     #[error("shard {0} is not served by this node")]
     NotOwner(ShardId),
@@ -147,7 +150,8 @@ impl RouteError {
             RouteError::Spawn(_)
             | RouteError::Overloaded
             | RouteError::ShuttingDown
-            | RouteError::NotOwner(_) => true,
+            | RouteError::NotOwner(_)
+            | RouteError::Provider(_) => true,
             RouteError::Remote(error) => error.outcome_known(),
         }
     }
@@ -164,6 +168,7 @@ impl RouteError {
             }
             RouteError::Overloaded => CommandError::Overloaded,
             RouteError::NotOwner(_) => CommandError::ShardMoving(self.to_string()),
+            RouteError::Provider(why) => CommandError::ProviderFailed(why.clone()),
             RouteError::Remote(error) => error.clone(),
             other if other.outcome_known() => CommandError::NothingDone(other.to_string()),
             other => CommandError::OutcomeUnknown(other.to_string()),

@@ -246,6 +246,35 @@ impl Directory {
         }
     }
 
+    /// Sends a read receipt through this node's session of the connection (its rate limit applies).
+    pub(crate) async fn mark_read_local(
+        self: &Arc<Self>,
+        tenant: TenantId,
+        connection: ConnectionId,
+        to: String,
+        provider_message_id: String,
+    ) -> Result<(), RouteError> {
+        let timeout = self.services.config.call_timeout;
+        let session = self.session(tenant, connection).await?;
+        let answer = session
+            .call(
+                |reply| SessionMsg::MarkRead {
+                    to,
+                    provider_message_id,
+                    reply,
+                },
+                Some(timeout),
+            )
+            .await;
+        match answer {
+            Ok(CallResult::Success(result)) => result.map_err(RouteError::Provider),
+            Ok(CallResult::Timeout) => Err(RouteError::Timeout(timeout)),
+            Ok(CallResult::SenderError) | Err(_) => Err(RouteError::Spawn(
+                "the connection's session stopped before answering".into(),
+            )),
+        }
+    }
+
     /// Stops this node's session actor of a connection if it runs, so the next send loads the
     /// connection afresh (after it was paused, edited or removed).
     pub(crate) fn stop_local_session(&self, tenant: TenantId, id: ConnectionId) {

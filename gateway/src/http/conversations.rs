@@ -420,17 +420,13 @@ pub async fn mark_read(
                 "the connection is paused or removed",
             )
         })?;
-    state
-        .channel
-        .mark_read(&connection, &conversation.contact.address, &newest)
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "mark as read failed");
-            ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "provider_unavailable",
-                format!("the provider refused or failed: {e}"),
-            )
-        })?;
+    // Through the connection's session, on whichever node owns it: the number's rate limit applies.
+    let command = Command::MarkRead {
+        tenant: agent.tenant_id,
+        connection: connection.id,
+        contact: conversation.contact.address.clone(),
+        provider_message_id: newest,
+    };
+    state.commands.execute(command, Instant::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
