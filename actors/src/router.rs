@@ -53,9 +53,10 @@ impl Commands for Router {
     }
 }
 
-/// Longest a command waits for a moving shard to be taken by its next owner (a handoff takes one
-/// keeper round of the new owner; a lost node's shards take a lease, which is not waited for).
-const HANDOFF_WAIT: Duration = Duration::from_secs(3);
+/// Longest a command waits for a moving shard to be taken by its next owner: a handoff takes up to
+/// one keeper round of the new owner (a third of the 15 s default lease); a lost node's shards take a
+/// whole lease, which is not waited for.
+const HANDOFF_WAIT: Duration = Duration::from_secs(6);
 
 /// Runs `command` here if this node owns its shard (or there is no cluster), else on its owner. While
 /// the shard is changing hands the command waits, at most [`HANDOFF_WAIT`], for the new owner.

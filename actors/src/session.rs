@@ -219,9 +219,18 @@ impl Actor for SessionActor {
             } => {
                 let (rate, connection) = (Arc::clone(&state.rate), Arc::clone(&state.connection));
                 let channel = Arc::clone(&state.directory.services().channel);
-                // Aside, like a send: the limiter's wait never holds this mailbox.
+                let wait = state.directory.services().config.call_timeout;
+                // Aside, like a send: the limiter's wait never holds this mailbox, and a receipt that
+                // cannot get a slot before its caller gives up is dropped, not sent late.
                 tokio::spawn(async move {
-                    rate.until_ready().await;
+                    if tokio::time::timeout(wait, rate.until_ready())
+                        .await
+                        .is_err()
+                    {
+                        let _ =
+                            reply.send(Err("the number's rate limit left no slot in time".into()));
+                        return;
+                    }
                     let answer = channel
                         .mark_read(&connection, &to, &provider_message_id)
                         .await

@@ -113,20 +113,21 @@ pub async fn run(
     };
     let router = Arc::new(actors::Router::new(Arc::clone(&directory)));
     let cluster_stop = CancellationToken::new();
+    let cluster_release = CancellationToken::new();
     let cluster_tasks = cluster.map(|c| {
         announce(
             &options,
             json!({"event": "cluster", "node": c.keeper.member.node.to_string(), "rpc_url": c.keeper.member.rpc_url}),
             &format!("cluster member {} at {}", c.keeper.member.node, c.keeper.member.rpc_url),
         );
-        let keeper = c.keeper.spawn(cluster_stop.clone());
+        let keeper = c.keeper.spawn(cluster_stop.clone(), cluster_release.clone());
         let rpc = gateway::cluster::rpc_routes(
             Arc::clone(&router) as Arc<dyn schema::command::Commands>,
             c.secret,
             config.gateway.webhook_body_limit.saturating_mul(2),
             Duration::from_secs(config.gateway.body_read_timeout_secs.max(1)),
         );
-        let stop = cluster_stop.clone();
+        let stop = cluster_release.clone();
         let limits = config.server_limits();
         let server = tokio::spawn(async move {
             gateway::server::serve(c.listener, rpc, limits, stop.cancelled_owned(), Duration::from_secs(5))
@@ -202,8 +203,11 @@ pub async fn run(
         .get()
         .map_or(deadline, |at| deadline.saturating_sub(at.elapsed()));
     tracing::info!("HTTP drained; stopping actors");
-    directory.shutdown(deadline).await;
+    // In a cluster: serve no shard from here on (forwarded commands are answered "shard moving", and
+    // peers wait for the next owners), drain the actors, then release the leases and leave.
     cluster_stop.cancel();
+    directory.shutdown(deadline).await;
+    cluster_release.cancel();
     if let Some((keeper, server)) = cluster_tasks {
         // Releases the leases (their shards move at once instead of after a lease) and leaves.
         let _ = tokio::time::timeout(Duration::from_secs(5), keeper).await;

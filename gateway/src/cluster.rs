@@ -4,7 +4,8 @@
 //! `actors::placement::Forwarder` the router uses.
 //!
 //! The answer is always 200 with `{"ok": Reply}` or `{"err": CommandError}` once the command ran (or
-//! was refused) on the owner; any other status means the command never ran there. A forward whose
+//! was refused) on the owner; 400, 401, 408, 413 and 415 are the owner refusing it unread; any other
+//! status is taken as an unknown outcome (a proxy in between may answer after the owner ran it). A forward whose
 //! answer is lost (a timeout, a broken connection after the request was sent) is reported as an
 //! unknown outcome, never as "nothing was done": the owner may have committed it.
 //!
@@ -132,10 +133,16 @@ impl Forwarder for HttpForwarder {
         };
         let status = response.status();
         if !status.is_success() {
-            // Refused at the owner's door (secret, size, shutdown): the command did not run.
-            return Err(CommandError::NothingDone(format!(
-                "the owning node refused the forward with {status}"
-            )));
+            // The owner's own refusals at its door (secret, malformed, too large, too slow) mean the
+            // command never ran; any other status may come from something in between (a proxy's
+            // 502/504) after the owner ran it.
+            let refused = matches!(status.as_u16(), 400 | 401 | 408 | 413 | 415);
+            let detail = format!("the owning node answered the forward with {status}");
+            return Err(if refused {
+                CommandError::NothingDone(detail)
+            } else {
+                CommandError::OutcomeUnknown(detail)
+            });
         }
         match response.json::<Answer>().await {
             Ok(Answer::Ok(reply)) => Ok(reply),

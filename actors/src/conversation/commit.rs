@@ -143,10 +143,10 @@ async fn settle(
         }
         match tokio::time::timeout_at(deadline, store.commit(commit.clone())).await {
             Ok(Ok(())) => return Ok(()),
-            // The shard moved on. The store checks the fence under the lease row's lock, so the new
-            // epoch was taken only after every commit holding the old one had finished: one more read
-            // tells whether ours was among them.
-            Ok(Err(StoreError::Fenced(fence))) => {
+            // The shard moved on: this node may not write again. Whether the earlier, ambiguous attempt
+            // landed is told by the event at its seq; when it is not there yet it may still land (a
+            // CQL batch is replayed from its batchlog), so the outcome is unknown, never "nothing".
+            Ok(Err(StoreError::Fenced(_))) => {
                 metrics::counter!("conversa_cluster_fencing_refusals_total").increment(1);
                 let last = commit.events.last().map(|e| (e.seq, e.at));
                 let found = store
@@ -158,15 +158,9 @@ async fn settle(
                     {
                         Ok(())
                     }
-                    (Ok(_), _) => Err(ConversationError::Store(format!(
-                        "shard {} moved past epoch {}: this node no longer owns the conversation",
-                        fence.shard, fence.epoch
-                    ))),
-                    (Err(_), _) => Err(ConversationError::Unsettled(first_error)),
+                    _ => Err(ConversationError::Unsettled(first_error)),
                 };
             }
-            // Written meanwhile (the next read tells), or written by another turn.
-            Ok(Err(StoreError::SeqConflict { .. })) => {}
             Ok(Err(_)) | Err(_) => {}
         }
     }

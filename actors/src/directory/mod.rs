@@ -127,6 +127,10 @@ pub enum RouteError {
     Overloaded,
     #[error("the node is shutting down")]
     ShuttingDown,
+    /// The request reached an actor that stopped under it, and could not be retried: it may have
+    /// been applied.
+    #[error("the request's actor stopped and it could not be retried: {0}")]
+    Interrupted(String),
     /// A provider call that stores nothing here (a read receipt) failed.
     #[error("the provider refused or failed: {0}")]
     Provider(String),
@@ -145,7 +149,7 @@ impl RouteError {
     /// tell, a request that stopped its actor after it may have committed.
     pub fn outcome_known(&self) -> bool {
         match self {
-            RouteError::Timeout(_) | RouteError::Poisoned(_) => false,
+            RouteError::Timeout(_) | RouteError::Poisoned(_) | RouteError::Interrupted(_) => false,
             RouteError::Conversation(error) => error.outcome_known(),
             RouteError::Spawn(_)
             | RouteError::Overloaded
@@ -214,6 +218,9 @@ pub struct Directory {
     /// Sends handed to a session and not yet answered (kept here, not in the session actor, so a
     /// restarted session does not send again what its predecessor still has in flight).
     outbound: crate::session::InFlight,
+    /// Replies being handed to a connection owned by another node (each a background task); over the
+    /// bound a reply waits in the outbox for the sweep.
+    remote_deliveries: Arc<Semaphore>,
     /// In a cluster: which shards this node serves, and how to reach the others (set once at start).
     cluster: std::sync::OnceLock<placement::ClusterLink>,
 }
@@ -230,6 +237,7 @@ impl Directory {
             unsettled: DashMap::new(),
             outbound: Default::default(),
             cluster: std::sync::OnceLock::new(),
+            remote_deliveries: Arc::new(Semaphore::new(services.config.max_queued_sends.max(1))),
             services,
         }
     }
@@ -312,8 +320,16 @@ impl Directory {
         let attempts = self.services.config.max_delivery_attempts.max(1);
         let timeout = self.services.config.call_timeout;
         let ticket = Ticket::new(tokio::time::Instant::now() + timeout, permit);
+        // Whether an attempt reached an actor that then died under it (it may have committed).
+        let mut reached = false;
         for _ in 0..attempts {
-            let actor = self.conversation(tenant, conversation).await?;
+            let actor = match self.conversation(tenant, conversation).await {
+                Ok(actor) => actor,
+                // The retry cannot run here (the shard moved away meanwhile, or the spawn failed):
+                // the attempt that reached the dead actor may have been applied.
+                Err(error) if reached => return Err(RouteError::Interrupted(error.to_string())),
+                Err(error) => return Err(error),
+            };
             // ractor mailboxes have no length: requests waiting on conversation actors are the backlog.
             let backlog = metrics::gauge!("conversa_actor_requests_in_flight");
             backlog.increment(1.0);
@@ -327,6 +343,7 @@ impl Directory {
                 // The actor stopped (passivation, panic, store failure) before answering: the request
                 // was not applied, or was applied durably and will be found as a duplicate. Retry.
                 Ok(CallResult::SenderError) | Err(_) => {
+                    reached = true;
                     self.forget(Entity::Conversation(tenant, conversation), actor.get_id());
                 }
             }

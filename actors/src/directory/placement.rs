@@ -145,8 +145,16 @@ impl Directory {
             seq,
             outbound,
         };
+        let Ok(permit) = Arc::clone(&self.remote_deliveries).try_acquire_owned() else {
+            // Stored and in the outbox: the sweep hands it over later.
+            metrics::counter!("conversa_outbound_deferred_total").increment(1);
+            return true;
+        };
         let directory = Arc::clone(self);
-        tokio::spawn(async move { directory.deliver_to_owner(command).await });
+        tokio::spawn(async move {
+            directory.deliver_to_owner(command).await;
+            drop(permit);
+        });
         true
     }
 

@@ -44,9 +44,14 @@ impl Keeper {
         self.lease * 2 / 3
     }
 
-    /// Runs rounds until `stop` is cancelled, then releases every lease held and leaves the membership
-    /// (call after the node's actors have stopped).
-    pub fn spawn(self, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    /// Runs rounds until `stop` is cancelled; then serves nothing more (the table says nobody owns
+    /// anything, so commands wait for the next owners) and, once `release` is cancelled (after the
+    /// node's actors have drained), releases every lease held and leaves the membership.
+    pub fn spawn(
+        self,
+        stop: CancellationToken,
+        release: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut held = Held::new();
             let mut tick = tokio::time::interval(self.round_every());
@@ -62,6 +67,9 @@ impl Keeper {
                     self.publish_expiry_only();
                 }
             }
+            self.table
+                .replace(vec![Slot::default(); usize::from(SHARDS)]);
+            release.cancelled().await;
             self.leave(held).await;
         })
     }
@@ -70,9 +78,10 @@ impl Keeper {
         let me = self.member.node;
         self.store.heartbeat(&self.member).await?;
         let members = self.store.members(self.lease).await?;
-        let leases = self.store.leases().await?;
+        let mut leases = self.store.leases().await?;
 
-        // Renew.
+        // Renew, and publish at once: whatever fails later in the round, the renewed shards keep
+        // being served.
         let started = Instant::now();
         let mine: Vec<(ShardId, u64)> = held.iter().map(|(s, e)| (*s, *e)).collect();
         let renewed = self.store.renew(me, &mine, self.lease).await?;
@@ -81,47 +90,59 @@ impl Keeper {
             .map(|(s, _)| *s)
             .filter(|s| !renewed.contains(s))
             .collect();
-        if !lost.is_empty() {
-            metrics::counter!("conversa_cluster_leases_lost_total").increment(lost.len() as u64);
-            tracing::warn!(shards = lost.len(), "leases taken over by another node");
-            for shard in &lost {
-                held.remove(shard);
+        for shard in &lost {
+            held.remove(shard);
+        }
+        // Leases this node holds but forgot (an acquire whose answer was lost): adopted, so they are
+        // renewed and served, or handed off, instead of lying idle until they lapse.
+        for lease in &leases {
+            if lease.owner == Some(me) && !lease.expired && !held.contains_key(&lease.shard) {
+                held.insert(lease.shard, lease.epoch);
             }
-            self.stop_serving(&lost);
-            self.directory
-                .evict_shards(&lost, Duration::from_secs(1))
-                .await;
         }
         let mut serve_until: HashMap<ShardId, Instant> = renewed
             .iter()
             .map(|s| (*s, started + self.serve_window()))
             .collect();
+        self.publish(&leases, &members, held, &serve_until);
+        if !lost.is_empty() {
+            metrics::counter!("conversa_cluster_leases_lost_total").increment(lost.len() as u64);
+            tracing::warn!(shards = lost.len(), "leases taken over by another node");
+            self.directory
+                .evict_shards(&lost, Duration::from_secs(1))
+                .await;
+        }
 
-        // Hand off what a live member should own instead, a bounded number at a time.
+        // Hand off what a live member should own instead, a bounded number at a time: stop routing
+        // to this node (the shards leave `held`, so the table says nobody), drain their actors, then
+        // let the leases go (and drain again: a request that slipped in meanwhile).
         let live: Vec<NodeId> = members.iter().map(|m| m.node).collect();
-        let surplus: Vec<ShardId> = held
-            .keys()
-            .copied()
-            .filter(|s| preferred_owner(*s, &live).is_some_and(|p| p != me))
+        let surplus: Vec<(ShardId, u64)> = held
+            .iter()
+            .map(|(s, e)| (*s, *e))
+            .filter(|(s, _)| preferred_owner(*s, &live).is_some_and(|p| p != me))
             .take(self.max_moves_per_round)
             .collect();
         if !surplus.is_empty() && live.contains(&me) {
-            for shard in &surplus {
+            let shards: Vec<ShardId> = surplus.iter().map(|(s, _)| *s).collect();
+            for shard in &shards {
+                held.remove(shard);
                 serve_until.remove(shard);
             }
-            // Stop routing to this node first, then drain the actors, then let the lease go.
             self.publish(&leases, &members, held, &serve_until);
-            self.directory.evict_shards(&surplus, self.lease / 3).await;
-            for shard in &surplus {
-                if let Some(epoch) = held.remove(shard) {
-                    self.store.release(*shard, me, epoch).await?;
+            self.directory.evict_shards(&shards, self.lease / 3).await;
+            for (shard, epoch) in &surplus {
+                if let Err(error) = self.store.release(*shard, me, *epoch).await {
+                    // It lapses by itself; the preferred owner takes it then.
+                    tracing::warn!(%shard, %error, "lease not released");
                 }
             }
+            self.directory.evict_shards(&shards, self.lease / 3).await;
             metrics::counter!("conversa_cluster_handoffs_total").increment(surplus.len() as u64);
             tracing::info!(shards = surplus.len(), "shards handed off to newer members");
         }
 
-        // Take free shards this node should own.
+        // Take free shards this node should own; one that cannot be taken now is tried next round.
         let mut taken = 0u64;
         for lease in &leases {
             if held.contains_key(&lease.shard) || !lease.is_free() {
@@ -131,27 +152,34 @@ impl Keeper {
                 continue;
             }
             let asked = Instant::now();
-            if let Some(won) = self
+            match self
                 .store
                 .acquire(lease.shard, me, lease.epoch, self.lease)
-                .await?
+                .await
             {
-                if lease.owner.is_some_and(|o| o != me) {
-                    metrics::counter!("conversa_cluster_takeovers_total").increment(1);
+                Ok(Some(won)) => {
+                    if lease.owner.is_some_and(|o| o != me) {
+                        metrics::counter!("conversa_cluster_takeovers_total").increment(1);
+                    }
+                    held.insert(won.shard, won.epoch);
+                    serve_until.insert(won.shard, asked + self.serve_window());
+                    taken += 1;
                 }
-                held.insert(won.shard, won.epoch);
-                serve_until.insert(won.shard, asked + self.serve_window());
-                taken += 1;
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(shard = %lease.shard, %error, "lease not taken; next round");
+                }
             }
         }
         if taken > 0 {
             tracing::info!(shards = taken, held = held.len(), "shards taken");
         }
-        let leases = if taken > 0 || !surplus.is_empty() {
-            self.store.leases().await?
-        } else {
-            leases
-        };
+        if taken > 0 || !surplus.is_empty() {
+            // Best effort: the owners of what just moved; the next round reads them anyway.
+            if let Ok(fresh) = self.store.leases().await {
+                leases = fresh;
+            }
+        }
         self.publish(&leases, &members, held, &serve_until);
         metrics::gauge!("conversa_cluster_members").set(members.len() as f64);
         metrics::gauge!("conversa_cluster_shards_owned").set(held.len() as f64);
@@ -199,16 +227,6 @@ impl Keeper {
     /// After a failed round: nothing changes but time; the table's own windows run out by themselves.
     fn publish_expiry_only(&self) {
         metrics::gauge!("conversa_cluster_shards_owned").set(self.table.local_shards() as f64);
-    }
-
-    fn stop_serving(&self, lost: &[ShardId]) {
-        let mut slots = self.table.snapshot();
-        for shard in lost {
-            if let Some(slot) = slots.get_mut(usize::from(shard.0)) {
-                *slot = Slot::default();
-            }
-        }
-        self.table.replace(slots);
     }
 
     /// Graceful exit: release every lease (the preferred owners take them on their next round) and

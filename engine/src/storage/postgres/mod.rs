@@ -51,7 +51,13 @@ impl PostgresStore {
         let options = PgConnectOptions::from_str(&config.url)
             .map_err(|e| StoreError::Unavailable(format!("postgres url: {e}")))?
             .application_name("conversa")
-            .options([("statement_timeout", statement_timeout.as_str())]);
+            // A session whose client stops mid-transaction (a node paused or cut off mid-commit) is
+            // ended by the server after 5 s, so the share lock its commit holds on a shard lease
+            // cannot hold a takeover (or the taker's renewals) hostage.
+            .options([
+                ("statement_timeout", statement_timeout.as_str()),
+                ("idle_in_transaction_session_timeout", "5000"),
+            ]);
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections.max(1))
             .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))

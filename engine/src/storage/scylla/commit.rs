@@ -24,7 +24,17 @@ impl ScyllaStore {
                 expected == 0
             }
             None => {
-                let stored = self.last_seq(tenant, id).await?;
+                // A single node after a cluster ran on this keyspace: seqs a cluster turn reserved
+                // count as taken (loading the conversation follows them too).
+                let (row, reserved) = futures::future::try_join(
+                    self.last_seq(tenant, id),
+                    self.reserved_seq(tenant, id),
+                )
+                .await?;
+                let stored = match (row, reserved) {
+                    (Some(row), Some(reserved)) => Some(row.max(reserved)),
+                    (row, _) => row,
+                };
                 if stored.unwrap_or(0) != expected {
                     return Err(StoreError::SeqConflict {
                         conversation: id,
@@ -133,6 +143,32 @@ impl ScyllaStore {
         }
         if stored_epoch > fence.epoch {
             return Err(StoreError::Fenced(fence));
+        }
+        if stored_seq < expected
+            && self
+                .last_seq(conversation.tenant_id, conversation.id)
+                .await?
+                == Some(expected)
+        {
+            // The fence row is behind the conversation (turns were written on a single node since
+            // it last moved): bring it to where the conversation is, under this turn's fence.
+            let moved: Vec<Row> = self
+                .rows(
+                    &s.move_fence,
+                    (
+                        epoch,
+                        last,
+                        stamp,
+                        tenant,
+                        id,
+                        epoch,
+                        seq_to_db(stored_seq)?,
+                    ),
+                )
+                .await?;
+            if applied(&moved) {
+                return Ok(());
+            }
         }
         if expected == 0
             && self
