@@ -206,6 +206,14 @@ pub trait MessageStore: Send + Sync + 'static {
         tenant: TenantId,
         id: ConversationId,
     ) -> StoreResult<Option<Conversation>>;
+    /// The last seq of a conversation reserved in cluster mode (CQL: a turn reserves its seqs before
+    /// writing them), 0 when none: a conversation that does not exist yet but has a reservation (its
+    /// first turn's owner stopped before writing it, or is paused and may still write) starts after
+    /// it, so no seq is ever written by two owners. Backends without reservations answer 0.
+    async fn reserved_seq(&self, tenant: TenantId, id: ConversationId) -> StoreResult<Seq> {
+        let _ = (tenant, id);
+        Ok(0)
+    }
     /// Applies one actor turn atomically and durably. In the same write, every outbound message of the
     /// commit whose status is `pending` enters the outbox and every other outbound message leaves it.
     /// A message that is already stored with a higher [`MessageStatus::rank`] keeps its stored version:

@@ -344,13 +344,15 @@ impl ConversationState {
         connection_id: ConnectionId,
         first: &InboundMessage,
     ) -> &'t mut Turn {
+        let mut created = false;
         let turn = turn.get_or_insert_with(|| {
-            Turn::new(
-                new_conversation(self.tenant, self.id, connection_id, first),
-                true,
-            )
+            created = true;
+            let mut conversation = new_conversation(self.tenant, self.id, connection_id, first);
+            // Seqs a cluster owner reserved for this conversation and may still write are skipped.
+            conversation.last_seq = self.reserved_seq;
+            Turn::new(conversation, true)
         });
-        if turn.conversation.last_seq == 0 {
+        if created {
             let conversation = turn.conversation.clone();
             turn.push(ConversationEvent::ConversationCreated { conversation });
         }

@@ -60,6 +60,9 @@ pub struct ConversationState {
     /// When the current turn must have published its events (see `ActorConfig::turn_deadline`).
     turn_deadline: tokio::time::Instant,
     fence: Option<Fence>,
+    /// For a conversation that does not exist yet: the seqs reserved for it in cluster mode, which
+    /// its first turn follows (0 almost always).
+    reserved_seq: Seq,
 }
 
 /// Errors a conversation answers with.
@@ -148,6 +151,10 @@ impl Actor for ConversationActor {
     ) -> Result<Self::State, ActorProcessingErr> {
         let services = args.directory.services();
         let conversation = services.store.conversation(args.tenant, args.id).await?;
+        let reserved_seq = match &conversation {
+            None => services.store.reserved_seq(args.tenant, args.id).await?,
+            Some(_) => 0,
+        };
         publish_unsettled(&args.directory, args.tenant, args.id, conversation.as_ref()).await?;
         let period = services.config.idle_check_interval;
         let idle_timer = myself.send_interval(period, || ConversationMsg::IdleCheck);
@@ -161,6 +168,7 @@ impl Actor for ConversationActor {
             idle_timer,
             turn_deadline: tokio::time::Instant::now(),
             fence: args.fence,
+            reserved_seq,
         })
     }
 

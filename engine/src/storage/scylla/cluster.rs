@@ -65,7 +65,7 @@ impl ScyllaStore {
 
     /// The last seq reserved on a conversation's fence row, if it has one (read at the store's
     /// consistency: used when an actor loads the conversation).
-    pub(super) async fn reserved_seq(
+    pub(super) async fn fence_seq(
         &self,
         tenant: TenantId,
         id: ConversationId,

@@ -7,7 +7,9 @@
 //! the conversation and the reserved seq is the one the turn follows. The turn's rows live in other
 //! partitions, so they cannot join that transaction; reserving first means a former owner that wakes
 //! up mid-turn can only ever write into seqs it reserved before the takeover, never over the new
-//! owner's, and is refused from the new owner's first commit on.
+//! owner's, and is refused from the new owner's first commit on. Seqs reserved and never written
+//! are never reused: a conversation whose first turn was reserved by an owner that stopped starts
+//! after them (`MessageStore::reserved_seq`).
 
 use super::*;
 
@@ -21,28 +23,25 @@ impl ScyllaStore {
             // Cluster mode: the turn's seqs are reserved first, under the writer's fence.
             Some(fence) => {
                 self.reserve(commit, fence).await?;
-                expected == 0
+                commit.previous.is_none()
             }
             None => {
                 // A single node after a cluster ran on this keyspace: seqs a cluster turn reserved
                 // count as taken (loading the conversation follows them too).
                 let (row, reserved) = futures::future::try_join(
                     self.last_seq(tenant, id),
-                    self.reserved_seq(tenant, id),
+                    self.fence_seq(tenant, id),
                 )
                 .await?;
-                let stored = match (row, reserved) {
-                    (Some(row), Some(reserved)) => Some(row.max(reserved)),
-                    (row, _) => row,
-                };
-                if stored.unwrap_or(0) != expected {
+                let stored = row.unwrap_or(0).max(reserved.unwrap_or(0));
+                if stored != expected {
                     return Err(StoreError::SeqConflict {
                         conversation: id,
-                        stored: stored.unwrap_or(0),
+                        stored,
                         first: expected + 1,
                     });
                 }
-                stored.is_none()
+                row.is_none()
             }
         };
         let (writes, bytes) = self.turn_writes(commit, new)?;
@@ -152,34 +151,6 @@ impl ScyllaStore {
         {
             // The fence row is behind the conversation (turns were written on a single node since
             // it last moved): bring it to where the conversation is, under this turn's fence.
-            let moved: Vec<Row> = self
-                .rows(
-                    &s.move_fence,
-                    (
-                        epoch,
-                        last,
-                        stamp,
-                        tenant,
-                        id,
-                        epoch,
-                        seq_to_db(stored_seq)?,
-                    ),
-                )
-                .await?;
-            if applied(&moved) {
-                return Ok(());
-            }
-        }
-        if expected == 0
-            && self
-                .last_seq(conversation.tenant_id, conversation.id)
-                .await?
-                .is_none()
-        {
-            // A first turn reserved by an owner that stopped before writing it: the conversation
-            // does not exist, so it starts over from the reservation (what that owner may still
-            // write later is the same first message, which its provider had not been told was
-            // stored).
             let moved: Vec<Row> = self
                 .rows(
                     &s.move_fence,

@@ -415,7 +415,7 @@ impl MessageStore for ScyllaStore {
         observe("conversation", async {
             let (stored, reserved) = futures::future::try_join(
                 self.body::<Conversation>(&self.statements.select_conversation, (tenant.0, id.0)),
-                self.reserved_seq(tenant, id),
+                self.fence_seq(tenant, id),
             )
             .await?;
             // In cluster mode a turn reserves its seqs before writing its rows: an owner that
@@ -426,6 +426,13 @@ impl MessageStore for ScyllaStore {
                 }
                 conversation
             }))
+        })
+        .await
+    }
+
+    async fn reserved_seq(&self, tenant: TenantId, id: ConversationId) -> StoreResult<Seq> {
+        observe("reserved_seq", async {
+            Ok(self.fence_seq(tenant, id).await?.unwrap_or(0))
         })
         .await
     }
