@@ -52,6 +52,19 @@ impl Keeper {
         stop: CancellationToken,
         release: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
+        // The counters exist from the start (at 0), so dashboards and alerts see them before the
+        // first event of each kind.
+        for counter in [
+            "conversa_cluster_takeovers_total",
+            "conversa_cluster_handoffs_total",
+            "conversa_cluster_leases_lost_total",
+            "conversa_cluster_round_failures_total",
+            "conversa_cluster_fencing_refusals_total",
+            "conversa_cluster_unowned_refusals_total",
+            "conversa_cluster_rpc_refused_total",
+        ] {
+            metrics::counter!(counter).absolute(0);
+        }
         tokio::spawn(async move {
             let mut held = Held::new();
             let mut tick = tokio::time::interval(self.round_every());

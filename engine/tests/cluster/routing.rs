@@ -77,6 +77,9 @@ async fn sprayed_webhooks_reach_every_agent_once_in_order(store: Store) {
         remote > 0.0,
         "no node measured the Redis lag of another node's events"
     );
+    if matches!(store, Store::Postgres) {
+        dashboard_and_alerts_cluster_series_are_exported(nodes).await;
+    }
 
     // A reply through each node: stored once by the owner, whichever node took it.
     let (status, page) =
@@ -279,4 +282,47 @@ async fn a_node_on_the_embedded_store_refuses_cluster_mode() {
         stderr.contains("cluster mode needs a store every node shares"),
         "{stderr}"
     );
+}
+
+/// Every cluster series the Grafana dashboard and the alert rules query is exported by these cluster
+/// nodes (the single-node observability test leaves those to this one).
+async fn dashboard_and_alerts_cluster_series_are_exported(nodes: &[crate::support::Node]) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut exported = std::collections::BTreeSet::new();
+    for node in nodes {
+        let text = reqwest::get(node.url("/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        exported.extend(
+            text.lines()
+                .filter(|l| !l.starts_with('#') && !l.is_empty())
+                .filter_map(|l| l.split(['{', ' ']).next())
+                .map(str::to_string),
+        );
+    }
+    for file in [
+        "deploy/grafana/conversa.json",
+        "deploy/prometheus/alerts.yml",
+    ] {
+        let text = std::fs::read_to_string(root.join(file)).expect("read");
+        let referenced: Vec<String> = crate::support::referenced_series(&text)
+            .into_iter()
+            .filter(|n| crate::support::only_in_cluster_mode(n))
+            .collect();
+        assert!(
+            !referenced.is_empty() || file.ends_with(".json"),
+            "{file} has no cluster series"
+        );
+        let missing: Vec<&String> = referenced
+            .iter()
+            .filter(|n| !exported.contains(*n))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{file} queries cluster series no node exports: {missing:?}"
+        );
+    }
 }

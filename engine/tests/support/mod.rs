@@ -464,3 +464,29 @@ impl Agent {
         let _ = self.socket.close(None).await;
     }
 }
+
+/// `conversa_*` names appearing in a text (PromQL inside YAML or JSON).
+pub fn referenced_series(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(pos) = text[i..].find("conversa_") {
+        let start = i + pos;
+        let mut end = start;
+        while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
+            end += 1;
+        }
+        let before_ok =
+            start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+        if before_ok {
+            names.insert(text[start..end].to_string());
+        }
+        i = end;
+    }
+    names
+}
+
+/// Series a node exports only in cluster mode (leases, forwards, the bus between nodes).
+pub fn only_in_cluster_mode(name: &str) -> bool {
+    name.starts_with("conversa_cluster_") || name.starts_with("conversa_bus_remote_")
+}
