@@ -197,7 +197,11 @@ impl Actor for SessionActor {
                     let Ok(permit) = in_flight.acquire_owned().await else {
                         return;
                     };
-                    if stopped.load(Ordering::Acquire) {
+                    // Stopped, or (in a cluster) the connection moved to another node meanwhile: the
+                    // reply stays pending and its new owner's session sends it.
+                    if stopped.load(Ordering::Acquire)
+                        || directory.serves_connection(connection.id).is_err()
+                    {
                         return;
                     }
                     let answer = send_with_retries(&directory, &connection, &rate, &outbound).await;

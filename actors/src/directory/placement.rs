@@ -58,7 +58,7 @@ impl Directory {
     }
 
     /// `Ok` when this node may run the connection's session (always, on a single node).
-    pub(crate) fn serves_connection(&self, connection: ConnectionId) -> Result<(), RouteError> {
+    pub fn serves_connection(&self, connection: ConnectionId) -> Result<(), RouteError> {
         let Some(placement) = self.placement() else {
             return Ok(());
         };

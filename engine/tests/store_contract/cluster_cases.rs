@@ -26,6 +26,12 @@ pub const WITHOUT_LEASES: &[(&str, CaseFn)] =
         Box::pin(a_backend_without_leases_refuses_a_fenced_commit(b))
     })];
 
+/// On CQL only: reservations (a fenced turn reserves its seqs before writing them).
+pub const CQL_RESERVATIONS: &[(&str, CaseFn)] = &[(
+    "a_first_turn_reserved_but_never_written_is_followed_not_reused",
+    |b| Box::pin(a_first_turn_reserved_but_never_written_is_followed_not_reused(b)),
+)];
+
 // On a backend with leases.
 cases!(
     a_free_shard_is_taken_by_one_of_two_racing_nodes_with_the_next_epoch,
@@ -350,4 +356,98 @@ async fn members_are_listed_while_their_heartbeat_is_recent(b: &Backend) {
     store.leave(member.node).await.expect("leave");
     let after = store.members(LONG).await.expect("members");
     assert!(after.iter().all(|m| m.node != member.node));
+}
+
+async fn a_first_turn_reserved_but_never_written_is_followed_not_reused(b: &Backend) {
+    // An owner reserved seqs 1..=2 for a new conversation's first turn and stopped (or paused) before
+    // writing it: written here straight into the fence table, as that owner's lightweight
+    // transaction would have.
+    let cluster = cluster(b).await;
+    let store = b.store().await;
+    let live = Live::new(TenantId::new(), "5511900000009");
+    let shard = ShardId::of(&live.id().0);
+    let epoch = free(cluster.as_ref(), shard).await;
+    let old = cluster
+        .acquire(shard, NodeId::new(), epoch, Duration::ZERO)
+        .await
+        .expect("acquire")
+        .expect("taken");
+    let session = scylla::client::session_builder::SessionBuilder::new()
+        .known_nodes(&b.config.scylla.nodes)
+        .build()
+        .await
+        .expect("CQL session");
+    session
+        .query_unpaged(
+            format!(
+                "INSERT INTO {}.conversation_fences (tenant_id, conversation_id, epoch, last_seq, \
+                 turn_stamp) VALUES (?, ?, ?, ?, ?)",
+                b.config.scylla.keyspace
+            ),
+            (
+                live.tenant().0,
+                live.id().0,
+                i64::try_from(old.epoch).expect("epoch"),
+                2_i64,
+                1_i64,
+            ),
+        )
+        .await
+        .expect("reservation written");
+    assert_eq!(
+        store
+            .reserved_seq(live.tenant(), live.id())
+            .await
+            .expect("read"),
+        2
+    );
+    assert_eq!(
+        store
+            .conversation(live.tenant(), live.id())
+            .await
+            .expect("read"),
+        None
+    );
+    // The new owner takes the lapsed lease.
+    let seen = lease_of(cluster.as_ref(), shard).await;
+    let current = cluster
+        .acquire(shard, NodeId::new(), seen.epoch, LONG)
+        .await
+        .expect("acquire")
+        .expect("a lapsed lease is taken over");
+    let fence = Some(Fence {
+        shard,
+        epoch: current.epoch,
+    });
+    // Reusing the reserved seqs is refused (the old owner may still write them)...
+    let mut reuse = live.clone().inbound("wamid.RS1", "oi", Timestamp::now());
+    reuse.fence = fence;
+    let refused = store.commit(reuse).await;
+    assert!(
+        matches!(refused, Err(StoreError::SeqConflict { .. })),
+        "{refused:?}"
+    );
+    // ...and the first turn that follows them is stored.
+    let mut after = live.clone();
+    after.conversation.last_seq = 2;
+    let mut first = after.inbound("wamid.RS1", "oi", Timestamp::now());
+    first.fence = fence;
+    store
+        .commit(first)
+        .await
+        .expect("the first turn after the reservation");
+    let stored = store
+        .conversation(live.tenant(), live.id())
+        .await
+        .expect("read")
+        .expect("created");
+    assert_eq!(stored.last_seq, 4);
+    let seqs: Vec<u64> = store
+        .events(live.tenant(), live.id(), 0, 10)
+        .await
+        .expect("events")
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(seqs, vec![3, 4]);
 }

@@ -150,9 +150,13 @@ fn main() -> std::process::ExitCode {
         }
         // Leases and fences: the shared backends have them; the embedded one must refuse a fenced
         // commit.
-        let cluster_cases = match lazy.name {
-            "embedded" => cluster_cases::WITHOUT_LEASES,
-            _ => cluster_cases::CASES,
+        let cluster_cases: Vec<&(&str, cluster_cases::CaseFn)> = match lazy.name {
+            "embedded" => cluster_cases::WITHOUT_LEASES.iter().collect(),
+            "postgres" => cluster_cases::CASES.iter().collect(),
+            _ => cluster_cases::CASES
+                .iter()
+                .chain(cluster_cases::CQL_RESERVATIONS)
+                .collect(),
         };
         for (case, run) in cluster_cases {
             let (lazy, runtime, run) = (Arc::clone(lazy), Arc::clone(&runtime), *run);
