@@ -23,6 +23,8 @@ pub trait Placement: Send + Sync + 'static {
     fn owner(&self, shard: ShardId) -> Owner;
     /// Shards this node serves right now.
     fn local_shards(&self) -> usize;
+    /// Until when this node may serve `shard` (its lease window), if it serves it.
+    fn serving_until(&self, shard: ShardId) -> Option<std::time::Instant>;
 }
 
 /// Carries a command to the node that owns it.

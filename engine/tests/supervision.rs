@@ -575,6 +575,7 @@ async fn a_stale_key_from_an_unfinished_turn_never_swallows_the_providers_retry(
         messages: Vec::new(),
         message_keys: vec![key("wamid.LOST-A", 3), key("wamid.LOST-B", 5)],
         fence: None,
+        write_by: None,
     };
     f.store.commit(leftover).await.unwrap();
     // Another message takes seq 3; the retry of A finds its key naming seq 3, where another message is.

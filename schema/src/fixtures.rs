@@ -155,6 +155,7 @@ impl Live {
             previous,
             events,
             fence: None,
+            write_by: None,
             message_keys: vec![(
                 MessageKey::Provider(provider_id.into()),
                 MessageRef {
@@ -199,6 +200,7 @@ impl Live {
             previous,
             events,
             fence: None,
+            write_by: None,
             message_keys: vec![(
                 MessageKey::Client(client_id.into()),
                 MessageRef {
@@ -237,6 +239,7 @@ impl Live {
             previous,
             events,
             fence: None,
+            write_by: None,
             message_keys: vec![(
                 key,
                 MessageRef {

@@ -94,8 +94,14 @@ pub struct ConversationCommit {
     pub message_keys: Vec<(MessageKey, MessageRef)>,
     /// In a cluster, the writer's proof of ownership: the store refuses the commit with
     /// [`StoreError::Fenced`] unless the shard's lease is still at this epoch, checked atomically with
-    /// the write. `None` on a single node.
+    /// the write (PostgreSQL), or with the reservation of the turn's seqs that precedes it (CQL).
+    /// `None` on a single node.
     pub fence: Option<Fence>,
+    /// With a fence: the end of the writer's lease window (its own monotonic clock). A backend that
+    /// cannot check the fence in the same atomic write as the turn (CQL, whose turn spans partitions)
+    /// refuses to start writing the turn after it, so a writer paused past its lease does not write
+    /// late.
+    pub write_by: Option<std::time::Instant>,
 }
 
 /// Which slice of a conversation's history to read. Results are always in ascending seq order.

@@ -34,6 +34,9 @@ impl ConversationState {
             messages: turn.messages,
             message_keys: turn.keys,
             fence: self.fence,
+            write_by: self
+                .fence
+                .and_then(|f| self.directory.placement()?.serving_until(f.shard)),
         };
         let store = Arc::clone(&self.directory.services().store);
         let deadline = self.turn_deadline;

@@ -56,6 +56,15 @@ impl ShardTable {
 }
 
 impl Placement for ShardTable {
+    fn serving_until(&self, shard: ShardId) -> Option<std::time::Instant> {
+        let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
+        let slot = slots.get(usize::from(shard.0))?;
+        if slot.owner != Some(self.me) {
+            return None;
+        }
+        slot.serve_until.map(Instant::into_std)
+    }
+
     fn local_shards(&self) -> usize {
         let now = Instant::now();
         self.slots

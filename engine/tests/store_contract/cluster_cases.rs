@@ -27,10 +27,20 @@ pub const WITHOUT_LEASES: &[(&str, CaseFn)] =
     })];
 
 /// On CQL only: reservations (a fenced turn reserves its seqs before writing them).
-pub const CQL_RESERVATIONS: &[(&str, CaseFn)] = &[(
-    "a_first_turn_reserved_but_never_written_is_followed_not_reused",
-    |b| Box::pin(a_first_turn_reserved_but_never_written_is_followed_not_reused(b)),
-)];
+pub const CQL_RESERVATIONS: &[(&str, CaseFn)] = &[
+    (
+        "a_first_turn_reserved_but_never_written_is_followed_not_reused",
+        |b| Box::pin(a_first_turn_reserved_but_never_written_is_followed_not_reused(b)),
+    ),
+    (
+        "a_writer_past_its_lease_window_reserves_but_writes_nothing",
+        |b| {
+            Box::pin(a_writer_past_its_lease_window_reserves_but_writes_nothing(
+                b,
+            ))
+        },
+    ),
+];
 
 // On a backend with leases.
 cases!(
@@ -450,4 +460,42 @@ async fn a_first_turn_reserved_but_never_written_is_followed_not_reused(b: &Back
         .map(|e| e.seq)
         .collect();
     assert_eq!(seqs, vec![3, 4]);
+}
+
+async fn a_writer_past_its_lease_window_reserves_but_writes_nothing(b: &Backend) {
+    // A writer that paused between reserving its seqs and writing its turn finds its lease window
+    // over: it stops, and what the next owner sees is only the reservation, which it follows.
+    let cluster = cluster(b).await;
+    let store = b.store().await;
+    let mut live = Live::new(TenantId::new(), "5511900000010");
+    let shard = ShardId::of(&live.id().0);
+    let epoch = free(cluster.as_ref(), shard).await;
+    let lease = cluster
+        .acquire(shard, NodeId::new(), epoch, LONG)
+        .await
+        .expect("acquire")
+        .expect("taken");
+    let mut late = live.inbound("wamid.LATE", "oi", Timestamp::now());
+    late.fence = Some(Fence {
+        shard,
+        epoch: lease.epoch,
+    });
+    late.write_by = Some(std::time::Instant::now());
+    let refused = store.commit(late).await;
+    assert!(matches!(refused, Err(StoreError::Fenced(_))), "{refused:?}");
+    assert_eq!(
+        store
+            .conversation(live.tenant(), live.id())
+            .await
+            .expect("read"),
+        None,
+        "the turn was written after its lease window"
+    );
+    assert_eq!(
+        store
+            .reserved_seq(live.tenant(), live.id())
+            .await
+            .expect("read"),
+        2
+    );
 }

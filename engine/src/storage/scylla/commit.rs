@@ -23,6 +23,15 @@ impl ScyllaStore {
             // Cluster mode: the turn's seqs are reserved first, under the writer's fence.
             Some(fence) => {
                 self.reserve(commit, fence).await?;
+                // The reservation is made; the turn itself cannot join it. A writer whose lease
+                // window ran out meanwhile (a long pause) stops here: the reserved seqs stay empty,
+                // and the next owner follows them.
+                if commit
+                    .write_by
+                    .is_some_and(|by| std::time::Instant::now() >= by)
+                {
+                    return Err(StoreError::Fenced(fence));
+                }
                 commit.previous.is_none()
             }
             None => {
