@@ -10,6 +10,8 @@
 //! - [`api`]: REST request/response bodies and the JSON error body.
 //! - [`command`]: what the gateway asks of conversations, as data a router can forward to the owner.
 //! - [`cluster`]: shards, leases and fences, and the placement rule.
+//! - [`helpdesk`]: the helpdesk's pure rules (ticket statuses, business hours, SLA, distribution,
+//!   quick replies).
 //! - [`store`], [`bus`], [`channel`]: the ports implemented by `engine` (storage, pub/sub) and `gateway`
 //!   (provider clients).
 //!
@@ -24,6 +26,7 @@ pub mod connection;
 pub mod events;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
+pub mod helpdesk;
 pub mod ids;
 pub mod inbound;
 pub mod limits;
