@@ -1,6 +1,6 @@
 //! Record encoding shared by the backends: records are stored whole as JSON next to the few columns a
 //! query needs, so a record gains a field without a migration, and every backend reads the same bytes
-//! the same way.
+//! the same way. Also the column conversions the backends share (seqs, epochs, shards, microseconds).
 
 use jiff::Timestamp;
 use schema::store::{MessageKey, StoreError, StoreResult};
@@ -77,4 +77,31 @@ pub fn expected_stored_seq(commit: &schema::store::ConversationCommit) -> schema
         Some(first) => first.seq.saturating_sub(1),
         None => commit.conversation.last_seq,
     }
+}
+
+/// A duration as the backends store it: whole microseconds (saturating).
+pub fn duration_micros(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// A stored microsecond time (out of range reads as the epoch: only lease and heartbeat times).
+pub fn timestamp_from_micros(us: i64) -> Timestamp {
+    Timestamp::from_microsecond(us).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// A stored shard number, checked against the shard count.
+pub fn shard_from_db(shard: i32) -> StoreResult<schema::cluster::ShardId> {
+    u16::try_from(shard)
+        .ok()
+        .filter(|s| *s < schema::cluster::SHARDS)
+        .map(schema::cluster::ShardId)
+        .ok_or_else(|| StoreError::Corrupt(format!("shard {shard} out of range")))
+}
+
+pub fn epoch_from_db(epoch: i64) -> StoreResult<u64> {
+    u64::try_from(epoch).map_err(|_| StoreError::Corrupt(format!("negative epoch {epoch}")))
+}
+
+pub fn epoch_to_db(epoch: u64) -> i64 {
+    i64::try_from(epoch).unwrap_or(i64::MAX)
 }

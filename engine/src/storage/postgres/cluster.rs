@@ -5,10 +5,12 @@
 //! lock on the lease row, so a takeover waits for the commits still holding the old epoch and every
 //! later commit with it is refused.
 
+use super::super::codec::{
+    duration_micros, epoch_from_db, epoch_to_db, shard_from_db, timestamp_from_micros,
+};
 use super::{PostgresStore, db_error};
 use async_trait::async_trait;
-use jiff::Timestamp;
-use schema::cluster::{ClusterStore, Fence, Lease, Member, NodeId, SHARDS, ShardId};
+use schema::cluster::{ClusterStore, Fence, Lease, Member, NodeId, ShardId};
 use schema::store::{StoreError, StoreResult};
 use sqlx::{Postgres, Transaction};
 use std::time::Duration;
@@ -24,30 +26,6 @@ macro_rules! now_us {
 /// Members not heard from for this long are deleted on the next heartbeat (their rows only name them).
 const FORGET_MEMBERS_AFTER: Duration = Duration::from_secs(24 * 3600);
 
-fn micros(duration: Duration) -> i64 {
-    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
-}
-
-fn timestamp(us: i64) -> Timestamp {
-    Timestamp::from_microsecond(us).unwrap_or(Timestamp::UNIX_EPOCH)
-}
-
-fn shard_from_db(shard: i32) -> StoreResult<ShardId> {
-    u16::try_from(shard)
-        .ok()
-        .filter(|s| *s < SHARDS)
-        .map(ShardId)
-        .ok_or_else(|| StoreError::Corrupt(format!("shard {shard} out of range")))
-}
-
-fn epoch_from_db(epoch: i64) -> StoreResult<u64> {
-    u64::try_from(epoch).map_err(|_| StoreError::Corrupt(format!("negative epoch {epoch}")))
-}
-
-fn epoch_to_db(epoch: u64) -> i64 {
-    i64::try_from(epoch).unwrap_or(i64::MAX)
-}
-
 type LeaseRow = (i32, Option<Uuid>, i64, i64, bool);
 
 fn lease(row: LeaseRow) -> StoreResult<Lease> {
@@ -56,7 +34,7 @@ fn lease(row: LeaseRow) -> StoreResult<Lease> {
         shard: shard_from_db(shard)?,
         owner: owner.map(NodeId),
         epoch: epoch_from_db(epoch)?,
-        expires_at: timestamp(expires_us),
+        expires_at: timestamp_from_micros(expires_us),
         expired,
     })
 }
@@ -104,7 +82,7 @@ impl ClusterStore for PostgresStore {
             now_us!(),
             " - $1"
         ))
-        .bind(micros(FORGET_MEMBERS_AFTER))
+        .bind(duration_micros(FORGET_MEMBERS_AFTER))
         .execute(&self.pool)
         .await
         .map_err(db_error)?;
@@ -119,7 +97,7 @@ impl ClusterStore for PostgresStore {
             " - $1 ORDER BY node_id"
         );
         let rows: Vec<(Uuid, String, String, i64, i64)> = sqlx::query_as(sql)
-            .bind(micros(alive_within))
+            .bind(duration_micros(alive_within))
             .fetch_all(&self.pool)
             .await
             .map_err(db_error)?;
@@ -129,8 +107,8 @@ impl ClusterStore for PostgresStore {
                 node: NodeId(node),
                 name,
                 rpc_url,
-                started_at: timestamp(started),
-                heartbeat_at: timestamp(heartbeat),
+                started_at: timestamp_from_micros(started),
+                heartbeat_at: timestamp_from_micros(heartbeat),
             })
             .collect())
     }
@@ -178,7 +156,7 @@ impl ClusterStore for PostgresStore {
             .bind(i32::from(shard.0))
             .bind(node.0)
             .bind(epoch_to_db(seen_epoch))
-            .bind(micros(ttl))
+            .bind(duration_micros(ttl))
             .fetch_optional(&self.pool)
             .await
             .map_err(db_error)?;
@@ -206,7 +184,7 @@ impl ClusterStore for PostgresStore {
         );
         let renewed: Vec<i32> = sqlx::query_scalar(sql)
             .bind(node.0)
-            .bind(micros(ttl))
+            .bind(duration_micros(ttl))
             .bind(shards)
             .bind(epochs)
             .fetch_all(&self.pool)

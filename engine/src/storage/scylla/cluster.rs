@@ -8,10 +8,13 @@
 //! agree within the skew the README states, and a wrong judgement costs a lease, never data, because
 //! commits are fenced.
 
+use super::super::codec::{
+    duration_micros, epoch_from_db, epoch_to_db, shard_from_db, timestamp_from_micros,
+};
 use super::{ScyllaStore, applied, seq_from_db};
 use async_trait::async_trait;
 use jiff::Timestamp;
-use schema::cluster::{ClusterStore, Lease, Member, NodeId, SHARDS, ShardId};
+use schema::cluster::{ClusterStore, Lease, Member, NodeId, ShardId};
 use schema::store::{StoreError, StoreResult};
 use schema::{ConversationId, Seq, TenantId};
 use scylla::statement::Consistency;
@@ -19,24 +22,8 @@ use scylla::value::Row;
 use std::time::Duration;
 use uuid::Uuid;
 
-pub(super) fn epoch_to_db(epoch: u64) -> i64 {
-    i64::try_from(epoch).unwrap_or(i64::MAX)
-}
-
-fn epoch_from_db(epoch: i64) -> StoreResult<u64> {
-    u64::try_from(epoch).map_err(|_| StoreError::Corrupt(format!("negative epoch {epoch}")))
-}
-
 fn now_us() -> i64 {
     Timestamp::now().as_microsecond()
-}
-
-fn micros(duration: Duration) -> i64 {
-    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
-}
-
-fn timestamp(us: i64) -> Timestamp {
-    Timestamp::from_microsecond(us).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
 type LeaseRow = (i32, Option<Uuid>, Option<i64>, Option<i64>);
@@ -84,14 +71,6 @@ impl ScyllaStore {
     }
 }
 
-fn shard_from_db(shard: i32) -> StoreResult<ShardId> {
-    u16::try_from(shard)
-        .ok()
-        .filter(|s| *s < SHARDS)
-        .map(ShardId)
-        .ok_or_else(|| StoreError::Corrupt(format!("shard {shard} out of range")))
-}
-
 #[async_trait]
 impl ClusterStore for ScyllaStore {
     async fn heartbeat(&self, member: &Member) -> StoreResult<()> {
@@ -116,7 +95,7 @@ impl ClusterStore for ScyllaStore {
             Option<i64>,
             Option<i64>,
         )> = self.rows(&self.statements.select_members, ()).await?;
-        let since = now_us().saturating_sub(micros(alive_within));
+        let since = now_us().saturating_sub(duration_micros(alive_within));
         let mut members: Vec<Member> = rows
             .into_iter()
             .filter(|(.., heartbeat)| heartbeat.unwrap_or(0) > since)
@@ -124,8 +103,8 @@ impl ClusterStore for ScyllaStore {
                 node: NodeId(node),
                 name: name.unwrap_or_default(),
                 rpc_url: rpc_url.unwrap_or_default(),
-                started_at: timestamp(started.unwrap_or(0)),
-                heartbeat_at: timestamp(heartbeat.unwrap_or(0)),
+                started_at: timestamp_from_micros(started.unwrap_or(0)),
+                heartbeat_at: timestamp_from_micros(heartbeat.unwrap_or(0)),
             })
             .collect();
         members.sort_by_key(|m| m.node);
@@ -154,7 +133,7 @@ impl ClusterStore for ScyllaStore {
             if let Some(lease) = leases.get_mut(usize::from(shard.0)) {
                 lease.owner = owner.map(NodeId);
                 lease.epoch = epoch_from_db(epoch.unwrap_or(0))?;
-                lease.expires_at = timestamp(expires);
+                lease.expires_at = timestamp_from_micros(expires);
                 lease.expired = owner.is_none() || expires < now;
             }
         }
@@ -174,7 +153,7 @@ impl ClusterStore for ScyllaStore {
             .await?;
         let current = rows.into_iter().next();
         let epoch = seen_epoch + 1;
-        let expires = now.saturating_add(micros(ttl));
+        let expires = now.saturating_add(duration_micros(ttl));
         let taken: Vec<Row> = match current {
             None if seen_epoch == 0 => {
                 self.rows(
@@ -211,7 +190,7 @@ impl ClusterStore for ScyllaStore {
             shard,
             owner: Some(node),
             epoch,
-            expires_at: timestamp(expires),
+            expires_at: timestamp_from_micros(expires),
             expired: false,
         }))
     }
@@ -222,7 +201,7 @@ impl ClusterStore for ScyllaStore {
         held: &[(ShardId, u64)],
         ttl: Duration,
     ) -> StoreResult<Vec<ShardId>> {
-        let expires = now_us().saturating_add(micros(ttl));
+        let expires = now_us().saturating_add(duration_micros(ttl));
         let renewals = held.iter().map(|(shard, epoch)| async move {
             let done: Vec<Row> = self
                 .rows(

@@ -23,6 +23,7 @@ mod migrate;
 mod reads;
 mod statements;
 
+use super::codec::epoch_to_db;
 use super::codec::{
     expected_stored_seq, from_json, key_columns, micros, seq_from_db, seq_to_db, to_json,
     validate_commit,
@@ -31,7 +32,6 @@ use super::observe;
 use super::secrets::SecretBox;
 use crate::config::ScyllaConfig;
 use async_trait::async_trait;
-use cluster::epoch_to_db;
 use futures::future::try_join_all;
 use jiff::Timestamp;
 use schema::cluster::Fence;
