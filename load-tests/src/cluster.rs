@@ -273,47 +273,24 @@ async fn drive(
         }));
     }
 
-    let ack = Arc::new(Mutex::new(common::latency_histogram()));
-    let statuses: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
-    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let total = args.rate * args.duration;
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate as f64));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let run = uuid::Uuid::new_v4().simple().to_string();
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(total as usize);
-    for i in 0..total {
-        tick.tick().await;
-        let target = Arc::clone(&targets[i as usize % targets.len()]);
-        let (http, sent_at, ack, statuses, acked) = (
-            http.clone(),
-            Arc::clone(&sent_at),
-            Arc::clone(&ack),
-            Arc::clone(&statuses),
-            Arc::clone(&acked),
-        );
-        let contact = format!("55{:011}", i % args.conversations);
-        let wamid = format!("wamid.cluster.{run}.{i}");
-        tasks.push(tokio::spawn(async move {
-            let start = Instant::now();
-            sent_at.lock().expect("sent").insert(wamid.clone(), start);
-            let status = target.post_text(&http, &contact, &wamid, "load").await;
-            if status == 200 {
-                common::record(&mut ack.lock().expect("ack"), start.elapsed());
-                acked.lock().expect("acked").push(wamid);
-            }
-            let label = if status == 0 {
-                "transport_error".to_string()
-            } else {
-                status.to_string()
-            };
-            *statuses.lock().expect("statuses").entry(label).or_default() += 1;
-        }));
-    }
-    let send_window = started.elapsed();
-    futures::future::join_all(tasks).await;
+    let sent = common::open_loop(http, args.rate, total, Arc::clone(&sent_at), |i| {
+        common::Outgoing {
+            target: Arc::clone(&targets[i as usize % targets.len()]),
+            contact: format!("55{:011}", i % args.conversations),
+            wamid: format!("wamid.cluster.{run}.{i}"),
+            text: "load".into(),
+        }
+    })
+    .await;
+    let common::OpenLoop {
+        ack,
+        statuses,
+        acked,
+        send_window,
+    } = sent;
     // Let every socket catch up (bounded).
-    let acked = acked.lock().expect("acked").clone();
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline
         && seen
@@ -336,13 +313,12 @@ async fn drive(
         .iter()
         .map(|s| s.lock().expect("seen").duplicates)
         .sum();
-    let statuses = statuses.lock().expect("statuses").clone();
     Ok(json!({
         "sent": total,
         "send_window_s": send_window.as_secs_f64(),
         "acked_per_s": acked.len() as f64 / send_window.as_secs_f64(),
         "http_outcomes": statuses,
-        "ack_latency": common::percentiles(&ack.lock().expect("ack")),
+        "ack_latency": common::percentiles(&ack),
         "end_to_end_latency": common::percentiles(&e2e.lock().expect("e2e")),
         "agents": targets.len(),
         "not_received_events": not_received,

@@ -239,3 +239,84 @@ pub fn frame_json(message: &tokio_tungstenite::tungstenite::Message) -> Option<V
         _ => None,
     }
 }
+
+/// What an open-loop run of webhooks produced.
+pub struct OpenLoop {
+    /// Sent → 200 (durable) latency of the acknowledged webhooks.
+    pub ack: Histogram<u64>,
+    /// HTTP status (or `transport_error`) → count.
+    pub statuses: std::collections::HashMap<String, u64>,
+    /// Provider ids of the acknowledged messages.
+    pub acked: Vec<String>,
+    /// How long the schedule took to send everything (answers may still have been arriving).
+    pub send_window: Duration,
+}
+
+/// One webhook of an open-loop run: where it goes, from which contact, its provider id and text.
+pub struct Outgoing {
+    pub target: std::sync::Arc<Target>,
+    pub contact: String,
+    pub wamid: String,
+    pub text: String,
+}
+
+/// Sends `total` text webhooks at `rate` per second on a fixed schedule that never waits for answers
+/// (open loop), the `i`-th built by `message(i)`; records each send's start in `sent_at` (for
+/// end-to-end latency) and waits for every answer before returning.
+pub async fn open_loop(
+    http: &reqwest::Client,
+    rate: u64,
+    total: u64,
+    sent_at: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    >,
+    message: impl Fn(u64) -> Outgoing,
+) -> OpenLoop {
+    use std::sync::{Arc, Mutex};
+    let ack = Arc::new(Mutex::new(latency_histogram()));
+    let statuses: Arc<Mutex<std::collections::HashMap<String, u64>>> = Arc::default();
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1) as f64));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+    for i in 0..total {
+        tick.tick().await;
+        let Outgoing {
+            target,
+            contact,
+            wamid,
+            text,
+        } = message(i);
+        let (http, sent_at, ack, statuses, acked) = (
+            http.clone(),
+            Arc::clone(&sent_at),
+            Arc::clone(&ack),
+            Arc::clone(&statuses),
+            Arc::clone(&acked),
+        );
+        tasks.push(tokio::spawn(async move {
+            let start = std::time::Instant::now();
+            sent_at.lock().expect("sent").insert(wamid.clone(), start);
+            let status = target.post_text(&http, &contact, &wamid, &text).await;
+            if status == 200 {
+                record(&mut ack.lock().expect("ack"), start.elapsed());
+                acked.lock().expect("acked").push(wamid);
+            }
+            let label = if status == 0 {
+                "transport_error".to_string()
+            } else {
+                status.to_string()
+            };
+            *statuses.lock().expect("statuses").entry(label).or_default() += 1;
+        }));
+    }
+    let send_window = started.elapsed();
+    futures::future::join_all(tasks).await;
+    OpenLoop {
+        ack: ack.lock().expect("ack").clone(),
+        statuses: std::mem::take(&mut *statuses.lock().expect("statuses")),
+        acked: std::mem::take(&mut *acked.lock().expect("acked")),
+        send_window,
+    }
+}

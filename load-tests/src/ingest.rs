@@ -96,50 +96,27 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         })
     };
 
-    let ack = Arc::new(Mutex::new(common::latency_histogram()));
-    let statuses: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
-    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let total = args.rate * args.duration;
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate as f64));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(total as usize);
-    for i in 0..total {
-        tick.tick().await;
-        let (http, target) = (http.clone(), Arc::clone(&target));
-        let (sent_at, ack, statuses, acked) = (
-            Arc::clone(&sent_at),
-            Arc::clone(&ack),
-            Arc::clone(&statuses),
-            Arc::clone(&acked),
-        );
-        let contact = format!("55{:011}", i % args.conversations);
-        tasks.push(tokio::spawn(async move {
-            let wamid = format!("wamid.load.{i}");
-            let start = Instant::now();
-            sent_at.lock().expect("sent").insert(wamid.clone(), start);
-            let status = target
-                .post_text(&http, &contact, &wamid, &format!("load message {i}"))
-                .await;
-            if status == 200 {
-                common::record(&mut ack.lock().expect("ack"), start.elapsed());
-                acked.lock().expect("acked").push(wamid);
-            }
-            let label = if status == 0 {
-                "transport_error".to_string()
-            } else {
-                status.to_string()
-            };
-            *statuses.lock().expect("statuses").entry(label).or_default() += 1;
-        }));
-    }
-    let send_window = started.elapsed();
-    futures::future::join_all(tasks).await;
+    let sent = common::open_loop(&http, args.rate, total, Arc::clone(&sent_at), |i| {
+        common::Outgoing {
+            target: Arc::clone(&target),
+            contact: format!("55{:011}", i % args.conversations),
+            wamid: format!("wamid.load.{i}"),
+            text: format!("load message {i}"),
+        }
+    })
+    .await;
+    let common::OpenLoop {
+        ack,
+        statuses,
+        acked,
+        send_window,
+    } = sent;
 
     // Let the socket catch up (bounded), then compare.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let acked_n = acked.lock().expect("acked").len();
+        let acked_n = acked.len();
         let settled = {
             let obs = observed.lock().expect("observed");
             obs.seen.len() >= acked_n || obs.closed_with.is_some()
@@ -150,7 +127,6 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     reader.abort();
-    let acked = acked.lock().expect("acked").clone();
     let obs = observed.lock().expect("observed");
     let not_received = acked.iter().filter(|w| !obs.seen.contains(*w)).count();
     let rss_after = args.node.node_pid.and_then(common::resident_kib);
@@ -166,8 +142,8 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         "sent": total,
         "send_window_s": send_window.as_secs_f64(),
         "acked_per_s": acked.len() as f64 / send_window.as_secs_f64(),
-        "http_outcomes": *statuses.lock().expect("statuses"),
-        "ack_latency": common::percentiles(&ack.lock().expect("ack")),
+        "http_outcomes": statuses,
+        "ack_latency": common::percentiles(&ack),
         "end_to_end_latency": common::percentiles(&e2e.lock().expect("e2e")),
         "not_received_events": not_received,
         "agent_socket_closed_with": obs.closed_with,
