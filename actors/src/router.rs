@@ -147,6 +147,15 @@ async fn run(
             .send(tenant, conversation, agent, content, client_message_id)
             .await
             .map(|message| Reply::Sent(Box::new(message))),
+        Command::Ticket {
+            tenant,
+            conversation,
+            by,
+            change,
+        } => directory
+            .change_ticket(tenant, conversation, by, change)
+            .await
+            .map(|conversation| Reply::Ticket(Box::new(conversation))),
         Command::RecordAnswer {
             tenant,
             conversation,

@@ -8,7 +8,7 @@ use gateway::http::admin::{
 };
 use rand::RngCore;
 use schema::api::{CreateAgentRequest, CreateConnectionRequest, CreateTenantRequest};
-use schema::store::MessageStore;
+use schema::store::Store;
 use schema::{ConnectionId, TenantId};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -49,7 +49,7 @@ pub enum DemoError {
 
 /// Creates (first run) or reuses (later runs) the demo tenant and connection; issues an agent token.
 pub async fn provision(
-    store: &dyn MessageStore,
+    store: &dyn Store,
     data_dir: &Path,
     addr: SocketAddr,
 ) -> Result<DemoCredentials, DemoError> {

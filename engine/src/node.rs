@@ -336,7 +336,7 @@ fn spawn_outbox_sweep(directory: Arc<actors::Directory>) -> tokio::task::JoinHan
 /// Keeps `conversa_ready` equal to what `/readyz` would answer (1: store answers and not shutting down),
 /// so alerts see readiness without probing the node from outside.
 fn spawn_readiness_gauge(
-    store: Arc<dyn schema::store::MessageStore>,
+    store: Arc<dyn schema::store::Store>,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {

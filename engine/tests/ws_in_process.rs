@@ -15,7 +15,7 @@ use schema::bus::{EventBus, Published};
 use schema::events::{ConversationEvent, EventEnvelope};
 use schema::inbound::{InboundEvent, InboundMessage};
 use schema::records::*;
-use schema::store::MessageStore;
+use schema::store::{AccountStore, ConversationStore};
 use schema::{AgentId, ConnectionId, ConversationId, TenantId};
 use serde_json::{Value, json};
 use std::sync::Arc;

@@ -74,6 +74,9 @@ impl IntoResponse for ApiError {
 
 impl From<schema::store::StoreError> for ApiError {
     fn from(e: schema::store::StoreError) -> Self {
+        if let schema::store::StoreError::Invalid(detail) = e {
+            return ApiError::bad_request("invalid_request", detail);
+        }
         tracing::error!(error = %e, "store error");
         ApiError::unavailable("store_unavailable", "the message store failed; retry later")
     }

@@ -17,7 +17,7 @@
 //! **Architecture Invariant:** the gateway writes conversations only through the command port
 //! (`schema::command::Commands`, implemented by `actors::Router`, which reaches the owning actor on
 //! whichever node holds it); it reads
-//! through the `MessageStore` port for queries and never knows which backend is behind it.
+//! through the `Store` port for queries and never knows which backend is behind it.
 //!
 //! **Architecture Invariant:** an error on one request or socket never stops the listener: handlers
 //! return typed errors, and nothing that came from the network is `unwrap`ped.
@@ -36,7 +36,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use schema::bus::EventBus;
 use schema::channel::ChannelClient;
 use schema::command::Commands;
-use schema::store::MessageStore;
+use schema::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -117,7 +117,7 @@ pub struct AppState {
     pub channel: Arc<dyn ChannelClient>,
     /// This node's actors, for operations only (live counts, shards served).
     pub directory: Arc<Directory>,
-    pub store: Arc<dyn MessageStore>,
+    pub store: Arc<dyn Store>,
     pub bus: Arc<dyn EventBus>,
     pub metrics: PrometheusHandle,
     pub config: Arc<GatewayConfig>,

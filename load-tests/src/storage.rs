@@ -208,7 +208,7 @@ impl Fences {
 
 /// Runs `writers` conversations appending inbound turns back to back for `window`.
 async fn measure(
-    store: Arc<dyn schema::store::MessageStore>,
+    store: Arc<dyn schema::store::Store>,
     writers: usize,
     window: Duration,
     fences: Option<Fences>,

@@ -5,7 +5,7 @@
 //! Each shard has a lease in the shared store: an owner node and an **epoch** that grows by one each
 //! time the lease changes hands. A node serves a shard only while it holds a lease it renewed recently;
 //! every conversation commit carries the owner's [`Fence`] and the store refuses one whose epoch is no
-//! longer the shard's (see `MessageStore::commit`).
+//! longer the shard's (see `ConversationStore::commit`).
 //!
 //! **Architecture Invariant:** safety rests on the fence, not on clocks: two nodes may both believe
 //! they own a shard for a moment (a paused process, a slow clock), but only the newest epoch's commits

@@ -12,8 +12,9 @@
 
 use crate::channel::Outbound;
 use crate::cluster::ShardId;
+use crate::helpdesk::ticket::TicketChange;
 use crate::inbound::InboundEvent;
-use crate::records::{Message, MessageContent, ProviderError};
+use crate::records::{Conversation, Message, MessageContent, ProviderError};
 use crate::{AgentId, ConnectionId, ConversationId, Seq, TenantId};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,15 @@ pub enum Command {
         agent: AgentId,
         content: MessageContent,
         client_message_id: Option<String>,
+    },
+    /// A change to the conversation's ticket (assign, transfer, status, priority, tags, snooze, note),
+    /// answered with the conversation after it.
+    Ticket {
+        tenant: TenantId,
+        conversation: ConversationId,
+        /// Who makes the change; `None` for the system (distribution, timers).
+        by: Option<AgentId>,
+        change: TicketChange,
     },
     /// The provider's answer to a send (its message id, or the failure), recorded on the reply.
     RecordAnswer {
@@ -88,6 +98,7 @@ impl Command {
         match self {
             Command::Ingest { tenant, .. }
             | Command::Send { tenant, .. }
+            | Command::Ticket { tenant, .. }
             | Command::RecordAnswer { tenant, .. }
             | Command::Deliver { tenant, .. }
             | Command::Reconnect { tenant, .. }
@@ -100,6 +111,7 @@ impl Command {
         match self {
             Command::Ingest { conversation, .. }
             | Command::Send { conversation, .. }
+            | Command::Ticket { conversation, .. }
             | Command::RecordAnswer { conversation, .. } => Target::Conversation(*conversation),
             Command::Deliver { connection, .. }
             | Command::Reconnect { connection, .. }
@@ -121,6 +133,7 @@ impl Command {
         match self {
             Command::Ingest { .. } => "ingest",
             Command::Send { .. } => "send",
+            Command::Ticket { .. } => "ticket",
             Command::RecordAnswer { .. } => "record_answer",
             Command::Deliver { .. } => "deliver",
             Command::Reconnect { .. } => "reconnect",
@@ -136,6 +149,8 @@ impl Command {
 pub enum Reply {
     Ingested(IngestReport),
     Sent(Box<Message>),
+    /// The conversation after a ticket change.
+    Ticket(Box<Conversation>),
     /// Done, with nothing to report.
     Done,
 }

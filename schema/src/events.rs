@@ -2,8 +2,10 @@
 //! assigned by the conversation's single owning actor, is stored before it is published, and is what an
 //! agent's WebSocket receives live or replays after a reconnect.
 
-use crate::ids::{ConversationId, MessageId, Seq, TenantId};
-use crate::records::{Conversation, Message, MessageStatus, ProviderError};
+use crate::ids::{AgentId, ConversationId, MessageId, Seq, TenantId};
+use crate::records::{
+    Conversation, ConversationStatus, Message, MessageStatus, Note, Priority, ProviderError,
+};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +27,66 @@ pub enum ConversationEvent {
         provider_message_id: Option<String>,
         error: Option<ProviderError>,
     },
+    /// A new ticket started in the conversation (its first, or a new one after a resolved ticket).
+    #[serde(rename = "ticket.opened")]
+    TicketOpened {
+        number: u64,
+        /// The agent who started it; `None` when a customer's message did.
+        by: Option<AgentId>,
+    },
+    /// The ticket was given to an agent (`previous` had it before).
+    #[serde(rename = "ticket.assigned")]
+    Assigned {
+        assignee: AgentId,
+        previous: Option<AgentId>,
+        /// Who assigned it; `None` for the system (distribution).
+        by: Option<AgentId>,
+    },
+    /// The ticket's agent was taken off it.
+    #[serde(rename = "ticket.unassigned")]
+    Unassigned {
+        previous: AgentId,
+        by: Option<AgentId>,
+    },
+    /// The ticket moved to another department and/or agent, with the note that explains why.
+    #[serde(rename = "ticket.transferred")]
+    Transferred {
+        from_agent: Option<AgentId>,
+        to_agent: Option<AgentId>,
+        from_team: Option<String>,
+        to_team: Option<String>,
+        note: Option<String>,
+        by: Option<AgentId>,
+    },
+    #[serde(rename = "ticket.status_changed")]
+    StatusChanged {
+        from: ConversationStatus,
+        to: ConversationStatus,
+        by: Option<AgentId>,
+    },
+    #[serde(rename = "ticket.priority_changed")]
+    PriorityChanged {
+        from: Priority,
+        to: Priority,
+        by: Option<AgentId>,
+    },
+    /// Tags were added or removed; `tags` is the whole set after the change.
+    #[serde(rename = "ticket.tagged")]
+    Tagged {
+        added: Vec<String>,
+        removed: Vec<String>,
+        tags: Vec<String>,
+        by: Option<AgentId>,
+    },
+    /// The ticket was snoozed until a time (`until`), or woken (`None`).
+    #[serde(rename = "ticket.snoozed")]
+    Snoozed {
+        until: Option<Timestamp>,
+        by: Option<AgentId>,
+    },
+    /// An internal note: never sent to the customer.
+    #[serde(rename = "ticket.note_added")]
+    NoteAdded { note: Note },
 }
 
 impl ConversationEvent {
@@ -34,6 +96,15 @@ impl ConversationEvent {
             ConversationEvent::ConversationCreated { .. } => "conversation.created",
             ConversationEvent::MessageCreated { .. } => "message.created",
             ConversationEvent::MessageStatusUpdated { .. } => "message.status_updated",
+            ConversationEvent::TicketOpened { .. } => "ticket.opened",
+            ConversationEvent::Assigned { .. } => "ticket.assigned",
+            ConversationEvent::Unassigned { .. } => "ticket.unassigned",
+            ConversationEvent::Transferred { .. } => "ticket.transferred",
+            ConversationEvent::StatusChanged { .. } => "ticket.status_changed",
+            ConversationEvent::PriorityChanged { .. } => "ticket.priority_changed",
+            ConversationEvent::Tagged { .. } => "ticket.tagged",
+            ConversationEvent::Snoozed { .. } => "ticket.snoozed",
+            ConversationEvent::NoteAdded { .. } => "ticket.note_added",
         }
     }
 }

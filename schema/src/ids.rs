@@ -76,6 +76,10 @@ entity_id!(
     /// A user of a tenant: agent, supervisor, admin, auditor or bot.
     AgentId
 );
+entity_id!(
+    /// An internal note on a ticket.
+    NoteId
+);
 
 /// Namespace for deriving conversation ids; never change it, ids on disk depend on it.
 const CONVERSATION_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2b9e_8a4d_4c7e_9b3f_1d2a_5e6f_7a80);

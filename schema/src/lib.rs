@@ -34,4 +34,4 @@ pub mod records;
 pub mod store;
 pub mod ws;
 
-pub use ids::{AgentId, ConnectionId, ConversationId, MessageId, Seq, TenantId};
+pub use ids::{AgentId, ConnectionId, ConversationId, MessageId, NoteId, Seq, TenantId};

@@ -84,6 +84,26 @@ pub enum Priority {
     Urgent,
 }
 
+impl Priority {
+    /// The wire name (`low`, `normal`, …), also used as a view key.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Normal => "normal",
+            Priority::High => "high",
+            Priority::Urgent => "urgent",
+        }
+    }
+}
+
+/// An internal note on a ticket: seen by the tenant's agents, never sent to the customer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    pub id: crate::ids::NoteId,
+    pub body: String,
+    pub author: AgentId,
+}
+
 /// A conversation: the thread with one contact on one connection, and the support ticket around it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Conversation {
@@ -96,6 +116,16 @@ pub struct Conversation {
     pub assignee: Option<AgentId>,
     pub team: Option<String>,
     pub tags: Vec<String>,
+    /// The current ticket's per-tenant number (#1042), unique and never reused; a new ticket in the
+    /// same conversation takes a new one. 0 only on conversations stored before tickets had numbers.
+    #[serde(default)]
+    pub ticket_number: u64,
+    /// When the current ticket started (a reopen keeps it; a new ticket starts it again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_opened_at: Option<Timestamp>,
+    /// The ticket is snoozed until then: set aside by an agent; a message from the contact wakes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snoozed_until: Option<Timestamp>,
     /// Seq of the newest event in this conversation's stream (0 before the first).
     pub last_seq: Seq,
     pub created_at: Timestamp,

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use ractor::{ActorProcessingErr, RpcReplyPort};
 use schema::bus::Published;
 use schema::records::Conversation;
-use schema::store::{ConversationCommit, MessageStore, StoreError};
+use schema::store::{ConversationCommit, Store, StoreError};
 use schema::{ConversationId, TenantId};
 use std::sync::Arc;
 use std::time::Instant;
@@ -104,7 +104,7 @@ impl ConversationState {
 /// Learns whether an ambiguous commit was written, retrying the identical commit (same ids, seqs and
 /// stamps, so writing it twice is writing it once) until it is known or `deadline` passes.
 async fn settle(
-    store: &dyn MessageStore,
+    store: &dyn Store,
     commit: &ConversationCommit,
     deadline: tokio::time::Instant,
     first_error: String,

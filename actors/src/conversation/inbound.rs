@@ -10,6 +10,7 @@ use crate::turn::{
 };
 use jiff::Timestamp;
 use schema::events::ConversationEvent;
+use schema::helpdesk::ticket::{self, OnInbound, ReopenPolicy};
 use schema::inbound::{InboundEvent, InboundMessage, InboundStatus};
 use schema::records::{Direction, Message, MessageContent, MessageStatus, StatusChange};
 use schema::store::{MessageKey, MessageRef, SeqWindow};
@@ -24,6 +25,18 @@ impl ConversationState {
         request_id: &Arc<str>,
     ) -> Result<IngestReport, ConversationError> {
         let mut report = IngestReport::default();
+        let policy = self.reopen_policy();
+        // A message starting a ticket (a new conversation's first, or one after a closed ticket when the
+        // policy starts a new one) needs a number, which only the store hands out: taken up front.
+        let mut new_ticket = match self.new_ticket_needed(&events, policy) {
+            true => Some(
+                self.store()
+                    .next_ticket_number(self.tenant)
+                    .await
+                    .map_err(super::store_error)?,
+            ),
+            false => None,
+        };
         let mut turn: Option<Turn> = self.conversation.clone().map(|c| Turn::new(c, false));
         let mut early_changed = false;
         for event in events {
@@ -36,11 +49,12 @@ impl ConversationState {
                         report.duplicates += 1;
                         continue;
                     }
-                    let turn = self.open(&mut turn, connection_id, &inbound);
+                    let turn = self.open(&mut turn, connection_id, &inbound, &mut new_ticket);
                     let message = turn.add_message(self.inbound_message(&inbound, turn.now));
                     if let Some(name) = inbound.from.name.clone() {
                         turn.conversation.contact.name = Some(name);
                     }
+                    customer_wrote(turn, policy, &mut new_ticket);
                     note_inbound(&mut turn.conversation, inbound.sent_at, turn.now);
                     turn.keys.push((
                         key,
@@ -129,7 +143,7 @@ impl ConversationState {
                     }
                     // Sent from elsewhere (Meta's own inbox, the phone, another tool): keep it in the
                     // history.
-                    let turn = self.open(&mut turn, connection_id, &echo);
+                    let turn = self.open(&mut turn, connection_id, &echo, &mut new_ticket);
                     let mut outbound = self.inbound_message(&echo, turn.now);
                     outbound.direction = Direction::Outbound;
                     outbound.status = MessageStatus::Sent;
@@ -336,30 +350,78 @@ impl ConversationState {
         Ok(Some(moved))
     }
 
-    /// The turn, opening the conversation with `first` (and its `conversation.created` event) when it
-    /// does not exist yet.
+    /// The turn, opening the conversation with `first` (its `conversation.created` and
+    /// `ticket.opened` events, with the number taken up front) when it does not exist yet.
     fn open<'t>(
         &self,
         turn: &'t mut Option<Turn>,
         connection_id: ConnectionId,
         first: &InboundMessage,
+        new_ticket: &mut Option<u64>,
     ) -> &'t mut Turn {
-        let mut created = false;
+        let mut created = None;
         let turn = turn.get_or_insert_with(|| {
-            created = true;
             let mut conversation = new_conversation(self.tenant, self.id, connection_id, first);
             // Seqs a cluster owner reserved for this conversation and may still write are skipped.
             conversation.last_seq = self.reserved_seq;
+            let number = new_ticket.take().unwrap_or(0);
+            conversation.ticket_number = number;
+            conversation.ticket_opened_at = Some(conversation.created_at);
+            created = Some(number);
             Turn::new(conversation, true)
         });
-        if created {
+        if let Some(number) = created {
             let conversation = turn.conversation.clone();
             turn.push(ConversationEvent::ConversationCreated { conversation });
+            turn.push(ConversationEvent::TicketOpened { number, by: None });
         }
         turn
     }
 
+    /// Whether this webhook's events start a ticket, so need a number before the turn.
+    fn new_ticket_needed(&self, events: &[InboundEvent], policy: ReopenPolicy) -> bool {
+        let carries_message = |echo_too: bool| {
+            events.iter().any(|e| {
+                matches!(e, InboundEvent::Message(_))
+                    || (echo_too && matches!(e, InboundEvent::Echo(_)))
+            })
+        };
+        match &self.conversation {
+            None => carries_message(true),
+            Some(c) => {
+                ticket::is_closed(c.status)
+                    && policy == ReopenPolicy::NewTicket
+                    && carries_message(false)
+            }
+        }
+    }
+
+    /// What a customer's message does to a closed ticket here. Departments set it (issue 14, next
+    /// slice); until then every conversation reopens its ticket.
+    fn reopen_policy(&self) -> ReopenPolicy {
+        ReopenPolicy::default()
+    }
+
     fn inbound_message(&self, inbound: &InboundMessage, now: Timestamp) -> Message {
         inbound_message(self.tenant, self.id, inbound, now)
+    }
+}
+
+/// Applies a customer's message to the ticket (wake, answer, reopen, or a new ticket with the number
+/// taken up front) and records the events.
+fn customer_wrote(turn: &mut Turn, policy: ReopenPolicy, new_ticket: &mut Option<u64>) {
+    let (events, outcome) = ticket::customer_wrote(&mut turn.conversation, policy);
+    for event in events {
+        turn.push(event);
+    }
+    if outcome == OnInbound::NewTicket {
+        let events = match new_ticket.take() {
+            Some(number) => ticket::start_ticket(&mut turn.conversation, number, None, turn.now),
+            // Only when the policy changed between the check and here: reopen instead.
+            None => ticket::customer_wrote(&mut turn.conversation, ReopenPolicy::Reopen).0,
+        };
+        for event in events {
+            turn.push(event);
+        }
     }
 }

@@ -14,12 +14,14 @@
 //! mod.rs       the actor: messages, tickets (a request whose caller gave up is skipped), dispatch
 //! inbound.rs   webhook events → a turn (dedupe, statuses, echoes matched exactly, read receipts)
 //! outbound.rs  replies → a turn → the session actor; provider answers; outbox resends
+//! ticket.rs    ticket changes (assign, transfer, status, priority, tags, snooze, notes) → a turn
 //! commit.rs    stamp, commit, settle an ambiguous outcome, publish; answers and restarts
 //! ```
 
 mod commit;
 mod inbound;
 mod outbound;
+mod ticket;
 
 use crate::directory::{Directory, IngestReport};
 use crate::ticket::Ticket;
@@ -27,6 +29,7 @@ use commit::publish_unsettled;
 use jiff::Timestamp;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use schema::cluster::Fence;
+use schema::helpdesk::ticket::TicketChange;
 use schema::inbound::InboundEvent;
 use schema::records::{Conversation, Message, MessageContent, ProviderError};
 use schema::store::{MessageKey, MessageRef};
@@ -119,6 +122,14 @@ pub enum ConversationMsg {
         client_message_id: Option<String>,
         ticket: Ticket,
         reply: RpcReplyPort<Result<Message, ConversationError>>,
+    },
+    /// A change to the ticket by an agent (or the system, `by: None`); answered with the conversation
+    /// after it.
+    Ticket {
+        by: Option<AgentId>,
+        change: TicketChange,
+        ticket: Ticket,
+        reply: RpcReplyPort<Result<Conversation, ConversationError>>,
     },
     /// The provider's answer to the send of the message stored at `seq`: its id, or the final failure.
     /// Answered once recorded (the session keeps the send in flight until then); recording the same
@@ -235,6 +246,18 @@ impl Actor for ConversationActor {
                 let result = state.send(agent, content, client_message_id).await;
                 state.answer(reply, result)?;
             }
+            ConversationMsg::Ticket {
+                by,
+                change,
+                ticket,
+                reply,
+            } => {
+                if ticket.expired() {
+                    return skip_expired(reply);
+                }
+                let result = state.change_ticket(by, change).await;
+                state.answer(reply, result)?;
+            }
             ConversationMsg::ProviderAnswered { seq, answer, reply } => {
                 let result = state.provider_answered(seq, answer).await;
                 state.answer(reply, result)?;
@@ -264,7 +287,7 @@ impl Actor for ConversationActor {
 }
 
 impl ConversationState {
-    fn store(&self) -> &dyn schema::store::MessageStore {
+    fn store(&self) -> &dyn schema::store::Store {
         self.directory.services().store.as_ref()
     }
 

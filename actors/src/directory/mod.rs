@@ -26,9 +26,10 @@ use schema::bus::EventBus;
 use schema::channel::ChannelClient;
 use schema::cluster::ShardId;
 use schema::command::CommandError;
+use schema::helpdesk::ticket::TicketChange;
 use schema::inbound::InboundEvent;
-use schema::records::{Message, MessageContent};
-use schema::store::{MessageStore, StoreError};
+use schema::records::{Conversation, Message, MessageContent};
+use schema::store::{Store, StoreError};
 use schema::{AgentId, ConnectionId, ConversationId, TenantId};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -105,7 +106,7 @@ impl Default for ActorConfig {
 /// The ports the actors work through.
 #[derive(Clone)]
 pub struct Services {
-    pub store: Arc<dyn MessageStore>,
+    pub store: Arc<dyn Store>,
     pub bus: Arc<dyn EventBus>,
     pub channel: Arc<dyn ChannelClient>,
     pub config: ActorConfig,
@@ -292,6 +293,25 @@ impl Directory {
                 agent,
                 content: content.clone(),
                 client_message_id: client_message_id.clone(),
+                ticket,
+                reply,
+            }
+        })
+        .await
+    }
+
+    /// Applies a change to a conversation's ticket; answers with the conversation after it.
+    pub async fn change_ticket(
+        self: &Arc<Self>,
+        tenant: TenantId,
+        conversation: ConversationId,
+        by: Option<AgentId>,
+        change: TicketChange,
+    ) -> Result<Conversation, RouteError> {
+        self.request(tenant, conversation, |reply, ticket| {
+            ConversationMsg::Ticket {
+                by,
+                change: change.clone(),
                 ticket,
                 reply,
             }

@@ -93,6 +93,10 @@ pub struct ScyllaConfig {
     /// on tablets did not support lightweight transactions up to ScyllaDB 2025.3). Unset: the
     /// operator creates it.
     pub create_keyspace_replication: Option<String>,
+    /// How old a feed entry must be before readers list it (CQL has no commit order; see
+    /// `schema::store::feed`): longer than a turn may take to write, plus the clock skew between
+    /// nodes. Lowering it risks readers passing an entry before it lands.
+    pub feed_settle_ms: u64,
 }
 
 impl std::fmt::Debug for ScyllaConfig {
@@ -109,6 +113,7 @@ impl std::fmt::Debug for ScyllaConfig {
                 "create_keyspace_replication",
                 &self.create_keyspace_replication,
             )
+            .field("feed_settle_ms", &self.feed_settle_ms)
             .finish()
     }
 }
@@ -124,6 +129,7 @@ impl Default for ScyllaConfig {
             username: None,
             password: None,
             create_keyspace_replication: None,
+            feed_settle_ms: u64::try_from(schema::store::FEED_SETTLE_SECS).unwrap_or(30) * 1000,
         }
     }
 }

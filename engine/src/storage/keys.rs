@@ -32,6 +32,27 @@ pub fn message_key(tenant: TenantId, conversation_id: ConversationId, key: &Mess
     out
 }
 
+/// `tenant | position`: one entry of a tenant's feed.
+pub fn feed(tenant: TenantId, position: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(24);
+    key.extend_from_slice(tenant.as_bytes());
+    key.extend_from_slice(&position.to_be_bytes());
+    key
+}
+
+/// The position in a feed key.
+pub fn feed_position(key: &[u8]) -> Option<u64> {
+    let bytes: [u8; 8] = key.get(16..24)?.try_into().ok()?;
+    Some(u64::from_be_bytes(bytes))
+}
+
+/// `tenant | name`: one of a tenant's counters.
+pub fn counter(tenant: TenantId, name: &str) -> Vec<u8> {
+    let mut key = tenant.as_bytes().to_vec();
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
 /// `tenant | connection`: the index of a tenant's connections.
 pub fn tenant_connection(tenant: TenantId, connection: ConnectionId) -> Vec<u8> {
     let mut key = Vec::with_capacity(32);

@@ -1,4 +1,4 @@
-//! Storage backends behind the `schema::store::MessageStore` port, chosen by `storage.backend` in one
+//! Storage backends behind the `schema::store::Store` port, chosen by `storage.backend` in one
 //! `match` in [`open`]: embedded (fjall, one machine), PostgreSQL, and ScyllaDB (any CQL cluster).
 //! Every backend passes the same contract suite (`engine/tests/store_contract/`).
 
@@ -11,7 +11,7 @@ pub mod secrets;
 
 use crate::config::{StorageBackend, StorageConfig};
 use schema::cluster::ClusterStore;
-use schema::store::{MessageStore, StoreError, StoreResult};
+use schema::store::{Store, StoreError, StoreResult};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ pub type Closer = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = StoreResult<()
 
 /// A running store and the handle that flushes and closes it on shutdown.
 pub struct OpenedStore {
-    pub store: Arc<dyn MessageStore>,
+    pub store: Arc<dyn Store>,
     /// Membership and shard leases, on the backends several nodes can share (PostgreSQL, CQL).
     pub cluster: Option<Arc<dyn ClusterStore>>,
     pub closer: Closer,
@@ -129,7 +129,7 @@ pub(crate) fn count_error(op: &'static str, error: &StoreError) {
         StoreError::SeqConflict { .. } => "seq_conflict",
         StoreError::Fenced(_) => "fenced",
         StoreError::Unsupported(_) => "unsupported",
-        StoreError::Conflict(_) => return,
+        StoreError::Conflict(_) | StoreError::Invalid(_) => return,
     };
     metrics::counter!("conversa_store_errors_total", "op" => op, "kind" => kind).increment(1);
 }

@@ -52,40 +52,61 @@ pub struct LoadFault {
 }
 
 #[async_trait]
-impl MessageStore for FaultyStore {
-    async fn ping(&self) -> StoreResult<()> {
-        self.0.ping().await
-    }
+impl AccountStore for FaultyStore {
     async fn create_tenant(&self, t: &Tenant) -> StoreResult<()> {
         self.0.create_tenant(t).await
     }
+
     async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
         self.0.tenant(id).await
     }
-    async fn create_connection(&self, c: &Connection) -> StoreResult<()> {
-        self.0.create_connection(c).await
-    }
-    async fn connection(&self, id: ConnectionId) -> StoreResult<Option<Connection>> {
-        self.0.connection(id).await
-    }
-    async fn update_connection(&self, c: &Connection) -> StoreResult<()> {
-        self.0.update_connection(c).await
-    }
-    async fn remove_connection(&self, c: &Connection) -> StoreResult<()> {
-        self.0.remove_connection(c).await
-    }
-    async fn connections(&self, t: TenantId) -> StoreResult<Vec<Connection>> {
-        self.0.connections(t).await
-    }
-    async fn connection_by_address(&self, p: Provider, a: &str) -> StoreResult<Option<Connection>> {
-        self.0.connection_by_address(p, a).await
-    }
+
     async fn create_agent(&self, a: &Agent, h: [u8; 32]) -> StoreResult<()> {
         self.0.create_agent(a, h).await
     }
+
     async fn agent_by_token(&self, h: [u8; 32]) -> StoreResult<Option<Agent>> {
         self.0.agent_by_token(h).await
     }
+
+    async fn agent(&self, t: TenantId, id: schema::AgentId) -> StoreResult<Option<Agent>> {
+        self.0.agent(t, id).await
+    }
+}
+
+#[async_trait]
+impl ConnectionStore for FaultyStore {
+    async fn create_connection(&self, c: &Connection) -> StoreResult<()> {
+        self.0.create_connection(c).await
+    }
+
+    async fn connection(&self, id: ConnectionId) -> StoreResult<Option<Connection>> {
+        self.0.connection(id).await
+    }
+
+    async fn update_connection(&self, c: &Connection) -> StoreResult<()> {
+        self.0.update_connection(c).await
+    }
+
+    async fn remove_connection(&self, c: &Connection) -> StoreResult<()> {
+        self.0.remove_connection(c).await
+    }
+
+    async fn connections(&self, t: TenantId) -> StoreResult<Vec<Connection>> {
+        self.0.connections(t).await
+    }
+
+    async fn connection_by_address(&self, p: Provider, a: &str) -> StoreResult<Option<Connection>> {
+        self.0.connection_by_address(p, a).await
+    }
+}
+
+#[async_trait]
+impl ConversationStore for FaultyStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.0.ping().await
+    }
+
     async fn conversation(
         &self,
         t: TenantId,
@@ -102,6 +123,7 @@ impl MessageStore for FaultyStore {
         }
         self.0.conversation(t, id).await
     }
+
     async fn commit(&self, commit: ConversationCommit) -> StoreResult<()> {
         let poisoned = commit
             .messages
@@ -124,12 +146,14 @@ impl MessageStore for FaultyStore {
         }
         Ok(())
     }
+
     async fn pending_outbound(
         &self,
         l: usize,
     ) -> StoreResult<Vec<(TenantId, ConversationId, Seq)>> {
         self.0.pending_outbound(l).await
     }
+
     async fn message_ref(
         &self,
         t: TenantId,
@@ -146,6 +170,7 @@ impl MessageStore for FaultyStore {
         }
         self.0.message_ref(t, c, k).await
     }
+
     async fn message(
         &self,
         t: TenantId,
@@ -154,6 +179,7 @@ impl MessageStore for FaultyStore {
     ) -> StoreResult<Option<Message>> {
         self.0.message(t, c, s).await
     }
+
     async fn messages(
         &self,
         t: TenantId,
@@ -163,6 +189,7 @@ impl MessageStore for FaultyStore {
     ) -> StoreResult<Vec<Message>> {
         self.0.messages(t, c, w, l).await
     }
+
     async fn events(
         &self,
         t: TenantId,
@@ -183,6 +210,7 @@ impl MessageStore for FaultyStore {
         }
         self.0.events(t, c, a, l).await
     }
+
     async fn inbox(
         &self,
         t: TenantId,
@@ -192,6 +220,7 @@ impl MessageStore for FaultyStore {
     ) -> StoreResult<Vec<Conversation>> {
         self.0.inbox(t, v, c, l).await
     }
+
     async fn active_since(
         &self,
         t: TenantId,
@@ -199,5 +228,21 @@ impl MessageStore for FaultyStore {
         l: usize,
     ) -> StoreResult<Vec<Conversation>> {
         self.0.active_since(t, s, l).await
+    }
+
+    async fn next_ticket_number(&self, t: TenantId) -> StoreResult<u64> {
+        self.0.next_ticket_number(t).await
+    }
+}
+
+#[async_trait]
+impl FeedStore for FaultyStore {
+    async fn feed(
+        &self,
+        t: TenantId,
+        after: Option<&FeedCursor>,
+        l: usize,
+    ) -> StoreResult<FeedPage> {
+        self.0.feed(t, after, l).await
     }
 }

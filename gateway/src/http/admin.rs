@@ -20,7 +20,7 @@ use schema::records::{
     Agent, AgentRole, ChannelSettings, Connection, ConnectionStatus, EvolutionSettings,
     MetaSettings, Provider, Tenant, ZapiSettings,
 };
-use schema::store::{MessageStore, StoreError};
+use schema::store::{Store, StoreError};
 use schema::{AgentId, ConnectionId, TenantId};
 
 /// `POST /api/v1/admin/tenants`.
@@ -86,7 +86,7 @@ pub enum ProvisionError {
 
 /// Creates a tenant.
 pub async fn provision_tenant(
-    store: &dyn MessageStore,
+    store: &dyn Store,
     request: CreateTenantRequest,
 ) -> Result<Tenant, ProvisionError> {
     let name = non_empty(request.name, "name")?;
@@ -102,7 +102,7 @@ pub async fn provision_tenant(
 /// Creates a connection of any provider for `tenant`. Session providers (Evolution, Z-API) start as
 /// `connecting` until their first connection-state webhook says otherwise.
 pub async fn provision_connection(
-    store: &dyn MessageStore,
+    store: &dyn Store,
     tenant: TenantId,
     request: CreateConnectionRequest,
 ) -> Result<CreatedConnection, ProvisionError> {
@@ -185,7 +185,7 @@ fn webhook_token() -> String {
 
 /// Creates an agent of `tenant` and its first token.
 pub async fn provision_agent(
-    store: &dyn MessageStore,
+    store: &dyn Store,
     tenant: TenantId,
     request: CreateAgentRequest,
 ) -> Result<CreatedAgent, ProvisionError> {

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod conversations;
 pub mod media;
 pub mod ops;
+pub mod tickets;
 pub mod webhooks;
 
 use crate::AppState;
@@ -66,6 +67,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/admin/tenants/{tenant}/agents",
             post(admin::create_agent),
         )
+        .merge(tickets::routes())
         .fallback(not_found)
         .layer(axum::middleware::map_response(nosniff))
         .with_state(state)

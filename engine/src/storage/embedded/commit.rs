@@ -21,11 +21,26 @@ pub(super) enum Write {
     UpdateConnection(Connection),
     RemoveConnection(Connection),
     Agent(Agent, [u8; 32]),
+    /// Take the tenant's next ticket number (answered with it).
+    TicketNumber(TenantId),
 }
 
 pub(super) struct Pending {
     pub(super) write: Write,
-    pub(super) done: oneshot::Sender<StoreResult<()>>,
+    /// The write's answer: the number taken for `TicketNumber`, 0 for every other write.
+    pub(super) done: oneshot::Sender<StoreResult<u64>>,
+}
+
+/// What the writes of one group have taken so far, over what is stored: the next write of the group
+/// continues from it.
+#[derive(Default)]
+struct Taken {
+    last_seqs: HashMap<(TenantId, ConversationId), Seq>,
+    claimed_addresses: Vec<Vec<u8>>,
+    /// Last feed position per tenant.
+    feed_heads: HashMap<TenantId, u64>,
+    /// Last ticket number per tenant.
+    tickets: HashMap<TenantId, u64>,
 }
 
 pub(super) fn run_committer(
@@ -56,25 +71,22 @@ pub(super) fn run_committer(
 fn commit_group(tables: &Tables, group: &mut Vec<Pending>) {
     let mut batch = tables.db.batch().durability(Some(PersistMode::SyncAll));
     let mut accepted = Vec::with_capacity(group.len());
-    let mut last_seqs: HashMap<(TenantId, ConversationId), Seq> = HashMap::new();
-    let mut claimed_addresses: Vec<Vec<u8>> = Vec::new();
+    let mut taken = Taken::default();
     for pending in group.drain(..) {
-        match stage(
-            tables,
-            &mut batch,
-            pending.write,
-            &mut last_seqs,
-            &mut claimed_addresses,
-        ) {
-            Ok(()) => accepted.push(pending.done),
+        match stage(tables, &mut batch, pending.write, &mut taken) {
+            Ok(value) => accepted.push((pending.done, value)),
             Err(error) => {
                 let _ = pending.done.send(Err(error));
             }
         }
     }
     let outcome = batch.commit().map_err(|e| e.to_string());
-    for done in accepted {
-        let _ = done.send(outcome.clone().map_err(StoreError::Unavailable));
+    for (done, value) in accepted {
+        let answer = match &outcome {
+            Ok(()) => Ok(value),
+            Err(error) => Err(StoreError::Unavailable(error.clone())),
+        };
+        let _ = done.send(answer);
     }
 }
 
@@ -82,9 +94,14 @@ fn stage(
     tables: &Tables,
     batch: &mut fjall::OwnedWriteBatch,
     write: Write,
-    last_seqs: &mut HashMap<(TenantId, ConversationId), Seq>,
-    claimed_addresses: &mut Vec<Vec<u8>>,
-) -> StoreResult<()> {
+    taken: &mut Taken,
+) -> StoreResult<u64> {
+    let Taken {
+        last_seqs,
+        claimed_addresses,
+        feed_heads,
+        tickets,
+    } = taken;
     match write {
         Write::Commit(commit) => {
             let conversation = &commit.conversation;
@@ -179,6 +196,18 @@ fn stage(
                     encode(reference)?,
                 ));
             }
+            if !commit.events.is_empty() {
+                let head = match feed_heads.get(&tenant) {
+                    Some(head) => *head,
+                    None => last_feed_position(tables, tenant)?,
+                };
+                let mut position = head;
+                for event in &commit.events {
+                    position += 1;
+                    puts.push((&tables.feed, keys::feed(tenant, position), encode(event)?));
+                }
+                feed_heads.insert(tenant, position);
+            }
             last_seqs.insert((tenant, id), conversation.last_seq);
             // Removals first: a turn without events removes and re-inserts the same inbox key.
             for (keyspace, key) in removes {
@@ -266,6 +295,26 @@ fn stage(
             );
             batch.insert(&tables.tokens, token_sha256.to_vec(), encode(&agent)?);
         }
+        Write::TicketNumber(tenant) => {
+            let key = keys::counter(tenant, "ticket");
+            let last = match tickets.get(&tenant) {
+                Some(last) => *last,
+                None => get::<u64>(&tables.counters, &key)?.unwrap_or(0),
+            };
+            let next = last + 1;
+            batch.insert(&tables.counters, key, encode(&next)?);
+            tickets.insert(tenant, next);
+            return Ok(next);
+        }
     }
-    Ok(())
+    Ok(0)
+}
+
+/// The position of the tenant's newest feed entry (0 for an empty feed).
+fn last_feed_position(tables: &Tables, tenant: TenantId) -> StoreResult<u64> {
+    let Some(entry) = tables.feed.prefix(tenant.as_bytes()).next_back() else {
+        return Ok(0);
+    };
+    let key = entry.key().map_err(unavailable)?;
+    keys::feed_position(&key).ok_or_else(|| StoreError::Corrupt("short feed key".into()))
 }

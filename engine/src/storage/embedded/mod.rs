@@ -7,6 +7,7 @@
 //! webhook. Being the only writer also makes the uniqueness checks (provider address, per-conversation
 //! seq) race-free. Reads run on tokio's blocking pool, never on an async worker thread.
 
+mod accounts;
 mod commit;
 
 use super::count_error;
@@ -18,12 +19,12 @@ use commit::{Pending, Write, run_committer};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use jiff::Timestamp;
 use schema::events::EventEnvelope;
-use schema::records::{Agent, Connection, Conversation, Message, Provider, Tenant};
+use schema::records::{Conversation, Message, Provider};
 use schema::store::{
-    ConversationCommit, InboxCursor, InboxView, MessageKey, MessageRef, MessageStore, SeqWindow,
-    StoreError, StoreResult,
+    ConversationCommit, ConversationStore, FeedCursor, FeedPage, FeedStore, InboxCursor, InboxView,
+    MAX_FEED_PAGE, MessageKey, MessageRef, SeqWindow, StoreError, StoreResult,
 };
-use schema::{ConnectionId, ConversationId, Seq, TenantId};
+use schema::{ConversationId, Seq, TenantId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::sync::Mutex;
@@ -51,6 +52,10 @@ struct Tables {
     messages: Keyspace,
     message_keys: Keyspace,
     outbox: Keyspace,
+    /// `tenant | position`: the tenant's feed, numbered by the committer in commit order.
+    feed: Keyspace,
+    /// `tenant | name`: per-tenant counters (ticket numbers).
+    counters: Keyspace,
 }
 
 /// The embedded store.
@@ -86,6 +91,8 @@ impl EmbeddedStore {
             messages: open("messages")?,
             message_keys: open("message_keys")?,
             outbox: open("outbox")?,
+            feed: open("feed")?,
+            counters: open("counters")?,
             db,
         };
         let (sender, receiver) = mpsc::channel(WRITE_QUEUE);
@@ -120,6 +127,11 @@ impl EmbeddedStore {
     }
 
     async fn write(&self, write: Write) -> StoreResult<()> {
+        self.write_for(write).await.map(drop)
+    }
+
+    /// Queues a write for the committer and waits for its answer (a number taken, or 0).
+    async fn write_for(&self, write: Write) -> StoreResult<u64> {
         let op = match &write {
             Write::Commit(_) => "commit",
             Write::Tenant(_) => "create_tenant",
@@ -127,6 +139,7 @@ impl EmbeddedStore {
             Write::UpdateConnection(_) => "update_connection",
             Write::RemoveConnection(_) => "remove_connection",
             Write::Agent(..) => "create_agent",
+            Write::TicketNumber(_) => "next_ticket_number",
         };
         let result = self.enqueue(write).await;
         if let Err(error) = &result {
@@ -135,7 +148,7 @@ impl EmbeddedStore {
         result
     }
 
-    async fn enqueue(&self, write: Write) -> StoreResult<()> {
+    async fn enqueue(&self, write: Write) -> StoreResult<u64> {
         let sender = self
             .writes
             .lock()
@@ -173,7 +186,7 @@ impl EmbeddedStore {
 }
 
 #[async_trait]
-impl MessageStore for EmbeddedStore {
+impl ConversationStore for EmbeddedStore {
     async fn ping(&self) -> StoreResult<()> {
         self.read("ping", |t| {
             t.tenants
@@ -182,83 +195,6 @@ impl MessageStore for EmbeddedStore {
                 .map_err(unavailable)
         })
         .await
-    }
-
-    async fn create_tenant(&self, tenant: &Tenant) -> StoreResult<()> {
-        self.write(Write::Tenant(tenant.clone())).await
-    }
-
-    async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
-        self.read("tenant", move |t| get(&t.tenants, id.as_bytes()))
-            .await
-    }
-
-    async fn create_connection(&self, connection: &Connection) -> StoreResult<()> {
-        let sealed = self.secrets.seal_connection(connection)?;
-        self.write(Write::Connection(sealed)).await
-    }
-
-    async fn connection(&self, id: ConnectionId) -> StoreResult<Option<Connection>> {
-        let stored: Option<Connection> = self
-            .read("connection", move |t| get(&t.connections, id.as_bytes()))
-            .await?;
-        stored.map(|c| self.secrets.open_connection(c)).transpose()
-    }
-
-    async fn update_connection(&self, connection: &Connection) -> StoreResult<()> {
-        let sealed = self.secrets.seal_connection(connection)?;
-        self.write(Write::UpdateConnection(sealed)).await
-    }
-
-    async fn remove_connection(&self, connection: &Connection) -> StoreResult<()> {
-        self.write(Write::RemoveConnection(connection.clone()))
-            .await
-    }
-
-    async fn connections(&self, tenant: TenantId) -> StoreResult<Vec<Connection>> {
-        let stored: Vec<Connection> = self
-            .read("connections", move |t| {
-                let mut out = Vec::new();
-                for entry in t.tenant_connections.prefix(tenant.as_bytes()) {
-                    let key = entry.key().map_err(unavailable)?;
-                    let Some(id) = key.get(16..32) else { continue };
-                    if let Some(connection) = get::<Connection>(&t.connections, id)? {
-                        out.push(connection);
-                    }
-                }
-                Ok(out)
-            })
-            .await?;
-        stored
-            .into_iter()
-            .map(|c| self.secrets.open_connection(c))
-            .collect()
-    }
-
-    async fn connection_by_address(
-        &self,
-        provider: Provider,
-        address: &str,
-    ) -> StoreResult<Option<Connection>> {
-        let address = address_key(provider, address);
-        let stored: Option<Connection> = self
-            .read("connection_by_address", move |t| {
-                match t.connection_addresses.get(&address).map_err(unavailable)? {
-                    Some(id) => get(&t.connections, &id),
-                    None => Ok(None),
-                }
-            })
-            .await?;
-        stored.map(|c| self.secrets.open_connection(c)).transpose()
-    }
-
-    async fn create_agent(&self, agent: &Agent, token_sha256: [u8; 32]) -> StoreResult<()> {
-        self.write(Write::Agent(agent.clone(), token_sha256)).await
-    }
-
-    async fn agent_by_token(&self, token_sha256: [u8; 32]) -> StoreResult<Option<Agent>> {
-        self.read("agent_by_token", move |t| get(&t.tokens, token_sha256))
-            .await
     }
 
     async fn conversation(
@@ -420,6 +356,43 @@ impl MessageStore for EmbeddedStore {
         })
         .await
     }
+
+    async fn next_ticket_number(&self, tenant: TenantId) -> StoreResult<u64> {
+        self.write_for(Write::TicketNumber(tenant)).await
+    }
+}
+
+#[async_trait]
+impl FeedStore for EmbeddedStore {
+    async fn feed(
+        &self,
+        tenant: TenantId,
+        after: Option<&FeedCursor>,
+        limit: usize,
+    ) -> StoreResult<FeedPage> {
+        let after = match after {
+            None => 0,
+            Some(cursor) => cursor.0.parse::<u64>().map_err(|_| {
+                StoreError::Invalid(format!("{:?} is not a feed cursor of this store", cursor.0))
+            })?,
+        };
+        let limit = limit.min(MAX_FEED_PAGE);
+        self.read("feed", move |t| {
+            let start = keys::feed(tenant, after.saturating_add(1));
+            let end = keys::after_prefix(tenant.as_bytes());
+            let mut events = Vec::new();
+            let mut last = after;
+            for entry in t.feed.range(start..end).take(limit) {
+                let (key, value) = entry.into_inner().map_err(unavailable)?;
+                last = keys::feed_position(&key)
+                    .ok_or_else(|| StoreError::Corrupt("short feed key".into()))?;
+                events.push(decode::<EventEnvelope>(&value)?);
+            }
+            let next = (last > 0).then(|| FeedCursor(last.to_string()));
+            Ok(FeedPage { events, next })
+        })
+        .await
+    }
 }
 
 fn inbox_page(
@@ -492,7 +465,9 @@ impl Drop for EmbeddedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use schema::records::{ChannelSettings, ConnectionStatus, MetaSettings};
+    use schema::ConnectionId;
+    use schema::records::{ChannelSettings, Connection, ConnectionStatus, MetaSettings};
+    use schema::store::ConnectionStore;
 
     #[tokio::test]
     async fn connection_secrets_are_sealed_on_disk_and_open_on_read() {

@@ -1,7 +1,7 @@
 //! One actor turn as one PostgreSQL transaction: in a cluster, the writer's fence checked first
 //! against the shard's lease (share-locked until the end), then the conversation row moved forward only if the stored
 //! seq is the one the turn follows (a conditional upsert, so two writers cannot both win), then its
-//! events, its messages (never to a lower status rank) with their outbox entries, and its keys.
+//! events (each also appended to the tenant's feed), its messages (never to a lower status rank) with their outbox entries, and its keys.
 
 use super::*;
 
@@ -32,8 +32,11 @@ impl PostgresStore {
             });
         }
         for event in &commit.events {
+            // The event and its entry in the tenant's feed, in one round trip.
             sqlx::query(
-                "INSERT INTO conversation_events (tenant_id, conversation_id, seq, body) \
+                "WITH event AS (INSERT INTO conversation_events (tenant_id, conversation_id, seq, body) \
+                 VALUES ($1, $2, $3, $4::json)) \
+                 INSERT INTO tenant_feed (tenant_id, conversation_id, seq, body) \
                  VALUES ($1, $2, $3, $4::json)",
             )
             .bind(tenant)

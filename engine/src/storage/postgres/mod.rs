@@ -19,22 +19,22 @@ use crate::config::PostgresConfig;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use schema::events::EventEnvelope;
-use schema::records::{
-    Agent, Connection, Conversation, Direction, Message, MessageStatus, Provider, Tenant,
-};
+use schema::records::{Conversation, Direction, Message, MessageStatus};
 use schema::store::{
-    ConversationCommit, InboxCursor, InboxView, MessageKey, MessageRef, MessageStore, SeqWindow,
-    StoreError, StoreResult,
+    ConversationCommit, ConversationStore, InboxCursor, InboxView, MessageKey, MessageRef,
+    SeqWindow, StoreError, StoreResult,
 };
-use schema::{ConnectionId, ConversationId, MessageId, Seq, TenantId};
+use schema::{ConversationId, MessageId, Seq, TenantId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 use uuid::Uuid;
 
+mod accounts;
 mod cluster;
 mod commit;
+mod feed;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../schema/postgres");
 
@@ -98,7 +98,7 @@ impl PostgresStore {
 }
 
 #[async_trait]
-impl MessageStore for PostgresStore {
+impl ConversationStore for PostgresStore {
     async fn ping(&self) -> StoreResult<()> {
         observe("ping", async {
             sqlx::query("SELECT 1")
@@ -107,190 +107,6 @@ impl MessageStore for PostgresStore {
                 .map(drop)
                 .map_err(db_error)
         })
-        .await
-    }
-
-    async fn create_tenant(&self, tenant: &Tenant) -> StoreResult<()> {
-        observe("create_tenant", async {
-            sqlx::query(
-                "INSERT INTO tenants (tenant_id, body) VALUES ($1, $2::json) \
-                 ON CONFLICT (tenant_id) DO UPDATE SET body = EXCLUDED.body",
-            )
-            .bind(tenant.id.0)
-            .bind(to_json(tenant)?)
-            .execute(&self.pool)
-            .await
-            .map(drop)
-            .map_err(db_error)
-        })
-        .await
-    }
-
-    async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
-        observe(
-            "tenant",
-            self.body(
-                sqlx::query_scalar("SELECT body::text FROM tenants WHERE tenant_id = $1")
-                    .bind(id.0),
-            ),
-        )
-        .await
-    }
-
-    async fn create_connection(&self, connection: &Connection) -> StoreResult<()> {
-        observe("create_connection", async {
-            let sealed = self.secrets.seal_connection(connection)?;
-            sqlx::query(
-                "INSERT INTO connections (connection_id, tenant_id, provider, address, body) \
-                 VALUES ($1, $2, $3, $4, $5::json)",
-            )
-            .bind(connection.id.0)
-            .bind(connection.tenant_id.0)
-            .bind(connection.provider.as_str())
-            .bind(connection.claim_key())
-            .bind(to_json(&sealed)?)
-            .execute(&self.pool)
-            .await
-            .map(drop)
-            .map_err(|e| match db_error(e) {
-                StoreError::Conflict(_) => StoreError::Conflict(format!(
-                    "phone_number_id {} already belongs to a connection",
-                    connection.address()
-                )),
-                other => other,
-            })
-        })
-        .await
-    }
-
-    async fn connection(&self, id: ConnectionId) -> StoreResult<Option<Connection>> {
-        let stored: Option<Connection> = observe(
-            "connection",
-            self.body(
-                sqlx::query_scalar("SELECT body::text FROM connections WHERE connection_id = $1")
-                    .bind(id.0),
-            ),
-        )
-        .await?;
-        stored.map(|c| self.secrets.open_connection(c)).transpose()
-    }
-
-    async fn update_connection(&self, connection: &Connection) -> StoreResult<()> {
-        observe("update_connection", async {
-            let sealed = self.secrets.seal_connection(connection)?;
-            let mut next = sealed;
-            next.version = connection.version + 1;
-            // One statement: the version it read must still be the stored one.
-            let done = sqlx::query(
-                "UPDATE connections SET body = $3::json WHERE connection_id = $1 AND tenant_id = $2 \
-                 AND COALESCE((body->>'version')::bigint, 0) = $4",
-            )
-            .bind(connection.id.0)
-            .bind(connection.tenant_id.0)
-            .bind(to_json(&next)?)
-            .bind(i64::try_from(connection.version).unwrap_or(i64::MAX))
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::Conflict(format!(
-                    "connection {} was removed or changed meanwhile",
-                    connection.id
-                )));
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    async fn remove_connection(&self, connection: &Connection) -> StoreResult<()> {
-        observe("remove_connection", async {
-            sqlx::query("DELETE FROM connections WHERE connection_id = $1 AND tenant_id = $2")
-                .bind(connection.id.0)
-                .bind(connection.tenant_id.0)
-                .execute(&self.pool)
-                .await
-                .map(drop)
-                .map_err(db_error)
-        })
-        .await
-    }
-
-    async fn connections(&self, tenant: TenantId) -> StoreResult<Vec<Connection>> {
-        let stored: Vec<Connection> = observe(
-            "connections",
-            self.bodies(
-                sqlx::query_scalar(
-                    "SELECT body::text FROM connections WHERE tenant_id = $1 ORDER BY connection_id",
-                )
-                .bind(tenant.0),
-            ),
-        )
-        .await?;
-        stored
-            .into_iter()
-            .map(|c| self.secrets.open_connection(c))
-            .collect()
-    }
-
-    async fn connection_by_address(
-        &self,
-        provider: Provider,
-        address: &str,
-    ) -> StoreResult<Option<Connection>> {
-        let stored: Option<Connection> = observe(
-            "connection_by_address",
-            self.body(
-                sqlx::query_scalar(
-                    "SELECT body::text FROM connections WHERE provider = $1 AND address = $2",
-                )
-                .bind(provider.as_str())
-                .bind(address),
-            ),
-        )
-        .await?;
-        stored.map(|c| self.secrets.open_connection(c)).transpose()
-    }
-
-    async fn create_agent(&self, agent: &Agent, token_sha256: [u8; 32]) -> StoreResult<()> {
-        observe("create_agent", async {
-            let mut tx = self.pool.begin().await.map_err(db_error)?;
-            sqlx::query(
-                "INSERT INTO agents (agent_id, tenant_id, body) VALUES ($1, $2, $3::json) \
-                 ON CONFLICT (agent_id) DO UPDATE SET body = EXCLUDED.body",
-            )
-            .bind(agent.id.0)
-            .bind(agent.tenant_id.0)
-            .bind(to_json(agent)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-            sqlx::query(
-                "INSERT INTO agent_tokens (token_sha256, agent_id, tenant_id) VALUES ($1, $2, $3)",
-            )
-            .bind(&token_sha256[..])
-            .bind(agent.id.0)
-            .bind(agent.tenant_id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-            tx.commit().await.map_err(db_error)
-        })
-        .await
-    }
-
-    async fn agent_by_token(&self, token_sha256: [u8; 32]) -> StoreResult<Option<Agent>> {
-        observe(
-            "agent_by_token",
-            self.body(
-                sqlx::query_scalar(
-                    "SELECT a.body::text FROM agent_tokens t JOIN agents a \
-                     ON a.agent_id = t.agent_id AND a.tenant_id = t.tenant_id \
-                     WHERE t.token_sha256 = $1",
-                )
-                .bind(token_sha256.to_vec()),
-            ),
-        )
         .await
     }
 
@@ -504,6 +320,10 @@ impl MessageStore for PostgresStore {
             ),
         )
         .await
+    }
+
+    async fn next_ticket_number(&self, tenant: TenantId) -> StoreResult<u64> {
+        self.take_ticket_number(tenant).await
     }
 }
 

@@ -263,12 +263,26 @@ impl ScyllaStore {
                 )),
             ));
         }
+        let mut feed_hours: Vec<i64> = commit
+            .events
+            .iter()
+            .map(|e| feed_hour(micros(e.at)))
+            .collect();
+        feed_hours.dedup();
+        for hour in feed_hours {
+            writes.push((&s.insert_feed_hour, Box::new((tenant, hour))));
+        }
         for event in &commit.events {
             let body = to_json(event)?;
-            bytes += body.len();
+            bytes += body.len() + 64;
             writes.push((
                 &s.insert_event,
                 Box::new((tenant, id, bucket(event.seq)?, seq_to_db(event.seq)?, body)),
+            ));
+            let at = micros(event.at);
+            writes.push((
+                &s.insert_feed,
+                Box::new((tenant, feed_hour(at), at, id, seq_to_db(event.seq)?)),
             ));
         }
         for message in &commit.messages {

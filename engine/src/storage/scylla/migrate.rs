@@ -20,6 +20,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "cluster membership, shard leases, conversation fences",
         include_str!("../../../../schema/cql/0002_cluster.cql"),
     ),
+    (
+        3,
+        "tenant feed, ticket numbers",
+        include_str!("../../../../schema/cql/0003_helpdesk.cql"),
+    ),
 ];
 
 /// Creates the keyspace when `create_replication` is given, then applies what is missing.

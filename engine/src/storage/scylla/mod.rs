@@ -16,12 +16,16 @@
 //! keeps `seq` correct here (schema crate, store port). Statuses never move backwards without any read:
 //! a message row is written with the timestamp `created_at + rank`, so the highest status wins.
 
+mod accounts;
 mod cluster;
 mod commit;
 mod connect;
+mod feed;
 mod migrate;
 mod reads;
 mod statements;
+
+use feed::feed_hour;
 
 use super::codec::epoch_to_db;
 use super::codec::{
@@ -36,14 +40,12 @@ use futures::future::try_join_all;
 use jiff::Timestamp;
 use schema::cluster::Fence;
 use schema::events::EventEnvelope;
-use schema::records::{
-    Agent, Connection, Conversation, Direction, Message, MessageStatus, Provider, Tenant,
-};
+use schema::records::{Conversation, Direction, Message, MessageStatus};
 use schema::store::{
-    ConversationCommit, InboxCursor, InboxPosition, InboxView, MessageKey, MessageRef,
-    MessageStore, SeqWindow, StoreError, StoreResult,
+    ConversationCommit, ConversationStore, InboxCursor, InboxPosition, InboxView, MessageKey,
+    MessageRef, SeqWindow, StoreError, StoreResult,
 };
-use schema::{ConnectionId, ConversationId, MessageId, Seq, TenantId};
+use schema::{ConversationId, MessageId, Seq, TenantId};
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
@@ -72,6 +74,8 @@ pub struct ScyllaStore {
     session: Session,
     statements: Statements,
     secrets: SecretBox,
+    /// See `ScyllaConfig::feed_settle_ms`.
+    feed_settle_us: i64,
 }
 
 /// One statement of a turn with its values.
@@ -103,6 +107,9 @@ impl ScyllaStore {
             session,
             statements,
             secrets,
+            feed_settle_us: i64::try_from(config.feed_settle_ms)
+                .unwrap_or(i64::MAX / 1000)
+                .saturating_mul(1000),
         })
     }
 
@@ -203,7 +210,7 @@ fn applied(rows: &[Row]) -> bool {
 }
 
 #[async_trait]
-impl MessageStore for ScyllaStore {
+impl ConversationStore for ScyllaStore {
     async fn ping(&self) -> StoreResult<()> {
         observe("ping", async {
             self.session
@@ -212,198 +219,6 @@ impl MessageStore for ScyllaStore {
                 .map(drop)
                 .map_err(driver_error)
         })
-        .await
-    }
-
-    async fn create_tenant(&self, tenant: &Tenant) -> StoreResult<()> {
-        observe("create_tenant", async {
-            self.execute(
-                &self.statements.insert_tenant,
-                (tenant.id.0, to_json(tenant)?),
-            )
-            .await
-        })
-        .await
-    }
-
-    async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
-        observe("tenant", self.body(&self.statements.select_tenant, (id.0,))).await
-    }
-
-    async fn create_connection(&self, connection: &Connection) -> StoreResult<()> {
-        observe("create_connection", async {
-            let s = &self.statements;
-            let sealed = self.secrets.seal_connection(connection)?;
-            let (provider, address) = (connection.provider.as_str(), connection.claim_key());
-            let claim: Vec<Row> = self
-                .rows(
-                    &s.claim_address,
-                    (provider, address.as_str(), connection.id.0),
-                )
-                .await?;
-            if !applied(&claim) {
-                return Err(StoreError::Conflict(format!(
-                    "phone_number_id {address} already belongs to a connection"
-                )));
-            }
-            let written = async {
-                self.execute(
-                    &s.insert_connection,
-                    (connection.id.0, connection.tenant_id.0, to_json(&sealed)?),
-                )
-                .await?;
-                self.execute(
-                    &s.insert_tenant_connection,
-                    (connection.tenant_id.0, connection.id.0),
-                )
-                .await
-            }
-            .await;
-            if written.is_err() {
-                // Give the address back so a retried create is not refused for a connection that
-                // never came to exist.
-                let _ = self
-                    .rows::<Row>(&s.release_address, (provider, address, connection.id.0))
-                    .await;
-            }
-            written
-        })
-        .await
-    }
-
-    async fn connection(&self, id: ConnectionId) -> StoreResult<Option<Connection>> {
-        let stored: Option<Connection> = observe(
-            "connection",
-            self.body(&self.statements.select_connection, (id.0,)),
-        )
-        .await?;
-        stored.map(|c| self.secrets.open_connection(c)).transpose()
-    }
-
-    async fn update_connection(&self, connection: &Connection) -> StoreResult<()> {
-        observe("update_connection", async {
-            let conflict = || {
-                StoreError::Conflict(format!(
-                    "connection {} was removed or changed meanwhile",
-                    connection.id
-                ))
-            };
-            // A compare-and-set on the stored body (admin and session-state path, never per
-            // message): the body read must carry the version the update names, and the write
-            // applies only if that body is still there: neither a removal nor another update is
-            // overwritten.
-            let stored: Vec<(String,)> = self
-                .rows(&self.statements.select_connection, (connection.id.0,))
-                .await?;
-            let Some((stored_body,)) = stored.into_iter().next() else {
-                return Err(conflict());
-            };
-            let stored_version = from_json::<Connection>(&stored_body)?.version;
-            if stored_version != connection.version {
-                return Err(conflict());
-            }
-            let mut next = self.secrets.seal_connection(connection)?;
-            next.version = connection.version + 1;
-            let done: Vec<Row> = self
-                .rows(
-                    &self.statements.update_connection,
-                    (to_json(&next)?, connection.id.0, stored_body),
-                )
-                .await?;
-            if applied(&done) {
-                Ok(())
-            } else {
-                Err(conflict())
-            }
-        })
-        .await
-    }
-
-    async fn remove_connection(&self, connection: &Connection) -> StoreResult<()> {
-        observe("remove_connection", async {
-            let s = &self.statements;
-            self.execute(
-                &s.delete_tenant_connection,
-                (connection.tenant_id.0, connection.id.0),
-            )
-            .await?;
-            self.execute(&s.delete_connection, (connection.id.0,))
-                .await?;
-            self.rows::<Row>(
-                &s.release_address,
-                (
-                    connection.provider.as_str(),
-                    connection.claim_key(),
-                    connection.id.0,
-                ),
-            )
-            .await
-            .map(drop)
-        })
-        .await
-    }
-
-    async fn connections(&self, tenant: TenantId) -> StoreResult<Vec<Connection>> {
-        let ids: Vec<(Uuid,)> = observe(
-            "connections",
-            self.rows(&self.statements.select_tenant_connections, (tenant.0,)),
-        )
-        .await?;
-        let mut out = Vec::with_capacity(ids.len());
-        for (id,) in ids {
-            if let Some(connection) = self.connection(ConnectionId(id)).await?
-                && connection.tenant_id == tenant
-            {
-                out.push(connection);
-            }
-        }
-        Ok(out)
-    }
-
-    async fn connection_by_address(
-        &self,
-        provider: Provider,
-        address: &str,
-    ) -> StoreResult<Option<Connection>> {
-        let ids: Vec<(Option<Uuid>,)> = observe(
-            "connection_by_address",
-            self.rows(
-                &self.statements.select_address,
-                (provider.as_str(), address),
-            ),
-        )
-        .await?;
-        match ids.into_iter().next().and_then(|(id,)| id) {
-            Some(id) => self.connection(ConnectionId(id)).await,
-            None => Ok(None),
-        }
-    }
-
-    async fn create_agent(&self, agent: &Agent, token_sha256: [u8; 32]) -> StoreResult<()> {
-        observe("create_agent", async {
-            let body = to_json(agent)?;
-            self.execute(
-                &self.statements.insert_agent,
-                (agent.id.0, agent.tenant_id.0, body.clone()),
-            )
-            .await?;
-            self.execute(
-                &self.statements.insert_agent_token,
-                (token_sha256.to_vec(), agent.id.0, agent.tenant_id.0, body),
-            )
-            .await
-        })
-        .await
-    }
-
-    async fn agent_by_token(&self, token_sha256: [u8; 32]) -> StoreResult<Option<Agent>> {
-        observe(
-            "agent_by_token",
-            self.body(
-                &self.statements.select_agent_token,
-                (token_sha256.to_vec(),),
-            ),
-        )
         .await
     }
 
@@ -583,5 +398,9 @@ impl MessageStore for ScyllaStore {
             self.listed(tenant, &InboxView::All, None, Some(micros(since)), limit),
         )
         .await
+    }
+
+    async fn next_ticket_number(&self, tenant: TenantId) -> StoreResult<u64> {
+        self.take_ticket_number(tenant).await
     }
 }

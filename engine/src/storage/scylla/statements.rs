@@ -52,6 +52,7 @@ statements! {
     insert_agent_token = "INSERT INTO {ks}.agent_tokens (token_sha256, agent_id, tenant_id, body) \
                           VALUES (?, ?, ?, ?)";
     select_agent_token = "SELECT body FROM {ks}.agent_tokens WHERE token_sha256 = ?";
+    select_agent = "SELECT tenant_id, body FROM {ks}.agents WHERE agent_id = ?";
 
     select_conversation = "SELECT body FROM {ks}.conversations \
                            WHERE tenant_id = ? AND conversation_id = ?";
@@ -96,6 +97,19 @@ statements! {
     select_inbox_ties = "SELECT last_activity_us, conversation_id FROM {ks}.inbox \
                          WHERE tenant_id = ? AND inbox_view = ? AND day = ? AND last_activity_us = ? \
                          AND conversation_id > ? LIMIT ?";
+
+    insert_feed = "INSERT INTO {ks}.tenant_feed (tenant_id, hour, at_us, conversation_id, seq) \
+                   VALUES (?, ?, ?, ?, ?)";
+    select_feed = "SELECT at_us, conversation_id, seq FROM {ks}.tenant_feed \
+                   WHERE tenant_id = ? AND hour = ? AND (at_us, conversation_id, seq) > (?, ?, ?) \
+                   AND at_us < ? LIMIT ?";
+    insert_feed_hour = "INSERT INTO {ks}.tenant_feed_hours (tenant_id, hour) VALUES (?, ?)";
+    select_feed_hours = "SELECT hour FROM {ks}.tenant_feed_hours \
+                         WHERE tenant_id = ? AND hour >= ? AND hour <= ?";
+    select_ticket_counter = "SELECT last FROM {ks}.ticket_counters WHERE tenant_id = ?";
+    insert_ticket_counter = "INSERT INTO {ks}.ticket_counters (tenant_id, last) VALUES (?, 1) \
+                             IF NOT EXISTS";
+    bump_ticket_counter = "UPDATE {ks}.ticket_counters SET last = ? WHERE tenant_id = ? IF last = ?";
 
     insert_contact = "INSERT INTO {ks}.contacts_by_address (tenant_id, address, connection_id, \
                       conversation_id, name) VALUES (?, ?, ?, ?, ?)";

@@ -1,5 +1,13 @@
-//! The storage port. One trait, three backends in `engine` (embedded LSM, ScyllaDB, PostgreSQL), so it
-//! is shaped by the queries the system makes, partition key first:
+//! The storage ports, one per aggregate, each implemented by the three backends in `engine` (embedded
+//! LSM, ScyllaDB, PostgreSQL) and covered by the contract suite; [`Store`] is all of them, what a node
+//! opens. Each is shaped by the queries the system makes, partition key first:
+//!
+//! - [`AccountStore`]: tenants and agents;
+//! - [`ConnectionStore`]: channel connections and the provider address each owns;
+//! - [`ConversationStore`]: conversations, their event streams and messages, the inbox, ticket numbers;
+//! - [`FeedStore`]: the durable per-tenant feed of events, appended by conversation commits.
+//!
+//! The conversation reads:
 //!
 //! | read                              | partition key         | clustering            |
 //! |-----------------------------------|-----------------------|-----------------------|
@@ -13,21 +21,33 @@
 //! **Architecture Invariant:** every conversation read and write names its tenant; a backend never
 //! answers across tenants.
 //!
-//! **Architecture Invariant:** only a conversation's owning actor calls [`MessageStore::commit`] for it
+//! **Architecture Invariant:** only a conversation's owning actor calls [`ConversationStore::commit`] for it
 //! (in a cluster: the actor on the node holding its shard's lease, proven by the commit's fence), so
 //! the per-conversation `seq` has one writer; backends still reject a commit whose
 //! first seq does not follow the stored `last_seq` ([`StoreError::SeqConflict`]) where they can do so
 //! cheaply, to turn a placement bug into an error instead of a silent overwrite.
 
+mod accounts;
+mod connections;
+mod conversations;
+mod feed;
+
+pub use accounts::AccountStore;
+pub use connections::ConnectionStore;
+pub use conversations::ConversationStore;
+pub use feed::{FEED_SETTLE_SECS, FeedCursor, FeedPage, FeedStore, MAX_FEED_PAGE};
+
 use crate::cluster::Fence;
 use crate::events::EventEnvelope;
-use crate::ids::{AgentId, ConnectionId, ConversationId, MessageId, Seq, TenantId};
-use crate::records::{
-    Agent, Connection, Conversation, ConversationStatus, Message, Provider, Tenant,
-};
-use async_trait::async_trait;
+use crate::ids::{AgentId, ConversationId, MessageId, Seq};
+use crate::records::{Conversation, ConversationStatus, Message};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+
+/// Every storage port: what a node opens (one backend implements them all).
+pub trait Store: AccountStore + ConnectionStore + ConversationStore + FeedStore {}
+
+impl<T: AccountStore + ConnectionStore + ConversationStore + FeedStore + ?Sized> Store for T {}
 
 /// Failures of a store operation.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +77,10 @@ pub enum StoreError {
     /// The operation is not offered by this backend (cluster membership on the embedded store).
     #[error("not supported by this backend: {0}")]
     Unsupported(&'static str),
+    /// The request cannot be answered as asked (a feed cursor this backend did not hand out): the
+    /// caller's mistake, nothing was read or written.
+    #[error("invalid request: {0}")]
+    Invalid(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -174,108 +198,4 @@ impl InboxView {
 pub struct InboxCursor {
     pub last_activity_at: Timestamp,
     pub conversation_id: ConversationId,
-}
-
-/// The storage port. Every method is durable when it returns `Ok`.
-#[async_trait]
-pub trait MessageStore: Send + Sync + 'static {
-    /// Cheap liveness probe used by `/readyz`.
-    async fn ping(&self) -> StoreResult<()>;
-
-    async fn create_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
-    async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>>;
-    /// Fails with `Conflict` when another connection already owns the provider address.
-    async fn create_connection(&self, connection: &Connection) -> StoreResult<()>;
-    async fn connection(&self, id: ConnectionId) -> StoreResult<Option<Connection>>;
-    /// Replaces a connection's mutable fields (name, status, credentials); the caller keeps its
-    /// tenant, provider and address unchanged. Fails with `Conflict` when the connection was removed
-    /// meanwhile (an update never brings a removed connection back) or when its stored `version` is no
-    /// longer the one `connection` carries (another update landed since it was read: read it again and
-    /// reapply the change). A stored update bumps the version.
-    async fn update_connection(&self, connection: &Connection) -> StoreResult<()>;
-    /// Deletes a connection and frees its provider address; its conversations and messages stay.
-    async fn remove_connection(&self, connection: &Connection) -> StoreResult<()>;
-    /// A tenant's connections.
-    async fn connections(&self, tenant: TenantId) -> StoreResult<Vec<Connection>>;
-    /// The connection that owns a provider address (WhatsApp `phone_number_id`).
-    async fn connection_by_address(
-        &self,
-        provider: Provider,
-        address: &str,
-    ) -> StoreResult<Option<Connection>>;
-    /// Stores an agent and one access token, kept only as its SHA-256.
-    async fn create_agent(&self, agent: &Agent, token_sha256: [u8; 32]) -> StoreResult<()>;
-    async fn agent_by_token(&self, token_sha256: [u8; 32]) -> StoreResult<Option<Agent>>;
-
-    async fn conversation(
-        &self,
-        tenant: TenantId,
-        id: ConversationId,
-    ) -> StoreResult<Option<Conversation>>;
-    /// The last seq of a conversation reserved in cluster mode (CQL: a turn reserves its seqs before
-    /// writing them), 0 when none: a conversation that does not exist yet but has a reservation (its
-    /// first turn's owner stopped before writing it, or is paused and may still write) starts after
-    /// it, so no seq is ever written by two owners. Backends without reservations answer 0.
-    async fn reserved_seq(&self, tenant: TenantId, id: ConversationId) -> StoreResult<Seq> {
-        let _ = (tenant, id);
-        Ok(0)
-    }
-    /// Applies one actor turn atomically and durably. In the same write, every outbound message of the
-    /// commit whose status is `pending` enters the outbox and every other outbound message leaves it.
-    /// A message that is already stored with a higher [`MessageStatus::rank`] keeps its stored version:
-    /// statuses never move backwards, whatever order writes arrive in.
-    ///
-    /// [`MessageStatus::rank`]: crate::records::MessageStatus::rank
-    async fn commit(&self, commit: ConversationCommit) -> StoreResult<()>;
-    /// Outbound messages still `pending` (stored, not yet answered by the provider), at most `limit`, in
-    /// the backend's order (PostgreSQL oldest first; embedded by tenant, conversation and seq; CQL
-    /// by outbox shard): what a node hands to its session actors again so an acknowledged reply is
-    /// never lost. A reply stays listed until its answer is recorded, so a sweep that reads a full page
-    /// reaches the rest once the first are answered.
-    async fn pending_outbound(
-        &self,
-        limit: usize,
-    ) -> StoreResult<Vec<(TenantId, ConversationId, Seq)>>;
-    async fn message_ref(
-        &self,
-        tenant: TenantId,
-        conversation: ConversationId,
-        key: &MessageKey,
-    ) -> StoreResult<Option<MessageRef>>;
-    async fn message(
-        &self,
-        tenant: TenantId,
-        conversation: ConversationId,
-        seq: Seq,
-    ) -> StoreResult<Option<Message>>;
-    async fn messages(
-        &self,
-        tenant: TenantId,
-        conversation: ConversationId,
-        window: SeqWindow,
-        limit: usize,
-    ) -> StoreResult<Vec<Message>>;
-    /// Events with seq greater than `after`, ascending, at most `limit`.
-    async fn events(
-        &self,
-        tenant: TenantId,
-        conversation: ConversationId,
-        after: Seq,
-        limit: usize,
-    ) -> StoreResult<Vec<EventEnvelope>>;
-    /// Conversations of `view` by last activity, newest first, strictly after `cursor`.
-    async fn inbox(
-        &self,
-        tenant: TenantId,
-        view: &InboxView,
-        cursor: Option<InboxCursor>,
-        limit: usize,
-    ) -> StoreResult<Vec<Conversation>>;
-    /// Conversations whose last activity is at or after `since`, newest first, at most `limit`.
-    async fn active_since(
-        &self,
-        tenant: TenantId,
-        since: Timestamp,
-        limit: usize,
-    ) -> StoreResult<Vec<Conversation>>;
 }

@@ -1,0 +1,99 @@
+//! The embedded store's accounts and connections: tenants, agents with their token index, and
+//! connections with the provider addresses they own. Writes go through the committer like turns.
+
+use super::commit::Write;
+use super::{EmbeddedStore, address_key, get, unavailable};
+use async_trait::async_trait;
+use schema::records::{Agent, Connection, Provider, Tenant};
+use schema::store::{AccountStore, ConnectionStore, StoreResult};
+use schema::{AgentId, ConnectionId, TenantId};
+
+#[async_trait]
+impl AccountStore for EmbeddedStore {
+    async fn create_tenant(&self, tenant: &Tenant) -> StoreResult<()> {
+        self.write(Write::Tenant(tenant.clone())).await
+    }
+
+    async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
+        self.read("tenant", move |t| get(&t.tenants, id.as_bytes()))
+            .await
+    }
+
+    async fn create_agent(&self, agent: &Agent, token_sha256: [u8; 32]) -> StoreResult<()> {
+        self.write(Write::Agent(agent.clone(), token_sha256)).await
+    }
+
+    async fn agent_by_token(&self, token_sha256: [u8; 32]) -> StoreResult<Option<Agent>> {
+        self.read("agent_by_token", move |t| get(&t.tokens, token_sha256))
+            .await
+    }
+
+    async fn agent(&self, tenant: TenantId, id: AgentId) -> StoreResult<Option<Agent>> {
+        let agent: Option<Agent> = self
+            .read("agent", move |t| get(&t.agents, id.as_bytes()))
+            .await?;
+        Ok(agent.filter(|a| a.tenant_id == tenant))
+    }
+}
+
+#[async_trait]
+impl ConnectionStore for EmbeddedStore {
+    async fn create_connection(&self, connection: &Connection) -> StoreResult<()> {
+        let sealed = self.secrets.seal_connection(connection)?;
+        self.write(Write::Connection(sealed)).await
+    }
+
+    async fn connection(&self, id: ConnectionId) -> StoreResult<Option<Connection>> {
+        let stored: Option<Connection> = self
+            .read("connection", move |t| get(&t.connections, id.as_bytes()))
+            .await?;
+        stored.map(|c| self.secrets.open_connection(c)).transpose()
+    }
+
+    async fn update_connection(&self, connection: &Connection) -> StoreResult<()> {
+        let sealed = self.secrets.seal_connection(connection)?;
+        self.write(Write::UpdateConnection(sealed)).await
+    }
+
+    async fn remove_connection(&self, connection: &Connection) -> StoreResult<()> {
+        self.write(Write::RemoveConnection(connection.clone()))
+            .await
+    }
+
+    async fn connections(&self, tenant: TenantId) -> StoreResult<Vec<Connection>> {
+        let stored: Vec<Connection> = self
+            .read("connections", move |t| {
+                let mut out = Vec::new();
+                for entry in t.tenant_connections.prefix(tenant.as_bytes()) {
+                    let key = entry.key().map_err(unavailable)?;
+                    let Some(id) = key.get(16..32) else { continue };
+                    if let Some(connection) = get::<Connection>(&t.connections, id)? {
+                        out.push(connection);
+                    }
+                }
+                Ok(out)
+            })
+            .await?;
+        stored
+            .into_iter()
+            .map(|c| self.secrets.open_connection(c))
+            .collect()
+    }
+
+    async fn connection_by_address(
+        &self,
+        provider: Provider,
+        address: &str,
+    ) -> StoreResult<Option<Connection>> {
+        let address = address_key(provider, address);
+        let stored: Option<Connection> = self
+            .read("connection_by_address", move |t| {
+                match t.connection_addresses.get(&address).map_err(unavailable)? {
+                    Some(id) => get(&t.connections, &id),
+                    None => Ok(None),
+                }
+            })
+            .await?;
+        stored.map(|c| self.secrets.open_connection(c)).transpose()
+    }
+}

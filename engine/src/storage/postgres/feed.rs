@@ -1,0 +1,79 @@
+//! PostgreSQL's tenant feed and ticket numbers (migration 0003). The feed is written by the turn's
+//! transaction (`commit.rs`); here it is read: ordered by (transaction id, position) and cut at the
+//! oldest transaction still running, so every row a reader passes is final (see `schema::store::feed`).
+
+use super::{PostgresStore, db_error};
+use crate::storage::codec::from_json;
+use crate::storage::observe;
+use async_trait::async_trait;
+use schema::TenantId;
+use schema::store::{FeedCursor, FeedPage, FeedStore, MAX_FEED_PAGE, StoreError, StoreResult};
+
+impl PostgresStore {
+    pub(super) async fn take_ticket_number(&self, tenant: TenantId) -> StoreResult<u64> {
+        observe("next_ticket_number", async {
+            let last: i64 = sqlx::query_scalar(
+                "INSERT INTO ticket_counters (tenant_id, last) VALUES ($1, 1) \
+                 ON CONFLICT (tenant_id) DO UPDATE SET last = ticket_counters.last + 1 \
+                 RETURNING last",
+            )
+            .bind(tenant.0)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)?;
+            u64::try_from(last).map_err(|_| StoreError::Corrupt(format!("ticket number {last}")))
+        })
+        .await
+    }
+}
+
+/// A cursor is `<txid>:<position>` of the last row read.
+fn parse_cursor(cursor: &FeedCursor) -> StoreResult<(String, i64)> {
+    let invalid =
+        || StoreError::Invalid(format!("{:?} is not a feed cursor of this store", cursor.0));
+    let (txid, position) = cursor.0.split_once(':').ok_or_else(invalid)?;
+    let txid: u64 = txid.parse().map_err(|_| invalid())?;
+    let position: i64 = position.parse().map_err(|_| invalid())?;
+    Ok((txid.to_string(), position))
+}
+
+#[async_trait]
+impl FeedStore for PostgresStore {
+    async fn feed(
+        &self,
+        tenant: TenantId,
+        after: Option<&FeedCursor>,
+        limit: usize,
+    ) -> StoreResult<FeedPage> {
+        let (txid, position) = match after {
+            Some(cursor) => parse_cursor(cursor)?,
+            None => ("0".to_string(), 0),
+        };
+        let limit = i64::try_from(limit.min(MAX_FEED_PAGE)).unwrap_or(1000);
+        observe("feed", async {
+            let rows: Vec<(String, i64, String)> = sqlx::query_as(
+                "SELECT txid::text, position, body::text FROM tenant_feed \
+                 WHERE tenant_id = $1 AND (txid, position) > ($2::text::xid8, $3) \
+                 AND txid < pg_snapshot_xmin(pg_current_snapshot()) \
+                 ORDER BY txid, position LIMIT $4",
+            )
+            .bind(tenant.0)
+            .bind(&txid)
+            .bind(position)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+            let next = match rows.last() {
+                Some((txid, position, _)) => Some(FeedCursor(format!("{txid}:{position}"))),
+                None => after.cloned(),
+            };
+            let events = rows
+                .iter()
+                .map(|(_, _, body)| from_json(body))
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(FeedPage { events, next })
+        })
+        .await
+    }
+}

@@ -1,0 +1,183 @@
+//! The helpdesk's storage contract (issue 14): the durable per-tenant feed appended by every commit,
+//! ticket numbers, and agents found only within their tenant. Run on every backend.
+
+use crate::backends::Backend;
+use futures::future::join_all;
+use jiff::{SignedDuration, Timestamp};
+use schema::fixtures::{self, Live};
+use schema::store::{FeedCursor, StoreError};
+use schema::{ConversationId, Seq, TenantId};
+use std::collections::{HashMap, HashSet};
+
+/// A case: its name (used in the test name) and its body.
+pub type CaseFn = for<'a> fn(&'a Backend) -> futures::future::BoxFuture<'a, ()>;
+
+macro_rules! cases {
+    ($($name:ident),* $(,)?) => {
+        pub const CASES: &[(&str, CaseFn)] = &[$((stringify!($name), |b| Box::pin($name(b)))),*];
+    };
+}
+
+cases!(
+    the_feed_lists_every_committed_event_once_in_each_conversations_order,
+    the_feed_holds_nothing_of_a_refused_turn_and_refuses_a_foreign_cursor,
+    ticket_numbers_are_unique_per_tenant_under_concurrency,
+    an_agent_is_found_only_in_its_own_tenant,
+);
+
+/// A commit time just behind the clock (the CQL feed lists entries older than its settle window,
+/// set to zero for the contract).
+fn recently(n: i64) -> Timestamp {
+    Timestamp::now() - SignedDuration::from_secs(60) + SignedDuration::from_millis(n)
+}
+
+/// Reads a tenant's whole feed, `page` events at a time.
+async fn read_feed(b: &Backend, tenant: TenantId, page: usize) -> Vec<(ConversationId, Seq)> {
+    let store = b.store().await;
+    let mut cursor: Option<FeedCursor> = None;
+    let mut read = Vec::new();
+    for _ in 0..10_000 {
+        let got = store
+            .feed(tenant, cursor.as_ref(), page)
+            .await
+            .expect("feed page");
+        let empty = got.events.is_empty();
+        for event in got.events {
+            assert_eq!(event.tenant_id, tenant, "the feed answered another tenant");
+            read.push((event.conversation_id, event.seq));
+        }
+        if got.next.is_some() {
+            cursor = got.next;
+        }
+        if empty {
+            return read;
+        }
+    }
+    panic!("the feed never ended");
+}
+
+async fn the_feed_lists_every_committed_event_once_in_each_conversations_order(b: &Backend) {
+    let store = b.store().await;
+    let tenant = TenantId::new();
+    let other = TenantId::new();
+    let writers = (0..6).map(|n| {
+        let store = store.clone();
+        async move {
+            let mut live = Live::new(tenant, &format!("55119400{n:05}"));
+            let mut written = Vec::new();
+            for turn in 0..3 {
+                let commit = live.inbound(
+                    &format!("wamid.F{n}.{turn}"),
+                    "feed",
+                    recently(n * 10 + turn),
+                );
+                written.extend(commit.events.iter().map(|e| (e.conversation_id, e.seq)));
+                store.commit(commit).await.expect("commit");
+            }
+            written
+        }
+    });
+    let written: Vec<(ConversationId, Seq)> =
+        join_all(writers).await.into_iter().flatten().collect();
+    let mut elsewhere = Live::new(other, "5511940099999");
+    store
+        .commit(elsewhere.inbound("wamid.OTHER", "outro", recently(0)))
+        .await
+        .expect("other tenant's commit");
+
+    let read = read_feed(b, tenant, 4).await;
+    let unique: HashSet<_> = read.iter().copied().collect();
+    assert_eq!(unique.len(), read.len(), "an event was listed twice");
+    assert_eq!(
+        unique,
+        written.iter().copied().collect::<HashSet<_>>(),
+        "the feed lists exactly the committed events"
+    );
+    let mut last: HashMap<ConversationId, Seq> = HashMap::new();
+    for (conversation, seq) in &read {
+        let before = last.insert(*conversation, *seq).unwrap_or(0);
+        assert!(*seq > before, "a conversation's events out of order");
+    }
+    assert_eq!(
+        read_feed(b, other, 10).await,
+        vec![(elsewhere.id(), 1), (elsewhere.id(), 2)]
+    );
+}
+
+async fn the_feed_holds_nothing_of_a_refused_turn_and_refuses_a_foreign_cursor(b: &Backend) {
+    let store = b.store().await;
+    let tenant = TenantId::new();
+    let mut live = Live::new(tenant, "5511940100000");
+    store
+        .commit(live.inbound("wamid.R1", "primeira", recently(0)))
+        .await
+        .expect("first turn");
+    // A turn that does not follow the stored seq (a second writer) is refused whole.
+    let mut stale = live.clone();
+    stale.conversation.last_seq += 5;
+    let refused = store
+        .commit(stale.inbound("wamid.R2", "fora de ordem", recently(1)))
+        .await;
+    if b.checks_seq_atomically {
+        assert!(
+            matches!(refused, Err(StoreError::SeqConflict { .. })),
+            "{refused:?}"
+        );
+    }
+    let read = read_feed(b, tenant, 10).await;
+    assert_eq!(read, vec![(live.id(), 1), (live.id(), 2)]);
+
+    for foreign in ["", "banana", "1:2:3:4:5", "-1"] {
+        let answer = store
+            .feed(tenant, Some(&FeedCursor(foreign.into())), 10)
+            .await;
+        assert!(
+            matches!(answer, Err(StoreError::Invalid(_))),
+            "cursor {foreign:?}: {answer:?}"
+        );
+    }
+}
+
+async fn ticket_numbers_are_unique_per_tenant_under_concurrency(b: &Backend) {
+    let store = b.store().await;
+    let tenant = TenantId::new();
+    let takers = (0..40).map(|_| {
+        let store = store.clone();
+        async move { store.next_ticket_number(tenant).await.expect("number") }
+    });
+    let mut numbers: Vec<u64> = join_all(takers).await;
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=40).collect::<Vec<_>>());
+    assert_eq!(
+        store
+            .next_ticket_number(TenantId::new())
+            .await
+            .expect("number"),
+        1,
+        "another tenant counts on its own"
+    );
+    assert_eq!(store.next_ticket_number(tenant).await.expect("number"), 41);
+}
+
+async fn an_agent_is_found_only_in_its_own_tenant(b: &Backend) {
+    let store = b.store().await;
+    let (tenant, other) = (fixtures::tenant(), fixtures::tenant());
+    store.create_tenant(&tenant).await.expect("tenant");
+    store.create_tenant(&other).await.expect("tenant");
+    let agent = fixtures::agent(tenant.id);
+    let mut hash = [0u8; 32];
+    hash[..16].copy_from_slice(agent.id.as_bytes());
+    store.create_agent(&agent, hash).await.expect("agent");
+    assert_eq!(
+        store.agent(tenant.id, agent.id).await.expect("read"),
+        Some(agent.clone())
+    );
+    assert_eq!(store.agent(other.id, agent.id).await.expect("read"), None);
+    assert_eq!(
+        store
+            .agent(tenant.id, schema::AgentId::new())
+            .await
+            .expect("read"),
+        None
+    );
+}

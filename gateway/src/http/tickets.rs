@@ -1,0 +1,380 @@
+//! `/api/v1/conversations/{id}/…` ticket routes and the tenant feed, in the vocabulary agents know from
+//! Chatwoot: `assignments` (`assignee_id`, `team_id`), `transfer`, `toggle_status` (with
+//! `snoozed_until`), `toggle_priority`, `labels` and private `notes`. Each change is a
+//! [`Command::Ticket`] run by the conversation's owner, recorded as events on the conversation's
+//! stream (live on the WebSocket, in `/events`, in the feed) with the agent who made it, and answered
+//! with the conversation after it. A change that changes nothing answers 200 with no event, so a
+//! retried request is harmless.
+//!
+//! Every handler takes the tenant from the authenticated agent; an assignee must be an agent of that
+//! tenant (422 otherwise), so a change can never name another tenant's agent.
+
+use crate::AppState;
+use crate::auth::AuthenticatedAgent;
+use crate::error::{ApiError, parse_json, read_body, require_json};
+use crate::http::parse_id;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use jiff::Timestamp;
+use schema::command::{Command, CommandError, Reply};
+use schema::helpdesk::ticket::{self, TicketChange};
+use schema::records::{Agent, AgentRole, Conversation, ConversationStatus, Note, Priority};
+use schema::store::{FeedCursor, FeedPage, MAX_FEED_PAGE};
+use schema::{AgentId, ConversationId, NoteId};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use std::time::Instant;
+
+/// The ticket routes and the feed.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/conversations/{id}/assignments", post(assign))
+        .route("/api/v1/conversations/{id}/transfer", post(transfer))
+        .route("/api/v1/conversations/{id}/toggle_status", post(status))
+        .route("/api/v1/conversations/{id}/toggle_priority", post(priority))
+        .route("/api/v1/conversations/{id}/labels", post(labels))
+        .route("/api/v1/conversations/{id}/notes", post(note))
+        .route("/api/v1/feed", get(feed))
+}
+
+/// `{"assignee_id": "<agent>" | null, "team_id": "<department>"}`: an agent (or none), a department,
+/// or both (a move to another department is recorded as a transfer).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignmentRequest {
+    #[serde(default, with = "double_option")]
+    assignee_id: Option<Option<AgentId>>,
+    team_id: Option<String>,
+}
+
+/// `POST …/assignments`.
+pub async fn assign(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<axum::Json<Conversation>, ApiError> {
+    let request: AssignmentRequest = json_body(&state, &headers, body).await?;
+    let change = match (request.assignee_id, request.team_id) {
+        (None, None) => {
+            return Err(invalid(
+                "give assignee_id (an agent id or null), team_id, or both",
+            ));
+        }
+        (Some(assignee), None) => TicketChange::Assign { assignee },
+        (assignee, Some(team)) => TicketChange::Transfer {
+            agent: assignee.flatten(),
+            team: Some(team),
+            note: None,
+        },
+    };
+    change_ticket(&state, &agent, &id, change)
+        .await
+        .map(axum::Json)
+}
+
+/// `{"assignee_id": …, "team_id": …, "note": "why"}`: to another agent and/or department.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    assignee_id: Option<AgentId>,
+    team_id: Option<String>,
+    note: Option<String>,
+}
+
+/// `POST …/transfer`.
+pub async fn transfer(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<axum::Json<Conversation>, ApiError> {
+    let request: TransferRequest = json_body(&state, &headers, body).await?;
+    let change = TicketChange::Transfer {
+        agent: request.assignee_id,
+        team: request.team_id,
+        note: request.note,
+    };
+    change_ticket(&state, &agent, &id, change)
+        .await
+        .map(axum::Json)
+}
+
+/// `{"status": "open" | "in_progress" | "waiting" | "resolved" | "cancelled"}`, or
+/// `{"status": "snoozed", "snoozed_until": "<RFC 3339>"}` (or `null` to wake it).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusRequest {
+    status: String,
+    #[serde(default)]
+    snoozed_until: Option<Timestamp>,
+}
+
+/// `POST …/toggle_status`.
+pub async fn status(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<axum::Json<Conversation>, ApiError> {
+    let request: StatusRequest = json_body(&state, &headers, body).await?;
+    let change = if request.status == "snoozed" {
+        TicketChange::Snooze {
+            until: request.snoozed_until,
+        }
+    } else {
+        if request.snoozed_until.is_some() {
+            return Err(invalid("snoozed_until goes with status \"snoozed\""));
+        }
+        let status: ConversationStatus = serde_json::from_value(serde_json::Value::String(
+            request.status.clone(),
+        ))
+        .map_err(|_| {
+            invalid(format!(
+                "unknown status {:?}: open, in_progress, waiting, resolved, cancelled or snoozed",
+                request.status
+            ))
+        })?;
+        TicketChange::Status { status }
+    };
+    change_ticket(&state, &agent, &id, change)
+        .await
+        .map(axum::Json)
+}
+
+/// `{"priority": "low" | "normal" | "high" | "urgent"}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorityRequest {
+    priority: Priority,
+}
+
+/// `POST …/toggle_priority`.
+pub async fn priority(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<axum::Json<Conversation>, ApiError> {
+    let request: PriorityRequest = json_body(&state, &headers, body).await?;
+    let change = TicketChange::Priority {
+        priority: request.priority,
+    };
+    change_ticket(&state, &agent, &id, change)
+        .await
+        .map(axum::Json)
+}
+
+/// `{"labels": [...]}` (the whole set, as Chatwoot takes it) or `{"add": [...], "remove": [...]}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelsRequest {
+    labels: Option<Vec<String>>,
+    #[serde(default)]
+    add: Vec<String>,
+    #[serde(default)]
+    remove: Vec<String>,
+}
+
+/// `POST …/labels`.
+pub async fn labels(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<axum::Json<Conversation>, ApiError> {
+    let request: LabelsRequest = json_body(&state, &headers, body).await?;
+    let change = match request.labels {
+        Some(_) if !request.add.is_empty() || !request.remove.is_empty() => {
+            return Err(invalid("give labels (the whole set), or add and remove"));
+        }
+        Some(labels) => {
+            // The whole set: what to add and remove is worked out against the ticket as stored
+            // (normalised first, so "VIP" replacing "vip" changes nothing).
+            let wanted = labels
+                .iter()
+                .map(|l| ticket::tag(l))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| invalid(e.to_string()))?;
+            let current = find(&state, &agent, &id).await?.tags;
+            TicketChange::Tags {
+                add: wanted.clone(),
+                remove: current
+                    .into_iter()
+                    .filter(|t| !wanted.contains(t))
+                    .collect(),
+            }
+        }
+        None => TicketChange::Tags {
+            add: request.add,
+            remove: request.remove,
+        },
+    };
+    change_ticket(&state, &agent, &id, change)
+        .await
+        .map(axum::Json)
+}
+
+/// `{"content": "…"}`: a private note, seen by the tenant's agents, never sent to the customer.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteRequest {
+    content: String,
+}
+
+/// `POST …/notes` → 201 with the note.
+pub async fn note(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    let request: NoteRequest = json_body(&state, &headers, body).await?;
+    let note_id = NoteId::new();
+    let change = TicketChange::Note {
+        id: note_id,
+        body: request.content.clone(),
+    };
+    change_ticket(&state, &agent, &id, change).await?;
+    let note = Note {
+        id: note_id,
+        body: request.content.trim().to_owned(),
+        author: agent.id,
+    };
+    Ok((StatusCode::CREATED, axum::Json(note)))
+}
+
+#[derive(Deserialize)]
+pub struct FeedQuery {
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/feed?cursor=&limit=`: the tenant's durable event feed, for integrations and reports.
+/// Supervisors, admins, auditors and bots read it; an agent's view is its inbox.
+pub async fn feed(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    Query(query): Query<FeedQuery>,
+) -> Result<axum::Json<FeedPage>, ApiError> {
+    if agent.role == AgentRole::Agent {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the feed is for supervisors, admins, auditors and bots",
+        ));
+    }
+    let limit = match query.limit.unwrap_or(100) {
+        n @ 1..=MAX_FEED_PAGE => n,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_limit",
+                format!("limit must be 1 to {MAX_FEED_PAGE}"),
+            ));
+        }
+    };
+    let cursor = query.cursor.map(FeedCursor);
+    let page = state
+        .store
+        .feed(agent.tenant_id, cursor.as_ref(), limit)
+        .await?;
+    Ok(axum::Json(page))
+}
+
+/// Runs a ticket change for the agent's tenant; an assignee must be one of its agents.
+async fn change_ticket(
+    state: &AppState,
+    agent: &Agent,
+    raw_id: &str,
+    change: TicketChange,
+) -> Result<Conversation, ApiError> {
+    let id: ConversationId = parse_id(raw_id, "conversation_not_found")?;
+    let assignee = match &change {
+        TicketChange::Assign { assignee } => *assignee,
+        TicketChange::Transfer { agent, .. } => *agent,
+        _ => None,
+    };
+    if let Some(assignee) = assignee
+        && state
+            .store
+            .agent(agent.tenant_id, assignee)
+            .await?
+            .is_none()
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_agent",
+            "assignee_id is not an agent of this tenant",
+        ));
+    }
+    let command = Command::Ticket {
+        tenant: agent.tenant_id,
+        conversation: id,
+        by: Some(agent.id),
+        change,
+    };
+    match state.commands.execute(command, Instant::now()).await {
+        Ok(Reply::Ticket(conversation)) => Ok(*conversation),
+        Ok(_) => Err(ApiError::internal(
+            "a ticket change was answered as something else",
+        )),
+        Err(CommandError::Invalid(detail)) => Err(invalid(detail)),
+        Err(error) => Err(error.into()),
+    }
+}
+
+async fn find(state: &AppState, agent: &Agent, raw_id: &str) -> Result<Conversation, ApiError> {
+    let id: ConversationId = parse_id(raw_id, "conversation_not_found")?;
+    state
+        .store
+        .conversation(agent.tenant_id, id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "conversation_not_found",
+                "no such conversation in this tenant",
+            )
+        })
+}
+
+async fn json_body<T: DeserializeOwned>(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<T, ApiError> {
+    require_json(headers)?;
+    let body = read_body(
+        body,
+        state.config.api_body_limit,
+        state.config.body_read_timeout,
+    )
+    .await?;
+    parse_json(&body)
+}
+
+fn invalid(detail: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_change", detail)
+}
+
+/// `"field": null` (Some(None)) told apart from a missing field (None).
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        T: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Option::<T>::deserialize(deserializer).map(Some)
+    }
+}

@@ -1,0 +1,21 @@
+//! The accounts aggregate: tenants and the agents who sign in to them.
+//!
+//! **Architecture Invariant:** an agent is found by id only together with its tenant: a backend never
+//! answers with another tenant's agent.
+
+use super::StoreResult;
+use crate::ids::{AgentId, TenantId};
+use crate::records::{Agent, Tenant};
+use async_trait::async_trait;
+
+/// Tenants and agents.
+#[async_trait]
+pub trait AccountStore: Send + Sync + 'static {
+    async fn create_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
+    async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>>;
+    /// Stores an agent and one access token, kept only as its SHA-256.
+    async fn create_agent(&self, agent: &Agent, token_sha256: [u8; 32]) -> StoreResult<()>;
+    async fn agent_by_token(&self, token_sha256: [u8; 32]) -> StoreResult<Option<Agent>>;
+    /// The tenant's agent with this id; `None` for an unknown id or another tenant's agent.
+    async fn agent(&self, tenant: TenantId, id: AgentId) -> StoreResult<Option<Agent>>;
+}
