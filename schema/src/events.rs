@@ -27,7 +27,8 @@ pub enum ConversationEvent {
         provider_message_id: Option<String>,
         error: Option<ProviderError>,
     },
-    /// A new ticket started in the conversation (its first, or a new one after a resolved ticket).
+    /// A new ticket started in a conversation whose earlier ticket was closed (the first ticket's number
+    /// is in `conversation.created`).
     #[serde(rename = "ticket.opened")]
     TicketOpened {
         number: u64,

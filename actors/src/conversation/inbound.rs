@@ -350,8 +350,8 @@ impl ConversationState {
         Ok(Some(moved))
     }
 
-    /// The turn, opening the conversation with `first` (its `conversation.created` and
-    /// `ticket.opened` events, with the number taken up front) when it does not exist yet.
+    /// The turn, opening the conversation with `first` (its `conversation.created` event, whose
+    /// record carries the first ticket's number, taken up front) when it does not exist yet.
     fn open<'t>(
         &self,
         turn: &'t mut Option<Turn>,
@@ -359,7 +359,7 @@ impl ConversationState {
         first: &InboundMessage,
         new_ticket: &mut Option<u64>,
     ) -> &'t mut Turn {
-        let mut created = None;
+        let mut created = false;
         let turn = turn.get_or_insert_with(|| {
             let mut conversation = new_conversation(self.tenant, self.id, connection_id, first);
             // Seqs a cluster owner reserved for this conversation and may still write are skipped.
@@ -367,13 +367,12 @@ impl ConversationState {
             let number = new_ticket.take().unwrap_or(0);
             conversation.ticket_number = number;
             conversation.ticket_opened_at = Some(conversation.created_at);
-            created = Some(number);
+            created = true;
             Turn::new(conversation, true)
         });
-        if let Some(number) = created {
+        if created {
             let conversation = turn.conversation.clone();
             turn.push(ConversationEvent::ConversationCreated { conversation });
-            turn.push(ConversationEvent::TicketOpened { number, by: None });
         }
         turn
     }

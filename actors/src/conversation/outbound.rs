@@ -8,7 +8,6 @@ use crate::policy::{channel_allows, validate_outbound};
 use crate::session::SessionMsg;
 use crate::turn::{Turn, store_echo, upsert};
 use jiff::Timestamp;
-use schema::helpdesk::ticket;
 use schema::records::{
     Direction, Message, MessageContent, MessageStatus, ProviderError, StatusChange,
 };
@@ -75,9 +74,6 @@ impl ConversationState {
                     seq: message.seq,
                 },
             ));
-        }
-        for event in ticket::agent_replied(&mut turn.conversation, agent) {
-            turn.push(event);
         }
         let connection = turn.conversation.connection_id;
         let to = turn.conversation.contact.address.clone();

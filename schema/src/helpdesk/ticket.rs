@@ -299,7 +299,29 @@ pub fn apply(
             });
         }
     }
+    follow_assignee(conversation, by, &mut events);
     Ok(events)
+}
+
+/// An agent taking an open ticket is attending it (`in_progress`); a ticket in progress that loses its
+/// agent goes back to the queue (`open`). Waiting and closed tickets keep their status.
+fn follow_assignee(
+    conversation: &mut Conversation,
+    by: Option<AgentId>,
+    events: &mut Vec<ConversationEvent>,
+) {
+    use ConversationStatus::{InProgress, Open};
+    let to = match (conversation.status, conversation.assignee) {
+        (Open, Some(_)) => InProgress,
+        (InProgress, None) => Open,
+        _ => return,
+    };
+    events.push(ConversationEvent::StatusChanged {
+        from: conversation.status,
+        to,
+        by,
+    });
+    conversation.status = to;
 }
 
 /// What a message from the customer does to the ticket: wakes a snoozed one, answers a waiting one,
@@ -358,19 +380,6 @@ pub fn start_ticket(
     conversation.ticket_opened_at = Some(now);
     events.push(ConversationEvent::TicketOpened { number, by });
     events
-}
-
-/// An agent's reply to an open ticket means the agent is attending it.
-pub fn agent_replied(conversation: &mut Conversation, agent: AgentId) -> Vec<ConversationEvent> {
-    if conversation.status != ConversationStatus::Open {
-        return Vec::new();
-    }
-    conversation.status = ConversationStatus::InProgress;
-    vec![ConversationEvent::StatusChanged {
-        from: ConversationStatus::Open,
-        to: ConversationStatus::InProgress,
-        by: Some(agent),
-    }]
 }
 
 /// A tag as stored: trimmed, lower case, letters, digits, `-`, `_`, `:` or `.`.
@@ -520,20 +529,36 @@ mod tests {
         let events = apply(&mut t, change.clone(), Some(b), NOW).unwrap();
         assert_eq!(
             events,
-            vec![ConversationEvent::Assigned {
-                assignee: a,
-                previous: None,
-                by: Some(b)
-            }]
+            vec![
+                ConversationEvent::Assigned {
+                    assignee: a,
+                    previous: None,
+                    by: Some(b)
+                },
+                ConversationEvent::StatusChanged {
+                    from: Open,
+                    to: InProgress,
+                    by: Some(b)
+                }
+            ],
+            "an agent taking an open ticket is attending it"
         );
         assert!(apply(&mut t, change, Some(b), NOW).unwrap().is_empty());
         let events = apply(&mut t, TicketChange::Assign { assignee: None }, None, NOW).unwrap();
         assert_eq!(
             events,
-            vec![ConversationEvent::Unassigned {
-                previous: a,
-                by: None
-            }]
+            vec![
+                ConversationEvent::Unassigned {
+                    previous: a,
+                    by: None
+                },
+                ConversationEvent::StatusChanged {
+                    from: InProgress,
+                    to: Open,
+                    by: None
+                }
+            ],
+            "back in the queue"
         );
         assert_eq!(t.assignee, None);
     }
@@ -542,6 +567,7 @@ mod tests {
     fn a_transfer_to_a_department_alone_leaves_the_ticket_unassigned_in_its_queue() {
         let (mut t, a) = (ticket(), AgentId::new());
         t.assignee = Some(a);
+        t.status = InProgress;
         t.team = Some("vendas".into());
         let events = apply(
             &mut t,
@@ -556,9 +582,10 @@ mod tests {
         .unwrap();
         assert_eq!(t.assignee, None);
         assert_eq!(t.team.as_deref(), Some("suporte"));
+        assert_eq!(t.status, Open, "waiting in the new department's queue");
         assert!(matches!(
             &events[..],
-            [ConversationEvent::Transferred { from_agent: Some(f), to_agent: None, from_team: Some(ft), to_team: Some(tt), note: Some(n), .. }]
+            [ConversationEvent::Transferred { from_agent: Some(f), to_agent: None, from_team: Some(ft), to_team: Some(tt), note: Some(n), .. }, ConversationEvent::StatusChanged { .. }]
                 if *f == a && ft == "vendas" && tt == "suporte" && n == "cliente quer 2ª via"
         ));
     }
