@@ -12,7 +12,7 @@
 
 use crate::channel::Outbound;
 use crate::cluster::ShardId;
-use crate::helpdesk::ticket::TicketChange;
+use crate::helpdesk::change::TicketChange;
 use crate::inbound::InboundEvent;
 use crate::records::{Conversation, Message, MessageContent, ProviderError};
 use crate::{AgentId, ConnectionId, ConversationId, Seq, TenantId};

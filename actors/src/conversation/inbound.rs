@@ -10,6 +10,7 @@ use crate::turn::{
 };
 use jiff::Timestamp;
 use schema::events::ConversationEvent;
+use schema::helpdesk::change;
 use schema::helpdesk::ticket::{self, OnInbound, ReopenPolicy};
 use schema::inbound::{InboundEvent, InboundMessage, InboundStatus};
 use schema::records::{Direction, Message, MessageContent, MessageStatus, StatusChange};
@@ -409,15 +410,15 @@ impl ConversationState {
 /// Applies a customer's message to the ticket (wake, answer, reopen, or a new ticket with the number
 /// taken up front) and records the events.
 fn customer_wrote(turn: &mut Turn, policy: ReopenPolicy, new_ticket: &mut Option<u64>) {
-    let (events, outcome) = ticket::customer_wrote(&mut turn.conversation, policy);
+    let (events, outcome) = change::customer_wrote(&mut turn.conversation, policy);
     for event in events {
         turn.push(event);
     }
     if outcome == OnInbound::NewTicket {
         let events = match new_ticket.take() {
-            Some(number) => ticket::start_ticket(&mut turn.conversation, number, None, turn.now),
+            Some(number) => change::start_ticket(&mut turn.conversation, number, None, turn.now),
             // Only when the policy changed between the check and here: reopen instead.
-            None => ticket::customer_wrote(&mut turn.conversation, ReopenPolicy::Reopen).0,
+            None => change::customer_wrote(&mut turn.conversation, ReopenPolicy::Reopen).0,
         };
         for event in events {
             turn.push(event);

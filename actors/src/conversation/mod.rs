@@ -29,7 +29,7 @@ use commit::publish_unsettled;
 use jiff::Timestamp;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use schema::cluster::Fence;
-use schema::helpdesk::ticket::TicketChange;
+use schema::helpdesk::change::TicketChange;
 use schema::inbound::InboundEvent;
 use schema::records::{Conversation, Message, MessageContent, ProviderError};
 use schema::store::{MessageKey, MessageRef};

@@ -1,11 +1,11 @@
 //! Ticket changes as a conversation turn: an agent's (or the system's) change is checked by the pure
-//! rules in `schema::helpdesk::ticket`, its events are committed like any other turn (so they reach
+//! rules in `schema::helpdesk::change`, its events are committed like any other turn (so they reach
 //! the stream, the tenant's feed and the bus together), and the caller gets the conversation after it.
 
 use super::{ConversationError, ConversationState};
 use crate::turn::Turn;
 use schema::AgentId;
-use schema::helpdesk::ticket::{self, TicketChange};
+use schema::helpdesk::change::{self, TicketChange};
 use schema::records::Conversation;
 
 impl ConversationState {
@@ -18,7 +18,7 @@ impl ConversationState {
             return Err(ConversationError::NotFound);
         };
         let mut turn = Turn::new(conversation, false);
-        let events = ticket::apply(&mut turn.conversation, change, by, turn.now)
+        let events = change::apply(&mut turn.conversation, change, by, turn.now)
             .map_err(|refused| ConversationError::Invalid(refused.to_string()))?;
         if events.is_empty() {
             // Nothing changes (a retried request): answered with the stored conversation.

@@ -26,7 +26,7 @@ use schema::bus::EventBus;
 use schema::channel::ChannelClient;
 use schema::cluster::ShardId;
 use schema::command::CommandError;
-use schema::helpdesk::ticket::TicketChange;
+use schema::helpdesk::change::TicketChange;
 use schema::inbound::InboundEvent;
 use schema::records::{Conversation, Message, MessageContent};
 use schema::store::{Store, StoreError};

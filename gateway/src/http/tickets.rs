@@ -21,7 +21,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use jiff::Timestamp;
 use schema::command::{Command, CommandError, Reply};
-use schema::helpdesk::ticket::{self, TicketChange};
+use schema::helpdesk::change::{self, TicketChange};
 use schema::records::{Agent, AgentRole, Conversation, ConversationStatus, Note, Priority};
 use schema::store::{FeedCursor, FeedPage, MAX_FEED_PAGE};
 use schema::{AgentId, ConversationId, NoteId};
@@ -202,7 +202,7 @@ pub async fn labels(
             // (normalised first, so "VIP" replacing "vip" changes nothing).
             let wanted = labels
                 .iter()
-                .map(|l| ticket::tag(l))
+                .map(|l| change::tag(l))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| invalid(e.to_string()))?;
             let current = find(&state, &agent, &id).await?.tags;

@@ -2,6 +2,7 @@
 //! SLA arithmetic, distribution choice and quick-reply rendering. Actors and the gateway call these;
 //! they are tested here with fixed instants, never the clock.
 
+pub mod change;
 pub mod distribution;
 pub mod hours;
 pub mod quick_reply;
