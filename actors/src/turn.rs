@@ -68,12 +68,16 @@ impl Turn {
     /// Stamps the turn's events (and the conversation's activity) with the time of its commit, not of
     /// its start: a resume window is computed from the `at` of events an agent received, and an event
     /// must not be published carrying a time older than events published before it.
+    /// The time is the conversation's stamp, which only grows: a clock that steps back (or a new owner
+    /// whose clock is behind) never dates an event before the ones already in its stream, so stores
+    /// that order a tenant's feed by time keep each conversation's events in seq order.
     pub(crate) fn stamp(&mut self, at: Timestamp) {
         let clock = at.as_microsecond().try_into().unwrap_or(i64::MAX);
         self.conversation.stamp_us = clock.max(self.conversation.stamp_us.saturating_add(1));
         if self.events.is_empty() {
             return;
         }
+        let at = Timestamp::from_microsecond(self.conversation.stamp_us).unwrap_or(at);
         for event in &mut self.events {
             event.at = at;
         }

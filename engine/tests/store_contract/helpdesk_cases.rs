@@ -66,11 +66,10 @@ async fn the_feed_lists_every_committed_event_once_in_each_conversations_order(b
             let mut live = Live::new(tenant, &format!("55119400{n:05}"));
             let mut written = Vec::new();
             for turn in 0..3 {
-                let commit = live.inbound(
-                    &format!("wamid.F{n}.{turn}"),
-                    "feed",
-                    recently(n * 10 + turn),
-                );
+                // Each conversation's turns an hour apart: the CQL feed's walk crosses its hour
+                // partitions mid-page.
+                let at = recently(n) - SignedDuration::from_hours(2 - turn);
+                let commit = live.inbound(&format!("wamid.F{n}.{turn}"), "feed", at);
                 written.extend(commit.events.iter().map(|e| (e.conversation_id, e.seq)));
                 store.commit(commit).await.expect("commit");
             }

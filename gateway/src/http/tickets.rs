@@ -4,7 +4,9 @@
 //! [`Command::Ticket`] run by the conversation's owner, recorded as events on the conversation's
 //! stream (live on the WebSocket, in `/events`, in the feed) with the agent who made it, and answered
 //! with the conversation after it. A change that changes nothing answers 200 with no event, so a
-//! retried request is harmless.
+//! retried request is harmless — except a note: each request adds one, so a retried note can appear
+//! twice. `labels` with the whole set is worked out against the ticket as read just before, so a
+//! tag change landing in between can be undone by it (`add`/`remove` have no such race).
 //!
 //! Every handler takes the tenant from the authenticated agent; an assignee must be an agent of that
 //! tenant (422 otherwise), so a change can never name another tenant's agent.

@@ -154,6 +154,11 @@ pub fn apply(
             }
         }
         TicketChange::Tags { add, remove } => {
+            if add.len() + remove.len() > 2 * MAX_TAGS {
+                return Err(ChangeRefused::Invalid(format!(
+                    "a ticket carries at most {MAX_TAGS} tags"
+                )));
+            }
             let add = add.iter().map(|t| tag(t)).collect::<Result<Vec<_>, _>>()?;
             let remove = remove
                 .iter()
@@ -219,7 +224,17 @@ pub fn apply(
             });
         }
     }
-    follow_assignee(conversation, by, &mut events);
+    // Only a change of agent moves the status with it: an explicit status change stands as asked.
+    if events.iter().any(|e| {
+        matches!(
+            e,
+            ConversationEvent::Assigned { .. }
+                | ConversationEvent::Unassigned { .. }
+                | ConversationEvent::Transferred { .. }
+        )
+    }) {
+        follow_assignee(conversation, by, &mut events);
+    }
     Ok(events)
 }
 
@@ -579,5 +594,23 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[test]
+    fn an_explicit_status_change_stands_as_asked_and_is_not_undone_by_the_assignee_rule() {
+        let mut t = ticket();
+        let events = apply(
+            &mut t,
+            TicketChange::Status { status: InProgress },
+            None,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(t.status, InProgress);
+        t.assignee = Some(AgentId::new());
+        let events = apply(&mut t, TicketChange::Status { status: Open }, None, NOW).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(t.status, Open);
     }
 }

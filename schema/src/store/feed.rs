@@ -12,10 +12,11 @@
 //!   began before its own has ended (`pg_snapshot_xmin`), so a slow commit can never be overtaken by
 //!   a reader: a long transaction only delays the feed;
 //! - CQL has no commit order across partitions: entries are ordered by commit time and listed once
-//!   they are older than the settle window ([`FEED_SETTLE_SECS`] by default), longer than a turn may take to
-//!   write (the turn deadline) plus clock skew between nodes. A write that lands later than that (a
-//!   node stalled mid-commit past its lease is refused by the fence; a turn past its deadline is
-//!   abandoned) would be missed by a reader that already passed its time.
+//!   they are older than the settle window ([`FEED_SETTLE_SECS`] by default), longer than a turn may
+//!   take to write (the turn deadline) plus clock skew between nodes. What it cannot promise: a turn
+//!   whose logged batch timed out (its outcome unknown to the node) and was replayed by Cassandra's
+//!   batch log or hints after the settle window is in the conversation's history but may be missed
+//!   by a reader that already passed its time. The commit's own retries land within the window.
 //!
 //! [`ConversationStore::commit`]: super::ConversationStore::commit
 
@@ -53,7 +54,7 @@ pub struct FeedPage {
 #[async_trait]
 pub trait FeedStore: Send + Sync + 'static {
     /// The tenant's events after `after` (from the oldest kept when `None`), at most `limit`.
-    /// Fails with `Corrupt` for a cursor this backend did not hand out.
+    /// Fails with `Invalid` for a cursor this backend did not hand out.
     async fn feed(
         &self,
         tenant: TenantId,

@@ -17,8 +17,10 @@ use uuid::Uuid;
 const HOUR_US: i64 = 3_600_000_000;
 /// How far back a reader starting from nothing looks: the rows' time to live.
 const RETENTION_US: i64 = 30 * 24 * HOUR_US;
-/// Attempts to move a ticket counter under contention before giving up (nothing taken).
-const TICKET_ATTEMPTS: u32 = 32;
+/// Attempts to move a ticket counter under contention before giving up (nothing taken): with N
+/// takers at once a taker can lose up to N − 1 rounds, so this covers bursts of about a hundred new
+/// tickets of one tenant at one instant.
+const TICKET_ATTEMPTS: u32 = 128;
 
 /// The feed partition of a commit time.
 pub(super) fn feed_hour(at_us: i64) -> i64 {
@@ -77,7 +79,7 @@ impl ScyllaStore {
                     .and_then(|c| c.as_ref())
                     .and_then(|c| c.as_bigint());
                 // Contending takers spread out, so one of them wins each round.
-                let ceiling = 2u64 << attempt.min(6);
+                let ceiling = 2u64 << attempt.min(5);
                 let pause = rand::random_range(0..ceiling);
                 tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
             }

@@ -98,11 +98,13 @@ statements! {
                          WHERE tenant_id = ? AND inbox_view = ? AND day = ? AND last_activity_us = ? \
                          AND conversation_id > ? LIMIT ?";
 
+    // The horizon is a one-element tuple: ScyllaDB refuses single- and multi-column relations on
+    // clustering columns in one query (scylladb#4244).
     insert_feed = "INSERT INTO {ks}.tenant_feed (tenant_id, hour, at_us, conversation_id, seq) \
                    VALUES (?, ?, ?, ?, ?)";
     select_feed = "SELECT at_us, conversation_id, seq FROM {ks}.tenant_feed \
                    WHERE tenant_id = ? AND hour = ? AND (at_us, conversation_id, seq) > (?, ?, ?) \
-                   AND at_us < ? LIMIT ?";
+                   AND (at_us) < (?) LIMIT ?";
     insert_feed_hour = "INSERT INTO {ks}.tenant_feed_hours (tenant_id, hour) VALUES (?, ?)";
     select_feed_hours = "SELECT hour FROM {ks}.tenant_feed_hours \
                          WHERE tenant_id = ? AND hour >= ? AND hour <= ?";
