@@ -205,7 +205,8 @@ pub async fn provision_agent(
     })
 }
 
-async fn json_body<T: serde::de::DeserializeOwned>(
+/// A JSON request body: the content type checked, read within the API body limit and time, parsed.
+pub(crate) async fn json_body<T: serde::de::DeserializeOwned>(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,

@@ -335,7 +335,8 @@ pub async fn connections(
     ))
 }
 
-async fn conversation(
+/// The agent's tenant's conversation named by a path segment (404 for an unknown or foreign id).
+pub(crate) async fn conversation(
     state: &AppState,
     agent: &schema::records::Agent,
     raw_id: &str,

@@ -13,7 +13,9 @@
 
 use crate::AppState;
 use crate::auth::AuthenticatedAgent;
-use crate::error::{ApiError, parse_json, read_body, require_json};
+use crate::error::ApiError;
+use crate::http::admin::json_body;
+use crate::http::conversations::conversation;
 use crate::http::parse_id;
 use axum::Router;
 use axum::body::Body;
@@ -28,7 +30,6 @@ use schema::records::{Agent, AgentRole, Conversation, ConversationStatus, Note, 
 use schema::store::{FeedCursor, FeedPage, MAX_FEED_PAGE};
 use schema::{AgentId, ConversationId, NoteId};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use std::time::Instant;
 
 /// The ticket routes and the feed.
@@ -207,7 +208,7 @@ pub async fn labels(
                 .map(|l| change::tag(l))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| invalid(e.to_string()))?;
-            let current = find(&state, &agent, &id).await?.tags;
+            let current = conversation(&state, &agent, &id).await?.tags;
             TicketChange::Tags {
                 add: wanted.clone(),
                 remove: current
@@ -333,35 +334,6 @@ async fn change_ticket(
         Err(CommandError::Invalid(detail)) => Err(invalid(detail)),
         Err(error) => Err(error.into()),
     }
-}
-
-async fn find(state: &AppState, agent: &Agent, raw_id: &str) -> Result<Conversation, ApiError> {
-    let id: ConversationId = parse_id(raw_id, "conversation_not_found")?;
-    state
-        .store
-        .conversation(agent.tenant_id, id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "conversation_not_found",
-                "no such conversation in this tenant",
-            )
-        })
-}
-
-async fn json_body<T: DeserializeOwned>(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<T, ApiError> {
-    require_json(headers)?;
-    let body = read_body(
-        body,
-        state.config.api_body_limit,
-        state.config.body_read_timeout,
-    )
-    .await?;
-    parse_json(&body)
 }
 
 fn invalid(detail: impl Into<String>) -> ApiError {
