@@ -230,6 +230,7 @@ pub(crate) fn new_conversation(
         ticket_number: 0,
         ticket_opened_at: None,
         snoozed_until: None,
+        out_of_hours_replied_at: None,
         last_seq: 0,
         created_at: now,
         last_activity_at: now,

@@ -8,28 +8,7 @@ mod support;
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use support::{ADMIN_TOKEN, Agent, Node, Tenant, api_get, api_post, provision, whatsapp};
-
-/// Creates another user of the tenant; returns its id and token.
-async fn add_user(node: &Node, tenant: &Tenant, name: &str, role: &str) -> (String, String) {
-    let created: Value = reqwest::Client::new()
-        .post(node.url(&format!(
-            "/api/v1/admin/tenants/{}/agents",
-            tenant.tenant_id
-        )))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"name": name, "role": role}))
-        .send()
-        .await
-        .expect("create agent")
-        .json()
-        .await
-        .expect("agent json");
-    (
-        created["agent_id"].as_str().expect("agent id").to_string(),
-        created["token"].as_str().expect("token").to_string(),
-    )
-}
+use support::{Agent, Node, Tenant, add_agent, api_get, api_post, provision, whatsapp};
 
 /// The contact `from` writes `text`; answers the webhook's body.
 async fn customer_writes(node: &Node, tenant: &Tenant, from: &str, wamid: &str, text: &str) {
@@ -71,8 +50,8 @@ async fn a_ticket_lives_from_first_message_through_transfer_resolution_and_reope
     let node = Node::start().await;
     let tenant = provision(&node, "helpdesk").await;
     let token = tenant.agent_token.clone();
-    let (ana, _) = add_user(&node, &tenant, "Ana", "agent").await;
-    let (_, supervisor) = add_user(&node, &tenant, "Sol", "supervisor").await;
+    let (ana, _) = add_agent(&node, &tenant, "Ana", "agent").await;
+    let (_, supervisor) = add_agent(&node, &tenant, "Sol", "supervisor").await;
     let (mut socket, _) = Agent::connect(&node, &token, None).await;
 
     // Two contacts: two tickets, numbered in order.
@@ -177,7 +156,28 @@ async fn a_ticket_lives_from_first_message_through_transfer_resolution_and_reope
         "Cliente VIP, ligar se preciso"
     );
 
-    // To the finance department's queue, with a note: unassigned, open again.
+    // To the finance department's queue, with a note: unassigned, open again. A department that does
+    // not exist is refused.
+    let (status, refused) = ticket(
+        &node,
+        &token,
+        &conversation,
+        "transfer",
+        json!({"team_id": "nao-existe"}),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (422, Some("unknown_department"))
+    );
+    let (status, created) = api_post(
+        &node,
+        &supervisor,
+        "/api/v1/departments",
+        json!({"key": "financeiro", "name": "Financeiro"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
     let (status, after) = ticket(
         &node,
         &token,
@@ -428,8 +428,8 @@ async fn ticket_routes_events_and_the_feed_never_cross_tenants() {
     let node = Node::start().await;
     let a = provision(&node, "tenant-a").await;
     let b = provision(&node, "tenant-b").await;
-    let (a_agent, _) = add_user(&node, &a, "Ana", "agent").await;
-    let (_, b_supervisor) = add_user(&node, &b, "Bia", "supervisor").await;
+    let (a_agent, _) = add_agent(&node, &a, "Ana", "agent").await;
+    let (_, b_supervisor) = add_agent(&node, &b, "Bia", "supervisor").await;
     let (mut a_socket, _) = Agent::connect(&node, &a.agent_token, None).await;
     let (mut b_socket, _) = Agent::connect(&node, &b.agent_token, None).await;
     customer_writes(&node, &a, "5511933330001", "wamid.T1", "Oi A").await;
@@ -447,7 +447,15 @@ async fn ticket_routes_events_and_the_feed_never_cross_tenants() {
         "each tenant numbers its own tickets"
     );
 
-    // B's agent cannot touch A's ticket, whatever the route.
+    // B's agent cannot touch A's ticket, whatever the route (not even with B's own department).
+    let (status, _) = api_post(
+        &node,
+        &b_supervisor,
+        "/api/v1/departments",
+        json!({"key": "x", "name": "X"}),
+    )
+    .await;
+    assert_eq!(status, 201);
     for (route, body) in [
         ("assignments", json!({"assignee_id": null})),
         ("transfer", json!({"team_id": "x"})),

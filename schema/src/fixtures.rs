@@ -81,6 +81,7 @@ impl Live {
                 ticket_number: 1,
                 ticket_opened_at: Some(now),
                 snoozed_until: None,
+                out_of_hours_replied_at: None,
                 last_seq: 0,
                 created_at: now,
                 last_activity_at: now,

@@ -3,7 +3,7 @@
 //!
 //! Layout, following one message's path:
 //! - [`ids`]: typed identifiers (tenant, connection, conversation, message, agent) and `Seq`.
-//! - [`records`]: what is stored — tenants, connections, agents, conversations, messages.
+//! - [`records`]: what is stored — tenants, connections, agents, departments, conversations, messages.
 //! - [`inbound`]: provider-neutral events that a provider webhook is parsed into at the gateway.
 //! - [`events`]: what happened to a conversation, each with its per-conversation `seq`; fanned out to agents.
 //! - [`ws`]: the versioned WebSocket protocol (client and server frames, close codes).
@@ -23,6 +23,7 @@ pub mod channel;
 pub mod cluster;
 pub mod command;
 pub mod connection;
+pub mod department;
 pub mod events;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;

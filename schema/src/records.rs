@@ -15,6 +15,8 @@ pub struct Tenant {
     pub created_at: Timestamp,
 }
 
+pub use crate::department::{Department, OutOfHours};
+
 pub use crate::connection::{
     ChannelSettings, Connection, ConnectionStatus, EvolutionSettings, MetaSettings, Provider,
     ZapiSettings,
@@ -126,6 +128,9 @@ pub struct Conversation {
     /// The ticket is snoozed until then: set aside by an agent; a message from the contact wakes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snoozed_until: Option<Timestamp>,
+    /// When the department's out-of-hours reply last went to this contact (at most one per period).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_of_hours_replied_at: Option<Timestamp>,
     /// Seq of the newest event in this conversation's stream (0 before the first).
     pub last_seq: Seq,
     pub created_at: Timestamp,

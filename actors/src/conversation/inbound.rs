@@ -3,6 +3,7 @@
 //! turn is committed by `commit.rs`. Echoes of our own sends are matched exactly (a reference we sent,
 //! or the provider id the send answer brings) and never by their text.
 
+use super::departments::out_of_hours_reply;
 use super::{ConversationError, ConversationState, store_error};
 use crate::directory::IngestReport;
 use crate::turn::{
@@ -26,18 +27,32 @@ impl ConversationState {
         request_id: &Arc<str>,
     ) -> Result<IngestReport, ConversationError> {
         let mut report = IngestReport::default();
-        let policy = self.reopen_policy();
+        let opens = self.conversation.is_none() && carries_message(&events, true);
+        // The department: the one the connection feeds for a new conversation, else the ticket's.
+        let department = if opens {
+            self.entry_department(connection_id).await?
+        } else {
+            let team = self.conversation.as_ref().and_then(|c| c.team.clone());
+            self.department(team.as_deref()).await?
+        };
+        let policy = department
+            .as_ref()
+            .map_or_else(ReopenPolicy::default, |d| d.reopen);
         // A message starting a ticket (a new conversation's first, or one after a closed ticket when the
         // policy starts a new one) needs a number, which only the store hands out: taken up front.
-        let mut new_ticket = match self.new_ticket_needed(&events, policy) {
-            true => Some(
-                self.store()
-                    .next_ticket_number(self.tenant)
-                    .await
-                    .map_err(super::store_error)?,
-            ),
-            false => None,
+        let mut opening = Opening {
+            ticket: match self.new_ticket_needed(&events, policy) {
+                true => Some(
+                    self.store()
+                        .next_ticket_number(self.tenant)
+                        .await
+                        .map_err(store_error)?,
+                ),
+                false => None,
+            },
+            team: department.as_ref().filter(|_| opens).map(|d| d.key.clone()),
         };
+        let mut customer_messages = 0usize;
         let mut turn: Option<Turn> = self.conversation.clone().map(|c| Turn::new(c, false));
         let mut early_changed = false;
         for event in events {
@@ -50,12 +65,13 @@ impl ConversationState {
                         report.duplicates += 1;
                         continue;
                     }
-                    let turn = self.open(&mut turn, connection_id, &inbound, &mut new_ticket);
+                    let turn = self.open(&mut turn, connection_id, &inbound, &mut opening);
                     let message = turn.add_message(self.inbound_message(&inbound, turn.now));
                     if let Some(name) = inbound.from.name.clone() {
                         turn.conversation.contact.name = Some(name);
                     }
-                    customer_wrote(turn, policy, &mut new_ticket);
+                    customer_wrote(turn, policy, &mut opening.ticket);
+                    customer_messages += 1;
                     note_inbound(&mut turn.conversation, inbound.sent_at, turn.now);
                     turn.keys.push((
                         key,
@@ -144,7 +160,7 @@ impl ConversationState {
                     }
                     // Sent from elsewhere (Meta's own inbox, the phone, another tool): keep it in the
                     // history.
-                    let turn = self.open(&mut turn, connection_id, &echo, &mut new_ticket);
+                    let turn = self.open(&mut turn, connection_id, &echo, &mut opening);
                     let mut outbound = self.inbound_message(&echo, turn.now);
                     outbound.direction = Direction::Outbound;
                     outbound.status = MessageStatus::Sent;
@@ -199,10 +215,20 @@ impl ConversationState {
                 }
             }
         }
+        // The department's out-of-hours reply rides in the same turn as the customer's message.
+        let auto_reply = match (turn.as_mut(), &department) {
+            (Some(turn), Some(department)) if customer_messages > 0 => {
+                out_of_hours_reply(turn, self.tenant, department)
+            }
+            _ => None,
+        };
         if let Some(turn) = turn
             && (!turn.events.is_empty() || early_changed)
         {
             self.commit(turn, Some(Arc::clone(request_id))).await?;
+        }
+        if let Some(reply) = auto_reply {
+            self.dispatch(&reply, None).await;
         }
         metrics::counter!("conversa_messages_ingested_total")
             .increment(report.messages_stored as u64);
@@ -352,22 +378,23 @@ impl ConversationState {
     }
 
     /// The turn, opening the conversation with `first` (its `conversation.created` event, whose
-    /// record carries the first ticket's number, taken up front) when it does not exist yet.
+    /// record carries the first ticket's number and the department it entered, both settled up
+    /// front) when it does not exist yet.
     fn open<'t>(
         &self,
         turn: &'t mut Option<Turn>,
         connection_id: ConnectionId,
         first: &InboundMessage,
-        new_ticket: &mut Option<u64>,
+        opening: &mut Opening,
     ) -> &'t mut Turn {
         let mut created = false;
         let turn = turn.get_or_insert_with(|| {
             let mut conversation = new_conversation(self.tenant, self.id, connection_id, first);
             // Seqs a cluster owner reserved for this conversation and may still write are skipped.
             conversation.last_seq = self.reserved_seq;
-            let number = new_ticket.take().unwrap_or(0);
-            conversation.ticket_number = number;
+            conversation.ticket_number = opening.ticket.take().unwrap_or(0);
             conversation.ticket_opened_at = Some(conversation.created_at);
+            conversation.team = opening.team.take();
             created = true;
             Turn::new(conversation, true)
         });
@@ -380,26 +407,14 @@ impl ConversationState {
 
     /// Whether this webhook's events start a ticket, so need a number before the turn.
     fn new_ticket_needed(&self, events: &[InboundEvent], policy: ReopenPolicy) -> bool {
-        let carries_message = |echo_too: bool| {
-            events.iter().any(|e| {
-                matches!(e, InboundEvent::Message(_))
-                    || (echo_too && matches!(e, InboundEvent::Echo(_)))
-            })
-        };
         match &self.conversation {
-            None => carries_message(true),
+            None => carries_message(events, true),
             Some(c) => {
                 ticket::is_closed(c.status)
                     && policy == ReopenPolicy::NewTicket
-                    && carries_message(false)
+                    && carries_message(events, false)
             }
         }
-    }
-
-    /// What a customer's message does to a closed ticket here. Departments set it (issue 14, next
-    /// slice); until then every conversation reopens its ticket.
-    fn reopen_policy(&self) -> ReopenPolicy {
-        ReopenPolicy::default()
     }
 
     fn inbound_message(&self, inbound: &InboundMessage, now: Timestamp) -> Message {
@@ -424,4 +439,20 @@ fn customer_wrote(turn: &mut Turn, policy: ReopenPolicy, new_ticket: &mut Option
             turn.push(event);
         }
     }
+}
+
+/// What a new conversation starts with, settled before its turn (both need the store).
+struct Opening {
+    /// The number of the ticket a message starts (taken up front).
+    ticket: Option<u64>,
+    /// The department a new conversation enters.
+    team: Option<String>,
+}
+
+/// Whether the events carry a message from the contact (and, with `echo_too`, an echo of one sent
+/// from elsewhere: both open a conversation).
+fn carries_message(events: &[InboundEvent], echo_too: bool) -> bool {
+    events.iter().any(|e| {
+        matches!(e, InboundEvent::Message(_)) || (echo_too && matches!(e, InboundEvent::Echo(_)))
+    })
 }

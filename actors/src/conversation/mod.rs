@@ -14,11 +14,13 @@
 //! mod.rs       the actor: messages, tickets (a request whose caller gave up is skipped), dispatch
 //! inbound.rs   webhook events → a turn (dedupe, statuses, echoes matched exactly, read receipts)
 //! outbound.rs  replies → a turn → the session actor; provider answers; outbox resends
+//! departments.rs  the department's entry, reopen policy and out-of-hours reply
 //! ticket.rs    ticket changes (assign, transfer, status, priority, tags, snooze, notes) → a turn
 //! commit.rs    stamp, commit, settle an ambiguous outcome, publish; answers and restarts
 //! ```
 
 mod commit;
+mod departments;
 mod inbound;
 mod outbound;
 mod ticket;
@@ -66,6 +68,8 @@ pub struct ConversationState {
     /// For a conversation that does not exist yet: the seqs reserved for it in cluster mode, which
     /// its first turn follows (0 almost always).
     reserved_seq: Seq,
+    /// The conversation's department as last read (see `departments.rs`).
+    department: Option<departments::CachedDepartment>,
 }
 
 /// Errors a conversation answers with.
@@ -180,6 +184,7 @@ impl Actor for ConversationActor {
             turn_deadline: tokio::time::Instant::now(),
             fence: args.fence,
             reserved_seq,
+            department: None,
         })
     }
 

@@ -75,15 +75,25 @@ impl ConversationState {
                 },
             ));
         }
-        let connection = turn.conversation.connection_id;
-        let to = turn.conversation.contact.address.clone();
         self.commit(turn, None).await?;
+        self.dispatch(&message, message_tag).await;
+        Ok(message)
+    }
+
+    /// Hands a just-committed `pending` reply to its connection's session. The reply is stored (and
+    /// in the outbox) whatever happens here; when no session can take it, it is marked failed so it
+    /// does not stay `pending` without saying so (the outbox sweep retries it if that update is lost).
+    pub(super) async fn dispatch(&mut self, message: &Message, message_tag: Option<&'static str>) {
+        let Some(conversation) = &self.conversation else {
+            return;
+        };
+        let connection = conversation.connection_id;
         let send = SessionMsg::Send {
             conversation: self.id,
             seq: message.seq,
             outbound: schema::channel::Outbound {
-                to,
-                content,
+                to: conversation.contact.address.clone(),
+                content: message.content.clone(),
                 reply_to: None,
                 reference: Some(message.id.to_string()),
                 message_tag: message_tag.map(str::to_string),
@@ -94,10 +104,7 @@ impl ConversationState {
             .hand_to_session(self.tenant, connection, send)
             .await
         {
-            // The message is stored; it must not stay `pending` forever without saying so.
             tracing::error!(conversation = %self.id, seq = message.seq, "session actor unavailable");
-            // The reply is stored (and in the outbox) whatever happens here: answer with it, so the agent
-            // does not send it again; the outbox sweep retries it if this update did not land.
             if let Err(error) = self
                 .provider_answered(message.seq, Err(connection_unavailable()))
                 .await
@@ -105,7 +112,6 @@ impl ConversationState {
                 tracing::error!(conversation = %self.id, seq = message.seq, %error, "could not mark the reply failed");
             }
         }
-        Ok(message)
     }
 
     /// Re-dispatches a stored outbound message that is still `pending`; `true` when it was handed to

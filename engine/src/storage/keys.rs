@@ -46,7 +46,7 @@ pub fn feed_position(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes))
 }
 
-/// `tenant | name`: one of a tenant's counters.
+/// `tenant | name`: one of a tenant's counters, or a department by key.
 pub fn counter(tenant: TenantId, name: &str) -> Vec<u8> {
     let mut key = tenant.as_bytes().to_vec();
     key.extend_from_slice(name.as_bytes());

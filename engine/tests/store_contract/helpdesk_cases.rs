@@ -23,6 +23,7 @@ cases!(
     the_feed_holds_nothing_of_a_refused_turn_and_refuses_a_foreign_cursor,
     ticket_numbers_are_unique_per_tenant_under_concurrency,
     an_agent_is_found_only_in_its_own_tenant,
+    departments_are_kept_whole_per_tenant_listed_by_key_replaced_and_removed,
 );
 
 /// A commit time just behind the clock (the CQL feed lists entries older than its settle window,
@@ -178,5 +179,76 @@ async fn an_agent_is_found_only_in_its_own_tenant(b: &Backend) {
             .await
             .expect("read"),
         None
+    );
+}
+
+async fn departments_are_kept_whole_per_tenant_listed_by_key_replaced_and_removed(b: &Backend) {
+    use schema::helpdesk::hours::BusinessHours;
+    use schema::records::{Department, OutOfHours};
+    let store = b.store().await;
+    let (tenant, other) = (TenantId::new(), TenantId::new());
+    let department = |tenant: TenantId, key: &str| Department {
+        tenant_id: tenant,
+        key: key.into(),
+        name: format!("Departamento {key} — ação"),
+        members: vec![schema::AgentId::new()],
+        connections: vec![schema::ConnectionId::new()],
+        hours: Some(BusinessHours::always()),
+        out_of_hours: OutOfHours::default(),
+        reopen: schema::helpdesk::ticket::ReopenPolicy::NewTicket,
+        sla: Default::default(),
+        distribution: Default::default(),
+        created_at: Timestamp::UNIX_EPOCH,
+        updated_at: Timestamp::UNIX_EPOCH,
+    };
+    let (vendas, financeiro) = (
+        department(tenant, "vendas"),
+        department(tenant, "financeiro"),
+    );
+    store.put_department(&vendas).await.expect("put");
+    store.put_department(&financeiro).await.expect("put");
+    store
+        .put_department(&department(other, "vendas"))
+        .await
+        .expect("another tenant's department with the same key");
+    let listed = store.departments(tenant).await.expect("list");
+    assert_eq!(
+        listed,
+        vec![financeiro.clone(), vendas.clone()],
+        "whole, by key"
+    );
+    assert_eq!(
+        store.department(tenant, "vendas").await.expect("read"),
+        Some(vendas.clone())
+    );
+    assert_eq!(
+        store.department(tenant, "ausente").await.expect("read"),
+        None
+    );
+
+    let mut renamed = vendas.clone();
+    renamed.name = "Vendas N2".into();
+    renamed.members.clear();
+    store.put_department(&renamed).await.expect("replace");
+    assert_eq!(
+        store.department(tenant, "vendas").await.expect("read"),
+        Some(renamed)
+    );
+    store
+        .remove_department(tenant, "vendas")
+        .await
+        .expect("remove");
+    assert_eq!(
+        store.department(tenant, "vendas").await.expect("read"),
+        None
+    );
+    assert_eq!(
+        store.departments(tenant).await.expect("list"),
+        vec![financeiro]
+    );
+    assert_eq!(
+        store.departments(other).await.expect("list").len(),
+        1,
+        "the other tenant's department stays"
     );
 }

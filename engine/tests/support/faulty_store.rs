@@ -246,3 +246,22 @@ impl FeedStore for FaultyStore {
         self.0.feed(t, after, l).await
     }
 }
+
+#[async_trait]
+impl DepartmentStore for FaultyStore {
+    async fn put_department(&self, d: &Department) -> StoreResult<()> {
+        self.0.put_department(d).await
+    }
+
+    async fn department(&self, t: TenantId, key: &str) -> StoreResult<Option<Department>> {
+        self.0.department(t, key).await
+    }
+
+    async fn departments(&self, t: TenantId) -> StoreResult<Vec<Department>> {
+        self.0.departments(t).await
+    }
+
+    async fn remove_department(&self, t: TenantId, key: &str) -> StoreResult<()> {
+        self.0.remove_department(t, key).await
+    }
+}

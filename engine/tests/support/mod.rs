@@ -269,6 +269,28 @@ pub async fn provision(node: &Node, name: &str) -> Tenant {
     }
 }
 
+/// Creates another user of the tenant with `role` (`agent`, `supervisor`, `admin`, …); returns its
+/// id and token.
+pub async fn add_agent(node: &Node, tenant: &Tenant, name: &str, role: &str) -> (String, String) {
+    let created: Value = reqwest::Client::new()
+        .post(node.url(&format!(
+            "/api/v1/admin/tenants/{}/agents",
+            tenant.tenant_id
+        )))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"name": name, "role": role}))
+        .send()
+        .await
+        .expect("create agent")
+        .json()
+        .await
+        .expect("agent json");
+    (
+        created["agent_id"].as_str().expect("agent id").to_string(),
+        created["token"].as_str().expect("token").to_string(),
+    )
+}
+
 /// Adds a second WhatsApp connection to `tenant`; returns a copy of it aimed at the new number.
 pub async fn add_connection(node: &Node, tenant: &Tenant) -> Tenant {
     let phone_number_id = format!("pn-{}", uuid_like());

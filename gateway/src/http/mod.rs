@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod conversations;
+pub mod departments;
 pub mod media;
 pub mod ops;
 pub mod tickets;
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> Router {
             post(admin::create_agent),
         )
         .merge(tickets::routes())
+        .merge(departments::routes())
         .fallback(not_found)
         .layer(axum::middleware::map_response(nosniff))
         .with_state(state)

@@ -9,7 +9,8 @@
 //! tag change landing in between can be undone by it (`add`/`remove` have no such race).
 //!
 //! Every handler takes the tenant from the authenticated agent; an assignee must be an agent of that
-//! tenant (422 otherwise), so a change can never name another tenant's agent.
+//! tenant and a department one of its departments (422 otherwise), so a change can never name another
+//! tenant's agent or department.
 
 use crate::AppState;
 use crate::auth::AuthenticatedAgent;
@@ -318,6 +319,23 @@ async fn change_ticket(
             StatusCode::UNPROCESSABLE_ENTITY,
             "unknown_agent",
             "assignee_id is not an agent of this tenant",
+        ));
+    }
+    let team = match &change {
+        TicketChange::Transfer { team, .. } => team.as_deref(),
+        _ => None,
+    };
+    if let Some(team) = team
+        && state
+            .store
+            .department(agent.tenant_id, team)
+            .await?
+            .is_none()
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_department",
+            "team_id is not a department of this tenant",
         ));
     }
     let command = Command::Ticket {

@@ -384,6 +384,7 @@ mod tests {
             ticket_number: 1,
             ticket_opened_at: Some(Timestamp::UNIX_EPOCH),
             snoozed_until: None,
+            out_of_hours_replied_at: None,
             last_seq: 2,
             created_at: Timestamp::UNIX_EPOCH,
             last_activity_at: Timestamp::UNIX_EPOCH,

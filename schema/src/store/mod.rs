@@ -5,6 +5,7 @@
 //! - [`AccountStore`]: tenants and agents;
 //! - [`ConnectionStore`]: channel connections and the provider address each owns;
 //! - [`ConversationStore`]: conversations, their event streams and messages, the inbox, ticket numbers;
+//! - [`DepartmentStore`]: departments, each stored whole;
 //! - [`FeedStore`]: the durable per-tenant feed of events, appended by conversation commits.
 //!
 //! The conversation reads:
@@ -30,11 +31,13 @@
 mod accounts;
 mod connections;
 mod conversations;
+mod departments;
 mod feed;
 
 pub use accounts::AccountStore;
 pub use connections::ConnectionStore;
 pub use conversations::ConversationStore;
+pub use departments::DepartmentStore;
 pub use feed::{FEED_SETTLE_SECS, FeedCursor, FeedPage, FeedStore, MAX_FEED_PAGE};
 
 use crate::cluster::Fence;
@@ -45,9 +48,15 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// Every storage port: what a node opens (one backend implements them all).
-pub trait Store: AccountStore + ConnectionStore + ConversationStore + FeedStore {}
+pub trait Store:
+    AccountStore + ConnectionStore + ConversationStore + DepartmentStore + FeedStore
+{
+}
 
-impl<T: AccountStore + ConnectionStore + ConversationStore + FeedStore + ?Sized> Store for T {}
+impl<T> Store for T where
+    T: AccountStore + ConnectionStore + ConversationStore + DepartmentStore + FeedStore + ?Sized
+{
+}
 
 /// Failures of a store operation.
 #[derive(Debug, thiserror::Error)]

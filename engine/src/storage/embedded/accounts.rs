@@ -1,11 +1,13 @@
-//! The embedded store's accounts and connections: tenants, agents with their token index, and
-//! connections with the provider addresses they own. Writes go through the committer like turns.
+//! The embedded store's accounts, connections and departments: tenants, agents with their token
+//! index, connections with the provider addresses they own, departments by key. Writes go through the
+//! committer like turns.
 
 use super::commit::Write;
-use super::{EmbeddedStore, address_key, get, unavailable};
+use super::{EmbeddedStore, address_key, collect, get, unavailable};
+use crate::storage::keys;
 use async_trait::async_trait;
-use schema::records::{Agent, Connection, Provider, Tenant};
-use schema::store::{AccountStore, ConnectionStore, StoreResult};
+use schema::records::{Agent, Connection, Department, Provider, Tenant};
+use schema::store::{AccountStore, ConnectionStore, DepartmentStore, StoreResult};
 use schema::{AgentId, ConnectionId, TenantId};
 
 #[async_trait]
@@ -95,5 +97,30 @@ impl ConnectionStore for EmbeddedStore {
             })
             .await?;
         stored.map(|c| self.secrets.open_connection(c)).transpose()
+    }
+}
+
+#[async_trait]
+impl DepartmentStore for EmbeddedStore {
+    async fn put_department(&self, department: &Department) -> StoreResult<()> {
+        self.write(Write::Department(department.clone())).await
+    }
+
+    async fn department(&self, tenant: TenantId, key: &str) -> StoreResult<Option<Department>> {
+        let key = keys::counter(tenant, key);
+        self.read("department", move |t| get(&t.departments, key))
+            .await
+    }
+
+    async fn departments(&self, tenant: TenantId) -> StoreResult<Vec<Department>> {
+        self.read("departments", move |t| {
+            collect(t.departments.prefix(tenant.as_bytes()))
+        })
+        .await
+    }
+
+    async fn remove_department(&self, tenant: TenantId, key: &str) -> StoreResult<()> {
+        self.write(Write::RemoveDepartment(tenant, key.to_owned()))
+            .await
     }
 }

@@ -6,7 +6,9 @@
 use super::{Tables, address_key, encode, get, unavailable};
 use crate::storage::keys;
 use fjall::PersistMode;
-use schema::records::{Agent, Connection, Conversation, Direction, Message, MessageStatus, Tenant};
+use schema::records::{
+    Agent, Connection, Conversation, Department, Direction, Message, MessageStatus, Tenant,
+};
 use schema::store::{ConversationCommit, InboxPosition, StoreError, StoreResult};
 use schema::{ConversationId, Seq, TenantId};
 use std::collections::HashMap;
@@ -23,6 +25,8 @@ pub(super) enum Write {
     Agent(Agent, [u8; 32]),
     /// Take the tenant's next ticket number (answered with it).
     TicketNumber(TenantId),
+    Department(Department),
+    RemoveDepartment(TenantId, String),
 }
 
 pub(super) struct Pending {
@@ -294,6 +298,16 @@ fn stage(
                 encode(&agent)?,
             );
             batch.insert(&tables.tokens, token_sha256.to_vec(), encode(&agent)?);
+        }
+        Write::Department(department) => {
+            batch.insert(
+                &tables.departments,
+                keys::counter(department.tenant_id, &department.key),
+                encode(&department)?,
+            );
+        }
+        Write::RemoveDepartment(tenant, key) => {
+            batch.remove(&tables.departments, keys::counter(tenant, &key));
         }
         Write::TicketNumber(tenant) => {
             let key = keys::counter(tenant, "ticket");

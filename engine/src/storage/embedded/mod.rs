@@ -56,6 +56,8 @@ struct Tables {
     feed: Keyspace,
     /// `tenant | name`: per-tenant counters (ticket numbers).
     counters: Keyspace,
+    /// `tenant | key`: departments.
+    departments: Keyspace,
 }
 
 /// The embedded store.
@@ -93,6 +95,7 @@ impl EmbeddedStore {
             outbox: open("outbox")?,
             feed: open("feed")?,
             counters: open("counters")?,
+            departments: open("departments")?,
             db,
         };
         let (sender, receiver) = mpsc::channel(WRITE_QUEUE);
@@ -140,6 +143,8 @@ impl EmbeddedStore {
             Write::RemoveConnection(_) => "remove_connection",
             Write::Agent(..) => "create_agent",
             Write::TicketNumber(_) => "next_ticket_number",
+            Write::Department(_) => "put_department",
+            Write::RemoveDepartment(..) => "remove_department",
         };
         let result = self.enqueue(write).await;
         if let Err(error) = &result {

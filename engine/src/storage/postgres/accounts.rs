@@ -1,12 +1,12 @@
-//! PostgreSQL accounts and connections: tenants, agents with their token hashes, and connections
-//! with the provider address each owns (a unique constraint).
+//! PostgreSQL accounts, connections and departments: tenants, agents with their token hashes,
+//! connections with the provider address each owns (a unique constraint), departments by key.
 
 use super::{PostgresStore, db_error};
 use crate::storage::codec::to_json;
 use crate::storage::observe;
 use async_trait::async_trait;
-use schema::records::{Agent, Connection, Provider, Tenant};
-use schema::store::{AccountStore, ConnectionStore, StoreError, StoreResult};
+use schema::records::{Agent, Connection, Department, Provider, Tenant};
+use schema::store::{AccountStore, ConnectionStore, DepartmentStore, StoreError, StoreResult};
 use schema::{AgentId, ConnectionId, TenantId};
 
 #[async_trait]
@@ -210,5 +210,65 @@ impl ConnectionStore for PostgresStore {
         )
         .await?;
         stored.map(|c| self.secrets.open_connection(c)).transpose()
+    }
+}
+
+#[async_trait]
+impl DepartmentStore for PostgresStore {
+    async fn put_department(&self, department: &Department) -> StoreResult<()> {
+        observe("put_department", async {
+            sqlx::query(
+                "INSERT INTO departments (tenant_id, key, body) VALUES ($1, $2, $3::json) \
+                 ON CONFLICT (tenant_id, key) DO UPDATE SET body = EXCLUDED.body",
+            )
+            .bind(department.tenant_id.0)
+            .bind(&department.key)
+            .bind(to_json(department)?)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(db_error)
+        })
+        .await
+    }
+
+    async fn department(&self, tenant: TenantId, key: &str) -> StoreResult<Option<Department>> {
+        observe(
+            "department",
+            self.body(
+                sqlx::query_scalar(
+                    "SELECT body::text FROM departments WHERE tenant_id = $1 AND key = $2",
+                )
+                .bind(tenant.0)
+                .bind(key.to_owned()),
+            ),
+        )
+        .await
+    }
+
+    async fn departments(&self, tenant: TenantId) -> StoreResult<Vec<Department>> {
+        observe(
+            "departments",
+            self.bodies(
+                sqlx::query_scalar(
+                    "SELECT body::text FROM departments WHERE tenant_id = $1 ORDER BY key",
+                )
+                .bind(tenant.0),
+            ),
+        )
+        .await
+    }
+
+    async fn remove_department(&self, tenant: TenantId, key: &str) -> StoreResult<()> {
+        observe("remove_department", async {
+            sqlx::query("DELETE FROM departments WHERE tenant_id = $1 AND key = $2")
+                .bind(tenant.0)
+                .bind(key)
+                .execute(&self.pool)
+                .await
+                .map(drop)
+                .map_err(db_error)
+        })
+        .await
     }
 }

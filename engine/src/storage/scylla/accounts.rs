@@ -1,12 +1,12 @@
-//! CQL accounts and connections: tenants, agents with their token index, and connections with the
-//! provider address each claims by a lightweight transaction.
+//! CQL accounts, connections and departments: tenants, agents with their token index, connections
+//! with the provider address each claims by a lightweight transaction, departments by key.
 
 use super::{ScyllaStore, applied};
 use crate::storage::codec::{from_json, to_json};
 use crate::storage::observe;
 use async_trait::async_trait;
-use schema::records::{Agent, Connection, Provider, Tenant};
-use schema::store::{AccountStore, ConnectionStore, StoreError, StoreResult};
+use schema::records::{Agent, Connection, Department, Provider, Tenant};
+use schema::store::{AccountStore, ConnectionStore, DepartmentStore, StoreError, StoreResult};
 use schema::{AgentId, ConnectionId, TenantId};
 use scylla::value::Row;
 use uuid::Uuid;
@@ -218,5 +218,47 @@ impl ConnectionStore for ScyllaStore {
             Some(id) => self.connection(ConnectionId(id)).await,
             None => Ok(None),
         }
+    }
+}
+
+#[async_trait]
+impl DepartmentStore for ScyllaStore {
+    async fn put_department(&self, department: &Department) -> StoreResult<()> {
+        observe("put_department", async {
+            self.execute(
+                &self.statements.insert_department,
+                (
+                    department.tenant_id.0,
+                    department.key.clone(),
+                    to_json(department)?,
+                ),
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn department(&self, tenant: TenantId, key: &str) -> StoreResult<Option<Department>> {
+        observe(
+            "department",
+            self.body(&self.statements.select_department, (tenant.0, key)),
+        )
+        .await
+    }
+
+    async fn departments(&self, tenant: TenantId) -> StoreResult<Vec<Department>> {
+        observe(
+            "departments",
+            self.bodies(&self.statements.select_departments, (tenant.0,)),
+        )
+        .await
+    }
+
+    async fn remove_department(&self, tenant: TenantId, key: &str) -> StoreResult<()> {
+        observe(
+            "remove_department",
+            self.execute(&self.statements.delete_department, (tenant.0, key)),
+        )
+        .await
     }
 }

@@ -25,6 +25,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "tenant feed, ticket numbers",
         include_str!("../../../../schema/cql/0003_helpdesk.cql"),
     ),
+    (
+        4,
+        "departments",
+        include_str!("../../../../schema/cql/0004_departments.cql"),
+    ),
 ];
 
 /// Creates the keyspace when `create_replication` is given, then applies what is missing.

@@ -54,6 +54,11 @@ statements! {
     select_agent_token = "SELECT body FROM {ks}.agent_tokens WHERE token_sha256 = ?";
     select_agent = "SELECT tenant_id, body FROM {ks}.agents WHERE agent_id = ?";
 
+    insert_department = "INSERT INTO {ks}.departments (tenant_id, key, body) VALUES (?, ?, ?)";
+    select_department = "SELECT body FROM {ks}.departments WHERE tenant_id = ? AND key = ?";
+    select_departments = "SELECT body FROM {ks}.departments WHERE tenant_id = ?";
+    delete_department = "DELETE FROM {ks}.departments WHERE tenant_id = ? AND key = ?";
+
     select_conversation = "SELECT body FROM {ks}.conversations \
                            WHERE tenant_id = ? AND conversation_id = ?";
     select_last_seq = "SELECT last_seq FROM {ks}.conversations WHERE tenant_id = ? AND conversation_id = ?";

@@ -1,0 +1,123 @@
+//! What a conversation's department decides: which department a new conversation enters (the one its
+//! connection feeds), what a customer's message does to a closed ticket (its reopen policy), and the
+//! automatic reply to a customer who writes while it is closed (at most once per conversation per
+//! period, sent as a stored `pending` reply in the same turn as the message, so it goes through the
+//! outbox like any reply).
+//!
+//! A department is read from the store at most every [`FRESH_FOR`] per actor, so an edit reaches live
+//! conversations within that time.
+
+use super::{ConversationError, ConversationState, store_error};
+use crate::turn::Turn;
+use schema::MessageId;
+use schema::records::{Department, Direction, Message, MessageContent, MessageStatus};
+use schema::{ConnectionId, TenantId};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How long an actor trusts the department it read.
+pub(super) const FRESH_FOR: Duration = Duration::from_secs(30);
+
+/// A department as an actor last read it.
+pub(super) struct CachedDepartment {
+    key: String,
+    read_at: Instant,
+    department: Option<Department>,
+}
+
+impl ConversationState {
+    /// The department with this key (`None` for no key, or one that was removed), read at most every
+    /// [`FRESH_FOR`].
+    pub(super) async fn department(
+        &mut self,
+        key: Option<&str>,
+    ) -> Result<Option<Department>, ConversationError> {
+        let Some(key) = key else {
+            return Ok(None);
+        };
+        if let Some(cached) = &self.department
+            && cached.key == key
+            && cached.read_at.elapsed() < FRESH_FOR
+        {
+            return Ok(cached.department.clone());
+        }
+        let department = self
+            .store()
+            .department(self.tenant, key)
+            .await
+            .map_err(store_error)?;
+        self.department = Some(CachedDepartment {
+            key: key.to_owned(),
+            read_at: Instant::now(),
+            department: department.clone(),
+        });
+        Ok(department)
+    }
+
+    /// The department a new conversation on `connection` enters: the one that lists the connection
+    /// (the first by key when several do), or none.
+    pub(super) async fn entry_department(
+        &mut self,
+        connection: ConnectionId,
+    ) -> Result<Option<Department>, ConversationError> {
+        let departments = self
+            .store()
+            .departments(self.tenant)
+            .await
+            .map_err(store_error)?;
+        let mut feeding: Vec<Department> = departments
+            .into_iter()
+            .filter(|d| d.connections.contains(&connection))
+            .collect();
+        feeding.sort_by(|a, b| a.key.cmp(&b.key));
+        let entry = feeding.into_iter().next();
+        if let Some(department) = &entry {
+            self.department = Some(CachedDepartment {
+                key: department.key.clone(),
+                read_at: Instant::now(),
+                department: Some(department.clone()),
+            });
+        }
+        Ok(entry)
+    }
+}
+
+/// Adds the department's out-of-hours reply to the turn when the department is closed now and the
+/// contact has not had one within its period; returns the stored `pending` reply to dispatch after
+/// the commit.
+pub(super) fn out_of_hours_reply(
+    turn: &mut Turn,
+    tenant: TenantId,
+    department: &Department,
+) -> Option<Message> {
+    let rule = &department.out_of_hours;
+    let now = turn.now;
+    let recently = turn
+        .conversation
+        .out_of_hours_replied_at
+        .is_some_and(|at| now.duration_since(at) < rule.every());
+    if !rule.enabled || recently || !department.closed_at(now) {
+        return None;
+    }
+    turn.conversation.out_of_hours_replied_at = Some(now);
+    metrics::counter!("conversa_out_of_hours_replies_total").increment(1);
+    Some(turn.add_message(Message {
+        id: MessageId::new(),
+        tenant_id: tenant,
+        conversation_id: turn.conversation.id,
+        seq: 0,
+        direction: Direction::Outbound,
+        content: MessageContent::Text {
+            body: rule.message.trim().to_owned(),
+        },
+        status: MessageStatus::Pending,
+        provider_message_id: None,
+        reply_to: None,
+        sent_by: None,
+        client_message_id: None,
+        error: None,
+        created_at: now,
+        updated_at: now,
+        forwarded: false,
+    }))
+}

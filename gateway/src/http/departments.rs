@@ -1,0 +1,239 @@
+//! `/api/v1/departments…`: a tenant's departments (Chatwoot's teams) — members, the connections that
+//! feed them, business hours with holidays, the out-of-hours reply, the reopen policy, SLA targets and
+//! the distribution mode. Every agent of the tenant reads them; admins and supervisors change them.
+//! The tenant always comes from the authenticated agent; members and connections must be the
+//! tenant's own.
+
+use crate::AppState;
+use crate::auth::AuthenticatedAgent;
+use crate::error::ApiError;
+use crate::http::admin::json_body;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use jiff::Timestamp;
+use schema::department::MAX_DEPARTMENTS;
+use schema::helpdesk::distribution::Mode;
+use schema::helpdesk::hours::BusinessHours;
+use schema::helpdesk::sla::SlaPolicy;
+use schema::helpdesk::ticket::ReopenPolicy;
+use schema::records::{Agent, AgentRole, Department, OutOfHours};
+use schema::{AgentId, ConnectionId};
+use serde::Deserialize;
+use std::collections::HashSet;
+
+/// The department routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/departments", get(list).post(create))
+        .route(
+            "/api/v1/departments/{key}",
+            get(get_one).put(replace).delete(remove),
+        )
+}
+
+/// A department as a client writes it (the key comes from the body on create, the path on replace).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DepartmentRequest {
+    key: Option<String>,
+    name: String,
+    #[serde(default)]
+    members: Vec<AgentId>,
+    #[serde(default)]
+    connections: Vec<ConnectionId>,
+    #[serde(default)]
+    hours: Option<BusinessHours>,
+    #[serde(default)]
+    out_of_hours: OutOfHours,
+    #[serde(default)]
+    reopen: ReopenPolicy,
+    #[serde(default)]
+    sla: SlaPolicy,
+    #[serde(default)]
+    distribution: Mode,
+}
+
+/// `GET /api/v1/departments`.
+pub async fn list(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+) -> Result<axum::Json<Vec<Department>>, ApiError> {
+    Ok(axum::Json(state.store.departments(agent.tenant_id).await?))
+}
+
+/// `GET /api/v1/departments/{key}`.
+pub async fn get_one(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    Path(key): Path<String>,
+) -> Result<axum::Json<Department>, ApiError> {
+    existing(&state, &agent, &key).await.map(axum::Json)
+}
+
+/// `POST /api/v1/departments` → 201; 409 when the key is taken.
+pub async fn create(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    may_manage(&agent)?;
+    let request: DepartmentRequest = json_body(&state, &headers, body).await?;
+    let Some(key) = request.key.clone() else {
+        return Err(invalid("key is required"));
+    };
+    let current = state.store.departments(agent.tenant_id).await?;
+    if current.iter().any(|d| d.key == key) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "department_exists",
+            format!("a department with key {key:?} exists"),
+        ));
+    }
+    if current.len() >= MAX_DEPARTMENTS {
+        return Err(invalid(format!(
+            "a tenant has at most {MAX_DEPARTMENTS} departments"
+        )));
+    }
+    let now = Timestamp::now();
+    let department = checked(&state, &agent, key, request, now, now).await?;
+    state.store.put_department(&department).await?;
+    Ok((StatusCode::CREATED, axum::Json(department)))
+}
+
+/// `PUT /api/v1/departments/{key}`: replaces the department whole.
+pub async fn replace(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<axum::Json<Department>, ApiError> {
+    may_manage(&agent)?;
+    let request: DepartmentRequest = json_body(&state, &headers, body).await?;
+    if request.key.as_ref().is_some_and(|k| k != &key) {
+        return Err(invalid("a department's key cannot change"));
+    }
+    let before = existing(&state, &agent, &key).await?;
+    let department = checked(
+        &state,
+        &agent,
+        key,
+        request,
+        before.created_at,
+        Timestamp::now(),
+    )
+    .await?;
+    state.store.put_department(&department).await?;
+    Ok(axum::Json(department))
+}
+
+/// `DELETE /api/v1/departments/{key}` → 204; its tickets keep the key they carry.
+pub async fn remove(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    Path(key): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    may_manage(&agent)?;
+    existing(&state, &agent, &key).await?;
+    state.store.remove_department(agent.tenant_id, &key).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The department built from a request, every rule checked: its own bounds, and members and
+/// connections that are the tenant's.
+async fn checked(
+    state: &AppState,
+    agent: &Agent,
+    key: String,
+    request: DepartmentRequest,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+) -> Result<Department, ApiError> {
+    let mut department = Department {
+        tenant_id: agent.tenant_id,
+        key,
+        name: request.name.trim().to_owned(),
+        members: dedup(request.members),
+        connections: dedup(request.connections),
+        hours: request.hours,
+        out_of_hours: request.out_of_hours,
+        reopen: request.reopen,
+        sla: request.sla,
+        distribution: request.distribution,
+        created_at,
+        updated_at,
+    };
+    department.out_of_hours.message = department.out_of_hours.message.trim().to_owned();
+    department.validate().map_err(invalid)?;
+    for member in &department.members {
+        if state.store.agent(agent.tenant_id, *member).await?.is_none() {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_agent",
+                format!("member {member} is not an agent of this tenant"),
+            ));
+        }
+    }
+    if !department.connections.is_empty() {
+        let own: HashSet<ConnectionId> = state
+            .store
+            .connections(agent.tenant_id)
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        if let Some(foreign) = department.connections.iter().find(|c| !own.contains(c)) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_connection",
+                format!("connection {foreign} is not a connection of this tenant"),
+            ));
+        }
+    }
+    Ok(department)
+}
+
+async fn existing(state: &AppState, agent: &Agent, key: &str) -> Result<Department, ApiError> {
+    state
+        .store
+        .department(agent.tenant_id, key)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found("department_not_found", "no such department in this tenant")
+        })
+}
+
+/// Admins and supervisors manage departments.
+fn may_manage(agent: &Agent) -> Result<(), ApiError> {
+    match agent.role {
+        AgentRole::Admin | AgentRole::Supervisor => Ok(()),
+        _ => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only admins and supervisors manage departments",
+        )),
+    }
+}
+
+fn dedup<T: PartialEq>(items: Vec<T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(items.len());
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+fn invalid(detail: impl Into<String>) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_department",
+        detail,
+    )
+}
