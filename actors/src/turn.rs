@@ -231,6 +231,7 @@ pub(crate) fn new_conversation(
         ticket_opened_at: None,
         snoozed_until: None,
         out_of_hours_replied_at: None,
+        sla: Default::default(),
         last_seq: 0,
         created_at: now,
         last_activity_at: now,

@@ -136,6 +136,7 @@ pub async fn run(
         (keeper, server)
     });
     let outbox_sweep = spawn_outbox_sweep(Arc::clone(&directory));
+    let timer_sweep = spawn_timer_sweep(Arc::clone(&directory));
 
     let listener = tokio::net::TcpListener::bind(config.http.addr)
         .await
@@ -215,6 +216,7 @@ pub async fn run(
     }
     readiness.abort();
     outbox_sweep.abort();
+    timer_sweep.abort();
     metrics::gauge!("conversa_ready").set(0.0);
     (opened.closer)()
         .await
@@ -329,6 +331,27 @@ fn spawn_outbox_sweep(directory: Arc<actors::Directory>) -> tokio::task::JoinHan
             cutoff = jiff::Timestamp::now()
                 .checked_sub(OUTBOX_SWEEP_AGE)
                 .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        }
+    })
+}
+
+/// How often the node sweeps the due index (snoozes ending, SLA targets coming due): a clock fires
+/// within about this long after its time.
+const TIMER_SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// Fires due clocks every `TIMER_SWEEP_EVERY`, from the store's due index (so clocks outlive actors,
+/// restarts and, in a cluster, the node that started them).
+fn spawn_timer_sweep(directory: Arc<actors::Directory>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(TIMER_SWEEP_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match directory.fire_due_timers(jiff::Timestamp::now()).await {
+                Ok(0) => {}
+                Ok(fired) => tracing::debug!(fired, "due timers fired"),
+                Err(error) => tracing::warn!(%error, "timer sweep failed"),
+            }
         }
     })
 }

@@ -130,6 +130,16 @@ impl Department {
         if self.out_of_hours.every_secs < 60 || self.out_of_hours.every_secs > 30 * 24 * 3600 {
             return Err("out_of_hours.every_secs must be 60 s to 30 days".into());
         }
+        let sla = &self.sla;
+        let longest = SignedDuration::from_hours(24 * 365);
+        for threshold in [sla.first_response, sla.next_response, sla.resolution]
+            .into_iter()
+            .flatten()
+        {
+            if threshold < SignedDuration::from_secs(1) || threshold > longest {
+                return Err("an SLA threshold is 1 second to 365 days".into());
+            }
+        }
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! assigned by the conversation's single owning actor, is stored before it is published, and is what an
 //! agent's WebSocket receives live or replays after a reconnect.
 
+use crate::helpdesk::sla::{SlaOutcome, SlaTarget};
 use crate::ids::{AgentId, ConversationId, MessageId, Seq, TenantId};
 use crate::records::{
     Conversation, ConversationStatus, Message, MessageStatus, Note, Priority, ProviderError,
@@ -88,6 +89,21 @@ pub enum ConversationEvent {
     /// An internal note: never sent to the customer.
     #[serde(rename = "ticket.note_added")]
     NoteAdded { note: Note },
+    /// An SLA target was met in time (`at`).
+    #[serde(rename = "ticket.sla_hit")]
+    SlaHit { target: SlaTarget, at: Timestamp },
+    /// An SLA target's time passed unmet.
+    #[serde(rename = "ticket.sla_missed")]
+    SlaMissed { target: SlaTarget, due: Timestamp },
+}
+
+impl From<SlaOutcome> for ConversationEvent {
+    fn from(outcome: SlaOutcome) -> Self {
+        match outcome {
+            SlaOutcome::Hit { target, at } => ConversationEvent::SlaHit { target, at },
+            SlaOutcome::Missed { target, due } => ConversationEvent::SlaMissed { target, due },
+        }
+    }
 }
 
 impl ConversationEvent {
@@ -106,6 +122,8 @@ impl ConversationEvent {
             ConversationEvent::Tagged { .. } => "ticket.tagged",
             ConversationEvent::Snoozed { .. } => "ticket.snoozed",
             ConversationEvent::NoteAdded { .. } => "ticket.note_added",
+            ConversationEvent::SlaHit { .. } => "ticket.sla_hit",
+            ConversationEvent::SlaMissed { .. } => "ticket.sla_missed",
         }
     }
 }

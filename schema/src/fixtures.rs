@@ -82,6 +82,7 @@ impl Live {
                 ticket_opened_at: Some(now),
                 snoozed_until: None,
                 out_of_hours_replied_at: None,
+                sla: Default::default(),
                 last_seq: 0,
                 created_at: now,
                 last_activity_at: now,

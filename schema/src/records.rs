@@ -131,6 +131,12 @@ pub struct Conversation {
     /// When the department's out-of-hours reply last went to this contact (at most one per period).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out_of_hours_replied_at: Option<Timestamp>,
+    /// The ticket's SLA clocks (its department's targets; empty when it tracks none).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::helpdesk::sla::TicketSla::is_empty"
+    )]
+    pub sla: crate::helpdesk::sla::TicketSla,
     /// Seq of the newest event in this conversation's stream (0 before the first).
     pub last_seq: Seq,
     pub created_at: Timestamp,
@@ -155,6 +161,17 @@ pub struct Conversation {
     /// writes by timestamp (CQL) write the conversation row with it.
     #[serde(default)]
     pub stamp_us: i64,
+}
+
+impl Conversation {
+    /// When this conversation next needs its owner without a message (a snooze ending, an SLA clock
+    /// coming due): what the store's due index holds for it.
+    pub fn next_due(&self) -> Option<Timestamp> {
+        [self.snoozed_until, self.sla.next_due()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
 }
 
 /// Which way a message travelled.

@@ -12,8 +12,10 @@ use crate::turn::{
 use jiff::Timestamp;
 use schema::events::ConversationEvent;
 use schema::helpdesk::change;
+use schema::helpdesk::sla::TicketSla;
 use schema::helpdesk::ticket::{self, OnInbound, ReopenPolicy};
 use schema::inbound::{InboundEvent, InboundMessage, InboundStatus};
+use schema::records::Department;
 use schema::records::{Direction, Message, MessageContent, MessageStatus, StatusChange};
 use schema::store::{MessageKey, MessageRef, SeqWindow};
 use schema::{ConnectionId, MessageId, Seq};
@@ -51,6 +53,11 @@ impl ConversationState {
                 false => None,
             },
             team: department.as_ref().filter(|_| opens).map(|d| d.key.clone()),
+            sla: department
+                .as_ref()
+                .filter(|_| opens)
+                .map(|d| TicketSla::start(&d.sla, d.hours.as_ref(), Timestamp::now()))
+                .unwrap_or_default(),
         };
         let mut customer_messages = 0usize;
         let mut turn: Option<Turn> = self.conversation.clone().map(|c| Turn::new(c, false));
@@ -70,7 +77,7 @@ impl ConversationState {
                     if let Some(name) = inbound.from.name.clone() {
                         turn.conversation.contact.name = Some(name);
                     }
-                    customer_wrote(turn, policy, &mut opening.ticket);
+                    customer_wrote(turn, department.as_ref(), policy, &mut opening.ticket);
                     customer_messages += 1;
                     note_inbound(&mut turn.conversation, inbound.sent_at, turn.now);
                     turn.keys.push((
@@ -395,6 +402,7 @@ impl ConversationState {
             conversation.ticket_number = opening.ticket.take().unwrap_or(0);
             conversation.ticket_opened_at = Some(conversation.created_at);
             conversation.team = opening.team.take();
+            conversation.sla = std::mem::take(&mut opening.sla);
             created = true;
             Turn::new(conversation, true)
         });
@@ -423,8 +431,15 @@ impl ConversationState {
 }
 
 /// Applies a customer's message to the ticket (wake, answer, reopen, or a new ticket with the number
-/// taken up front) and records the events.
-fn customer_wrote(turn: &mut Turn, policy: ReopenPolicy, new_ticket: &mut Option<u64>) {
+/// taken up front) and its SLA clocks (started again for a reopened or new ticket, else a
+/// next-response clock once the first response is settled), and records the events.
+fn customer_wrote(
+    turn: &mut Turn,
+    department: Option<&Department>,
+    policy: ReopenPolicy,
+    new_ticket: &mut Option<u64>,
+) {
+    let was_closed = ticket::is_closed(turn.conversation.status);
     let (events, outcome) = change::customer_wrote(&mut turn.conversation, policy);
     for event in events {
         turn.push(event);
@@ -439,6 +454,16 @@ fn customer_wrote(turn: &mut Turn, policy: ReopenPolicy, new_ticket: &mut Option
             turn.push(event);
         }
     }
+    if let Some(department) = department {
+        let (policy, hours) = (&department.sla, department.hours.as_ref());
+        if was_closed && !ticket::is_closed(turn.conversation.status) {
+            turn.conversation.sla = TicketSla::start(policy, hours, turn.now);
+        } else {
+            turn.conversation
+                .sla
+                .customer_wrote(policy, hours, turn.now);
+        }
+    }
 }
 
 /// What a new conversation starts with, settled before its turn (both need the store).
@@ -447,6 +472,8 @@ struct Opening {
     ticket: Option<u64>,
     /// The department a new conversation enters.
     team: Option<String>,
+    /// The SLA clocks of its first ticket (its department's targets).
+    sla: TicketSla,
 }
 
 /// Whether the events carry a message from the contact (and, with `echo_too`, an echo of one sent

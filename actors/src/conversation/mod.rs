@@ -135,6 +135,12 @@ pub enum ConversationMsg {
         ticket: Ticket,
         reply: RpcReplyPort<Result<Conversation, ConversationError>>,
     },
+    /// The due-index sweep found this conversation due at `listed`: fire what came due. Answered once
+    /// committed (or when nothing was due).
+    FireTimers {
+        listed: Timestamp,
+        reply: RpcReplyPort<Result<(), ConversationError>>,
+    },
     /// The provider's answer to the send of the message stored at `seq`: its id, or the final failure.
     /// Answered once recorded (the session keeps the send in flight until then); recording the same
     /// answer twice changes nothing.
@@ -261,6 +267,10 @@ impl Actor for ConversationActor {
                     return skip_expired(reply);
                 }
                 let result = state.change_ticket(by, change).await;
+                state.answer(reply, result)?;
+            }
+            ConversationMsg::FireTimers { listed, reply } => {
+                let result = state.fire_timers(listed).await;
                 state.answer(reply, result)?;
             }
             ConversationMsg::ProviderAnswered { seq, answer, reply } => {

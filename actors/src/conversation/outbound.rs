@@ -75,6 +75,9 @@ impl ConversationState {
                 },
             ));
         }
+        // An agent's reply meets the running response clocks.
+        let outcomes = turn.conversation.sla.agent_replied(now);
+        super::ticket::push_outcomes(&mut turn, outcomes);
         self.commit(turn, None).await?;
         self.dispatch(&message, message_tag).await;
         Ok(message)

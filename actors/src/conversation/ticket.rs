@@ -1,11 +1,17 @@
-//! Ticket changes as a conversation turn: an agent's (or the system's) change is checked by the pure
-//! rules in `schema::helpdesk::change`, its events are committed like any other turn (so they reach
-//! the stream, the tenant's feed and the bus together), and the caller gets the conversation after it.
+//! Ticket changes and clocks as conversation turns: an agent's (or the system's) change is checked by
+//! the pure rules in `schema::helpdesk::change`, and the clocks that came due (a snooze, SLA targets)
+//! are fired when the due-index sweep asks; either way the events are committed like any other turn
+//! (so they reach the stream, the tenant's feed and the bus together) and the commit moves the
+//! conversation's entry in the due index.
 
 use super::{ConversationError, ConversationState};
 use crate::turn::Turn;
+use jiff::Timestamp;
 use schema::AgentId;
+use schema::events::ConversationEvent;
 use schema::helpdesk::change::{self, TicketChange};
+use schema::helpdesk::sla::{SlaOutcome, TicketSla};
+use schema::helpdesk::ticket::is_closed;
 use schema::records::Conversation;
 
 impl ConversationState {
@@ -17,6 +23,7 @@ impl ConversationState {
         let Some(conversation) = self.conversation.clone() else {
             return Err(ConversationError::NotFound);
         };
+        let was_closed = is_closed(conversation.status);
         let mut turn = Turn::new(conversation, false);
         let events = change::apply(&mut turn.conversation, change, by, turn.now)
             .map_err(|refused| ConversationError::Invalid(refused.to_string()))?;
@@ -27,9 +34,65 @@ impl ConversationState {
         for event in events {
             turn.push(event);
         }
+        // The SLA clocks follow the ticket: closing meets resolution, reopening starts them again.
+        let closed = is_closed(turn.conversation.status);
+        if closed && !was_closed {
+            let outcomes = turn.conversation.sla.closed(turn.now);
+            push_outcomes(&mut turn, outcomes);
+        } else if was_closed && !closed {
+            let team = turn.conversation.team.clone();
+            let department = self.department(team.as_deref()).await?;
+            turn.conversation.sla = department.map_or_else(TicketSla::default, |d| {
+                TicketSla::start(&d.sla, d.hours.as_ref(), turn.now)
+            });
+        }
         self.commit(turn, None).await?;
         self.conversation
             .clone()
             .ok_or_else(|| ConversationError::Store("conversation missing after commit".into()))
     }
+
+    /// Fires the clocks that came due (the sweep found this conversation in the due index at
+    /// `listed`). When nothing is due and the index disagrees with the record (an entry left behind),
+    /// a turn without events moves the entry to where the record says.
+    pub(super) async fn fire_timers(&mut self, listed: Timestamp) -> Result<(), ConversationError> {
+        let Some(conversation) = self.conversation.clone() else {
+            return Ok(());
+        };
+        let mut turn = Turn::new(conversation, false);
+        let events = change::timers_due(&mut turn.conversation, turn.now);
+        for event in events {
+            count_sla(&event);
+            turn.push(event);
+        }
+        if turn.events.is_empty() {
+            if turn.conversation.next_due() == Some(listed) {
+                return Ok(());
+            }
+            if let Some(previous) = turn.previous.as_mut() {
+                previous.due = Some(listed);
+            }
+        }
+        metrics::counter!("conversa_timers_fired_total").increment(1);
+        self.commit(turn, None).await
+    }
+}
+
+/// Records SLA outcomes as events.
+pub(super) fn push_outcomes(turn: &mut Turn, outcomes: Vec<SlaOutcome>) {
+    for outcome in outcomes {
+        let event = ConversationEvent::from(outcome);
+        count_sla(&event);
+        turn.push(event);
+    }
+}
+
+fn count_sla(event: &ConversationEvent) {
+    let (target, outcome) = match event {
+        ConversationEvent::SlaHit { target, .. } => (target, "hit"),
+        ConversationEvent::SlaMissed { target, .. } => (target, "missed"),
+        _ => return,
+    };
+    metrics::counter!("conversa_sla_outcomes_total", "target" => target.as_str(), "outcome" => outcome)
+        .increment(1);
 }

@@ -10,6 +10,7 @@
 
 mod outbox;
 mod placement;
+mod timers;
 
 use crate::conversation::{
     ConversationActor, ConversationArgs, ConversationError, ConversationMsg,

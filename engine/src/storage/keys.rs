@@ -46,6 +46,30 @@ pub fn feed_position(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes))
 }
 
+/// `due µs (offset so byte order is time order) | tenant | conversation`: the due index.
+pub fn due(at: Timestamp, tenant: TenantId, conversation: ConversationId) -> Vec<u8> {
+    let mut key = due_prefix(at);
+    key.extend_from_slice(tenant.as_bytes());
+    key.extend_from_slice(conversation.as_bytes());
+    key
+}
+
+/// The first 8 bytes of a due key: entries at `at` sort right after every earlier one.
+pub fn due_prefix(at: Timestamp) -> Vec<u8> {
+    let offset = (at.as_microsecond() as i128 - i128::from(i64::MIN)) as u64;
+    offset.to_be_bytes().to_vec()
+}
+
+/// The time, tenant and conversation of a due key.
+pub fn due_parts(key: &[u8]) -> Option<(Timestamp, TenantId, ConversationId)> {
+    let offset = u64::from_be_bytes(key.get(0..8)?.try_into().ok()?);
+    let micros = i64::try_from(i128::from(offset) + i128::from(i64::MIN)).ok()?;
+    let at = Timestamp::from_microsecond(micros).ok()?;
+    let tenant = TenantId::from_bytes(key.get(8..24)?.try_into().ok()?);
+    let conversation = ConversationId::from_bytes(key.get(24..40)?.try_into().ok()?);
+    Some((at, tenant, conversation))
+}
+
 /// `tenant | name`: one of a tenant's counters, or a department by key.
 pub fn counter(tenant: TenantId, name: &str) -> Vec<u8> {
     let mut key = tenant.as_bytes().to_vec();

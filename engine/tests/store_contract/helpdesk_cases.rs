@@ -24,6 +24,7 @@ cases!(
     ticket_numbers_are_unique_per_tenant_under_concurrency,
     an_agent_is_found_only_in_its_own_tenant,
     departments_are_kept_whole_per_tenant_listed_by_key_replaced_and_removed,
+    the_due_index_follows_each_commit_and_lists_by_shard_and_time,
 );
 
 /// A commit time just behind the clock (the CQL feed lists entries older than its settle window,
@@ -251,4 +252,73 @@ async fn departments_are_kept_whole_per_tenant_listed_by_key_replaced_and_remove
         1,
         "the other tenant's department stays"
     );
+}
+
+async fn the_due_index_follows_each_commit_and_lists_by_shard_and_time(b: &Backend) {
+    use schema::cluster::ShardId;
+    let store = b.store().await;
+    let tenant = TenantId::new();
+    let mut live = Live::new(tenant, "5511970000001");
+    // A far-future time keeps other cases' timers out of the window this case reads.
+    let first = Timestamp::from_second(4_000_000_000).expect("time");
+    let later = first + SignedDuration::from_hours(30);
+    let id = live.id();
+    let mine = |due: &[schema::store::Due]| {
+        due.iter()
+            .filter(|d| d.conversation == id && d.tenant == tenant)
+            .map(|d| d.at)
+            .collect::<Vec<_>>()
+    };
+    let shard = ShardId::of(&live.id().0);
+    let other_shard = ShardId((shard.0 + 1) % schema::cluster::SHARDS);
+
+    live.conversation.snoozed_until = Some(first);
+    store
+        .commit(live.inbound("wamid.D1", "adiado", recently(0)))
+        .await
+        .expect("commit with a clock");
+    let until_first = store.due(None, first, 1000).await.expect("due");
+    assert_eq!(mine(&until_first), vec![first]);
+    assert!(
+        mine(
+            &store
+                .due(None, first - SignedDuration::from_micros(1), 1000)
+                .await
+                .expect("due")
+        )
+        .is_empty(),
+        "not due before its time"
+    );
+    assert_eq!(
+        mine(&store.due(Some(&[shard]), first, 1000).await.expect("due")),
+        vec![first]
+    );
+    assert!(
+        mine(
+            &store
+                .due(Some(&[other_shard]), first, 1000)
+                .await
+                .expect("due")
+        )
+        .is_empty(),
+        "another shard's sweep does not see it"
+    );
+
+    // The next turn moves it; the one after removes it.
+    live.conversation.snoozed_until = Some(later);
+    store
+        .commit(live.inbound("wamid.D2", "mais tarde", recently(1)))
+        .await
+        .expect("commit moving the clock");
+    assert_eq!(
+        mine(&store.due(None, later, 1000).await.expect("due")),
+        vec![later],
+        "only at its new time"
+    );
+    live.conversation.snoozed_until = None;
+    store
+        .commit(live.inbound("wamid.D3", "acordou", recently(2)))
+        .await
+        .expect("commit ending the clock");
+    assert!(mine(&store.due(None, later, 1000).await.expect("due")).is_empty());
 }

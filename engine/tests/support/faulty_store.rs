@@ -265,3 +265,15 @@ impl DepartmentStore for FaultyStore {
         self.0.remove_department(t, key).await
     }
 }
+
+#[async_trait]
+impl TimerStore for FaultyStore {
+    async fn due(
+        &self,
+        shards: Option<&[schema::cluster::ShardId]>,
+        until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<Due>> {
+        self.0.due(shards, until, limit).await
+    }
+}

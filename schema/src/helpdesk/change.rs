@@ -317,6 +317,27 @@ pub fn start_ticket(
     events
 }
 
+/// What the clocks of a conversation do at `now`: a snooze whose time came ends, SLA targets whose
+/// time came are missed. Returns the events to record (none when nothing was due).
+pub fn timers_due(conversation: &mut Conversation, now: Timestamp) -> Vec<ConversationEvent> {
+    let mut events = Vec::new();
+    if conversation.snoozed_until.is_some_and(|until| until <= now) {
+        conversation.snoozed_until = None;
+        events.push(ConversationEvent::Snoozed {
+            until: None,
+            by: None,
+        });
+    }
+    events.extend(
+        conversation
+            .sla
+            .fire(now)
+            .into_iter()
+            .map(ConversationEvent::from),
+    );
+    events
+}
+
 /// A tag as stored: trimmed, lower case, letters, digits, `-`, `_`, `:` or `.`.
 pub fn tag(raw: &str) -> Result<String, ChangeRefused> {
     let tag = raw.trim().to_lowercase();
@@ -385,6 +406,7 @@ mod tests {
             ticket_opened_at: Some(Timestamp::UNIX_EPOCH),
             snoozed_until: None,
             out_of_hours_replied_at: None,
+            sla: Default::default(),
             last_seq: 2,
             created_at: Timestamp::UNIX_EPOCH,
             last_activity_at: Timestamp::UNIX_EPOCH,
@@ -613,5 +635,31 @@ mod tests {
         let events = apply(&mut t, TicketChange::Status { status: Open }, None, NOW).unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(t.status, Open);
+    }
+
+    #[test]
+    fn a_snooze_ends_and_sla_clocks_are_missed_when_their_time_comes() {
+        let mut t = ticket();
+        let until = NOW + SignedDuration::from_hours(1);
+        t.snoozed_until = Some(until);
+        let policy = crate::helpdesk::sla::SlaPolicy {
+            first_response: Some(SignedDuration::from_mins(30)),
+            ..Default::default()
+        };
+        t.sla = crate::helpdesk::sla::TicketSla::start(&policy, None, NOW);
+        assert_eq!(t.next_due(), Some(NOW + SignedDuration::from_mins(30)));
+        assert!(timers_due(&mut t, NOW + SignedDuration::from_mins(29)).is_empty());
+        let fired = timers_due(&mut t, NOW + SignedDuration::from_mins(30));
+        assert!(matches!(fired[..], [ConversationEvent::SlaMissed { .. }]));
+        assert_eq!(t.next_due(), Some(until));
+        let fired = timers_due(&mut t, until);
+        assert_eq!(
+            fired,
+            vec![ConversationEvent::Snoozed {
+                until: None,
+                by: None
+            }]
+        );
+        assert_eq!(t.next_due(), None);
     }
 }

@@ -6,7 +6,8 @@
 //! - [`ConnectionStore`]: channel connections and the provider address each owns;
 //! - [`ConversationStore`]: conversations, their event streams and messages, the inbox, ticket numbers;
 //! - [`DepartmentStore`]: departments, each stored whole;
-//! - [`FeedStore`]: the durable per-tenant feed of events, appended by conversation commits.
+//! - [`FeedStore`]: the durable per-tenant feed of events, appended by conversation commits;
+//! - [`TimerStore`]: the due index (when each conversation next needs its owner), moved by commits.
 //!
 //! The conversation reads:
 //!
@@ -33,12 +34,14 @@ mod connections;
 mod conversations;
 mod departments;
 mod feed;
+mod timers;
 
 pub use accounts::AccountStore;
 pub use connections::ConnectionStore;
 pub use conversations::ConversationStore;
 pub use departments::DepartmentStore;
 pub use feed::{FEED_SETTLE_SECS, FeedCursor, FeedPage, FeedStore, MAX_FEED_PAGE};
+pub use timers::{Due, MAX_DUE_PAGE, TimerStore};
 
 use crate::cluster::Fence;
 use crate::events::EventEnvelope;
@@ -49,12 +52,18 @@ use serde::{Deserialize, Serialize};
 
 /// Every storage port: what a node opens (one backend implements them all).
 pub trait Store:
-    AccountStore + ConnectionStore + ConversationStore + DepartmentStore + FeedStore
+    AccountStore + ConnectionStore + ConversationStore + DepartmentStore + FeedStore + TimerStore
 {
 }
 
 impl<T> Store for T where
-    T: AccountStore + ConnectionStore + ConversationStore + DepartmentStore + FeedStore + ?Sized
+    T: AccountStore
+        + ConnectionStore
+        + ConversationStore
+        + DepartmentStore
+        + FeedStore
+        + TimerStore
+        + ?Sized
 {
 }
 
@@ -153,6 +162,8 @@ pub struct InboxPosition {
     pub status: ConversationStatus,
     pub assignee: Option<AgentId>,
     pub team: Option<String>,
+    /// Where the conversation sits in the due index ([`TimerStore`]): `Conversation::next_due`.
+    pub due: Option<Timestamp>,
 }
 
 impl InboxPosition {
@@ -162,6 +173,7 @@ impl InboxPosition {
             status: conversation.status,
             assignee: conversation.assignee,
             team: conversation.team.clone(),
+            due: conversation.next_due(),
         }
     }
 

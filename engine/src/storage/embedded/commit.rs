@@ -149,6 +149,9 @@ fn stage(
                 encode(conversation)?,
             ));
             if let Some(previous) = &commit.previous {
+                if let Some(due) = previous.due {
+                    removes.push((&tables.due, keys::due(due, tenant, id)));
+                }
                 removes.push((
                     &tables.inbox,
                     keys::inbox(tenant, previous.last_activity_at, id),
@@ -163,6 +166,9 @@ fn stage(
                 keys::inbox(tenant, conversation.last_activity_at, id),
                 Vec::new(),
             ));
+            if let Some(due) = conversation.next_due() {
+                puts.push((&tables.due, keys::due(due, tenant, id), Vec::new()));
+            }
             for view in InboxPosition::of(conversation).views() {
                 let key = keys::inbox_view(tenant, &view.key(), conversation.last_activity_at, id);
                 puts.push((&tables.inbox_views, key, Vec::new()));

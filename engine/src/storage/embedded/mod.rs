@@ -18,11 +18,13 @@ use async_trait::async_trait;
 use commit::{Pending, Write, run_committer};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use jiff::Timestamp;
+use schema::cluster::ShardId;
 use schema::events::EventEnvelope;
 use schema::records::{Conversation, Message, Provider};
 use schema::store::{
-    ConversationCommit, ConversationStore, FeedCursor, FeedPage, FeedStore, InboxCursor, InboxView,
-    MAX_FEED_PAGE, MessageKey, MessageRef, SeqWindow, StoreError, StoreResult,
+    ConversationCommit, ConversationStore, Due, FeedCursor, FeedPage, FeedStore, InboxCursor,
+    InboxView, MAX_DUE_PAGE, MAX_FEED_PAGE, MessageKey, MessageRef, SeqWindow, StoreError,
+    StoreResult, TimerStore,
 };
 use schema::{ConversationId, Seq, TenantId};
 use serde::Serialize;
@@ -58,6 +60,8 @@ struct Tables {
     counters: Keyspace,
     /// `tenant | key`: departments.
     departments: Keyspace,
+    /// `due time | tenant | conversation`: the due index.
+    due: Keyspace,
 }
 
 /// The embedded store.
@@ -96,6 +100,7 @@ impl EmbeddedStore {
             feed: open("feed")?,
             counters: open("counters")?,
             departments: open("departments")?,
+            due: open("due")?,
             db,
         };
         let (sender, receiver) = mpsc::channel(WRITE_QUEUE);
@@ -364,6 +369,49 @@ impl ConversationStore for EmbeddedStore {
 
     async fn next_ticket_number(&self, tenant: TenantId) -> StoreResult<u64> {
         self.write_for(Write::TicketNumber(tenant)).await
+    }
+}
+
+#[async_trait]
+impl TimerStore for EmbeddedStore {
+    /// The index is by time alone (one machine serves every shard); `shards` filters what it reads.
+    async fn due(
+        &self,
+        shards: Option<&[ShardId]>,
+        until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<Due>> {
+        let limit = limit.clamp(1, MAX_DUE_PAGE);
+        let end = keys::due_prefix(
+            until
+                .checked_add(jiff::SignedDuration::from_micros(1))
+                .unwrap_or(until),
+        );
+        let shards = shards.map(<[ShardId]>::to_vec);
+        self.read("due", move |t| {
+            let mut due = Vec::new();
+            for entry in t.due.range(..end) {
+                if due.len() >= limit {
+                    break;
+                }
+                let key = entry.key().map_err(unavailable)?;
+                let (at, tenant, conversation) = keys::due_parts(&key)
+                    .ok_or_else(|| StoreError::Corrupt("short due key".into()))?;
+                if shards
+                    .as_ref()
+                    .is_some_and(|list| !list.contains(&ShardId::of(&conversation.0)))
+                {
+                    continue;
+                }
+                due.push(Due {
+                    tenant,
+                    conversation,
+                    at,
+                });
+            }
+            Ok(due)
+        })
+        .await
     }
 }
 

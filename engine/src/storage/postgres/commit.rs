@@ -81,15 +81,17 @@ async fn upsert_conversation(
 ) -> StoreResult<bool> {
     let sql = if expected == 0 {
         "INSERT INTO conversations \
-         (tenant_id, conversation_id, last_seq, last_activity_us, status, assignee, team, body) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json) \
+         (tenant_id, conversation_id, last_seq, last_activity_us, status, assignee, team, body, \
+         due_us, shard) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json, $10, $11) \
          ON CONFLICT (tenant_id, conversation_id) DO UPDATE SET last_seq = EXCLUDED.last_seq, \
          last_activity_us = EXCLUDED.last_activity_us, status = EXCLUDED.status, \
-         assignee = EXCLUDED.assignee, team = EXCLUDED.team, body = EXCLUDED.body \
+         assignee = EXCLUDED.assignee, team = EXCLUDED.team, body = EXCLUDED.body, \
+         due_us = EXCLUDED.due_us, shard = EXCLUDED.shard \
          WHERE conversations.last_seq = $9"
     } else {
         "UPDATE conversations SET last_seq = $3, last_activity_us = $4, status = $5, assignee = $6, \
-         team = $7, body = $8::json \
+         team = $7, body = $8::json, due_us = $10, shard = $11 \
          WHERE tenant_id = $1 AND conversation_id = $2 AND last_seq = $9"
     };
     let done = sqlx::query(sql)
@@ -102,6 +104,8 @@ async fn upsert_conversation(
         .bind(conversation.team.as_deref())
         .bind(to_json(conversation)?)
         .bind(expected)
+        .bind(conversation.next_due().map(micros))
+        .bind(i16::try_from(schema::cluster::ShardId::of(&conversation.id.0).0).unwrap_or(i16::MAX))
         .execute(&mut **tx)
         .await
         .map_err(db_error)?;

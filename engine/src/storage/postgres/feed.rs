@@ -1,13 +1,20 @@
-//! PostgreSQL's tenant feed and ticket numbers (migration 0003). The feed is written by the turn's
-//! transaction (`commit.rs`); here it is read: ordered by (transaction id, position) and cut at the
-//! oldest transaction still running, so every row a reader passes is final (see `schema::store::feed`).
+//! PostgreSQL's tenant feed and ticket numbers (migration 0003) and due index (migration 0005). The
+//! feed is written by the turn's transaction (`commit.rs`); here it is read: ordered by (transaction
+//! id, position) and cut at the oldest transaction still running, so every row a reader passes is
+//! final (see `schema::store::feed`). The due index is two columns of the conversation row.
 
 use super::{PostgresStore, db_error};
 use crate::storage::codec::from_json;
 use crate::storage::observe;
 use async_trait::async_trait;
-use schema::TenantId;
-use schema::store::{FeedCursor, FeedPage, FeedStore, MAX_FEED_PAGE, StoreError, StoreResult};
+use jiff::Timestamp;
+use schema::cluster::ShardId;
+use schema::store::{
+    Due, FeedCursor, FeedPage, FeedStore, MAX_DUE_PAGE, MAX_FEED_PAGE, StoreError, StoreResult,
+    TimerStore,
+};
+use schema::{ConversationId, TenantId};
+use uuid::Uuid;
 
 impl PostgresStore {
     pub(super) async fn take_ticket_number(&self, tenant: TenantId) -> StoreResult<u64> {
@@ -73,6 +80,48 @@ impl FeedStore for PostgresStore {
                 .map(|(_, _, body)| from_json(body))
                 .collect::<StoreResult<Vec<_>>>()?;
             Ok(FeedPage { events, next })
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl TimerStore for PostgresStore {
+    async fn due(
+        &self,
+        shards: Option<&[ShardId]>,
+        until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<Due>> {
+        let limit = i64::try_from(limit.clamp(1, MAX_DUE_PAGE)).unwrap_or(1000);
+        let shards: Option<Vec<i16>> = shards.map(|list| {
+            list.iter()
+                .filter_map(|s| i16::try_from(s.0).ok())
+                .collect()
+        });
+        observe("due", async {
+            let rows: Vec<(Uuid, Uuid, i64)> = sqlx::query_as(
+                "SELECT tenant_id, conversation_id, due_us FROM conversations \
+                 WHERE due_us IS NOT NULL AND due_us <= $1 \
+                 AND ($2::smallint[] IS NULL OR shard = ANY($2)) \
+                 ORDER BY due_us LIMIT $3",
+            )
+            .bind(until.as_microsecond())
+            .bind(shards)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+            rows.into_iter()
+                .map(|(tenant, conversation, due_us)| {
+                    Ok(Due {
+                        tenant: TenantId(tenant),
+                        conversation: ConversationId(conversation),
+                        at: Timestamp::from_microsecond(due_us)
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    })
+                })
+                .collect()
         })
         .await
     }

@@ -229,6 +229,28 @@ impl ScyllaStore {
                 .collect::<Vec<_>>()
         };
         let now_rows = rows_of(&InboxPosition::of(conversation));
+        // The due index moves only when the due time changes (a delete and an insert of one key in
+        // one batch would leave the delete).
+        let due_shard = i32::from(schema::cluster::ShardId::of(&id).0);
+        let before = commit.previous.as_ref().and_then(|p| p.due);
+        let after = conversation.next_due();
+        if before != after {
+            if let Some(due) = before {
+                let at = micros(due);
+                writes.push((
+                    &s.delete_due,
+                    Box::new((due_shard, day_of(at), at, tenant, id)),
+                ));
+            }
+            if let Some(due) = after {
+                let at = micros(due);
+                writes.push((&s.insert_due_day, Box::new((day_of(at), due_shard))));
+                writes.push((
+                    &s.insert_due,
+                    Box::new((due_shard, day_of(at), at, tenant, id)),
+                ));
+            }
+        }
         if let Some(previous) = &commit.previous {
             for (view, at) in rows_of(previous) {
                 // A row that stays put is not deleted: a delete and an insert of one key with one

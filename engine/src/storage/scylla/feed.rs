@@ -1,4 +1,4 @@
-//! The CQL tenant feed and ticket numbers (migration 0003). Feed rows are written by the turn's batch
+//! The CQL tenant feed and ticket numbers (migration 0003), and the due index (migration 0005). Feed rows are written by the turn's batch
 //! (`commit.rs`) and point at events; a reader lists them by commit time, only below the settle
 //! horizon, and only when the event they point at is the one stored there (see
 //! `schema::store::feed`). Ticket numbers move forward by compare-and-set.
@@ -7,8 +7,10 @@ use super::{ScyllaStore, applied, driver_error};
 use crate::storage::observe;
 use async_trait::async_trait;
 use jiff::Timestamp;
+use schema::cluster::ShardId;
 use schema::store::{
-    ConversationStore, FeedCursor, FeedPage, FeedStore, MAX_FEED_PAGE, StoreError, StoreResult,
+    ConversationStore, Due, FeedCursor, FeedPage, FeedStore, MAX_DUE_PAGE, MAX_FEED_PAGE,
+    StoreError, StoreResult, TimerStore,
 };
 use schema::{ConversationId, TenantId};
 use scylla::value::Row;
@@ -177,5 +179,54 @@ impl ScyllaStore {
             .into_iter()
             .next()
             .filter(|e| e.seq == seq && e.at.as_microsecond() == at))
+    }
+}
+
+/// Days (since the epoch) a sweep leaves in `due_days` even when empty: a turn computes due times at
+/// or after its clock, so no row can land in a day older than this (with clock skew to spare).
+const DUE_DAYS_KEPT: i32 = 2;
+
+#[async_trait]
+impl TimerStore for ScyllaStore {
+    async fn due(
+        &self,
+        shards: Option<&[ShardId]>,
+        until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<Due>> {
+        let limit = limit.clamp(1, MAX_DUE_PAGE);
+        let until_us = until.as_microsecond();
+        let today = super::day_of(until_us);
+        observe("due", async {
+            let s = &self.statements;
+            let days: Vec<(i32, i32)> = self.rows(&s.select_due_days, (today,)).await?;
+            let mut due = Vec::new();
+            for (day, shard) in days {
+                let mine = shards.is_none_or(|list| {
+                    u16::try_from(shard).is_ok_and(|shard| list.contains(&ShardId(shard)))
+                });
+                if !mine {
+                    continue;
+                }
+                let want = i32::try_from(limit).unwrap_or(i32::MAX);
+                let rows: Vec<(i64, Uuid, Uuid)> = self
+                    .rows(&s.select_due, (shard, day, until_us, want))
+                    .await?;
+                if rows.is_empty() && day < today - DUE_DAYS_KEPT {
+                    self.execute(&s.delete_due_day, (day, shard)).await?;
+                }
+                for (at, tenant, conversation) in rows {
+                    due.push(Due {
+                        tenant: TenantId(tenant),
+                        conversation: ConversationId(conversation),
+                        at: Timestamp::from_microsecond(at).map_err(driver_error)?,
+                    });
+                }
+            }
+            due.sort_by_key(|d| d.at);
+            due.truncate(limit);
+            Ok(due)
+        })
+        .await
     }
 }

@@ -30,6 +30,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "departments",
         include_str!("../../../../schema/cql/0004_departments.cql"),
     ),
+    (
+        5,
+        "due index",
+        include_str!("../../../../schema/cql/0005_due.cql"),
+    ),
 ];
 
 /// Creates the keyspace when `create_replication` is given, then applies what is missing.

@@ -118,6 +118,16 @@ statements! {
                              IF NOT EXISTS";
     bump_ticket_counter = "UPDATE {ks}.ticket_counters SET last = ? WHERE tenant_id = ? IF last = ?";
 
+    insert_due = "INSERT INTO {ks}.due_timers (shard, day, due_us, tenant_id, conversation_id) \
+                  VALUES (?, ?, ?, ?, ?)";
+    delete_due = "DELETE FROM {ks}.due_timers WHERE shard = ? AND day = ? AND due_us = ? \
+                  AND tenant_id = ? AND conversation_id = ?";
+    insert_due_day = "INSERT INTO {ks}.due_days (bucket, day, shard) VALUES (0, ?, ?)";
+    select_due_days = "SELECT day, shard FROM {ks}.due_days WHERE bucket = 0 AND day <= ?";
+    delete_due_day = "DELETE FROM {ks}.due_days WHERE bucket = 0 AND day = ? AND shard = ?";
+    select_due = "SELECT due_us, tenant_id, conversation_id FROM {ks}.due_timers \
+                  WHERE shard = ? AND day = ? AND due_us <= ? LIMIT ?";
+
     insert_contact = "INSERT INTO {ks}.contacts_by_address (tenant_id, address, connection_id, \
                       conversation_id, name) VALUES (?, ?, ?, ?, ?)";
 
