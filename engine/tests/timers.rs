@@ -67,7 +67,7 @@ async fn events_named(node: &Node, tenant: &Tenant, conversation: &str, name: &s
 async fn an_sla_target_is_missed_from_the_store_after_the_node_was_killed_before_its_time() {
     let node = Node::start().await;
     let tenant = provision(&node, "sla-restart").await;
-    department_with_sla(&node, &tenant, json!({"first_response": "PT2S"})).await;
+    department_with_sla(&node, &tenant, json!({"first_response": "PT5S"})).await;
     customer_writes(&node, &tenant, "5511977770001", "wamid.S1", "Socorro!").await;
     let conversation = only_conversation(&node, &tenant).await;
     let (_, started) = api_get(
@@ -79,6 +79,12 @@ async fn an_sla_target_is_missed_from_the_store_after_the_node_was_killed_before
     assert_eq!(
         started["sla"]["first_response"]["state"], "active",
         "{started}"
+    );
+    assert!(
+        events_named(&node, &tenant, &conversation, "ticket.sla_missed")
+            .await
+            .is_empty(),
+        "the clock is still running when the node is killed"
     );
 
     // Killed with the clock running: no actor, no in-memory timer survives.

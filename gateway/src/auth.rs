@@ -103,6 +103,19 @@ async fn agent_by_token(state: &AppState, token: &str) -> Result<Agent, ApiError
         .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))
 }
 
+/// Admins and supervisors manage the helpdesk's setup (departments, quick replies); other roles get
+/// 403 saying who may.
+pub fn may_manage_helpdesk(agent: &Agent, what: &str) -> Result<(), ApiError> {
+    match agent.role {
+        schema::records::AgentRole::Admin | schema::records::AgentRole::Supervisor => Ok(()),
+        _ => Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("only admins and supervisors manage {what}"),
+        )),
+    }
+}
+
 /// The operator, authenticated by the configured admin token.
 pub struct Admin;
 

@@ -16,6 +16,7 @@ pub struct Tenant {
 }
 
 pub use crate::department::{Department, OutOfHours};
+pub use crate::quick_reply::QuickReply;
 
 pub use crate::connection::{
     ChannelSettings, Connection, ConnectionStatus, EvolutionSettings, MetaSettings, Provider,

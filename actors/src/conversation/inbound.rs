@@ -53,9 +53,11 @@ impl ConversationState {
                 false => None,
             },
             team: department.as_ref().filter(|_| opens).map(|d| d.key.clone()),
+            // Only a customer's message starts the clocks: a conversation opened by an echo (a
+            // message sent from the phone) waits on nobody.
             sla: department
                 .as_ref()
-                .filter(|_| opens)
+                .filter(|_| opens && carries_message(&events, false))
                 .map(|d| TicketSla::start(&d.sla, d.hours.as_ref(), Timestamp::now()))
                 .unwrap_or_default(),
         };

@@ -75,9 +75,11 @@ impl ConversationState {
                 },
             ));
         }
-        // An agent's reply meets the running response clocks.
-        let outcomes = turn.conversation.sla.agent_replied(now);
-        super::ticket::push_outcomes(&mut turn, outcomes);
+        // An agent's reply meets the running response clocks (a reaction is not a reply).
+        if !matches!(content, MessageContent::Reaction { .. }) {
+            let outcomes = turn.conversation.sla.agent_replied(now);
+            super::ticket::push_outcomes(&mut turn, outcomes);
+        }
         self.commit(turn, None).await?;
         self.dispatch(&message, message_tag).await;
         Ok(message)

@@ -12,7 +12,8 @@ use schema::events::ConversationEvent;
 use schema::helpdesk::change::{self, TicketChange};
 use schema::helpdesk::sla::{SlaOutcome, TicketSla};
 use schema::helpdesk::ticket::is_closed;
-use schema::records::Conversation;
+use schema::records::{Conversation, ConversationStatus};
+use schema::store::Due;
 
 impl ConversationState {
     pub(super) async fn change_ticket(
@@ -37,13 +38,14 @@ impl ConversationState {
         // The SLA clocks follow the ticket: closing meets resolution, reopening starts them again.
         let closed = is_closed(turn.conversation.status);
         if closed && !was_closed {
-            let outcomes = turn.conversation.sla.closed(turn.now);
+            let resolved = turn.conversation.status == ConversationStatus::Resolved;
+            let outcomes = turn.conversation.sla.closed(turn.now, resolved);
             push_outcomes(&mut turn, outcomes);
         } else if was_closed && !closed {
             let team = turn.conversation.team.clone();
             let department = self.department(team.as_deref()).await?;
             turn.conversation.sla = department.map_or_else(TicketSla::default, |d| {
-                TicketSla::start(&d.sla, d.hours.as_ref(), turn.now)
+                TicketSla::reopened_by_agent(&d.sla, d.hours.as_ref(), turn.now)
             });
         }
         self.commit(turn, None).await?;
@@ -57,7 +59,17 @@ impl ConversationState {
     /// a turn without events moves the entry to where the record says.
     pub(super) async fn fire_timers(&mut self, listed: Timestamp) -> Result<(), ConversationError> {
         let Some(conversation) = self.conversation.clone() else {
-            return Ok(());
+            // An entry naming no stored conversation (its turn wrote the entry, not the record).
+            let due = Due {
+                tenant: self.tenant,
+                conversation: self.id,
+                at: listed,
+            };
+            return self
+                .store()
+                .forget_due(&due)
+                .await
+                .map_err(super::store_error);
         };
         let mut turn = Turn::new(conversation, false);
         let events = change::timers_due(&mut turn.conversation, turn.now);

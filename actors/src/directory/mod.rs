@@ -225,6 +225,8 @@ pub struct Directory {
     remote_deliveries: Arc<Semaphore>,
     /// In a cluster: which shards this node serves, and how to reach the others (set once at start).
     cluster: std::sync::OnceLock<placement::ClusterLink>,
+    /// Due conversations whose firing failed, with when the sweep may try again (see `timers.rs`).
+    timer_backoff: timers::Backoff,
 }
 
 impl Directory {
@@ -239,6 +241,7 @@ impl Directory {
             unsettled: DashMap::new(),
             outbound: Default::default(),
             cluster: std::sync::OnceLock::new(),
+            timer_backoff: Default::default(),
             remote_deliveries: Arc::new(Semaphore::new(services.config.max_queued_sends.max(1))),
             services,
         }

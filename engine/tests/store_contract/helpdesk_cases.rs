@@ -25,6 +25,7 @@ cases!(
     an_agent_is_found_only_in_its_own_tenant,
     departments_are_kept_whole_per_tenant_listed_by_key_replaced_and_removed,
     the_due_index_follows_each_commit_and_lists_by_shard_and_time,
+    quick_replies_are_kept_whole_per_tenant_replaced_and_removed,
 );
 
 /// A commit time just behind the clock (the CQL feed lists entries older than its settle window,
@@ -206,7 +207,14 @@ async fn departments_are_kept_whole_per_tenant_listed_by_key_replaced_and_remove
         department(tenant, "vendas"),
         department(tenant, "financeiro"),
     );
-    store.put_department(&vendas).await.expect("put");
+    store.create_department(&vendas).await.expect("create");
+    assert!(
+        matches!(
+            store.create_department(&vendas).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a key is created once"
+    );
     store.put_department(&financeiro).await.expect("put");
     store
         .put_department(&department(other, "vendas"))
@@ -321,4 +329,65 @@ async fn the_due_index_follows_each_commit_and_lists_by_shard_and_time(b: &Backe
         .await
         .expect("commit ending the clock");
     assert!(mine(&store.due(None, later, 1000).await.expect("due")).is_empty());
+
+    // An entry can be forgotten (one naming no stored conversation is, by the sweep).
+    live.conversation.snoozed_until = Some(first);
+    store
+        .commit(live.inbound("wamid.D4", "de novo", recently(3)))
+        .await
+        .expect("commit with a clock again");
+    let listed = store.due(None, first, 1000).await.expect("due");
+    let entry = listed
+        .iter()
+        .find(|d| d.conversation == id)
+        .copied()
+        .expect("listed");
+    store.forget_due(&entry).await.expect("forget");
+    assert!(mine(&store.due(None, first, 1000).await.expect("due")).is_empty());
+}
+
+async fn quick_replies_are_kept_whole_per_tenant_replaced_and_removed(b: &Backend) {
+    use schema::records::QuickReply;
+    let store = b.store().await;
+    let (tenant, other) = (TenantId::new(), TenantId::new());
+    let reply = |tenant: TenantId, code: &str| QuickReply {
+        id: uuid::Uuid::now_v7(),
+        tenant_id: tenant,
+        short_code: code.into(),
+        content: "Olá, {{contact.name}}! 👋".into(),
+        team: Some("vendas".into()),
+        created_at: Timestamp::UNIX_EPOCH,
+        updated_at: Timestamp::UNIX_EPOCH,
+    };
+    let (hello, bye) = (reply(tenant, "/oi"), reply(tenant, "/tchau"));
+    store.put_quick_reply(&hello).await.expect("put");
+    store.put_quick_reply(&bye).await.expect("put");
+    store
+        .put_quick_reply(&reply(other, "/oi"))
+        .await
+        .expect("put");
+    let mut listed = store.quick_replies(tenant).await.expect("list");
+    listed.sort_by_key(|r| r.id);
+    let mut expected = vec![hello.clone(), bye.clone()];
+    expected.sort_by_key(|r| r.id);
+    assert_eq!(listed, expected);
+    assert_eq!(
+        store.quick_reply(other, hello.id).await.expect("read"),
+        None,
+        "not across tenants"
+    );
+    let mut edited = hello.clone();
+    edited.content = "Oi!".into();
+    edited.team = None;
+    store.put_quick_reply(&edited).await.expect("replace");
+    assert_eq!(
+        store.quick_reply(tenant, hello.id).await.expect("read"),
+        Some(edited)
+    );
+    store
+        .remove_quick_reply(tenant, hello.id)
+        .await
+        .expect("remove");
+    assert_eq!(store.quick_replies(tenant).await.expect("list"), vec![bye]);
+    assert_eq!(store.quick_replies(other).await.expect("list").len(), 1);
 }

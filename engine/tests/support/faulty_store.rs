@@ -249,6 +249,10 @@ impl FeedStore for FaultyStore {
 
 #[async_trait]
 impl DepartmentStore for FaultyStore {
+    async fn create_department(&self, d: &Department) -> StoreResult<()> {
+        self.0.create_department(d).await
+    }
+
     async fn put_department(&self, d: &Department) -> StoreResult<()> {
         self.0.put_department(d).await
     }
@@ -275,5 +279,28 @@ impl TimerStore for FaultyStore {
         limit: usize,
     ) -> StoreResult<Vec<Due>> {
         self.0.due(shards, until, limit).await
+    }
+
+    async fn forget_due(&self, due: &Due) -> StoreResult<()> {
+        self.0.forget_due(due).await
+    }
+}
+
+#[async_trait]
+impl QuickReplyStore for FaultyStore {
+    async fn put_quick_reply(&self, r: &QuickReply) -> StoreResult<()> {
+        self.0.put_quick_reply(r).await
+    }
+
+    async fn quick_reply(&self, t: TenantId, id: uuid::Uuid) -> StoreResult<Option<QuickReply>> {
+        self.0.quick_reply(t, id).await
+    }
+
+    async fn quick_replies(&self, t: TenantId) -> StoreResult<Vec<QuickReply>> {
+        self.0.quick_replies(t).await
+    }
+
+    async fn remove_quick_reply(&self, t: TenantId, id: uuid::Uuid) -> StoreResult<()> {
+        self.0.remove_quick_reply(t, id).await
     }
 }

@@ -5,7 +5,7 @@
 //! tenant's own.
 
 use crate::AppState;
-use crate::auth::AuthenticatedAgent;
+use crate::auth::{AuthenticatedAgent, may_manage_helpdesk};
 use crate::error::ApiError;
 use crate::http::admin::json_body;
 use axum::Router;
@@ -20,7 +20,7 @@ use schema::helpdesk::distribution::Mode;
 use schema::helpdesk::hours::BusinessHours;
 use schema::helpdesk::sla::SlaPolicy;
 use schema::helpdesk::ticket::ReopenPolicy;
-use schema::records::{Agent, AgentRole, Department, OutOfHours};
+use schema::records::{Agent, Department, OutOfHours};
 use schema::{AgentId, ConnectionId};
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -81,28 +81,35 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
-    may_manage(&agent)?;
+    may_manage_helpdesk(&agent, "departments")?;
     let request: DepartmentRequest = json_body(&state, &headers, body).await?;
     let Some(key) = request.key.clone() else {
         return Err(invalid("key is required"));
     };
     let current = state.store.departments(agent.tenant_id).await?;
-    if current.iter().any(|d| d.key == key) {
-        return Err(ApiError::new(
+    let exists = || {
+        ApiError::new(
             StatusCode::CONFLICT,
             "department_exists",
             format!("a department with key {key:?} exists"),
-        ));
+        )
+    };
+    if current.iter().any(|d| d.key == key) {
+        return Err(exists());
     }
+    // The bound is checked before the write: concurrent creations can pass it by a few.
     if current.len() >= MAX_DEPARTMENTS {
         return Err(invalid(format!(
             "a tenant has at most {MAX_DEPARTMENTS} departments"
         )));
     }
     let now = Timestamp::now();
-    let department = checked(&state, &agent, key, request, now, now).await?;
-    state.store.put_department(&department).await?;
-    Ok((StatusCode::CREATED, axum::Json(department)))
+    let department = checked(&state, &agent, key.clone(), request, now, now).await?;
+    match state.store.create_department(&department).await {
+        Ok(()) => Ok((StatusCode::CREATED, axum::Json(department))),
+        Err(schema::store::StoreError::Conflict(_)) => Err(exists()),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// `PUT /api/v1/departments/{key}`: replaces the department whole.
@@ -113,7 +120,7 @@ pub async fn replace(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<Department>, ApiError> {
-    may_manage(&agent)?;
+    may_manage_helpdesk(&agent, "departments")?;
     let request: DepartmentRequest = json_body(&state, &headers, body).await?;
     if request.key.as_ref().is_some_and(|k| k != &key) {
         return Err(invalid("a department's key cannot change"));
@@ -138,7 +145,7 @@ pub async fn remove(
     AuthenticatedAgent(agent): AuthenticatedAgent,
     Path(key): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    may_manage(&agent)?;
+    may_manage_helpdesk(&agent, "departments")?;
     existing(&state, &agent, &key).await?;
     state.store.remove_department(agent.tenant_id, &key).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -206,18 +213,6 @@ async fn existing(state: &AppState, agent: &Agent, key: &str) -> Result<Departme
         .ok_or_else(|| {
             ApiError::not_found("department_not_found", "no such department in this tenant")
         })
-}
-
-/// Admins and supervisors manage departments.
-fn may_manage(agent: &Agent) -> Result<(), ApiError> {
-    match agent.role {
-        AgentRole::Admin | AgentRole::Supervisor => Ok(()),
-        _ => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "only admins and supervisors manage departments",
-        )),
-    }
 }
 
 fn dedup<T: PartialEq>(items: Vec<T>) -> Vec<T> {

@@ -82,6 +82,10 @@ pub struct TicketSla {
     pub next_response: Option<SlaState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution: Option<SlaState>,
+    /// Whether an agent replied since the customer last wrote: only then does the customer's next
+    /// message start a next-response clock.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub agent_answered: bool,
 }
 
 /// What happened to a clock, to be recorded as an event.
@@ -110,6 +114,21 @@ impl TicketSla {
             first_response: started(policy.first_response, policy, hours, now),
             next_response: None,
             resolution: started(policy.resolution, policy, hours, now),
+            agent_answered: false,
+        }
+    }
+
+    /// An agent reopened the ticket at `now`: resolution runs again; the response clocks wait for
+    /// the customer to write.
+    pub fn reopened_by_agent(
+        policy: &SlaPolicy,
+        hours: Option<&BusinessHours>,
+        now: Timestamp,
+    ) -> TicketSla {
+        TicketSla {
+            resolution: started(policy.resolution, policy, hours, now),
+            agent_answered: true,
+            ..TicketSla::default()
         }
     }
 
@@ -121,26 +140,31 @@ impl TicketSla {
         ]
     }
 
-    /// The customer wrote at `now`: once the first response is settled, a next-response clock starts
-    /// unless one runs.
+    /// The customer wrote at `now`: when an agent had answered since the customer last wrote (and
+    /// no response clock runs), a next-response clock starts. A customer writing again before any
+    /// answer starts nothing: the running (or already missed) clock stands for it.
     pub fn customer_wrote(
         &mut self,
         policy: &SlaPolicy,
         hours: Option<&BusinessHours>,
         now: Timestamp,
     ) {
-        let first_settled = !matches!(self.first_response, Some(SlaState::Active { .. }));
-        let next_running = matches!(self.next_response, Some(SlaState::Active { .. }));
-        if first_settled && !next_running {
-            if let Some(next) = started(policy.next_response, policy, hours, now) {
-                self.next_response = Some(next);
-            }
+        let running = [&self.first_response, &self.next_response]
+            .into_iter()
+            .any(|slot| matches!(slot, Some(SlaState::Active { .. })));
+        if self.agent_answered
+            && !running
+            && let Some(next) = started(policy.next_response, policy, hours, now)
+        {
+            self.next_response = Some(next);
         }
+        self.agent_answered = false;
     }
 
     /// An agent replied at `now`: the running response clocks are met (or missed, when their time
     /// had already passed and no sweep had recorded it yet).
     pub fn agent_replied(&mut self, now: Timestamp) -> Vec<SlaOutcome> {
+        self.agent_answered = true;
         let mut outcomes = Vec::new();
         for (target, slot) in self.slots() {
             if target != SlaTarget::Resolution {
@@ -150,15 +174,20 @@ impl TicketSla {
         outcomes
     }
 
-    /// The ticket closed at `now`: resolution is met (or missed); response clocks stop unsettled.
-    pub fn closed(&mut self, now: Timestamp) -> Vec<SlaOutcome> {
+    /// The ticket closed at `now`: resolved, resolution is met (or missed); cancelled, it stops
+    /// unsettled. Response clocks stop unsettled either way.
+    pub fn closed(&mut self, now: Timestamp, resolved: bool) -> Vec<SlaOutcome> {
         let mut outcomes = Vec::new();
-        settle(
-            SlaTarget::Resolution,
-            &mut self.resolution,
-            now,
-            &mut outcomes,
-        );
+        if resolved {
+            settle(
+                SlaTarget::Resolution,
+                &mut self.resolution,
+                now,
+                &mut outcomes,
+            );
+        } else if matches!(self.resolution, Some(SlaState::Active { .. })) {
+            self.resolution = None;
+        }
         for slot in [&mut self.first_response, &mut self.next_response] {
             if matches!(slot, Some(SlaState::Active { .. })) {
                 *slot = None;
@@ -193,7 +222,10 @@ impl TicketSla {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.first_response.is_none() && self.next_response.is_none() && self.resolution.is_none()
+        self.first_response.is_none()
+            && self.next_response.is_none()
+            && self.resolution.is_none()
+            && !self.agent_answered
     }
 }
 
@@ -357,7 +389,7 @@ mod tests {
     #[test]
     fn closing_meets_resolution_and_stops_the_response_clocks() {
         let mut sla = TicketSla::start(&policy(), None, at("2026-12-04T10:00:00Z"));
-        let closed = sla.closed(at("2026-12-04T12:00:00Z"));
+        let closed = sla.closed(at("2026-12-04T12:00:00Z"), true);
         assert_eq!(closed.len(), 1);
         assert!(matches!(
             closed[0],
@@ -378,5 +410,27 @@ mod tests {
         assert_eq!(sla.next_due(), Some(at("2026-12-07T09:05:00Z")));
         let wall = TicketSla::start(&policy(), Some(&office()), at("2026-12-04T16:50:00Z"));
         assert_eq!(wall.next_due(), Some(at("2026-12-04T17:05:00Z")));
+    }
+
+    #[test]
+    fn a_next_response_clock_starts_only_after_an_agent_answered() {
+        let mut sla = TicketSla::start(&policy(), None, at("2026-12-04T10:00:00Z"));
+        sla.fire(at("2026-12-04T10:15:00Z"));
+        // Nobody answered: the customer's follow-ups start no new clock (the miss stands).
+        sla.customer_wrote(&policy(), None, at("2026-12-04T10:20:00Z"));
+        assert_eq!(sla.next_response, None);
+        sla.agent_replied(at("2026-12-04T10:25:00Z"));
+        sla.customer_wrote(&policy(), None, at("2026-12-04T10:40:00Z"));
+        assert!(matches!(sla.next_response, Some(SlaState::Active { .. })));
+    }
+
+    #[test]
+    fn cancelling_stops_resolution_unmet_and_an_agent_reopen_restarts_only_resolution() {
+        let mut sla = TicketSla::start(&policy(), None, at("2026-12-04T10:00:00Z"));
+        assert!(sla.closed(at("2026-12-04T11:00:00Z"), false).is_empty());
+        assert_eq!(sla.resolution, None);
+        let reopened = TicketSla::reopened_by_agent(&policy(), None, at("2026-12-04T12:00:00Z"));
+        assert_eq!(reopened.first_response, None);
+        assert_eq!(reopened.next_due(), Some(at("2026-12-04T20:00:00Z")));
     }
 }

@@ -8,6 +8,9 @@ use async_trait::async_trait;
 /// Departments.
 #[async_trait]
 pub trait DepartmentStore: Send + Sync + 'static {
+    /// Creates the department `(tenant_id, key)`; `Conflict` when one with that key exists (checked
+    /// atomically with the write).
+    async fn create_department(&self, department: &Department) -> StoreResult<()>;
     /// Creates or replaces the department `(tenant_id, key)`.
     async fn put_department(&self, department: &Department) -> StoreResult<()>;
     async fn department(&self, tenant: TenantId, key: &str) -> StoreResult<Option<Department>>;

@@ -6,6 +6,7 @@
 //! - [`ConnectionStore`]: channel connections and the provider address each owns;
 //! - [`ConversationStore`]: conversations, their event streams and messages, the inbox, ticket numbers;
 //! - [`DepartmentStore`]: departments, each stored whole;
+//! - [`QuickReplyStore`]: quick replies, each stored whole;
 //! - [`FeedStore`]: the durable per-tenant feed of events, appended by conversation commits;
 //! - [`TimerStore`]: the due index (when each conversation next needs its owner), moved by commits.
 //!
@@ -34,6 +35,7 @@ mod connections;
 mod conversations;
 mod departments;
 mod feed;
+mod quick_replies;
 mod timers;
 
 pub use accounts::AccountStore;
@@ -41,6 +43,7 @@ pub use connections::ConnectionStore;
 pub use conversations::ConversationStore;
 pub use departments::DepartmentStore;
 pub use feed::{FEED_SETTLE_SECS, FeedCursor, FeedPage, FeedStore, MAX_FEED_PAGE};
+pub use quick_replies::QuickReplyStore;
 pub use timers::{Due, MAX_DUE_PAGE, TimerStore};
 
 use crate::cluster::Fence;
@@ -52,7 +55,13 @@ use serde::{Deserialize, Serialize};
 
 /// Every storage port: what a node opens (one backend implements them all).
 pub trait Store:
-    AccountStore + ConnectionStore + ConversationStore + DepartmentStore + FeedStore + TimerStore
+    AccountStore
+    + ConnectionStore
+    + ConversationStore
+    + DepartmentStore
+    + FeedStore
+    + QuickReplyStore
+    + TimerStore
 {
 }
 
@@ -62,6 +71,7 @@ impl<T> Store for T where
         + ConversationStore
         + DepartmentStore
         + FeedStore
+        + QuickReplyStore
         + TimerStore
         + ?Sized
 {

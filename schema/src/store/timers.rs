@@ -33,4 +33,8 @@ pub trait TimerStore: Send + Sync + 'static {
         until: Timestamp,
         limit: usize,
     ) -> StoreResult<Vec<Due>>;
+
+    /// Removes an entry that names no stored conversation (a turn that wrote the entry but not the
+    /// conversation, on a backend that writes a large turn statement by statement).
+    async fn forget_due(&self, due: &Due) -> StoreResult<()>;
 }

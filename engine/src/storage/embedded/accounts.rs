@@ -102,6 +102,11 @@ impl ConnectionStore for EmbeddedStore {
 
 #[async_trait]
 impl DepartmentStore for EmbeddedStore {
+    async fn create_department(&self, department: &Department) -> StoreResult<()> {
+        self.write(Write::CreateDepartment(department.clone()))
+            .await
+    }
+
     async fn put_department(&self, department: &Department) -> StoreResult<()> {
         self.write(Write::Department(department.clone())).await
     }

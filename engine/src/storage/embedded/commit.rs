@@ -26,7 +26,11 @@ pub(super) enum Write {
     /// Take the tenant's next ticket number (answered with it).
     TicketNumber(TenantId),
     Department(Department),
+    CreateDepartment(Department),
     RemoveDepartment(TenantId, String),
+    /// A plain record write to a keyspace of no other table's concern (quick replies).
+    Put(&'static str, Vec<u8>, Vec<u8>),
+    Remove(&'static str, Vec<u8>),
 }
 
 pub(super) struct Pending {
@@ -312,8 +316,29 @@ fn stage(
                 encode(&department)?,
             );
         }
+        Write::CreateDepartment(department) => {
+            let key = keys::counter(department.tenant_id, &department.key);
+            let mut claim = b"department:".to_vec();
+            claim.extend_from_slice(&key);
+            if claimed_addresses.contains(&claim)
+                || tables.departments.contains_key(&key).map_err(unavailable)?
+            {
+                return Err(StoreError::Conflict(format!(
+                    "department {} exists",
+                    department.key
+                )));
+            }
+            claimed_addresses.push(claim);
+            batch.insert(&tables.departments, key, encode(&department)?);
+        }
         Write::RemoveDepartment(tenant, key) => {
             batch.remove(&tables.departments, keys::counter(tenant, &key));
+        }
+        Write::Put(table, key, value) => {
+            batch.insert(tables.plain(table)?, key, value);
+        }
+        Write::Remove(table, key) => {
+            batch.remove(tables.plain(table)?, key);
         }
         Write::TicketNumber(tenant) => {
             let key = keys::counter(tenant, "ticket");

@@ -9,6 +9,7 @@
 
 mod accounts;
 mod commit;
+mod quick_replies;
 
 use super::count_error;
 use super::keys;
@@ -62,6 +63,19 @@ struct Tables {
     departments: Keyspace,
     /// `due time | tenant | conversation`: the due index.
     due: Keyspace,
+    /// `tenant | id`: quick replies.
+    quick_replies: Keyspace,
+}
+
+impl Tables {
+    /// A keyspace written by `Write::Put` / `Write::Remove`.
+    fn plain(&self, name: &str) -> StoreResult<&Keyspace> {
+        match name {
+            "quick_replies" => Ok(&self.quick_replies),
+            "due" => Ok(&self.due),
+            other => Err(StoreError::Unavailable(format!("no plain table {other}"))),
+        }
+    }
 }
 
 /// The embedded store.
@@ -101,6 +115,7 @@ impl EmbeddedStore {
             counters: open("counters")?,
             departments: open("departments")?,
             due: open("due")?,
+            quick_replies: open("quick_replies")?,
             db,
         };
         let (sender, receiver) = mpsc::channel(WRITE_QUEUE);
@@ -149,6 +164,9 @@ impl EmbeddedStore {
             Write::Agent(..) => "create_agent",
             Write::TicketNumber(_) => "next_ticket_number",
             Write::Department(_) => "put_department",
+            Write::CreateDepartment(_) => "create_department",
+            Write::Put(..) => "put",
+            Write::Remove(..) => "remove",
             Write::RemoveDepartment(..) => "remove_department",
         };
         let result = self.enqueue(write).await;
@@ -412,6 +430,11 @@ impl TimerStore for EmbeddedStore {
             Ok(due)
         })
         .await
+    }
+
+    async fn forget_due(&self, due: &Due) -> StoreResult<()> {
+        let key = keys::due(due.at, due.tenant, due.conversation);
+        self.write(Write::Remove("due", key)).await
     }
 }
 

@@ -215,6 +215,29 @@ impl ConnectionStore for PostgresStore {
 
 #[async_trait]
 impl DepartmentStore for PostgresStore {
+    async fn create_department(&self, department: &Department) -> StoreResult<()> {
+        observe("create_department", async {
+            let done = sqlx::query(
+                "INSERT INTO departments (tenant_id, key, body) VALUES ($1, $2, $3::json) \
+                 ON CONFLICT (tenant_id, key) DO NOTHING",
+            )
+            .bind(department.tenant_id.0)
+            .bind(&department.key)
+            .bind(to_json(department)?)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "department {} exists",
+                    department.key
+                )));
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn put_department(&self, department: &Department) -> StoreResult<()> {
         observe("put_department", async {
             sqlx::query(

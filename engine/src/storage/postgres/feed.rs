@@ -125,4 +125,21 @@ impl TimerStore for PostgresStore {
         })
         .await
     }
+
+    async fn forget_due(&self, due: &Due) -> StoreResult<()> {
+        observe("forget_due", async {
+            sqlx::query(
+                "UPDATE conversations SET due_us = NULL \
+                 WHERE tenant_id = $1 AND conversation_id = $2 AND due_us = $3",
+            )
+            .bind(due.tenant.0)
+            .bind(due.conversation.0)
+            .bind(due.at.as_microsecond())
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(db_error)
+        })
+        .await
+    }
 }

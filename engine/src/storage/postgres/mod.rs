@@ -35,6 +35,7 @@ mod accounts;
 mod cluster;
 mod commit;
 mod feed;
+mod quick_replies;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../schema/postgres");
 

@@ -223,6 +223,29 @@ impl ConnectionStore for ScyllaStore {
 
 #[async_trait]
 impl DepartmentStore for ScyllaStore {
+    async fn create_department(&self, department: &Department) -> StoreResult<()> {
+        observe("create_department", async {
+            let answer: Vec<Row> = self
+                .rows(
+                    &self.statements.create_department,
+                    (
+                        department.tenant_id.0,
+                        department.key.clone(),
+                        to_json(department)?,
+                    ),
+                )
+                .await?;
+            if !applied(&answer) {
+                return Err(StoreError::Conflict(format!(
+                    "department {} exists",
+                    department.key
+                )));
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn put_department(&self, department: &Department) -> StoreResult<()> {
         observe("put_department", async {
             self.execute(

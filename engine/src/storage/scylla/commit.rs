@@ -71,14 +71,15 @@ impl ScyllaStore {
             // conversation row (which publishes the new last_seq), then the removal of the inbox rows
             // it moved from: a failure before the row leaves data past the stored last_seq, which
             // reads ignore and a key lookup does not trust (the message at the key's seq must be the
-            // one it names), and the old inbox rows still list the conversation.
+            // one it names), and the old inbox rows (and due entry) still list the conversation.
             let s = &self.statements;
             let is = |statement: &PreparedStatement, other: &PreparedStatement| {
                 std::ptr::eq(statement, other)
             };
-            let (removals, rest): (Vec<_>, Vec<_>) = writes
-                .into_iter()
-                .partition(|(statement, _)| is(statement, &s.delete_inbox));
+            let (removals, rest): (Vec<_>, Vec<_>) =
+                writes.into_iter().partition(|(statement, _)| {
+                    is(statement, &s.delete_inbox) || is(statement, &s.delete_due)
+                });
             let (rows, rest): (Vec<_>, Vec<_>) = rest
                 .into_iter()
                 .partition(|(statement, _)| is(statement, &s.upsert_conversation));
@@ -232,18 +233,16 @@ impl ScyllaStore {
         // The due index moves only when the due time changes (a delete and an insert of one key in
         // one batch would leave the delete).
         let due_shard = i32::from(schema::cluster::ShardId::of(&id).0);
-        let before = commit.previous.as_ref().and_then(|p| p.due);
-        let after = conversation.next_due();
+        let before = commit.previous.as_ref().and_then(|p| p.due).map(micros);
+        let after = conversation.next_due().map(micros);
         if before != after {
-            if let Some(due) = before {
-                let at = micros(due);
+            if let Some(at) = before {
                 writes.push((
                     &s.delete_due,
                     Box::new((due_shard, day_of(at), at, tenant, id)),
                 ));
             }
-            if let Some(due) = after {
-                let at = micros(due);
+            if let Some(at) = after {
                 writes.push((&s.insert_due_day, Box::new((day_of(at), due_shard))));
                 writes.push((
                     &s.insert_due,

@@ -229,4 +229,23 @@ impl TimerStore for ScyllaStore {
         })
         .await
     }
+
+    async fn forget_due(&self, due: &Due) -> StoreResult<()> {
+        let at = due.at.as_microsecond();
+        let shard = i32::from(ShardId::of(&due.conversation.0).0);
+        observe(
+            "forget_due",
+            self.execute(
+                &self.statements.delete_due,
+                (
+                    shard,
+                    super::day_of(at),
+                    at,
+                    due.tenant.0,
+                    due.conversation.0,
+                ),
+            ),
+        )
+        .await
+    }
 }

@@ -35,6 +35,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "due index",
         include_str!("../../../../schema/cql/0005_due.cql"),
     ),
+    (
+        6,
+        "quick replies",
+        include_str!("../../../../schema/cql/0006_quick_replies.cql"),
+    ),
 ];
 
 /// Creates the keyspace when `create_replication` is given, then applies what is missing.

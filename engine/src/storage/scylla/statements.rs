@@ -54,7 +54,14 @@ statements! {
     select_agent_token = "SELECT body FROM {ks}.agent_tokens WHERE token_sha256 = ?";
     select_agent = "SELECT tenant_id, body FROM {ks}.agents WHERE agent_id = ?";
 
+    insert_quick_reply = "INSERT INTO {ks}.quick_replies (tenant_id, id, body) VALUES (?, ?, ?)";
+    select_quick_reply = "SELECT body FROM {ks}.quick_replies WHERE tenant_id = ? AND id = ?";
+    select_quick_replies = "SELECT body FROM {ks}.quick_replies WHERE tenant_id = ?";
+    delete_quick_reply = "DELETE FROM {ks}.quick_replies WHERE tenant_id = ? AND id = ?";
+
     insert_department = "INSERT INTO {ks}.departments (tenant_id, key, body) VALUES (?, ?, ?)";
+    create_department = "INSERT INTO {ks}.departments (tenant_id, key, body) VALUES (?, ?, ?) \
+                         IF NOT EXISTS";
     select_department = "SELECT body FROM {ks}.departments WHERE tenant_id = ? AND key = ?";
     select_departments = "SELECT body FROM {ks}.departments WHERE tenant_id = ?";
     delete_department = "DELETE FROM {ks}.departments WHERE tenant_id = ? AND key = ?";
