@@ -126,6 +126,8 @@ pub struct AppState {
     pub webhook_body_budget: Arc<Semaphore>,
     /// Cancelled when the node starts shutting down: sockets close with 1001.
     pub shutdown: CancellationToken,
+    /// The agents connected to this node, and their presence.
+    pub presence: Arc<ws::presence::PresenceRegistry>,
 }
 
 impl AppState {
@@ -151,6 +153,8 @@ impl AppState {
         shutdown: CancellationToken,
     ) -> Self {
         let directory = Arc::clone(router.directory());
+        let presence = Arc::new(ws::presence::PresenceRegistry::default());
+        presence.spawn_renewal(Arc::clone(&directory.services().store), shutdown.clone());
         Self {
             store: Arc::clone(&directory.services().store),
             channel: Arc::clone(&directory.services().channel),
@@ -165,6 +169,7 @@ impl AppState {
                     .clamp(config.webhook_body_limit.max(1), Semaphore::MAX_PERMITS),
             )),
             config: Arc::new(config),
+            presence,
             shutdown,
         }
     }

@@ -57,6 +57,14 @@ pub struct Department {
     /// How new tickets find an agent.
     #[serde(default)]
     pub distribution: Mode,
+    /// Most active tickets a member holds before distribution passes them over (0: no limit). A
+    /// supervisor's manual assignment may go past it.
+    #[serde(default)]
+    pub agent_capacity: u32,
+    /// A ticket distribution gave to an agent who has not replied within this many seconds goes to
+    /// another; `None`: it stays.
+    #[serde(default)]
+    pub reassign_after_secs: Option<u64>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -130,6 +138,15 @@ impl Department {
         if self.out_of_hours.every_secs < 60 || self.out_of_hours.every_secs > 30 * 24 * 3600 {
             return Err("out_of_hours.every_secs must be 60 s to 30 days".into());
         }
+        if self.agent_capacity > 10_000 {
+            return Err("agent_capacity is at most 10000".into());
+        }
+        if self
+            .reassign_after_secs
+            .is_some_and(|s| s == 0 || s > 7 * 24 * 3600)
+        {
+            return Err("reassign_after_secs is 1 second to 7 days".into());
+        }
         let sla = &self.sla;
         let longest = SignedDuration::from_hours(24 * 365);
         for threshold in [sla.first_response, sla.next_response, sla.resolution]
@@ -162,6 +179,8 @@ mod tests {
             reopen: ReopenPolicy::Reopen,
             sla: SlaPolicy::default(),
             distribution: Mode::Manual,
+            agent_capacity: 0,
+            reassign_after_secs: None,
             created_at: Timestamp::UNIX_EPOCH,
             updated_at: Timestamp::UNIX_EPOCH,
         }

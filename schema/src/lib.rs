@@ -31,6 +31,7 @@ pub mod helpdesk;
 pub mod ids;
 pub mod inbound;
 pub mod limits;
+pub mod presence;
 pub mod quick_reply;
 pub mod records;
 pub mod store;

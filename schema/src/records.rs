@@ -138,6 +138,15 @@ pub struct Conversation {
         skip_serializing_if = "crate::helpdesk::sla::TicketSla::is_empty"
     )]
     pub sla: crate::helpdesk::sla::TicketSla,
+    /// When distribution next looks for an agent for this unassigned ticket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distribute_at: Option<Timestamp>,
+    /// Failed distribution attempts in a row (the next waits longer).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub distribute_attempts: u32,
+    /// The agent distribution chose must reply by then, or the ticket goes to another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_by: Option<Timestamp>,
     /// Seq of the newest event in this conversation's stream (0 before the first).
     pub last_seq: Seq,
     pub created_at: Timestamp,
@@ -168,11 +177,20 @@ impl Conversation {
     /// When this conversation next needs its owner without a message (a snooze ending, an SLA clock
     /// coming due): what the store's due index holds for it.
     pub fn next_due(&self) -> Option<Timestamp> {
-        [self.snoozed_until, self.sla.next_due()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.snoozed_until,
+            self.sla.next_due(),
+            self.distribute_at,
+            self.answer_by,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Which way a message travelled.

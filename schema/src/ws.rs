@@ -59,6 +59,10 @@ pub enum ClientFrame {
         resume: Option<ResumeFrom>,
     },
     Ping,
+    /// The agent says whether they take new tickets (`online`) or not (`away`).
+    Presence {
+        status: crate::presence::PresenceStatus,
+    },
 }
 
 /// Frames to the agent.

@@ -224,6 +224,12 @@ impl ConversationState {
                 }
             }
         }
+        // A waiting ticket of a distributing department queues for an agent.
+        if let Some(turn) = turn.as_mut()
+            && customer_messages > 0
+        {
+            super::distribution::queue(turn, department.as_ref());
+        }
         // The department's out-of-hours reply rides in the same turn as the customer's message.
         let auto_reply = match (turn.as_mut(), &department) {
             (Some(turn), Some(department)) if customer_messages > 0 => {

@@ -15,12 +15,14 @@
 //! inbound.rs   webhook events → a turn (dedupe, statuses, echoes matched exactly, read receipts)
 //! outbound.rs  replies → a turn → the session actor; provider answers; outbox resends
 //! departments.rs  the department's entry, reopen policy and out-of-hours reply
+//! distribution.rs automatic assignment, and reassignment when an agent does not reply
 //! ticket.rs    ticket changes (assign, transfer, status, priority, tags, snooze, notes) → a turn
 //! commit.rs    stamp, commit, settle an ambiguous outcome, publish; answers and restarts
 //! ```
 
 mod commit;
 mod departments;
+mod distribution;
 mod inbound;
 mod outbound;
 mod ticket;

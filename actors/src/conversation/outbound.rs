@@ -75,8 +75,12 @@ impl ConversationState {
                 },
             ));
         }
-        // An agent's reply meets the running response clocks (a reaction is not a reply).
+        // An agent's reply meets the running response clocks (a reaction is not a reply), and the
+        // assigned agent replying ends the wait for them.
         if !matches!(content, MessageContent::Reaction { .. }) {
+            if turn.conversation.assignee == Some(agent) {
+                turn.conversation.answer_by = None;
+            }
             let outcomes = turn.conversation.sla.agent_replied(now);
             super::ticket::push_outcomes(&mut turn, outcomes);
         }

@@ -35,6 +35,22 @@ impl ConversationState {
         for event in events {
             turn.push(event);
         }
+        // A change of agent by a person ends the wait for the agent distribution chose; a ticket left
+        // unassigned in a distributing department queues for an agent.
+        let agent_changed = turn.events.iter().any(|e| {
+            matches!(
+                e.event,
+                ConversationEvent::Assigned { .. }
+                    | ConversationEvent::Unassigned { .. }
+                    | ConversationEvent::Transferred { .. }
+            )
+        });
+        if agent_changed {
+            turn.conversation.answer_by = None;
+        }
+        let team = turn.conversation.team.clone();
+        let department = self.department(team.as_deref()).await?;
+        super::distribution::queue(&mut turn, department.as_ref());
         // The SLA clocks follow the ticket: closing meets resolution, reopening starts them again.
         let closed = is_closed(turn.conversation.status);
         if closed && !was_closed {
@@ -42,8 +58,6 @@ impl ConversationState {
             let outcomes = turn.conversation.sla.closed(turn.now, resolved);
             push_outcomes(&mut turn, outcomes);
         } else if was_closed && !closed {
-            let team = turn.conversation.team.clone();
-            let department = self.department(team.as_deref()).await?;
             turn.conversation.sla = department.map_or_else(TicketSla::default, |d| {
                 TicketSla::reopened_by_agent(&d.sla, d.hours.as_ref(), turn.now)
             });
@@ -77,6 +91,7 @@ impl ConversationState {
             count_sla(&event);
             turn.push(event);
         }
+        self.distribution_due(&mut turn).await?;
         if turn.events.is_empty() {
             if turn.conversation.next_due() == Some(listed) {
                 return Ok(());

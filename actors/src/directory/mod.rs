@@ -227,6 +227,8 @@ pub struct Directory {
     cluster: std::sync::OnceLock<placement::ClusterLink>,
     /// Due conversations whose firing failed, with when the sweep may try again (see `timers.rs`).
     timer_backoff: timers::Backoff,
+    /// The agent round robin chose last, per (tenant, department), on this node.
+    last_distributed: DashMap<(TenantId, String), AgentId>,
 }
 
 impl Directory {
@@ -242,9 +244,19 @@ impl Directory {
             outbound: Default::default(),
             cluster: std::sync::OnceLock::new(),
             timer_backoff: Default::default(),
+            last_distributed: DashMap::new(),
             remote_deliveries: Arc::new(Semaphore::new(services.config.max_queued_sends.max(1))),
             services,
         }
+    }
+
+    /// The agent round robin chose last for a department on this node.
+    pub(crate) fn last_distributed(&self, key: &(TenantId, String)) -> Option<AgentId> {
+        self.last_distributed.get(key).map(|entry| *entry.value())
+    }
+
+    pub(crate) fn distributed(&self, key: (TenantId, String), agent: AgentId) {
+        self.last_distributed.insert(key, agent);
     }
 
     pub fn services(&self) -> &Services {

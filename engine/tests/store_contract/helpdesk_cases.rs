@@ -26,6 +26,8 @@ cases!(
     departments_are_kept_whole_per_tenant_listed_by_key_replaced_and_removed,
     the_due_index_follows_each_commit_and_lists_by_shard_and_time,
     quick_replies_are_kept_whole_per_tenant_replaced_and_removed,
+    presence_is_kept_per_tenant_renewed_and_removed,
+    the_mine_view_lists_an_agents_active_tickets_only,
 );
 
 /// A commit time just behind the clock (the CQL feed lists entries older than its settle window,
@@ -200,6 +202,8 @@ async fn departments_are_kept_whole_per_tenant_listed_by_key_replaced_and_remove
         reopen: schema::helpdesk::ticket::ReopenPolicy::NewTicket,
         sla: Default::default(),
         distribution: Default::default(),
+        agent_capacity: 3,
+        reassign_after_secs: Some(600),
         created_at: Timestamp::UNIX_EPOCH,
         updated_at: Timestamp::UNIX_EPOCH,
     };
@@ -390,4 +394,78 @@ async fn quick_replies_are_kept_whole_per_tenant_replaced_and_removed(b: &Backen
         .expect("remove");
     assert_eq!(store.quick_replies(tenant).await.expect("list"), vec![bye]);
     assert_eq!(store.quick_replies(other).await.expect("list").len(), 1);
+}
+
+async fn presence_is_kept_per_tenant_renewed_and_removed(b: &Backend) {
+    use schema::presence::{Presence, PresenceStatus};
+    let store = b.store().await;
+    let (tenant, other) = (TenantId::new(), TenantId::new());
+    let (ana, bia) = (schema::AgentId::new(), schema::AgentId::new());
+    let until = Timestamp::now() + SignedDuration::from_secs(60);
+    let online = |agent| Presence {
+        agent,
+        status: PresenceStatus::Online,
+        until,
+    };
+    store.put_presence(tenant, &online(ana)).await.expect("put");
+    store.put_presence(tenant, &online(bia)).await.expect("put");
+    store.put_presence(other, &online(ana)).await.expect("put");
+    let away = Presence {
+        status: PresenceStatus::Away,
+        ..online(bia)
+    };
+    store.put_presence(tenant, &away).await.expect("renew");
+    let mut listed = store.presence(tenant).await.expect("list");
+    listed.sort_by_key(|p| p.agent);
+    let mut expected = vec![online(ana), away];
+    expected.sort_by_key(|p| p.agent);
+    assert_eq!(listed, expected);
+    store.remove_presence(tenant, ana).await.expect("remove");
+    assert_eq!(store.presence(tenant).await.expect("list"), vec![away]);
+    assert_eq!(store.presence(other).await.expect("list").len(), 1);
+}
+
+async fn the_mine_view_lists_an_agents_active_tickets_only(b: &Backend) {
+    use schema::records::ConversationStatus;
+    use schema::store::InboxView;
+    let store = b.store().await;
+    let tenant = TenantId::new();
+    let ana = schema::AgentId::new();
+    let mut active = Live::new(tenant, "5511990000001");
+    active.conversation.assignee = Some(ana);
+    active.conversation.status = ConversationStatus::InProgress;
+    store
+        .commit(active.inbound("wamid.M1", "ativo", recently(0)))
+        .await
+        .expect("commit");
+    let mut done = Live::new(tenant, "5511990000002");
+    done.conversation.assignee = Some(ana);
+    store
+        .commit(done.inbound("wamid.M2", "primeiro", recently(1)))
+        .await
+        .expect("commit");
+    let mine = |list: Vec<schema::records::Conversation>| {
+        list.into_iter().map(|c| c.id).collect::<HashSet<_>>()
+    };
+    let listed = store
+        .inbox(tenant, &InboxView::Mine(ana), None, 10)
+        .await
+        .expect("mine");
+    assert_eq!(mine(listed), [active.id(), done.id()].into_iter().collect());
+    // Resolved: it leaves the agent's queue (but stays in the assignee view).
+    done.conversation.status = ConversationStatus::Resolved;
+    store
+        .commit(done.inbound("wamid.M3", "resolvido", recently(2)))
+        .await
+        .expect("commit");
+    let listed = store
+        .inbox(tenant, &InboxView::Mine(ana), None, 10)
+        .await
+        .expect("mine");
+    assert_eq!(mine(listed), [active.id()].into_iter().collect());
+    let all = store
+        .inbox(tenant, &InboxView::Assignee(ana), None, 10)
+        .await
+        .expect("assignee");
+    assert_eq!(all.len(), 2);
 }

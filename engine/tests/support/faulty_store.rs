@@ -304,3 +304,18 @@ impl QuickReplyStore for FaultyStore {
         self.0.remove_quick_reply(t, id).await
     }
 }
+
+#[async_trait]
+impl PresenceStore for FaultyStore {
+    async fn put_presence(&self, t: TenantId, p: &schema::presence::Presence) -> StoreResult<()> {
+        self.0.put_presence(t, p).await
+    }
+
+    async fn remove_presence(&self, t: TenantId, a: schema::AgentId) -> StoreResult<()> {
+        self.0.remove_presence(t, a).await
+    }
+
+    async fn presence(&self, t: TenantId) -> StoreResult<Vec<schema::presence::Presence>> {
+        self.0.presence(t).await
+    }
+}

@@ -31,10 +31,13 @@ pub struct InboxQuery {
     status: Option<ConversationStatus>,
     assignee: Option<String>,
     team: Option<String>,
+    /// `mine=true`: the caller's active tickets.
+    #[serde(default)]
+    mine: bool,
 }
 
-/// `GET /api/v1/conversations?cursor=&limit=[&status=|&assignee=|&team=]`: newest activity first,
-/// the whole inbox or one view of it.
+/// `GET /api/v1/conversations?cursor=&limit=[&status=|&assignee=|&team=|&mine=true]`: newest activity
+/// first, the whole inbox or one view of it.
 pub async fn list(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -43,6 +46,7 @@ pub async fn list(
     let limit = page_size(query.limit)?;
     let cursor = query.cursor.as_deref().map(decode_cursor).transpose()?;
     let view = match (query.status, query.assignee, query.team) {
+        (None, None, None) if query.mine => InboxView::Mine(agent.id),
         (None, None, None) => InboxView::All,
         (Some(status), None, None) => InboxView::Status(status),
         (None, Some(assignee), None) => InboxView::Assignee(assignee.parse().map_err(|_| {
@@ -58,10 +62,16 @@ pub async fn list(
         _ => {
             return Err(ApiError::bad_request(
                 "one_filter_at_most",
-                "filter by status, assignee or team, one at a time",
+                "filter by status, assignee, team or mine, one at a time",
             ));
         }
     };
+    if query.mine && !matches!(view, InboxView::Mine(_)) {
+        return Err(ApiError::bad_request(
+            "one_filter_at_most",
+            "filter by status, assignee, team or mine, one at a time",
+        ));
+    }
     let items = state
         .store
         .inbox(agent.tenant_id, &view, cursor, limit)

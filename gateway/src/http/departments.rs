@@ -55,6 +55,10 @@ pub struct DepartmentRequest {
     sla: SlaPolicy,
     #[serde(default)]
     distribution: Mode,
+    #[serde(default)]
+    agent_capacity: u32,
+    #[serde(default)]
+    reassign_after_secs: Option<u64>,
 }
 
 /// `GET /api/v1/departments`.
@@ -172,6 +176,8 @@ async fn checked(
         reopen: request.reopen,
         sla: request.sla,
         distribution: request.distribution,
+        agent_capacity: request.agent_capacity,
+        reassign_after_secs: request.reassign_after_secs,
         created_at,
         updated_at,
     };

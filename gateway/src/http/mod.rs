@@ -5,6 +5,7 @@ pub mod conversations;
 pub mod departments;
 pub mod media;
 pub mod ops;
+pub mod presence;
 pub mod quick_replies;
 pub mod tickets;
 pub mod webhooks;
@@ -72,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tickets::routes())
         .merge(departments::routes())
         .merge(quick_replies::routes())
+        .merge(presence::routes())
         .fallback(not_found)
         .layer(axum::middleware::map_response(nosniff))
         .with_state(state)

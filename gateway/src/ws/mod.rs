@@ -9,6 +9,7 @@
 //! the socket with 4008 too. A close frame jumps the queue; a writer that cannot finish within a few
 //! seconds is aborted. Either half ending ends both; node shutdown closes with 1001.
 
+pub mod presence;
 mod replay;
 
 use crate::AppState;
@@ -125,6 +126,8 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
         };
         match client_frame(frame) {
             Ok(Some(ClientFrame::Subscribe { resume })) => break resume,
+            // Presence starts with the live phase.
+            Ok(Some(ClientFrame::Presence { .. })) => {}
             Ok(Some(ClientFrame::Ping)) => {
                 let _ = out.try_send(Outgoing::Frame(ServerFrame::Pong));
             }
@@ -215,7 +218,9 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
         }
     }
 
-    // Phase 3: live.
+    // Phase 3: live, and present (online or away) while it lasts.
+    let store = state.store.as_ref();
+    state.presence.join(store, agent.tenant_id, agent.id).await;
     let end = loop {
         tokio::select! {
             _ = done.cancelled() => break End::Shutdown,
@@ -233,12 +238,16 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
                     let error = ServerFrame::Error { code: "already_subscribed".into(), message: "reconnect to resume again".into() };
                     let _ = out.try_send(Outgoing::Frame(error));
                 }
+                Ok(Some(ClientFrame::Presence { status })) => {
+                    state.presence.set(store, agent.tenant_id, agent.id, status).await;
+                }
                 Ok(None) => {}
                 Err(end) => break end,
             },
         }
     };
     tracing::debug!(agent = %agent.id, ?end, "agent socket closing");
+    state.presence.leave(store, agent.tenant_id, agent.id).await;
     close(out, end, writer).await;
 }
 

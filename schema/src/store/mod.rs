@@ -7,6 +7,7 @@
 //! - [`ConversationStore`]: conversations, their event streams and messages, the inbox, ticket numbers;
 //! - [`DepartmentStore`]: departments, each stored whole;
 //! - [`QuickReplyStore`]: quick replies, each stored whole;
+//! - [`PresenceStore`]: agents' presence, with expiry;
 //! - [`FeedStore`]: the durable per-tenant feed of events, appended by conversation commits;
 //! - [`TimerStore`]: the due index (when each conversation next needs its owner), moved by commits.
 //!
@@ -35,6 +36,7 @@ mod connections;
 mod conversations;
 mod departments;
 mod feed;
+mod presence;
 mod quick_replies;
 mod timers;
 
@@ -43,6 +45,7 @@ pub use connections::ConnectionStore;
 pub use conversations::ConversationStore;
 pub use departments::DepartmentStore;
 pub use feed::{FEED_SETTLE_SECS, FeedCursor, FeedPage, FeedStore, MAX_FEED_PAGE};
+pub use presence::PresenceStore;
 pub use quick_replies::QuickReplyStore;
 pub use timers::{Due, MAX_DUE_PAGE, TimerStore};
 
@@ -60,6 +63,7 @@ pub trait Store:
     + ConversationStore
     + DepartmentStore
     + FeedStore
+    + PresenceStore
     + QuickReplyStore
     + TimerStore
 {
@@ -71,6 +75,7 @@ impl<T> Store for T where
         + ConversationStore
         + DepartmentStore
         + FeedStore
+        + PresenceStore
         + QuickReplyStore
         + TimerStore
         + ?Sized
@@ -192,6 +197,9 @@ impl InboxPosition {
         let mut views = vec![InboxView::Status(self.status)];
         if let Some(agent) = self.assignee {
             views.push(InboxView::Assignee(agent));
+            if !crate::helpdesk::ticket::is_closed(self.status) {
+                views.push(InboxView::Mine(agent));
+            }
         }
         if let Some(team) = &self.team {
             views.push(InboxView::Team(team.clone()));
@@ -208,6 +216,9 @@ pub enum InboxView {
     All,
     Status(ConversationStatus),
     Assignee(AgentId),
+    /// The agent's active tickets (assigned, not resolved or cancelled): the agent's own queue, and
+    /// their load for distribution.
+    Mine(AgentId),
     Team(String),
 }
 
@@ -219,6 +230,7 @@ impl InboxView {
             InboxView::All => "all".into(),
             InboxView::Status(status) => format!("status:{}", status.as_str()),
             InboxView::Assignee(agent) => format!("assignee:{agent}"),
+            InboxView::Mine(agent) => format!("mine:{agent}"),
             InboxView::Team(team) => format!("team:{team}"),
         }
     }

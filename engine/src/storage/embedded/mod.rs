@@ -9,6 +9,7 @@
 
 mod accounts;
 mod commit;
+mod presence;
 mod quick_replies;
 
 use super::count_error;
@@ -65,6 +66,8 @@ struct Tables {
     due: Keyspace,
     /// `tenant | id`: quick replies.
     quick_replies: Keyspace,
+    /// `tenant | agent`: presence.
+    presence: Keyspace,
 }
 
 impl Tables {
@@ -73,6 +76,7 @@ impl Tables {
         match name {
             "quick_replies" => Ok(&self.quick_replies),
             "due" => Ok(&self.due),
+            "presence" => Ok(&self.presence),
             other => Err(StoreError::Unavailable(format!("no plain table {other}"))),
         }
     }
@@ -116,6 +120,7 @@ impl EmbeddedStore {
             departments: open("departments")?,
             due: open("due")?,
             quick_replies: open("quick_replies")?,
+            presence: open("presence")?,
             db,
         };
         let (sender, receiver) = mpsc::channel(WRITE_QUEUE);

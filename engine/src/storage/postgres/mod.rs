@@ -35,6 +35,7 @@ mod accounts;
 mod cluster;
 mod commit;
 mod feed;
+mod presence;
 mod quick_replies;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../schema/postgres");
@@ -279,6 +280,8 @@ impl ConversationStore for PostgresStore {
             InboxView::All => "",
             InboxView::Status(_) => "AND status = $5 ",
             InboxView::Assignee(_) => "AND assignee = $5 ",
+            // The agent's active tickets (the conversations_by_assignee index, then the status).
+            InboxView::Mine(_) => "AND assignee = $5 AND status NOT IN ('resolved', 'cancelled') ",
             InboxView::Team(_) => "AND team = $5 ",
         };
         // Only constant fragments are spliced in; every value is bound.
@@ -295,7 +298,7 @@ impl ConversationStore for PostgresStore {
         let query = match view {
             InboxView::All => query,
             InboxView::Status(status) => query.bind(status.as_str()),
-            InboxView::Assignee(agent) => query.bind(agent.0),
+            InboxView::Assignee(agent) | InboxView::Mine(agent) => query.bind(agent.0),
             InboxView::Team(team) => query.bind(team.clone()),
         };
         observe("inbox", self.bodies(query)).await

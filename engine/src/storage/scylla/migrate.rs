@@ -40,6 +40,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "quick replies",
         include_str!("../../../../schema/cql/0006_quick_replies.cql"),
     ),
+    (
+        7,
+        "presence",
+        include_str!("../../../../schema/cql/0007_presence.cql"),
+    ),
 ];
 
 /// Creates the keyspace when `create_replication` is given, then applies what is missing.

@@ -22,6 +22,7 @@ mod commit;
 mod connect;
 mod feed;
 mod migrate;
+mod presence;
 mod quick_replies;
 mod reads;
 mod statements;

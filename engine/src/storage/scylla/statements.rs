@@ -54,6 +54,11 @@ statements! {
     select_agent_token = "SELECT body FROM {ks}.agent_tokens WHERE token_sha256 = ?";
     select_agent = "SELECT tenant_id, body FROM {ks}.agents WHERE agent_id = ?";
 
+    insert_presence = "INSERT INTO {ks}.presence (tenant_id, agent_id, body) VALUES (?, ?, ?) \
+                       USING TTL ?";
+    delete_presence = "DELETE FROM {ks}.presence WHERE tenant_id = ? AND agent_id = ?";
+    select_presence = "SELECT body FROM {ks}.presence WHERE tenant_id = ?";
+
     insert_quick_reply = "INSERT INTO {ks}.quick_replies (tenant_id, id, body) VALUES (?, ?, ?)";
     select_quick_reply = "SELECT body FROM {ks}.quick_replies WHERE tenant_id = ? AND id = ?";
     select_quick_replies = "SELECT body FROM {ks}.quick_replies WHERE tenant_id = ?";

@@ -1,0 +1,159 @@
+//! Automatic distribution: an unassigned ticket of a department that distributes (round robin or
+//! least load) waits in the store's due index (`distribute_at`) until the owner's sweep fires it;
+//! then the department's online members with room below its capacity are the candidates
+//! (`schema::helpdesk::distribution::choose`). Nobody available: it waits again, longer each time.
+//! A ticket distribution gave to an agent who does not reply in time (`answer_by`) goes to another.
+//!
+//! Everything a decision needs is read from the store (presence, each member's load as their active
+//! tickets), so it holds across nodes. Two limits, said plainly: load is counted, not reserved, so
+//! tickets distributed at the same instant can take an agent past capacity by their number; and
+//! round robin continues from the last agent this node chose for the department (per node in a
+//! cluster).
+
+use super::{ConversationError, ConversationState, store_error};
+use crate::turn::Turn;
+use jiff::SignedDuration;
+use schema::AgentId;
+use schema::helpdesk::change::{self, TicketChange};
+use schema::helpdesk::distribution::{Candidate, Mode, choose};
+use schema::helpdesk::ticket::is_closed;
+use schema::records::Department;
+use schema::store::InboxView;
+
+/// First wait before looking again when nobody was available; doubles up to [`LONGEST_WAIT`].
+const FIRST_WAIT: SignedDuration = SignedDuration::from_secs(5);
+const LONGEST_WAIT: SignedDuration = SignedDuration::from_secs(120);
+/// Active tickets counted per member when the department sets no capacity (least load compares up to
+/// this many).
+const UNCAPPED_COUNT: usize = 200;
+
+/// Puts an unassigned active ticket of a distributing department in the queue (due now), unless it
+/// is already there; takes an assigned or closed one out.
+pub(super) fn queue(turn: &mut Turn, department: Option<&Department>) {
+    let conversation = &mut turn.conversation;
+    let distributes = department.is_some_and(|d| d.distribution != Mode::Manual);
+    let waiting = conversation.assignee.is_none() && !is_closed(conversation.status);
+    if distributes && waiting {
+        if conversation.distribute_at.is_none() {
+            conversation.distribute_at = Some(turn.now);
+            conversation.distribute_attempts = 0;
+        }
+    } else {
+        conversation.distribute_at = None;
+        conversation.distribute_attempts = 0;
+    }
+}
+
+impl ConversationState {
+    /// Fires the distribution clocks that came due in `turn`: an agent who did not reply in time
+    /// loses the ticket, and a waiting ticket looks for an agent.
+    pub(super) async fn distribution_due(
+        &mut self,
+        turn: &mut Turn,
+    ) -> Result<(), ConversationError> {
+        let now = turn.now;
+        let mut passed_over = None;
+        if turn.conversation.answer_by.is_some_and(|by| by <= now) {
+            turn.conversation.answer_by = None;
+            passed_over = turn.conversation.assignee;
+            let unassign = TicketChange::Assign { assignee: None };
+            if let Ok(events) = change::apply(&mut turn.conversation, unassign, None, now) {
+                for event in events {
+                    turn.push(event);
+                }
+            }
+            metrics::counter!("conversa_distribution_reassigned_total").increment(1);
+            turn.conversation.distribute_at = Some(now);
+        }
+        if turn.conversation.distribute_at.is_some_and(|at| at <= now) {
+            self.distribute(turn, passed_over).await?;
+        }
+        Ok(())
+    }
+
+    /// Looks for an agent for the waiting ticket; `passed_over` (who just lost it) is chosen only
+    /// when nobody else can take it.
+    async fn distribute(
+        &mut self,
+        turn: &mut Turn,
+        passed_over: Option<AgentId>,
+    ) -> Result<(), ConversationError> {
+        let team = turn.conversation.team.clone();
+        let department = self.department(team.as_deref()).await?;
+        queue(turn, department.as_ref());
+        let Some(department) = department.filter(|_| turn.conversation.distribute_at.is_some())
+        else {
+            return Ok(());
+        };
+        let now = turn.now;
+        let present: Vec<AgentId> = self
+            .store()
+            .presence(self.tenant)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .filter(|p| p.available_at(now))
+            .map(|p| p.agent)
+            .collect();
+        let count_up_to = match department.agent_capacity {
+            0 => UNCAPPED_COUNT,
+            capacity => usize::try_from(capacity).unwrap_or(UNCAPPED_COUNT),
+        };
+        let mut candidates = Vec::with_capacity(department.members.len());
+        for member in &department.members {
+            let online = present.contains(member);
+            let load = if online {
+                self.store()
+                    .inbox(self.tenant, &InboxView::Mine(*member), None, count_up_to)
+                    .await
+                    .map_err(store_error)?
+                    .len()
+            } else {
+                0
+            };
+            candidates.push(Candidate {
+                agent: *member,
+                online,
+                load: u32::try_from(load).unwrap_or(u32::MAX),
+                capacity: department.agent_capacity,
+            });
+        }
+        let key = (self.tenant, department.key.clone());
+        let last = self.directory.last_distributed(&key);
+        let others: Vec<Candidate> = candidates
+            .iter()
+            .copied()
+            .filter(|c| Some(c.agent) != passed_over)
+            .collect();
+        let chosen = choose(department.distribution, &others, last)
+            .or_else(|| choose(department.distribution, &candidates, last));
+        let Some(agent) = chosen else {
+            let attempts = turn.conversation.distribute_attempts.saturating_add(1);
+            let wait = FIRST_WAIT
+                .checked_mul(1 << attempts.saturating_sub(1).min(5))
+                .unwrap_or(LONGEST_WAIT)
+                .min(LONGEST_WAIT);
+            turn.conversation.distribute_attempts = attempts;
+            turn.conversation.distribute_at = Some(now + wait);
+            metrics::counter!("conversa_distribution_waits_total").increment(1);
+            return Ok(());
+        };
+        let assign = TicketChange::Assign {
+            assignee: Some(agent),
+        };
+        let events = change::apply(&mut turn.conversation, assign, None, now)
+            .map_err(|refused| ConversationError::Invalid(refused.to_string()))?;
+        for event in events {
+            turn.push(event);
+        }
+        turn.conversation.distribute_at = None;
+        turn.conversation.distribute_attempts = 0;
+        turn.conversation.answer_by = department
+            .reassign_after_secs
+            .and_then(|secs| i64::try_from(secs).ok())
+            .map(|secs| now + SignedDuration::from_secs(secs));
+        self.directory.distributed(key, agent);
+        metrics::counter!("conversa_distribution_assigned_total").increment(1);
+        Ok(())
+    }
+}
