@@ -147,6 +147,28 @@ async fn run(
             .send(tenant, conversation, agent, content, client_message_id)
             .await
             .map(|message| Reply::Sent(Box::new(message))),
+        Command::Start {
+            tenant,
+            connection,
+            conversation,
+            contact,
+            agent,
+            content,
+            client_message_id,
+        } => directory
+            .start(
+                tenant,
+                conversation,
+                crate::conversation::Opening {
+                    connection,
+                    contact,
+                    agent,
+                },
+                content,
+                client_message_id,
+            )
+            .await
+            .map(|message| Reply::Sent(Box::new(message))),
         Command::Ticket {
             tenant,
             conversation,

@@ -216,12 +216,22 @@ pub(crate) fn new_conversation(
     connection_id: ConnectionId,
     first: &InboundMessage,
 ) -> Conversation {
+    conversation_with(tenant, id, connection_id, first.from.clone())
+}
+
+/// A new open conversation with `contact`.
+pub(crate) fn conversation_with(
+    tenant: TenantId,
+    id: ConversationId,
+    connection_id: ConnectionId,
+    contact: schema::records::Contact,
+) -> Conversation {
     let now = Timestamp::now();
     Conversation {
         id,
         tenant_id: tenant,
         connection_id,
-        contact: first.from.clone(),
+        contact,
         status: ConversationStatus::Open,
         priority: Priority::Normal,
         assignee: None,

@@ -79,32 +79,34 @@ async fn round_robin_takes_turns_within_capacity_and_a_waiting_ticket_goes_out_w
         &node,
         &tenant,
         json!({"key": "suporte", "name": "Suporte", "members": [ana, bia],
-        "connections": [tenant.connection_id], "distribution": "round_robin", "agent_capacity": 1}),
+        "connections": [tenant.connection_id], "distribution": "round_robin", "agent_capacity": 2}),
     )
     .await;
     let (_ana_socket, _) = Agent::connect(&node, &ana_token, None).await;
     let (_bia_socket, _) = Agent::connect(&node, &bia_token, None).await;
     online(&node, &tenant, &[&ana, &bia]).await;
 
-    customer_writes(&node, &tenant, "5511980000001", "wamid.R1").await;
-    assert_eq!(assigned(&node, &tenant, "5511980000001").await, ana);
-    customer_writes(&node, &tenant, "5511980000002", "wamid.R2").await;
-    assert_eq!(
-        assigned(&node, &tenant, "5511980000002").await,
-        bia,
-        "its turn"
-    );
+    // Turns, with room to spare: Ana, Bia, Ana, Bia.
+    for (n, expected) in [(1, &ana), (2, &bia), (3, &ana), (4, &bia)] {
+        let contact = format!("551198000000{n}");
+        customer_writes(&node, &tenant, &contact, &format!("wamid.R{n}")).await;
+        assert_eq!(
+            &assigned(&node, &tenant, &contact).await,
+            expected,
+            "ticket {n}"
+        );
+    }
 
-    // Both at capacity: the third waits, looking again later.
-    customer_writes(&node, &tenant, "5511980000003", "wamid.R3").await;
-    let waiting = eventually("the third ticket looked for an agent and waits", || async {
-        let c = conversation_of(&node, &tenant, "5511980000003").await;
+    // Both at capacity (2): the fifth waits, looking again later.
+    customer_writes(&node, &tenant, "5511980000005", "wamid.R5").await;
+    let waiting = eventually("the fifth ticket looked for an agent and waits", || async {
+        let c = conversation_of(&node, &tenant, "5511980000005").await;
         (c["distribute_attempts"].as_u64().unwrap_or(0) >= 1).then_some(c)
     })
     .await;
     assert!(waiting["assignee"].is_null(), "nobody had room: {waiting}");
 
-    // Ana resolves hers: the waiting ticket goes to her.
+    // Ana resolves one of hers: the waiting ticket goes to her.
     let first = conversation_of(&node, &tenant, "5511980000001").await;
     let (status, _) = api_post(
         &node,
@@ -117,15 +119,20 @@ async fn round_robin_takes_turns_within_capacity_and_a_waiting_ticket_goes_out_w
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(assigned(&node, &tenant, "5511980000003").await, ana);
+    assert_eq!(assigned(&node, &tenant, "5511980000005").await, ana);
     let (_, mine) = api_get(&node, &ana_token, "/api/v1/conversations?mine=true").await;
-    let mine: Vec<&str> = mine["items"]
+    let mut mine: Vec<&str> = mine["items"]
         .as_array()
         .unwrap()
         .iter()
         .filter_map(|c| c["contact"]["address"].as_str())
         .collect();
-    assert_eq!(mine, vec!["5511980000003"], "her active tickets");
+    mine.sort_unstable();
+    assert_eq!(
+        mine,
+        vec!["5511980000003", "5511980000005"],
+        "her active tickets"
+    );
 }
 
 #[tokio::test]
@@ -159,7 +166,14 @@ async fn least_load_prefers_the_least_busy_online_member_and_skips_away_and_offl
         "the least busy"
     );
 
-    // Bia steps away, Caio never connected: only Ana takes new tickets, busier as she is.
+    customer_writes(&node, &tenant, "5511981000009", "wamid.L9").await;
+    assert_eq!(
+        assigned(&node, &tenant, "5511981000009").await,
+        ana,
+        "a tie again"
+    );
+
+    // Bia (one ticket) steps away, Caio never connected: Ana (two) takes the next one.
     bia_socket
         .send(json!({"type": "presence", "status": "away"}))
         .await;
@@ -182,7 +196,7 @@ async fn a_ticket_whose_agent_does_not_reply_in_time_goes_to_another() {
     let (ana, ana_token) = add_agent(&node, &tenant, "Ana", "agent").await;
     let (bia, bia_token) = add_agent(&node, &tenant, "Bia", "agent").await;
     department(&node, &tenant, json!({"key": "suporte", "name": "Suporte", "members": [ana, bia],
-        "connections": [tenant.connection_id], "distribution": "round_robin", "reassign_after_secs": 3})).await;
+        "connections": [tenant.connection_id], "distribution": "round_robin", "reassign_after_secs": 5})).await;
     let (_ana_socket, _) = Agent::connect(&node, &ana_token, None).await;
     let (_bia_socket, _) = Agent::connect(&node, &bia_token, None).await;
     online(&node, &tenant, &[&ana, &bia]).await;
@@ -196,7 +210,7 @@ async fn a_ticket_whose_agent_does_not_reply_in_time_goes_to_another() {
         "Ana must reply by then: {conversation}"
     );
 
-    // Ana does not reply: the ticket goes to Bia, by the system.
+    // Ana does not reply: the ticket goes to Bia (the only other one who can take it), by the system.
     let moved = eventually("the ticket goes to another agent", || async {
         let c = conversation_of(&node, &tenant, "5511982000001").await;
         (c["assignee"] == bia.as_str()).then_some(c)
@@ -209,15 +223,15 @@ async fn a_ticket_whose_agent_does_not_reply_in_time_goes_to_another() {
         &format!("/api/v1/conversations/{id}/events?limit=200"),
     )
     .await;
-    let unassigned: Vec<&Value> = events["items"]
+    let moves: Vec<&Value> = events["items"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["event"] == "ticket.unassigned")
+        .filter(|e| e["event"] == "ticket.assigned" && e["data"]["assignee"] == bia.as_str())
         .collect();
-    assert_eq!(unassigned.len(), 1);
-    assert_eq!(unassigned[0]["data"]["previous"], ana.as_str());
-    assert!(unassigned[0]["data"]["by"].is_null());
+    assert_eq!(moves.len(), 1);
+    assert_eq!(moves[0]["data"]["previous"], ana.as_str(), "from Ana straight to Bia");
+    assert!(moves[0]["data"]["by"].is_null(), "by the system");
 
     // Bia replies in time: it stays hers.
     let (status, _) = api_post(

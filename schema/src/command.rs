@@ -14,7 +14,7 @@ use crate::channel::Outbound;
 use crate::cluster::ShardId;
 use crate::helpdesk::change::TicketChange;
 use crate::inbound::InboundEvent;
-use crate::records::{Conversation, Message, MessageContent, ProviderError};
+use crate::records::{Contact, Conversation, Message, MessageContent, ProviderError};
 use crate::{AgentId, ConnectionId, ConversationId, Seq, TenantId};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -37,6 +37,18 @@ pub enum Command {
     Send {
         tenant: TenantId,
         conversation: ConversationId,
+        agent: AgentId,
+        content: MessageContent,
+        client_message_id: Option<String>,
+    },
+    /// An agent starts a conversation from our side (or writes into the one that exists with that
+    /// contact on that connection): the conversation is created assigned to the agent, then the
+    /// message is sent as a reply. Answered with the stored `pending` message.
+    Start {
+        tenant: TenantId,
+        connection: ConnectionId,
+        conversation: ConversationId,
+        contact: Contact,
         agent: AgentId,
         content: MessageContent,
         client_message_id: Option<String>,
@@ -98,6 +110,7 @@ impl Command {
         match self {
             Command::Ingest { tenant, .. }
             | Command::Send { tenant, .. }
+            | Command::Start { tenant, .. }
             | Command::Ticket { tenant, .. }
             | Command::RecordAnswer { tenant, .. }
             | Command::Deliver { tenant, .. }
@@ -111,6 +124,7 @@ impl Command {
         match self {
             Command::Ingest { conversation, .. }
             | Command::Send { conversation, .. }
+            | Command::Start { conversation, .. }
             | Command::Ticket { conversation, .. }
             | Command::RecordAnswer { conversation, .. } => Target::Conversation(*conversation),
             Command::Deliver { connection, .. }
@@ -134,6 +148,7 @@ impl Command {
             Command::Ingest { .. } => "ingest",
             Command::Send { .. } => "send",
             Command::Ticket { .. } => "ticket",
+            Command::Start { .. } => "start",
             Command::RecordAnswer { .. } => "record_answer",
             Command::Deliver { .. } => "deliver",
             Command::Reconnect { .. } => "reconnect",

@@ -2,13 +2,15 @@
 //! least load) waits in the store's due index (`distribute_at`) until the owner's sweep fires it;
 //! then the department's online members with room below its capacity are the candidates
 //! (`schema::helpdesk::distribution::choose`). Nobody available: it waits again, longer each time.
-//! A ticket distribution gave to an agent who does not reply in time (`answer_by`) goes to another.
+//! A ticket distribution gave to an agent who does not reply in time (`answer_by`) goes to another
+//! who can take it; when nobody else can, it stays and the wait ends.
 //!
 //! Everything a decision needs is read from the store (presence, each member's load as their active
-//! tickets), so it holds across nodes. Two limits, said plainly: load is counted, not reserved, so
-//! tickets distributed at the same instant can take an agent past capacity by their number; and
-//! round robin continues from the last agent this node chose for the department (per node in a
-//! cluster).
+//! tickets), so it holds across nodes. On one node, decisions for a department are made one at a
+//! time and an agent just chosen counts as one more ticket until the commit lands. Two limits, said
+//! plainly: tickets of one department distributed at the same instant on two nodes can take an agent
+//! past capacity by their number; and round robin continues from the last agent this node chose for
+//! the department (per node in a cluster).
 
 use super::{ConversationError, ConversationState, store_error};
 use crate::turn::Turn;
@@ -41,51 +43,94 @@ pub(super) fn queue(turn: &mut Turn, department: Option<&Department>) {
     } else {
         conversation.distribute_at = None;
         conversation.distribute_attempts = 0;
+        // Nobody waits on an agent of a closed ticket, or of a department that no longer
+        // distributes.
+        if !distributes || is_closed(conversation.status) {
+            conversation.answer_by = None;
+        }
     }
 }
 
 impl ConversationState {
-    /// Fires the distribution clocks that came due in `turn`: an agent who did not reply in time
-    /// loses the ticket, and a waiting ticket looks for an agent.
+    /// Fires the distribution clocks that came due in `turn`: a ticket whose agent did not reply in
+    /// time goes to another agent who can take it (it stays when nobody else can), and a waiting
+    /// ticket looks for an agent.
     pub(super) async fn distribution_due(
         &mut self,
         turn: &mut Turn,
     ) -> Result<(), ConversationError> {
         let now = turn.now;
-        let mut passed_over = None;
+        let team = turn.conversation.team.clone();
+        let department = self.department(team.as_deref()).await?;
+        queue(turn, department.as_ref());
+        let Some(department) = department else {
+            return Ok(());
+        };
         if turn.conversation.answer_by.is_some_and(|by| by <= now) {
             turn.conversation.answer_by = None;
-            passed_over = turn.conversation.assignee;
-            let unassign = TicketChange::Assign { assignee: None };
-            if let Ok(events) = change::apply(&mut turn.conversation, unassign, None, now) {
-                for event in events {
-                    turn.push(event);
+            let current = turn.conversation.assignee;
+            if current.is_some() && department.reassign_after_secs.is_some() {
+                if let Some(next) = self.choose_agent(&department, now, current).await? {
+                    let transfer = TicketChange::Assign {
+                        assignee: Some(next),
+                    };
+                    let events = change::apply(&mut turn.conversation, transfer, None, now)
+                        .map_err(|refused| ConversationError::Invalid(refused.to_string()))?;
+                    for event in events {
+                        turn.push(event);
+                    }
+                    turn.conversation.answer_by = answer_by(&department, now);
+                    metrics::counter!("conversa_distribution_reassigned_total").increment(1);
                 }
             }
-            metrics::counter!("conversa_distribution_reassigned_total").increment(1);
-            turn.conversation.distribute_at = Some(now);
         }
         if turn.conversation.distribute_at.is_some_and(|at| at <= now) {
-            self.distribute(turn, passed_over).await?;
+            match self.choose_agent(&department, now, None).await? {
+                Some(agent) => {
+                    let assign = TicketChange::Assign {
+                        assignee: Some(agent),
+                    };
+                    let events = change::apply(&mut turn.conversation, assign, None, now)
+                        .map_err(|refused| ConversationError::Invalid(refused.to_string()))?;
+                    for event in events {
+                        turn.push(event);
+                    }
+                    turn.conversation.distribute_at = None;
+                    turn.conversation.distribute_attempts = 0;
+                    turn.conversation.answer_by = answer_by(&department, now);
+                    metrics::counter!("conversa_distribution_assigned_total").increment(1);
+                }
+                None => {
+                    let attempts = turn.conversation.distribute_attempts.saturating_add(1);
+                    let wait = FIRST_WAIT
+                        .checked_mul(1 << attempts.saturating_sub(1).min(5))
+                        .unwrap_or(LONGEST_WAIT)
+                        .min(LONGEST_WAIT);
+                    turn.conversation.distribute_attempts = attempts;
+                    turn.conversation.distribute_at = Some(now + wait);
+                    metrics::counter!("conversa_distribution_waits_total").increment(1);
+                }
+            }
         }
         Ok(())
     }
 
-    /// Looks for an agent for the waiting ticket; `passed_over` (who just lost it) is chosen only
-    /// when nobody else can take it.
-    async fn distribute(
+    /// The member who gets the next ticket of `department`, other than `besides`: online, with room
+    /// below the capacity. Decisions for one department on this node are made one at a time, and
+    /// an agent chosen counts as one more ticket until the store shows it (see `Directory`), so
+    /// tickets fired together do not pile onto one agent.
+    async fn choose_agent(
         &mut self,
-        turn: &mut Turn,
-        passed_over: Option<AgentId>,
-    ) -> Result<(), ConversationError> {
-        let team = turn.conversation.team.clone();
-        let department = self.department(team.as_deref()).await?;
-        queue(turn, department.as_ref());
-        let Some(department) = department.filter(|_| turn.conversation.distribute_at.is_some())
-        else {
-            return Ok(());
-        };
-        let now = turn.now;
+        department: &Department,
+        now: jiff::Timestamp,
+        besides: Option<AgentId>,
+    ) -> Result<Option<AgentId>, ConversationError> {
+        if department.distribution == Mode::Manual {
+            return Ok(None);
+        }
+        let key = (self.tenant, department.key.clone());
+        let lock = self.directory.distribution_lock(&key);
+        let _one_at_a_time = lock.lock().await;
         let present: Vec<AgentId> = self
             .store()
             .presence(self.tenant)
@@ -101,59 +146,41 @@ impl ConversationState {
         };
         let mut candidates = Vec::with_capacity(department.members.len());
         for member in &department.members {
-            let online = present.contains(member);
-            let load = if online {
-                self.store()
-                    .inbox(self.tenant, &InboxView::Mine(*member), None, count_up_to)
-                    .await
-                    .map_err(store_error)?
-                    .len()
-            } else {
-                0
-            };
+            if Some(*member) == besides || !present.contains(member) {
+                continue;
+            }
+            let stored = self
+                .store()
+                .inbox(self.tenant, &InboxView::Mine(*member), None, count_up_to)
+                .await
+                .map_err(store_error)?
+                .len();
+            let load = stored.saturating_add(self.directory.reserved_load(self.tenant, *member));
             candidates.push(Candidate {
                 agent: *member,
-                online,
+                online: true,
                 load: u32::try_from(load).unwrap_or(u32::MAX),
                 capacity: department.agent_capacity,
             });
         }
-        let key = (self.tenant, department.key.clone());
-        let last = self.directory.last_distributed(&key);
-        let others: Vec<Candidate> = candidates
-            .iter()
-            .copied()
-            .filter(|c| Some(c.agent) != passed_over)
-            .collect();
-        let chosen = choose(department.distribution, &others, last)
-            .or_else(|| choose(department.distribution, &candidates, last));
-        let Some(agent) = chosen else {
-            let attempts = turn.conversation.distribute_attempts.saturating_add(1);
-            let wait = FIRST_WAIT
-                .checked_mul(1 << attempts.saturating_sub(1).min(5))
-                .unwrap_or(LONGEST_WAIT)
-                .min(LONGEST_WAIT);
-            turn.conversation.distribute_attempts = attempts;
-            turn.conversation.distribute_at = Some(now + wait);
-            metrics::counter!("conversa_distribution_waits_total").increment(1);
-            return Ok(());
-        };
-        let assign = TicketChange::Assign {
-            assignee: Some(agent),
-        };
-        let events = change::apply(&mut turn.conversation, assign, None, now)
-            .map_err(|refused| ConversationError::Invalid(refused.to_string()))?;
-        for event in events {
-            turn.push(event);
+        let chosen = choose(
+            department.distribution,
+            &candidates,
+            self.directory.last_distributed(&key),
+        );
+        if let Some(agent) = chosen {
+            self.directory.distributed(key, agent);
+            self.directory.reserve_load(self.tenant, agent);
+            self.reserved.push(agent);
         }
-        turn.conversation.distribute_at = None;
-        turn.conversation.distribute_attempts = 0;
-        turn.conversation.answer_by = department
-            .reassign_after_secs
-            .and_then(|secs| i64::try_from(secs).ok())
-            .map(|secs| now + SignedDuration::from_secs(secs));
-        self.directory.distributed(key, agent);
-        metrics::counter!("conversa_distribution_assigned_total").increment(1);
-        Ok(())
+        Ok(chosen)
     }
+}
+
+/// When the agent distribution chose must have replied by.
+fn answer_by(department: &Department, now: jiff::Timestamp) -> Option<jiff::Timestamp> {
+    department
+        .reassign_after_secs
+        .and_then(|secs| i64::try_from(secs).ok())
+        .map(|secs| now + SignedDuration::from_secs(secs))
 }

@@ -16,6 +16,7 @@
 //! outbound.rs  replies → a turn → the session actor; provider answers; outbox resends
 //! departments.rs  the department's entry, reopen policy and out-of-hours reply
 //! distribution.rs automatic assignment, and reassignment when an agent does not reply
+//! start.rs     a conversation started from our side by an agent
 //! ticket.rs    ticket changes (assign, transfer, status, priority, tags, snooze, notes) → a turn
 //! commit.rs    stamp, commit, settle an ambiguous outcome, publish; answers and restarts
 //! ```
@@ -25,6 +26,7 @@ mod departments;
 mod distribution;
 mod inbound;
 mod outbound;
+mod start;
 mod ticket;
 
 use crate::directory::{Directory, IngestReport};
@@ -41,6 +43,8 @@ use schema::{AgentId, ConnectionId, ConversationId, Seq, TenantId};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::task::JoinHandle;
+
+pub use start::Opening;
 
 /// The actor (stateless config).
 pub struct ConversationActor;
@@ -72,6 +76,9 @@ pub struct ConversationState {
     reserved_seq: Seq,
     /// The conversation's department as last read (see `departments.rs`).
     department: Option<departments::CachedDepartment>,
+    /// Agents distribution chose in the current turn, counted as one more ticket each until the
+    /// turn's commit (see `distribution.rs`).
+    reserved: Vec<AgentId>,
 }
 
 /// Errors a conversation answers with.
@@ -124,6 +131,15 @@ pub enum ConversationMsg {
     /// handed to the connection's session actor. Never sent when its caller had already given up.
     Send {
         agent: AgentId,
+        content: MessageContent,
+        client_message_id: Option<String>,
+        ticket: Ticket,
+        reply: RpcReplyPort<Result<Message, ConversationError>>,
+    },
+    /// An agent starts the conversation from our side (or writes into it when it exists); answered
+    /// with the stored `pending` message.
+    Start {
+        opening: Opening,
         content: MessageContent,
         client_message_id: Option<String>,
         ticket: Ticket,
@@ -193,6 +209,7 @@ impl Actor for ConversationActor {
             fence: args.fence,
             reserved_seq,
             department: None,
+            reserved: Vec::new(),
         })
     }
 
@@ -257,6 +274,19 @@ impl Actor for ConversationActor {
                     return skip_expired(reply);
                 }
                 let result = state.send(agent, content, client_message_id).await;
+                state.answer(reply, result)?;
+            }
+            ConversationMsg::Start {
+                opening,
+                content,
+                client_message_id,
+                ticket,
+                reply,
+            } => {
+                if ticket.expired() {
+                    return skip_expired(reply);
+                }
+                let result = state.start(opening, content, client_message_id).await;
                 state.answer(reply, result)?;
             }
             ConversationMsg::Ticket {

@@ -264,7 +264,7 @@ impl ConversationState {
 
 impl ConversationState {
     /// `policy::channel_allows` for this conversation's connection, as stored now.
-    async fn channel_allows(
+    pub(super) async fn channel_allows(
         &self,
         conversation: &schema::records::Conversation,
         content: &MessageContent,

@@ -91,6 +91,20 @@ impl ConversationState {
             count_sla(&event);
             turn.push(event);
         }
+        let result = self.fire_turn(turn, listed).await;
+        // An agent distribution chose counted as one more ticket until now: the store shows it from
+        // here (or the turn failed and they do not have it).
+        for agent in self.reserved.drain(..) {
+            self.directory.release_load(self.tenant, agent);
+        }
+        result
+    }
+
+    async fn fire_turn(
+        &mut self,
+        mut turn: Turn,
+        listed: Timestamp,
+    ) -> Result<(), ConversationError> {
         self.distribution_due(&mut turn).await?;
         if turn.events.is_empty() {
             if turn.conversation.next_due() == Some(listed) {

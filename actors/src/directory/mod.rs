@@ -229,6 +229,10 @@ pub struct Directory {
     timer_backoff: timers::Backoff,
     /// The agent round robin chose last, per (tenant, department), on this node.
     last_distributed: DashMap<(TenantId, String), AgentId>,
+    /// One distribution decision at a time per (tenant, department) on this node.
+    distribution_locks: DashMap<(TenantId, String), Arc<tokio::sync::Mutex<()>>>,
+    /// Tickets distribution gave an agent whose commits have not landed yet.
+    reserved_loads: DashMap<(TenantId, AgentId), usize>,
 }
 
 impl Directory {
@@ -245,6 +249,8 @@ impl Directory {
             cluster: std::sync::OnceLock::new(),
             timer_backoff: Default::default(),
             last_distributed: DashMap::new(),
+            distribution_locks: DashMap::new(),
+            reserved_loads: DashMap::new(),
             remote_deliveries: Arc::new(Semaphore::new(services.config.max_queued_sends.max(1))),
             services,
         }
@@ -257,6 +263,38 @@ impl Directory {
 
     pub(crate) fn distributed(&self, key: (TenantId, String), agent: AgentId) {
         self.last_distributed.insert(key, agent);
+    }
+
+    /// The lock that makes distribution decisions for a department one at a time on this node.
+    pub(crate) fn distribution_lock(
+        &self,
+        key: &(TenantId, String),
+    ) -> Arc<tokio::sync::Mutex<()>> {
+        Arc::clone(
+            self.distribution_locks
+                .entry(key.clone())
+                .or_default()
+                .value(),
+        )
+    }
+
+    /// Tickets just given to `agent` whose commits have not landed.
+    pub(crate) fn reserved_load(&self, tenant: TenantId, agent: AgentId) -> usize {
+        self.reserved_loads
+            .get(&(tenant, agent))
+            .map_or(0, |entry| *entry.value())
+    }
+
+    pub(crate) fn reserve_load(&self, tenant: TenantId, agent: AgentId) {
+        *self.reserved_loads.entry((tenant, agent)).or_insert(0) += 1;
+    }
+
+    pub(crate) fn release_load(&self, tenant: TenantId, agent: AgentId) {
+        self.reserved_loads
+            .remove_if_mut(&(tenant, agent), |_, count| {
+                *count = count.saturating_sub(1);
+                *count == 0
+            });
     }
 
     pub fn services(&self) -> &Services {
@@ -307,6 +345,28 @@ impl Directory {
         self.request(tenant, conversation, |reply, ticket| {
             ConversationMsg::Send {
                 agent,
+                content: content.clone(),
+                client_message_id: client_message_id.clone(),
+                ticket,
+                reply,
+            }
+        })
+        .await
+    }
+
+    /// Starts a conversation from our side (or writes into the existing one); answers with the stored
+    /// `pending` message.
+    pub async fn start(
+        self: &Arc<Self>,
+        tenant: TenantId,
+        conversation: ConversationId,
+        opening: crate::conversation::Opening,
+        content: MessageContent,
+        client_message_id: Option<String>,
+    ) -> Result<Message, RouteError> {
+        self.request(tenant, conversation, |reply, ticket| {
+            ConversationMsg::Start {
+                opening: opening.clone(),
                 content: content.clone(),
                 client_message_id: client_message_id.clone(),
                 ticket,

@@ -7,6 +7,7 @@ pub mod media;
 pub mod ops;
 pub mod presence;
 pub mod quick_replies;
+pub mod start;
 pub mod tickets;
 pub mod webhooks;
 
@@ -37,7 +38,10 @@ pub fn router(state: AppState) -> Router {
             "/webhooks/zapi/{connection_id}/{secret}",
             post(webhooks::receive_zapi),
         )
-        .route("/api/v1/conversations", get(conversations::list))
+        .route(
+            "/api/v1/conversations",
+            get(conversations::list).post(start::start),
+        )
         .route("/api/v1/conversations/{id}", get(conversations::get_one))
         .route(
             "/api/v1/conversations/{id}/messages",

@@ -221,6 +221,8 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
     // Phase 3: live, and present (online or away) while it lasts.
     let store = state.store.as_ref();
     state.presence.join(store, agent.tenant_id, agent.id).await;
+    // Leaves even if this task unwinds: the agent must not stay online with no socket.
+    let mut presence_guard = presence::Present::new(&state, &agent);
     let end = loop {
         tokio::select! {
             _ = done.cancelled() => break End::Shutdown,
@@ -247,7 +249,7 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
         }
     };
     tracing::debug!(agent = %agent.id, ?end, "agent socket closing");
-    state.presence.leave(store, agent.tenant_id, agent.id).await;
+    presence_guard.leave().await;
     close(out, end, writer).await;
 }
 

@@ -34,7 +34,7 @@ impl PresenceRegistry {
         write(store, tenant, agent, status).await;
     }
 
-    /// The agent set their status.
+    /// The agent set their status (a repeat of the current one writes nothing).
     pub async fn set(
         &self,
         store: &dyn Store,
@@ -42,29 +42,38 @@ impl PresenceRegistry {
         agent: AgentId,
         status: PresenceStatus,
     ) {
-        if let Some(mut entry) = self.agents.get_mut(&(tenant, agent)) {
-            entry.1 = status;
-        } else {
-            return;
+        match self.agents.get_mut(&(tenant, agent)) {
+            Some(mut entry) if entry.1 != status => entry.1 = status,
+            _ => return,
         }
         write(store, tenant, agent, status).await;
     }
 
-    /// A socket of the agent ended; with the last one the agent goes offline.
+    /// A socket of the agent ended; with the last one the agent goes offline. The count and the
+    /// removal are one step under the entry's lock; a socket of the agent that joins meanwhile writes
+    /// its presence again after the removal.
     pub async fn leave(&self, store: &dyn Store, tenant: TenantId, agent: AgentId) {
-        let gone = match self.agents.get_mut(&(tenant, agent)) {
-            Some(mut entry) => {
-                entry.0 = entry.0.saturating_sub(1);
-                entry.0 == 0
+        let gone = match self.agents.entry((tenant, agent)) {
+            dashmap::Entry::Occupied(mut entry) => {
+                entry.get_mut().0 = entry.get().0.saturating_sub(1);
+                if entry.get().0 == 0 {
+                    entry.remove();
+                    true
+                } else {
+                    false
+                }
             }
-            None => false,
+            dashmap::Entry::Vacant(_) => false,
         };
-        if gone {
-            self.agents
-                .remove_if(&(tenant, agent), |_, (sockets, _)| *sockets == 0);
-            if let Err(error) = store.remove_presence(tenant, agent).await {
-                tracing::warn!(%tenant, %agent, %error, "presence not cleared; it expires by itself");
-            }
+        if !gone {
+            return;
+        }
+        if let Err(error) = store.remove_presence(tenant, agent).await {
+            tracing::warn!(%tenant, %agent, %error, "presence not cleared; it expires by itself");
+        }
+        let back = self.agents.get(&(tenant, agent)).map(|entry| entry.1);
+        if let Some(status) = back {
+            write(store, tenant, agent, status).await;
         }
     }
 
@@ -90,10 +99,51 @@ impl PresenceRegistry {
                     .map(|entry| (entry.key().0, entry.key().1, entry.value().1))
                     .collect();
                 for (tenant, agent, status) in connected {
-                    write(store.as_ref(), tenant, agent, status).await;
+                    // Skipped when the agent left since the snapshot: renewing would show them online
+                    // after they went.
+                    if registry.agents.contains_key(&(tenant, agent)) {
+                        write(store.as_ref(), tenant, agent, status).await;
+                    }
                 }
             }
         })
+    }
+}
+
+/// A socket's presence: left by `leave`, or, if the socket's task ends without it (a panic), by a
+/// task spawned when it is dropped.
+pub struct Present {
+    registry: Arc<PresenceRegistry>,
+    store: Arc<dyn Store>,
+    key: Option<(TenantId, AgentId)>,
+}
+
+impl Present {
+    pub fn new(state: &crate::AppState, agent: &schema::records::Agent) -> Present {
+        Present {
+            registry: Arc::clone(&state.presence),
+            store: Arc::clone(&state.store),
+            key: Some((agent.tenant_id, agent.id)),
+        }
+    }
+
+    pub async fn leave(&mut self) {
+        if let Some((tenant, agent)) = self.key.take() {
+            self.registry
+                .leave(self.store.as_ref(), tenant, agent)
+                .await;
+        }
+    }
+}
+
+impl Drop for Present {
+    fn drop(&mut self) {
+        if let Some((tenant, agent)) = self.key.take() {
+            let (registry, store) = (Arc::clone(&self.registry), Arc::clone(&self.store));
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move { registry.leave(store.as_ref(), tenant, agent).await });
+            }
+        }
     }
 }
 

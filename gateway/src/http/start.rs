@@ -1,0 +1,141 @@
+//! `POST /api/v1/conversations`: an agent starts a conversation from our side, with a contact on one
+//! of the tenant's connections, by sending its first message (a template where the channel requires
+//! one: WhatsApp's Cloud API delivers nothing else to a contact who has not written within 24 hours;
+//! 422 `customer_service_window_closed` otherwise). The conversation is the one the contact's own
+//! messages would open (the id derives from tenant, connection and address), so a reply from the
+//! contact lands in it; when it exists the message simply goes into it.
+
+use crate::AppState;
+use crate::auth::AuthenticatedAgent;
+use crate::error::ApiError;
+use crate::http::admin::json_body;
+use crate::http::conversations::{Requested, requested_content};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use schema::api::SendMessageRequest;
+use schema::command::{Command, Reply};
+use schema::records::{ConnectionStatus, Contact, Provider};
+use schema::{ConnectionId, ConversationId};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartRequest {
+    connection_id: ConnectionId,
+    contact: ContactRequest,
+    message: SendMessageRequest,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactRequest {
+    /// The contact's address on the channel: a phone number for WhatsApp (`+55 11 98888-7777` or
+    /// digits), the page- or account-scoped id for Messenger and Instagram.
+    address: String,
+    name: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct Started {
+    pub conversation_id: ConversationId,
+    pub message: schema::records::Message,
+}
+
+/// `POST /api/v1/conversations` `{"connection_id", "contact": {"address", "name"?}, "message": {…}}`
+/// → 202 with the conversation and the stored `pending` message.
+pub async fn start(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    let request: StartRequest = json_body(&state, &headers, body).await?;
+    let connection = state
+        .store
+        .connection(request.connection_id)
+        .await?
+        .filter(|c| c.tenant_id == agent.tenant_id)
+        .ok_or_else(|| {
+            ApiError::not_found("connection_not_found", "no such connection in this tenant")
+        })?;
+    if connection.status == ConnectionStatus::Paused {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "connection_paused",
+            "this connection is paused",
+        ));
+    }
+    let address = contact_address(connection.provider, &request.contact.address)?;
+    let name = request
+        .contact
+        .name
+        .map(|n| n.trim().chars().take(128).collect::<String>())
+        .filter(|n| !n.is_empty());
+    let content = match requested_content(request.message.clone())? {
+        Requested::Content(content) => content,
+        Requested::Reaction(_) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_message",
+                "a conversation cannot start with a reaction",
+            ));
+        }
+    };
+    let conversation = ConversationId::for_contact(agent.tenant_id, connection.id, &address);
+    let command = Command::Start {
+        tenant: agent.tenant_id,
+        connection: connection.id,
+        conversation,
+        contact: Contact { address, name },
+        agent: agent.id,
+        content,
+        client_message_id: request.message.client_message_id,
+    };
+    let message = match state.commands.execute(command, Instant::now()).await? {
+        Reply::Sent(message) => *message,
+        _ => return Err(ApiError::internal("a start was answered as something else")),
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(Started {
+            conversation_id: conversation,
+            message,
+        }),
+    ))
+}
+
+/// The contact's address as the provider's webhooks name it: WhatsApp numbers as digits only (8 to
+/// 15, with the country code), other channels' ids as given.
+fn contact_address(provider: Provider, raw: &str) -> Result<String, ApiError> {
+    let invalid = |detail: &str| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_contact",
+            detail.to_string(),
+        )
+    };
+    match provider {
+        Provider::WhatsappCloud | Provider::Evolution | Provider::Zapi => {
+            let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+            let allowed = raw
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.'));
+            if !allowed || !(8..=15).contains(&digits.len()) {
+                return Err(invalid(
+                    "a WhatsApp contact is a phone number with its country code (8 to 15 digits)",
+                ));
+            }
+            Ok(digits)
+        }
+        Provider::Messenger | Provider::Instagram => {
+            let id = raw.trim();
+            if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(invalid("a Messenger or Instagram contact is its scoped id"));
+            }
+            Ok(id.to_string())
+        }
+    }
+}
