@@ -230,7 +230,11 @@ async fn a_ticket_whose_agent_does_not_reply_in_time_goes_to_another() {
         .filter(|e| e["event"] == "ticket.assigned" && e["data"]["assignee"] == bia.as_str())
         .collect();
     assert_eq!(moves.len(), 1);
-    assert_eq!(moves[0]["data"]["previous"], ana.as_str(), "from Ana straight to Bia");
+    assert_eq!(
+        moves[0]["data"]["previous"],
+        ana.as_str(),
+        "from Ana straight to Bia"
+    );
     assert!(moves[0]["data"]["by"].is_null(), "by the system");
 
     // Bia replies in time: it stays hers.

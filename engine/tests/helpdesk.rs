@@ -140,6 +140,44 @@ async fn a_ticket_lives_from_first_message_through_transfer_resolution_and_reope
     let tagged = next_named(&mut socket, "ticket.tagged").await;
     assert_eq!(tagged["data"]["removed"], json!(["boleto"]));
 
+    // The inbox views follow: by priority, by tag, the agent's own; not among the unassigned.
+    let listed = |query: &'static str| {
+        let (node, token) = (&node, token.clone());
+        async move {
+            let (status, page) =
+                api_get(node, &token, &format!("/api/v1/conversations?{query}")).await;
+            assert_eq!(status, 200, "{query}: {page}");
+            page["items"]
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|c| c["id"].as_str().map(str::to_string))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        }
+    };
+    assert_eq!(listed("priority=urgent").await, vec![conversation.clone()]);
+    assert_eq!(listed("tag=VIP").await, vec![conversation.clone()]);
+    assert!(listed("tag=boleto").await.is_empty());
+    assert!(!listed("unassigned=true").await.contains(&conversation));
+    assert!(
+        listed("unassigned=true")
+            .await
+            .contains(&second["conversation_id"].as_str().unwrap().to_string())
+    );
+    let (status, body) = api_get(
+        &node,
+        &token,
+        "/api/v1/conversations?priority=urgent&tag=vip",
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("one_filter_at_most"))
+    );
+
     let (status, note) = ticket(
         &node,
         &token,

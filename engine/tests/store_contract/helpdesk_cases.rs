@@ -28,6 +28,7 @@ cases!(
     quick_replies_are_kept_whole_per_tenant_replaced_and_removed,
     presence_is_kept_per_tenant_renewed_and_removed,
     the_mine_view_lists_an_agents_active_tickets_only,
+    the_priority_tag_and_unassigned_views_follow_each_change,
 );
 
 /// A commit time just behind the clock (the CQL feed lists entries older than its settle window,
@@ -468,4 +469,71 @@ async fn the_mine_view_lists_an_agents_active_tickets_only(b: &Backend) {
         .await
         .expect("assignee");
     assert_eq!(all.len(), 2);
+}
+
+async fn the_priority_tag_and_unassigned_views_follow_each_change(b: &Backend) {
+    use schema::records::Priority;
+    use schema::store::InboxView;
+    let store = b.store().await;
+    let tenant = TenantId::new();
+    let ids = |list: Vec<schema::records::Conversation>| {
+        list.into_iter().map(|c| c.id).collect::<HashSet<_>>()
+    };
+    let listed = |view: InboxView| {
+        let store = store.clone();
+        async move { ids(store.inbox(tenant, &view, None, 20).await.expect("view")) }
+    };
+    let mut urgent = Live::new(tenant, "5511991000001");
+    urgent.conversation.priority = Priority::Urgent;
+    urgent.conversation.tags = vec!["vip".into(), "boleto".into()];
+    store
+        .commit(urgent.inbound("wamid.V1", "urgente", recently(0)))
+        .await
+        .expect("commit");
+    let mut plain = Live::new(tenant, "5511991000002");
+    store
+        .commit(plain.inbound("wamid.V2", "normal", recently(1)))
+        .await
+        .expect("commit");
+    let both: HashSet<_> = [urgent.id(), plain.id()].into_iter().collect();
+    assert_eq!(listed(InboxView::Unassigned).await, both);
+    assert_eq!(
+        listed(InboxView::Priority(Priority::Urgent)).await,
+        [urgent.id()].into_iter().collect()
+    );
+    assert_eq!(
+        listed(InboxView::Priority(Priority::Normal)).await,
+        [plain.id()].into_iter().collect()
+    );
+    assert_eq!(
+        listed(InboxView::Tag("boleto".into())).await,
+        [urgent.id()].into_iter().collect()
+    );
+
+    // Assigned, tag removed, priority lowered: each view follows.
+    urgent.conversation.assignee = Some(schema::AgentId::new());
+    urgent.conversation.tags = vec!["vip".into()];
+    urgent.conversation.priority = Priority::Low;
+    store
+        .commit(urgent.inbound("wamid.V3", "mudou", recently(2)))
+        .await
+        .expect("commit");
+    assert_eq!(
+        listed(InboxView::Unassigned).await,
+        [plain.id()].into_iter().collect()
+    );
+    assert!(listed(InboxView::Tag("boleto".into())).await.is_empty());
+    assert_eq!(
+        listed(InboxView::Tag("vip".into())).await,
+        [urgent.id()].into_iter().collect()
+    );
+    assert!(
+        listed(InboxView::Priority(Priority::Urgent))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        listed(InboxView::Priority(Priority::Low)).await,
+        [urgent.id()].into_iter().collect()
+    );
 }

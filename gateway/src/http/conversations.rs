@@ -34,10 +34,15 @@ pub struct InboxQuery {
     /// `mine=true`: the caller's active tickets.
     #[serde(default)]
     mine: bool,
+    /// `unassigned=true`: active tickets nobody is assigned.
+    #[serde(default)]
+    unassigned: bool,
+    priority: Option<schema::records::Priority>,
+    tag: Option<String>,
 }
 
-/// `GET /api/v1/conversations?cursor=&limit=[&status=|&assignee=|&team=|&mine=true]`: newest activity
-/// first, the whole inbox or one view of it.
+/// `GET /api/v1/conversations?cursor=&limit=[&status=|&assignee=|&team=|&mine=true|&unassigned=true|
+/// &priority=|&tag=]`: newest activity first, the whole inbox or one view of it.
 pub async fn list(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -45,33 +50,48 @@ pub async fn list(
 ) -> Result<axum::Json<Page<Conversation>>, ApiError> {
     let limit = page_size(query.limit)?;
     let cursor = query.cursor.as_deref().map(decode_cursor).transpose()?;
-    let view = match (query.status, query.assignee, query.team) {
-        (None, None, None) if query.mine => InboxView::Mine(agent.id),
-        (None, None, None) => InboxView::All,
-        (Some(status), None, None) => InboxView::Status(status),
-        (None, Some(assignee), None) => InboxView::Assignee(assignee.parse().map_err(|_| {
+    let one_at_most = || {
+        ApiError::bad_request(
+            "one_filter_at_most",
+            "filter by status, assignee, team, mine, unassigned, priority or tag, one at a time",
+        )
+    };
+    let mut views: Vec<InboxView> = Vec::new();
+    if let Some(status) = query.status {
+        views.push(InboxView::Status(status));
+    }
+    if let Some(assignee) = query.assignee {
+        views.push(InboxView::Assignee(assignee.parse().map_err(|_| {
             ApiError::bad_request("invalid_assignee", "assignee must be an agent id")
-        })?),
-        (None, None, Some(team)) if !team.is_empty() && team.len() <= 128 => InboxView::Team(team),
-        (None, None, Some(_)) => {
+        })?));
+    }
+    if let Some(team) = query.team {
+        if team.is_empty() || team.len() > 128 {
             return Err(ApiError::bad_request(
                 "invalid_team",
                 "team must have 1 to 128 characters",
             ));
         }
-        _ => {
-            return Err(ApiError::bad_request(
-                "one_filter_at_most",
-                "filter by status, assignee, team or mine, one at a time",
-            ));
-        }
-    };
-    if query.mine && !matches!(view, InboxView::Mine(_)) {
-        return Err(ApiError::bad_request(
-            "one_filter_at_most",
-            "filter by status, assignee, team or mine, one at a time",
-        ));
+        views.push(InboxView::Team(team));
     }
+    if query.mine {
+        views.push(InboxView::Mine(agent.id));
+    }
+    if query.unassigned {
+        views.push(InboxView::Unassigned);
+    }
+    if let Some(priority) = query.priority {
+        views.push(InboxView::Priority(priority));
+    }
+    if let Some(tag) = query.tag {
+        let tag = schema::helpdesk::change::tag(&tag)
+            .map_err(|e| ApiError::bad_request("invalid_tag", e.to_string()))?;
+        views.push(InboxView::Tag(tag));
+    }
+    if views.len() > 1 {
+        return Err(one_at_most());
+    }
+    let view = views.pop().unwrap_or(InboxView::All);
     let items = state
         .store
         .inbox(agent.tenant_id, &view, cursor, limit)

@@ -179,6 +179,8 @@ pub struct InboxPosition {
     pub team: Option<String>,
     /// Where the conversation sits in the due index ([`TimerStore`]): `Conversation::next_due`.
     pub due: Option<Timestamp>,
+    pub priority: crate::records::Priority,
+    pub tags: Vec<String>,
 }
 
 impl InboxPosition {
@@ -189,6 +191,8 @@ impl InboxPosition {
             assignee: conversation.assignee,
             team: conversation.team.clone(),
             due: conversation.next_due(),
+            priority: conversation.priority,
+            tags: conversation.tags.clone(),
         }
     }
 
@@ -204,6 +208,12 @@ impl InboxPosition {
         if let Some(team) = &self.team {
             views.push(InboxView::Team(team.clone()));
         }
+        let active = !crate::helpdesk::ticket::is_closed(self.status);
+        if active && self.assignee.is_none() {
+            views.push(InboxView::Unassigned);
+        }
+        views.push(InboxView::Priority(self.priority));
+        views.extend(self.tags.iter().cloned().map(InboxView::Tag));
         views
     }
 }
@@ -220,6 +230,11 @@ pub enum InboxView {
     /// their load for distribution.
     Mine(AgentId),
     Team(String),
+    /// Active tickets nobody is assigned.
+    Unassigned,
+    Priority(crate::records::Priority),
+    /// Tickets carrying a tag (each tag is a view: a ticket carries at most 32).
+    Tag(String),
 }
 
 impl InboxView {
@@ -232,6 +247,9 @@ impl InboxView {
             InboxView::Assignee(agent) => format!("assignee:{agent}"),
             InboxView::Mine(agent) => format!("mine:{agent}"),
             InboxView::Team(team) => format!("team:{team}"),
+            InboxView::Unassigned => "unassigned".into(),
+            InboxView::Priority(priority) => format!("priority:{}", priority.as_str()),
+            InboxView::Tag(tag) => format!("tag:{tag}"),
         }
     }
 }

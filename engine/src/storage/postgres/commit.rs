@@ -82,16 +82,17 @@ async fn upsert_conversation(
     let sql = if expected == 0 {
         "INSERT INTO conversations \
          (tenant_id, conversation_id, last_seq, last_activity_us, status, assignee, team, body, \
-         due_us, shard) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json, $10, $11) \
+         due_us, shard, priority, tags) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json, $10, $11, $12, $13) \
          ON CONFLICT (tenant_id, conversation_id) DO UPDATE SET last_seq = EXCLUDED.last_seq, \
          last_activity_us = EXCLUDED.last_activity_us, status = EXCLUDED.status, \
          assignee = EXCLUDED.assignee, team = EXCLUDED.team, body = EXCLUDED.body, \
-         due_us = EXCLUDED.due_us, shard = EXCLUDED.shard \
+         due_us = EXCLUDED.due_us, shard = EXCLUDED.shard, priority = EXCLUDED.priority, \
+         tags = EXCLUDED.tags \
          WHERE conversations.last_seq = $9"
     } else {
         "UPDATE conversations SET last_seq = $3, last_activity_us = $4, status = $5, assignee = $6, \
-         team = $7, body = $8::json, due_us = $10, shard = $11 \
+         team = $7, body = $8::json, due_us = $10, shard = $11, priority = $12, tags = $13 \
          WHERE tenant_id = $1 AND conversation_id = $2 AND last_seq = $9"
     };
     let done = sqlx::query(sql)
@@ -106,6 +107,8 @@ async fn upsert_conversation(
         .bind(expected)
         .bind(conversation.next_due().map(micros))
         .bind(i16::try_from(schema::cluster::ShardId::of(&conversation.id.0).0).unwrap_or(i16::MAX))
+        .bind(conversation.priority.as_str())
+        .bind(&conversation.tags)
         .execute(&mut **tx)
         .await
         .map_err(db_error)?;

@@ -283,6 +283,11 @@ impl ConversationStore for PostgresStore {
             // The agent's active tickets (the conversations_by_assignee index, then the status).
             InboxView::Mine(_) => "AND assignee = $5 AND status NOT IN ('resolved', 'cancelled') ",
             InboxView::Team(_) => "AND team = $5 ",
+            InboxView::Unassigned => {
+                "AND assignee IS NULL AND status NOT IN ('resolved', 'cancelled') "
+            }
+            InboxView::Priority(_) => "AND priority = $5 ",
+            InboxView::Tag(_) => "AND tags @> ARRAY[$5] ",
         };
         // Only constant fragments are spliced in; every value is bound.
         let sql = format!(
@@ -299,7 +304,9 @@ impl ConversationStore for PostgresStore {
             InboxView::All => query,
             InboxView::Status(status) => query.bind(status.as_str()),
             InboxView::Assignee(agent) | InboxView::Mine(agent) => query.bind(agent.0),
-            InboxView::Team(team) => query.bind(team.clone()),
+            InboxView::Team(team) | InboxView::Tag(team) => query.bind(team.clone()),
+            InboxView::Unassigned => query,
+            InboxView::Priority(priority) => query.bind(priority.as_str()),
         };
         observe("inbox", self.bodies(query)).await
     }
