@@ -75,12 +75,56 @@ pub fn register_known_series() {
     }
     metrics::counter!("conversa_outbound_retries_total", "provider" => "whatsapp_cloud")
         .increment(0);
+    for target in ["first_response", "next_response", "resolution"] {
+        for outcome in ["hit", "missed"] {
+            metrics::counter!("conversa_sla_outcomes_total", "target" => target, "outcome" => outcome)
+                .increment(0);
+        }
+    }
+    for name in [
+        "conversa_timers_fired_total",
+        "conversa_timers_failed_total",
+        "conversa_distribution_assigned_total",
+        "conversa_distribution_waits_total",
+        "conversa_distribution_reassigned_total",
+        "conversa_closed_department_replies_total",
+    ] {
+        metrics::counter!(name).increment(0);
+    }
     metrics::gauge!("conversa_ws_connections").increment(0.0);
     metrics::gauge!("conversa_actor_requests_in_flight").increment(0.0);
 }
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "conversa_sla_outcomes_total",
+        "SLA targets met in time (hit) or not (missed), by target."
+    );
+    describe_counter!(
+        "conversa_timers_fired_total",
+        "Conversations whose due clocks (snooze, SLA, distribution) fired."
+    );
+    describe_counter!(
+        "conversa_timers_failed_total",
+        "Due clocks that failed to fire (retried after a backoff)."
+    );
+    describe_counter!(
+        "conversa_distribution_assigned_total",
+        "Tickets distribution gave to an agent."
+    );
+    describe_counter!(
+        "conversa_distribution_waits_total",
+        "Distribution attempts that found nobody with room (the ticket waits)."
+    );
+    describe_counter!(
+        "conversa_distribution_reassigned_total",
+        "Tickets moved to another agent because the first did not reply in time."
+    );
+    describe_counter!(
+        "conversa_closed_department_replies_total",
+        "Out-of-hours replies a closed department sent."
+    );
     describe_counter!(
         "conversa_webhooks_received_total",
         "Webhook requests by provider and outcome code."

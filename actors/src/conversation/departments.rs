@@ -100,7 +100,7 @@ pub(super) fn out_of_hours_reply(
         return None;
     }
     turn.conversation.out_of_hours_replied_at = Some(now);
-    metrics::counter!("conversa_out_of_hours_replies_total").increment(1);
+    metrics::counter!("conversa_closed_department_replies_total").increment(1);
     Some(turn.add_message(Message {
         id: MessageId::new(),
         tenant_id: tenant,
