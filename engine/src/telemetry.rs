@@ -88,6 +88,7 @@ pub fn register_known_series() {
         "conversa_distribution_waits_total",
         "conversa_distribution_reassigned_total",
         "conversa_closed_department_replies_total",
+        "conversa_conversations_started_total",
     ] {
         metrics::counter!(name).increment(0);
     }
@@ -97,6 +98,10 @@ pub fn register_known_series() {
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "conversa_conversations_started_total",
+        "Conversations agents started from our side."
+    );
     describe_counter!(
         "conversa_sla_outcomes_total",
         "SLA targets met in time (hit) or not (missed), by target."

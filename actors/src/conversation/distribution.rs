@@ -170,8 +170,8 @@ impl ConversationState {
         );
         if let Some(agent) = chosen {
             self.directory.distributed(key, agent);
-            self.directory.reserve_load(self.tenant, agent);
-            self.reserved.push(agent);
+            let reservation = self.directory.reserve_load(self.tenant, agent);
+            self.reserved.push(reservation);
         }
         Ok(chosen)
     }

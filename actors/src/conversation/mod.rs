@@ -78,7 +78,7 @@ pub struct ConversationState {
     department: Option<departments::CachedDepartment>,
     /// Agents distribution chose in the current turn, counted as one more ticket each until the
     /// turn's commit (see `distribution.rs`).
-    reserved: Vec<AgentId>,
+    reserved: Vec<crate::directory::Reservation>,
 }
 
 /// Errors a conversation answers with.

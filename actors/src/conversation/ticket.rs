@@ -94,9 +94,7 @@ impl ConversationState {
         let result = self.fire_turn(turn, listed).await;
         // An agent distribution chose counted as one more ticket until now: the store shows it from
         // here (or the turn failed and they do not have it).
-        for agent in self.reserved.drain(..) {
-            self.directory.release_load(self.tenant, agent);
-        }
+        self.reserved.clear();
         result
     }
 

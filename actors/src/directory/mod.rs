@@ -204,6 +204,19 @@ impl Entity {
 
 type Slot<M> = Arc<OnceCell<ActorRef<M>>>;
 
+/// One ticket counted for an agent by distribution until its commit lands; released when dropped.
+pub(crate) struct Reservation {
+    directory: Arc<Directory>,
+    tenant: TenantId,
+    agent: AgentId,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.directory.release_load(self.tenant, self.agent);
+    }
+}
+
 /// Entity key → running actor.
 pub struct Directory {
     services: Services,
@@ -285,11 +298,18 @@ impl Directory {
             .map_or(0, |entry| *entry.value())
     }
 
-    pub(crate) fn reserve_load(&self, tenant: TenantId, agent: AgentId) {
+    /// Counts one more ticket for `agent` until the returned reservation is dropped (after the
+    /// turn's commit, or with the actor's state if the turn never finishes).
+    pub(crate) fn reserve_load(self: &Arc<Self>, tenant: TenantId, agent: AgentId) -> Reservation {
         *self.reserved_loads.entry((tenant, agent)).or_insert(0) += 1;
+        Reservation {
+            directory: Arc::clone(self),
+            tenant,
+            agent,
+        }
     }
 
-    pub(crate) fn release_load(&self, tenant: TenantId, agent: AgentId) {
+    fn release_load(&self, tenant: TenantId, agent: AgentId) {
         self.reserved_loads
             .remove_if_mut(&(tenant, agent), |_, count| {
                 *count = count.saturating_sub(1);

@@ -52,7 +52,37 @@ pub async fn start(
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
-    let request: StartRequest = json_body(&state, &headers, body).await?;
+    let mut request: StartRequest = json_body(&state, &headers, body).await?;
+    // The same idempotency rules as a reply: a retry with the same key answers with the stored
+    // message instead of sending again.
+    if let Some(key) = headers.get("idempotency-key") {
+        let key = key.to_str().map_err(|_| {
+            ApiError::bad_request(
+                "invalid_client_message_id",
+                "Idempotency-Key must be visible ASCII",
+            )
+        })?;
+        match &request.message.client_message_id {
+            Some(id) if id != key => {
+                return Err(ApiError::bad_request(
+                    "invalid_client_message_id",
+                    "Idempotency-Key and client_message_id differ: send one, or the same in both",
+                ));
+            }
+            _ => request.message.client_message_id = Some(key.to_string()),
+        }
+    }
+    if request
+        .message
+        .client_message_id
+        .as_ref()
+        .is_some_and(|k| k.is_empty() || k.len() > 128)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_client_message_id",
+            "client_message_id (or Idempotency-Key) must have 1 to 128 bytes",
+        ));
+    }
     let connection = state
         .store
         .connection(request.connection_id)

@@ -220,9 +220,9 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
 
     // Phase 3: live, and present (online or away) while it lasts.
     let store = state.store.as_ref();
-    state.presence.join(store, agent.tenant_id, agent.id).await;
     // Leaves even if this task unwinds: the agent must not stay online with no socket.
     let mut presence_guard = presence::Present::new(&state, &agent);
+    state.presence.join(store, agent.tenant_id, agent.id).await;
     let end = loop {
         tokio::select! {
             _ = done.cancelled() => break End::Shutdown,
