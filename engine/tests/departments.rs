@@ -13,7 +13,8 @@ mod support;
 use serde_json::{Value, json};
 use support::fake_graph::FakeGraph;
 use support::{
-    Agent, Node, Tenant, add_agent, all_messages, api_get, api_post, provision, whatsapp,
+    Agent, Node, add_agent, all_messages, api_get, api_post, api_request, customer_writes,
+    provision,
 };
 
 const CLOSED_MESSAGE: &str = "Estamos fechados agora; respondemos amanhã às 8h.";
@@ -21,34 +22,6 @@ const CLOSED_MESSAGE: &str = "Estamos fechados agora; respondemos amanhã às 8h
 /// Hours with no opening window on any day: closed whenever the test runs.
 fn never_open() -> Value {
     json!({"time_zone": "America/Sao_Paulo", "weekly": [[], [], [], [], [], [], []], "holidays": []})
-}
-
-async fn customer_writes(node: &Node, tenant: &Tenant, from: &str, wamid: &str, text: &str) {
-    let payload = whatsapp::webhook(
-        &tenant.phone_number_id,
-        vec![whatsapp::text(from, wamid, text)],
-        vec![],
-    );
-    let (status, body) = whatsapp::post(node, tenant, &payload).await;
-    assert_eq!(status, 200, "{body}");
-}
-
-async fn request(
-    node: &Node,
-    token: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut builder = reqwest::Client::new()
-        .request(method, node.url(path))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        builder = builder.json(&body);
-    }
-    let response = builder.send().await.expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 /// The outbound messages of the contact's conversation, from the inbox.
@@ -84,7 +57,7 @@ async fn departments_are_managed_by_supervisors_validated_and_kept_per_tenant() 
         let token = token.to_string();
         let node = &node;
         async move {
-            request(
+            api_request(
                 node,
                 &token,
                 reqwest::Method::POST,
@@ -150,7 +123,7 @@ async fn departments_are_managed_by_supervisors_validated_and_kept_per_tenant() 
     // Read by any agent of the tenant; replaced whole; removed.
     let (status, listed) = api_get(&node, &a.agent_token, "/api/v1/departments").await;
     assert_eq!((status, listed.as_array().map(Vec::len)), (200, Some(1)));
-    let (status, replaced) = request(
+    let (status, replaced) = api_request(
         &node,
         &supervisor,
         reqwest::Method::PUT,
@@ -167,7 +140,7 @@ async fn departments_are_managed_by_supervisors_validated_and_kept_per_tenant() 
         (Some("Suporte N1"), Some(0))
     );
     assert_eq!(replaced["created_at"], created["created_at"]);
-    let (status, _) = request(
+    let (status, _) = api_request(
         &node,
         &supervisor,
         reqwest::Method::PUT,
@@ -184,7 +157,7 @@ async fn departments_are_managed_by_supervisors_validated_and_kept_per_tenant() 
     assert_eq!(status, 404);
     for method in [reqwest::Method::PUT, reqwest::Method::DELETE] {
         let body = (method == reqwest::Method::PUT).then(|| json!({"name": "tomada"}));
-        let (status, _) = request(
+        let (status, _) = api_request(
             &node,
             &b_supervisor,
             method,
@@ -203,7 +176,7 @@ async fn departments_are_managed_by_supervisors_validated_and_kept_per_tenant() 
     let (_, still) = api_get(&node, &a.agent_token, "/api/v1/departments/suporte").await;
     assert_eq!(still["name"], "Suporte N1");
 
-    let (status, _) = request(
+    let (status, _) = api_request(
         &node,
         &supervisor,
         reqwest::Method::DELETE,

@@ -9,16 +9,10 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{Agent, Node, Tenant, add_agent, api_get, api_post, eventually, provision, whatsapp};
+use support::{Agent, Node, Tenant, add_agent, api_get, api_post, eventually, provision};
 
 async fn customer_writes(node: &Node, tenant: &Tenant, from: &str, wamid: &str) {
-    let payload = whatsapp::webhook(
-        &tenant.phone_number_id,
-        vec![whatsapp::text(from, wamid, "Preciso de ajuda")],
-        vec![],
-    );
-    let (status, body) = whatsapp::post(node, tenant, &payload).await;
-    assert_eq!(status, 200, "{body}");
+    support::customer_writes(node, tenant, from, wamid, "Preciso de ajuda").await;
 }
 
 /// The conversation with `contact`.

@@ -8,18 +8,7 @@ mod support;
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use support::{Agent, Node, Tenant, add_agent, api_get, api_post, provision, whatsapp};
-
-/// The contact `from` writes `text`; answers the webhook's body.
-async fn customer_writes(node: &Node, tenant: &Tenant, from: &str, wamid: &str, text: &str) {
-    let payload = whatsapp::webhook(
-        &tenant.phone_number_id,
-        vec![whatsapp::text(from, wamid, text)],
-        vec![],
-    );
-    let (status, body) = whatsapp::post(node, tenant, &payload).await;
-    assert_eq!(status, 200, "{body}");
-}
+use support::{Agent, Node, add_agent, api_get, api_post, customer_writes, provision};
 
 /// Events until one named `name` arrives; returns it.
 async fn next_named(agent: &mut Agent, name: &str) -> Value {

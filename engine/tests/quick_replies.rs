@@ -5,25 +5,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{Node, Tenant, add_agent, api_get, api_post, provision, whatsapp};
-
-async fn request(
-    node: &Node,
-    token: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut builder = reqwest::Client::new()
-        .request(method, node.url(path))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        builder = builder.json(&body);
-    }
-    let response = builder.send().await.expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
+use support::{Node, Tenant, add_agent, api_get, api_post, api_request, provision, whatsapp};
 
 async fn first_conversation(node: &Node, tenant: &Tenant, from: &str, name: &str) -> String {
     let mut message = whatsapp::text(from, "wamid.Q1", "Oi");
@@ -50,7 +32,7 @@ async fn quick_replies_are_managed_searched_rendered_and_kept_per_tenant() {
     let post = |token: String, body: Value| {
         let node = &node;
         async move {
-            request(
+            api_request(
                 node,
                 &token,
                 reqwest::Method::POST,
@@ -141,7 +123,7 @@ async fn quick_replies_are_managed_searched_rendered_and_kept_per_tenant() {
         .as_str()
         .unwrap()
         .to_string();
-    let (status, _) = request(
+    let (status, _) = api_request(
         &node,
         &supervisor,
         reqwest::Method::DELETE,
@@ -173,7 +155,7 @@ async fn quick_replies_are_managed_searched_rendered_and_kept_per_tenant() {
 
     // Edited whole; another tenant sees, renders and changes none of it.
     let id = greeting["id"].as_str().unwrap();
-    let (status, edited) = request(
+    let (status, edited) = api_request(
         &node,
         &supervisor,
         reqwest::Method::PUT,
@@ -187,7 +169,7 @@ async fn quick_replies_are_managed_searched_rendered_and_kept_per_tenant() {
     for method in [reqwest::Method::PUT, reqwest::Method::DELETE] {
         let body = (method == reqwest::Method::PUT)
             .then(|| json!({"short_code": "/oi", "content": "tomado"}));
-        let (status, _) = request(
+        let (status, _) = api_request(
             &node,
             &b_supervisor,
             method,

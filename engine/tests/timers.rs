@@ -9,17 +9,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{Node, Tenant, add_agent, api_get, api_post, eventually, provision, whatsapp};
-
-async fn customer_writes(node: &Node, tenant: &Tenant, from: &str, wamid: &str, text: &str) {
-    let payload = whatsapp::webhook(
-        &tenant.phone_number_id,
-        vec![whatsapp::text(from, wamid, text)],
-        vec![],
-    );
-    let (status, body) = whatsapp::post(node, tenant, &payload).await;
-    assert_eq!(status, 200, "{body}");
-}
+use support::{Node, Tenant, add_agent, api_get, api_post, customer_writes, eventually, provision};
 
 /// A department fed by the tenant's connection, with these SLA targets.
 async fn department_with_sla(node: &Node, tenant: &Tenant, sla: Value) {

@@ -352,6 +352,37 @@ pub async fn api_post(node: &Node, token: &str, path: &str, body: Value) -> (u16
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// A request with the agent's token and an optional JSON body; returns status and JSON body.
+pub async fn api_request(
+    node: &Node,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut builder = reqwest::Client::new()
+        .request(method, node.url(path))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        builder = builder.json(&body);
+    }
+    let response = builder.send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// The contact `from` writes `text` to the tenant's WhatsApp number (message id `wamid`); the
+/// webhook must be answered 200.
+pub async fn customer_writes(node: &Node, tenant: &Tenant, from: &str, wamid: &str, text: &str) {
+    let payload = whatsapp::webhook(
+        &tenant.phone_number_id,
+        vec![whatsapp::text(from, wamid, text)],
+        vec![],
+    );
+    let (status, body) = whatsapp::post(node, tenant, &payload).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 /// Every message of a conversation, oldest first (follows pagination).
 pub async fn all_messages(node: &Node, token: &str, conversation: &str) -> Vec<Value> {
     let mut out = Vec::new();
