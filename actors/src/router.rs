@@ -169,6 +169,13 @@ async fn run(
             )
             .await
             .map(|message| Reply::Sent(Box::new(message))),
+        Command::Requeue {
+            tenant,
+            conversation,
+        } => directory
+            .requeue(tenant, conversation)
+            .await
+            .map(|()| Reply::Done),
         Command::Ticket {
             tenant,
             conversation,

@@ -249,3 +249,34 @@ async fn a_ticket_whose_agent_does_not_reply_in_time_goes_to_another() {
     assert!(after.get("answer_by").is_none_or(Value::is_null), "{after}");
     assert_eq!(after["assignee"], bia.as_str());
 }
+
+#[tokio::test]
+async fn a_department_that_starts_distributing_gives_out_the_tickets_already_waiting() {
+    let node = Node::start().await;
+    let tenant = provision(&node, "switch").await;
+    let (ana, ana_token) = add_agent(&node, &tenant, "Ana", "agent").await;
+    let (_, supervisor) = add_agent(&node, &tenant, "Sol", "supervisor").await;
+    let body = json!({"key": "suporte", "name": "Suporte", "members": [ana],
+        "connections": [tenant.connection_id]});
+    let (status, _) = api_post(&node, &supervisor, "/api/v1/departments", body.clone()).await;
+    assert_eq!(status, 201);
+    let (_ana_socket, _) = Agent::connect(&node, &ana_token, None).await;
+    online(&node, &tenant, &[&ana]).await;
+    customer_writes(&node, &tenant, "5511983000001", "wamid.W1").await;
+    let waiting = conversation_of(&node, &tenant, "5511983000001").await;
+    assert!(waiting["assignee"].is_null(), "manual: nobody is assigned");
+
+    let mut automatic = body;
+    automatic["distribution"] = json!("round_robin");
+    automatic.as_object_mut().unwrap().remove("key");
+    let (status, changed) = support::api_request(
+        &node,
+        &supervisor,
+        reqwest::Method::PUT,
+        "/api/v1/departments/suporte",
+        Some(automatic),
+    )
+    .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(assigned(&node, &tenant, "5511983000001").await, ana);
+}

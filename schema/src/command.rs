@@ -62,6 +62,12 @@ pub enum Command {
         by: Option<AgentId>,
         change: TicketChange,
     },
+    /// The conversation's department changed how it distributes: an unassigned waiting ticket joins
+    /// the queue (the department is read afresh).
+    Requeue {
+        tenant: TenantId,
+        conversation: ConversationId,
+    },
     /// The provider's answer to a send (its message id, or the failure), recorded on the reply.
     RecordAnswer {
         tenant: TenantId,
@@ -111,6 +117,7 @@ impl Command {
             Command::Ingest { tenant, .. }
             | Command::Send { tenant, .. }
             | Command::Start { tenant, .. }
+            | Command::Requeue { tenant, .. }
             | Command::Ticket { tenant, .. }
             | Command::RecordAnswer { tenant, .. }
             | Command::Deliver { tenant, .. }
@@ -125,6 +132,7 @@ impl Command {
             Command::Ingest { conversation, .. }
             | Command::Send { conversation, .. }
             | Command::Start { conversation, .. }
+            | Command::Requeue { conversation, .. }
             | Command::Ticket { conversation, .. }
             | Command::RecordAnswer { conversation, .. } => Target::Conversation(*conversation),
             Command::Deliver { connection, .. }
@@ -149,6 +157,7 @@ impl Command {
             Command::Send { .. } => "send",
             Command::Ticket { .. } => "ticket",
             Command::Start { .. } => "start",
+            Command::Requeue { .. } => "requeue",
             Command::RecordAnswer { .. } => "record_answer",
             Command::Deliver { .. } => "deliver",
             Command::Reconnect { .. } => "reconnect",

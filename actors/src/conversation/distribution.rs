@@ -52,6 +52,23 @@ pub(super) fn queue(turn: &mut Turn, department: Option<&Department>) {
 }
 
 impl ConversationState {
+    /// The department changed how it distributes: reads it afresh and, when the ticket waits
+    /// unassigned in a department that now distributes, queues it (a turn without events).
+    pub(super) async fn requeue(&mut self) -> Result<(), ConversationError> {
+        let Some(conversation) = self.conversation.clone() else {
+            return Ok(());
+        };
+        self.department = None;
+        let department = self.department(conversation.team.as_deref()).await?;
+        let mut turn = Turn::new(conversation, false);
+        let before = turn.conversation.distribute_at;
+        queue(&mut turn, department.as_ref());
+        if turn.conversation.distribute_at == before {
+            return Ok(());
+        }
+        self.commit(turn, None).await
+    }
+
     /// Fires the distribution clocks that came due in `turn`: a ticket whose agent did not reply in
     /// time goes to another agent who can take it (it stays when nobody else can), and a waiting
     /// ticket looks for an agent.

@@ -153,6 +153,11 @@ pub enum ConversationMsg {
         ticket: Ticket,
         reply: RpcReplyPort<Result<Conversation, ConversationError>>,
     },
+    /// Its department now distributes: join the queue if the ticket waits unassigned.
+    Requeue {
+        ticket: Ticket,
+        reply: RpcReplyPort<Result<(), ConversationError>>,
+    },
     /// The due-index sweep found this conversation due at `listed`: fire what came due. Answered once
     /// committed (or when nothing was due).
     FireTimers {
@@ -299,6 +304,13 @@ impl Actor for ConversationActor {
                     return skip_expired(reply);
                 }
                 let result = state.change_ticket(by, change).await;
+                state.answer(reply, result)?;
+            }
+            ConversationMsg::Requeue { ticket, reply } => {
+                if ticket.expired() {
+                    return skip_expired(reply);
+                }
+                let result = state.requeue().await;
                 state.answer(reply, result)?;
             }
             ConversationMsg::FireTimers { listed, reply } => {

@@ -396,6 +396,19 @@ impl Directory {
         .await
     }
 
+    /// Puts an unassigned waiting ticket in its department's distribution queue (after the
+    /// department started distributing).
+    pub async fn requeue(
+        self: &Arc<Self>,
+        tenant: TenantId,
+        conversation: ConversationId,
+    ) -> Result<(), RouteError> {
+        self.request(tenant, conversation, |reply, ticket| {
+            ConversationMsg::Requeue { ticket, reply }
+        })
+        .await
+    }
+
     /// Applies a change to a conversation's ticket; answers with the conversation after it.
     pub async fn change_ticket(
         self: &Arc<Self>,

@@ -110,7 +110,12 @@ pub async fn create(
     let now = Timestamp::now();
     let department = checked(&state, &agent, key.clone(), request, now, now).await?;
     match state.store.create_department(&department).await {
-        Ok(()) => Ok((StatusCode::CREATED, axum::Json(department))),
+        Ok(()) => {
+            if department.distribution != Mode::Manual {
+                requeue_waiting(&state, &department);
+            }
+            Ok((StatusCode::CREATED, axum::Json(department)))
+        }
         Err(schema::store::StoreError::Conflict(_)) => Err(exists()),
         Err(error) => Err(error.into()),
     }
@@ -140,6 +145,12 @@ pub async fn replace(
     )
     .await?;
     state.store.put_department(&department).await?;
+    if department.distribution != before.distribution
+        || department.members != before.members
+        || department.agent_capacity != before.agent_capacity
+    {
+        requeue_waiting(&state, &department);
+    }
     Ok(axum::Json(department))
 }
 
@@ -209,6 +220,70 @@ async fn checked(
         }
     }
     Ok(department)
+}
+
+/// Most waiting tickets a department change puts back in the queue at once.
+const MAX_REQUEUED: usize = 1000;
+
+/// After a change of how a department distributes (its mode, members or capacity), its unassigned
+/// waiting tickets join (or leave) the queue, each through its conversation's owner, in the
+/// background: the change itself is already stored. Tickets beyond the newest [`MAX_REQUEUED`] join
+/// when next touched.
+fn requeue_waiting(state: &AppState, department: &Department) {
+    let (state, tenant, key) = (state.clone(), department.tenant_id, department.key.clone());
+    tokio::spawn(async move {
+        let view = schema::store::InboxView::Team(key.clone());
+        let mut cursor = None;
+        let mut waiting = Vec::new();
+        // Resolved tickets are in the view too: at most this many pages are read.
+        for _page in 0..50 {
+            if waiting.len() >= MAX_REQUEUED {
+                break;
+            }
+            let page = match state.store.inbox(tenant, &view, cursor, 200).await {
+                Ok(page) => page,
+                Err(error) => {
+                    tracing::warn!(%tenant, department = %key, %error, "waiting tickets not requeued");
+                    return;
+                }
+            };
+            let Some(last) = page.last() else { break };
+            cursor = Some(schema::store::InboxCursor {
+                last_activity_at: last.last_activity_at,
+                conversation_id: last.id,
+            });
+            let full = page.len() == 200;
+            waiting.extend(
+                page.into_iter()
+                    .filter(|c| {
+                        c.assignee.is_none() && !schema::helpdesk::ticket::is_closed(c.status)
+                    })
+                    .map(|c| c.id),
+            );
+            if !full {
+                break;
+            }
+        }
+        waiting.truncate(MAX_REQUEUED);
+        let commands = std::sync::Arc::clone(&state.commands);
+        futures::StreamExt::for_each_concurrent(
+            futures::stream::iter(waiting),
+            8,
+            |conversation| {
+                let commands = std::sync::Arc::clone(&commands);
+                async move {
+                    let command = schema::command::Command::Requeue {
+                        tenant,
+                        conversation,
+                    };
+                    if let Err(error) = commands.execute(command, std::time::Instant::now()).await {
+                        tracing::warn!(%tenant, %conversation, %error, "ticket not requeued");
+                    }
+                }
+            },
+        )
+        .await;
+    });
 }
 
 async fn existing(state: &AppState, agent: &Agent, key: &str) -> Result<Department, ApiError> {
