@@ -11,7 +11,7 @@ use crate::turn::{
 };
 use jiff::Timestamp;
 use schema::events::ConversationEvent;
-use schema::helpdesk::change;
+use schema::helpdesk::lifecycle;
 use schema::helpdesk::sla::TicketSla;
 use schema::helpdesk::ticket::{self, OnInbound, ReopenPolicy};
 use schema::inbound::{InboundEvent, InboundMessage, InboundStatus};
@@ -448,15 +448,15 @@ fn customer_wrote(
     new_ticket: &mut Option<u64>,
 ) {
     let was_closed = ticket::is_closed(turn.conversation.status);
-    let (events, outcome) = change::customer_wrote(&mut turn.conversation, policy);
+    let (events, outcome) = lifecycle::customer_wrote(&mut turn.conversation, policy);
     for event in events {
         turn.push(event);
     }
     if outcome == OnInbound::NewTicket {
         let events = match new_ticket.take() {
-            Some(number) => change::start_ticket(&mut turn.conversation, number, None, turn.now),
+            Some(number) => lifecycle::start_ticket(&mut turn.conversation, number, None, turn.now),
             // Only when the policy changed between the check and here: reopen instead.
-            None => change::customer_wrote(&mut turn.conversation, ReopenPolicy::Reopen).0,
+            None => lifecycle::customer_wrote(&mut turn.conversation, ReopenPolicy::Reopen).0,
         };
         for event in events {
             turn.push(event);

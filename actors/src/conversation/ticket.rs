@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use schema::AgentId;
 use schema::events::ConversationEvent;
 use schema::helpdesk::change::{self, TicketChange};
+use schema::helpdesk::lifecycle;
 use schema::helpdesk::sla::{SlaOutcome, TicketSla};
 use schema::helpdesk::ticket::is_closed;
 use schema::records::{Conversation, ConversationStatus};
@@ -86,7 +87,7 @@ impl ConversationState {
                 .map_err(super::store_error);
         };
         let mut turn = Turn::new(conversation, false);
-        let events = change::timers_due(&mut turn.conversation, turn.now);
+        let events = lifecycle::timers_due(&mut turn.conversation, turn.now);
         for event in events {
             count_sla(&event);
             turn.push(event);

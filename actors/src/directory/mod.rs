@@ -8,6 +8,9 @@
 //! **Architecture Invariant:** entries are keyed by (tenant, entity): a request carrying tenant A can
 //! never reach an actor of tenant B, even with B's conversation id.
 
+mod helpdesk;
+
+pub(crate) use helpdesk::Reservation;
 mod outbox;
 mod placement;
 mod timers;
@@ -27,9 +30,8 @@ use schema::bus::EventBus;
 use schema::channel::ChannelClient;
 use schema::cluster::ShardId;
 use schema::command::CommandError;
-use schema::helpdesk::change::TicketChange;
 use schema::inbound::InboundEvent;
-use schema::records::{Conversation, Message, MessageContent};
+use schema::records::{Message, MessageContent};
 use schema::store::{Store, StoreError};
 use schema::{AgentId, ConnectionId, ConversationId, TenantId};
 use std::sync::Arc;
@@ -204,19 +206,6 @@ impl Entity {
 
 type Slot<M> = Arc<OnceCell<ActorRef<M>>>;
 
-/// One ticket counted for an agent by distribution until its commit lands; released when dropped.
-pub(crate) struct Reservation {
-    directory: Arc<Directory>,
-    tenant: TenantId,
-    agent: AgentId,
-}
-
-impl Drop for Reservation {
-    fn drop(&mut self) {
-        self.directory.release_load(self.tenant, self.agent);
-    }
-}
-
 /// Entity key → running actor.
 pub struct Directory {
     services: Services,
@@ -240,12 +229,8 @@ pub struct Directory {
     cluster: std::sync::OnceLock<placement::ClusterLink>,
     /// Due conversations whose firing failed, with when the sweep may try again (see `timers.rs`).
     timer_backoff: timers::Backoff,
-    /// The agent round robin chose last, per (tenant, department), on this node.
-    last_distributed: DashMap<(TenantId, String), AgentId>,
-    /// One distribution decision at a time per (tenant, department) on this node.
-    distribution_locks: DashMap<(TenantId, String), Arc<tokio::sync::Mutex<()>>>,
-    /// Tickets distribution gave an agent whose commits have not landed yet.
-    reserved_loads: DashMap<(TenantId, AgentId), usize>,
+    /// Distribution's state on this node (see `helpdesk.rs`).
+    distribution: helpdesk::Distribution,
 }
 
 impl Directory {
@@ -261,60 +246,10 @@ impl Directory {
             outbound: Default::default(),
             cluster: std::sync::OnceLock::new(),
             timer_backoff: Default::default(),
-            last_distributed: DashMap::new(),
-            distribution_locks: DashMap::new(),
-            reserved_loads: DashMap::new(),
+            distribution: Default::default(),
             remote_deliveries: Arc::new(Semaphore::new(services.config.max_queued_sends.max(1))),
             services,
         }
-    }
-
-    /// The agent round robin chose last for a department on this node.
-    pub(crate) fn last_distributed(&self, key: &(TenantId, String)) -> Option<AgentId> {
-        self.last_distributed.get(key).map(|entry| *entry.value())
-    }
-
-    pub(crate) fn distributed(&self, key: (TenantId, String), agent: AgentId) {
-        self.last_distributed.insert(key, agent);
-    }
-
-    /// The lock that makes distribution decisions for a department one at a time on this node.
-    pub(crate) fn distribution_lock(
-        &self,
-        key: &(TenantId, String),
-    ) -> Arc<tokio::sync::Mutex<()>> {
-        Arc::clone(
-            self.distribution_locks
-                .entry(key.clone())
-                .or_default()
-                .value(),
-        )
-    }
-
-    /// Tickets just given to `agent` whose commits have not landed.
-    pub(crate) fn reserved_load(&self, tenant: TenantId, agent: AgentId) -> usize {
-        self.reserved_loads
-            .get(&(tenant, agent))
-            .map_or(0, |entry| *entry.value())
-    }
-
-    /// Counts one more ticket for `agent` until the returned reservation is dropped (after the
-    /// turn's commit, or with the actor's state if the turn never finishes).
-    pub(crate) fn reserve_load(self: &Arc<Self>, tenant: TenantId, agent: AgentId) -> Reservation {
-        *self.reserved_loads.entry((tenant, agent)).or_insert(0) += 1;
-        Reservation {
-            directory: Arc::clone(self),
-            tenant,
-            agent,
-        }
-    }
-
-    fn release_load(&self, tenant: TenantId, agent: AgentId) {
-        self.reserved_loads
-            .remove_if_mut(&(tenant, agent), |_, count| {
-                *count = count.saturating_sub(1);
-                *count == 0
-            });
     }
 
     pub fn services(&self) -> &Services {
@@ -367,60 +302,6 @@ impl Directory {
                 agent,
                 content: content.clone(),
                 client_message_id: client_message_id.clone(),
-                ticket,
-                reply,
-            }
-        })
-        .await
-    }
-
-    /// Starts a conversation from our side (or writes into the existing one); answers with the stored
-    /// `pending` message.
-    pub async fn start(
-        self: &Arc<Self>,
-        tenant: TenantId,
-        conversation: ConversationId,
-        opening: crate::conversation::Opening,
-        content: MessageContent,
-        client_message_id: Option<String>,
-    ) -> Result<Message, RouteError> {
-        self.request(tenant, conversation, |reply, ticket| {
-            ConversationMsg::Start {
-                opening: opening.clone(),
-                content: content.clone(),
-                client_message_id: client_message_id.clone(),
-                ticket,
-                reply,
-            }
-        })
-        .await
-    }
-
-    /// Puts an unassigned waiting ticket in its department's distribution queue (after the
-    /// department started distributing).
-    pub async fn requeue(
-        self: &Arc<Self>,
-        tenant: TenantId,
-        conversation: ConversationId,
-    ) -> Result<(), RouteError> {
-        self.request(tenant, conversation, |reply, ticket| {
-            ConversationMsg::Requeue { ticket, reply }
-        })
-        .await
-    }
-
-    /// Applies a change to a conversation's ticket; answers with the conversation after it.
-    pub async fn change_ticket(
-        self: &Arc<Self>,
-        tenant: TenantId,
-        conversation: ConversationId,
-        by: Option<AgentId>,
-        change: TicketChange,
-    ) -> Result<Conversation, RouteError> {
-        self.request(tenant, conversation, |reply, ticket| {
-            ConversationMsg::Ticket {
-                by,
-                change: change.clone(),
                 ticket,
                 reply,
             }

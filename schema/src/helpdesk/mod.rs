@@ -5,6 +5,7 @@
 pub mod change;
 pub mod distribution;
 pub mod hours;
+pub mod lifecycle;
 pub mod quick_reply;
 pub mod sla;
 pub mod ticket;
