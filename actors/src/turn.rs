@@ -72,7 +72,7 @@ impl Turn {
     /// whose clock is behind) never dates an event before the ones already in its stream, so stores
     /// that order a tenant's feed by time keep each conversation's events in seq order.
     pub(crate) fn stamp(&mut self, at: Timestamp) {
-        let clock = at.as_microsecond().try_into().unwrap_or(i64::MAX);
+        let clock = at.as_microsecond();
         self.conversation.stamp_us = clock.max(self.conversation.stamp_us.saturating_add(1));
         if self.events.is_empty() {
             return;

@@ -80,6 +80,10 @@ entity_id!(
     /// An internal note on a ticket.
     NoteId
 );
+entity_id!(
+    /// A contact: one customer of a tenant, with an address on one or more channels.
+    ContactId
+);
 
 /// Namespace for deriving conversation ids; never change it, ids on disk depend on it.
 const CONVERSATION_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2b9e_8a4d_4c7e_9b3f_1d2a_5e6f_7a80);
@@ -94,6 +98,21 @@ impl ConversationId {
         name.extend_from_slice(connection.as_bytes());
         name.extend_from_slice(contact_address.as_bytes());
         Self(Uuid::new_v5(&CONVERSATION_NAMESPACE, &name))
+    }
+}
+
+/// Namespace for deriving the id of a contact created for an address; never change it.
+const CONTACT_NAMESPACE: Uuid = Uuid::from_u128(0x2d7e_91c4_5b3a_4f08_a6e1_0c9d_84b2_f317);
+
+impl ContactId {
+    /// The contact created for `address_key` (`whatsapp:5511999990000`) when it first wrote:
+    /// deterministic, so two conversations of one new customer (two numbers of the tenant) create
+    /// one contact. A merge may later move the address to another contact.
+    pub fn for_address(tenant: TenantId, address_key: &str) -> Self {
+        let mut name = Vec::with_capacity(16 + address_key.len());
+        name.extend_from_slice(tenant.as_bytes());
+        name.extend_from_slice(address_key.as_bytes());
+        Self(Uuid::new_v5(&CONTACT_NAMESPACE, &name))
     }
 }
 

@@ -23,6 +23,7 @@ pub mod channel;
 pub mod cluster;
 pub mod command;
 pub mod connection;
+pub mod contact;
 pub mod department;
 pub mod events;
 #[cfg(feature = "fixtures")]
@@ -37,4 +38,4 @@ pub mod records;
 pub mod store;
 pub mod ws;
 
-pub use ids::{AgentId, ConnectionId, ConversationId, MessageId, NoteId, Seq, TenantId};
+pub use ids::{AgentId, ConnectionId, ContactId, ConversationId, MessageId, NoteId, Seq, TenantId};

@@ -86,19 +86,20 @@ impl ConversationState {
         if turn.conversation.answer_by.is_some_and(|by| by <= now) {
             turn.conversation.answer_by = None;
             let current = turn.conversation.assignee;
-            if current.is_some() && department.reassign_after_secs.is_some() {
-                if let Some(next) = self.choose_agent(&department, now, current).await? {
-                    let transfer = TicketChange::Assign {
-                        assignee: Some(next),
-                    };
-                    let events = change::apply(&mut turn.conversation, transfer, None, now)
-                        .map_err(|refused| ConversationError::Invalid(refused.to_string()))?;
-                    for event in events {
-                        turn.push(event);
-                    }
-                    turn.conversation.answer_by = answer_by(&department, now);
-                    metrics::counter!("conversa_distribution_reassigned_total").increment(1);
+            if current.is_some()
+                && department.reassign_after_secs.is_some()
+                && let Some(next) = self.choose_agent(&department, now, current).await?
+            {
+                let transfer = TicketChange::Assign {
+                    assignee: Some(next),
+                };
+                let events = change::apply(&mut turn.conversation, transfer, None, now)
+                    .map_err(|refused| ConversationError::Invalid(refused.to_string()))?;
+                for event in events {
+                    turn.push(event);
                 }
+                turn.conversation.answer_by = answer_by(&department, now);
+                metrics::counter!("conversa_distribution_reassigned_total").increment(1);
             }
         }
         if turn.conversation.distribute_at.is_some_and(|at| at <= now) {

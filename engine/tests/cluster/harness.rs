@@ -168,7 +168,7 @@ impl Cluster {
                     owned.push(metric(node, "conversa_cluster_shards_owned").await);
                 }
                 let total: f64 = owned.iter().sum();
-                if total != 256.0 || owned.iter().any(|o| *o == 0.0) {
+                if total != 256.0 || owned.contains(&0.0) {
                     *last.lock().unwrap() = None;
                     return None;
                 }

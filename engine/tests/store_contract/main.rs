@@ -16,6 +16,7 @@
 mod backends;
 mod cases;
 mod cluster_cases;
+mod contact_cases;
 mod helpdesk_cases;
 mod node_e2e;
 mod services;
@@ -163,6 +164,17 @@ fn main() -> std::process::ExitCode {
             let (lazy, runtime, run) = (Arc::clone(lazy), Arc::clone(&runtime), *run);
             trials.push(Trial::test(
                 format!("contract::{}::cluster::{case}", lazy.name),
+                move || {
+                    let backend = lazy.get(&runtime)?;
+                    runtime.block_on(run(backend));
+                    Ok(())
+                },
+            ));
+        }
+        for (case, run) in contact_cases::CASES {
+            let (lazy, runtime, run) = (Arc::clone(lazy), Arc::clone(&runtime), *run);
+            trials.push(Trial::test(
+                format!("contract::{}::contacts::{case}", lazy.name),
                 move || {
                     let backend = lazy.get(&runtime)?;
                     runtime.block_on(run(backend));

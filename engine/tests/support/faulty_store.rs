@@ -6,10 +6,11 @@
 use async_trait::async_trait;
 use engine::storage::embedded::EmbeddedStore;
 use jiff::Timestamp;
+use schema::contact::{ContactAddress, ContactRecord, ContactWrite};
 use schema::events::EventEnvelope;
 use schema::records::*;
 use schema::store::*;
-use schema::{ConnectionId, ConversationId, Seq, TenantId};
+use schema::{ConnectionId, ContactId, ConversationId, Seq, TenantId};
 use std::sync::Arc;
 
 pub struct FaultyStore(pub Arc<EmbeddedStore>, pub Arc<LoadFault>, pub Arc<Faults>);
@@ -317,5 +318,47 @@ impl PresenceStore for FaultyStore {
 
     async fn presence(&self, t: TenantId) -> StoreResult<Vec<schema::presence::Presence>> {
         self.0.presence(t).await
+    }
+}
+
+#[async_trait]
+impl ContactStore for FaultyStore {
+    async fn contact(&self, t: TenantId, id: ContactId) -> StoreResult<Option<ContactRecord>> {
+        self.0.contact(t, id).await
+    }
+
+    async fn contact_by_address(
+        &self,
+        t: TenantId,
+        a: &ContactAddress,
+    ) -> StoreResult<Option<ContactRecord>> {
+        self.0.contact_by_address(t, a).await
+    }
+
+    async fn ensure_contact(&self, c: &ContactRecord) -> StoreResult<()> {
+        self.0.ensure_contact(c).await
+    }
+
+    async fn write_contacts(&self, t: TenantId, w: &[ContactWrite]) -> StoreResult<()> {
+        self.0.write_contacts(t, w).await
+    }
+
+    async fn contacts(
+        &self,
+        t: TenantId,
+        after: Option<ContactId>,
+        limit: usize,
+    ) -> StoreResult<Vec<ContactRecord>> {
+        self.0.contacts(t, after, limit).await
+    }
+
+    async fn search_contacts(
+        &self,
+        t: TenantId,
+        prefix: &str,
+        after: Option<&TermCursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, ContactRecord)>> {
+        self.0.search_contacts(t, prefix, after, limit).await
     }
 }

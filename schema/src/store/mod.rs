@@ -4,6 +4,7 @@
 //!
 //! - [`AccountStore`]: tenants and agents;
 //! - [`ConnectionStore`]: channel connections and the provider address each owns;
+//! - [`ContactStore`]: contacts, found by id, address or search words;
 //! - [`ConversationStore`]: conversations, their event streams and messages, the inbox, ticket numbers;
 //! - [`DepartmentStore`]: departments, each stored whole;
 //! - [`QuickReplyStore`]: quick replies, each stored whole;
@@ -33,6 +34,7 @@
 
 mod accounts;
 mod connections;
+mod contacts;
 mod conversations;
 mod departments;
 mod feed;
@@ -42,6 +44,7 @@ mod timers;
 
 pub use accounts::AccountStore;
 pub use connections::ConnectionStore;
+pub use contacts::{ContactStore, MAX_CONTACT_PAGE, TermCursor};
 pub use conversations::ConversationStore;
 pub use departments::DepartmentStore;
 pub use feed::{FEED_SETTLE_SECS, FeedCursor, FeedPage, FeedStore, MAX_FEED_PAGE};
@@ -60,6 +63,7 @@ use serde::{Deserialize, Serialize};
 pub trait Store:
     AccountStore
     + ConnectionStore
+    + ContactStore
     + ConversationStore
     + DepartmentStore
     + FeedStore
@@ -72,6 +76,7 @@ pub trait Store:
 impl<T> Store for T where
     T: AccountStore
         + ConnectionStore
+        + ContactStore
         + ConversationStore
         + DepartmentStore
         + FeedStore

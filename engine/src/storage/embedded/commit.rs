@@ -31,6 +31,10 @@ pub(super) enum Write {
     /// A plain record write to a keyspace of no other table's concern (quick replies).
     Put(&'static str, Vec<u8>, Vec<u8>),
     Remove(&'static str, Vec<u8>),
+    /// Create the contact of an address unless the address is held.
+    EnsureContact(Box<schema::contact::ContactRecord>),
+    /// Contact writes applied together or not at all.
+    Contacts(TenantId, Vec<schema::contact::ContactWrite>),
 }
 
 pub(super) struct Pending {
@@ -49,6 +53,7 @@ struct Taken {
     feed_heads: HashMap<TenantId, u64>,
     /// Last ticket number per tenant.
     tickets: HashMap<TenantId, u64>,
+    contacts: super::contacts::ContactsTaken,
 }
 
 pub(super) fn run_committer(
@@ -109,6 +114,7 @@ fn stage(
         claimed_addresses,
         feed_heads,
         tickets,
+        contacts,
     } = taken;
     match write {
         Write::Commit(commit) => {
@@ -339,6 +345,12 @@ fn stage(
         }
         Write::Remove(table, key) => {
             batch.remove(tables.plain(table)?, key);
+        }
+        Write::EnsureContact(contact) => {
+            super::contacts::stage_ensure(tables, batch, &contact, contacts)?;
+        }
+        Write::Contacts(tenant, writes) => {
+            super::contacts::stage_writes(tables, batch, tenant, &writes, contacts)?;
         }
         Write::TicketNumber(tenant) => {
             let key = keys::counter(tenant, "ticket");

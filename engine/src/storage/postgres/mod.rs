@@ -34,6 +34,7 @@ use uuid::Uuid;
 mod accounts;
 mod cluster;
 mod commit;
+mod contacts;
 mod feed;
 mod presence;
 mod quick_replies;

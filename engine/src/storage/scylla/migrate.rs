@@ -45,6 +45,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "presence",
         include_str!("../../../../schema/cql/0007_presence.cql"),
     ),
+    (
+        8,
+        "contacts",
+        include_str!("../../../../schema/cql/0008_contacts.cql"),
+    ),
 ];
 
 /// Creates the keyspace when `create_replication` is given, then applies what is missing.

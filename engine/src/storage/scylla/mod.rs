@@ -20,6 +20,7 @@ mod accounts;
 mod cluster;
 mod commit;
 mod connect;
+mod contacts;
 mod feed;
 mod migrate;
 mod presence;

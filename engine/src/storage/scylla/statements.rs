@@ -64,6 +64,32 @@ statements! {
     select_quick_replies = "SELECT body FROM {ks}.quick_replies WHERE tenant_id = ?";
     delete_quick_reply = "DELETE FROM {ks}.quick_replies WHERE tenant_id = ? AND id = ?";
 
+    select_contact = "SELECT body FROM {ks}.contacts WHERE tenant_id = ? AND bucket = ? AND id = ?";
+    select_contacts_after = "SELECT body FROM {ks}.contacts WHERE tenant_id = ? AND bucket = ? \
+                             AND id > ? LIMIT ?";
+    create_contact = "INSERT INTO {ks}.contacts (tenant_id, bucket, id, version, body) \
+                      VALUES (?, ?, ?, ?, ?) IF NOT EXISTS";
+    update_contact = "UPDATE {ks}.contacts SET version = ?, body = ? \
+                      WHERE tenant_id = ? AND bucket = ? AND id = ? IF version = ?";
+    delete_contact = "DELETE FROM {ks}.contacts WHERE tenant_id = ? AND bucket = ? AND id = ?";
+    select_contact_holder = "SELECT contact_id, WRITETIME(contact_id) FROM {ks}.contact_addresses \
+                             WHERE tenant_id = ? AND address = ?";
+    claim_contact_address = "INSERT INTO {ks}.contact_addresses (tenant_id, address, contact_id) \
+                             VALUES (?, ?, ?) IF NOT EXISTS";
+    move_contact_address = "UPDATE {ks}.contact_addresses SET contact_id = ? \
+                            WHERE tenant_id = ? AND address = ? IF contact_id = ?";
+    release_contact_address = "DELETE FROM {ks}.contact_addresses WHERE tenant_id = ? AND address = ? \
+                               IF contact_id = ?";
+    insert_contact_term = "INSERT INTO {ks}.contact_terms (tenant_id, prefix, term, contact_id) \
+                           VALUES (?, ?, ?, ?)";
+    delete_contact_term = "DELETE FROM {ks}.contact_terms WHERE tenant_id = ? AND prefix = ? \
+                           AND term = ? AND contact_id = ?";
+    search_contact_terms = "SELECT term, contact_id FROM {ks}.contact_terms WHERE tenant_id = ? \
+                            AND prefix = ? AND term >= ? AND term < ? LIMIT ?";
+    search_contact_terms_after = "SELECT term, contact_id FROM {ks}.contact_terms \
+                                  WHERE tenant_id = ? AND prefix = ? \
+                                  AND (term, contact_id) > (?, ?) AND (term) < (?) LIMIT ?";
+
     insert_department = "INSERT INTO {ks}.departments (tenant_id, key, body) VALUES (?, ?, ?)";
     create_department = "INSERT INTO {ks}.departments (tenant_id, key, body) VALUES (?, ?, ?) \
                          IF NOT EXISTS";
