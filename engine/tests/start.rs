@@ -68,6 +68,58 @@ async fn an_agent_starts_a_conversation_with_a_template_and_the_contacts_reply_l
     })
     .await;
 
+    // The conversation's customer now has a contact.
+    let (status, joana) = api_get(
+        &node,
+        &token,
+        &format!("/api/v1/conversations/{conversation}/contact"),
+    )
+    .await;
+    assert_eq!((status, &joana["name"]), (200, &json!("Joana")), "{joana}");
+
+    // Starting with an existing contact, named by id.
+    let (status, pedro) = api_post(
+        &node,
+        &token,
+        "/api/v1/contacts",
+        json!({"name": "Pedro", "addresses": [{"channel": "whatsapp", "address": "5511966665555"}]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{pedro}");
+    let template = json!({"template": {"name": "boas_vindas", "language": "pt_BR"}});
+    let (status, with_pedro) = start(
+        token.clone(),
+        json!({"connection_id": tenant.connection_id, "contact": {"id": pedro["id"]},
+        "message": template}),
+    )
+    .await;
+    assert_eq!(status, 202, "{with_pedro}");
+    let (_, created) = api_get(
+        &node,
+        &token,
+        &format!(
+            "/api/v1/conversations/{}",
+            with_pedro["conversation_id"].as_str().expect("id")
+        ),
+    )
+    .await;
+    assert_eq!(
+        created["contact"],
+        json!({"address": "5511966665555", "name": "Pedro"})
+    );
+    for (contact, expected) in [
+        (json!({"id": pedro["id"], "address": "5511966665555"}), 400),
+        (json!({}), 400),
+        (json!({"id": uuid::Uuid::now_v7()}), 404),
+    ] {
+        let (status, answer) = start(
+            token.clone(),
+            json!({"connection_id": tenant.connection_id, "contact": contact, "message": template}),
+        )
+        .await;
+        assert_eq!(status, expected, "{contact}: {answer}");
+    }
+
     // The contact answers: the same conversation.
     let payload = whatsapp::webhook(
         &tenant.phone_number_id,
@@ -77,7 +129,7 @@ async fn an_agent_starts_a_conversation_with_a_template_and_the_contacts_reply_l
     let (status, _) = whatsapp::post(&node, &tenant, &payload).await;
     assert_eq!(status, 200);
     let (_, inbox) = api_get(&node, &token, "/api/v1/conversations").await;
-    assert_eq!(inbox["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(inbox["items"].as_array().map(Vec::len), Some(2));
     assert_eq!(inbox["items"][0]["id"], conversation.as_str());
 
     // With the window open, a start with text writes into it.
@@ -123,4 +175,11 @@ async fn an_agent_starts_a_conversation_with_a_template_and_the_contacts_reply_l
     )
     .await;
     assert_eq!(status, 404, "another tenant's connection");
+    let (status, _) = start(
+        other.agent_token.clone(),
+        json!({"connection_id": other.connection_id, "contact": {"id": pedro["id"]},
+        "message": {"text": "x"}}),
+    )
+    .await;
+    assert_eq!(status, 404, "another tenant's contact");
 }

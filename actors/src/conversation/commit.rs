@@ -9,6 +9,7 @@ use crate::turn::Turn;
 use jiff::Timestamp;
 use ractor::{ActorProcessingErr, RpcReplyPort};
 use schema::bus::Published;
+use schema::contact::{Channel, ContactAddress, ContactRecord};
 use schema::records::Conversation;
 use schema::store::{ConversationCommit, Store, StoreError};
 use schema::{ConversationId, TenantId};
@@ -26,6 +27,10 @@ impl ConversationState {
         request_id: Option<Arc<str>>,
     ) -> Result<(), ConversationError> {
         let started = Instant::now();
+        if turn.previous.is_none() {
+            // A new conversation: its customer has a contact before anything of it is stored.
+            self.ensure_contact(&turn.conversation).await?;
+        }
         turn.stamp(Timestamp::now());
         let commit = ConversationCommit {
             conversation: turn.conversation.clone(),
@@ -63,6 +68,28 @@ impl ConversationState {
             bus.publish(Published::new(envelope, durable_at, request_id.clone()));
         }
         Ok(())
+    }
+
+    /// Creates the contact of a new conversation's customer unless their address has one (a read when
+    /// it has; idempotent, so a retried first turn creates nothing twice).
+    async fn ensure_contact(&self, conversation: &Conversation) -> Result<(), ConversationError> {
+        let store = self.store();
+        let connection = store
+            .connection(conversation.connection_id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ConversationError::Invalid("the connection was removed".into()))?;
+        let address = ContactAddress::new(
+            Channel::of(connection.provider),
+            conversation.contact.address.clone(),
+        );
+        let contact = ContactRecord::for_address(
+            conversation.tenant_id,
+            address,
+            conversation.contact.name.clone(),
+            Timestamp::now(),
+        );
+        store.ensure_contact(&contact).await.map_err(store_error)
     }
 
     /// Answers the caller, then fails the actor if the store failed: its cached state may no longer

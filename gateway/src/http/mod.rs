@@ -1,6 +1,7 @@
 //! The HTTP router: every route of the node and the layers around them.
 
 pub mod admin;
+pub mod contacts;
 pub mod conversations;
 pub mod departments;
 pub mod media;
@@ -77,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tickets::routes())
         .merge(departments::routes())
         .merge(quick_replies::routes())
+        .merge(contacts::routes())
         .merge(presence::routes())
         .fallback(not_found)
         .layer(axum::middleware::map_response(nosniff))

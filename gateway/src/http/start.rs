@@ -32,9 +32,11 @@ pub struct StartRequest {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContactRequest {
-    /// The contact's address on the channel: a phone number for WhatsApp (`+55 11 98888-7777` or
-    /// digits), the page- or account-scoped id for Messenger and Instagram.
-    address: String,
+    /// An existing contact (`/api/v1/contacts`): its address on the connection's channel is used.
+    id: Option<schema::ContactId>,
+    /// Or a new contact's address on the channel: a phone number for WhatsApp (`+55 11 98888-7777`
+    /// or digits), the page- or account-scoped id for Messenger and Instagram.
+    address: Option<String>,
     name: Option<String>,
 }
 
@@ -44,7 +46,8 @@ pub struct Started {
     pub message: schema::records::Message,
 }
 
-/// `POST /api/v1/conversations` `{"connection_id", "contact": {"address", "name"?}, "message": {…}}`
+/// `POST /api/v1/conversations` `{"connection_id", "contact": {"id"} | {"address", "name"?},
+/// "message": {…}}`
 /// → 202 with the conversation and the stored `pending` message.
 pub async fn start(
     State(state): State<AppState>,
@@ -98,10 +101,41 @@ pub async fn start(
             "this connection is paused",
         ));
     }
-    let address = contact_address(connection.provider, &request.contact.address)?;
+    let (address, name) = match (request.contact.id, request.contact.address) {
+        (Some(id), None) => {
+            let contact = state
+                .store
+                .contact(agent.tenant_id, id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::not_found("contact_not_found", "no such contact in this tenant")
+                })?;
+            let channel = schema::contact::Channel::of(connection.provider);
+            let address = contact
+                .addresses
+                .iter()
+                .find(|a| a.channel == channel)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "contact_has_no_address",
+                        format!("the contact has no {} address", channel.as_str()),
+                    )
+                })?;
+            (address.address.clone(), contact.name.clone())
+        }
+        (None, Some(address)) => (contact_address(connection.provider, &address)?, None),
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_contact",
+                "name the contact by id or by address, one of the two",
+            ));
+        }
+    };
     let name = request
         .contact
         .name
+        .or(name)
         .map(|n| n.trim().chars().take(128).collect::<String>())
         .filter(|n| !n.is_empty());
     let content = match requested_content(request.message.clone())? {

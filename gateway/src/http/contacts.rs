@@ -1,0 +1,516 @@
+//! `/api/v1/contacts…`: the tenant's customers. Every customer who writes (or is written to first) gets
+//! a contact with that address; agents search them by name, phone or email, edit them, add notes and
+//! list their conversations across connections; admins and supervisors merge and delete them. Every
+//! role reads; auditors change nothing. The tenant always comes from the authenticated agent.
+//!
+//! Edits name the `version` they were made on when the client has one (409 `version_conflict` when
+//! another edit came first); without it the edit applies to the newest version.
+
+use crate::AppState;
+use crate::auth::{AuthenticatedAgent, may_manage_helpdesk};
+use crate::error::ApiError;
+use crate::http::admin::json_body;
+use crate::http::conversations::conversation;
+use crate::http::parse_id;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jiff::Timestamp;
+use schema::ContactId;
+use schema::api::Page;
+use schema::contact::{
+    self, Channel, ContactAddress, ContactNote, ContactRecord, ContactWrite, MAX_NOTES,
+};
+use schema::records::{Agent, AgentRole, Conversation};
+use schema::store::{StoreError, TermCursor};
+use serde::{Deserialize, Deserializer};
+use std::collections::{BTreeMap, HashSet};
+
+const DEFAULT_PAGE: usize = 50;
+/// Store pages one search request reads at most (each up to the page size) before answering with
+/// what it found and a cursor.
+const SEARCH_ROUNDS: usize = 8;
+/// Attempts of an edit that names no version, when other edits keep coming first.
+const EDIT_TRIES: usize = 3;
+
+/// The contact routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/contacts", get(list).post(create))
+        .route(
+            "/api/v1/contacts/{id}",
+            get(get_one).patch(edit).delete(remove),
+        )
+        .route("/api/v1/contacts/{id}/notes", post(add_note))
+        .route("/api/v1/contacts/{id}/merge", post(merge))
+        .route("/api/v1/contacts/{id}/conversations", get(conversations))
+        .route("/api/v1/conversations/{id}/contact", get(of_conversation))
+}
+
+/// A field that may be absent (unchanged), `null` (cleared) or a value.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// The body of a create (every field optional but one address) or an edit (only what changes).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ContactRequest {
+    #[serde(default, deserialize_with = "present")]
+    name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    email: Option<Option<String>>,
+    addresses: Option<Vec<ContactAddress>>,
+    /// Keys to set; a `null` value removes the key.
+    custom_fields: Option<BTreeMap<String, serde_json::Value>>,
+    tags: Option<Vec<String>>,
+    /// The version the edit was made on (edits only).
+    version: Option<u64>,
+}
+
+impl ContactRequest {
+    fn apply(self, contact: &mut ContactRecord) -> Result<(), ApiError> {
+        if let Some(name) = self.name {
+            contact.name = name.map(|n| n.trim().to_string());
+        }
+        if let Some(email) = self.email {
+            contact.email = email.map(|e| e.trim().to_lowercase());
+        }
+        if let Some(addresses) = self.addresses {
+            contact.addresses = addresses;
+        }
+        for (key, value) in self.custom_fields.unwrap_or_default() {
+            match value {
+                serde_json::Value::Null => contact.custom_fields.remove(&key),
+                value => contact.custom_fields.insert(key, value),
+            };
+        }
+        if let Some(tags) = self.tags {
+            let mut normalized = Vec::with_capacity(tags.len());
+            for tag in tags {
+                let tag = schema::helpdesk::change::tag(&tag)
+                    .map_err(|e| ApiError::bad_request("invalid_tag", e.to_string()))?;
+                if !normalized.contains(&tag) {
+                    normalized.push(tag);
+                }
+            }
+            contact.tags = normalized;
+        }
+        contact
+            .validate()
+            .map_err(|e| ApiError::bad_request("invalid_contact", e))
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    cursor: Option<String>,
+    limit: Option<usize>,
+    /// Words each contact must have a word starting with: name, email, or phone (digits only).
+    search: Option<String>,
+}
+
+/// Auditors read only.
+fn may_edit(agent: &Agent) -> Result<(), ApiError> {
+    match agent.role {
+        AgentRole::Auditor => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "auditors do not change contacts",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn conflict(error: StoreError) -> ApiError {
+    match error {
+        StoreError::Conflict(detail) if detail.contains("address") => {
+            ApiError::new(StatusCode::CONFLICT, "address_taken", detail)
+        }
+        StoreError::Conflict(detail) => {
+            ApiError::new(StatusCode::CONFLICT, "version_conflict", detail)
+        }
+        other => other.into(),
+    }
+}
+
+fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit.unwrap_or(DEFAULT_PAGE) {
+        n @ 1..=schema::store::MAX_CONTACT_PAGE => Ok(n),
+        _ => Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be 1 to {}", schema::store::MAX_CONTACT_PAGE),
+        )),
+    }
+}
+
+/// `GET /api/v1/contacts?search=&cursor=&limit=`: by id, or the contacts matching every word of
+/// `search` (each listed once, under its first matching word).
+pub async fn list(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    Query(query): Query<ListQuery>,
+) -> Result<axum::Json<Page<ContactRecord>>, ApiError> {
+    let limit = page_size(query.limit)?;
+    let invalid_cursor = || ApiError::bad_request("invalid_cursor", "cursor is not one we gave");
+    let Some(search) = query.search else {
+        let after = match query.cursor {
+            Some(cursor) => Some(cursor.parse::<ContactId>().map_err(|_| invalid_cursor())?),
+            None => None,
+        };
+        let items = state.store.contacts(agent.tenant_id, after, limit).await?;
+        let next_cursor = (items.len() == limit)
+            .then(|| items.last().map(|c| c.id.to_string()))
+            .flatten();
+        return Ok(axum::Json(Page { items, next_cursor }));
+    };
+    if search.chars().count() > 128 {
+        return Err(ApiError::bad_request(
+            "invalid_search",
+            "search has at most 128 characters",
+        ));
+    }
+    let words = contact::query_words(&search).ok_or_else(|| {
+        ApiError::bad_request("invalid_search", "search needs a word of two characters")
+    })?;
+    let mut cursor: Option<TermCursor> = match query.cursor {
+        Some(raw) => Some(
+            URL_SAFE_NO_PAD
+                .decode(raw)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+                .ok_or_else(invalid_cursor)?,
+        ),
+        None => None,
+    };
+    let prefix = &words[0];
+    let mut items: Vec<ContactRecord> = Vec::new();
+    let mut more = false;
+    for _ in 0..SEARCH_ROUNDS {
+        let hits = state
+            .store
+            .search_contacts(agent.tenant_id, prefix, cursor.as_ref(), limit)
+            .await?;
+        more = hits.len() == limit;
+        for (term, contact) in hits {
+            cursor = Some(TermCursor {
+                term: term.clone(),
+                contact: contact.id,
+            });
+            // Listed under its first term with this prefix only, so once across pages.
+            let first = contact
+                .search_terms()
+                .into_iter()
+                .find(|t| t.starts_with(prefix.as_str()));
+            if first.as_ref() == Some(&term) && contact.matches(&words) {
+                items.push(contact);
+                if items.len() == limit {
+                    break;
+                }
+            }
+        }
+        if !more || items.len() == limit {
+            break;
+        }
+    }
+    let next_cursor = more
+        .then(|| cursor.as_ref().and_then(|c| serde_json::to_vec(c).ok()))
+        .flatten()
+        .map(|bytes| URL_SAFE_NO_PAD.encode(bytes));
+    Ok(axum::Json(Page { items, next_cursor }))
+}
+
+async fn existing(state: &AppState, agent: &Agent, raw: &str) -> Result<ContactRecord, ApiError> {
+    let id: ContactId = parse_id(raw, "contact_not_found")?;
+    state
+        .store
+        .contact(agent.tenant_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("contact_not_found", "no such contact in this tenant"))
+}
+
+/// `GET /api/v1/contacts/{id}`.
+pub async fn get_one(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    Path(id): Path<String>,
+) -> Result<axum::Json<ContactRecord>, ApiError> {
+    Ok(axum::Json(existing(&state, &agent, &id).await?))
+}
+
+/// `POST /api/v1/contacts` → 201; 409 `address_taken` when an address is another contact's.
+pub async fn create(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    may_edit(&agent)?;
+    let request: ContactRequest = json_body(&state, &headers, body).await?;
+    if request.version.is_some() {
+        return Err(ApiError::bad_request(
+            "invalid_contact",
+            "a new contact has no version",
+        ));
+    }
+    let now = Timestamp::now();
+    let mut contact = ContactRecord {
+        id: ContactId::new(),
+        tenant_id: agent.tenant_id,
+        name: None,
+        email: None,
+        addresses: Vec::new(),
+        custom_fields: BTreeMap::new(),
+        tags: Vec::new(),
+        notes: Vec::new(),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    request.apply(&mut contact)?;
+    if contact.name.is_none() && contact.addresses.is_empty() && contact.email.is_none() {
+        return Err(ApiError::bad_request(
+            "invalid_contact",
+            "a contact needs a name, an email or an address",
+        ));
+    }
+    let write = ContactWrite {
+        before: None,
+        after: Some(contact.clone()),
+    };
+    state
+        .store
+        .write_contacts(agent.tenant_id, &[write])
+        .await
+        .map_err(conflict)?;
+    Ok((StatusCode::CREATED, axum::Json(contact)))
+}
+
+/// Applies `change` to the newest version (or to `version`, refused if another edit came first) and
+/// stores it; retried on a race when no version was named.
+async fn change_contact(
+    state: &AppState,
+    agent: &Agent,
+    raw_id: &str,
+    version: Option<u64>,
+    change: impl Fn(&mut ContactRecord) -> Result<(), ApiError>,
+) -> Result<ContactRecord, ApiError> {
+    for attempt in 1..=EDIT_TRIES {
+        let before = existing(state, agent, raw_id).await?;
+        if version.is_some_and(|v| v != before.version) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "version_conflict",
+                format!("the contact is at version {}", before.version),
+            ));
+        }
+        let mut after = before.clone();
+        change(&mut after)?;
+        after.version = before.version + 1;
+        after.updated_at = Timestamp::now();
+        let write = ContactWrite {
+            before: Some(before),
+            after: Some(after.clone()),
+        };
+        match state.store.write_contacts(agent.tenant_id, &[write]).await {
+            Ok(()) => return Ok(after),
+            Err(StoreError::Conflict(detail))
+                if version.is_none() && !detail.contains("address") && attempt < EDIT_TRIES =>
+            {
+                continue;
+            }
+            Err(error) => return Err(conflict(error)),
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "version_conflict",
+        "the contact kept changing; read it again",
+    ))
+}
+
+/// `PATCH /api/v1/contacts/{id}`: the fields given change (`custom_fields` key by key).
+pub async fn edit(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<axum::Json<ContactRecord>, ApiError> {
+    may_edit(&agent)?;
+    let raw: serde_json::Value = json_body(&state, &headers, body).await?;
+    // Parsed once up front so a bad body is a 400 before anything is read.
+    let request: ContactRequest = serde_json::from_value(raw.clone())
+        .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
+    let version = request.version;
+    let contact = change_contact(&state, &agent, &id, version, |contact| {
+        let request: ContactRequest = serde_json::from_value(raw.clone())
+            .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
+        request.apply(contact)
+    })
+    .await?;
+    Ok(axum::Json(contact))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteRequest {
+    body: String,
+}
+
+/// `POST /api/v1/contacts/{id}/notes` → 201 with the note; 422 when the contact keeps
+/// [`MAX_NOTES`] already.
+pub async fn add_note(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    may_edit(&agent)?;
+    let request: NoteRequest = json_body(&state, &headers, body).await?;
+    let note = ContactNote {
+        id: uuid::Uuid::now_v7(),
+        body: request.body.trim().to_string(),
+        by: Some(agent.id),
+        at: Timestamp::now(),
+    };
+    change_contact(&state, &agent, &id, None, |contact| {
+        if contact.notes.len() >= MAX_NOTES {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "contact_notes_full",
+                format!("a contact keeps at most {MAX_NOTES} notes"),
+            ));
+        }
+        contact.notes.push(note.clone());
+        contact
+            .validate()
+            .map_err(|e| ApiError::bad_request("invalid_note", e))
+    })
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(note)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeRequest {
+    /// The contact merged into this one, then removed.
+    from: String,
+}
+
+/// `POST /api/v1/contacts/{id}/merge` with `{"from": id}`: `from`'s addresses (so its
+/// conversations), tags, notes and the fields this contact lacks move here; `from` is removed.
+/// Admins and supervisors.
+pub async fn merge(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<axum::Json<ContactRecord>, ApiError> {
+    may_manage_helpdesk(&agent, "contact merges")?;
+    let request: MergeRequest = json_body(&state, &headers, body).await?;
+    let into = existing(&state, &agent, &id).await?;
+    let from = existing(&state, &agent, &request.from).await?;
+    let merged = contact::merge(&into, &from, Timestamp::now())
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "cannot_merge", e))?;
+    let writes = [
+        ContactWrite {
+            before: Some(from),
+            after: None,
+        },
+        ContactWrite {
+            before: Some(into),
+            after: Some(merged.clone()),
+        },
+    ];
+    state
+        .store
+        .write_contacts(agent.tenant_id, &writes)
+        .await
+        .map_err(conflict)?;
+    Ok(axum::Json(merged))
+}
+
+/// `DELETE /api/v1/contacts/{id}` → 204: the contact goes and its addresses are free; its
+/// conversations stay. Admins and supervisors.
+pub async fn remove(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    may_manage_helpdesk(&agent, "contacts")?;
+    let before = existing(&state, &agent, &id).await?;
+    let write = ContactWrite {
+        before: Some(before),
+        after: None,
+    };
+    state
+        .store
+        .write_contacts(agent.tenant_id, &[write])
+        .await
+        .map_err(conflict)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/contacts/{id}/conversations`: on every connection of the tenant, the conversation
+/// with each of the contact's addresses on that connection's channel, newest activity first.
+pub async fn conversations(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Vec<Conversation>>, ApiError> {
+    let contact = existing(&state, &agent, &id).await?;
+    let connections = state.store.connections(agent.tenant_id).await?;
+    let mut seen = HashSet::new();
+    let mut found = Vec::new();
+    for connection in &connections {
+        let channel = Channel::of(connection.provider);
+        for address in contact.addresses.iter().filter(|a| a.channel == channel) {
+            let id = schema::ConversationId::for_contact(
+                agent.tenant_id,
+                connection.id,
+                &address.address,
+            );
+            if seen.insert(id)
+                && let Some(conversation) = state.store.conversation(agent.tenant_id, id).await?
+            {
+                found.push(conversation);
+            }
+        }
+    }
+    found.sort_by(|a, b| b.last_activity_at.cmp(&a.last_activity_at));
+    Ok(axum::Json(found))
+}
+
+/// `GET /api/v1/conversations/{id}/contact`: the contact holding the conversation's address.
+pub async fn of_conversation(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    Path(id): Path<String>,
+) -> Result<axum::Json<ContactRecord>, ApiError> {
+    let conversation = conversation(&state, &agent, &id).await?;
+    let not_found = || ApiError::not_found("contact_not_found", "the conversation has no contact");
+    let connection = state
+        .store
+        .connection(conversation.connection_id)
+        .await?
+        .filter(|c| c.tenant_id == agent.tenant_id)
+        .ok_or_else(not_found)?;
+    let address = ContactAddress::new(
+        Channel::of(connection.provider),
+        conversation.contact.address,
+    );
+    let contact = state
+        .store
+        .contact_by_address(agent.tenant_id, &address)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(axum::Json(contact))
+}
