@@ -23,6 +23,8 @@ pub(crate) struct Turn {
     pub(crate) events: Vec<EventEnvelope>,
     pub(crate) messages: Vec<Message>,
     pub(crate) keys: Vec<(MessageKey, MessageRef)>,
+    /// The words of the turn's new messages, for search.
+    pub(crate) search_terms: std::collections::BTreeSet<String>,
     pub(crate) now: Timestamp,
 }
 
@@ -35,6 +37,7 @@ impl Turn {
             events: Vec::new(),
             messages: Vec::new(),
             keys: Vec::new(),
+            search_terms: std::collections::BTreeSet::new(),
             now: Timestamp::now(),
         }
     }
@@ -57,6 +60,12 @@ impl Turn {
         message.seq = self.conversation.last_seq + 1;
         self.conversation.message_count += 1;
         self.conversation.last_message_preview = Some(message.content.preview());
+        if let Some(text) = schema::helpdesk::search::searchable_text(&message.content) {
+            let room = schema::helpdesk::search::MAX_WORDS_PER_TURN
+                .saturating_sub(self.search_terms.len());
+            self.search_terms
+                .extend(schema::helpdesk::search::words(text).into_iter().take(room));
+        }
         let seq = self.push(ConversationEvent::MessageCreated {
             message: message.clone(),
         });

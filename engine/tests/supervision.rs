@@ -574,6 +574,7 @@ async fn a_stale_key_from_an_unfinished_turn_never_swallows_the_providers_retry(
         events: Vec::new(),
         messages: Vec::new(),
         message_keys: vec![key("wamid.LOST-A", 3), key("wamid.LOST-B", 5)],
+        search_terms: Vec::new(),
         fence: None,
         write_by: None,
     };

@@ -172,6 +172,7 @@ impl Live {
                 },
             )],
             messages: vec![message],
+            search_terms: crate::helpdesk::search::words(text).into_iter().collect(),
         }
     }
 
@@ -217,6 +218,7 @@ impl Live {
                 },
             )],
             messages: vec![message.clone()],
+            search_terms: crate::helpdesk::search::words(text).into_iter().collect(),
         };
         (commit, message)
     }
@@ -256,6 +258,7 @@ impl Live {
                 },
             )],
             messages: vec![updated],
+            search_terms: Vec::new(),
         }
     }
 }

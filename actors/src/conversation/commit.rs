@@ -38,6 +38,7 @@ impl ConversationState {
             events: turn.events.clone(),
             messages: turn.messages,
             message_keys: turn.keys,
+            search_terms: turn.search_terms.into_iter().collect(),
             fence: self.fence,
             write_by: self
                 .fence

@@ -46,6 +46,33 @@ pub fn feed_position(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes))
 }
 
+/// `tenant | term | 0 | month (offset, big-endian) | conversation`: the message search index.
+pub fn message_term(
+    tenant: TenantId,
+    term: &str,
+    month: i32,
+    conversation: ConversationId,
+) -> Vec<u8> {
+    let mut key = message_term_prefix(tenant, term, month);
+    key.extend_from_slice(conversation.as_bytes());
+    key
+}
+
+/// The keys of one word's month in the message search index.
+pub fn message_term_prefix(tenant: TenantId, term: &str, month: i32) -> Vec<u8> {
+    let mut key = Vec::with_capacity(16 + term.len() + 5 + 16);
+    key.extend_from_slice(tenant.as_bytes());
+    key.extend_from_slice(term.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&((month as i64 - i64::from(i32::MIN)) as u32).to_be_bytes());
+    key
+}
+
+/// `tenant | active:<view>`: the count of active tickets in a view, in the counters table.
+pub fn active_count(tenant: TenantId, view: &str) -> Vec<u8> {
+    counter(tenant, &format!("active:{view}"))
+}
+
 /// `due µs (offset so byte order is time order) | tenant | conversation`: the due index.
 pub fn due(at: Timestamp, tenant: TenantId, conversation: ConversationId) -> Vec<u8> {
     let mut key = due_prefix(at);

@@ -18,6 +18,7 @@ mod cases;
 mod cluster_cases;
 mod contact_cases;
 mod helpdesk_cases;
+mod inbox_cases;
 mod node_e2e;
 mod services;
 #[path = "../support/mod.rs"]
@@ -164,6 +165,17 @@ fn main() -> std::process::ExitCode {
             let (lazy, runtime, run) = (Arc::clone(lazy), Arc::clone(&runtime), *run);
             trials.push(Trial::test(
                 format!("contract::{}::cluster::{case}", lazy.name),
+                move || {
+                    let backend = lazy.get(&runtime)?;
+                    runtime.block_on(run(backend));
+                    Ok(())
+                },
+            ));
+        }
+        for (case, run) in inbox_cases::CASES {
+            let (lazy, runtime, run) = (Arc::clone(lazy), Arc::clone(&runtime), *run);
+            trials.push(Trial::test(
+                format!("contract::{}::inbox::{case}", lazy.name),
                 move || {
                     let backend = lazy.get(&runtime)?;
                     runtime.block_on(run(backend));

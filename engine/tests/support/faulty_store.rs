@@ -104,6 +104,31 @@ impl ConnectionStore for FaultyStore {
 
 #[async_trait]
 impl ConversationStore for FaultyStore {
+    async fn count_active(&self, t: TenantId, views: &[InboxView]) -> StoreResult<Vec<u64>> {
+        self.0.count_active(t, views).await
+    }
+
+    async fn search_messages(
+        &self,
+        t: TenantId,
+        term: &str,
+        month: i32,
+        after: Option<ConversationId>,
+        limit: usize,
+    ) -> StoreResult<Vec<ConversationId>> {
+        self.0.search_messages(t, term, month, after, limit).await
+    }
+
+    async fn has_message_term(
+        &self,
+        t: TenantId,
+        term: &str,
+        month: i32,
+        c: ConversationId,
+    ) -> StoreResult<bool> {
+        self.0.has_message_term(t, term, month, c).await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.0.ping().await
     }

@@ -39,16 +39,37 @@ pub struct InboxQuery {
     unassigned: bool,
     priority: Option<schema::records::Priority>,
     tag: Option<String>,
+    /// Search by message text (alone: no other filter).
+    q: Option<String>,
 }
 
 /// `GET /api/v1/conversations?cursor=&limit=[&status=|&assignee=|&team=|&mine=true|&unassigned=true|
-/// &priority=|&tag=]`: newest activity first, the whole inbox or one view of it.
+/// &priority=|&tag=|&q=]`: newest activity first, the whole inbox or one view of it; `q` searches
+/// message text (`http::inbox`).
 pub async fn list(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
     Query(query): Query<InboxQuery>,
 ) -> Result<axum::Json<Page<Conversation>>, ApiError> {
     let limit = page_size(query.limit)?;
+    if let Some(q) = &query.q {
+        let filtered = query.status.is_some()
+            || query.assignee.is_some()
+            || query.team.is_some()
+            || query.mine
+            || query.unassigned
+            || query.priority.is_some()
+            || query.tag.is_some();
+        if filtered {
+            return Err(ApiError::bad_request(
+                "one_filter_at_most",
+                "search by text (q) takes no other filter",
+            ));
+        }
+        let page =
+            crate::http::inbox::search(&state, &agent, q, query.cursor.as_deref(), limit).await?;
+        return Ok(axum::Json(page));
+    }
     let cursor = query.cursor.as_deref().map(decode_cursor).transpose()?;
     let one_at_most = || {
         ApiError::bad_request(

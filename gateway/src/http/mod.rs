@@ -4,6 +4,7 @@ pub mod admin;
 pub mod contacts;
 pub mod conversations;
 pub mod departments;
+pub mod inbox;
 pub mod media;
 pub mod ops;
 pub mod presence;
@@ -43,6 +44,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/conversations",
             get(conversations::list).post(start::start),
         )
+        .route("/api/v1/conversations/counts", get(inbox::counts))
         .route("/api/v1/conversations/{id}", get(conversations::get_one))
         .route(
             "/api/v1/conversations/{id}/messages",

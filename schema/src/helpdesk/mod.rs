@@ -7,5 +7,6 @@ pub mod distribution;
 pub mod hours;
 pub mod lifecycle;
 pub mod quick_reply;
+pub mod search;
 pub mod sla;
 pub mod ticket;

@@ -88,6 +88,28 @@ pub trait ConversationStore: Send + Sync + 'static {
         since: Timestamp,
         limit: usize,
     ) -> StoreResult<Vec<Conversation>>;
+    /// How many active tickets (neither resolved nor cancelled) each view lists, in the order asked:
+    /// the badge numbers. Read from counts the commits keep (embedded, CQL) or from the active
+    /// tickets' index (PostgreSQL), never by walking the history.
+    async fn count_active(&self, tenant: TenantId, views: &[InboxView]) -> StoreResult<Vec<u64>>;
+    /// Conversations whose messages in `month` (`helpdesk::search::month_of`) had the folded word
+    /// `term`, by id after `after`, at most `limit`.
+    async fn search_messages(
+        &self,
+        tenant: TenantId,
+        term: &str,
+        month: i32,
+        after: Option<ConversationId>,
+        limit: usize,
+    ) -> StoreResult<Vec<ConversationId>>;
+    /// Whether the conversation's messages in `month` had `term`.
+    async fn has_message_term(
+        &self,
+        tenant: TenantId,
+        term: &str,
+        month: i32,
+        conversation: ConversationId,
+    ) -> StoreResult<bool>;
     /// The next ticket number of the tenant (1, 2, 3, …): durable when it returns, never handed out
     /// twice, even across restarts and nodes. A number taken by a turn that then fails is skipped,
     /// never reused, so numbers can have gaps.

@@ -154,6 +154,9 @@ pub struct ConversationCommit {
     pub messages: Vec<Message>,
     /// Idempotency keys to add.
     pub message_keys: Vec<(MessageKey, MessageRef)>,
+    /// The words of the turn's new messages (`helpdesk::search::words`, at most
+    /// `MAX_WORDS_PER_TURN`), indexed under the month of the conversation's `last_activity_at`.
+    pub search_terms: Vec<String>,
     /// In a cluster, the writer's proof of ownership: the store refuses the commit with
     /// [`StoreError::Fenced`] unless the shard's lease is still at this epoch, checked atomically with
     /// the write (PostgreSQL), or with the reservation of the turn's seqs that precedes it (CQL).
@@ -199,6 +202,35 @@ impl InboxPosition {
             priority: conversation.priority,
             tags: conversation.tags.clone(),
         }
+    }
+
+    /// The views whose count of active tickets includes this position: none for a resolved or
+    /// cancelled ticket; else the whole inbox (`All`) and every view it is listed in.
+    pub fn counted_views(&self) -> Vec<InboxView> {
+        if crate::helpdesk::ticket::is_closed(self.status) {
+            return Vec::new();
+        }
+        let mut views = vec![InboxView::All];
+        views.extend(self.views());
+        views
+    }
+
+    /// How a turn from `previous` (`None`: a new conversation) to `next` moves the active-ticket
+    /// counts: each view left, then each view entered.
+    pub fn count_moves(previous: Option<&Self>, next: &Self) -> (Vec<InboxView>, Vec<InboxView>) {
+        let before = previous.map(Self::counted_views).unwrap_or_default();
+        let after = next.counted_views();
+        let left = before
+            .iter()
+            .filter(|v| !after.contains(v))
+            .cloned()
+            .collect();
+        let entered = after
+            .iter()
+            .filter(|v| !before.contains(v))
+            .cloned()
+            .collect();
+        (left, entered)
     }
 
     /// The filtered views this position is listed in (every conversation is also in `All`).

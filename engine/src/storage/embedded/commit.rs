@@ -54,6 +54,8 @@ struct Taken {
     /// Last ticket number per tenant.
     tickets: HashMap<TenantId, u64>,
     contacts: super::contacts::ContactsTaken,
+    /// Active-ticket counts per counter key.
+    counts: HashMap<Vec<u8>, u64>,
 }
 
 pub(super) fn run_committer(
@@ -115,6 +117,7 @@ fn stage(
         feed_heads,
         tickets,
         contacts,
+        counts,
     } = taken;
     match write {
         Write::Commit(commit) => {
@@ -228,6 +231,36 @@ fn stage(
                 }
                 feed_heads.insert(tenant, position);
             }
+            let month = schema::helpdesk::search::month_of(conversation.last_activity_at);
+            for term in &commit.search_terms {
+                let key = keys::message_term(tenant, term, month, id);
+                puts.push((&tables.message_terms, key, Vec::new()));
+            }
+            let (left, entered) = InboxPosition::count_moves(
+                commit.previous.as_ref(),
+                &InboxPosition::of(conversation),
+            );
+            let mut moved_counts = Vec::new();
+            for (view, entering) in left
+                .iter()
+                .map(|v| (v, false))
+                .chain(entered.iter().map(|v| (v, true)))
+            {
+                let key = keys::active_count(tenant, &view.key());
+                let current = match counts.get(&key) {
+                    Some(count) => *count,
+                    None => get::<u64>(&tables.counters, &key)?.unwrap_or(0),
+                };
+                // Saturating: a conversation stored before counts existed leaves views it was never
+                // counted in.
+                let next = match entering {
+                    true => current + 1,
+                    false => current.saturating_sub(1),
+                };
+                puts.push((&tables.counters, key.clone(), encode(&next)?));
+                moved_counts.push((key, next));
+            }
+            counts.extend(moved_counts);
             last_seqs.insert((tenant, id), conversation.last_seq);
             // Removals first: a turn without events removes and re-inserts the same inbox key.
             for (keyspace, key) in removes {

@@ -12,6 +12,7 @@ mod commit;
 mod contacts;
 mod presence;
 mod quick_replies;
+mod search;
 
 use super::count_error;
 use super::keys;
@@ -73,6 +74,8 @@ struct Tables {
     contacts: Keyspace,
     contact_addresses: Keyspace,
     contact_terms: Keyspace,
+    /// `tenant | term | 0 | month | conversation`: the message search index.
+    message_terms: Keyspace,
 }
 
 impl Tables {
@@ -129,6 +132,7 @@ impl EmbeddedStore {
             contacts: open("contacts")?,
             contact_addresses: open("contact_addresses")?,
             contact_terms: open("contact_terms")?,
+            message_terms: open("message_terms")?,
             db,
         };
         let (sender, receiver) = mpsc::channel(WRITE_QUEUE);
@@ -338,6 +342,35 @@ impl ConversationStore for EmbeddedStore {
             let start = keys::stream(tenant, conversation, after.saturating_add(1));
             let end = keys::after_prefix(&keys::conversation(tenant, conversation));
             collect(t.events.range(start..end).take(limit))
+        })
+        .await
+    }
+
+    async fn count_active(&self, tenant: TenantId, views: &[InboxView]) -> StoreResult<Vec<u64>> {
+        search::count_active(self, tenant, views).await
+    }
+
+    async fn search_messages(
+        &self,
+        tenant: TenantId,
+        term: &str,
+        month: i32,
+        after: Option<ConversationId>,
+        limit: usize,
+    ) -> StoreResult<Vec<ConversationId>> {
+        search::search_messages(self, tenant, term, month, after, limit).await
+    }
+
+    async fn has_message_term(
+        &self,
+        tenant: TenantId,
+        term: &str,
+        month: i32,
+        conversation: ConversationId,
+    ) -> StoreResult<bool> {
+        let key = keys::message_term(tenant, term, month, conversation);
+        self.read("has_message_term", move |t| {
+            t.message_terms.contains_key(key).map_err(unavailable)
         })
         .await
     }

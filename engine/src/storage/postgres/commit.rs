@@ -68,6 +68,21 @@ impl PostgresStore {
             .await
             .map_err(db_error)?;
         }
+        if !commit.search_terms.is_empty() {
+            sqlx::query(
+                "INSERT INTO message_terms (tenant_id, term, month, conversation_id) \
+                 SELECT $1, term, $3, $2 FROM unnest($4::text[]) AS term ON CONFLICT DO NOTHING",
+            )
+            .bind(tenant)
+            .bind(id)
+            .bind(schema::helpdesk::search::month_of(
+                conversation.last_activity_at,
+            ))
+            .bind(&commit.search_terms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
         tx.commit().await.map_err(db_error)
     }
 }

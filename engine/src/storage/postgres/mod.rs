@@ -38,6 +38,7 @@ mod contacts;
 mod feed;
 mod presence;
 mod quick_replies;
+mod search;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../schema/postgres");
 
@@ -310,6 +311,32 @@ impl ConversationStore for PostgresStore {
             InboxView::Priority(priority) => query.bind(priority.as_str()),
         };
         observe("inbox", self.bodies(query)).await
+    }
+
+    async fn count_active(&self, tenant: TenantId, views: &[InboxView]) -> StoreResult<Vec<u64>> {
+        self.count_active_views(tenant, views).await
+    }
+
+    async fn search_messages(
+        &self,
+        tenant: TenantId,
+        term: &str,
+        month: i32,
+        after: Option<ConversationId>,
+        limit: usize,
+    ) -> StoreResult<Vec<ConversationId>> {
+        self.search_message_terms(tenant, term, month, after, limit)
+            .await
+    }
+
+    async fn has_message_term(
+        &self,
+        tenant: TenantId,
+        term: &str,
+        month: i32,
+        conversation: ConversationId,
+    ) -> StoreResult<bool> {
+        self.has_term(tenant, term, month, conversation).await
     }
 
     async fn active_since(

@@ -69,7 +69,8 @@ impl ScyllaStore {
         } else {
             // Data first (events, messages, inbox rows), then the idempotency keys, then the
             // conversation row (which publishes the new last_seq), then the removal of the inbox rows
-            // it moved from: a failure before the row leaves data past the stored last_seq, which
+            // it moved from and the moves of the active-ticket counts (a failure before them leaves a
+            // count off by one, the one loss of precision this rare path has): a failure before the row leaves data past the stored last_seq, which
             // reads ignore and a key lookup does not trust (the message at the key's seq must be the
             // one it names), and the old inbox rows (and due entry) still list the conversation.
             let s = &self.statements;
@@ -78,7 +79,10 @@ impl ScyllaStore {
             };
             let (removals, rest): (Vec<_>, Vec<_>) =
                 writes.into_iter().partition(|(statement, _)| {
-                    is(statement, &s.delete_inbox) || is(statement, &s.delete_due)
+                    is(statement, &s.delete_inbox)
+                        || is(statement, &s.delete_due)
+                        || is(statement, &s.delete_active_view)
+                        || is(statement, &s.insert_active_view)
                 });
             let (rows, rest): (Vec<_>, Vec<_>) = rest
                 .into_iter()
@@ -270,6 +274,22 @@ impl ScyllaStore {
             writes.push((
                 &s.insert_inbox,
                 Box::new((tenant, view, day_of(at), at, id)),
+            ));
+        }
+        let (left, entered) =
+            InboxPosition::count_moves(commit.previous.as_ref(), &InboxPosition::of(conversation));
+        for view in left {
+            writes.push((&s.delete_active_view, Box::new((tenant, view.key(), id))));
+        }
+        for view in entered {
+            writes.push((&s.insert_active_view, Box::new((tenant, view.key(), id))));
+        }
+        let month = schema::helpdesk::search::month_of(conversation.last_activity_at);
+        for term in &commit.search_terms {
+            bytes += term.len() + 40;
+            writes.push((
+                &s.insert_message_term,
+                Box::new((tenant, term.clone(), month, id)),
             ));
         }
         if new {

@@ -50,6 +50,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "contacts",
         include_str!("../../../../schema/cql/0008_contacts.cql"),
     ),
+    (
+        9,
+        "message search and inbox counts",
+        include_str!("../../../../schema/cql/0009_search.cql"),
+    ),
 ];
 
 /// Creates the keyspace when `create_replication` is given, then applies what is missing.

@@ -403,6 +403,73 @@ impl ConversationStore for ScyllaStore {
         .await
     }
 
+    async fn count_active(&self, tenant: TenantId, views: &[InboxView]) -> StoreResult<Vec<u64>> {
+        observe("count_active", async {
+            let mut counts = Vec::with_capacity(views.len());
+            for view in views {
+                let rows: Vec<(i64,)> = self
+                    .rows(&self.statements.count_active_view, (tenant.0, view.key()))
+                    .await?;
+                counts.push(
+                    rows.first()
+                        .map_or(0, |(n,)| u64::try_from(*n).unwrap_or(0)),
+                );
+            }
+            Ok(counts)
+        })
+        .await
+    }
+
+    async fn search_messages(
+        &self,
+        tenant: TenantId,
+        term: &str,
+        month: i32,
+        after: Option<ConversationId>,
+        limit: usize,
+    ) -> StoreResult<Vec<ConversationId>> {
+        observe("search_messages", async {
+            let s = &self.statements;
+            let rows: Vec<(Uuid,)> = match after {
+                None => {
+                    self.rows(
+                        &s.search_message_terms,
+                        (tenant.0, term, month, limit_to_db(limit)),
+                    )
+                    .await?
+                }
+                Some(after) => {
+                    self.rows(
+                        &s.search_message_terms_after,
+                        (tenant.0, term, month, after.0, limit_to_db(limit)),
+                    )
+                    .await?
+                }
+            };
+            Ok(rows.into_iter().map(|(id,)| ConversationId(id)).collect())
+        })
+        .await
+    }
+
+    async fn has_message_term(
+        &self,
+        tenant: TenantId,
+        term: &str,
+        month: i32,
+        conversation: ConversationId,
+    ) -> StoreResult<bool> {
+        observe("has_message_term", async {
+            let rows: Vec<(Uuid,)> = self
+                .rows(
+                    &self.statements.has_message_term,
+                    (tenant.0, term, month, conversation.0),
+                )
+                .await?;
+            Ok(!rows.is_empty())
+        })
+        .await
+    }
+
     async fn next_ticket_number(&self, tenant: TenantId) -> StoreResult<u64> {
         self.take_ticket_number(tenant).await
     }

@@ -90,6 +90,21 @@ statements! {
                                   WHERE tenant_id = ? AND prefix = ? \
                                   AND (term, contact_id) > (?, ?) AND (term) < (?) LIMIT ?";
 
+    insert_message_term = "INSERT INTO {ks}.message_terms (tenant_id, term, month, conversation_id) \
+                           VALUES (?, ?, ?, ?)";
+    search_message_terms = "SELECT conversation_id FROM {ks}.message_terms \
+                            WHERE tenant_id = ? AND term = ? AND month = ? LIMIT ?";
+    search_message_terms_after = "SELECT conversation_id FROM {ks}.message_terms \
+                                  WHERE tenant_id = ? AND term = ? AND month = ? \
+                                  AND conversation_id > ? LIMIT ?";
+    has_message_term = "SELECT conversation_id FROM {ks}.message_terms \
+                        WHERE tenant_id = ? AND term = ? AND month = ? AND conversation_id = ?";
+    insert_active_view = "INSERT INTO {ks}.active_views (tenant_id, inbox_view, conversation_id) \
+                          VALUES (?, ?, ?)";
+    delete_active_view = "DELETE FROM {ks}.active_views \
+                          WHERE tenant_id = ? AND inbox_view = ? AND conversation_id = ?";
+    count_active_view = "SELECT COUNT(*) FROM {ks}.active_views WHERE tenant_id = ? AND inbox_view = ?";
+
     insert_department = "INSERT INTO {ks}.departments (tenant_id, key, body) VALUES (?, ?, ?)";
     create_department = "INSERT INTO {ks}.departments (tenant_id, key, body) VALUES (?, ?, ?) \
                          IF NOT EXISTS";

@@ -1,0 +1,232 @@
+//! The inbox's badge numbers and search by message text.
+//!
+//! `GET /api/v1/conversations/counts`: how many active tickets (neither resolved nor cancelled) each
+//! view lists, read from counts the store keeps, never by walking the history.
+//!
+//! `GET /api/v1/conversations?q=`: conversations whose messages have every word of `q` (folded,
+//! three characters or more) in one month, newest month first (the last 24 months), by id within a
+//! month; each conversation listed once, under the newest month it matches.
+
+use crate::AppState;
+use crate::auth::AuthenticatedAgent;
+use crate::error::ApiError;
+use axum::extract::{Query, State};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jiff::Timestamp;
+use schema::api::Page;
+use schema::helpdesk::search::{self, SEARCH_MONTHS, month_of};
+use schema::records::{Agent, Conversation, ConversationStatus, Priority};
+use schema::store::InboxView;
+use schema::{ConversationId, TenantId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Most tags one counts request names.
+const MAX_COUNTED_TAGS: usize = 16;
+/// Index pages one search request reads at most before answering with a cursor.
+const MAX_SEARCH_ROUNDS: usize = 48;
+/// Most departments counted (a tenant's first 64 by key).
+const MAX_COUNTED_TEAMS: usize = 64;
+
+#[derive(Deserialize)]
+pub struct CountsQuery {
+    /// Tags to count too, comma-separated (at most 16).
+    tags: Option<String>,
+}
+
+/// The badge numbers.
+#[derive(Serialize)]
+pub struct Counts {
+    /// Every active ticket.
+    pub all: u64,
+    /// The caller's active tickets.
+    pub mine: u64,
+    pub unassigned: u64,
+    /// By status: `open`, `in_progress`, `waiting`.
+    pub status: BTreeMap<&'static str, u64>,
+    /// By priority.
+    pub priority: BTreeMap<&'static str, u64>,
+    /// By department key.
+    pub teams: BTreeMap<String, u64>,
+    /// The tags asked for.
+    pub tags: BTreeMap<String, u64>,
+}
+
+/// `GET /api/v1/conversations/counts?tags=vip,boleto`.
+pub async fn counts(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    Query(query): Query<CountsQuery>,
+) -> Result<axum::Json<Counts>, ApiError> {
+    let mut tags = Vec::new();
+    for raw in query.tags.iter().flat_map(|t| t.split(',')) {
+        let tag = schema::helpdesk::change::tag(raw)
+            .map_err(|e| ApiError::bad_request("invalid_tag", e.to_string()))?;
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    if tags.len() > MAX_COUNTED_TAGS {
+        return Err(ApiError::bad_request(
+            "invalid_tag",
+            format!("count at most {MAX_COUNTED_TAGS} tags at once"),
+        ));
+    }
+    let mut teams: Vec<String> = state
+        .store
+        .departments(agent.tenant_id)
+        .await?
+        .into_iter()
+        .map(|d| d.key)
+        .collect();
+    teams.sort();
+    teams.truncate(MAX_COUNTED_TEAMS);
+    let statuses = [
+        ConversationStatus::Open,
+        ConversationStatus::InProgress,
+        ConversationStatus::Waiting,
+    ];
+    let priorities = [
+        Priority::Low,
+        Priority::Normal,
+        Priority::High,
+        Priority::Urgent,
+    ];
+    let mut views = vec![
+        InboxView::All,
+        InboxView::Mine(agent.id),
+        InboxView::Unassigned,
+    ];
+    views.extend(statuses.iter().map(|s| InboxView::Status(*s)));
+    views.extend(priorities.iter().map(|p| InboxView::Priority(*p)));
+    views.extend(teams.iter().cloned().map(InboxView::Team));
+    views.extend(tags.iter().cloned().map(InboxView::Tag));
+    let mut counted = state
+        .store
+        .count_active(agent.tenant_id, &views)
+        .await?
+        .into_iter();
+    let mut next = || counted.next().unwrap_or(0);
+    Ok(axum::Json(Counts {
+        all: next(),
+        mine: next(),
+        unassigned: next(),
+        status: statuses.iter().map(|s| (s.as_str(), next())).collect(),
+        priority: priorities.iter().map(|p| (p.as_str(), next())).collect(),
+        teams: teams.into_iter().map(|t| (t, next())).collect(),
+        tags: tags.into_iter().map(|t| (t, next())).collect(),
+    }))
+}
+
+/// Where a search page stopped.
+#[derive(Serialize, Deserialize)]
+struct SearchCursor {
+    month: i32,
+    after: Option<ConversationId>,
+}
+
+/// Whether `conversation` had every word in `month`.
+async fn has_all(
+    state: &AppState,
+    tenant: TenantId,
+    words: &[String],
+    month: i32,
+    conversation: ConversationId,
+) -> Result<bool, ApiError> {
+    for word in words {
+        if !state
+            .store
+            .has_message_term(tenant, word, month, conversation)
+            .await?
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// `GET /api/v1/conversations?q=&cursor=&limit=`: see the module.
+pub async fn search(
+    state: &AppState,
+    agent: &Agent,
+    q: &str,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<Page<Conversation>, ApiError> {
+    if q.chars().count() > 200 {
+        return Err(ApiError::bad_request(
+            "invalid_search",
+            "q has at most 200 characters",
+        ));
+    }
+    let words = search::query_words(q).ok_or_else(|| {
+        ApiError::bad_request("invalid_search", "q needs a word of three characters")
+    })?;
+    let newest = month_of(Timestamp::now());
+    let oldest = newest - SEARCH_MONTHS + 1;
+    let mut at = match cursor {
+        Some(raw) => URL_SAFE_NO_PAD
+            .decode(raw)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<SearchCursor>(&bytes).ok())
+            .ok_or_else(|| {
+                ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave out")
+            })?,
+        None => SearchCursor {
+            month: newest,
+            after: None,
+        },
+    };
+    let tenant = agent.tenant_id;
+    let mut items = Vec::new();
+    let mut rounds = 0;
+    while at.month >= oldest && items.len() < limit && rounds < MAX_SEARCH_ROUNDS {
+        rounds += 1;
+        let ids = state
+            .store
+            .search_messages(tenant, &words[0], at.month, at.after, limit)
+            .await?;
+        let exhausted = ids.len() < limit;
+        for id in ids {
+            at.after = Some(id);
+            if !has_all(state, tenant, &words[1..], at.month, id).await? {
+                continue;
+            }
+            let Some(conversation) = state.store.conversation(tenant, id).await? else {
+                continue;
+            };
+            // Listed under the newest month it matches: no month after its last activity has its
+            // words, so only those between are looked at.
+            let last = month_of(conversation.last_activity_at).min(newest);
+            let mut newer = false;
+            for month in at.month + 1..=last {
+                if has_all(state, tenant, &words, month, id).await? {
+                    newer = true;
+                    break;
+                }
+            }
+            if !newer {
+                items.push(conversation);
+                if items.len() == limit {
+                    break;
+                }
+            }
+        }
+        if items.len() == limit {
+            break;
+        }
+        if exhausted {
+            at = SearchCursor {
+                month: at.month - 1,
+                after: None,
+            };
+        }
+    }
+    // More may follow unless every month was read to its end.
+    let next_cursor = (at.month >= oldest)
+        .then(|| serde_json::to_vec(&at).ok())
+        .flatten()
+        .map(|bytes| URL_SAFE_NO_PAD.encode(bytes));
+    Ok(Page { items, next_cursor })
+}
