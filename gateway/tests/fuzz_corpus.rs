@@ -5,7 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A fuzz target: its name and the function it drives.
+type Target = (&'static str, fn(&[u8]));
+
+const TARGETS: &[Target] = &[
     ("whatsapp_webhook", gateway::fuzzing::whatsapp_webhook),
     ("messenger_webhook", gateway::fuzzing::messenger_webhook),
     ("evolution_webhook", gateway::fuzzing::evolution_webhook),

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// Every HTTP error: a stable machine `code`, the HTTP `status`, and a human `title`/`detail`
 /// (`application/problem+json`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub code: String,
     pub status: u16,
@@ -15,7 +15,7 @@ pub struct ErrorBody {
 }
 
 /// A page of items with an opaque cursor for the next one.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass back as `?cursor=` for the next page; absent on the last page.
@@ -24,7 +24,7 @@ pub struct Page<T> {
 
 /// `POST /api/v1/conversations/{id}/messages`: exactly one of `text`, `template`, `interactive`,
 /// `reaction`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessageRequest {
     #[serde(default)]
@@ -45,7 +45,7 @@ pub struct SendMessageRequest {
 }
 
 /// An approved template with its body parameters.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateRequest {
     pub name: String,
@@ -55,7 +55,7 @@ pub struct TemplateRequest {
 }
 
 /// Text with reply buttons.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InteractiveRequest {
     pub body: String,
@@ -63,7 +63,7 @@ pub struct InteractiveRequest {
 }
 
 /// A list message: a body, the label of the button that opens the list, and its sections.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListRequest {
     pub body: String,
@@ -72,7 +72,7 @@ pub struct ListRequest {
 }
 
 /// Media by public https URL: `image`, `audio`, `video`, `document` or `sticker`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MediaRequest {
     pub kind: crate::records::MediaKind,
@@ -84,7 +84,7 @@ pub struct MediaRequest {
 }
 
 /// A reaction to the message at `seq` in the same conversation (an empty emoji removes it).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReactionRequest {
     pub seq: crate::ids::Seq,
@@ -92,14 +92,14 @@ pub struct ReactionRequest {
 }
 
 /// `POST /api/v1/admin/tenants`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenantRequest {
     pub name: String,
 }
 
 /// `POST /api/v1/admin/tenants/{tenant}/connections`. Its `Debug` output redacts every credential.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnectionRequest {
     pub name: String,
@@ -150,7 +150,7 @@ pub struct CreateConnectionRequest {
 
 /// `PATCH /api/v1/admin/tenants/{tenant}/connections/{id}`: every field optional. Its `Debug` output
 /// redacts every credential.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateConnectionRequest {
     #[serde(default)]
@@ -221,7 +221,7 @@ impl std::fmt::Debug for UpdateConnectionRequest {
 }
 
 /// A connection as agents and admins see it: never its secrets.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConnectionView {
     pub id: ConnectionId,
     pub tenant_id: TenantId,
@@ -247,7 +247,7 @@ impl From<&crate::records::Connection> for ConnectionView {
 }
 
 /// `POST /api/v1/admin/tenants/{tenant}/agents`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAgentRequest {
     pub name: String,
@@ -256,7 +256,7 @@ pub struct CreateAgentRequest {
 }
 
 /// Answer to agent creation: the token is shown once and stored only hashed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreatedAgent {
     pub agent_id: AgentId,
     pub tenant_id: TenantId,
@@ -264,7 +264,7 @@ pub struct CreatedAgent {
 }
 
 /// Answer to connection creation: where Meta must be pointed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreatedConnection {
     pub connection_id: ConnectionId,
     pub tenant_id: TenantId,

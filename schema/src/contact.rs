@@ -33,7 +33,19 @@ pub const MIN_SEARCH_CHARS: usize = 2;
 
 /// The channel an address lives on: WhatsApp numbers are the same on the Cloud API, Evolution and
 /// Z-API, so one customer's number on two kinds of connection is one address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     Whatsapp,
@@ -61,7 +73,9 @@ impl Channel {
 }
 
 /// One address of a contact: where a channel reaches them.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub struct ContactAddress {
     pub channel: Channel,
     /// WhatsApp: the number in digits (`wa_id`); Instagram/Messenger: the scoped id.
@@ -108,7 +122,7 @@ impl ContactAddress {
 }
 
 /// A note on a contact (internal, never sent).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ContactNote {
     pub id: Uuid,
     pub body: String,
@@ -117,7 +131,7 @@ pub struct ContactNote {
 }
 
 /// A contact.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ContactRecord {
     pub id: ContactId,
     pub tenant_id: TenantId,

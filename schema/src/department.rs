@@ -31,7 +31,7 @@ pub const DEFAULT_OUT_OF_HOURS_MESSAGE: &str = "Olá! No momento estamos fora do
 Recebemos sua mensagem e responderemos assim que retomarmos o atendimento.";
 
 /// A department of a tenant.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Department {
     pub tenant_id: TenantId,
     /// The key tickets carry as their `team` (`financeiro`): 1–64 letters, digits, `-`, `_`, `.`.
@@ -70,7 +70,7 @@ pub struct Department {
 }
 
 /// The automatic reply to a customer who writes while the department is closed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct OutOfHours {
     pub enabled: bool,

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// The event itself; serialized as `{"event": "<name>", "data": {...}}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "event", content = "data")]
 pub enum ConversationEvent {
     /// First event of every conversation.
@@ -129,7 +129,7 @@ impl ConversationEvent {
 }
 
 /// An event with its place in the conversation's stream.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventEnvelope {
     pub tenant_id: TenantId,
     pub conversation_id: ConversationId,

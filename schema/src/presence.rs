@@ -13,7 +13,7 @@ pub const HEARTBEAT_SECS: i64 = 20;
 pub const EXPIRES_AFTER_SECS: i64 = 60;
 
 /// What an agent says of themselves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PresenceStatus {
     /// Takes new tickets.
@@ -23,7 +23,7 @@ pub enum PresenceStatus {
 }
 
 /// An agent's presence, valid until `until`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Presence {
     pub agent: AgentId,
     pub status: PresenceStatus,

@@ -13,7 +13,7 @@ pub const MAX_QUICK_REPLIES: usize = 1000;
 pub const MAX_CONTENT_CHARS: usize = 4096;
 
 /// A quick reply.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QuickReply {
     pub id: Uuid,
     pub tenant_id: TenantId,

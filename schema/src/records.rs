@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// A business using Conversa.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Tenant {
     pub id: TenantId,
     pub name: String,
@@ -24,7 +24,7 @@ pub use crate::connection::{
 };
 
 /// Role of a tenant's user. Permissions per role come with the roles issue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AgentRole {
     Admin,
@@ -35,7 +35,7 @@ pub enum AgentRole {
 }
 
 /// A user of a tenant who signs in to the inbox.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Agent {
     pub id: AgentId,
     pub tenant_id: TenantId,
@@ -45,7 +45,7 @@ pub struct Agent {
 }
 
 /// The customer on the other side of a conversation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Contact {
     /// The provider's address of the contact (WhatsApp `wa_id`, digits only).
     pub address: String,
@@ -54,7 +54,7 @@ pub struct Contact {
 }
 
 /// Ticket status of a conversation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConversationStatus {
     Open,
@@ -78,7 +78,7 @@ impl ConversationStatus {
 }
 
 /// Ticket priority.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     Low,
@@ -100,7 +100,7 @@ impl Priority {
 }
 
 /// An internal note on a ticket: seen by the tenant's agents, never sent to the customer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Note {
     pub id: crate::ids::NoteId,
     pub body: String,
@@ -108,7 +108,7 @@ pub struct Note {
 }
 
 /// A conversation: the thread with one contact on one connection, and the support ticket around it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Conversation {
     pub id: ConversationId,
     pub tenant_id: TenantId,
@@ -137,6 +137,7 @@ pub struct Conversation {
         default,
         skip_serializing_if = "crate::helpdesk::sla::TicketSla::is_empty"
     )]
+    #[schema(value_type = Object)]
     pub sla: crate::helpdesk::sla::TicketSla,
     /// When distribution next looks for an agent for this unassigned ticket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -165,6 +166,7 @@ pub struct Conversation {
     /// until the answer tells whether the echo is that reply (dropped) or a message typed on the phone
     /// (stored). Bounded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
     pub held_echoes: Vec<crate::inbound::InboundMessage>,
     /// A stamp (microseconds) that grows with every commit of the conversation, at least the commit's
     /// clock time and always past the previous stamp, whatever the clock does: stores that order
@@ -194,7 +196,7 @@ fn is_zero(n: &u32) -> bool {
 }
 
 /// Which way a message travelled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     Inbound,
@@ -203,7 +205,7 @@ pub enum Direction {
 
 /// What a message carries, provider-neutral. Types not understood are kept as `Unsupported` with the
 /// raw payload so nothing a customer sent is ever dropped.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MessageContent {
     Text {
@@ -289,7 +291,7 @@ pub enum MessageContent {
 }
 
 /// Kinds of media message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MediaKind {
     Image,
@@ -312,14 +314,14 @@ impl MediaKind {
 }
 
 /// A titled group of rows in a list message.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ListSection {
     pub title: String,
     pub rows: Vec<ListRow>,
 }
 
 /// One option of a list message (the contact's pick arrives as `InteractiveReply` with its id).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ListRow {
     pub id: String,
     pub title: String,
@@ -328,14 +330,14 @@ pub struct ListRow {
 }
 
 /// A reply button of an interactive message.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReplyButton {
     pub id: String,
     pub title: String,
 }
 
 /// One contact card.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SharedContact {
     pub name: String,
     pub phones: Vec<String>,
@@ -384,7 +386,19 @@ impl MessageContent {
 
 /// Delivery state of a message. Ordered: a status never moves backwards (`read` then a late `delivered`
 /// leaves it `read`); `failed` is final.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageStatus {
     /// Stored, not yet accepted by the provider.
@@ -433,7 +447,7 @@ impl MessageStatus {
 }
 
 /// A provider's error attached to a failed message.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProviderError {
     pub code: Option<i64>,
     pub title: String,
@@ -441,7 +455,7 @@ pub struct ProviderError {
 }
 
 /// One status change reported for a message.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusChange {
     pub status: MessageStatus,
     pub at: Timestamp,
@@ -449,7 +463,7 @@ pub struct StatusChange {
 }
 
 /// One message, inbound or outbound.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Message {
     pub id: MessageId,
     pub tenant_id: TenantId,

@@ -75,11 +75,16 @@ impl ConversationState {
     /// it has; idempotent, so a retried first turn creates nothing twice).
     async fn ensure_contact(&self, conversation: &Conversation) -> Result<(), ConversationError> {
         let store = self.store();
-        let connection = store
+        let Some(connection) = store
             .connection(conversation.connection_id)
             .await
             .map_err(store_error)?
-            .ok_or_else(|| ConversationError::Invalid("the connection was removed".into()))?;
+        else {
+            // Removed while its webhook was in flight: the message is still stored; only the
+            // channel of the address is unknown, so no contact is made for it.
+            tracing::warn!(connection = %conversation.connection_id, "no contact for a conversation of a removed connection");
+            return Ok(());
+        };
         let address = ContactAddress::new(
             Channel::of(connection.provider),
             conversation.contact.address.clone(),

@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use jiff::Timestamp;
+use schema::api::ErrorBody;
 use schema::api::{
     ConnectionView, CreateAgentRequest, CreateConnectionRequest, CreateTenantRequest, CreatedAgent,
     CreatedConnection, UpdateConnectionRequest,
@@ -24,6 +25,21 @@ use schema::store::{Store, StoreError};
 use schema::{AgentId, ConnectionId, TenantId};
 
 /// `POST /api/v1/admin/tenants`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/tenants",
+    tag = "admin",
+    operation_id = "tenants_create",
+    request_body = CreateTenantRequest,
+    responses(
+        (status = 201, description = "the tenant", body = Tenant),
+        (status = 401, description = "no or wrong admin token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "admin API disabled or no such tenant/connection", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn create_tenant(
     State(state): State<AppState>,
     _admin: Admin,
@@ -38,6 +54,25 @@ pub async fn create_tenant(
 }
 
 /// `POST /api/v1/admin/tenants/{tenant}/connections`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/tenants/{tenant}/connections",
+    tag = "admin",
+    operation_id = "connections_create",
+    params(
+        ("tenant" = Uuid, Path, description = "tenant id"),
+    ),
+    request_body = CreateConnectionRequest,
+    responses(
+        (status = 201, description = "the connection and its webhook URL", body = CreatedConnection),
+        (status = 401, description = "no or wrong admin token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "admin API disabled or no such tenant/connection", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 409, description = "the provider address belongs to a connection", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn create_connection(
     State(state): State<AppState>,
     _admin: Admin,
@@ -60,6 +95,24 @@ pub async fn create_connection(
 }
 
 /// `POST /api/v1/admin/tenants/{tenant}/agents`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/tenants/{tenant}/agents",
+    tag = "admin",
+    operation_id = "agents_create",
+    params(
+        ("tenant" = Uuid, Path, description = "tenant id"),
+    ),
+    request_body = CreateAgentRequest,
+    responses(
+        (status = 201, description = "the agent and its token (shown once)", body = CreatedAgent),
+        (status = 401, description = "no or wrong admin token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "admin API disabled or no such tenant/connection", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn create_agent(
     State(state): State<AppState>,
     _admin: Admin,
@@ -254,6 +307,22 @@ fn provision_error(e: ProvisionError) -> ApiError {
 }
 
 /// `GET /api/v1/admin/tenants/{tenant}/connections`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/tenants/{tenant}/connections",
+    tag = "admin",
+    operation_id = "connections_admin_list",
+    params(
+        ("tenant" = Uuid, Path, description = "tenant id"),
+    ),
+    responses(
+        (status = 200, description = "the tenant's connections, no secrets", body = Vec<ConnectionView>),
+        (status = 401, description = "no or wrong admin token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "admin API disabled or no such tenant/connection", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list_connections(
     State(state): State<AppState>,
     _admin: Admin,
@@ -268,6 +337,26 @@ pub async fn list_connections(
 
 /// `PATCH /api/v1/admin/tenants/{tenant}/connections/{id}`: rename, pause/resume, rotate credentials.
 /// The session actor is restarted so the change applies to the next send.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/admin/tenants/{tenant}/connections/{id}",
+    tag = "admin",
+    operation_id = "connections_update",
+    params(
+        ("tenant" = Uuid, Path, description = "tenant id"),
+        ("id" = Uuid, Path, description = "connection id"),
+    ),
+    request_body = UpdateConnectionRequest,
+    responses(
+        (status = 200, description = "the connection after the change", body = ConnectionView),
+        (status = 401, description = "no or wrong admin token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "admin API disabled or no such tenant/connection", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 409, description = "changed meanwhile", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn update_connection(
     State(state): State<AppState>,
     _admin: Admin,
@@ -397,6 +486,23 @@ fn apply_update(
 
 /// `DELETE /api/v1/admin/tenants/{tenant}/connections/{id}`: webhooks for it are refused from now on;
 /// its conversations and messages stay readable.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/tenants/{tenant}/connections/{id}",
+    tag = "admin",
+    operation_id = "connections_remove",
+    params(
+        ("tenant" = Uuid, Path, description = "tenant id"),
+        ("id" = Uuid, Path, description = "connection id"),
+    ),
+    responses(
+        (status = 204, description = "removed"),
+        (status = 401, description = "no or wrong admin token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "admin API disabled or no such tenant/connection", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn remove_connection(
     State(state): State<AppState>,
     _admin: Admin,

@@ -12,16 +12,15 @@ use crate::error::ApiError;
 use crate::http::admin::json_body;
 use crate::http::conversations::conversation;
 use crate::http::parse_id;
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::Timestamp;
 use schema::ContactId;
+use schema::api::ErrorBody;
 use schema::api::Page;
 use schema::contact::{
     self, Channel, ContactAddress, ContactNote, ContactRecord, ContactWrite, MAX_NOTES,
@@ -30,6 +29,8 @@ use schema::records::{Agent, AgentRole, Conversation};
 use schema::store::{StoreError, TermCursor};
 use serde::{Deserialize, Deserializer};
 use std::collections::{BTreeMap, HashSet};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 const DEFAULT_PAGE: usize = 50;
 /// Store pages one search request reads at most (each up to the page size) before answering with
@@ -39,17 +40,14 @@ const SEARCH_ROUNDS: usize = 8;
 const EDIT_TRIES: usize = 3;
 
 /// The contact routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/contacts", get(list).post(create))
-        .route(
-            "/api/v1/contacts/{id}",
-            get(get_one).patch(edit).delete(remove),
-        )
-        .route("/api/v1/contacts/{id}/notes", post(add_note))
-        .route("/api/v1/contacts/{id}/merge", post(merge))
-        .route("/api/v1/contacts/{id}/conversations", get(conversations))
-        .route("/api/v1/conversations/{id}/contact", get(of_conversation))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, edit, remove))
+        .routes(routes!(add_note))
+        .routes(routes!(merge))
+        .routes(routes!(conversations))
+        .routes(routes!(of_conversation))
 }
 
 /// A field that may be absent (unchanged), `null` (cleared) or a value.
@@ -58,7 +56,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 }
 
 /// The body of a create (every field optional but one address) or an edit (only what changes).
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactRequest {
     #[serde(default, deserialize_with = "present")]
@@ -107,7 +105,8 @@ impl ContactRequest {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     cursor: Option<String>,
     limit: Option<usize>,
@@ -151,6 +150,22 @@ fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
 
 /// `GET /api/v1/contacts?search=&cursor=&limit=`: by id, or the contacts matching every word of
 /// `search` (each listed once, under its first matching word).
+#[utoipa::path(
+    get,
+    path = "/api/v1/contacts",
+    tag = "contacts",
+    operation_id = "contacts_list",
+    params(
+        ListQuery,
+    ),
+    responses(
+        (status = 200, description = "contacts by id, or those matching search", body = Page<ContactRecord>),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -235,6 +250,22 @@ async fn existing(state: &AppState, agent: &Agent, raw: &str) -> Result<ContactR
 }
 
 /// `GET /api/v1/contacts/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/contacts/{id}",
+    tag = "contacts",
+    operation_id = "contacts_get",
+    params(
+        ("id" = Uuid, Path, description = "contact id"),
+    ),
+    responses(
+        (status = 200, description = "the contact", body = ContactRecord),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -244,6 +275,22 @@ pub async fn get_one(
 }
 
 /// `POST /api/v1/contacts` → 201; 409 `address_taken` when an address is another contact's.
+#[utoipa::path(
+    post,
+    path = "/api/v1/contacts",
+    tag = "contacts",
+    operation_id = "contacts_create",
+    request_body = ContactRequest,
+    responses(
+        (status = 201, description = "the contact", body = ContactRecord),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 403, description = "auditors change nothing", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 409, description = "an address belongs to another contact (address_taken)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn create(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -335,6 +382,26 @@ async fn change_contact(
 }
 
 /// `PATCH /api/v1/contacts/{id}`: the fields given change (`custom_fields` key by key).
+#[utoipa::path(
+    patch,
+    path = "/api/v1/contacts/{id}",
+    tag = "contacts",
+    operation_id = "contacts_edit",
+    params(
+        ("id" = Uuid, Path, description = "contact id"),
+    ),
+    request_body = ContactRequest,
+    responses(
+        (status = 200, description = "the contact after the edit", body = ContactRecord),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 403, description = "auditors change nothing", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 409, description = "version_conflict or address_taken", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn edit(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -357,7 +424,8 @@ pub async fn edit(
     Ok(axum::Json(contact))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ContactNoteRequest)]
 #[serde(deny_unknown_fields)]
 pub struct NoteRequest {
     body: String,
@@ -365,6 +433,26 @@ pub struct NoteRequest {
 
 /// `POST /api/v1/contacts/{id}/notes` → 201 with the note; 422 when the contact keeps
 /// [`MAX_NOTES`] already.
+#[utoipa::path(
+    post,
+    path = "/api/v1/contacts/{id}/notes",
+    tag = "contacts",
+    operation_id = "contacts_note",
+    params(
+        ("id" = Uuid, Path, description = "contact id"),
+    ),
+    request_body = NoteRequest,
+    responses(
+        (status = 201, description = "the note", body = ContactNote),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 403, description = "auditors change nothing", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn add_note(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -397,7 +485,7 @@ pub async fn add_note(
     Ok((StatusCode::CREATED, axum::Json(note)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MergeRequest {
     /// The contact merged into this one, then removed.
@@ -407,6 +495,27 @@ pub struct MergeRequest {
 /// `POST /api/v1/contacts/{id}/merge` with `{"from": id}`: `from`'s addresses (so its
 /// conversations), tags, notes and the fields this contact lacks move here; `from` is removed.
 /// Admins and supervisors.
+#[utoipa::path(
+    post,
+    path = "/api/v1/contacts/{id}/merge",
+    tag = "contacts",
+    operation_id = "contacts_merge",
+    params(
+        ("id" = Uuid, Path, description = "contact id"),
+    ),
+    request_body = MergeRequest,
+    responses(
+        (status = 200, description = "the kept contact after the merge", body = ContactRecord),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 403, description = "only admins and supervisors", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 409, description = "changed meanwhile", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn merge(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -440,6 +549,24 @@ pub async fn merge(
 
 /// `DELETE /api/v1/contacts/{id}` → 204: the contact goes and its addresses are free; its
 /// conversations stay. Admins and supervisors.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/contacts/{id}",
+    tag = "contacts",
+    operation_id = "contacts_remove",
+    params(
+        ("id" = Uuid, Path, description = "contact id"),
+    ),
+    responses(
+        (status = 204, description = "removed; its addresses are free, its conversations stay"),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 403, description = "only admins and supervisors", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 409, description = "changed meanwhile", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn remove(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -461,6 +588,22 @@ pub async fn remove(
 
 /// `GET /api/v1/contacts/{id}/conversations`: on every connection of the tenant, the conversation
 /// with each of the contact's addresses on that connection's channel, newest activity first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/contacts/{id}/conversations",
+    tag = "contacts",
+    operation_id = "contacts_conversations",
+    params(
+        ("id" = Uuid, Path, description = "contact id"),
+    ),
+    responses(
+        (status = 200, description = "its conversations on every connection, newest first", body = Vec<Conversation>),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn conversations(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -485,11 +628,27 @@ pub async fn conversations(
             }
         }
     }
-    found.sort_by(|a, b| b.last_activity_at.cmp(&a.last_activity_at));
+    found.sort_by_key(|c| std::cmp::Reverse(c.last_activity_at));
     Ok(axum::Json(found))
 }
 
 /// `GET /api/v1/conversations/{id}/contact`: the contact holding the conversation's address.
+#[utoipa::path(
+    get,
+    path = "/api/v1/conversations/{id}/contact",
+    tag = "contacts",
+    operation_id = "conversations_contact",
+    params(
+        ("id" = Uuid, Path, description = "conversation id"),
+    ),
+    responses(
+        (status = 200, description = "the contact holding the conversation's address", body = ContactRecord),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn of_conversation(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,

@@ -11,6 +11,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use schema::api::ConnectionView;
+use schema::api::ErrorBody;
 use schema::api::{Page, SendMessageRequest};
 use schema::command::{Command, Reply};
 use schema::events::EventEnvelope;
@@ -23,7 +25,8 @@ use std::time::Instant;
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 200;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct InboxQuery {
     cursor: Option<String>,
     limit: Option<usize>,
@@ -46,6 +49,22 @@ pub struct InboxQuery {
 /// `GET /api/v1/conversations?cursor=&limit=[&status=|&assignee=|&team=|&mine=true|&unassigned=true|
 /// &priority=|&tag=|&q=]`: newest activity first, the whole inbox or one view of it; `q` searches
 /// message text (`http::inbox`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/conversations",
+    tag = "conversations",
+    operation_id = "conversations_list",
+    params(
+        InboxQuery,
+    ),
+    responses(
+        (status = 200, description = "a page of the inbox, a view of it, or a text search", body = Page<Conversation>),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -124,6 +143,22 @@ pub async fn list(
 }
 
 /// `GET /api/v1/conversations/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/conversations/{id}",
+    tag = "conversations",
+    operation_id = "conversations_get",
+    params(
+        ("id" = Uuid, Path, description = "conversation id"),
+    ),
+    responses(
+        (status = 200, description = "the conversation and its ticket", body = Conversation),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -132,7 +167,8 @@ pub async fn get_one(
     Ok(axum::Json(conversation(&state, &agent, &id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     after: Option<Seq>,
     before: Option<Seq>,
@@ -141,6 +177,24 @@ pub struct HistoryQuery {
 
 /// `GET /api/v1/conversations/{id}/messages?after=|before=&limit=`: ascending by seq. Without `after`
 /// or `before`, the newest page. `next_cursor` continues in the direction asked (a seq).
+#[utoipa::path(
+    get,
+    path = "/api/v1/conversations/{id}/messages",
+    tag = "conversations",
+    operation_id = "messages_list",
+    params(
+        ("id" = Uuid, Path, description = "conversation id"),
+        HistoryQuery,
+    ),
+    responses(
+        (status = 200, description = "a page of messages, ascending seq", body = Page<Message>),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn messages(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -175,7 +229,8 @@ pub async fn messages(
     Ok(axum::Json(Page { items, next_cursor }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     after: Option<Seq>,
     limit: Option<usize>,
@@ -183,6 +238,24 @@ pub struct EventsQuery {
 
 /// `GET /api/v1/conversations/{id}/events?after=&limit=`: the event stream, for clients that catch up
 /// over REST.
+#[utoipa::path(
+    get,
+    path = "/api/v1/conversations/{id}/events",
+    tag = "conversations",
+    operation_id = "events_list",
+    params(
+        ("id" = Uuid, Path, description = "conversation id"),
+        EventsQuery,
+    ),
+    responses(
+        (status = 200, description = "events after a seq, ascending", body = Page<EventEnvelope>),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn events(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -208,6 +281,26 @@ pub async fn events(
 
 /// `POST /api/v1/conversations/{id}/messages` `{"text": …, "client_message_id": …}` → 202 with the
 /// stored `pending` message; its status then moves by `message.status_updated` events.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/messages",
+    tag = "conversations",
+    operation_id = "messages_send",
+    params(
+        ("id" = Uuid, Path, description = "conversation id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "same as client_message_id"),
+    ),
+    request_body = SendMessageRequest,
+    responses(
+        (status = 202, description = "stored durably, pending: the provider send follows", body = Message),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn send(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -373,6 +466,18 @@ async fn outbound_content(
 }
 
 /// `GET /api/v1/connections`: the tenant's channel connections and their status (no secrets).
+#[utoipa::path(
+    get,
+    path = "/api/v1/connections",
+    tag = "connections",
+    operation_id = "connections_list",
+    responses(
+        (status = 200, description = "the tenant's connections, no secrets", body = Vec<ConnectionView>),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn connections(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -436,6 +541,23 @@ fn decode_cursor(raw: &str) -> Result<InboxCursor, ApiError> {
 /// `POST /api/v1/conversations/{id}/read`: tells the provider the business has read the contact's
 /// messages (WhatsApp blue ticks, Messenger "seen"), up to the newest inbound one. Answers 204; nothing
 /// is stored, and a failure is reported, not retried (the next read covers it).
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/read",
+    tag = "conversations",
+    operation_id = "conversations_mark_read",
+    params(
+        ("id" = Uuid, Path, description = "conversation id"),
+    ),
+    responses(
+        (status = 204, description = "the provider was told"),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 502, description = "the provider failed", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn mark_read(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,

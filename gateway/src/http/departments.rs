@@ -8,13 +8,12 @@ use crate::AppState;
 use crate::auth::{AuthenticatedAgent, may_manage_helpdesk};
 use crate::error::ApiError;
 use crate::http::admin::json_body;
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
 use jiff::Timestamp;
+use schema::api::ErrorBody;
 use schema::department::MAX_DEPARTMENTS;
 use schema::helpdesk::distribution::Mode;
 use schema::helpdesk::hours::BusinessHours;
@@ -24,19 +23,18 @@ use schema::records::{Agent, Department, OutOfHours};
 use schema::{AgentId, ConnectionId};
 use serde::Deserialize;
 use std::collections::HashSet;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The department routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/departments", get(list).post(create))
-        .route(
-            "/api/v1/departments/{key}",
-            get(get_one).put(replace).delete(remove),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, replace, remove))
 }
 
 /// A department as a client writes it (the key comes from the body on create, the path on replace).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DepartmentRequest {
     key: Option<String>,
@@ -62,6 +60,18 @@ pub struct DepartmentRequest {
 }
 
 /// `GET /api/v1/departments`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/departments",
+    tag = "departments",
+    operation_id = "departments_list",
+    responses(
+        (status = 200, description = "the tenant's departments by key", body = Vec<Department>),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -70,6 +80,22 @@ pub async fn list(
 }
 
 /// `GET /api/v1/departments/{key}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/departments/{key}",
+    tag = "departments",
+    operation_id = "departments_get",
+    params(
+        ("key" = String, Path, description = "department key"),
+    ),
+    responses(
+        (status = 200, description = "the department", body = Department),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -79,6 +105,23 @@ pub async fn get_one(
 }
 
 /// `POST /api/v1/departments` → 201; 409 when the key is taken.
+#[utoipa::path(
+    post,
+    path = "/api/v1/departments",
+    tag = "departments",
+    operation_id = "departments_create",
+    request_body = DepartmentRequest,
+    responses(
+        (status = 201, description = "the department", body = Department),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 403, description = "only admins and supervisors", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 409, description = "the key exists", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn create(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -122,6 +165,26 @@ pub async fn create(
 }
 
 /// `PUT /api/v1/departments/{key}`: replaces the department whole.
+#[utoipa::path(
+    put,
+    path = "/api/v1/departments/{key}",
+    tag = "departments",
+    operation_id = "departments_replace",
+    params(
+        ("key" = String, Path, description = "department key"),
+    ),
+    request_body = DepartmentRequest,
+    responses(
+        (status = 200, description = "the department", body = Department),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 403, description = "only admins and supervisors", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn replace(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -155,6 +218,23 @@ pub async fn replace(
 }
 
 /// `DELETE /api/v1/departments/{key}` → 204; its tickets keep the key they carry.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/departments/{key}",
+    tag = "departments",
+    operation_id = "departments_remove",
+    params(
+        ("key" = String, Path, description = "department key"),
+    ),
+    responses(
+        (status = 204, description = "removed"),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 403, description = "only admins and supervisors", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn remove(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,

@@ -14,6 +14,7 @@ use axum::extract::{Query, State};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::Timestamp;
+use schema::api::ErrorBody;
 use schema::api::Page;
 use schema::helpdesk::search::{self, SEARCH_MONTHS, month_of};
 use schema::records::{Agent, Conversation, ConversationStatus, Priority};
@@ -29,14 +30,15 @@ const MAX_SEARCH_ROUNDS: usize = 48;
 /// Most departments counted (a tenant's first 64 by key).
 const MAX_COUNTED_TEAMS: usize = 64;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CountsQuery {
     /// Tags to count too, comma-separated (at most 16).
     tags: Option<String>,
 }
 
 /// The badge numbers.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Counts {
     /// Every active ticket.
     pub all: u64,
@@ -54,6 +56,22 @@ pub struct Counts {
 }
 
 /// `GET /api/v1/conversations/counts?tags=vip,boleto`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/conversations/counts",
+    tag = "conversations",
+    operation_id = "conversations_counts",
+    params(
+        CountsQuery,
+    ),
+    responses(
+        (status = 200, description = "active tickets per view", body = Counts),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn counts(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,

@@ -11,10 +11,29 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
+use schema::api::ErrorBody;
 use schema::channel::MediaError;
 use schema::records::{MediaKind, MessageContent};
 use schema::{ConversationId, Seq};
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/conversations/{id}/messages/{seq}/media",
+    tag = "conversations",
+    operation_id = "media_download",
+    params(
+        ("id" = Uuid, Path, description = "conversation id"),
+        ("seq" = u64, Path, description = "the message's seq"),
+    ),
+    responses(
+        (status = 200, description = "the file, with its checked content type", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 502, description = "the provider failed", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn download(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,

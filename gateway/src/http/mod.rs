@@ -16,72 +16,85 @@ pub mod webhooks;
 use crate::AppState;
 use crate::error::ApiError;
 use axum::Router;
-use axum::routing::{get, post};
+use schema::api::ErrorBody;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
 
-/// All routes.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .route(
-            "/webhooks/meta/{connection_id}",
-            get(webhooks::verify).post(webhooks::receive_meta),
-        )
-        .route(
-            "/webhooks/whatsapp/{connection_id}",
-            get(webhooks::verify).post(webhooks::receive),
-        )
-        .route(
-            "/webhooks/evolution/{connection_id}/{secret}",
-            post(webhooks::receive_evolution),
-        )
-        .route(
-            "/webhooks/zapi/{connection_id}/{secret}",
-            post(webhooks::receive_zapi),
-        )
-        .route(
-            "/api/v1/conversations",
-            get(conversations::list).post(start::start),
-        )
-        .route("/api/v1/conversations/counts", get(inbox::counts))
-        .route("/api/v1/conversations/{id}", get(conversations::get_one))
-        .route(
-            "/api/v1/conversations/{id}/messages",
-            get(conversations::messages).post(conversations::send),
-        )
-        .route(
-            "/api/v1/conversations/{id}/events",
-            get(conversations::events),
-        )
-        .route(
-            "/api/v1/conversations/{id}/messages/{seq}/media",
-            get(media::download),
-        )
-        .route(
-            "/api/v1/conversations/{id}/read",
-            post(conversations::mark_read),
-        )
-        .route("/api/v1/ws", get(crate::ws::upgrade))
-        .route("/api/v1/admin/tenants", post(admin::create_tenant))
-        .route(
-            "/api/v1/admin/tenants/{tenant}/connections",
-            post(admin::create_connection).get(admin::list_connections),
-        )
-        .route(
-            "/api/v1/admin/tenants/{tenant}/connections/{id}",
-            axum::routing::patch(admin::update_connection).delete(admin::remove_connection),
-        )
-        .route("/api/v1/connections", get(conversations::connections))
-        .route(
-            "/api/v1/admin/tenants/{tenant}/agents",
-            post(admin::create_agent),
-        )
+/// The OpenAPI document's frame; the paths and schemas come from the handlers' annotations.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Conversa",
+        description = "Conversa's REST API: the inbox, conversations and tickets, contacts, departments, quick replies, presence and the tenant feed for agents (bearer agent token); tenant provisioning for the operator (bearer admin token); provider webhooks (signed per provider). Errors are application/problem+json with a stable `code`. Live events go over the WebSocket at /api/v1/ws (see the README).",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(ErrorBody))
+)]
+pub struct ApiDoc;
+
+/// The bearer scheme every agent and admin route names.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("an agent token, or the admin token on /api/v1/admin"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Where the document and its browsable page are served.
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+pub const DOCS_PATH: &str = "/api/v1/docs";
+
+/// Every documented route, registered from its annotation (so the router and the document cannot
+/// disagree), and the document itself.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(webhooks::verify_meta, webhooks::receive_meta))
+        .routes(routes!(webhooks::verify, webhooks::receive))
+        .routes(routes!(webhooks::receive_evolution))
+        .routes(routes!(webhooks::receive_zapi))
+        .routes(routes!(conversations::list, start::start))
+        .routes(routes!(inbox::counts))
+        .routes(routes!(conversations::get_one))
+        .routes(routes!(conversations::messages, conversations::send))
+        .routes(routes!(conversations::events))
+        .routes(routes!(media::download))
+        .routes(routes!(conversations::mark_read))
+        .routes(routes!(crate::ws::upgrade))
+        .routes(routes!(admin::create_tenant))
+        .routes(routes!(admin::create_connection, admin::list_connections))
+        .routes(routes!(admin::update_connection, admin::remove_connection))
+        .routes(routes!(conversations::connections))
+        .routes(routes!(admin::create_agent))
         .merge(tickets::routes())
         .merge(departments::routes())
         .merge(quick_replies::routes())
         .merge(contacts::routes())
         .merge(presence::routes())
+        .split_for_parts()
+}
+
+/// All routes: the documented API, the document at [`OPENAPI_PATH`] and Swagger UI at [`DOCS_PATH`]
+/// (vendored, nothing loaded from elsewhere).
+pub fn router(state: AppState) -> Router {
+    let (api, document) = api();
+    api.merge(SwaggerUi::new(DOCS_PATH).url(OPENAPI_PATH, document))
         .fallback(not_found)
         .layer(axum::middleware::map_response(nosniff))
         .with_state(state)

@@ -7,12 +7,32 @@ use crate::error::ApiError;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
+use schema::api::ErrorBody;
 use serde_json::json;
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    operation_id = "healthz",
+    responses(
+        (status = 200, description = "the process is up", body = String, content_type = "text/plain"),
+    ),
+)]
 pub async fn healthz() -> impl IntoResponse {
     axum::Json(json!({"status": "ok"}))
 }
 
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    operation_id = "readyz",
+    responses(
+        (status = 200, description = "ready: store, bus and cluster state", body = Object),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     if state.shutdown.is_cancelled() {
         return Err(ApiError::unavailable(
@@ -30,6 +50,15 @@ pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, 
     Ok(axum::Json(body))
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    operation_id = "metrics",
+    responses(
+        (status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain"),
+    ),
+)]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let (tenants, conversations, sessions) = state.directory.live_counts();
     metrics::gauge!("conversa_actor_registry_entries", "kind" => "tenant").set(tenants as f64);

@@ -4,17 +4,30 @@
 use crate::AppState;
 use crate::auth::AuthenticatedAgent;
 use crate::error::ApiError;
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
 use jiff::Timestamp;
+use schema::api::ErrorBody;
 use schema::presence::Presence;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/presence", get(list))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
 /// `GET /api/v1/presence`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/presence",
+    tag = "presence",
+    operation_id = "presence_list",
+    responses(
+        (status = 200, description = "the tenant's agents' presence", body = Vec<Presence>),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,

@@ -10,32 +10,30 @@ use crate::auth::{AuthenticatedAgent, may_manage_helpdesk};
 use crate::error::ApiError;
 use crate::http::admin::json_body;
 use crate::http::conversations::conversation;
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
 use jiff::Timestamp;
+use schema::api::ErrorBody;
 use schema::helpdesk::quick_reply::render;
 use schema::quick_reply::MAX_QUICK_REPLIES;
 use schema::records::{Agent, QuickReply};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// The quick reply routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/canned_responses", get(list).post(create))
-        .route("/api/v1/canned_responses/{id}", put(replace).delete(remove))
-        .route(
-            "/api/v1/conversations/{id}/canned_responses/render",
-            post(render_for),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(replace, remove))
+        .routes(routes!(render_for))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuickReplyRequest {
     short_code: String,
@@ -44,7 +42,8 @@ pub struct QuickReplyRequest {
     team_id: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Matches the shortcut or the text, ignoring case.
     search: Option<String>,
@@ -53,6 +52,22 @@ pub struct ListQuery {
 }
 
 /// `GET /api/v1/canned_responses?search=&team_id=`, by shortcut.
+#[utoipa::path(
+    get,
+    path = "/api/v1/canned_responses",
+    tag = "quick replies",
+    operation_id = "canned_responses_list",
+    params(
+        ListQuery,
+    ),
+    responses(
+        (status = 200, description = "quick replies by shortcut", body = Vec<QuickReply>),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -87,6 +102,23 @@ pub async fn list(
 }
 
 /// `POST /api/v1/canned_responses` → 201; 409 when the shortcut is taken in its scope.
+#[utoipa::path(
+    post,
+    path = "/api/v1/canned_responses",
+    tag = "quick replies",
+    operation_id = "canned_responses_create",
+    request_body = QuickReplyRequest,
+    responses(
+        (status = 201, description = "the quick reply", body = QuickReply),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 403, description = "only admins and supervisors", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 409, description = "the shortcut is taken in its scope", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn create(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -102,6 +134,27 @@ pub async fn create(
 }
 
 /// `PUT /api/v1/canned_responses/{id}`: replaces it whole.
+#[utoipa::path(
+    put,
+    path = "/api/v1/canned_responses/{id}",
+    tag = "quick replies",
+    operation_id = "canned_responses_replace",
+    params(
+        ("id" = Uuid, Path, description = "quick reply id"),
+    ),
+    request_body = QuickReplyRequest,
+    responses(
+        (status = 200, description = "the quick reply", body = QuickReply),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 403, description = "only admins and supervisors", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 409, description = "the shortcut is taken in its scope", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn replace(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -126,6 +179,23 @@ pub async fn replace(
 }
 
 /// `DELETE /api/v1/canned_responses/{id}` → 204.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/canned_responses/{id}",
+    tag = "quick replies",
+    operation_id = "canned_responses_remove",
+    params(
+        ("id" = Uuid, Path, description = "quick reply id"),
+    ),
+    responses(
+        (status = 204, description = "removed"),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 403, description = "only admins and supervisors", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn remove(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -140,7 +210,7 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenderRequest {
     short_code: String,
@@ -148,7 +218,7 @@ pub struct RenderRequest {
 
 /// A quick reply filled for one conversation; `missing` lists variables that had no value (left in
 /// the text as written, so the agent sees them).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RenderedReply {
     pub id: Uuid,
     pub short_code: String,
@@ -157,6 +227,24 @@ pub struct RenderedReply {
 }
 
 /// `POST /api/v1/conversations/{id}/canned_responses/render` `{"short_code": "/saudacao"}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/canned_responses/render",
+    tag = "quick replies",
+    operation_id = "canned_responses_render",
+    params(
+        ("id" = Uuid, Path, description = "conversation id"),
+    ),
+    request_body = RenderRequest,
+    responses(
+        (status = 200, description = "the text filled for the conversation", body = RenderedReply),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn render_for(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,

@@ -14,6 +14,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
+use schema::api::ErrorBody;
 use schema::api::SendMessageRequest;
 use schema::command::{Command, Reply};
 use schema::records::{ConnectionStatus, Contact, Provider};
@@ -21,7 +22,7 @@ use schema::{ConnectionId, ConversationId};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartRequest {
     connection_id: ConnectionId,
@@ -29,7 +30,8 @@ pub struct StartRequest {
     message: SendMessageRequest,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = StartContact)]
 #[serde(deny_unknown_fields)]
 pub struct ContactRequest {
     /// An existing contact (`/api/v1/contacts`): its address on the connection's channel is used.
@@ -40,7 +42,7 @@ pub struct ContactRequest {
     name: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Started {
     pub conversation_id: ConversationId,
     pub message: schema::records::Message,
@@ -49,6 +51,26 @@ pub struct Started {
 /// `POST /api/v1/conversations` `{"connection_id", "contact": {"id"} | {"address", "name"?},
 /// "message": {…}}`
 /// → 202 with the conversation and the stored `pending` message.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations",
+    tag = "conversations",
+    operation_id = "conversations_start",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "same as message.client_message_id"),
+    ),
+    request_body = StartRequest,
+    responses(
+        (status = 202, description = "the conversation and its first message, pending", body = Started),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 409, description = "connection paused", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn start(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,

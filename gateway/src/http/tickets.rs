@@ -18,13 +18,12 @@ use crate::error::ApiError;
 use crate::http::admin::json_body;
 use crate::http::conversations::conversation;
 use crate::http::parse_id;
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
 use jiff::Timestamp;
+use schema::api::ErrorBody;
 use schema::command::{Command, CommandError, Reply};
 use schema::helpdesk::change::{self, TicketChange};
 use schema::records::{Agent, AgentRole, Conversation, ConversationStatus, Note, Priority};
@@ -32,22 +31,24 @@ use schema::store::{FeedCursor, FeedPage, MAX_FEED_PAGE};
 use schema::{AgentId, ConversationId, NoteId};
 use serde::Deserialize;
 use std::time::Instant;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The ticket routes and the feed.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/conversations/{id}/assignments", post(assign))
-        .route("/api/v1/conversations/{id}/transfer", post(transfer))
-        .route("/api/v1/conversations/{id}/toggle_status", post(status))
-        .route("/api/v1/conversations/{id}/toggle_priority", post(priority))
-        .route("/api/v1/conversations/{id}/labels", post(labels))
-        .route("/api/v1/conversations/{id}/notes", post(note))
-        .route("/api/v1/feed", get(feed))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(assign))
+        .routes(routes!(transfer))
+        .routes(routes!(status))
+        .routes(routes!(priority))
+        .routes(routes!(labels))
+        .routes(routes!(note))
+        .routes(routes!(feed))
 }
 
 /// `{"assignee_id": "<agent>" | null, "team_id": "<department>"}`: an agent (or none), a department,
 /// or both (a move to another department is recorded as a transfer).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignmentRequest {
     #[serde(default, with = "double_option")]
@@ -56,6 +57,25 @@ pub struct AssignmentRequest {
 }
 
 /// `POST …/assignments`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/assignments",
+    tag = "tickets",
+    operation_id = "tickets_assign",
+    params(
+        ("id" = Uuid, Path, description = "conversation id"),
+    ),
+    request_body = AssignmentRequest,
+    responses(
+        (status = 200, description = "the conversation after the change", body = Conversation),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn assign(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -83,7 +103,7 @@ pub async fn assign(
 }
 
 /// `{"assignee_id": …, "team_id": …, "note": "why"}`: to another agent and/or department.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransferRequest {
     assignee_id: Option<AgentId>,
@@ -92,6 +112,25 @@ pub struct TransferRequest {
 }
 
 /// `POST …/transfer`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/transfer",
+    tag = "tickets",
+    operation_id = "tickets_transfer",
+    params(
+        ("id" = Uuid, Path, description = "conversation id"),
+    ),
+    request_body = TransferRequest,
+    responses(
+        (status = 200, description = "the conversation after the change", body = Conversation),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn transfer(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -112,7 +151,7 @@ pub async fn transfer(
 
 /// `{"status": "open" | "in_progress" | "waiting" | "resolved" | "cancelled"}`, or
 /// `{"status": "snoozed", "snoozed_until": "<RFC 3339>"}` (or `null` to wake it).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusRequest {
     status: String,
@@ -121,6 +160,25 @@ pub struct StatusRequest {
 }
 
 /// `POST …/toggle_status`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/toggle_status",
+    tag = "tickets",
+    operation_id = "tickets_status",
+    params(
+        ("id" = Uuid, Path, description = "conversation id"),
+    ),
+    request_body = StatusRequest,
+    responses(
+        (status = 200, description = "the conversation after the change", body = Conversation),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn status(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -154,13 +212,32 @@ pub async fn status(
 }
 
 /// `{"priority": "low" | "normal" | "high" | "urgent"}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriorityRequest {
     priority: Priority,
 }
 
 /// `POST …/toggle_priority`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/toggle_priority",
+    tag = "tickets",
+    operation_id = "tickets_priority",
+    params(
+        ("id" = Uuid, Path, description = "conversation id"),
+    ),
+    request_body = PriorityRequest,
+    responses(
+        (status = 200, description = "the conversation after the change", body = Conversation),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn priority(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -178,7 +255,7 @@ pub async fn priority(
 }
 
 /// `{"labels": [...]}` (the whole set, as Chatwoot takes it) or `{"add": [...], "remove": [...]}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LabelsRequest {
     labels: Option<Vec<String>>,
@@ -189,6 +266,25 @@ pub struct LabelsRequest {
 }
 
 /// `POST …/labels`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/labels",
+    tag = "tickets",
+    operation_id = "tickets_labels",
+    params(
+        ("id" = Uuid, Path, description = "conversation id"),
+    ),
+    request_body = LabelsRequest,
+    responses(
+        (status = 200, description = "the conversation after the change", body = Conversation),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn labels(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -229,13 +325,33 @@ pub async fn labels(
 }
 
 /// `{"content": "…"}`: a private note, seen by the tenant's agents, never sent to the customer.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = TicketNoteRequest)]
 #[serde(deny_unknown_fields)]
 pub struct NoteRequest {
     content: String,
 }
 
 /// `POST …/notes` → 201 with the note.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/notes",
+    tag = "tickets",
+    operation_id = "tickets_note",
+    params(
+        ("id" = Uuid, Path, description = "conversation id"),
+    ),
+    request_body = NoteRequest,
+    responses(
+        (status = 201, description = "the private note", body = Note),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn note(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -258,7 +374,8 @@ pub async fn note(
     Ok((StatusCode::CREATED, axum::Json(note)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FeedQuery {
     cursor: Option<String>,
     limit: Option<usize>,
@@ -266,6 +383,23 @@ pub struct FeedQuery {
 
 /// `GET /api/v1/feed?cursor=&limit=`: the tenant's durable event feed, for integrations and reports.
 /// Supervisors, admins, auditors and bots read it; an agent's view is its inbox.
+#[utoipa::path(
+    get,
+    path = "/api/v1/feed",
+    tag = "tickets",
+    operation_id = "feed_read",
+    params(
+        FeedQuery,
+    ),
+    responses(
+        (status = 200, description = "the tenant's durable feed after the cursor", body = Object),
+        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 403, description = "agents do not read the feed", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn feed(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,

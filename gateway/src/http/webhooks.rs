@@ -19,6 +19,7 @@ use crate::AppState;
 use crate::error::{ApiError, read_body_budgeted, require_json};
 use crate::http::parse_id;
 use crate::providers::messenger;
+use schema::api::ErrorBody;
 
 mod session;
 use crate::providers::whatsapp_cloud::webhook::{self, WebhookError};
@@ -84,6 +85,23 @@ pub struct Handshake {
 
 /// `GET /webhooks/{whatsapp|meta}/{connection_id}`: echoes `hub.challenge` when the verify token
 /// matches (the handshake is the same for every Meta provider).
+#[utoipa::path(
+    get,
+    path = "/webhooks/whatsapp/{connection_id}",
+    tag = "webhooks",
+    operation_id = "whatsapp_verify",
+    params(
+        ("connection_id" = Uuid, Path, description = "connection id"),
+        ("hub.mode" = String, Query),
+        ("hub.verify_token" = String, Query),
+        ("hub.challenge" = String, Query),
+    ),
+    responses(
+        (status = 200, description = "the echoed hub.challenge", body = String, content_type = "text/plain"),
+        (status = 403, description = "wrong verify token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn verify(
     State(state): State<AppState>,
     Path(connection_id): Path<String>,
@@ -105,7 +123,52 @@ pub async fn verify(
     }
 }
 
+/// `GET /webhooks/meta/{connection_id}`: the same handshake, for Messenger and Instagram.
+#[utoipa::path(
+    get,
+    path = "/webhooks/meta/{connection_id}",
+    tag = "webhooks",
+    operation_id = "meta_verify",
+    params(
+        ("connection_id" = Uuid, Path, description = "connection id"),
+        ("hub.mode" = String, Query),
+        ("hub.verify_token" = String, Query),
+        ("hub.challenge" = String, Query),
+    ),
+    responses(
+        (status = 200, description = "the echoed hub.challenge", body = String, content_type = "text/plain"),
+        (status = 403, description = "wrong verify token", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn verify_meta(
+    state: State<AppState>,
+    connection_id: Path<String>,
+    handshake: Query<Handshake>,
+) -> Result<impl IntoResponse, ApiError> {
+    verify(state, connection_id, handshake).await
+}
+
 /// `POST /webhooks/whatsapp/{connection_id}`.
+#[utoipa::path(
+    post,
+    path = "/webhooks/whatsapp/{connection_id}",
+    tag = "webhooks",
+    operation_id = "whatsapp_webhook",
+    params(
+        ("connection_id" = Uuid, Path, description = "connection id"),
+        ("X-Hub-Signature-256" = String, Header, description = "sha256=<HMAC of the body with the app secret>"),
+    ),
+    request_body(content = Object, description = "a WhatsApp Cloud API webhook (entry[].changes[].value)"),
+    responses(
+        (status = 200, description = "durably stored (or a duplicate)"),
+        (status = 401, description = "bad signature or secret", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 413, description = "body too large", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn receive(
     State(state): State<AppState>,
     Path(connection_id): Path<String>,
@@ -116,6 +179,25 @@ pub async fn receive(
 }
 
 /// `POST /webhooks/meta/{connection_id}` (Messenger and Instagram).
+#[utoipa::path(
+    post,
+    path = "/webhooks/meta/{connection_id}",
+    tag = "webhooks",
+    operation_id = "meta_webhook",
+    params(
+        ("connection_id" = Uuid, Path, description = "connection id"),
+        ("X-Hub-Signature-256" = String, Header, description = "sha256=<HMAC of the body with the app secret>"),
+    ),
+    request_body(content = Object, description = "a Messenger or Instagram webhook (entry[].messaging[])"),
+    responses(
+        (status = 200, description = "durably stored (or a duplicate)"),
+        (status = 401, description = "bad signature or secret", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 413, description = "body too large", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn receive_meta(
     State(state): State<AppState>,
     Path(connection_id): Path<String>,
@@ -126,6 +208,25 @@ pub async fn receive_meta(
 }
 
 /// `POST /webhooks/evolution/{connection_id}/{secret}`.
+#[utoipa::path(
+    post,
+    path = "/webhooks/evolution/{connection_id}/{secret}",
+    tag = "webhooks",
+    operation_id = "evolution_webhook",
+    params(
+        ("connection_id" = Uuid, Path, description = "connection id"),
+        ("secret" = String, Path, description = "the connection's webhook secret"),
+    ),
+    request_body(content = Object, description = "an Evolution API event (messages.upsert, messages.update, connection.update, qrcode.updated)"),
+    responses(
+        (status = 200, description = "durably stored (or a duplicate, or an event that changes nothing)"),
+        (status = 401, description = "bad signature or secret", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 413, description = "body too large", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn receive_evolution(
     State(state): State<AppState>,
     Path((connection_id, secret)): Path<(String, String)>,
@@ -144,6 +245,25 @@ pub async fn receive_evolution(
 }
 
 /// `POST /webhooks/zapi/{connection_id}/{secret}`.
+#[utoipa::path(
+    post,
+    path = "/webhooks/zapi/{connection_id}/{secret}",
+    tag = "webhooks",
+    operation_id = "zapi_webhook",
+    params(
+        ("connection_id" = Uuid, Path, description = "connection id"),
+        ("secret" = String, Path, description = "the connection's webhook secret"),
+    ),
+    request_body(content = Object, description = "a Z-API callback (ReceivedCallback, MessageStatusCallback, …)"),
+    responses(
+        (status = 200, description = "durably stored (or a duplicate, or an event that changes nothing)"),
+        (status = 401, description = "bad signature or secret", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 413, description = "body too large", body = ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn receive_zapi(
     State(state): State<AppState>,
     Path((connection_id, secret)): Path<(String, String)>,

@@ -44,6 +44,13 @@ const CLOSE_WRITE: std::time::Duration = std::time::Duration::from_secs(1);
 const WRITER_DRAIN: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// `GET /api/v1/ws`.
+#[utoipa::path(get, path = "/api/v1/ws", tag = "websocket", operation_id = "websocket",
+    description = "The agent's live socket: events of the tenant's conversations as JSON frames, resume with `{\"type\": \"resume\", …}`, presence frames. The token goes in `?token=` or the bearer header. See the README for the frames.",
+    params(("token" = Option<String>, Query, description = "the agent token (browsers cannot set headers on a WebSocket)")),
+    responses((status = 101, description = "switching to the WebSocket protocol"),
+        (status = 401, description = "no or unknown token", body = schema::api::ErrorBody, content_type = "application/problem+json"),
+        (status = 503, description = "too many sockets on this node", body = schema::api::ErrorBody, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
 pub async fn upgrade(
     State(state): State<AppState>,
     WebSocketAgent(agent): WebSocketAgent,

@@ -6,7 +6,7 @@ use crate::AgentId;
 use serde::{Deserialize, Serialize};
 
 /// A department's distribution mode.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Nobody is assigned automatically.

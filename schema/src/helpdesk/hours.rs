@@ -14,14 +14,16 @@ use serde::{Deserialize, Serialize};
 const SEARCH_DAYS: i64 = 400;
 
 /// One opening window within a day, `start` inclusive, `end` exclusive (`end` after `start`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Window {
+    #[schema(value_type = String, example = "08:00")]
     pub start: Time,
+    #[schema(value_type = String, example = "18:00")]
     pub end: Time,
 }
 
 /// A department's opening hours.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BusinessHours {
     /// IANA name (`America/Sao_Paulo`).
     pub time_zone: String,

@@ -9,18 +9,21 @@ use serde::{Deserialize, Serialize};
 
 /// A department's SLA policy; an absent threshold is not tracked. Thresholds are ISO 8601 durations
 /// on the wire (`"PT15M"`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct SlaPolicy {
+    #[schema(value_type = Option<String>, example = "PT15M")]
     pub first_response: Option<SignedDuration>,
+    #[schema(value_type = Option<String>, example = "PT1H")]
     pub next_response: Option<SignedDuration>,
+    #[schema(value_type = Option<String>, example = "PT24H")]
     pub resolution: Option<SignedDuration>,
     /// Count only time inside the department's business hours.
     pub only_during_business_hours: bool,
 }
 
 /// One SLA target's state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum SlaState {
     /// Running; breached at `due` unless met first. `due` is `None` when business hours never open
@@ -55,7 +58,7 @@ pub fn state(due: Option<Timestamp>, met: Option<Timestamp>, now: Timestamp) -> 
 }
 
 /// One of a ticket's SLA targets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SlaTarget {
     FirstResponse,
@@ -89,7 +92,7 @@ pub struct TicketSla {
 }
 
 /// What happened to a clock, to be recorded as an event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, utoipa::ToSchema)]
 pub enum SlaOutcome {
     Hit { target: SlaTarget, at: Timestamp },
     Missed { target: SlaTarget, due: Timestamp },

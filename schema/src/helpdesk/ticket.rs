@@ -6,7 +6,7 @@ use crate::records::ConversationStatus;
 use serde::{Deserialize, Serialize};
 
 /// What a customer's message does to a resolved or cancelled ticket (a department setting).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReopenPolicy {
     /// The same ticket opens again.
