@@ -1,4 +1,4 @@
-//! `/api/v1/contacts…`: the tenant's customers. Every customer who writes (or is written to first) gets
+//! `/api/v1/contacts…`: the tenant's customers (listing and search in `contact_search`). Every customer who writes (or is written to first) gets
 //! a contact with that address; agents search them by name, phone or email, edit them, add notes and
 //! list their conversations across connections; admins and supervisors merge and delete them. Every
 //! role reads; auditors change nothing. The tenant always comes from the authenticated agent.
@@ -13,36 +13,29 @@ use crate::http::admin::json_body;
 use crate::http::conversations::conversation;
 use crate::http::parse_id;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::Timestamp;
 use schema::ContactId;
 use schema::api::ErrorBody;
-use schema::api::Page;
 use schema::contact::{
     self, Channel, ContactAddress, ContactNote, ContactRecord, ContactWrite, MAX_NOTES,
 };
 use schema::records::{Agent, AgentRole, Conversation};
-use schema::store::{StoreError, TermCursor};
+use schema::store::StoreError;
 use serde::{Deserialize, Deserializer};
 use std::collections::{BTreeMap, HashSet};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-const DEFAULT_PAGE: usize = 50;
-/// Store pages one search request reads at most (each up to the page size) before answering with
-/// what it found and a cursor.
-const SEARCH_ROUNDS: usize = 8;
 /// Attempts of an edit that names no version, when other edits keep coming first.
 const EDIT_TRIES: usize = 3;
 
 /// The contact routes.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list, create))
+        .routes(routes!(super::contact_search::list, create))
         .routes(routes!(get_one, edit, remove))
         .routes(routes!(add_note))
         .routes(routes!(merge))
@@ -105,15 +98,6 @@ impl ContactRequest {
     }
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    cursor: Option<String>,
-    limit: Option<usize>,
-    /// Words each contact must have a word starting with: name, email, or phone (digits only).
-    search: Option<String>,
-}
-
 /// Auditors read only.
 fn may_edit(agent: &Agent) -> Result<(), ApiError> {
     match agent.role {
@@ -136,108 +120,6 @@ fn conflict(error: StoreError) -> ApiError {
         }
         other => other.into(),
     }
-}
-
-fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
-    match limit.unwrap_or(DEFAULT_PAGE) {
-        n @ 1..=schema::store::MAX_CONTACT_PAGE => Ok(n),
-        _ => Err(ApiError::bad_request(
-            "invalid_limit",
-            format!("limit must be 1 to {}", schema::store::MAX_CONTACT_PAGE),
-        )),
-    }
-}
-
-/// `GET /api/v1/contacts?search=&cursor=&limit=`: by id, or the contacts matching every word of
-/// `search` (each listed once, under its first matching word).
-#[utoipa::path(
-    get,
-    path = "/api/v1/contacts",
-    tag = "contacts",
-    operation_id = "contacts_list",
-    params(
-        ListQuery,
-    ),
-    responses(
-        (status = 200, description = "contacts by id, or those matching search", body = Page<ContactRecord>),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = [])),
-)]
-pub async fn list(
-    State(state): State<AppState>,
-    AuthenticatedAgent(agent): AuthenticatedAgent,
-    Query(query): Query<ListQuery>,
-) -> Result<axum::Json<Page<ContactRecord>>, ApiError> {
-    let limit = page_size(query.limit)?;
-    let invalid_cursor = || ApiError::bad_request("invalid_cursor", "cursor is not one we gave");
-    let Some(search) = query.search else {
-        let after = match query.cursor {
-            Some(cursor) => Some(cursor.parse::<ContactId>().map_err(|_| invalid_cursor())?),
-            None => None,
-        };
-        let items = state.store.contacts(agent.tenant_id, after, limit).await?;
-        let next_cursor = (items.len() == limit)
-            .then(|| items.last().map(|c| c.id.to_string()))
-            .flatten();
-        return Ok(axum::Json(Page { items, next_cursor }));
-    };
-    if search.chars().count() > 128 {
-        return Err(ApiError::bad_request(
-            "invalid_search",
-            "search has at most 128 characters",
-        ));
-    }
-    let words = contact::query_words(&search).ok_or_else(|| {
-        ApiError::bad_request("invalid_search", "search needs a word of two characters")
-    })?;
-    let mut cursor: Option<TermCursor> = match query.cursor {
-        Some(raw) => Some(
-            URL_SAFE_NO_PAD
-                .decode(raw)
-                .ok()
-                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-                .ok_or_else(invalid_cursor)?,
-        ),
-        None => None,
-    };
-    let prefix = &words[0];
-    let mut items: Vec<ContactRecord> = Vec::new();
-    let mut more = false;
-    for _ in 0..SEARCH_ROUNDS {
-        let hits = state
-            .store
-            .search_contacts(agent.tenant_id, prefix, cursor.as_ref(), limit)
-            .await?;
-        more = hits.len() == limit;
-        for (term, contact) in hits {
-            cursor = Some(TermCursor {
-                term: term.clone(),
-                contact: contact.id,
-            });
-            // Listed under its first term with this prefix only, so once across pages.
-            let first = contact
-                .search_terms()
-                .into_iter()
-                .find(|t| t.starts_with(prefix.as_str()));
-            if first.as_ref() == Some(&term) && contact.matches(&words) {
-                items.push(contact);
-                if items.len() == limit {
-                    break;
-                }
-            }
-        }
-        if !more || items.len() == limit {
-            break;
-        }
-    }
-    let next_cursor = more
-        .then(|| cursor.as_ref().and_then(|c| serde_json::to_vec(c).ok()))
-        .flatten()
-        .map(|bytes| URL_SAFE_NO_PAD.encode(bytes));
-    Ok(axum::Json(Page { items, next_cursor }))
 }
 
 async fn existing(state: &AppState, agent: &Agent, raw: &str) -> Result<ContactRecord, ApiError> {

@@ -11,7 +11,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use schema::api::ConnectionView;
 use schema::api::ErrorBody;
 use schema::api::{Page, SendMessageRequest};
 use schema::command::{Command, Reply};
@@ -463,32 +462,6 @@ async fn outbound_content(
         target,
         emoji: reaction.emoji,
     })
-}
-
-/// `GET /api/v1/connections`: the tenant's channel connections and their status (no secrets).
-#[utoipa::path(
-    get,
-    path = "/api/v1/connections",
-    tag = "connections",
-    operation_id = "connections_list",
-    responses(
-        (status = 200, description = "the tenant's connections, no secrets", body = Vec<ConnectionView>),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = [])),
-)]
-pub async fn connections(
-    State(state): State<AppState>,
-    AuthenticatedAgent(agent): AuthenticatedAgent,
-) -> Result<axum::Json<Vec<schema::api::ConnectionView>>, ApiError> {
-    let connections = state.store.connections(agent.tenant_id).await?;
-    Ok(axum::Json(
-        connections
-            .iter()
-            .map(schema::api::ConnectionView::from)
-            .collect(),
-    ))
 }
 
 /// The agent's tenant's conversation named by a path segment (404 for an unknown or foreign id).

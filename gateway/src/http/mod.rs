@@ -1,6 +1,8 @@
 //! The HTTP router: every route of the node and the layers around them.
 
 pub mod admin;
+pub mod connections;
+pub mod contact_search;
 pub mod contacts;
 pub mod conversations;
 pub mod departments;
@@ -80,7 +82,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::create_tenant))
         .routes(routes!(admin::create_connection, admin::list_connections))
         .routes(routes!(admin::update_connection, admin::remove_connection))
-        .routes(routes!(conversations::connections))
+        .routes(routes!(connections::connections))
         .routes(routes!(admin::create_agent))
         .merge(tickets::routes())
         .merge(departments::routes())
