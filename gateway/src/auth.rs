@@ -49,8 +49,12 @@ pub fn secrets_match(given: &str, expected: &str) -> bool {
 /// The token in a request's `Authorization: Bearer …` header. Tokens in URLs end up in proxy logs and
 /// browser history, so no route but the WebSocket upgrade reads one there (`query_token`).
 pub fn bearer_token(parts: &Parts) -> Option<String> {
-    parts
-        .headers
+    bearer_from_headers(&parts.headers)
+}
+
+/// The bearer token of a request's headers.
+pub fn bearer_from_headers(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
@@ -95,10 +99,22 @@ impl FromRequestParts<AppState> for WebSocketAgent {
     }
 }
 
-async fn agent_by_token(state: &AppState, token: &str) -> Result<Agent, ApiError> {
+/// The agent a token authenticates: a sign-in's access token or an API key while its grant lasts;
+/// else a token issued before grants existed (`agent_tokens`), which revoking its session removes
+/// too. A refresh token authenticates nothing but `POST /auth/refresh`.
+pub(crate) async fn agent_by_token(state: &AppState, token: &str) -> Result<Agent, ApiError> {
+    let hash = token_hash(token);
+    if let Some(grant) = state.store.grant(hash).await? {
+        return match grant.authorizes(jiff::Timestamp::now()) {
+            true => Ok(grant.agent),
+            false => Err(ApiError::unauthorized(
+                "the token expired or is not an access token; refresh or sign in",
+            )),
+        };
+    }
     state
         .store
-        .agent_by_token(token_hash(token))
+        .agent_by_token(hash)
         .await?
         .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))
 }

@@ -29,6 +29,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod providers;
 pub mod server;
+pub mod sign_in;
 pub mod ws;
 
 use actors::{Directory, Router};
@@ -128,6 +129,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// The agents connected to this node, and their presence.
     pub presence: Arc<ws::presence::PresenceRegistry>,
+    /// Password hashing permits and the failed sign-in throttle.
+    pub sign_in: Arc<sign_in::SignIn>,
 }
 
 impl AppState {
@@ -170,6 +173,7 @@ impl AppState {
             )),
             config: Arc::new(config),
             presence,
+            sign_in: Arc::new(sign_in::SignIn::default()),
             shutdown,
         }
     }

@@ -17,6 +17,7 @@
 //!
 //! **Architecture Invariant:** this crate does no I/O and depends on no runtime; it only describes.
 
+pub mod account;
 pub mod api;
 pub mod bus;
 pub mod channel;

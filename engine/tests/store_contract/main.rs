@@ -13,6 +13,7 @@
 //! A server is started only if a selected test needs it. One that cannot start fails every test of its
 //! backend: nothing is skipped. Cases run one at a time (the restart case restarts the server).
 
+mod account_cases;
 mod backends;
 mod cases;
 mod cluster_cases;
@@ -165,6 +166,17 @@ fn main() -> std::process::ExitCode {
             let (lazy, runtime, run) = (Arc::clone(lazy), Arc::clone(&runtime), *run);
             trials.push(Trial::test(
                 format!("contract::{}::cluster::{case}", lazy.name),
+                move || {
+                    let backend = lazy.get(&runtime)?;
+                    runtime.block_on(run(backend));
+                    Ok(())
+                },
+            ));
+        }
+        for (case, run) in account_cases::CASES {
+            let (lazy, runtime, run) = (Arc::clone(lazy), Arc::clone(&runtime), *run);
+            trials.push(Trial::test(
+                format!("contract::{}::accounts::{case}", lazy.name),
                 move || {
                     let backend = lazy.get(&runtime)?;
                     runtime.block_on(run(backend));

@@ -387,3 +387,67 @@ impl ContactStore for FaultyStore {
         self.0.search_contacts(t, prefix, after, limit).await
     }
 }
+
+#[async_trait]
+impl CredentialStore for FaultyStore {
+    async fn set_credentials(&self, c: &schema::account::Credentials) -> StoreResult<()> {
+        self.0.set_credentials(c).await
+    }
+
+    async fn credentials_by_email(
+        &self,
+        email: &str,
+    ) -> StoreResult<Option<schema::account::Credentials>> {
+        self.0.credentials_by_email(email).await
+    }
+
+    async fn credentials_of(
+        &self,
+        t: TenantId,
+        a: schema::AgentId,
+    ) -> StoreResult<Option<schema::account::Credentials>> {
+        self.0.credentials_of(t, a).await
+    }
+
+    async fn put_grant(&self, token: [u8; 32], g: &schema::account::Grant) -> StoreResult<()> {
+        self.0.put_grant(token, g).await
+    }
+
+    async fn grant(&self, token: [u8; 32]) -> StoreResult<Option<schema::account::Grant>> {
+        self.0.grant(token).await
+    }
+
+    async fn remove_grants(&self, tokens: &[[u8; 32]]) -> StoreResult<()> {
+        self.0.remove_grants(tokens).await
+    }
+
+    async fn put_session(&self, s: &schema::account::Session) -> StoreResult<()> {
+        self.0.put_session(s).await
+    }
+
+    async fn session(
+        &self,
+        t: TenantId,
+        a: schema::AgentId,
+        id: uuid::Uuid,
+    ) -> StoreResult<Option<schema::account::Session>> {
+        self.0.session(t, a, id).await
+    }
+
+    async fn sessions(
+        &self,
+        t: TenantId,
+        a: schema::AgentId,
+    ) -> StoreResult<Vec<schema::account::Session>> {
+        self.0.sessions(t, a).await
+    }
+
+    async fn remove_session(
+        &self,
+        t: TenantId,
+        a: schema::AgentId,
+        id: uuid::Uuid,
+    ) -> StoreResult<()> {
+        self.0.remove_session(t, a, id).await
+    }
+}

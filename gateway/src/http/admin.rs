@@ -251,6 +251,16 @@ pub async fn provision_agent(
     };
     let (token, hash) = new_agent_token();
     store.create_agent(&agent, hash).await?;
+    // The token is an API key: it expires and its session revokes it.
+    crate::http::auth::store_api_key(
+        store,
+        &agent,
+        hash,
+        "created with the user".into(),
+        jiff::SignedDuration::from_hours(24 * 365),
+    )
+    .await
+    .map_err(|e| ProvisionError::Store(schema::store::StoreError::Unavailable(e.detail)))?;
     Ok(CreatedAgent {
         agent_id: agent.id,
         tenant_id: tenant,

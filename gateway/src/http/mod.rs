@@ -1,6 +1,7 @@
 //! The HTTP router: every route of the node and the layers around them.
 
 pub mod admin;
+pub mod auth;
 pub mod connections;
 pub mod contact_search;
 pub mod contacts;
@@ -89,6 +90,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(quick_replies::routes())
         .merge(contacts::routes())
         .merge(presence::routes())
+        .merge(auth::routes())
         .split_for_parts()
 }
 

@@ -4,6 +4,7 @@
 //!
 //! - [`AccountStore`]: tenants and agents;
 //! - [`ConnectionStore`]: channel connections and the provider address each owns;
+//! - [`CredentialStore`]: users' sign-in credentials, bearer tokens' grants and sessions;
 //! - [`ContactStore`]: contacts, found by id, address or search words;
 //! - [`ConversationStore`]: conversations, their event streams and messages, the inbox, ticket numbers;
 //! - [`DepartmentStore`]: departments, each stored whole;
@@ -36,6 +37,7 @@ mod accounts;
 mod connections;
 mod contacts;
 mod conversations;
+mod credentials;
 mod departments;
 mod feed;
 mod presence;
@@ -46,6 +48,7 @@ pub use accounts::AccountStore;
 pub use connections::ConnectionStore;
 pub use contacts::{ContactStore, MAX_CONTACT_PAGE, TermCursor};
 pub use conversations::ConversationStore;
+pub use credentials::CredentialStore;
 pub use departments::DepartmentStore;
 pub use feed::{FEED_SETTLE_SECS, FeedCursor, FeedPage, FeedStore, MAX_FEED_PAGE};
 pub use presence::PresenceStore;
@@ -64,6 +67,7 @@ pub trait Store:
     AccountStore
     + ConnectionStore
     + ContactStore
+    + CredentialStore
     + ConversationStore
     + DepartmentStore
     + FeedStore
@@ -77,6 +81,7 @@ impl<T> Store for T where
     T: AccountStore
         + ConnectionStore
         + ContactStore
+        + CredentialStore
         + ConversationStore
         + DepartmentStore
         + FeedStore

@@ -35,6 +35,8 @@ pub(super) enum Write {
     EnsureContact(Box<schema::contact::ContactRecord>),
     /// Contact writes applied together or not at all.
     Contacts(TenantId, Vec<schema::contact::ContactWrite>),
+    /// A user's email and password hash (the email claimed).
+    Credentials(Box<schema::account::Credentials>),
 }
 
 pub(super) struct Pending {
@@ -384,6 +386,9 @@ fn stage(
         }
         Write::Contacts(tenant, writes) => {
             super::contacts::stage_writes(tables, batch, tenant, &writes, contacts)?;
+        }
+        Write::Credentials(credentials) => {
+            super::credentials::stage_credentials(tables, batch, &credentials, claimed_addresses)?;
         }
         Write::TicketNumber(tenant) => {
             let key = keys::counter(tenant, "ticket");

@@ -35,6 +35,7 @@ mod accounts;
 mod cluster;
 mod commit;
 mod contacts;
+mod credentials;
 mod feed;
 mod presence;
 mod quick_replies;

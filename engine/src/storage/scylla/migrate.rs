@@ -55,6 +55,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "message search and inbox counts",
         include_str!("../../../../schema/cql/0009_search.cql"),
     ),
+    (
+        10,
+        "sign-in",
+        include_str!("../../../../schema/cql/0010_sign_in.cql"),
+    ),
 ];
 
 /// Creates the keyspace when `create_replication` is given, then applies what is missing.

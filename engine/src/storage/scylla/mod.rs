@@ -21,6 +21,7 @@ mod cluster;
 mod commit;
 mod connect;
 mod contacts;
+mod credentials;
 mod feed;
 mod migrate;
 mod presence;

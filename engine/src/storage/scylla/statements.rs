@@ -52,6 +52,7 @@ statements! {
     insert_agent_token = "INSERT INTO {ks}.agent_tokens (token_sha256, agent_id, tenant_id, body) \
                           VALUES (?, ?, ?, ?)";
     select_agent_token = "SELECT body FROM {ks}.agent_tokens WHERE token_sha256 = ?";
+    delete_agent_token = "DELETE FROM {ks}.agent_tokens WHERE token_sha256 = ?";
     select_agent = "SELECT tenant_id, body FROM {ks}.agents WHERE agent_id = ?";
 
     insert_presence = "INSERT INTO {ks}.presence (tenant_id, agent_id, body) VALUES (?, ?, ?) \
@@ -104,6 +105,21 @@ statements! {
     delete_active_view = "DELETE FROM {ks}.active_views \
                           WHERE tenant_id = ? AND inbox_view = ? AND conversation_id = ?";
     count_active_view = "SELECT COUNT(*) FROM {ks}.active_views WHERE tenant_id = ? AND inbox_view = ?";
+
+    claim_email = "INSERT INTO {ks}.credentials (email, tenant_id, agent_id, body) VALUES (?, ?, ?, ?) \
+                   IF NOT EXISTS";
+    update_credentials = "UPDATE {ks}.credentials SET body = ? WHERE email = ? IF agent_id = ?";
+    release_email = "DELETE FROM {ks}.credentials WHERE email = ? IF agent_id = ?";
+    select_credentials = "SELECT agent_id, body FROM {ks}.credentials WHERE email = ?";
+    insert_agent_email = "INSERT INTO {ks}.agent_emails (tenant_id, agent_id, email) VALUES (?, ?, ?)";
+    select_agent_email = "SELECT email FROM {ks}.agent_emails WHERE tenant_id = ? AND agent_id = ?";
+    insert_grant = "INSERT INTO {ks}.grants (token_sha256, body) VALUES (?, ?) USING TTL ?";
+    select_grant = "SELECT body FROM {ks}.grants WHERE token_sha256 = ?";
+    delete_grant = "DELETE FROM {ks}.grants WHERE token_sha256 = ?";
+    insert_session = "INSERT INTO {ks}.sessions (tenant_id, agent_id, id, body) VALUES (?, ?, ?, ?)";
+    select_session = "SELECT body FROM {ks}.sessions WHERE tenant_id = ? AND agent_id = ? AND id = ?";
+    select_sessions = "SELECT body FROM {ks}.sessions WHERE tenant_id = ? AND agent_id = ?";
+    delete_session = "DELETE FROM {ks}.sessions WHERE tenant_id = ? AND agent_id = ? AND id = ?";
 
     insert_department = "INSERT INTO {ks}.departments (tenant_id, key, body) VALUES (?, ?, ?)";
     create_department = "INSERT INTO {ks}.departments (tenant_id, key, body) VALUES (?, ?, ?) \
