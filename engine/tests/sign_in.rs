@@ -5,8 +5,10 @@
 
 mod support;
 
+use futures::StreamExt;
 use serde_json::{Value, json};
-use support::{ADMIN_TOKEN, Node, add_agent, api_get, api_post, api_request, provision};
+use support::{ADMIN_TOKEN, Agent, Node, add_agent, api_get, api_post, api_request, provision};
+use tokio_tungstenite::tungstenite::Message;
 
 async fn post(node: &Node, path: &str, body: Value) -> (u16, Value) {
     let response = reqwest::Client::new()
@@ -54,7 +56,12 @@ fn token(body: &Value, field: &str) -> String {
 
 #[tokio::test]
 async fn a_user_signs_in_refreshes_once_and_revokes_sessions_and_keys() {
-    let node = Node::start().await;
+    // Sockets check their token every second here (a minute by default).
+    let check = (
+        "CONVERSA_GATEWAY__WS_CREDENTIAL_CHECK_SECS".to_string(),
+        "1".to_string(),
+    );
+    let node = Node::start_with(None, vec![check]).await;
     let tenant = provision(&node, "sign-in").await;
     let (ana, ana_key) = add_agent(&node, &tenant, "Ana", "agent").await;
     let other = provision(&node, "sign-in-other").await;
@@ -158,6 +165,7 @@ async fn a_user_signs_in_refreshes_once_and_revokes_sessions_and_keys() {
         1,
         "{list:?}"
     );
+    let (socket, _) = Agent::connect(&node, &second_access, None).await;
     let (status, _) = api_request(
         &node,
         &first_access,
@@ -172,6 +180,16 @@ async fn a_user_signs_in_refreshes_once_and_revokes_sessions_and_keys() {
     assert_eq!(status, 204);
     let (status, _) = api_get(&node, &second_access, "/api/v1/conversations").await;
     assert_eq!(status, 401);
+    // Its open socket ends too, with the code that says to refresh.
+    let mut raw = socket.into_inner();
+    let code = loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(30), raw.next()).await {
+            Ok(Some(Ok(Message::Close(Some(frame))))) => break u16::from(frame.code),
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("the socket did not close: {other:?}"),
+        }
+    };
+    assert_eq!(code, 4001);
     let (status, _) = api_get(&node, &first_access, "/api/v1/conversations").await;
     assert_eq!(status, 200);
 

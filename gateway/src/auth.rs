@@ -85,8 +85,9 @@ impl FromRequestParts<AppState> for AuthenticatedAgent {
     }
 }
 
-/// An agent opening the WebSocket: the `Authorization` header, else `?token=`.
-pub struct WebSocketAgent(pub Agent);
+/// An agent opening the WebSocket: the `Authorization` header, else `?token=`; with the token's
+/// SHA-256, so the socket ends when the token stops working (`still_valid`).
+pub struct WebSocketAgent(pub Agent, pub [u8; 32]);
 
 impl FromRequestParts<AppState> for WebSocketAgent {
     type Rejection = ApiError;
@@ -95,7 +96,8 @@ impl FromRequestParts<AppState> for WebSocketAgent {
         let token = bearer_token(parts)
             .or_else(|| query_token(parts))
             .ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
-        agent_by_token(state, &token).await.map(WebSocketAgent)
+        let agent = agent_by_token(state, &token).await?;
+        Ok(WebSocketAgent(agent, token_hash(&token)))
     }
 }
 
@@ -105,18 +107,35 @@ impl FromRequestParts<AppState> for WebSocketAgent {
 pub(crate) async fn agent_by_token(state: &AppState, token: &str) -> Result<Agent, ApiError> {
     let hash = token_hash(token);
     if let Some(grant) = state.store.grant(hash).await? {
-        return match grant.authorizes(jiff::Timestamp::now()) {
-            true => Ok(grant.agent),
-            false => Err(ApiError::unauthorized(
+        if !grant.authorizes(jiff::Timestamp::now()) {
+            return Err(ApiError::unauthorized(
                 "the token expired or is not an access token; refresh or sign in",
-            )),
-        };
+            ));
+        }
+        // An API key lives for months: it acts as the user as stored now (an access token's copy
+        // is at most 15 minutes old).
+        if grant.kind == schema::account::GrantKind::ApiKey {
+            return state
+                .store
+                .agent(grant.agent.tenant_id, grant.agent.id)
+                .await?
+                .ok_or_else(|| ApiError::unauthorized("the key's user no longer exists"));
+        }
+        return Ok(grant.agent);
     }
     state
         .store
         .agent_by_token(hash)
         .await?
         .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))
+}
+
+/// Whether the token with this hash still authenticates (an open socket checks it every minute).
+pub async fn still_valid(state: &AppState, token_sha256: [u8; 32]) -> Result<bool, ApiError> {
+    Ok(match state.store.grant(token_sha256).await? {
+        Some(grant) => grant.authorizes(jiff::Timestamp::now()),
+        None => state.store.agent_by_token(token_sha256).await?.is_some(),
+    })
 }
 
 /// Admins and supervisors manage the helpdesk's setup (departments, quick replies); other roles get

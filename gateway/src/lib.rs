@@ -62,6 +62,8 @@ pub struct GatewayConfig {
     pub ws_max_replay: usize,
     /// How long a socket may stay open without subscribing.
     pub ws_subscribe_timeout: Duration,
+    /// How often an open socket checks that its token still works.
+    pub ws_credential_check: Duration,
     /// Longest a client may take to send a whole request body (after its head).
     pub body_read_timeout: Duration,
     /// Longest one frame may take to reach an agent's socket before it counts as a slow consumer.
@@ -84,6 +86,7 @@ impl std::fmt::Debug for GatewayConfig {
             .field("ws_send_queue", &self.ws_send_queue)
             .field("ws_max_replay", &self.ws_max_replay)
             .field("ws_subscribe_timeout", &self.ws_subscribe_timeout)
+            .field("ws_credential_check", &self.ws_credential_check)
             .field("body_read_timeout", &self.body_read_timeout)
             .field("ws_write_timeout", &self.ws_write_timeout)
             .field("webhook_body_budget", &self.webhook_body_budget)
@@ -102,6 +105,7 @@ impl Default for GatewayConfig {
             ws_send_queue: 1024,
             ws_max_replay: 10_000,
             ws_subscribe_timeout: Duration::from_secs(30),
+            ws_credential_check: Duration::from_secs(60),
             body_read_timeout: Duration::from_secs(15),
             ws_write_timeout: Duration::from_secs(10),
             webhook_body_budget: 256 * 1024 * 1024,

@@ -29,14 +29,14 @@ const DECOY_SALT: &str = "ZGVjb3lzYWx0ZGVjb3k";
 
 /// The node's sign-in state: the hashing permits and the throttle.
 pub struct SignIn {
-    hashing: Semaphore,
+    hashing: Arc<Semaphore>,
     throttle: Mutex<Throttle>,
 }
 
 impl Default for SignIn {
     fn default() -> Self {
         Self {
-            hashing: Semaphore::new(HASHING_PERMITS),
+            hashing: Arc::new(Semaphore::new(HASHING_PERMITS)),
             throttle: Mutex::new(Throttle::new(
                 THROTTLE_FAILURES,
                 THROTTLE_WINDOW,
@@ -57,8 +57,10 @@ pub struct Issued {
 impl SignIn {
     /// An argon2id hash (PHC string) of `password`.
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
-        let _permit = self.permit().await?;
+        let permit = self.permit().await?;
         tokio::task::spawn_blocking(move || {
+            // Held by the job itself: a caller that goes away does not free it before the hash ends.
+            let _permit = permit;
             let salt = SaltString::generate(&mut OsRng);
             Argon2::default()
                 .hash_password(password.as_bytes(), &salt)
@@ -71,26 +73,30 @@ impl SignIn {
 
     /// Whether `password` matches `phc` (the decoy when the user is unknown: always false, same cost).
     pub async fn verify(&self, password: String, phc: Option<String>) -> Result<bool, ApiError> {
-        let _permit = self.permit().await?;
-        tokio::task::spawn_blocking(move || match phc {
-            Some(phc) => PasswordHash::new(&phc).is_ok_and(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            }),
-            None => {
-                if let Ok(salt) = SaltString::from_b64(DECOY_SALT) {
-                    let _ = Argon2::default().hash_password(password.as_bytes(), &salt);
+        let permit = self.permit().await?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            match phc {
+                Some(phc) => PasswordHash::new(&phc).is_ok_and(|parsed| {
+                    Argon2::default()
+                        .verify_password(password.as_bytes(), &parsed)
+                        .is_ok()
+                }),
+                None => {
+                    if let Ok(salt) = SaltString::from_b64(DECOY_SALT) {
+                        let _ = Argon2::default().hash_password(password.as_bytes(), &salt);
+                    }
+                    false
                 }
-                false
             }
         })
         .await
         .map_err(|_| ApiError::internal("password check stopped"))
     }
 
-    async fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
-        tokio::time::timeout(std::time::Duration::from_secs(5), self.hashing.acquire())
+    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        let hashing = Arc::clone(&self.hashing);
+        tokio::time::timeout(std::time::Duration::from_secs(5), hashing.acquire_owned())
             .await
             .ok()
             .and_then(Result::ok)
@@ -102,18 +108,21 @@ impl SignIn {
             })
     }
 
-    /// `Some(until)` while `email` must wait after failed attempts.
-    pub fn blocked_until(&self, email: &str, now: Timestamp) -> Option<Timestamp> {
-        self.throttle
-            .lock()
-            .ok()
-            .and_then(|mut t| t.blocked_until(email, now))
+    /// Counts an attempt of `email` before its password is checked (so attempts made in parallel
+    /// are all counted), or `Err(until)` while it must wait. A success forgets the count.
+    pub fn attempt(&self, email: &str, now: Timestamp) -> Result<(), Timestamp> {
+        let Ok(mut throttle) = self.throttle.lock() else {
+            return Ok(());
+        };
+        if let Some(until) = throttle.blocked_until(email, now) {
+            metrics::counter!("conversa_sign_ins_total", "outcome" => "throttled").increment(1);
+            return Err(until);
+        }
+        throttle.failed(email, now);
+        Ok(())
     }
 
-    pub fn failed(&self, email: &str, now: Timestamp) {
-        if let Ok(mut throttle) = self.throttle.lock() {
-            throttle.failed(email, now);
-        }
+    pub fn failed(&self) {
         metrics::counter!("conversa_sign_ins_total", "outcome" => "refused").increment(1);
     }
 
@@ -126,8 +135,9 @@ impl SignIn {
 }
 
 /// Stores a new access and refresh token for `session` (created when new, renewed otherwise) and
-/// returns them. The session's previous tokens are removed, except the refresh token just spent,
-/// which stays as `Spent` so that presenting it again ends the session.
+/// returns them. The session's previous tokens are removed, except `spent`, the refresh token the
+/// caller just spent (`CredentialStore::spend_refresh`), which stays so that presenting it again
+/// ends the session.
 pub async fn issue(
     store: &dyn Store,
     agent: &Agent,
@@ -157,11 +167,6 @@ pub async fn issue(
         .filter(|hash| Some(*hash) != spent)
         .collect();
     store.remove_grants(&previous).await?;
-    if let Some(spent) = spent {
-        store
-            .put_grant(spent, &grant(GrantKind::Spent, refresh_expires_at))
-            .await?;
-    }
     session.tokens = [Some(access_hash), Some(refresh_hash), spent]
         .into_iter()
         .flatten()

@@ -161,8 +161,8 @@ impl Throttle {
         }
     }
 
-    /// Counts a failure of `key`. Bounded: when full, keys with no recent failure are dropped, then
-    /// the key is not counted (the per-email throttle still holds).
+    /// Counts a failure of `key`. Bounded: when full, keys with no recent failure are dropped, and if
+    /// none is, the key whose last failure is oldest.
     pub fn failed(&mut self, key: &str, now: Timestamp) {
         if !self.failures.contains_key(key) && self.failures.len() >= self.max_keys {
             let window = self.window;
@@ -170,8 +170,14 @@ impl Throttle {
                 at.last()
                     .is_some_and(|last| now.duration_since(*last) < window)
             });
-            if self.failures.len() >= self.max_keys {
-                return;
+            if self.failures.len() >= self.max_keys
+                && let Some(quietest) = self
+                    .failures
+                    .iter()
+                    .min_by_key(|(_, at)| at.last().copied())
+                    .map(|(k, _)| k.clone())
+            {
+                self.failures.remove(&quietest);
             }
         }
         let recent = self.failures.entry(key.to_string()).or_default();
@@ -210,7 +216,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_throttle_drops_quiet_keys_before_refusing_to_count() {
+    fn a_full_throttle_makes_room_by_dropping_the_quietest_keys() {
         let mut throttle = Throttle::new(2, SignedDuration::from_secs(60), 2);
         throttle.failed("a", at(0));
         throttle.failed("b", at(0));

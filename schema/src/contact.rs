@@ -28,6 +28,8 @@ pub const MAX_CUSTOM_FIELDS: usize = 32;
 pub const MAX_NOTES: usize = 50;
 /// Longest note, name or custom field value, in characters.
 pub const MAX_TEXT_CHARS: usize = 2000;
+/// Most words of a name a contact is found by.
+pub const MAX_NAME_WORDS: usize = 16;
 /// Shortest search, in characters (after folding).
 pub const MIN_SEARCH_CHARS: usize = 2;
 
@@ -93,6 +95,21 @@ impl ContactAddress {
     /// The stored key: `whatsapp:5511999990000`.
     pub fn key(&self) -> String {
         format!("{}:{}", self.channel.as_str(), self.address)
+    }
+
+    /// An address as providers send it (a WhatsApp number, a business-scoped user id, a group or
+    /// linked-device id): 1 to 128 characters, no space or control character. What a stored contact
+    /// holds; [`Self::validate`] is the stricter rule for addresses people type.
+    pub fn validate_stored(&self) -> Result<(), String> {
+        let ok = (1..=128).contains(&self.address.chars().count())
+            && !self
+                .address
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control());
+        match ok {
+            true => Ok(()),
+            false => Err(format!("address {:?} is not an address", self.address)),
+        }
     }
 
     /// A WhatsApp number is 8 to 15 digits; a scoped id 1 to 64 of `0-9 A-Z a-z _ - .`.
@@ -163,7 +180,9 @@ impl ContactRecord {
         Self {
             id: ContactId::for_address(tenant, &address.key()),
             tenant_id: tenant,
-            name: name.map(|n| n.chars().take(MAX_TEXT_CHARS).collect()),
+            name: name
+                .map(|n| n.trim().chars().take(MAX_TEXT_CHARS).collect::<String>())
+                .filter(|n| !n.is_empty()),
             email: None,
             addresses: vec![address],
             custom_fields: BTreeMap::new(),
@@ -192,7 +211,7 @@ impl ContactRecord {
         }
         let mut seen = BTreeSet::new();
         for address in &self.addresses {
-            address.validate()?;
+            address.validate_stored()?;
             if !seen.insert(address) {
                 return Err(format!("address {} is listed twice", address.key()));
             }
@@ -247,7 +266,7 @@ impl ContactRecord {
     pub fn search_terms(&self) -> BTreeSet<String> {
         let mut terms = BTreeSet::new();
         if let Some(name) = &self.name {
-            terms.extend(words(name));
+            terms.extend(words(name).take(MAX_NAME_WORDS));
         }
         if let Some(email) = &self.email {
             let email = fold(email);
@@ -258,7 +277,7 @@ impl ContactRecord {
         }
         for address in &self.addresses {
             let folded = fold(&address.address);
-            if address.channel == Channel::Whatsapp {
+            if address.channel == Channel::Whatsapp && folded.bytes().all(|b| b.is_ascii_digit()) {
                 for tail in [8, 9, 10, 11] {
                     if folded.len() > tail {
                         terms.insert(folded[folded.len() - tail..].to_string());
@@ -291,16 +310,20 @@ pub fn query_words(query: &str) -> Option<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for word in query.split_whitespace().take(8) {
         let folded = fold(word);
-        let digits: String = folded.chars().filter(char::is_ascii_digit).collect();
-        let word = if !folded.contains('@') && digits.len() >= MIN_SEARCH_CHARS {
-            digits
+        // An email stays whole (it is stored whole); other words split like stored names do
+        // (`Silva-Santos`, `D'Ávila`).
+        let phone_like = !folded.chars().any(char::is_alphabetic);
+        let parts: Vec<String> = if folded.contains('@') {
+            vec![folded]
+        } else if phone_like {
+            vec![folded.chars().filter(char::is_ascii_digit).collect()]
         } else {
-            folded
-                .trim_matches(|c: char| !c.is_alphanumeric())
-                .to_string()
+            words(&folded).collect()
         };
-        if word.chars().count() >= MIN_SEARCH_CHARS && !out.contains(&word) {
-            out.push(word);
+        for word in parts {
+            if word.chars().count() >= MIN_SEARCH_CHARS && !out.contains(&word) {
+                out.push(word);
+            }
         }
     }
     // The longest word narrows the index scan most.
@@ -458,6 +481,17 @@ mod tests {
         }
         assert!(c.matches(&query_words("JOÃO sil").unwrap()));
         assert!(c.matches(&query_words("(11) 99999-0000").unwrap()));
+        let mut hyphen = contact("Ana Silva-Santos D'Ávila", "5511999990001");
+        assert!(hyphen.matches(&query_words("silva-santos").unwrap()));
+        assert!(hyphen.matches(&query_words("d'avila").unwrap()));
+        // Addresses as providers send them are stored, and never cut inside a character.
+        hyphen.addresses = vec![ContactAddress::new(Channel::Whatsapp, "ção.123456789@lid")];
+        assert!(hyphen.validate().is_ok());
+        assert!(!hyphen.search_terms().is_empty());
+        assert!(
+            hyphen.addresses[0].validate().is_err(),
+            "not as typed input"
+        );
         assert!(!c.matches(&query_words("maria").unwrap()));
     }
 
@@ -495,8 +529,16 @@ mod tests {
         assert!(c.validate().unwrap_err().contains("email"));
         c.email = None;
         c.addresses
-            .push(ContactAddress::new(Channel::Whatsapp, "12ab"));
-        assert!(c.validate().is_err());
+            .push(ContactAddress::new(Channel::Whatsapp, "12 ab"));
+        assert!(
+            c.validate().is_err(),
+            "no spaces, even as providers send them"
+        );
+        assert!(
+            ContactAddress::new(Channel::Whatsapp, "12ab")
+                .validate()
+                .is_err()
+        );
         c.addresses.pop();
         c.custom_fields
             .insert("Bad Key".into(), serde_json::Value::Null);

@@ -33,6 +33,9 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub const CLOSE_PROTOCOL_ERROR: u16 = 4002;
 /// Close code: the client did not read fast enough and its bounded queue overflowed; resume by seq.
 pub const CLOSE_SLOW_CONSUMER: u16 = 4008;
+/// Close code: the socket's token expired or was revoked (checked every minute); refresh or sign in,
+/// then reconnect and resume by seq.
+pub const CLOSE_CREDENTIAL_ENDED: u16 = 4001;
 /// Close code (standard): the node is shutting down; reconnect and resume.
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 

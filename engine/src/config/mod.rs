@@ -138,6 +138,8 @@ pub struct GatewaySection {
     pub ws_send_queue: usize,
     pub ws_max_replay: usize,
     pub ws_subscribe_timeout_secs: u64,
+    /// How often an open agent socket checks that its token still works (expiry, revocation).
+    pub ws_credential_check_secs: u64,
     /// Longest a client may take to send a request body.
     pub body_read_timeout_secs: u64,
     /// Bytes of webhook bodies buffered at once before they are authenticated.
@@ -159,6 +161,7 @@ impl Default for GatewaySection {
             ws_send_queue: d.ws_send_queue,
             ws_max_replay: d.ws_max_replay,
             ws_subscribe_timeout_secs: d.ws_subscribe_timeout.as_secs(),
+            ws_credential_check_secs: d.ws_credential_check.as_secs(),
             body_read_timeout_secs: d.body_read_timeout.as_secs(),
             webhook_body_budget: d.webhook_body_budget,
             ws_write_timeout_secs: d.ws_write_timeout.as_secs(),
@@ -387,6 +390,7 @@ impl Config {
             ws_send_queue: g.ws_send_queue,
             ws_max_replay: g.ws_max_replay,
             ws_subscribe_timeout: secs(g.ws_subscribe_timeout_secs.max(1)),
+            ws_credential_check: secs(g.ws_credential_check_secs.max(1)),
             body_read_timeout: secs(g.body_read_timeout_secs.max(1)),
             webhook_body_budget: g.webhook_body_budget,
             ws_write_timeout: secs(g.ws_write_timeout_secs.max(1)),

@@ -90,9 +90,13 @@ async fn an_email_names_one_user_and_changing_it_frees_the_old_one(b: &Backend) 
         .await
         .expect("the freed email");
     assert_eq!(
-        store.credentials_of(tenant, bia).await.expect("read"),
-        None,
-        "per tenant"
+        store
+            .credentials_of(other_tenant, bia)
+            .await
+            .expect("read")
+            .map(|c| c.email),
+        Some(first),
+        "the freed email is the other user's now"
     );
 }
 
@@ -131,6 +135,26 @@ async fn grants_and_sessions_are_kept_by_token_hash_and_per_user(b: &Backend) {
         .await
         .expect("grant");
     store.put_session(&session).await.expect("session");
+    assert_eq!(
+        store.grant(access).await.expect("read"),
+        Some(grant.clone())
+    );
+    // A refresh token is spent once, however many try at once; an access token is never "spent".
+    let mut spent = refresh_grant.clone();
+    spent.kind = GrantKind::Spent;
+    let tries = (0..4).map(|_| store.spend_refresh(refresh, &spent));
+    let won = futures::future::join_all(tries)
+        .await
+        .into_iter()
+        .map(|r| r.expect("spend"))
+        .filter(|won| *won)
+        .count();
+    assert_eq!(won, 1, "exactly one spend wins");
+    assert_eq!(
+        store.grant(refresh).await.expect("read"),
+        Some(spent.clone())
+    );
+    assert!(!store.spend_refresh(access, &spent).await.expect("spend"));
     assert_eq!(store.grant(access).await.expect("read"), Some(grant));
     assert_eq!(
         store.sessions(tenant, agent.id).await.expect("list"),

@@ -417,6 +417,14 @@ impl CredentialStore for FaultyStore {
         self.0.grant(token).await
     }
 
+    async fn spend_refresh(
+        &self,
+        token: [u8; 32],
+        spent: &schema::account::Grant,
+    ) -> StoreResult<bool> {
+        self.0.spend_refresh(token, spent).await
+    }
+
     async fn remove_grants(&self, tokens: &[[u8; 32]]) -> StoreResult<()> {
         self.0.remove_grants(tokens).await
     }

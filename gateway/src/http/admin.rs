@@ -250,7 +250,10 @@ pub async fn provision_agent(
         created_at: Timestamp::now(),
     };
     let (token, hash) = new_agent_token();
-    store.create_agent(&agent, hash).await?;
+    // The agent's row takes the hash of a token nobody holds: the real one is only the grant below,
+    // so it ends with its expiry or its revocation on every backend.
+    let (_, unusable) = new_agent_token();
+    store.create_agent(&agent, unusable).await?;
     // The token is an API key: it expires and its session revokes it.
     crate::http::auth::store_api_key(
         store,

@@ -108,7 +108,7 @@ pub async fn sign_in(
         return Err(refused());
     }
     let now = Timestamp::now();
-    if let Some(until) = state.sign_in.blocked_until(&email, now) {
+    if let Err(until) = state.sign_in.attempt(&email, now) {
         let wait = until.duration_since(now).as_secs().max(1);
         let mut response = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -126,19 +126,29 @@ pub async fn sign_in(
     let credentials = state.store.credentials_by_email(&email).await?;
     let phc = credentials.as_ref().map(|c| c.password_phc.clone());
     if !state.sign_in.verify(request.password, phc).await? {
-        state.sign_in.failed(&email, now);
+        state.sign_in.failed();
         return Err(refused());
     }
     let Some(credentials) = credentials else {
         return Err(refused());
     };
+    // The user's current email only: a row an interrupted change of email left behind (CQL) does
+    // not sign in.
+    let current = state
+        .store
+        .credentials_of(credentials.tenant_id, credentials.agent_id)
+        .await?;
+    if current.is_none_or(|c| c.email != email) {
+        state.sign_in.failed();
+        return Err(refused());
+    }
     let agent = state
         .store
         .agent(credentials.tenant_id, credentials.agent_id)
         .await?
         .ok_or_else(refused)?;
     state.sign_in.succeeded(&email);
-    let mut existing = state.store.sessions(agent.tenant_id, agent.id).await?;
+    let mut existing = live_sessions(&state, &agent).await?;
     if existing.len() >= MAX_SESSIONS {
         // The oldest sign-in makes room (API keys are kept: they are revoked on purpose).
         existing.retain(|s| s.kind == SessionKind::SignIn);
@@ -187,27 +197,58 @@ pub async fn refresh(
         .session(grant.agent.tenant_id, grant.agent.id, grant.session)
         .await?
         .ok_or_else(unknown)?;
+    let reused = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "refresh_token_reused",
+            "this refresh token was already used: the session is ended; sign in again",
+        )
+    };
+    let spent_hash = token_hash(&request.refresh_token);
     match grant.kind {
-        GrantKind::Refresh if grant.expires_at.is_none_or(|at| Timestamp::now() < at) => {}
+        GrantKind::Refresh if grant.expires_at.is_none_or(|at| Timestamp::now() < at) => {
+            // Spent in one atomic step: of two refreshes with this token, one wins and the other
+            // is a reuse.
+            let mut spent = grant.clone();
+            spent.kind = GrantKind::Spent;
+            if !store.spend_refresh(spent_hash, &spent).await? {
+                revoke(store, &session).await?;
+                metrics::counter!("conversa_refresh_reuse_total").increment(1);
+                return Err(reused());
+            }
+        }
         GrantKind::Spent => {
             revoke(store, &session).await?;
             metrics::counter!("conversa_refresh_reuse_total").increment(1);
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "refresh_token_reused",
-                "this refresh token was already used: the session is ended; sign in again",
-            ));
+            return Err(reused());
         }
         _ => return Err(unknown()),
     }
+    // Revoked meanwhile (sign-out, password change): nothing is issued.
+    let session = store
+        .session(session.tenant_id, session.agent_id, session.id)
+        .await?
+        .ok_or_else(unknown)?;
     // The agent as stored now (a changed role or name applies from the next access token).
     let agent = store
         .agent(grant.agent.tenant_id, grant.agent.id)
         .await?
         .ok_or_else(unknown)?;
-    let spent = token_hash(&request.refresh_token);
-    let (session, issued) = issue(store, &agent, session, Some(spent)).await?;
+    let (session, issued) = issue(store, &agent, session, Some(spent_hash)).await?;
     Ok(axum::Json(SignedIn::of(issued, &session, agent)))
+}
+
+/// The user's sessions that have not expired; expired ones are removed on the way.
+async fn live_sessions(state: &AppState, agent: &Agent) -> Result<Vec<Session>, ApiError> {
+    let now = Timestamp::now();
+    let mut live = Vec::new();
+    for session in state.store.sessions(agent.tenant_id, agent.id).await? {
+        match session.expires_at.is_some_and(|at| at <= now) {
+            true => revoke(state.store.as_ref(), &session).await?,
+            false => live.push(session),
+        }
+    }
+    Ok(live)
 }
 
 /// The session of the token a request came with.
@@ -238,10 +279,18 @@ pub async fn sign_out(
     AuthenticatedAgent(agent): AuthenticatedAgent,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    if let Some(id) = current_session(&state, &headers).await?
-        && let Some(session) = state.store.session(agent.tenant_id, agent.id, id).await?
-    {
-        revoke(state.store.as_ref(), &session).await?;
+    match current_session(&state, &headers).await? {
+        Some(id) => {
+            if let Some(session) = state.store.session(agent.tenant_id, agent.id, id).await? {
+                revoke(state.store.as_ref(), &session).await?;
+            }
+        }
+        // A token made before sessions existed: removed by itself.
+        None => {
+            if let Some(token) = bearer_from_headers(&headers) {
+                state.store.remove_grants(&[token_hash(&token)]).await?;
+            }
+        }
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -279,12 +328,10 @@ pub async fn sessions(
 ) -> Result<axum::Json<Vec<SessionView>>, ApiError> {
     let current = current_session(&state, &headers).await?;
     let now = Timestamp::now();
-    let mut list: Vec<SessionView> = state
-        .store
-        .sessions(agent.tenant_id, agent.id)
+    let _ = now;
+    let mut list: Vec<SessionView> = live_sessions(&state, &agent)
         .await?
         .into_iter()
-        .filter(|s| s.expires_at.is_none_or(|at| now < at))
         .map(|s| SessionView {
             current: Some(s.id) == current,
             id: s.id,
@@ -370,7 +417,7 @@ pub async fn change_password(
         .await?
         .ok_or_else(|| ApiError::unauthorized("this user has no password; ask an admin"))?;
     let now = Timestamp::now();
-    if let Some(until) = state.sign_in.blocked_until(&credentials.email, now) {
+    if let Err(until) = state.sign_in.attempt(&credentials.email, now) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
@@ -379,9 +426,10 @@ pub async fn change_password(
     }
     let phc = Some(credentials.password_phc.clone());
     if !state.sign_in.verify(request.current_password, phc).await? {
-        state.sign_in.failed(&credentials.email, now);
+        state.sign_in.failed();
         return Err(ApiError::unauthorized("the current password is wrong"));
     }
+    state.sign_in.succeeded(&credentials.email);
     credentials.password_phc = state.sign_in.hash(request.new_password).await?;
     credentials.updated_at = now;
     state.store.set_credentials(&credentials).await?;
@@ -444,7 +492,7 @@ pub async fn create_api_key(
     let Some(label) = label(Some(request.label)) else {
         return Err(ApiError::bad_request("invalid_label", "label is required"));
     };
-    if state.store.sessions(agent.tenant_id, agent.id).await?.len() >= MAX_SESSIONS {
+    if live_sessions(&state, &agent).await?.len() >= MAX_SESSIONS {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "too_many_sessions",
@@ -562,10 +610,17 @@ pub async fn set_credentials(
         updated_at: Timestamp::now(),
     };
     match state.store.set_credentials(&credentials).await {
-        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Ok(()) => {}
         Err(schema::store::StoreError::Conflict(detail)) => {
-            Err(ApiError::new(StatusCode::CONFLICT, "email_taken", detail))
+            return Err(ApiError::new(StatusCode::CONFLICT, "email_taken", detail));
         }
-        Err(error) => Err(error.into()),
+        Err(error) => return Err(error.into()),
     }
+    // A reset password ends every sign-in of the user (API keys stay: they are revoked on purpose).
+    for session in state.store.sessions(agent.tenant_id, agent.id).await? {
+        if session.kind == SessionKind::SignIn {
+            revoke(state.store.as_ref(), &session).await?;
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
 }

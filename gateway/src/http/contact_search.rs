@@ -115,6 +115,8 @@ pub async fn list(
             if first.as_ref() == Some(&term) && contact.matches(&words) {
                 items.push(contact);
                 if items.len() == limit {
+                    // Stopped inside a page: the rest of it comes next.
+                    more = true;
                     break;
                 }
             }

@@ -73,6 +73,13 @@ impl ContactRequest {
             contact.email = email.map(|e| e.trim().to_lowercase());
         }
         if let Some(addresses) = self.addresses {
+            // Addresses a person types are held to the channel's form; those providers gave the
+            // contact (kept as they came) need not be.
+            for address in addresses.iter().filter(|a| !contact.addresses.contains(a)) {
+                address
+                    .validate()
+                    .map_err(|e| ApiError::bad_request("invalid_contact", e))?;
+            }
             contact.addresses = addresses;
         }
         for (key, value) in self.custom_fields.unwrap_or_default() {

@@ -25,8 +25,8 @@ use std::collections::BTreeMap;
 
 /// Most tags one counts request names.
 const MAX_COUNTED_TAGS: usize = 16;
-/// Index pages one search request reads at most before answering with a cursor.
-const MAX_SEARCH_ROUNDS: usize = 48;
+/// Store reads one search request makes at most before answering with what it found and a cursor.
+const MAX_SEARCH_CALLS: usize = 1500;
 /// Most departments counted (a tenant's first 64 by key).
 const MAX_COUNTED_TEAMS: usize = 64;
 
@@ -144,15 +144,17 @@ struct SearchCursor {
     after: Option<ConversationId>,
 }
 
-/// Whether `conversation` had every word in `month`.
+/// Whether `conversation` had every word in `month`; counts its store reads in `calls`.
 async fn has_all(
     state: &AppState,
     tenant: TenantId,
     words: &[String],
     month: i32,
     conversation: ConversationId,
+    calls: &mut usize,
 ) -> Result<bool, ApiError> {
     for word in words {
+        *calls += 1;
         if !state
             .store
             .has_message_term(tenant, word, month, conversation)
@@ -196,21 +198,33 @@ pub async fn search(
             after: None,
         },
     };
+    // A cursor from the future (forged, or a clock that stepped back) starts at this month.
+    if at.month > newest {
+        at = SearchCursor {
+            month: newest,
+            after: None,
+        };
+    }
     let tenant = agent.tenant_id;
     let mut items = Vec::new();
-    let mut rounds = 0;
-    while at.month >= oldest && items.len() < limit && rounds < MAX_SEARCH_ROUNDS {
-        rounds += 1;
+    // Store reads this request may make: past it, it answers with what it found and a cursor.
+    let mut calls = 0usize;
+    'months: while at.month >= oldest && items.len() < limit && calls < MAX_SEARCH_CALLS {
+        calls += 1;
         let ids = state
             .store
             .search_messages(tenant, &words[0], at.month, at.after, limit)
             .await?;
         let exhausted = ids.len() < limit;
         for id in ids {
+            if calls >= MAX_SEARCH_CALLS {
+                break 'months;
+            }
             at.after = Some(id);
-            if !has_all(state, tenant, &words[1..], at.month, id).await? {
+            if !has_all(state, tenant, &words[1..], at.month, id, &mut calls).await? {
                 continue;
             }
+            calls += 1;
             let Some(conversation) = state.store.conversation(tenant, id).await? else {
                 continue;
             };
@@ -219,7 +233,7 @@ pub async fn search(
             let last = month_of(conversation.last_activity_at).min(newest);
             let mut newer = false;
             for month in at.month + 1..=last {
-                if has_all(state, tenant, &words, month, id).await? {
+                if has_all(state, tenant, &words, month, id, &mut calls).await? {
                     newer = true;
                     break;
                 }
@@ -227,12 +241,9 @@ pub async fn search(
             if !newer {
                 items.push(conversation);
                 if items.len() == limit {
-                    break;
+                    break 'months;
                 }
             }
-        }
-        if items.len() == limit {
-            break;
         }
         if exhausted {
             at = SearchCursor {

@@ -22,8 +22,8 @@ use schema::bus::{BusItem, Published};
 use schema::events::EventEnvelope;
 use schema::records::Agent;
 use schema::ws::{
-    CLOSE_GOING_AWAY, CLOSE_PROTOCOL_ERROR, CLOSE_SLOW_CONSUMER, ClientFrame, PROTOCOL_VERSION,
-    ResumeFrom, ServerFrame,
+    CLOSE_CREDENTIAL_ENDED, CLOSE_GOING_AWAY, CLOSE_PROTOCOL_ERROR, CLOSE_SLOW_CONSUMER,
+    ClientFrame, PROTOCOL_VERSION, ResumeFrom, ServerFrame,
 };
 use schema::{ConversationId, Seq};
 use std::collections::{HashMap, VecDeque};
@@ -53,7 +53,7 @@ const WRITER_DRAIN: std::time::Duration = std::time::Duration::from_secs(3);
     security(("bearer" = [])))]
 pub async fn upgrade(
     State(state): State<AppState>,
-    WebSocketAgent(agent): WebSocketAgent,
+    WebSocketAgent(agent, token): WebSocketAgent,
     permit: Option<axum::Extension<crate::server::ConnectionPermit>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -68,7 +68,7 @@ pub async fn upgrade(
             // Held until the socket ends: it counts against the listener's connection limit.
             let _permit = permit;
             metrics::gauge!("conversa_ws_connections").increment(1.0);
-            run(state, agent, socket).await;
+            run(state, agent, token, socket).await;
             metrics::gauge!("conversa_ws_connections").decrement(1.0);
         })
 }
@@ -98,9 +98,11 @@ enum End {
     /// The bus ended this tenant's subscription: events may have been missed on the way here (a gap
     /// between nodes), so the agent must resume from the store.
     Resync,
+    /// The socket's token expired or was revoked.
+    CredentialEnded,
 }
 
-async fn run(state: AppState, agent: Agent, socket: WebSocket) {
+async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) {
     let (sink, mut stream) = socket.split();
     let (out, queue) = mpsc::channel::<Outgoing>(state.config.ws_send_queue.max(1));
     let done = state.shutdown.child_token();
@@ -230,9 +232,18 @@ async fn run(state: AppState, agent: Agent, socket: WebSocket) {
     // Leaves even if this task unwinds: the agent must not stay online with no socket.
     let mut presence_guard = presence::Present::new(&state, &agent);
     state.presence.join(store, agent.tenant_id, agent.id).await;
+    // The token's expiry, revocation or sign-out ends the socket within this period.
+    let every = state.config.ws_credential_check;
+    let mut credential_check = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     let end = loop {
         tokio::select! {
             _ = done.cancelled() => break End::Shutdown,
+            _ = credential_check.tick() => {
+                // A store that cannot answer keeps the socket (the next check decides).
+                if matches!(crate::auth::still_valid(&state, token).await, Ok(false)) {
+                    break End::CredentialEnded;
+                }
+            }
             item = live.next() => match item {
                 Some(item) => {
                     if let Err(end) = live_item(item, &mut settle, &mut delivered).await { break end; }
@@ -389,6 +400,10 @@ fn close_frame(end: End) -> Option<(u16, &'static str)> {
         End::Resync => Some((
             CLOSE_GOING_AWAY,
             "events may have been missed: reconnect and resume by seq",
+        )),
+        End::CredentialEnded => Some((
+            CLOSE_CREDENTIAL_ENDED,
+            "the token expired or was revoked: refresh, then reconnect and resume",
         )),
     }
 }

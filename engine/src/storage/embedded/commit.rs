@@ -37,6 +37,8 @@ pub(super) enum Write {
     Contacts(TenantId, Vec<schema::contact::ContactWrite>),
     /// A user's email and password hash (the email claimed).
     Credentials(Box<schema::account::Credentials>),
+    /// Spend a refresh token: answered 1 if it was still a refresh grant, else 0.
+    SpendRefresh([u8; 32], Box<schema::account::Grant>),
 }
 
 pub(super) struct Pending {
@@ -389,6 +391,15 @@ fn stage(
         }
         Write::Credentials(credentials) => {
             super::credentials::stage_credentials(tables, batch, &credentials, claimed_addresses)?;
+        }
+        Write::SpendRefresh(token, spent) => {
+            return super::credentials::stage_spend(
+                tables,
+                batch,
+                token,
+                &spent,
+                claimed_addresses,
+            );
         }
         Write::TicketNumber(tenant) => {
             let key = keys::counter(tenant, "ticket");

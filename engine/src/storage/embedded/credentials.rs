@@ -55,6 +55,26 @@ pub(super) fn stage_credentials(
     Ok(())
 }
 
+/// Checks and stages `SpendRefresh`: 1 when the grant was a refresh grant (now spent), else 0.
+pub(super) fn stage_spend(
+    tables: &Tables,
+    batch: &mut fjall::OwnedWriteBatch,
+    token_sha256: [u8; 32],
+    spent: &Grant,
+    claimed: &mut Vec<Vec<u8>>,
+) -> StoreResult<u64> {
+    let mut claim = b"spend:".to_vec();
+    claim.extend_from_slice(&token_sha256);
+    let stored: Option<Grant> = get(&tables.grants, token_sha256)?;
+    let refresh = stored.is_some_and(|g| g.kind == schema::account::GrantKind::Refresh);
+    if !refresh || claimed.contains(&claim) {
+        return Ok(0);
+    }
+    claimed.push(claim);
+    batch.insert(&tables.grants, token_sha256.to_vec(), encode(spent)?);
+    Ok(1)
+}
+
 #[async_trait]
 impl CredentialStore for EmbeddedStore {
     async fn set_credentials(&self, credentials: &Credentials) -> StoreResult<()> {
@@ -90,6 +110,11 @@ impl CredentialStore for EmbeddedStore {
     async fn grant(&self, token_sha256: [u8; 32]) -> StoreResult<Option<Grant>> {
         self.read("grant", move |t| get(&t.grants, token_sha256))
             .await
+    }
+
+    async fn spend_refresh(&self, token_sha256: [u8; 32], spent: &Grant) -> StoreResult<bool> {
+        let write = Write::SpendRefresh(token_sha256, Box::new(spent.clone()));
+        Ok(self.write_for(write).await? == 1)
     }
 
     async fn remove_grants(&self, tokens_sha256: &[[u8; 32]]) -> StoreResult<()> {

@@ -203,6 +203,7 @@ impl EmbeddedStore {
             Write::EnsureContact(_) => "ensure_contact",
             Write::Contacts(..) => "write_contacts",
             Write::Credentials(_) => "set_credentials",
+            Write::SpendRefresh(..) => "spend_refresh",
         };
         let result = self.enqueue(write).await;
         if let Err(error) = &result {

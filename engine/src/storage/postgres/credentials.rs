@@ -104,6 +104,22 @@ impl CredentialStore for PostgresStore {
         .await
     }
 
+    async fn spend_refresh(&self, token_sha256: [u8; 32], spent: &Grant) -> StoreResult<bool> {
+        observe("spend_refresh", async {
+            let done = sqlx::query(
+                "UPDATE grants SET body = $2::json WHERE token_sha256 = $1 \
+                 AND body->>'kind' = 'refresh'",
+            )
+            .bind(token_sha256.to_vec())
+            .bind(to_json(spent)?)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
+    }
+
     async fn remove_grants(&self, tokens_sha256: &[[u8; 32]]) -> StoreResult<()> {
         observe("remove_grants", async {
             let tokens: Vec<Vec<u8>> = tokens_sha256.iter().map(|t| t.to_vec()).collect();

@@ -5,9 +5,10 @@
 //!    releases, or from a holder that no longer lists it: the leftover of a write that stopped half
 //!    way); a refused claim gives back the ones already taken and answers `Conflict`;
 //! 2. the new search terms are added (a term whose contact does not carry it is skipped by readers);
-//! 3. the contact is stored by compare-and-set on its version (refused: claims given back,
-//!    `Conflict`); a merged-away contact is then deleted, unconditionally, so an edit racing a merge
-//!    of that same contact is lost;
+//! 3. the kept contact is stored, then a merged-away one deleted, each by compare-and-set on its
+//!    version (refused: `Conflict`, claims given back; a removal refused after the store leaves the
+//!    merge applied to the kept contact and the other in place, so no edit is lost and a retry
+//!    completes it);
 //! 4. released addresses and stale terms are removed.
 //!
 //! Readers check what the indexes say: an address is the contact's only if its record lists it, and a
@@ -365,8 +366,30 @@ impl ContactStore for ScyllaStore {
                 self.put_terms(tenant, id, &write.term_changes().0, true)
                     .await?;
             }
-            for write in writes {
-                if !self.store_contact(write).await? {
+            // The stores first, then the removals, each only at the version read: an edit of the
+            // merged-away contact racing the merge keeps it (reported as a conflict; the kept one
+            // already has the merge, and a retry merges again), so no edit is lost.
+            let (removals, stores): (Vec<&ContactWrite>, Vec<&ContactWrite>) =
+                writes.iter().partition(|w| w.after.is_none());
+            for write in stores.into_iter().chain(removals) {
+                let applied = match (&write.before, &write.after) {
+                    (Some(before), None) => {
+                        let done: Vec<Row> = self
+                            .rows(
+                                &self.statements.delete_contact_if,
+                                (
+                                    tenant.0,
+                                    bucket(before.id),
+                                    id_text(before.id),
+                                    before.version as i64,
+                                ),
+                            )
+                            .await?;
+                        applied(&done)
+                    }
+                    _ => self.store_contact(write).await?,
+                };
+                if !applied {
                     give_back(taken).await;
                     let id = write.id().map(|id| id.to_string()).unwrap_or_default();
                     return Err(StoreError::Conflict(format!(
@@ -374,16 +397,9 @@ impl ContactStore for ScyllaStore {
                     )));
                 }
             }
-            // 4. Removals, released addresses, stale terms.
+            // 4. Released addresses, stale terms.
             for write in writes {
                 let Some(id) = write.id() else { continue };
-                if write.after.is_none() {
-                    self.execute(
-                        &self.statements.delete_contact,
-                        (tenant.0, bucket(id), id_text(id)),
-                    )
-                    .await?;
-                }
                 for address in write.address_changes().1 {
                     self.rows::<Row>(
                         &self.statements.release_contact_address,

@@ -16,6 +16,19 @@ use uuid::Uuid;
 /// A grant without an expiry lives as long as CQL allows a TTL (20 years).
 const LONGEST_TTL_SECS: i32 = 630_720_000;
 
+/// A grant's TTL: until its expiry and a minute, or the longest CQL allows.
+fn ttl_of(grant: &Grant) -> i32 {
+    match grant.expires_at {
+        Some(at) => {
+            let secs = at.duration_since(jiff::Timestamp::now()).as_secs() + 60;
+            i32::try_from(secs.max(1))
+                .unwrap_or(LONGEST_TTL_SECS)
+                .min(LONGEST_TTL_SECS)
+        }
+        None => LONGEST_TTL_SECS,
+    }
+}
+
 #[async_trait]
 impl CredentialStore for ScyllaStore {
     async fn set_credentials(&self, credentials: &Credentials) -> StoreResult<()> {
@@ -88,24 +101,30 @@ impl CredentialStore for ScyllaStore {
     }
 
     async fn put_grant(&self, token_sha256: [u8; 32], grant: &Grant) -> StoreResult<()> {
-        let ttl = match grant.expires_at {
-            Some(at) => {
-                let secs = at.duration_since(jiff::Timestamp::now()).as_secs() + 60;
-                i32::try_from(secs.max(1)).unwrap_or(LONGEST_TTL_SECS)
-            }
-            None => LONGEST_TTL_SECS,
-        };
+        let kind = serde_json::to_value(grant.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
         observe(
             "put_grant",
             self.execute(
                 &self.statements.insert_grant,
-                (
-                    token_sha256.to_vec(),
-                    to_json(grant)?,
-                    ttl.min(LONGEST_TTL_SECS),
-                ),
+                (token_sha256.to_vec(), kind, to_json(grant)?, ttl_of(grant)),
             ),
         )
+        .await
+    }
+
+    async fn spend_refresh(&self, token_sha256: [u8; 32], spent: &Grant) -> StoreResult<bool> {
+        observe("spend_refresh", async {
+            let done: Vec<Row> = self
+                .rows(
+                    &self.statements.spend_refresh,
+                    (ttl_of(spent), to_json(spent)?, token_sha256.to_vec()),
+                )
+                .await?;
+            Ok(applied(&done))
+        })
         .await
     }
 

@@ -72,7 +72,8 @@ statements! {
                       VALUES (?, ?, ?, ?, ?) IF NOT EXISTS";
     update_contact = "UPDATE {ks}.contacts SET version = ?, body = ? \
                       WHERE tenant_id = ? AND bucket = ? AND id = ? IF version = ?";
-    delete_contact = "DELETE FROM {ks}.contacts WHERE tenant_id = ? AND bucket = ? AND id = ?";
+    delete_contact_if = "DELETE FROM {ks}.contacts WHERE tenant_id = ? AND bucket = ? AND id = ? \
+                         IF version = ?";
     select_contact_holder = "SELECT contact_id, WRITETIME(contact_id) FROM {ks}.contact_addresses \
                              WHERE tenant_id = ? AND address = ?";
     claim_contact_address = "INSERT INTO {ks}.contact_addresses (tenant_id, address, contact_id) \
@@ -113,7 +114,9 @@ statements! {
     select_credentials = "SELECT agent_id, body FROM {ks}.credentials WHERE email = ?";
     insert_agent_email = "INSERT INTO {ks}.agent_emails (tenant_id, agent_id, email) VALUES (?, ?, ?)";
     select_agent_email = "SELECT email FROM {ks}.agent_emails WHERE tenant_id = ? AND agent_id = ?";
-    insert_grant = "INSERT INTO {ks}.grants (token_sha256, body) VALUES (?, ?) USING TTL ?";
+    insert_grant = "INSERT INTO {ks}.grants (token_sha256, kind, body) VALUES (?, ?, ?) USING TTL ?";
+    spend_refresh = "UPDATE {ks}.grants USING TTL ? SET kind = 'spent', body = ? \
+                     WHERE token_sha256 = ? IF kind = 'refresh'";
     select_grant = "SELECT body FROM {ks}.grants WHERE token_sha256 = ?";
     delete_grant = "DELETE FROM {ks}.grants WHERE token_sha256 = ?";
     insert_session = "INSERT INTO {ks}.sessions (tenant_id, agent_id, id, body) VALUES (?, ?, ?, ?)";
