@@ -138,15 +138,14 @@ pub async fn still_valid(state: &AppState, token_sha256: [u8; 32]) -> Result<boo
     })
 }
 
-/// Admins and supervisors manage the helpdesk's setup (departments, quick replies); other roles get
-/// 403 saying who may.
-pub fn may_manage_helpdesk(agent: &Agent, what: &str) -> Result<(), ApiError> {
-    match agent.role {
-        schema::records::AgentRole::Admin | schema::records::AgentRole::Supervisor => Ok(()),
-        _ => Err(ApiError::new(
+/// 403 unless the agent's role has `permission` (`schema::permission`), saying what is refused.
+pub fn require(agent: &Agent, permission: schema::permission::Permission) -> Result<(), ApiError> {
+    match schema::permission::may(agent.role, permission) {
+        true => Ok(()),
+        false => Err(ApiError::new(
             axum::http::StatusCode::FORBIDDEN,
             "forbidden",
-            format!("only admins and supervisors manage {what}"),
+            format!("your role may not {}", permission.describe()),
         )),
     }
 }

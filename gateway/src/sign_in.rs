@@ -5,7 +5,6 @@
 use crate::auth::{new_agent_token, token_hash};
 use crate::error::ApiError;
 use argon2::Argon2;
-use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use jiff::{SignedDuration, Timestamp};
 use schema::account::{ACCESS_TTL, Grant, GrantKind, REFRESH_TTL, Session, SessionKind, Throttle};
@@ -61,7 +60,8 @@ impl SignIn {
         tokio::task::spawn_blocking(move || {
             // Held by the job itself: a caller that goes away does not free it before the hash ends.
             let _permit = permit;
-            let salt = SaltString::generate(&mut OsRng);
+            // 16 random bytes from the crate the node already uses for tokens (the OS's generator).
+            let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())?;
             Argon2::default()
                 .hash_password(password.as_bytes(), &salt)
                 .map(|hash| hash.to_string())

@@ -33,6 +33,7 @@ pub mod helpdesk;
 pub mod ids;
 pub mod inbound;
 pub mod limits;
+pub mod permission;
 pub mod presence;
 pub mod quick_reply;
 pub mod records;

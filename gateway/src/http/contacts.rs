@@ -7,7 +7,7 @@
 //! another edit came first); without it the edit applies to the newest version.
 
 use crate::AppState;
-use crate::auth::{AuthenticatedAgent, may_manage_helpdesk};
+use crate::auth::{AuthenticatedAgent, require};
 use crate::error::ApiError;
 use crate::http::admin::json_body;
 use crate::http::conversations::conversation;
@@ -22,7 +22,8 @@ use schema::api::ErrorBody;
 use schema::contact::{
     self, Channel, ContactAddress, ContactNote, ContactRecord, ContactWrite, MAX_NOTES,
 };
-use schema::records::{Agent, AgentRole, Conversation};
+use schema::permission::Permission;
+use schema::records::{Agent, Conversation};
 use schema::store::StoreError;
 use serde::{Deserialize, Deserializer};
 use std::collections::{BTreeMap, HashSet};
@@ -105,18 +106,6 @@ impl ContactRequest {
     }
 }
 
-/// Auditors read only.
-fn may_edit(agent: &Agent) -> Result<(), ApiError> {
-    match agent.role {
-        AgentRole::Auditor => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "auditors do not change contacts",
-        )),
-        _ => Ok(()),
-    }
-}
-
 fn conflict(error: StoreError) -> ApiError {
     match error {
         StoreError::Conflict(detail) if detail.contains("address") => {
@@ -186,7 +175,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
-    may_edit(&agent)?;
+    require(&agent, Permission::EditContacts)?;
     let request: ContactRequest = json_body(&state, &headers, body).await?;
     if request.version.is_some() {
         return Err(ApiError::bad_request(
@@ -298,7 +287,7 @@ pub async fn edit(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<ContactRecord>, ApiError> {
-    may_edit(&agent)?;
+    require(&agent, Permission::EditContacts)?;
     let raw: serde_json::Value = json_body(&state, &headers, body).await?;
     // Parsed once up front so a bad body is a 400 before anything is read.
     let request: ContactRequest = serde_json::from_value(raw.clone())
@@ -349,7 +338,7 @@ pub async fn add_note(
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
-    may_edit(&agent)?;
+    require(&agent, Permission::EditContacts)?;
     let request: NoteRequest = json_body(&state, &headers, body).await?;
     let note = ContactNote {
         id: uuid::Uuid::now_v7(),
@@ -412,7 +401,7 @@ pub async fn merge(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<ContactRecord>, ApiError> {
-    may_manage_helpdesk(&agent, "contact merges")?;
+    require(&agent, Permission::ManageHelpdesk)?;
     let request: MergeRequest = json_body(&state, &headers, body).await?;
     let into = existing(&state, &agent, &id).await?;
     let from = existing(&state, &agent, &request.from).await?;
@@ -461,7 +450,7 @@ pub async fn remove(
     AuthenticatedAgent(agent): AuthenticatedAgent,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    may_manage_helpdesk(&agent, "contacts")?;
+    require(&agent, Permission::ManageHelpdesk)?;
     let before = existing(&state, &agent, &id).await?;
     let write = ContactWrite {
         before: Some(before),

@@ -3,6 +3,7 @@
 
 use crate::AppState;
 use crate::auth::AuthenticatedAgent;
+use crate::auth::require;
 use crate::error::{ApiError, parse_json, read_body, require_json};
 use crate::http::parse_id;
 use axum::body::Body;
@@ -15,6 +16,7 @@ use schema::api::ErrorBody;
 use schema::api::{Page, SendMessageRequest};
 use schema::command::{Command, Reply};
 use schema::events::EventEnvelope;
+use schema::permission::Permission;
 use schema::records::{Conversation, ConversationStatus, Message, MessageContent};
 use schema::store::{InboxCursor, InboxView, SeqWindow};
 use schema::{ConversationId, Seq};
@@ -307,6 +309,7 @@ pub async fn send(
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
+    require(&agent, Permission::Reply)?;
     require_json(&headers)?;
     let body = read_body(
         body,
@@ -536,6 +539,7 @@ pub async fn mark_read(
     AuthenticatedAgent(agent): AuthenticatedAgent,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    require(&agent, Permission::Reply)?;
     const SCAN: usize = 50;
     let conversation = conversation(&state, &agent, &id).await?;
     let recent = state

@@ -5,7 +5,7 @@
 //! tenant's own.
 
 use crate::AppState;
-use crate::auth::{AuthenticatedAgent, may_manage_helpdesk};
+use crate::auth::{AuthenticatedAgent, require};
 use crate::error::ApiError;
 use crate::http::admin::json_body;
 use axum::body::Body;
@@ -19,6 +19,7 @@ use schema::helpdesk::distribution::Mode;
 use schema::helpdesk::hours::BusinessHours;
 use schema::helpdesk::sla::SlaPolicy;
 use schema::helpdesk::ticket::ReopenPolicy;
+use schema::permission::Permission;
 use schema::records::{Agent, Department, OutOfHours};
 use schema::{AgentId, ConnectionId};
 use serde::Deserialize;
@@ -128,7 +129,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
-    may_manage_helpdesk(&agent, "departments")?;
+    require(&agent, Permission::ManageHelpdesk)?;
     let request: DepartmentRequest = json_body(&state, &headers, body).await?;
     let Some(key) = request.key.clone() else {
         return Err(invalid("key is required"));
@@ -192,7 +193,7 @@ pub async fn replace(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<Department>, ApiError> {
-    may_manage_helpdesk(&agent, "departments")?;
+    require(&agent, Permission::ManageHelpdesk)?;
     let request: DepartmentRequest = json_body(&state, &headers, body).await?;
     if request.key.as_ref().is_some_and(|k| k != &key) {
         return Err(invalid("a department's key cannot change"));
@@ -240,7 +241,7 @@ pub async fn remove(
     AuthenticatedAgent(agent): AuthenticatedAgent,
     Path(key): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    may_manage_helpdesk(&agent, "departments")?;
+    require(&agent, Permission::ManageHelpdesk)?;
     existing(&state, &agent, &key).await?;
     state.store.remove_department(agent.tenant_id, &key).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -6,7 +6,8 @@
 //! the authenticated agent.
 
 use crate::AppState;
-use crate::auth::{AuthenticatedAgent, may_manage_helpdesk};
+use crate::auth::AuthenticatedAgent;
+use crate::auth::require;
 use crate::error::ApiError;
 use crate::http::admin::json_body;
 use crate::http::conversations::conversation;
@@ -17,6 +18,7 @@ use axum::response::IntoResponse;
 use jiff::Timestamp;
 use schema::api::ErrorBody;
 use schema::helpdesk::quick_reply::render;
+use schema::permission::Permission;
 use schema::quick_reply::MAX_QUICK_REPLIES;
 use schema::records::{Agent, QuickReply};
 use serde::{Deserialize, Serialize};
@@ -125,7 +127,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
-    may_manage_helpdesk(&agent, "quick replies")?;
+    require(&agent, Permission::ManageHelpdesk)?;
     let request: QuickReplyRequest = json_body(&state, &headers, body).await?;
     let now = Timestamp::now();
     let reply = checked(&state, &agent, Uuid::now_v7(), request, now, now).await?;
@@ -162,7 +164,7 @@ pub async fn replace(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<QuickReply>, ApiError> {
-    may_manage_helpdesk(&agent, "quick replies")?;
+    require(&agent, Permission::ManageHelpdesk)?;
     let request: QuickReplyRequest = json_body(&state, &headers, body).await?;
     let before = existing(&state, &agent, &id).await?;
     let reply = checked(
@@ -201,7 +203,7 @@ pub async fn remove(
     AuthenticatedAgent(agent): AuthenticatedAgent,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    may_manage_helpdesk(&agent, "quick replies")?;
+    require(&agent, Permission::ManageHelpdesk)?;
     let reply = existing(&state, &agent, &id).await?;
     state
         .store
@@ -252,6 +254,7 @@ pub async fn render_for(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<RenderedReply>, ApiError> {
+    require(&agent, Permission::Reply)?;
     let request: RenderRequest = json_body(&state, &headers, body).await?;
     let conversation = conversation(&state, &agent, &id).await?;
     let replies = state.store.quick_replies(agent.tenant_id).await?;

@@ -7,6 +7,7 @@
 
 use crate::AppState;
 use crate::auth::AuthenticatedAgent;
+use crate::auth::require;
 use crate::error::ApiError;
 use crate::http::admin::json_body;
 use crate::http::conversations::{Requested, requested_content};
@@ -17,6 +18,7 @@ use axum::response::IntoResponse;
 use schema::api::ErrorBody;
 use schema::api::SendMessageRequest;
 use schema::command::{Command, Reply};
+use schema::permission::Permission;
 use schema::records::{ConnectionStatus, Contact, Provider};
 use schema::{ConnectionId, ConversationId};
 use serde::{Deserialize, Serialize};
@@ -77,6 +79,7 @@ pub async fn start(
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
+    require(&agent, Permission::Reply)?;
     let mut request: StartRequest = json_body(&state, &headers, body).await?;
     // The same idempotency rules as a reply: a retry with the same key answers with the stored
     // message instead of sending again.

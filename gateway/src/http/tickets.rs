@@ -14,6 +14,7 @@
 
 use crate::AppState;
 use crate::auth::AuthenticatedAgent;
+use crate::auth::require;
 use crate::error::ApiError;
 use crate::http::admin::json_body;
 use crate::http::conversations::conversation;
@@ -26,7 +27,8 @@ use jiff::Timestamp;
 use schema::api::ErrorBody;
 use schema::command::{Command, CommandError, Reply};
 use schema::helpdesk::change::{self, TicketChange};
-use schema::records::{Agent, AgentRole, Conversation, ConversationStatus, Note, Priority};
+use schema::permission::Permission;
+use schema::records::{Agent, Conversation, ConversationStatus, Note, Priority};
 use schema::store::{FeedCursor, FeedPage, MAX_FEED_PAGE};
 use schema::{AgentId, ConversationId, NoteId};
 use serde::Deserialize;
@@ -83,6 +85,7 @@ pub async fn assign(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<Conversation>, ApiError> {
+    require(&agent, Permission::ManageTickets)?;
     let request: AssignmentRequest = json_body(&state, &headers, body).await?;
     let change = match (request.assignee_id, request.team_id) {
         (None, None) => {
@@ -138,6 +141,7 @@ pub async fn transfer(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<Conversation>, ApiError> {
+    require(&agent, Permission::ManageTickets)?;
     let request: TransferRequest = json_body(&state, &headers, body).await?;
     let change = TicketChange::Transfer {
         agent: request.assignee_id,
@@ -186,6 +190,7 @@ pub async fn status(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<Conversation>, ApiError> {
+    require(&agent, Permission::ManageTickets)?;
     let request: StatusRequest = json_body(&state, &headers, body).await?;
     let change = if request.status == "snoozed" {
         TicketChange::Snooze {
@@ -245,6 +250,7 @@ pub async fn priority(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<Conversation>, ApiError> {
+    require(&agent, Permission::ManageTickets)?;
     let request: PriorityRequest = json_body(&state, &headers, body).await?;
     let change = TicketChange::Priority {
         priority: request.priority,
@@ -292,6 +298,7 @@ pub async fn labels(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<Conversation>, ApiError> {
+    require(&agent, Permission::ManageTickets)?;
     let request: LabelsRequest = json_body(&state, &headers, body).await?;
     let change = match request.labels {
         Some(_) if !request.add.is_empty() || !request.remove.is_empty() => {
@@ -359,6 +366,7 @@ pub async fn note(
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
+    require(&agent, Permission::ManageTickets)?;
     let request: NoteRequest = json_body(&state, &headers, body).await?;
     let note_id = NoteId::new();
     let change = TicketChange::Note {
@@ -405,13 +413,7 @@ pub async fn feed(
     AuthenticatedAgent(agent): AuthenticatedAgent,
     Query(query): Query<FeedQuery>,
 ) -> Result<axum::Json<FeedPage>, ApiError> {
-    if agent.role == AgentRole::Agent {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "the feed is for supervisors, admins, auditors and bots",
-        ));
-    }
+    require(&agent, Permission::ReadFeed)?;
     let limit = match query.limit.unwrap_or(100) {
         n @ 1..=MAX_FEED_PAGE => n,
         _ => {

@@ -1,0 +1,114 @@
+//! End to end on the real binary (issue 15, part): the route × role matrix. Each role's default
+//! permissions decide, on every route that changes something or reads the feed, whether it is let
+//! through (any answer but 403) or refused with 403 `forbidden`; auditors change nothing.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::fake_graph::FakeGraph;
+use support::{Node, add_agent, api_get, api_request, customer_writes, provision};
+
+const ROLES: [&str; 5] = ["admin", "supervisor", "agent", "auditor", "bot"];
+
+#[tokio::test]
+async fn each_role_is_let_through_or_refused_on_each_route_as_its_permissions_say() {
+    // Meta's Graph API, faked: sends and read receipts reach a provider that answers.
+    let graph = FakeGraph::start().await;
+    let node = Node::start_with(Some(graph.base.clone()), Vec::new()).await;
+    let tenant = provision(&node, "matrix").await;
+    customer_writes(&node, &tenant, "5511970000001", "wamid.P1", "Oi").await;
+    let (_, inbox) = api_get(&node, &tenant.agent_token, "/api/v1/conversations").await;
+    let conversation = inbox["items"][0]["id"].as_str().expect("id").to_string();
+    let mut tokens = Vec::new();
+    for role in ROLES {
+        let (_, token) = add_agent(&node, &tenant, role, role).await;
+        tokens.push((role, token));
+    }
+    let c = format!("/api/v1/conversations/{conversation}");
+    // (method, path, body, the roles let through)
+    let routes: Vec<(reqwest::Method, String, Option<Value>, &[&str])> = vec![
+        (
+            reqwest::Method::GET,
+            "/api/v1/conversations".into(),
+            None,
+            &ROLES,
+        ),
+        (reqwest::Method::GET, format!("{c}/messages"), None, &ROLES),
+        (
+            reqwest::Method::GET,
+            "/api/v1/contacts".into(),
+            None,
+            &ROLES,
+        ),
+        (
+            reqwest::Method::POST,
+            format!("{c}/messages"),
+            Some(json!({"text": "Olá"})),
+            &["admin", "supervisor", "agent", "bot"],
+        ),
+        (
+            reqwest::Method::POST,
+            format!("{c}/read"),
+            None,
+            &["admin", "supervisor", "agent", "bot"],
+        ),
+        (
+            reqwest::Method::POST,
+            format!("{c}/toggle_priority"),
+            Some(json!({"priority": "high"})),
+            &["admin", "supervisor", "agent", "bot"],
+        ),
+        (
+            reqwest::Method::POST,
+            format!("{c}/notes"),
+            Some(json!({"content": "nota"})),
+            &["admin", "supervisor", "agent", "bot"],
+        ),
+        (
+            reqwest::Method::POST,
+            format!("{c}/labels"),
+            Some(json!({"add": ["vip"]})),
+            &["admin", "supervisor", "agent", "bot"],
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/contacts".into(),
+            Some(json!({"name": "Cliente"})),
+            &["admin", "supervisor", "agent", "bot"],
+        ),
+        (
+            reqwest::Method::GET,
+            "/api/v1/feed".into(),
+            None,
+            &["admin", "supervisor", "auditor", "bot"],
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/canned_responses".into(),
+            Some(json!({"short_code": "/oi", "content": "Olá"})),
+            &["admin", "supervisor"],
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/departments".into(),
+            Some(json!({"key": "vendas", "name": "Vendas"})),
+            &["admin", "supervisor"],
+        ),
+    ];
+    for (method, path, body, allowed) in &routes {
+        for (role, token) in &tokens {
+            let (status, answer) =
+                api_request(&node, token, method.clone(), path, body.clone()).await;
+            if allowed.contains(role) {
+                assert_ne!(status, 403, "{role} refused on {method} {path}: {answer}");
+                assert!(status < 500, "{role} on {method} {path}: {status} {answer}");
+            } else {
+                assert_eq!(
+                    (status, answer["code"].as_str()),
+                    (403, Some("forbidden")),
+                    "{role} let through on {method} {path}: {answer}"
+                );
+            }
+        }
+    }
+}
