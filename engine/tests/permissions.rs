@@ -6,7 +6,7 @@ mod support;
 
 use serde_json::{Value, json};
 use support::fake_graph::FakeGraph;
-use support::{Node, add_agent, api_get, api_request, customer_writes, provision};
+use support::{Agent, Node, add_agent, api_get, api_request, customer_writes, provision};
 
 const ROLES: [&str; 5] = ["admin", "supervisor", "agent", "auditor", "bot"];
 
@@ -108,6 +108,50 @@ async fn each_role_is_let_through_or_refused_on_each_route_as_its_permissions_sa
                     (403, Some("forbidden")),
                     "{role} let through on {method} {path}: {answer}"
                 );
+            }
+        }
+    }
+
+    // Internal notes: every role sees the note event, only those who may read notes see its text.
+    for (role, token) in &tokens {
+        let (status, events) = api_get(&node, token, &format!("{c}/events")).await;
+        assert_eq!(status, 200, "{role}: {events}");
+        let notes: Vec<&Value> = events["items"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter(|e| e["event"] == "ticket.note_added")
+            .collect();
+        assert!(!notes.is_empty(), "{role} sees the note event");
+        for note in notes {
+            let body = note["data"]["note"]["body"].as_str().unwrap_or_default();
+            match *role {
+                "bot" => assert!(body.is_empty(), "a bot read a note: {note}"),
+                _ => assert_eq!(body, "nota", "{role}: {note}"),
+            }
+        }
+        let (_, replayed) = Agent::connect(
+            &node,
+            token,
+            Some(json!({"positions": {}, "since": (jiff::Timestamp::now() - jiff::SignedDuration::from_mins(10)).to_string()})),
+        )
+        .await;
+        let replayed_notes: Vec<&Value> = replayed
+            .iter()
+            .filter(|f| f["event"] == "ticket.note_added")
+            .collect();
+        assert!(
+            !replayed_notes.is_empty(),
+            "{role}: the replay carries the note events"
+        );
+        for event in replayed_notes {
+            let text = event.to_string();
+            match *role {
+                "bot" => assert!(
+                    !text.contains("nota"),
+                    "a bot read a note on its socket: {text}"
+                ),
+                _ => assert!(text.contains("nota"), "{role}: {text}"),
             }
         }
     }

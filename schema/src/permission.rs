@@ -53,6 +53,26 @@ impl Permission {
     }
 }
 
+/// The event as `role` may see it: an internal note's text is removed for a role without
+/// [`Permission::SeeInternalNotes`] (the event stays, so seqs have no gap). `None` when it is
+/// shown as it is.
+pub fn redacted_for(
+    role: AgentRole,
+    envelope: &crate::events::EventEnvelope,
+) -> Option<crate::events::EventEnvelope> {
+    use crate::events::ConversationEvent;
+    match &envelope.event {
+        ConversationEvent::NoteAdded { note } if !may(role, Permission::SeeInternalNotes) => {
+            let mut hidden = envelope.clone();
+            let mut note = note.clone();
+            note.body = String::new();
+            hidden.event = ConversationEvent::NoteAdded { note };
+            Some(hidden)
+        }
+        _ => None,
+    }
+}
+
 /// Whether `role` has `permission` by default.
 pub fn may(role: AgentRole, permission: Permission) -> bool {
     use Permission::*;
@@ -90,5 +110,29 @@ mod tests {
         assert!(!may(AgentRole::Bot, Permission::ManageHelpdesk));
         assert!(!may(AgentRole::Bot, Permission::SeeInternalNotes));
         assert!(may(AgentRole::Supervisor, Permission::ManageHelpdesk));
+    }
+
+    #[test]
+    fn a_note_s_text_is_hidden_from_roles_that_may_not_see_notes() {
+        use crate::events::{ConversationEvent, EventEnvelope};
+        let note = crate::records::Note {
+            id: crate::NoteId::new(),
+            body: "cliente difícil".into(),
+            author: crate::AgentId::new(),
+        };
+        let envelope = EventEnvelope {
+            tenant_id: crate::TenantId::new(),
+            conversation_id: crate::ConversationId::new(),
+            seq: 7,
+            at: jiff::Timestamp::UNIX_EPOCH,
+            event: ConversationEvent::NoteAdded { note },
+        };
+        assert_eq!(redacted_for(AgentRole::Agent, &envelope), None);
+        let hidden = redacted_for(AgentRole::Bot, &envelope).expect("redacted");
+        assert_eq!(hidden.seq, 7);
+        match hidden.event {
+            ConversationEvent::NoteAdded { note } => assert!(note.body.is_empty()),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -277,6 +277,10 @@ pub async fn events(
     let next_cursor = (items.len() == limit)
         .then(|| items.last().map(|e| e.seq.to_string()))
         .flatten();
+    let items = items
+        .into_iter()
+        .map(|e| schema::permission::redacted_for(agent.role, &e).unwrap_or(e))
+        .collect();
     Ok(axum::Json(Page { items, next_cursor }))
 }
 

@@ -424,10 +424,15 @@ pub async fn feed(
         }
     };
     let cursor = query.cursor.map(FeedCursor);
-    let page = state
+    let mut page = state
         .store
         .feed(agent.tenant_id, cursor.as_ref(), limit)
         .await?;
+    for event in &mut page.events {
+        if let Some(hidden) = schema::permission::redacted_for(agent.role, event) {
+            *event = hidden;
+        }
+    }
     Ok(axum::Json(page))
 }
 

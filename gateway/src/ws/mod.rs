@@ -209,7 +209,7 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
                 }) {
                     *settle = None;
                 }
-                forward(&out, delivered, published, *settle).await
+                forward(&out, delivered, published, *settle, agent.role).await
             }
             BusItem::Notice(notice) if notice.is_for(agent.role) => out
                 .try_send(Outgoing::Frame(ServerFrame::from(notice.as_ref())))
@@ -291,6 +291,7 @@ async fn forward(
     delivered: &mut HashMap<ConversationId, Seq>,
     published: Published,
     settle: Option<tokio::time::Instant>,
+    role: schema::records::AgentRole,
 ) -> Result<(), End> {
     let envelope = &published.envelope;
     if let Some(seen) = delivered.get(&envelope.conversation_id) {
@@ -299,12 +300,16 @@ async fn forward(
         }
         delivered.remove(&envelope.conversation_id);
     }
-    let Some(until) = settle else {
-        return out
-            .try_send(Outgoing::Live(published))
-            .map_err(|_| End::SlowConsumer);
+    // A note this role may not read goes as its own frame, its text removed (the shared encoding
+    // carries it).
+    let item = match schema::permission::redacted_for(role, envelope) {
+        Some(hidden) => Outgoing::Frame(ServerFrame::Event(Box::new(hidden))),
+        None => Outgoing::Live(published),
     };
-    match tokio::time::timeout_at(until, out.send(Outgoing::Live(published))).await {
+    let Some(until) = settle else {
+        return out.try_send(item).map_err(|_| End::SlowConsumer);
+    };
+    match tokio::time::timeout_at(until, out.send(item)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(End::ClientLeft),
         Err(_) => Err(End::SlowConsumer),
@@ -340,6 +345,7 @@ async fn replay_into(
     let mut sent = 0u64;
     // The replay may exceed the live queue: wait for room instead of dropping.
     let mut send = async |envelope: EventEnvelope| {
+        let envelope = schema::permission::redacted_for(agent.role, &envelope).unwrap_or(envelope);
         delivered.insert(envelope.conversation_id, envelope.seq);
         sent += 1;
         out.send(Outgoing::Frame(ServerFrame::Event(Box::new(envelope))))
