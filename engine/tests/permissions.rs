@@ -156,3 +156,97 @@ async fn each_role_is_let_through_or_refused_on_each_route_as_its_permissions_sa
         }
     }
 }
+
+#[tokio::test]
+async fn a_tenant_admin_changes_what_a_role_may_do_in_that_tenant_only() {
+    let node = Node::start().await;
+    let tenant = provision(&node, "roles").await;
+    let other = provision(&node, "roles-other").await;
+    customer_writes(&node, &tenant, "5511970000002", "wamid.R1", "Oi").await;
+    customer_writes(&node, &other, "5511970000003", "wamid.R2", "Oi").await;
+    let (_, admin) = add_agent(&node, &tenant, "Ada", "admin").await;
+    let (_, supervisor) = add_agent(&node, &tenant, "Sol", "supervisor").await;
+    let first = |token: String| {
+        let node = &node;
+        async move {
+            let (_, inbox) = api_get(node, &token, "/api/v1/conversations").await;
+            inbox["items"][0]["id"].as_str().expect("id").to_string()
+        }
+    };
+    let mine = first(tenant.agent_token.clone()).await;
+    let theirs = first(other.agent_token.clone()).await;
+    let put = |token: &str, role: &str, body: Value| {
+        let (node, token, path) = (&node, token.to_string(), format!("/api/v1/roles/{role}"));
+        async move { api_request(node, &token, reqwest::Method::PUT, &path, Some(body)).await }
+    };
+    // An agent may note but not reply, and no longer reads notes.
+    let (status, set) = put(&admin, "agent", json!({"permissions": ["manage_tickets"]})).await;
+    assert_eq!(status, 200, "{set}");
+    assert_eq!(set, json!(["manage_tickets"]));
+    let (_, roles) = api_get(&node, &tenant.agent_token, "/api/v1/roles").await;
+    assert_eq!(roles["agent"], json!(["manage_tickets"]));
+    assert!(roles["admin"].as_array().is_some_and(|a| a.len() > 10));
+    let send = |token: String, conversation: String| {
+        let node = &node;
+        async move {
+            api_request(
+                node,
+                &token,
+                reqwest::Method::POST,
+                &format!("/api/v1/conversations/{conversation}/messages"),
+                Some(json!({"text": "Olá"})),
+            )
+            .await
+        }
+    };
+    let (status, refused) = send(tenant.agent_token.clone(), mine.clone()).await;
+    assert_eq!((status, refused["code"].as_str()), (403, Some("forbidden")));
+    let (status, _) = api_request(
+        &node,
+        &tenant.agent_token,
+        reqwest::Method::POST,
+        &format!("/api/v1/conversations/{mine}/notes"),
+        Some(json!({"content": "segredo"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, events) = api_get(
+        &node,
+        &tenant.agent_token,
+        &format!("/api/v1/conversations/{mine}/events"),
+    )
+    .await;
+    assert!(
+        !events.to_string().contains("segredo"),
+        "the agent may no longer read notes: {events}"
+    );
+    let (_, events) = api_get(
+        &node,
+        &admin,
+        &format!("/api/v1/conversations/{mine}/events"),
+    )
+    .await;
+    assert!(events.to_string().contains("segredo"), "the admin may");
+    // Another tenant keeps the defaults.
+    let (status, answer) = send(other.agent_token.clone(), theirs).await;
+    assert_ne!(status, 403, "{answer}");
+    // Only admins change roles; admins keep everything; names are checked.
+    let (status, _) = put(&supervisor, "agent", json!({"permissions": []})).await;
+    assert_eq!(status, 403);
+    let (status, _) = put(&admin, "admin", json!({"permissions": []})).await;
+    assert_eq!(status, 422);
+    let (status, _) = put(&admin, "owner", json!({"permissions": []})).await;
+    assert_eq!(status, 404);
+    let (status, _) = put(&admin, "agent", json!({"permissions": ["fly"]})).await;
+    assert_eq!(status, 400);
+    // Back to replying.
+    let (status, _) = put(
+        &admin,
+        "agent",
+        json!({"permissions": ["reply", "manage_tickets"]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, answer) = send(tenant.agent_token.clone(), mine).await;
+    assert_ne!(status, 403, "{answer}");
+}

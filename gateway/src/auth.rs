@@ -138,9 +138,18 @@ pub async fn still_valid(state: &AppState, token_sha256: [u8; 32]) -> Result<boo
     })
 }
 
-/// 403 unless the agent's role has `permission` (`schema::permission`), saying what is refused.
-pub fn require(agent: &Agent, permission: schema::permission::Permission) -> Result<(), ApiError> {
-    match schema::permission::may(agent.role, permission) {
+/// 403 unless the agent's role has `permission` in its tenant (`schema::permission`, the tenant's
+/// choices over the defaults), saying what is refused.
+pub async fn require(
+    state: &AppState,
+    agent: &Agent,
+    permission: schema::permission::Permission,
+) -> Result<(), ApiError> {
+    let permissions = state
+        .permissions
+        .of(state.store.as_ref(), agent.tenant_id)
+        .await?;
+    match permissions.allows(agent.role, permission) {
         true => Ok(()),
         false => Err(ApiError::new(
             axum::http::StatusCode::FORBIDDEN,

@@ -27,6 +27,7 @@ pub mod cluster;
 pub mod error;
 pub mod fuzzing;
 pub mod http;
+pub mod permissions;
 pub mod providers;
 pub mod server;
 pub mod sign_in;
@@ -135,6 +136,8 @@ pub struct AppState {
     pub presence: Arc<ws::presence::PresenceRegistry>,
     /// Password hashing permits and the failed sign-in throttle.
     pub sign_in: Arc<sign_in::SignIn>,
+    /// Each tenant's permissions per role, kept for a few seconds.
+    pub permissions: Arc<permissions::PermissionCache>,
 }
 
 impl AppState {
@@ -178,6 +181,7 @@ impl AppState {
             config: Arc::new(config),
             presence,
             sign_in: Arc::new(sign_in::SignIn::default()),
+            permissions: Arc::new(permissions::PermissionCache::default()),
             shutdown,
         }
     }

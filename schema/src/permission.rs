@@ -37,6 +37,69 @@ pub enum Permission {
     ManageHelpdesk,
     /// See internal notes.
     SeeInternalNotes,
+    // The rest of the catalogue: stored and served to clients per tenant; each is enforced by the
+    // feature it governs once that feature exists (deleting, the dashboard, downloads, surveys, AI
+    // agents are not built yet).
+    DeleteConversations,
+    DeleteMessages,
+    SeeDeletedMessages,
+    SeeDashboard,
+    SeeAllResolved,
+    /// A restriction: only the user's own default connection.
+    OnlyOwnConnection,
+    ForceDownload,
+    ShowDownloadConfirmation,
+    ManageAdminSecurity,
+    CloseWithoutSurvey,
+    ConfigureConnections,
+    ConfigureAiAgents,
+}
+
+/// Every permission, in catalogue order.
+pub const ALL: [Permission; 18] = [
+    Permission::Reply,
+    Permission::ManageTickets,
+    Permission::EditContacts,
+    Permission::ReadFeed,
+    Permission::ManageHelpdesk,
+    Permission::SeeInternalNotes,
+    Permission::DeleteConversations,
+    Permission::DeleteMessages,
+    Permission::SeeDeletedMessages,
+    Permission::SeeDashboard,
+    Permission::SeeAllResolved,
+    Permission::OnlyOwnConnection,
+    Permission::ForceDownload,
+    Permission::ShowDownloadConfirmation,
+    Permission::ManageAdminSecurity,
+    Permission::CloseWithoutSurvey,
+    Permission::ConfigureConnections,
+    Permission::ConfigureAiAgents,
+];
+
+/// A tenant's permissions per role, where its admins changed the defaults. Admins always keep
+/// every permission (a tenant cannot lock itself out).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolePermissions {
+    pub roles: std::collections::BTreeMap<AgentRole, std::collections::BTreeSet<Permission>>,
+}
+
+impl RolePermissions {
+    /// Whether `role` has `permission` in this tenant.
+    pub fn allows(&self, role: AgentRole, permission: Permission) -> bool {
+        if role == AgentRole::Admin {
+            return permission != Permission::OnlyOwnConnection;
+        }
+        match self.roles.get(&role) {
+            Some(set) => set.contains(&permission),
+            None => may(role, permission),
+        }
+    }
+
+    /// The permissions `role` has in this tenant, in catalogue order.
+    pub fn of(&self, role: AgentRole) -> Vec<Permission> {
+        ALL.into_iter().filter(|p| self.allows(role, *p)).collect()
+    }
 }
 
 impl Permission {
@@ -49,6 +112,18 @@ impl Permission {
             Permission::ReadFeed => "read the feed",
             Permission::ManageHelpdesk => "manage departments, quick replies and contact merges",
             Permission::SeeInternalNotes => "see internal notes",
+            Permission::DeleteConversations => "delete conversations",
+            Permission::DeleteMessages => "delete messages",
+            Permission::SeeDeletedMessages => "see deleted messages",
+            Permission::SeeDashboard => "see the dashboard",
+            Permission::SeeAllResolved => "see all resolved conversations",
+            Permission::OnlyOwnConnection => "see only their own connection",
+            Permission::ForceDownload => "force downloads",
+            Permission::ShowDownloadConfirmation => "confirm downloads",
+            Permission::ManageAdminSecurity => "manage admin security",
+            Permission::CloseWithoutSurvey => "close without the satisfaction survey",
+            Permission::ConfigureConnections => "configure connections",
+            Permission::ConfigureAiAgents => "configure AI agents",
         }
     }
 }
@@ -57,12 +132,15 @@ impl Permission {
 /// [`Permission::SeeInternalNotes`] (the event stays, so seqs have no gap). `None` when it is
 /// shown as it is.
 pub fn redacted_for(
+    permissions: &RolePermissions,
     role: AgentRole,
     envelope: &crate::events::EventEnvelope,
 ) -> Option<crate::events::EventEnvelope> {
     use crate::events::ConversationEvent;
     match &envelope.event {
-        ConversationEvent::NoteAdded { note } if !may(role, Permission::SeeInternalNotes) => {
+        ConversationEvent::NoteAdded { note }
+            if !permissions.allows(role, Permission::SeeInternalNotes) =>
+        {
             let mut hidden = envelope.clone();
             let mut note = note.clone();
             note.body = String::new();
@@ -77,13 +155,30 @@ pub fn redacted_for(
 pub fn may(role: AgentRole, permission: Permission) -> bool {
     use Permission::*;
     match role {
-        AgentRole::Admin | AgentRole::Supervisor => true,
+        AgentRole::Admin => permission != OnlyOwnConnection,
+        AgentRole::Supervisor => !matches!(
+            permission,
+            OnlyOwnConnection
+                | ShowDownloadConfirmation
+                | ManageAdminSecurity
+                | ConfigureConnections
+                | ConfigureAiAgents
+                | DeleteConversations
+        ),
         AgentRole::Agent => matches!(
             permission,
-            Reply | ManageTickets | EditContacts | SeeInternalNotes
+            Reply
+                | ManageTickets
+                | EditContacts
+                | SeeInternalNotes
+                | SeeAllResolved
+                | ShowDownloadConfirmation
         ),
         // Reads everything, changes nothing.
-        AgentRole::Auditor => matches!(permission, ReadFeed | SeeInternalNotes),
+        AgentRole::Auditor => matches!(
+            permission,
+            ReadFeed | SeeInternalNotes | SeeDeletedMessages | SeeDashboard | SeeAllResolved
+        ),
         // Integrations: answer, route and record, never configure.
         AgentRole::Bot => matches!(permission, Reply | ManageTickets | EditContacts | ReadFeed),
     }
@@ -113,6 +208,24 @@ mod tests {
     }
 
     #[test]
+    fn a_tenant_s_choice_replaces_a_role_s_defaults_but_never_the_admin_s() {
+        let mut tenant = RolePermissions::default();
+        tenant.roles.insert(
+            AgentRole::Agent,
+            [Permission::ManageTickets].into_iter().collect(),
+        );
+        tenant.roles.insert(AgentRole::Admin, Default::default());
+        assert!(!tenant.allows(AgentRole::Agent, Permission::Reply));
+        assert!(tenant.allows(AgentRole::Agent, Permission::ManageTickets));
+        assert!(tenant.allows(AgentRole::Admin, Permission::ManageHelpdesk));
+        assert!(
+            tenant.allows(AgentRole::Bot, Permission::Reply),
+            "defaults elsewhere"
+        );
+        assert_eq!(tenant.of(AgentRole::Agent), vec![Permission::ManageTickets]);
+    }
+
+    #[test]
     fn a_note_s_text_is_hidden_from_roles_that_may_not_see_notes() {
         use crate::events::{ConversationEvent, EventEnvelope};
         let note = crate::records::Note {
@@ -127,8 +240,9 @@ mod tests {
             at: jiff::Timestamp::UNIX_EPOCH,
             event: ConversationEvent::NoteAdded { note },
         };
-        assert_eq!(redacted_for(AgentRole::Agent, &envelope), None);
-        let hidden = redacted_for(AgentRole::Bot, &envelope).expect("redacted");
+        let defaults = RolePermissions::default();
+        assert_eq!(redacted_for(&defaults, AgentRole::Agent, &envelope), None);
+        let hidden = redacted_for(&defaults, AgentRole::Bot, &envelope).expect("redacted");
         assert_eq!(hidden.seq, 7);
         match hidden.event {
             ConversationEvent::NoteAdded { note } => assert!(note.body.is_empty()),

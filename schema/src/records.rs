@@ -23,8 +23,20 @@ pub use crate::connection::{
     ZapiSettings,
 };
 
-/// Role of a tenant's user. Permissions per role come with the roles issue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+/// Role of a tenant's user; what each may do is `permission`.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AgentRole {
     Admin,

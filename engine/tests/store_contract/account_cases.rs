@@ -19,6 +19,7 @@ macro_rules! cases {
 cases!(
     an_email_names_one_user_and_changing_it_frees_the_old_one,
     grants_and_sessions_are_kept_by_token_hash_and_per_user,
+    a_tenant_s_role_permissions_are_kept_whole_and_per_tenant,
 );
 
 fn credentials(tenant: TenantId, agent: AgentId, email: &str) -> Credentials {
@@ -191,5 +192,38 @@ async fn grants_and_sessions_are_kept_by_token_hash_and_per_user(b: &Backend) {
             .await
             .expect("list")
             .is_empty()
+    );
+}
+
+async fn a_tenant_s_role_permissions_are_kept_whole_and_per_tenant(b: &Backend) {
+    use schema::permission::{Permission, RolePermissions};
+    use schema::records::AgentRole;
+    let store = b.store().await;
+    let (tenant, other) = (TenantId::new(), TenantId::new());
+    assert_eq!(store.role_permissions(tenant).await.expect("read"), None);
+    let mut permissions = RolePermissions::default();
+    permissions.roles.insert(
+        AgentRole::Agent,
+        [Permission::ManageTickets, Permission::SeeDashboard]
+            .into_iter()
+            .collect(),
+    );
+    store
+        .put_role_permissions(tenant, &permissions)
+        .await
+        .expect("put");
+    assert_eq!(
+        store.role_permissions(tenant).await.expect("read"),
+        Some(permissions.clone())
+    );
+    assert_eq!(store.role_permissions(other).await.expect("read"), None);
+    permissions.roles.insert(AgentRole::Bot, Default::default());
+    store
+        .put_role_permissions(tenant, &permissions)
+        .await
+        .expect("replace");
+    assert_eq!(
+        store.role_permissions(tenant).await.expect("read"),
+        Some(permissions)
     );
 }

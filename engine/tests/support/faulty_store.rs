@@ -73,6 +73,21 @@ impl AccountStore for FaultyStore {
     async fn agent(&self, t: TenantId, id: schema::AgentId) -> StoreResult<Option<Agent>> {
         self.0.agent(t, id).await
     }
+
+    async fn role_permissions(
+        &self,
+        t: TenantId,
+    ) -> StoreResult<Option<schema::permission::RolePermissions>> {
+        self.0.role_permissions(t).await
+    }
+
+    async fn put_role_permissions(
+        &self,
+        t: TenantId,
+        p: &schema::permission::RolePermissions,
+    ) -> StoreResult<()> {
+        self.0.put_role_permissions(t, p).await
+    }
 }
 
 #[async_trait]

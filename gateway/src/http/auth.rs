@@ -5,7 +5,7 @@
 //! An admin sets a user's email and password under `/api/v1/admin`.
 
 use crate::AppState;
-use crate::auth::{Admin, AuthenticatedAgent, bearer_from_headers, new_agent_token, token_hash};
+use crate::auth::{AuthenticatedAgent, bearer_from_headers, new_agent_token, token_hash};
 use crate::error::ApiError;
 use crate::http::admin::json_body;
 use crate::sign_in::{Issued, grant_of, issue, new_session, revoke};
@@ -35,7 +35,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_session))
         .routes(routes!(change_password))
         .routes(routes!(create_api_key))
-        .routes(routes!(set_credentials))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -550,77 +549,4 @@ pub async fn store_api_key(
     store.put_grant(hash, &grant).await?;
     store.put_session(&session).await?;
     Ok((session.id, expires_at))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CredentialsRequest {
-    email: String,
-    password: String,
-}
-
-/// `PUT /api/v1/admin/tenants/{tenant}/agents/{agent}/credentials` (admin token): sets a user's
-/// email and password; 409 `email_taken` when another user has the email.
-#[utoipa::path(
-    put,
-    path = "/api/v1/admin/tenants/{tenant}/agents/{agent}/credentials",
-    tag = "admin",
-    operation_id = "agents_set_credentials",
-    params(
-        ("tenant" = Uuid, Path, description = "tenant id"),
-        ("agent" = Uuid, Path, description = "agent id"),
-    ),
-    request_body = CredentialsRequest,
-    responses(
-        (status = 204, description = "set"),
-        (status = 400, description = "not an email, or a weak password", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 401, description = "no or wrong admin token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "admin API disabled, or no such agent in the tenant", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 409, description = "another user has the email", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store unavailable", body = ErrorBody, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = [])),
-)]
-pub async fn set_credentials(
-    State(state): State<AppState>,
-    _admin: Admin,
-    Path((tenant, agent)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<StatusCode, ApiError> {
-    let not_found = || ApiError::not_found("agent_not_found", "no such agent in this tenant");
-    let tenant: schema::TenantId = tenant.parse().map_err(|_| not_found())?;
-    let agent: schema::AgentId = agent.parse().map_err(|_| not_found())?;
-    let request: CredentialsRequest = json_body(&state, &headers, body).await?;
-    let agent = state
-        .store
-        .agent(tenant, agent)
-        .await?
-        .ok_or_else(not_found)?;
-    let email = normalized_email(&request.email)
-        .ok_or_else(|| ApiError::bad_request("invalid_email", "email is not an address"))?;
-    if let Some(problem) = password_problem(&request.password) {
-        return Err(ApiError::bad_request("weak_password", problem));
-    }
-    let credentials = schema::account::Credentials {
-        tenant_id: agent.tenant_id,
-        agent_id: agent.id,
-        email,
-        password_phc: state.sign_in.hash(request.password).await?,
-        updated_at: Timestamp::now(),
-    };
-    match state.store.set_credentials(&credentials).await {
-        Ok(()) => {}
-        Err(schema::store::StoreError::Conflict(detail)) => {
-            return Err(ApiError::new(StatusCode::CONFLICT, "email_taken", detail));
-        }
-        Err(error) => return Err(error.into()),
-    }
-    // A reset password ends every sign-in of the user (API keys stay: they are revoked on purpose).
-    for session in state.store.sessions(agent.tenant_id, agent.id).await? {
-        if session.kind == SessionKind::SignIn {
-            revoke(state.store.as_ref(), &session).await?;
-        }
-    }
-    Ok(StatusCode::NO_CONTENT)
 }

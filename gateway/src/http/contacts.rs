@@ -175,7 +175,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
-    require(&agent, Permission::EditContacts)?;
+    require(&state, &agent, Permission::EditContacts).await?;
     let request: ContactRequest = json_body(&state, &headers, body).await?;
     if request.version.is_some() {
         return Err(ApiError::bad_request(
@@ -287,7 +287,7 @@ pub async fn edit(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<ContactRecord>, ApiError> {
-    require(&agent, Permission::EditContacts)?;
+    require(&state, &agent, Permission::EditContacts).await?;
     let raw: serde_json::Value = json_body(&state, &headers, body).await?;
     // Parsed once up front so a bad body is a 400 before anything is read.
     let request: ContactRequest = serde_json::from_value(raw.clone())
@@ -338,7 +338,7 @@ pub async fn add_note(
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
-    require(&agent, Permission::EditContacts)?;
+    require(&state, &agent, Permission::EditContacts).await?;
     let request: NoteRequest = json_body(&state, &headers, body).await?;
     let note = ContactNote {
         id: uuid::Uuid::now_v7(),
@@ -401,7 +401,7 @@ pub async fn merge(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<ContactRecord>, ApiError> {
-    require(&agent, Permission::ManageHelpdesk)?;
+    require(&state, &agent, Permission::ManageHelpdesk).await?;
     let request: MergeRequest = json_body(&state, &headers, body).await?;
     let into = existing(&state, &agent, &id).await?;
     let from = existing(&state, &agent, &request.from).await?;
@@ -450,7 +450,7 @@ pub async fn remove(
     AuthenticatedAgent(agent): AuthenticatedAgent,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require(&agent, Permission::ManageHelpdesk)?;
+    require(&state, &agent, Permission::ManageHelpdesk).await?;
     let before = existing(&state, &agent, &id).await?;
     let write = ContactWrite {
         before: Some(before),

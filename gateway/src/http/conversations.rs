@@ -277,9 +277,13 @@ pub async fn events(
     let next_cursor = (items.len() == limit)
         .then(|| items.last().map(|e| e.seq.to_string()))
         .flatten();
+    let permissions = state
+        .permissions
+        .of(state.store.as_ref(), agent.tenant_id)
+        .await?;
     let items = items
         .into_iter()
-        .map(|e| schema::permission::redacted_for(agent.role, &e).unwrap_or(e))
+        .map(|e| schema::permission::redacted_for(&permissions, agent.role, &e).unwrap_or(e))
         .collect();
     Ok(axum::Json(Page { items, next_cursor }))
 }
@@ -313,7 +317,7 @@ pub async fn send(
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
-    require(&agent, Permission::Reply)?;
+    require(&state, &agent, Permission::Reply).await?;
     require_json(&headers)?;
     let body = read_body(
         body,
@@ -543,7 +547,7 @@ pub async fn mark_read(
     AuthenticatedAgent(agent): AuthenticatedAgent,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require(&agent, Permission::Reply)?;
+    require(&state, &agent, Permission::Reply).await?;
     const SCAN: usize = 50;
     let conversation = conversation(&state, &agent, &id).await?;
     let recent = state

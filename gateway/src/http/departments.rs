@@ -129,7 +129,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
-    require(&agent, Permission::ManageHelpdesk)?;
+    require(&state, &agent, Permission::ManageHelpdesk).await?;
     let request: DepartmentRequest = json_body(&state, &headers, body).await?;
     let Some(key) = request.key.clone() else {
         return Err(invalid("key is required"));
@@ -193,7 +193,7 @@ pub async fn replace(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<Department>, ApiError> {
-    require(&agent, Permission::ManageHelpdesk)?;
+    require(&state, &agent, Permission::ManageHelpdesk).await?;
     let request: DepartmentRequest = json_body(&state, &headers, body).await?;
     if request.key.as_ref().is_some_and(|k| k != &key) {
         return Err(invalid("a department's key cannot change"));
@@ -241,7 +241,7 @@ pub async fn remove(
     AuthenticatedAgent(agent): AuthenticatedAgent,
     Path(key): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require(&agent, Permission::ManageHelpdesk)?;
+    require(&state, &agent, Permission::ManageHelpdesk).await?;
     existing(&state, &agent, &key).await?;
     state.store.remove_department(agent.tenant_id, &key).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -6,12 +6,14 @@ pub mod connections;
 pub mod contact_search;
 pub mod contacts;
 pub mod conversations;
+pub mod credentials;
 pub mod departments;
 pub mod inbox;
 pub mod media;
 pub mod ops;
 pub mod presence;
 pub mod quick_replies;
+pub mod roles;
 pub mod start;
 pub mod tickets;
 pub mod webhooks;
@@ -91,6 +93,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(contacts::routes())
         .merge(presence::routes())
         .merge(auth::routes())
+        .merge(credentials::routes())
+        .merge(roles::routes())
         .split_for_parts()
 }
 

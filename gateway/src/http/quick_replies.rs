@@ -127,7 +127,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
-    require(&agent, Permission::ManageHelpdesk)?;
+    require(&state, &agent, Permission::ManageHelpdesk).await?;
     let request: QuickReplyRequest = json_body(&state, &headers, body).await?;
     let now = Timestamp::now();
     let reply = checked(&state, &agent, Uuid::now_v7(), request, now, now).await?;
@@ -164,7 +164,7 @@ pub async fn replace(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<QuickReply>, ApiError> {
-    require(&agent, Permission::ManageHelpdesk)?;
+    require(&state, &agent, Permission::ManageHelpdesk).await?;
     let request: QuickReplyRequest = json_body(&state, &headers, body).await?;
     let before = existing(&state, &agent, &id).await?;
     let reply = checked(
@@ -203,7 +203,7 @@ pub async fn remove(
     AuthenticatedAgent(agent): AuthenticatedAgent,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require(&agent, Permission::ManageHelpdesk)?;
+    require(&state, &agent, Permission::ManageHelpdesk).await?;
     let reply = existing(&state, &agent, &id).await?;
     state
         .store
@@ -254,7 +254,7 @@ pub async fn render_for(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<RenderedReply>, ApiError> {
-    require(&agent, Permission::Reply)?;
+    require(&state, &agent, Permission::Reply).await?;
     let request: RenderRequest = json_body(&state, &headers, body).await?;
     let conversation = conversation(&state, &agent, &id).await?;
     let replies = state.store.quick_replies(agent.tenant_id).await?;

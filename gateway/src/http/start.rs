@@ -79,7 +79,7 @@ pub async fn start(
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
-    require(&agent, Permission::Reply)?;
+    require(&state, &agent, Permission::Reply).await?;
     let mut request: StartRequest = json_body(&state, &headers, body).await?;
     // The same idempotency rules as a reply: a retry with the same key answers with the stored
     // message instead of sending again.

@@ -85,7 +85,7 @@ pub async fn assign(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<Conversation>, ApiError> {
-    require(&agent, Permission::ManageTickets)?;
+    require(&state, &agent, Permission::ManageTickets).await?;
     let request: AssignmentRequest = json_body(&state, &headers, body).await?;
     let change = match (request.assignee_id, request.team_id) {
         (None, None) => {
@@ -141,7 +141,7 @@ pub async fn transfer(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<Conversation>, ApiError> {
-    require(&agent, Permission::ManageTickets)?;
+    require(&state, &agent, Permission::ManageTickets).await?;
     let request: TransferRequest = json_body(&state, &headers, body).await?;
     let change = TicketChange::Transfer {
         agent: request.assignee_id,
@@ -190,7 +190,7 @@ pub async fn status(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<Conversation>, ApiError> {
-    require(&agent, Permission::ManageTickets)?;
+    require(&state, &agent, Permission::ManageTickets).await?;
     let request: StatusRequest = json_body(&state, &headers, body).await?;
     let change = if request.status == "snoozed" {
         TicketChange::Snooze {
@@ -250,7 +250,7 @@ pub async fn priority(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<Conversation>, ApiError> {
-    require(&agent, Permission::ManageTickets)?;
+    require(&state, &agent, Permission::ManageTickets).await?;
     let request: PriorityRequest = json_body(&state, &headers, body).await?;
     let change = TicketChange::Priority {
         priority: request.priority,
@@ -298,7 +298,7 @@ pub async fn labels(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<Conversation>, ApiError> {
-    require(&agent, Permission::ManageTickets)?;
+    require(&state, &agent, Permission::ManageTickets).await?;
     let request: LabelsRequest = json_body(&state, &headers, body).await?;
     let change = match request.labels {
         Some(_) if !request.add.is_empty() || !request.remove.is_empty() => {
@@ -366,7 +366,7 @@ pub async fn note(
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
-    require(&agent, Permission::ManageTickets)?;
+    require(&state, &agent, Permission::ManageTickets).await?;
     let request: NoteRequest = json_body(&state, &headers, body).await?;
     let note_id = NoteId::new();
     let change = TicketChange::Note {
@@ -413,7 +413,7 @@ pub async fn feed(
     AuthenticatedAgent(agent): AuthenticatedAgent,
     Query(query): Query<FeedQuery>,
 ) -> Result<axum::Json<FeedPage>, ApiError> {
-    require(&agent, Permission::ReadFeed)?;
+    require(&state, &agent, Permission::ReadFeed).await?;
     let limit = match query.limit.unwrap_or(100) {
         n @ 1..=MAX_FEED_PAGE => n,
         _ => {
@@ -428,8 +428,12 @@ pub async fn feed(
         .store
         .feed(agent.tenant_id, cursor.as_ref(), limit)
         .await?;
+    let permissions = state
+        .permissions
+        .of(state.store.as_ref(), agent.tenant_id)
+        .await?;
     for event in &mut page.events {
-        if let Some(hidden) = schema::permission::redacted_for(agent.role, event) {
+        if let Some(hidden) = schema::permission::redacted_for(&permissions, agent.role, event) {
             *event = hidden;
         }
     }

@@ -147,6 +147,17 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
         }
     };
 
+    // What this socket's role may see (notes), as the tenant has it when the socket subscribes; a
+    // change reaches open sockets when they reconnect.
+    let permissions = match state
+        .permissions
+        .of(state.store.as_ref(), agent.tenant_id)
+        .await
+    {
+        Ok(permissions) => permissions,
+        Err(_) => return close(out, End::Resync, writer).await,
+    };
+
     // Phase 2: subscribe first, then replay from the store, so nothing falls between the two.
     let mut live = state.bus.subscribe(agent.tenant_id);
     // What the client already has: its resume positions, then whatever the replay sends. A live event
@@ -163,7 +174,8 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
     let replayed = match resume {
         Some(resume) => {
             let result = {
-                let replay = replay_into(&state, &agent, resume, &out, &mut delivered);
+                let replay =
+                    replay_into(&state, &agent, &permissions, resume, &out, &mut delivered);
                 tokio::pin!(replay);
                 let hold_max = state.config.ws_max_replay.max(1);
                 let mut bus_open = true;
@@ -209,7 +221,15 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
                 }) {
                     *settle = None;
                 }
-                forward(&out, delivered, published, *settle, agent.role).await
+                forward(
+                    &out,
+                    delivered,
+                    published,
+                    *settle,
+                    agent.role,
+                    &permissions,
+                )
+                .await
             }
             BusItem::Notice(notice) if notice.is_for(agent.role) => out
                 .try_send(Outgoing::Frame(ServerFrame::from(notice.as_ref())))
@@ -292,6 +312,7 @@ async fn forward(
     published: Published,
     settle: Option<tokio::time::Instant>,
     role: schema::records::AgentRole,
+    permissions: &schema::permission::RolePermissions,
 ) -> Result<(), End> {
     let envelope = &published.envelope;
     if let Some(seen) = delivered.get(&envelope.conversation_id) {
@@ -302,7 +323,7 @@ async fn forward(
     }
     // A note this role may not read goes as its own frame, its text removed (the shared encoding
     // carries it).
-    let item = match schema::permission::redacted_for(role, envelope) {
+    let item = match schema::permission::redacted_for(permissions, role, envelope) {
         Some(hidden) => Outgoing::Frame(ServerFrame::Event(Box::new(hidden))),
         None => Outgoing::Live(published),
     };
@@ -319,6 +340,7 @@ async fn forward(
 async fn replay_into(
     state: &AppState,
     agent: &Agent,
+    permissions: &schema::permission::RolePermissions,
     resume: ResumeFrom,
     out: &mpsc::Sender<Outgoing>,
     delivered: &mut HashMap<ConversationId, Seq>,
@@ -345,7 +367,8 @@ async fn replay_into(
     let mut sent = 0u64;
     // The replay may exceed the live queue: wait for room instead of dropping.
     let mut send = async |envelope: EventEnvelope| {
-        let envelope = schema::permission::redacted_for(agent.role, &envelope).unwrap_or(envelope);
+        let envelope = schema::permission::redacted_for(permissions, agent.role, &envelope)
+            .unwrap_or(envelope);
         delivered.insert(envelope.conversation_id, envelope.seq);
         sent += 1;
         out.send(Outgoing::Frame(ServerFrame::Event(Box::new(envelope))))

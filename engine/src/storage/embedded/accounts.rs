@@ -6,6 +6,7 @@ use super::commit::Write;
 use super::{EmbeddedStore, address_key, collect, get, unavailable};
 use crate::storage::keys;
 use async_trait::async_trait;
+use schema::permission::RolePermissions;
 use schema::records::{Agent, Connection, Department, Provider, Tenant};
 use schema::store::{AccountStore, ConnectionStore, DepartmentStore, StoreResult};
 use schema::{AgentId, ConnectionId, TenantId};
@@ -35,6 +36,27 @@ impl AccountStore for EmbeddedStore {
             .read("agent", move |t| get(&t.agents, id.as_bytes()))
             .await?;
         Ok(agent.filter(|a| a.tenant_id == tenant))
+    }
+
+    async fn role_permissions(&self, tenant: TenantId) -> StoreResult<Option<RolePermissions>> {
+        self.read("role_permissions", move |t| {
+            get(&t.role_permissions, tenant.as_bytes())
+        })
+        .await
+    }
+
+    async fn put_role_permissions(
+        &self,
+        tenant: TenantId,
+        permissions: &RolePermissions,
+    ) -> StoreResult<()> {
+        let value = super::encode(permissions)?;
+        self.write(Write::Put(
+            "role_permissions",
+            tenant.as_bytes().to_vec(),
+            value,
+        ))
+        .await
     }
 }
 

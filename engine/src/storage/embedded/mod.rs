@@ -84,6 +84,8 @@ struct Tables {
     agent_emails: Keyspace,
     grants: Keyspace,
     sessions: Keyspace,
+    /// `tenant` → the tenant's permissions per role.
+    role_permissions: Keyspace,
 }
 
 impl Tables {
@@ -96,6 +98,7 @@ impl Tables {
             "grants" => Ok(&self.grants),
             "tokens" => Ok(&self.tokens),
             "sessions" => Ok(&self.sessions),
+            "role_permissions" => Ok(&self.role_permissions),
             other => Err(StoreError::Unavailable(format!("no plain table {other}"))),
         }
     }
@@ -148,6 +151,7 @@ impl EmbeddedStore {
             agent_emails: open("agent_emails")?,
             grants: open("grants")?,
             sessions: open("sessions")?,
+            role_permissions: open("role_permissions")?,
             db,
         };
         let (sender, receiver) = mpsc::channel(WRITE_QUEUE);

@@ -5,6 +5,7 @@ use super::{PostgresStore, db_error};
 use crate::storage::codec::to_json;
 use crate::storage::observe;
 use async_trait::async_trait;
+use schema::permission::RolePermissions;
 use schema::records::{Agent, Connection, Department, Provider, Tenant};
 use schema::store::{AccountStore, ConnectionStore, DepartmentStore, StoreError, StoreResult};
 use schema::{AgentId, ConnectionId, TenantId};
@@ -91,6 +92,37 @@ impl AccountStore for PostgresStore {
                 .bind(tenant.0),
             ),
         )
+        .await
+    }
+
+    async fn role_permissions(&self, tenant: TenantId) -> StoreResult<Option<RolePermissions>> {
+        observe(
+            "role_permissions",
+            self.body(
+                sqlx::query_scalar("SELECT body::text FROM role_permissions WHERE tenant_id = $1")
+                    .bind(tenant.0),
+            ),
+        )
+        .await
+    }
+
+    async fn put_role_permissions(
+        &self,
+        tenant: TenantId,
+        permissions: &RolePermissions,
+    ) -> StoreResult<()> {
+        observe("put_role_permissions", async {
+            sqlx::query(
+                "INSERT INTO role_permissions (tenant_id, body) VALUES ($1, $2::json) \
+                 ON CONFLICT (tenant_id) DO UPDATE SET body = EXCLUDED.body",
+            )
+            .bind(tenant.0)
+            .bind(to_json(permissions)?)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(db_error)
+        })
         .await
     }
 }

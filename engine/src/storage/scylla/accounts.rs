@@ -5,6 +5,7 @@ use super::{ScyllaStore, applied};
 use crate::storage::codec::{from_json, to_json};
 use crate::storage::observe;
 use async_trait::async_trait;
+use schema::permission::RolePermissions;
 use schema::records::{Agent, Connection, Department, Provider, Tenant};
 use schema::store::{AccountStore, ConnectionStore, DepartmentStore, StoreError, StoreResult};
 use schema::{AgentId, ConnectionId, TenantId};
@@ -65,6 +66,29 @@ impl AccountStore for ScyllaStore {
                 _ => Ok(None),
             }
         })
+        .await
+    }
+
+    async fn role_permissions(&self, tenant: TenantId) -> StoreResult<Option<RolePermissions>> {
+        observe(
+            "role_permissions",
+            self.body(&self.statements.select_role_permissions, (tenant.0,)),
+        )
+        .await
+    }
+
+    async fn put_role_permissions(
+        &self,
+        tenant: TenantId,
+        permissions: &RolePermissions,
+    ) -> StoreResult<()> {
+        observe(
+            "put_role_permissions",
+            self.execute(
+                &self.statements.insert_role_permissions,
+                (tenant.0, to_json(permissions)?),
+            ),
+        )
         .await
     }
 }

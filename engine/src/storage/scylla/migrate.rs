@@ -60,6 +60,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "sign-in",
         include_str!("../../../../schema/cql/0010_sign_in.cql"),
     ),
+    (
+        11,
+        "role permissions",
+        include_str!("../../../../schema/cql/0011_role_permissions.cql"),
+    ),
 ];
 
 /// Creates the keyspace when `create_replication` is given, then applies what is missing.

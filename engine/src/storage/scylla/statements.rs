@@ -124,6 +124,9 @@ statements! {
     select_sessions = "SELECT body FROM {ks}.sessions WHERE tenant_id = ? AND agent_id = ?";
     delete_session = "DELETE FROM {ks}.sessions WHERE tenant_id = ? AND agent_id = ? AND id = ?";
 
+    insert_role_permissions = "INSERT INTO {ks}.role_permissions (tenant_id, body) VALUES (?, ?)";
+    select_role_permissions = "SELECT body FROM {ks}.role_permissions WHERE tenant_id = ?";
+
     insert_department = "INSERT INTO {ks}.departments (tenant_id, key, body) VALUES (?, ?, ?)";
     create_department = "INSERT INTO {ks}.departments (tenant_id, key, body) VALUES (?, ?, ?) \
                          IF NOT EXISTS";
