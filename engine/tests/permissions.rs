@@ -112,8 +112,25 @@ async fn each_role_is_let_through_or_refused_on_each_route_as_its_permissions_sa
         }
     }
 
+    // A transfer's note is as internal as a note.
+    let (status, answer) = api_request(
+        &node,
+        &tokens[0].1,
+        reqwest::Method::POST,
+        &format!("{c}/transfer"),
+        Some(json!({"team_id": "vendas", "note": "motivo secreto"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
     // Internal notes: every role sees the note event, only those who may read notes see its text.
     for (role, token) in &tokens {
+        let (_, all) = api_get(&node, token, &format!("{c}/events?limit=200")).await;
+        let shows_transfer_note = all.to_string().contains("motivo secreto");
+        assert_eq!(
+            shows_transfer_note,
+            *role != "bot",
+            "{role}: the transfer's note"
+        );
         let (status, events) = api_get(&node, token, &format!("{c}/events")).await;
         assert_eq!(status, 200, "{role}: {events}");
         let notes: Vec<&Value> = events["items"]

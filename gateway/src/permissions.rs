@@ -19,6 +19,8 @@ const MAX_TENANTS: usize = 10_000;
 #[derive(Default)]
 pub struct PermissionCache {
     entries: DashMap<TenantId, (Instant, Arc<RolePermissions>)>,
+    /// Grows with every `forget`: a read that started before one does not store what it read.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl PermissionCache {
@@ -33,17 +35,23 @@ impl PermissionCache {
         {
             return Ok(Arc::clone(&entry.1));
         }
+        use std::sync::atomic::Ordering;
+        let (read_at, generation) = (Instant::now(), self.generation.load(Ordering::SeqCst));
         let permissions = Arc::new(store.role_permissions(tenant).await?.unwrap_or_default());
         if self.entries.len() >= MAX_TENANTS {
             self.entries.clear();
         }
-        self.entries
-            .insert(tenant, (Instant::now(), Arc::clone(&permissions)));
+        if self.generation.load(Ordering::SeqCst) == generation {
+            self.entries
+                .insert(tenant, (read_at, Arc::clone(&permissions)));
+        }
         Ok(permissions)
     }
 
     /// Forgets a tenant's entry (after a change on this node).
     pub fn forget(&self, tenant: TenantId) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.entries.remove(&tenant);
     }
 }

@@ -128,9 +128,9 @@ impl Permission {
     }
 }
 
-/// The event as `role` may see it: an internal note's text is removed for a role without
-/// [`Permission::SeeInternalNotes`] (the event stays, so seqs have no gap). `None` when it is
-/// shown as it is.
+/// The event as `role` may see it: the text of an internal note, or of a transfer's note, is removed
+/// for a role without [`Permission::SeeInternalNotes`] (the event stays, so seqs have no gap).
+/// `None` when it is shown as it is.
 pub fn redacted_for(
     permissions: &RolePermissions,
     role: AgentRole,
@@ -145,6 +145,15 @@ pub fn redacted_for(
             let mut note = note.clone();
             note.body = String::new();
             hidden.event = ConversationEvent::NoteAdded { note };
+            Some(hidden)
+        }
+        ConversationEvent::Transferred { note: Some(_), .. }
+            if !permissions.allows(role, Permission::SeeInternalNotes) =>
+        {
+            let mut hidden = envelope.clone();
+            if let ConversationEvent::Transferred { note, .. } = &mut hidden.event {
+                *note = None;
+            }
             Some(hidden)
         }
         _ => None,
@@ -246,6 +255,24 @@ mod tests {
         assert_eq!(hidden.seq, 7);
         match hidden.event {
             ConversationEvent::NoteAdded { note } => assert!(note.body.is_empty()),
+            other => panic!("{other:?}"),
+        }
+        let transfer = EventEnvelope {
+            event: ConversationEvent::Transferred {
+                from_agent: None,
+                to_agent: None,
+                from_team: None,
+                to_team: Some("vendas".into()),
+                note: Some("cliente difícil".into()),
+                by: None,
+            },
+            ..envelope
+        };
+        assert_eq!(redacted_for(&defaults, AgentRole::Agent, &transfer), None);
+        match redacted_for(&defaults, AgentRole::Bot, &transfer).map(|e| e.event) {
+            Some(ConversationEvent::Transferred { note, to_team, .. }) => {
+                assert_eq!((note, to_team.as_deref()), (None, Some("vendas")));
+            }
             other => panic!("{other:?}"),
         }
     }

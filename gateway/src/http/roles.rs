@@ -1,11 +1,12 @@
 //! `/api/v1/roles…`: what each role may do in the tenant. Every user reads it (clients show or hide
-//! what a role cannot use); a tenant admin changes a role's set (`manage admin security`). Admins
+//! what a role cannot use); a tenant admin (the role, never a delegated permission) changes a role's
+//! set. Admins
 //! always keep every permission, so a tenant cannot lock itself out. A change applies at once on the
 //! node that made it and within seconds on the others (`permissions::TTL`); open sockets take it
 //! when they reconnect.
 
 use crate::AppState;
-use crate::auth::{AuthenticatedAgent, require};
+use crate::auth::AuthenticatedAgent;
 use crate::error::ApiError;
 use crate::http::admin::json_body;
 use axum::body::Body;
@@ -96,7 +97,14 @@ pub async fn replace(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<Vec<Permission>>, ApiError> {
-    require(&state, &agent, Permission::ManageAdminSecurity).await?;
+    // Tenant admins only: a delegated permission must not let a role raise itself.
+    if agent.role != AgentRole::Admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only tenant admins change roles",
+        ));
+    }
     let role: AgentRole = serde_json::from_value(serde_json::Value::String(role))
         .map_err(|_| ApiError::not_found("role_not_found", "no such role"))?;
     if role == AgentRole::Admin {
