@@ -89,6 +89,18 @@ async fn the_openapi_document_lists_every_route_and_each_of_its_operations_is_se
         }
     }
     assert!(operations >= 50, "only {operations} operations");
+    // The shared error answers are in every operation that names them, as problem+json.
+    let get_contact = &paths["/api/v1/contacts/{id}"]["get"]["responses"];
+    for status in ["200", "401", "404", "503"] {
+        assert!(
+            get_contact[status].is_object(),
+            "{status} of GET /contacts/{{id}}"
+        );
+    }
+    assert!(
+        get_contact["404"]["content"]["application/problem+json"].is_object(),
+        "{get_contact}"
+    );
     for expected in [
         "/api/v1/conversations",
         "/api/v1/conversations/counts",

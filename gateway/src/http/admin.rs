@@ -5,6 +5,7 @@ use crate::AppState;
 use crate::auth::{Admin, new_agent_token};
 use crate::error::{ApiError, parse_json, read_body, require_json};
 use crate::http::parse_id;
+use crate::http::problems::{BadRequest, Unavailable};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -35,8 +36,8 @@ use schema::{AgentId, ConnectionId, TenantId};
         (status = 201, description = "the tenant", body = Tenant),
         (status = 401, description = "no or wrong admin token", body = ErrorBody, content_type = "application/problem+json"),
         (status = 404, description = "admin API disabled or no such tenant/connection", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        BadRequest,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -67,9 +68,9 @@ pub async fn create_tenant(
         (status = 201, description = "the connection and its webhook URL", body = CreatedConnection),
         (status = 401, description = "no or wrong admin token", body = ErrorBody, content_type = "application/problem+json"),
         (status = 404, description = "admin API disabled or no such tenant/connection", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        BadRequest,
         (status = 409, description = "the provider address belongs to a connection", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -108,8 +109,8 @@ pub async fn create_connection(
         (status = 201, description = "the agent and its token (shown once)", body = CreatedAgent),
         (status = 401, description = "no or wrong admin token", body = ErrorBody, content_type = "application/problem+json"),
         (status = 404, description = "admin API disabled or no such tenant/connection", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        BadRequest,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -332,7 +333,7 @@ fn provision_error(e: ProvisionError) -> ApiError {
         (status = 200, description = "the tenant's connections, no secrets", body = Vec<ConnectionView>),
         (status = 401, description = "no or wrong admin token", body = ErrorBody, content_type = "application/problem+json"),
         (status = 404, description = "admin API disabled or no such tenant/connection", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -364,9 +365,9 @@ pub async fn list_connections(
         (status = 200, description = "the connection after the change", body = ConnectionView),
         (status = 401, description = "no or wrong admin token", body = ErrorBody, content_type = "application/problem+json"),
         (status = 404, description = "admin API disabled or no such tenant/connection", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        BadRequest,
         (status = 409, description = "changed meanwhile", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -512,7 +513,7 @@ fn apply_update(
         (status = 204, description = "removed"),
         (status = 401, description = "no or wrong admin token", body = ErrorBody, content_type = "application/problem+json"),
         (status = 404, description = "admin API disabled or no such tenant/connection", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]

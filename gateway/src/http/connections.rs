@@ -4,8 +4,9 @@
 use crate::AppState;
 use crate::auth::AuthenticatedAgent;
 use crate::error::ApiError;
+use crate::http::problems::{Unauthorized, Unavailable};
 use axum::extract::State;
-use schema::api::{ConnectionView, ErrorBody};
+use schema::api::ConnectionView;
 
 /// `GET /api/v1/connections`: the tenant's channel connections and their status (no secrets).
 #[utoipa::path(
@@ -15,8 +16,8 @@ use schema::api::{ConnectionView, ErrorBody};
     operation_id = "connections_list",
     responses(
         (status = 200, description = "the tenant's connections, no secrets", body = Vec<ConnectionView>),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]

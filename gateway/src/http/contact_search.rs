@@ -5,11 +5,12 @@
 use crate::AppState;
 use crate::auth::AuthenticatedAgent;
 use crate::error::ApiError;
+use crate::http::problems::{BadRequest, Unauthorized, Unavailable};
 use axum::extract::{Query, State};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use schema::ContactId;
-use schema::api::{ErrorBody, Page};
+use schema::api::Page;
 use schema::contact::{self, ContactRecord};
 use schema::store::TermCursor;
 use serde::Deserialize;
@@ -50,9 +51,9 @@ fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
     ),
     responses(
         (status = 200, description = "contacts by id, or those matching search", body = Page<ContactRecord>),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        BadRequest,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]

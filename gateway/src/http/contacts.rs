@@ -12,6 +12,7 @@ use crate::error::ApiError;
 use crate::http::admin::json_body;
 use crate::http::conversations::conversation;
 use crate::http::parse_id;
+use crate::http::problems::{BadRequest, NotFound, Refused, Unauthorized, Unavailable};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -138,9 +139,9 @@ async fn existing(state: &AppState, agent: &Agent, raw: &str) -> Result<ContactR
     ),
     responses(
         (status = 200, description = "the contact", body = ContactRecord),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        NotFound,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -161,11 +162,11 @@ pub async fn get_one(
     request_body = ContactRequest,
     responses(
         (status = 201, description = "the contact", body = ContactRecord),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        BadRequest,
         (status = 403, description = "auditors change nothing", body = ErrorBody, content_type = "application/problem+json"),
         (status = 409, description = "an address belongs to another contact (address_taken)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -271,12 +272,12 @@ async fn change_contact(
     request_body = ContactRequest,
     responses(
         (status = 200, description = "the contact after the edit", body = ContactRecord),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        BadRequest,
         (status = 403, description = "auditors change nothing", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        NotFound,
         (status = 409, description = "version_conflict or address_taken", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -322,12 +323,12 @@ pub struct NoteRequest {
     request_body = NoteRequest,
     responses(
         (status = 201, description = "the note", body = ContactNote),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        BadRequest,
         (status = 403, description = "auditors change nothing", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        NotFound,
+        Refused,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -384,13 +385,13 @@ pub struct MergeRequest {
     request_body = MergeRequest,
     responses(
         (status = 200, description = "the kept contact after the merge", body = ContactRecord),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        BadRequest,
         (status = 403, description = "only admins and supervisors", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        NotFound,
         (status = 409, description = "changed meanwhile", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Refused,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -437,11 +438,11 @@ pub async fn merge(
     ),
     responses(
         (status = 204, description = "removed; its addresses are free, its conversations stay"),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 403, description = "only admins and supervisors", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        NotFound,
         (status = 409, description = "changed meanwhile", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -476,9 +477,9 @@ pub async fn remove(
     ),
     responses(
         (status = 200, description = "its conversations on every connection, newest first", body = Vec<Conversation>),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        NotFound,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -521,9 +522,9 @@ pub async fn conversations(
     ),
     responses(
         (status = 200, description = "the contact holding the conversation's address", body = ContactRecord),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        NotFound,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]

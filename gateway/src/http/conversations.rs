@@ -6,6 +6,7 @@ use crate::auth::AuthenticatedAgent;
 use crate::auth::require;
 use crate::error::{ApiError, parse_json, read_body, require_json};
 use crate::http::parse_id;
+use crate::http::problems::{BadRequest, NotFound, Refused, Unauthorized, Unavailable};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -60,9 +61,9 @@ pub struct InboxQuery {
     ),
     responses(
         (status = 200, description = "a page of the inbox, a view of it, or a text search", body = Page<Conversation>),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        BadRequest,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -154,9 +155,9 @@ pub async fn list(
     ),
     responses(
         (status = 200, description = "the conversation and its ticket", body = Conversation),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        NotFound,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -189,10 +190,10 @@ pub struct HistoryQuery {
     ),
     responses(
         (status = 200, description = "a page of messages, ascending seq", body = Page<Message>),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        BadRequest,
+        NotFound,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -250,10 +251,10 @@ pub struct EventsQuery {
     ),
     responses(
         (status = 200, description = "events after a seq, ascending", body = Page<EventEnvelope>),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        BadRequest,
+        NotFound,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -302,11 +303,11 @@ pub async fn events(
     request_body = SendMessageRequest,
     responses(
         (status = 202, description = "stored durably, pending: the provider send follows", body = Message),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        BadRequest,
+        NotFound,
+        Refused,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -535,10 +536,10 @@ fn decode_cursor(raw: &str) -> Result<InboxCursor, ApiError> {
     ),
     responses(
         (status = 204, description = "the provider was told"),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        NotFound,
         (status = 502, description = "the provider failed", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]

@@ -8,6 +8,7 @@ use crate::AppState;
 use crate::auth::{AuthenticatedAgent, require};
 use crate::error::ApiError;
 use crate::http::admin::json_body;
+use crate::http::problems::{BadRequest, NotFound, Refused, Unauthorized, Unavailable};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -68,8 +69,8 @@ pub struct DepartmentRequest {
     operation_id = "departments_list",
     responses(
         (status = 200, description = "the tenant's departments by key", body = Vec<Department>),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -91,9 +92,9 @@ pub async fn list(
     ),
     responses(
         (status = 200, description = "the department", body = Department),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        NotFound,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -114,12 +115,12 @@ pub async fn get_one(
     request_body = DepartmentRequest,
     responses(
         (status = 201, description = "the department", body = Department),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        BadRequest,
         (status = 403, description = "only admins and supervisors", body = ErrorBody, content_type = "application/problem+json"),
         (status = 409, description = "the key exists", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Refused,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -177,12 +178,12 @@ pub async fn create(
     request_body = DepartmentRequest,
     responses(
         (status = 200, description = "the department", body = Department),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        BadRequest,
         (status = 403, description = "only admins and supervisors", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        NotFound,
+        Refused,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -229,10 +230,10 @@ pub async fn replace(
     ),
     responses(
         (status = 204, description = "removed"),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 403, description = "only admins and supervisors", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        NotFound,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]

@@ -10,11 +10,11 @@
 use crate::AppState;
 use crate::auth::AuthenticatedAgent;
 use crate::error::ApiError;
+use crate::http::problems::{BadRequest, Unauthorized, Unavailable};
 use axum::extract::{Query, State};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::Timestamp;
-use schema::api::ErrorBody;
 use schema::api::Page;
 use schema::helpdesk::search::{self, SEARCH_MONTHS, month_of};
 use schema::records::{Agent, Conversation, ConversationStatus, Priority};
@@ -66,9 +66,9 @@ pub struct Counts {
     ),
     responses(
         (status = 200, description = "active tickets per view", body = Counts),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        BadRequest,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]

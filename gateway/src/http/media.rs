@@ -7,6 +7,7 @@ use crate::AppState;
 use crate::auth::AuthenticatedAgent;
 use crate::error::ApiError;
 use crate::http::parse_id;
+use crate::http::problems::{NotFound, Unauthorized, Unavailable};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -27,10 +28,10 @@ use schema::{ConversationId, Seq};
     ),
     responses(
         (status = 200, description = "the file, with its checked content type", body = Vec<u8>, content_type = "application/octet-stream"),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        NotFound,
         (status = 502, description = "the provider failed", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]

@@ -12,6 +12,7 @@ pub mod inbox;
 pub mod media;
 pub mod ops;
 pub mod presence;
+pub mod problems;
 pub mod quick_replies;
 pub mod roles;
 pub mod start;

@@ -4,10 +4,10 @@
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::http::problems::Unavailable;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use schema::api::ErrorBody;
 use serde_json::json;
 
 #[utoipa::path(
@@ -30,7 +30,7 @@ pub async fn healthz() -> impl IntoResponse {
     operation_id = "readyz",
     responses(
         (status = 200, description = "ready: store, bus and cluster state", body = Object),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unavailable,
     ),
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {

@@ -4,9 +4,9 @@
 use crate::AppState;
 use crate::auth::AuthenticatedAgent;
 use crate::error::ApiError;
+use crate::http::problems::{Unauthorized, Unavailable};
 use axum::extract::State;
 use jiff::Timestamp;
-use schema::api::ErrorBody;
 use schema::presence::Presence;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -23,8 +23,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     operation_id = "presence_list",
     responses(
         (status = 200, description = "the tenant's agents' presence", body = Vec<Presence>),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]

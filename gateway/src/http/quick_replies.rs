@@ -11,6 +11,7 @@ use crate::auth::require;
 use crate::error::ApiError;
 use crate::http::admin::json_body;
 use crate::http::conversations::conversation;
+use crate::http::problems::{BadRequest, NotFound, Refused, Unauthorized, Unavailable};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -64,9 +65,9 @@ pub struct ListQuery {
     ),
     responses(
         (status = 200, description = "quick replies by shortcut", body = Vec<QuickReply>),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        BadRequest,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -112,12 +113,12 @@ pub async fn list(
     request_body = QuickReplyRequest,
     responses(
         (status = 201, description = "the quick reply", body = QuickReply),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        BadRequest,
         (status = 403, description = "only admins and supervisors", body = ErrorBody, content_type = "application/problem+json"),
         (status = 409, description = "the shortcut is taken in its scope", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Refused,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -147,13 +148,13 @@ pub async fn create(
     request_body = QuickReplyRequest,
     responses(
         (status = 200, description = "the quick reply", body = QuickReply),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        BadRequest,
         (status = 403, description = "only admins and supervisors", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        NotFound,
         (status = 409, description = "the shortcut is taken in its scope", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Refused,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -191,10 +192,10 @@ pub async fn replace(
     ),
     responses(
         (status = 204, description = "removed"),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 403, description = "only admins and supervisors", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        NotFound,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -240,10 +241,10 @@ pub struct RenderedReply {
     request_body = RenderRequest,
     responses(
         (status = 200, description = "the text filled for the conversation", body = RenderedReply),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        BadRequest,
+        NotFound,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]

@@ -11,6 +11,7 @@ use crate::auth::require;
 use crate::error::ApiError;
 use crate::http::admin::json_body;
 use crate::http::conversations::{Requested, requested_content};
+use crate::http::problems::{BadRequest, NotFound, Refused, Unauthorized, Unavailable};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -64,12 +65,12 @@ pub struct Started {
     request_body = StartRequest,
     responses(
         (status = 202, description = "the conversation and its first message, pending", body = Started),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        BadRequest,
+        NotFound,
         (status = 409, description = "connection paused", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Refused,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]

@@ -19,6 +19,7 @@ use crate::error::ApiError;
 use crate::http::admin::json_body;
 use crate::http::conversations::conversation;
 use crate::http::parse_id;
+use crate::http::problems::{BadRequest, NotFound, Refused, Unauthorized, Unavailable};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -70,11 +71,11 @@ pub struct AssignmentRequest {
     request_body = AssignmentRequest,
     responses(
         (status = 200, description = "the conversation after the change", body = Conversation),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        BadRequest,
+        NotFound,
+        Refused,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -126,11 +127,11 @@ pub struct TransferRequest {
     request_body = TransferRequest,
     responses(
         (status = 200, description = "the conversation after the change", body = Conversation),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        BadRequest,
+        NotFound,
+        Refused,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -175,11 +176,11 @@ pub struct StatusRequest {
     request_body = StatusRequest,
     responses(
         (status = 200, description = "the conversation after the change", body = Conversation),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        BadRequest,
+        NotFound,
+        Refused,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -235,11 +236,11 @@ pub struct PriorityRequest {
     request_body = PriorityRequest,
     responses(
         (status = 200, description = "the conversation after the change", body = Conversation),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        BadRequest,
+        NotFound,
+        Refused,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -283,11 +284,11 @@ pub struct LabelsRequest {
     request_body = LabelsRequest,
     responses(
         (status = 200, description = "the conversation after the change", body = Conversation),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        BadRequest,
+        NotFound,
+        Refused,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -351,11 +352,11 @@ pub struct NoteRequest {
     request_body = NoteRequest,
     responses(
         (status = 201, description = "the private note", body = Note),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 422, description = "well-formed but refused (the code says why)", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        BadRequest,
+        NotFound,
+        Refused,
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]
@@ -401,10 +402,10 @@ pub struct FeedQuery {
     ),
     responses(
         (status = 200, description = "the tenant's durable feed after the cursor", body = Object),
-        (status = 401, description = "no or unknown bearer token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        Unauthorized,
+        BadRequest,
         (status = 403, description = "agents do not read the feed", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unavailable,
     ),
     security(("bearer" = [])),
 )]

@@ -18,6 +18,7 @@
 use crate::AppState;
 use crate::error::{ApiError, read_body_budgeted, require_json};
 use crate::http::parse_id;
+use crate::http::problems::{BadRequest, NotFound, Unavailable};
 use crate::providers::messenger;
 use schema::api::ErrorBody;
 
@@ -99,7 +100,7 @@ pub struct Handshake {
     responses(
         (status = 200, description = "the echoed hub.challenge", body = String, content_type = "text/plain"),
         (status = 403, description = "wrong verify token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        NotFound,
     ),
 )]
 pub async fn verify(
@@ -138,7 +139,7 @@ pub async fn verify(
     responses(
         (status = 200, description = "the echoed hub.challenge", body = String, content_type = "text/plain"),
         (status = 403, description = "wrong verify token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
+        NotFound,
     ),
 )]
 pub async fn verify_meta(
@@ -163,10 +164,10 @@ pub async fn verify_meta(
     responses(
         (status = 200, description = "durably stored (or a duplicate)"),
         (status = 401, description = "bad signature or secret", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        NotFound,
+        BadRequest,
         (status = 413, description = "body too large", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unavailable,
     ),
 )]
 pub async fn receive(
@@ -192,10 +193,10 @@ pub async fn receive(
     responses(
         (status = 200, description = "durably stored (or a duplicate)"),
         (status = 401, description = "bad signature or secret", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        NotFound,
+        BadRequest,
         (status = 413, description = "body too large", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unavailable,
     ),
 )]
 pub async fn receive_meta(
@@ -221,10 +222,10 @@ pub async fn receive_meta(
     responses(
         (status = 200, description = "durably stored (or a duplicate, or an event that changes nothing)"),
         (status = 401, description = "bad signature or secret", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        NotFound,
+        BadRequest,
         (status = 413, description = "body too large", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unavailable,
     ),
 )]
 pub async fn receive_evolution(
@@ -258,10 +259,10 @@ pub async fn receive_evolution(
     responses(
         (status = 200, description = "durably stored (or a duplicate, or an event that changes nothing)"),
         (status = 401, description = "bad signature or secret", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 404, description = "no such resource in this tenant", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 400, description = "malformed request (problem+json names the field)", body = ErrorBody, content_type = "application/problem+json"),
+        NotFound,
+        BadRequest,
         (status = 413, description = "body too large", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store or owner unavailable; the detail says whether to retry", body = ErrorBody, content_type = "application/problem+json"),
+        Unavailable,
     ),
 )]
 pub async fn receive_zapi(
