@@ -11,6 +11,7 @@
 //! demo.rs              `serve --demo`: a ready-to-try tenant, number and agent
 //! ```
 
+pub mod audit;
 pub mod bus;
 pub mod cluster;
 pub mod config;

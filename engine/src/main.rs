@@ -49,6 +49,28 @@ enum Command {
         #[command(subcommand)]
         command: ClusterCommand,
     },
+    /// The tenants' audit logs, read from the configured store.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute every entry's hash and link and compare the end with the stored head; exits 1 if
+    /// any entry was altered, removed or reordered (with the embedded store, stop the node first).
+    Verify {
+        /// Only this tenant (default: every tenant).
+        #[arg(long)]
+        tenant: Option<uuid::Uuid>,
+        /// Data directory of the embedded store.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -92,6 +114,36 @@ fn main() -> anyhow::Result<()> {
                 print!("{status}");
             }
             Ok(())
+        }
+        Command::Audit {
+            command:
+                AuditCommand::Verify {
+                    tenant,
+                    data_dir,
+                    json,
+                },
+        } => {
+            if let Some(dir) = data_dir {
+                config.storage.embedded.data_dir = dir;
+            }
+            engine::telemetry::init_logging(&config.log);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let verdicts =
+                runtime.block_on(engine::audit::run(&config, tenant.map(schema::TenantId)))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&verdicts)?);
+            } else {
+                for verdict in &verdicts {
+                    println!("{verdict}");
+                }
+            }
+            if verdicts.iter().all(|v| v.holds()) {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
         }
         Command::Serve {
             http_addr,

@@ -92,6 +92,11 @@ pub fn register_known_series() {
     ] {
         metrics::counter!(name).increment(0);
     }
+    for action in schema::audit::AuditAction::ALL {
+        let action = action.as_str();
+        metrics::counter!("conversa_audit_entries_total", "action" => action).increment(0);
+        metrics::counter!("conversa_audit_append_failures_total", "action" => action).increment(0);
+    }
     metrics::gauge!("conversa_ws_connections").increment(0.0);
     metrics::gauge!("conversa_actor_requests_in_flight").increment(0.0);
 }
@@ -186,6 +191,14 @@ fn describe() {
     describe_counter!(
         "conversa_outbound_sends_total",
         "Provider send calls by provider and outcome."
+    );
+    describe_counter!(
+        "conversa_audit_entries_total",
+        "Audit log entries appended, by action."
+    );
+    describe_counter!(
+        "conversa_audit_append_failures_total",
+        "Audit log entries lost: the change they record was made, every append attempt failed."
     );
     describe_counter!(
         "conversa_bus_published_total",

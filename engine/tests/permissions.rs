@@ -83,6 +83,12 @@ async fn each_role_is_let_through_or_refused_on_each_route_as_its_permissions_sa
             &["admin", "supervisor", "auditor", "bot"],
         ),
         (
+            reqwest::Method::GET,
+            "/api/v1/audit".into(),
+            None,
+            &["admin", "auditor"],
+        ),
+        (
             reqwest::Method::POST,
             "/api/v1/canned_responses".into(),
             Some(json!({"short_code": "/oi", "content": "Olá"})),

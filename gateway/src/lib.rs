@@ -22,6 +22,7 @@
 //! **Architecture Invariant:** an error on one request or socket never stops the listener: handlers
 //! return typed errors, and nothing that came from the network is `unwrap`ped.
 
+pub mod audit;
 pub mod auth;
 pub mod cluster;
 pub mod error;

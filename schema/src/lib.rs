@@ -19,6 +19,7 @@
 
 pub mod account;
 pub mod api;
+pub mod audit;
 pub mod bus;
 pub mod channel;
 pub mod cluster;

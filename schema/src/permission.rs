@@ -53,10 +53,12 @@ pub enum Permission {
     CloseWithoutSurvey,
     ConfigureConnections,
     ConfigureAiAgents,
+    /// Read the tenant's audit log (admins and auditors by default).
+    ReadAuditLog,
 }
 
 /// Every permission, in catalogue order.
-pub const ALL: [Permission; 18] = [
+pub const ALL: [Permission; 19] = [
     Permission::Reply,
     Permission::ManageTickets,
     Permission::EditContacts,
@@ -75,6 +77,7 @@ pub const ALL: [Permission; 18] = [
     Permission::CloseWithoutSurvey,
     Permission::ConfigureConnections,
     Permission::ConfigureAiAgents,
+    Permission::ReadAuditLog,
 ];
 
 /// A tenant's permissions per role, where its admins changed the defaults. Admins always keep
@@ -103,6 +106,31 @@ impl RolePermissions {
 }
 
 impl Permission {
+    /// The wire name (`reply`, `manage_tickets`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::Reply => "reply",
+            Permission::ManageTickets => "manage_tickets",
+            Permission::EditContacts => "edit_contacts",
+            Permission::ReadFeed => "read_feed",
+            Permission::ManageHelpdesk => "manage_helpdesk",
+            Permission::SeeInternalNotes => "see_internal_notes",
+            Permission::DeleteConversations => "delete_conversations",
+            Permission::DeleteMessages => "delete_messages",
+            Permission::SeeDeletedMessages => "see_deleted_messages",
+            Permission::SeeDashboard => "see_dashboard",
+            Permission::SeeAllResolved => "see_all_resolved",
+            Permission::OnlyOwnConnection => "only_own_connection",
+            Permission::ForceDownload => "force_download",
+            Permission::ShowDownloadConfirmation => "show_download_confirmation",
+            Permission::ManageAdminSecurity => "manage_admin_security",
+            Permission::CloseWithoutSurvey => "close_without_survey",
+            Permission::ConfigureConnections => "configure_connections",
+            Permission::ConfigureAiAgents => "configure_ai_agents",
+            Permission::ReadAuditLog => "read_audit_log",
+        }
+    }
+
     /// What the permission lets its holder do, for error messages.
     pub fn describe(self) -> &'static str {
         match self {
@@ -124,6 +152,7 @@ impl Permission {
             Permission::CloseWithoutSurvey => "close without the satisfaction survey",
             Permission::ConfigureConnections => "configure connections",
             Permission::ConfigureAiAgents => "configure AI agents",
+            Permission::ReadAuditLog => "read the audit log",
         }
     }
 }
@@ -173,6 +202,7 @@ pub fn may(role: AgentRole, permission: Permission) -> bool {
                 | ConfigureConnections
                 | ConfigureAiAgents
                 | DeleteConversations
+                | ReadAuditLog
         ),
         AgentRole::Agent => matches!(
             permission,
@@ -186,7 +216,12 @@ pub fn may(role: AgentRole, permission: Permission) -> bool {
         // Reads everything, changes nothing.
         AgentRole::Auditor => matches!(
             permission,
-            ReadFeed | SeeInternalNotes | SeeDeletedMessages | SeeDashboard | SeeAllResolved
+            ReadFeed
+                | SeeInternalNotes
+                | SeeDeletedMessages
+                | SeeDashboard
+                | SeeAllResolved
+                | ReadAuditLog
         ),
         // Integrations: answer, route and record, never configure.
         AgentRole::Bot => matches!(permission, Reply | ManageTickets | EditContacts | ReadFeed),
@@ -196,6 +231,16 @@ pub fn may(role: AgentRole, permission: Permission) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_permission_s_name_is_its_wire_name() {
+        for permission in ALL {
+            assert_eq!(
+                serde_json::to_value(permission).ok(),
+                Some(serde_json::Value::String(permission.as_str().into()))
+            );
+        }
+    }
 
     #[test]
     fn auditors_change_nothing_and_agents_configure_nothing() {

@@ -46,6 +46,19 @@ pub enum AgentRole {
     Bot,
 }
 
+impl AgentRole {
+    /// The wire name (`admin`, `supervisor`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentRole::Admin => "admin",
+            AgentRole::Supervisor => "supervisor",
+            AgentRole::Agent => "agent",
+            AgentRole::Auditor => "auditor",
+            AgentRole::Bot => "bot",
+        }
+    }
+}
+
 /// A user of a tenant who signs in to the inbox.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Agent {

@@ -40,6 +40,11 @@ pub fn feed(tenant: TenantId, position: u64) -> Vec<u8> {
     key
 }
 
+/// `tenant | seq`: one entry of a tenant's audit log (laid out like the feed).
+pub fn audit(tenant: TenantId, seq: u64) -> Vec<u8> {
+    feed(tenant, seq)
+}
+
 /// The position in a feed key.
 pub fn feed_position(key: &[u8]) -> Option<u64> {
     let bytes: [u8; 8] = key.get(16..24)?.try_into().ok()?;

@@ -14,6 +14,7 @@
 //! backend: nothing is skipped. Cases run one at a time (the restart case restarts the server).
 
 mod account_cases;
+mod audit_cases;
 mod backends;
 mod cases;
 mod cluster_cases;
@@ -177,6 +178,24 @@ fn main() -> std::process::ExitCode {
             let (lazy, runtime, run) = (Arc::clone(lazy), Arc::clone(&runtime), *run);
             trials.push(Trial::test(
                 format!("contract::{}::accounts::{case}", lazy.name),
+                move || {
+                    let backend = lazy.get(&runtime)?;
+                    runtime.block_on(run(backend));
+                    Ok(())
+                },
+            ));
+        }
+        let audit_cases: Vec<&(&str, audit_cases::CaseFn)> = match lazy.name {
+            "embedded" => audit_cases::CASES.iter().collect(),
+            _ => audit_cases::CASES
+                .iter()
+                .chain(audit_cases::SHARED_CASES)
+                .collect(),
+        };
+        for (case, run) in audit_cases {
+            let (lazy, runtime, run) = (Arc::clone(lazy), Arc::clone(&runtime), *run);
+            trials.push(Trial::test(
+                format!("contract::{}::audit::{case}", lazy.name),
                 move || {
                     let backend = lazy.get(&runtime)?;
                     runtime.block_on(run(backend));

@@ -62,6 +62,10 @@ impl AccountStore for FaultyStore {
         self.0.tenant(id).await
     }
 
+    async fn tenants(&self, a: Option<TenantId>, limit: usize) -> StoreResult<Vec<Tenant>> {
+        self.0.tenants(a, limit).await
+    }
+
     async fn create_agent(&self, a: &Agent, h: [u8; 32]) -> StoreResult<()> {
         self.0.create_agent(a, h).await
     }
@@ -472,5 +476,25 @@ impl CredentialStore for FaultyStore {
         id: uuid::Uuid,
     ) -> StoreResult<()> {
         self.0.remove_session(t, a, id).await
+    }
+}
+
+#[async_trait]
+impl AuditStore for FaultyStore {
+    async fn append_audit(&self, r: &schema::audit::AuditRecord) -> StoreResult<u64> {
+        self.0.append_audit(r).await
+    }
+
+    async fn audit_entries(
+        &self,
+        t: TenantId,
+        w: SeqWindow,
+        limit: usize,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        self.0.audit_entries(t, w, limit).await
+    }
+
+    async fn audit_head(&self, t: TenantId) -> StoreResult<Option<schema::audit::AuditHead>> {
+        self.0.audit_head(t).await
     }
 }

@@ -2,6 +2,7 @@
 //! agents (whose token is shown once). The same functions back `conversa serve --demo`.
 
 use crate::AppState;
+use crate::audit;
 use crate::auth::{Admin, new_agent_token};
 use crate::error::{ApiError, parse_json, read_body, require_json};
 use crate::http::parse_id;
@@ -16,6 +17,7 @@ use schema::api::{
     ConnectionView, CreateAgentRequest, CreateConnectionRequest, CreateTenantRequest, CreatedAgent,
     CreatedConnection, UpdateConnectionRequest,
 };
+use schema::audit::AuditAction;
 use schema::bus::TenantNotice;
 use schema::command::Command;
 use schema::records::{
@@ -86,6 +88,12 @@ pub async fn create_connection(
     let created = provision_connection(state.store.as_ref(), tenant, request)
         .await
         .map_err(provision_error)?;
+    let entry = audit::by_operator(
+        tenant,
+        AuditAction::ConnectionCreated,
+        format!("connection:{}", created.connection_id),
+    );
+    audit::record(&state, entry).await;
     if let Some(connection) = state.store.connection(created.connection_id).await? {
         let view = ConnectionView::from(&connection);
         state
@@ -123,9 +131,17 @@ pub async fn create_agent(
 ) -> Result<impl IntoResponse, ApiError> {
     let tenant = existing_tenant(&state, &tenant).await?;
     let request: CreateAgentRequest = json_body(&state, &headers, body).await?;
+    let role = request.role.unwrap_or(AgentRole::Agent);
     let created = provision_agent(state.store.as_ref(), tenant, request)
         .await
         .map_err(provision_error)?;
+    let entry = audit::by_operator(
+        tenant,
+        AuditAction::UserCreated,
+        format!("user:{}", created.agent_id),
+    )
+    .detail("role", role.as_str());
+    audit::record(&state, entry).await;
     Ok((StatusCode::CREATED, axum::Json(created)))
 }
 
@@ -416,6 +432,13 @@ pub async fn update_connection(
             })
             .await;
     }
+    let entry = audit::by_operator(
+        tenant,
+        AuditAction::ConfigChanged,
+        format!("connection:{id}"),
+    )
+    .detail("status", format!("{:?}", connection.status));
+    audit::record(&state, entry).await;
     let view = ConnectionView::from(&connection);
     let notice = TenantNotice::ConnectionUpdated(view.clone());
     state.bus.notify(connection.tenant_id, notice);
@@ -524,6 +547,12 @@ pub async fn remove_connection(
 ) -> Result<StatusCode, ApiError> {
     let connection = tenant_connection(&state, &tenant, &id).await?;
     state.store.remove_connection(&connection).await?;
+    let entry = audit::by_operator(
+        connection.tenant_id,
+        AuditAction::ConnectionRemoved,
+        format!("connection:{}", connection.id),
+    );
+    audit::record(&state, entry).await;
     state
         .session_command(Command::RestartSession {
             tenant: connection.tenant_id,

@@ -5,6 +5,7 @@
 //! An admin sets a user's email and password under `/api/v1/admin`.
 
 use crate::AppState;
+use crate::audit;
 use crate::auth::{AuthenticatedAgent, bearer_from_headers, new_agent_token, token_hash};
 use crate::error::ApiError;
 use crate::http::admin::json_body;
@@ -19,6 +20,7 @@ use schema::account::{
     password_problem,
 };
 use schema::api::ErrorBody;
+use schema::audit::{AuditAction, AuditActor, AuditRecord};
 use schema::records::Agent;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -126,6 +128,15 @@ pub async fn sign_in(
     let phc = credentials.as_ref().map(|c| c.password_phc.clone());
     if !state.sign_in.verify(request.password, phc).await? {
         state.sign_in.failed();
+        if let Some(known) = &credentials {
+            let entry = AuditRecord::new(
+                known.tenant_id,
+                AuditActor::OPERATOR,
+                AuditAction::SignInFailed,
+                format!("user:{}", known.agent_id),
+            );
+            audit::record(&state, entry).await;
+        }
         return Err(refused());
     }
     let Some(credentials) = credentials else {
@@ -158,6 +169,12 @@ pub async fn sign_in(
     }
     let session = new_session(&agent, SessionKind::SignIn, label(request.label));
     let (session, issued) = issue(state.store.as_ref(), &agent, session, None).await?;
+    let entry = audit::by(
+        &agent,
+        AuditAction::SignIn,
+        format!("session:{}", session.id),
+    );
+    audit::record(&state, entry).await;
     Ok(axum::Json(SignedIn::of(issued, &session, agent)).into_response())
 }
 
@@ -282,6 +299,8 @@ pub async fn sign_out(
         Some(id) => {
             if let Some(session) = state.store.session(agent.tenant_id, agent.id, id).await? {
                 revoke(state.store.as_ref(), &session).await?;
+                let entry = audit::by(&agent, AuditAction::SignOut, format!("session:{id}"));
+                audit::record(&state, entry).await;
             }
         }
         // A token made before sessions existed: removed by itself.
@@ -374,6 +393,8 @@ pub async fn revoke_session(
         .await?
         .ok_or_else(not_found)?;
     revoke(state.store.as_ref(), &session).await?;
+    let entry = audit::by(&agent, AuditAction::SessionRevoked, format!("session:{id}"));
+    audit::record(&state, entry).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -437,6 +458,12 @@ pub async fn change_password(
             revoke(state.store.as_ref(), &session).await?;
         }
     }
+    let entry = audit::by(
+        &agent,
+        AuditAction::PasswordChanged,
+        format!("user:{}", agent.id),
+    );
+    audit::record(&state, entry).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -505,6 +532,13 @@ pub async fn create_api_key(
         SignedDuration::from_hours(24 * days),
     )
     .await?;
+    let entry = audit::by(
+        &agent,
+        AuditAction::ApiKeyCreated,
+        format!("session:{session_id}"),
+    )
+    .detail("expires_at", expires_at.to_string());
+    audit::record(&state, entry).await;
     Ok((
         StatusCode::CREATED,
         axum::Json(CreatedApiKey {

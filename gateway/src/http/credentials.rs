@@ -91,5 +91,11 @@ pub async fn set_credentials(
             revoke(state.store.as_ref(), &session).await?;
         }
     }
+    let entry = crate::audit::by_operator(
+        agent.tenant_id,
+        schema::audit::AuditAction::CredentialsSet,
+        format!("user:{}", agent.id),
+    );
+    crate::audit::record(&state, entry).await;
     Ok(StatusCode::NO_CONTENT)
 }

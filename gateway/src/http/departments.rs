@@ -156,6 +156,16 @@ pub async fn create(
     let department = checked(&state, &agent, key.clone(), request, now, now).await?;
     match state.store.create_department(&department).await {
         Ok(()) => {
+            crate::audit::record(
+                &state,
+                crate::audit::by(
+                    &agent,
+                    schema::audit::AuditAction::ConfigChanged,
+                    format!("department:{}", department.key),
+                )
+                .detail("change", "created"),
+            )
+            .await;
             if department.distribution != Mode::Manual {
                 requeue_waiting(&state, &department);
             }
@@ -210,6 +220,16 @@ pub async fn replace(
     )
     .await?;
     state.store.put_department(&department).await?;
+    crate::audit::record(
+        &state,
+        crate::audit::by(
+            &agent,
+            schema::audit::AuditAction::ConfigChanged,
+            format!("department:{}", department.key),
+        )
+        .detail("change", "replaced"),
+    )
+    .await;
     if department.distribution != before.distribution
         || department.members != before.members
         || department.agent_capacity != before.agent_capacity
@@ -245,6 +265,16 @@ pub async fn remove(
     require(&state, &agent, Permission::ManageHelpdesk).await?;
     existing(&state, &agent, &key).await?;
     state.store.remove_department(agent.tenant_id, &key).await?;
+    crate::audit::record(
+        &state,
+        crate::audit::by(
+            &agent,
+            schema::audit::AuditAction::ConfigChanged,
+            format!("department:{key}"),
+        )
+        .detail("change", "removed"),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,6 +1,7 @@
 //! The HTTP router: every route of the node and the layers around them.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod connections;
 pub mod contact_search;
@@ -96,6 +97,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(auth::routes())
         .merge(credentials::routes())
         .merge(roles::routes())
+        .merge(audit::routes())
         .split_for_parts()
 }
 

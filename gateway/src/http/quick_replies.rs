@@ -133,6 +133,16 @@ pub async fn create(
     let now = Timestamp::now();
     let reply = checked(&state, &agent, Uuid::now_v7(), request, now, now).await?;
     state.store.put_quick_reply(&reply).await?;
+    crate::audit::record(
+        &state,
+        crate::audit::by(
+            &agent,
+            schema::audit::AuditAction::ConfigChanged,
+            format!("quick_reply:{}", reply.id),
+        )
+        .detail("change", "created"),
+    )
+    .await;
     Ok((StatusCode::CREATED, axum::Json(reply)))
 }
 
@@ -178,6 +188,16 @@ pub async fn replace(
     )
     .await?;
     state.store.put_quick_reply(&reply).await?;
+    crate::audit::record(
+        &state,
+        crate::audit::by(
+            &agent,
+            schema::audit::AuditAction::ConfigChanged,
+            format!("quick_reply:{}", reply.id),
+        )
+        .detail("change", "replaced"),
+    )
+    .await;
     Ok(axum::Json(reply))
 }
 
@@ -210,6 +230,16 @@ pub async fn remove(
         .store
         .remove_quick_reply(agent.tenant_id, reply.id)
         .await?;
+    crate::audit::record(
+        &state,
+        crate::audit::by(
+            &agent,
+            schema::audit::AuditAction::ConfigChanged,
+            format!("quick_reply:{}", reply.id),
+        )
+        .detail("change", "removed"),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

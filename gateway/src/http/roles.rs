@@ -128,5 +128,14 @@ pub async fn replace(
         .put_role_permissions(agent.tenant_id, &permissions)
         .await?;
     state.permissions.forget(agent.tenant_id);
-    Ok(axum::Json(permissions.of(role)))
+    let now = permissions.of(role);
+    let names: Vec<&str> = now.iter().map(|p| p.as_str()).collect();
+    let entry = crate::audit::by(
+        &agent,
+        schema::audit::AuditAction::RolePermissionsChanged,
+        format!("role:{}", role.as_str()),
+    )
+    .detail("permissions", names.join(","));
+    crate::audit::record(&state, entry).await;
+    Ok(axum::Json(now))
 }

@@ -13,6 +13,7 @@
 //! tenant's agent or department.
 
 use crate::AppState;
+use crate::audit;
 use crate::auth::AuthenticatedAgent;
 use crate::auth::require;
 use crate::error::ApiError;
@@ -26,6 +27,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use jiff::Timestamp;
 use schema::api::ErrorBody;
+use schema::audit::AuditAction;
 use schema::command::{Command, CommandError, Reply};
 use schema::helpdesk::change::{self, TicketChange};
 use schema::permission::Permission;
@@ -484,6 +486,7 @@ async fn change_ticket(
             "team_id is not a department of this tenant",
         ));
     }
+    let kind = change_kind(&change);
     let command = Command::Ticket {
         tenant: agent.tenant_id,
         conversation: id,
@@ -491,13 +494,47 @@ async fn change_ticket(
         change,
     };
     match state.commands.execute(command, Instant::now()).await {
-        Ok(Reply::Ticket(conversation)) => Ok(*conversation),
+        Ok(Reply::Ticket(conversation)) => {
+            if let Some(kind) = kind {
+                let entry = audit::by(
+                    agent,
+                    AuditAction::TicketChanged,
+                    format!("conversation:{id}"),
+                )
+                .detail("change", kind)
+                .detail("status", conversation.status.as_str())
+                .detail("priority", conversation.priority.as_str())
+                .detail(
+                    "assignee",
+                    conversation
+                        .assignee
+                        .map(|a| a.to_string())
+                        .unwrap_or_default(),
+                )
+                .detail("team", conversation.team.clone().unwrap_or_default());
+                audit::record(state, entry).await;
+            }
+            Ok(*conversation)
+        }
         Ok(_) => Err(ApiError::internal(
             "a ticket change was answered as something else",
         )),
         Err(CommandError::Invalid(detail)) => Err(invalid(detail)),
         Err(error) => Err(error.into()),
     }
+}
+
+/// The audited name of a change (`None` for notes: they are content, not a change of the ticket).
+fn change_kind(change: &TicketChange) -> Option<&'static str> {
+    Some(match change {
+        TicketChange::Assign { .. } => "assign",
+        TicketChange::Transfer { .. } => "transfer",
+        TicketChange::Status { .. } => "status",
+        TicketChange::Priority { .. } => "priority",
+        TicketChange::Tags { .. } => "tags",
+        TicketChange::Snooze { .. } => "snooze",
+        TicketChange::Note { .. } => return None,
+    })
 }
 
 fn invalid(detail: impl Into<String>) -> ApiError {

@@ -13,6 +13,9 @@ use async_trait::async_trait;
 pub trait AccountStore: Send + Sync + 'static {
     async fn create_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
     async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>>;
+    /// Up to `limit` tenants after `after` in the store's own order (by id; by token on CQL): every
+    /// tenant once over the pages.
+    async fn tenants(&self, after: Option<TenantId>, limit: usize) -> StoreResult<Vec<Tenant>>;
     /// Stores an agent and one access token, kept only as its SHA-256.
     async fn create_agent(&self, agent: &Agent, token_sha256: [u8; 32]) -> StoreResult<()>;
     async fn agent_by_token(&self, token_sha256: [u8; 32]) -> StoreResult<Option<Agent>>;

@@ -3,6 +3,7 @@
 //! opens. Each is shaped by the queries the system makes, partition key first:
 //!
 //! - [`AccountStore`]: tenants and agents;
+//! - [`AuditStore`]: each tenant's hash-chained audit log;
 //! - [`ConnectionStore`]: channel connections and the provider address each owns;
 //! - [`CredentialStore`]: users' sign-in credentials, bearer tokens' grants and sessions;
 //! - [`ContactStore`]: contacts, found by id, address or search words;
@@ -34,6 +35,7 @@
 //! cheaply, to turn a placement bug into an error instead of a silent overwrite.
 
 mod accounts;
+mod audit;
 mod connections;
 mod contacts;
 mod conversations;
@@ -45,6 +47,7 @@ mod quick_replies;
 mod timers;
 
 pub use accounts::AccountStore;
+pub use audit::{AuditEntry, AuditStore};
 pub use connections::ConnectionStore;
 pub use contacts::{ContactStore, MAX_CONTACT_PAGE, TermCursor};
 pub use conversations::ConversationStore;
@@ -65,6 +68,7 @@ use serde::{Deserialize, Serialize};
 /// Every storage port: what a node opens (one backend implements them all).
 pub trait Store:
     AccountStore
+    + AuditStore
     + ConnectionStore
     + ContactStore
     + CredentialStore
@@ -79,6 +83,7 @@ pub trait Store:
 
 impl<T> Store for T where
     T: AccountStore
+        + AuditStore
         + ConnectionStore
         + ContactStore
         + CredentialStore

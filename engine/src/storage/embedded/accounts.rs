@@ -22,6 +22,17 @@ impl AccountStore for EmbeddedStore {
             .await
     }
 
+    async fn tenants(&self, after: Option<TenantId>, limit: usize) -> StoreResult<Vec<Tenant>> {
+        self.read("tenants", move |t| match after {
+            Some(after) => {
+                let start = keys::successor(after.as_bytes());
+                collect(t.tenants.range(start..).take(limit))
+            }
+            None => collect(t.tenants.iter().take(limit)),
+        })
+        .await
+    }
+
     async fn create_agent(&self, agent: &Agent, token_sha256: [u8; 32]) -> StoreResult<()> {
         self.write(Write::Agent(agent.clone(), token_sha256)).await
     }

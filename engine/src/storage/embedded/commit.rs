@@ -39,6 +39,8 @@ pub(super) enum Write {
     Credentials(Box<schema::account::Credentials>),
     /// Spend a refresh token: answered 1 if it was still a refresh grant, else 0.
     SpendRefresh([u8; 32], Box<schema::account::Grant>),
+    /// Append to a tenant's audit log (answered with the entry's number).
+    Audit(Box<schema::audit::AuditRecord>),
 }
 
 pub(super) struct Pending {
@@ -60,6 +62,8 @@ struct Taken {
     contacts: super::contacts::ContactsTaken,
     /// Active-ticket counts per counter key.
     counts: HashMap<Vec<u8>, u64>,
+    /// Audit chain heads per tenant.
+    audit_heads: HashMap<TenantId, schema::audit::AuditHead>,
 }
 
 pub(super) fn run_committer(
@@ -122,6 +126,7 @@ fn stage(
         tickets,
         contacts,
         counts,
+        audit_heads,
     } = taken;
     match write {
         Write::Commit(commit) => {
@@ -400,6 +405,9 @@ fn stage(
                 &spent,
                 claimed_addresses,
             );
+        }
+        Write::Audit(record) => {
+            return super::audit::stage_append(tables, batch, *record, audit_heads);
         }
         Write::TicketNumber(tenant) => {
             let key = keys::counter(tenant, "ticket");

@@ -8,6 +8,7 @@
 //! seq) race-free. Reads run on tokio's blocking pool, never on an async worker thread.
 
 mod accounts;
+mod audit;
 mod commit;
 mod contacts;
 mod credentials;
@@ -86,6 +87,9 @@ struct Tables {
     sessions: Keyspace,
     /// `tenant` → the tenant's permissions per role.
     role_permissions: Keyspace,
+    /// `tenant | seq` → audit entry; `tenant` → the audit chain's head.
+    audit: Keyspace,
+    audit_heads: Keyspace,
 }
 
 impl Tables {
@@ -152,6 +156,8 @@ impl EmbeddedStore {
             grants: open("grants")?,
             sessions: open("sessions")?,
             role_permissions: open("role_permissions")?,
+            audit: open("audit")?,
+            audit_heads: open("audit_heads")?,
             db,
         };
         let (sender, receiver) = mpsc::channel(WRITE_QUEUE);
@@ -208,6 +214,7 @@ impl EmbeddedStore {
             Write::Contacts(..) => "write_contacts",
             Write::Credentials(_) => "set_credentials",
             Write::SpendRefresh(..) => "spend_refresh",
+            Write::Audit(_) => "append_audit",
         };
         let result = self.enqueue(write).await;
         if let Err(error) = &result {

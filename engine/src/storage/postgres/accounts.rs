@@ -2,7 +2,7 @@
 //! connections with the provider address each owns (a unique constraint), departments by key.
 
 use super::{PostgresStore, db_error};
-use crate::storage::codec::to_json;
+use crate::storage::codec::{from_json, to_json};
 use crate::storage::observe;
 use async_trait::async_trait;
 use schema::permission::RolePermissions;
@@ -36,6 +36,22 @@ impl AccountStore for PostgresStore {
                     .bind(id.0),
             ),
         )
+        .await
+    }
+
+    async fn tenants(&self, after: Option<TenantId>, limit: usize) -> StoreResult<Vec<Tenant>> {
+        observe("tenants", async {
+            let bodies: Vec<String> = sqlx::query_scalar(
+                "SELECT body::text FROM tenants WHERE $1::uuid IS NULL OR tenant_id > $1 \
+                 ORDER BY tenant_id LIMIT $2",
+            )
+            .bind(after.map(|t| t.0))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+            bodies.iter().map(|b| from_json(b)).collect()
+        })
         .await
     }
 

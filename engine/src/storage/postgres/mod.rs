@@ -32,6 +32,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 mod accounts;
+mod audit;
 mod cluster;
 mod commit;
 mod contacts;

@@ -29,6 +29,20 @@ impl AccountStore for ScyllaStore {
         observe("tenant", self.body(&self.statements.select_tenant, (id.0,))).await
     }
 
+    async fn tenants(&self, after: Option<TenantId>, limit: usize) -> StoreResult<Vec<Tenant>> {
+        observe("tenants", async {
+            let limit = super::limit_to_db(limit);
+            match after {
+                Some(after) => {
+                    self.bodies(&self.statements.select_tenants_after, (after.0, limit))
+                        .await
+                }
+                None => self.bodies(&self.statements.select_tenants, (limit,)).await,
+            }
+        })
+        .await
+    }
+
     async fn create_agent(&self, agent: &Agent, token_sha256: [u8; 32]) -> StoreResult<()> {
         observe("create_agent", async {
             let body = to_json(agent)?;

@@ -65,6 +65,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "role permissions",
         include_str!("../../../../schema/cql/0011_role_permissions.cql"),
     ),
+    (
+        12,
+        "audit log",
+        include_str!("../../../../schema/cql/0012_audit.cql"),
+    ),
 ];
 
 /// Creates the keyspace when `create_replication` is given, then applies what is missing.

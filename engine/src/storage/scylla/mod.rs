@@ -17,6 +17,7 @@
 //! a message row is written with the timestamp `created_at + rank`, so the highest status wins.
 
 mod accounts;
+mod audit;
 mod cluster;
 mod commit;
 mod connect;

@@ -31,6 +31,8 @@ macro_rules! statements {
 statements! {
     insert_tenant = "INSERT INTO {ks}.tenants (tenant_id, body) VALUES (?, ?)";
     select_tenant = "SELECT body FROM {ks}.tenants WHERE tenant_id = ?";
+    select_tenants = "SELECT body FROM {ks}.tenants LIMIT ?";
+    select_tenants_after = "SELECT body FROM {ks}.tenants WHERE token(tenant_id) > token(?) LIMIT ?";
 
     claim_address = "INSERT INTO {ks}.connection_by_address (provider, address, connection_id) \
                      VALUES (?, ?, ?) IF NOT EXISTS";
@@ -126,6 +128,18 @@ statements! {
 
     insert_role_permissions = "INSERT INTO {ks}.role_permissions (tenant_id, body) VALUES (?, ?)";
     select_role_permissions = "SELECT body FROM {ks}.role_permissions WHERE tenant_id = ?";
+
+    claim_audit_entry = "INSERT INTO {ks}.audit_log (tenant_id, bucket, seq, body, prev_hash, hash) \
+                         VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS";
+    select_audit_entry = "SELECT seq, body, prev_hash, hash FROM {ks}.audit_log \
+                          WHERE tenant_id = ? AND bucket = ? AND seq = ?";
+    select_audit_after = "SELECT seq, body, prev_hash, hash FROM {ks}.audit_log \
+                          WHERE tenant_id = ? AND bucket = ? AND seq > ? LIMIT ?";
+    select_audit_before = "SELECT seq, body, prev_hash, hash FROM {ks}.audit_log \
+                           WHERE tenant_id = ? AND bucket = ? AND seq < ? ORDER BY seq DESC LIMIT ?";
+    create_audit_head = "INSERT INTO {ks}.audit_heads (tenant_id, seq, hash) VALUES (?, 0, ?) IF NOT EXISTS";
+    move_audit_head = "UPDATE {ks}.audit_heads SET seq = ?, hash = ? WHERE tenant_id = ? IF seq = ?";
+    select_audit_head = "SELECT seq, hash FROM {ks}.audit_heads WHERE tenant_id = ?";
 
     insert_department = "INSERT INTO {ks}.departments (tenant_id, key, body) VALUES (?, ?, ?)";
     create_department = "INSERT INTO {ks}.departments (tenant_id, key, body) VALUES (?, ?, ?) \
