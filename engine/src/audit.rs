@@ -66,6 +66,10 @@ pub async fn verify_tenant(store: &dyn Store, tenant: TenantId) -> StoreResult<T
         broken: None,
         unreadable: None,
     };
+    // The head is read before the entries: on a shared store nodes keep appending while this runs,
+    // and a head read last could be past the entries read (a lagging head is fine, a leading one is
+    // a cut log).
+    let head = store.audit_head(tenant).await?;
     let mut check = ChainCheck::default();
     let mut after = 0;
     loop {
@@ -92,7 +96,7 @@ pub async fn verify_tenant(store: &dyn Store, tenant: TenantId) -> StoreResult<T
         }
         after = last;
     }
-    match check.finish(store.audit_head(tenant).await?) {
+    match check.finish(head) {
         Ok(head) if head == AuditHead::EMPTY => {}
         Ok(head) => {
             verdict.head_seq = Some(head.seq);

@@ -8,7 +8,8 @@ mod support;
 use serde_json::{Value, json};
 use std::process::Output;
 use support::{
-    ADMIN_TOKEN, Node, add_agent, api_get, api_post, api_request, customer_writes, provision,
+    ADMIN_TOKEN, Node, add_agent, api_get, api_post, api_request, customer_writes, eventually,
+    provision,
 };
 
 async fn set_credentials(node: &Node, tenant: &str, agent: &str, email: &str) {
@@ -79,6 +80,12 @@ async fn actions_are_audited_read_by_auditors_only_and_a_tampered_entry_fails_ve
     let email = format!("ana-{}@example.com", uuid::Uuid::now_v7().simple());
     set_credentials(&node, &tenant.tenant_id, &admin_id, &email).await;
     assert_eq!(sign_in(&node, &email, "wrong password!").await, 401);
+    // A failure is recorded off the answer's path (it must not answer slower than an unknown email).
+    eventually("the failed sign-in is recorded", || async {
+        let (_, log) = api_get(&node, &auditor, "/api/v1/audit?action=auth.sign_in_failed").await;
+        (!actions(&log).is_empty()).then_some(())
+    })
+    .await;
     assert_eq!(sign_in(&node, &email, "correct horse battery").await, 200);
     let (status, _) = api_request(
         &node,

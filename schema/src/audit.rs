@@ -26,7 +26,7 @@ pub const GENESIS: [u8; 32] = [0; 32];
 
 /// At most this many details per entry, each key and value at most `MAX_DETAIL_BYTES`.
 pub const MAX_DETAILS: usize = 16;
-pub const MAX_DETAIL_BYTES: usize = 256;
+pub const MAX_DETAIL_BYTES: usize = 512;
 
 /// At most this many entries per page read from a store.
 pub const MAX_AUDIT_PAGE: usize = 500;

@@ -28,6 +28,7 @@ pub mod connection;
 pub mod contact;
 pub mod department;
 pub mod events;
+pub mod features;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
 pub mod helpdesk;
@@ -39,6 +40,7 @@ pub mod presence;
 pub mod quick_reply;
 pub mod records;
 pub mod store;
+pub mod tenancy;
 pub mod ws;
 
 pub use ids::{AgentId, ConnectionId, ContactId, ConversationId, MessageId, NoteId, Seq, TenantId};

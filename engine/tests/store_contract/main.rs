@@ -25,6 +25,7 @@ mod node_e2e;
 mod services;
 #[path = "../support/mod.rs"]
 mod support;
+mod tenancy_cases;
 
 use backends::Backend;
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -196,6 +197,17 @@ fn main() -> std::process::ExitCode {
             let (lazy, runtime, run) = (Arc::clone(lazy), Arc::clone(&runtime), *run);
             trials.push(Trial::test(
                 format!("contract::{}::audit::{case}", lazy.name),
+                move || {
+                    let backend = lazy.get(&runtime)?;
+                    runtime.block_on(run(backend));
+                    Ok(())
+                },
+            ));
+        }
+        for (case, run) in tenancy_cases::CASES {
+            let (lazy, runtime, run) = (Arc::clone(lazy), Arc::clone(&runtime), *run);
+            trials.push(Trial::test(
+                format!("contract::{}::tenancy::{case}", lazy.name),
                 move || {
                     let backend = lazy.get(&runtime)?;
                     runtime.block_on(run(backend));

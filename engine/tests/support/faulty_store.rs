@@ -78,6 +78,10 @@ impl AccountStore for FaultyStore {
         self.0.agent(t, id).await
     }
 
+    async fn agents(&self, t: TenantId, limit: usize) -> StoreResult<Vec<Agent>> {
+        self.0.agents(t, limit).await
+    }
+
     async fn role_permissions(
         &self,
         t: TenantId,
@@ -496,5 +500,56 @@ impl AuditStore for FaultyStore {
 
     async fn audit_head(&self, t: TenantId) -> StoreResult<Option<schema::audit::AuditHead>> {
         self.0.audit_head(t).await
+    }
+}
+
+#[async_trait]
+impl TenancyStore for FaultyStore {
+    async fn plans(&self) -> StoreResult<Vec<schema::tenancy::Plan>> {
+        self.0.plans().await
+    }
+
+    async fn put_plan(&self, p: &schema::tenancy::Plan) -> StoreResult<()> {
+        self.0.put_plan(p).await
+    }
+
+    async fn tenant_account(
+        &self,
+        t: TenantId,
+    ) -> StoreResult<Option<schema::tenancy::TenantAccount>> {
+        self.0.tenant_account(t).await
+    }
+
+    async fn put_tenant_account(&self, a: &schema::tenancy::TenantAccount) -> StoreResult<()> {
+        self.0.put_tenant_account(a).await
+    }
+
+    async fn feature_flags(
+        &self,
+        t: TenantId,
+    ) -> StoreResult<Option<schema::features::FeatureFlags>> {
+        self.0.feature_flags(t).await
+    }
+
+    async fn put_feature_flags(
+        &self,
+        t: TenantId,
+        f: &schema::features::FeatureFlags,
+    ) -> StoreResult<()> {
+        self.0.put_feature_flags(t, f).await
+    }
+
+    async fn put_usage(
+        &self,
+        t: TenantId,
+        month: i32,
+        meter: uuid::Uuid,
+        u: &schema::tenancy::MeteredUsage,
+    ) -> StoreResult<()> {
+        self.0.put_usage(t, month, meter, u).await
+    }
+
+    async fn usage(&self, t: TenantId, month: i32) -> StoreResult<schema::tenancy::MeteredUsage> {
+        self.0.usage(t, month).await
     }
 }

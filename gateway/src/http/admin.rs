@@ -272,7 +272,7 @@ pub async fn provision_agent(
     let (_, unusable) = new_agent_token();
     store.create_agent(&agent, unusable).await?;
     // The token is an API key: it expires and its session revokes it.
-    crate::http::auth::store_api_key(
+    crate::http::api_keys::store_api_key(
         store,
         &agent,
         hash,
@@ -437,7 +437,7 @@ pub async fn update_connection(
         AuditAction::ConfigChanged,
         format!("connection:{id}"),
     )
-    .detail("status", format!("{:?}", connection.status));
+    .detail("status", connection.status.as_str());
     audit::record(&state, entry).await;
     let view = ConnectionView::from(&connection);
     let notice = TenantNotice::ConnectionUpdated(view.clone());

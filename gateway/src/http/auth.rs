@@ -1,12 +1,12 @@
 //! `/api/v1/auth…`: signing in with an email and a password, refreshing, signing out, a user's
-//! sessions (sign-ins and API keys) with revocation, password change, and API keys. Access tokens last
+//! sessions (sign-ins and API keys, which `api_keys.rs` makes) with revocation and password change. Access tokens last
 //! 15 minutes and refresh tokens 30 days; a refresh token works once, and presenting a spent one again
 //! ends its session (it leaked). Five failed sign-ins of an email make it wait 15 minutes (per node).
 //! An admin sets a user's email and password under `/api/v1/admin`.
 
 use crate::AppState;
 use crate::audit;
-use crate::auth::{AuthenticatedAgent, bearer_from_headers, new_agent_token, token_hash};
+use crate::auth::{AuthenticatedAgent, bearer_from_headers, token_hash};
 use crate::error::ApiError;
 use crate::http::admin::json_body;
 use crate::sign_in::{Issued, grant_of, issue, new_session, revoke};
@@ -14,10 +14,9 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use schema::account::{
-    GrantKind, MAX_API_KEY_DAYS, MAX_SESSIONS, Session, SessionKind, normalized_email,
-    password_problem,
+    GrantKind, MAX_SESSIONS, Session, SessionKind, normalized_email, password_problem,
 };
 use schema::api::ErrorBody;
 use schema::audit::{AuditAction, AuditActor, AuditRecord};
@@ -36,7 +35,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions))
         .routes(routes!(revoke_session))
         .routes(routes!(change_password))
-        .routes(routes!(create_api_key))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -72,7 +70,7 @@ impl SignedIn {
     }
 }
 
-fn label(raw: Option<String>) -> Option<String> {
+pub(crate) fn label(raw: Option<String>) -> Option<String> {
     raw.map(|l| l.trim().chars().take(100).collect::<String>())
         .filter(|l| !l.is_empty())
 }
@@ -135,7 +133,10 @@ pub async fn sign_in(
                 AuditAction::SignInFailed,
                 format!("user:{}", known.agent_id),
             );
-            audit::record(&state, entry).await;
+            // Recorded off the answer's path: a known email must not answer slower than an
+            // unknown one (the decoy hash keeps them alike).
+            let state = state.clone();
+            tokio::spawn(async move { audit::record(&state, entry).await });
         }
         return Err(refused());
     }
@@ -165,6 +166,13 @@ pub async fn sign_in(
         existing.sort_by_key(|s| s.renewed_at);
         if let Some(oldest) = existing.first() {
             revoke(state.store.as_ref(), oldest).await?;
+            let entry = audit::by(
+                &agent,
+                AuditAction::SessionRevoked,
+                format!("session:{}", oldest.id),
+            )
+            .detail("reason", "session_limit");
+            audit::record(&state, entry).await;
         }
     }
     let session = new_session(&agent, SessionKind::SignIn, label(request.label));
@@ -229,13 +237,13 @@ pub async fn refresh(
             spent.kind = GrantKind::Spent;
             if !store.spend_refresh(spent_hash, &spent).await? {
                 revoke(store, &session).await?;
-                metrics::counter!("conversa_refresh_reuse_total").increment(1);
+                reuse_ended(&state, &session).await;
                 return Err(reused());
             }
         }
         GrantKind::Spent => {
             revoke(store, &session).await?;
-            metrics::counter!("conversa_refresh_reuse_total").increment(1);
+            reuse_ended(&state, &session).await;
             return Err(reused());
         }
         _ => return Err(unknown()),
@@ -255,7 +263,10 @@ pub async fn refresh(
 }
 
 /// The user's sessions that have not expired; expired ones are removed on the way.
-async fn live_sessions(state: &AppState, agent: &Agent) -> Result<Vec<Session>, ApiError> {
+pub(crate) async fn live_sessions(
+    state: &AppState,
+    agent: &Agent,
+) -> Result<Vec<Session>, ApiError> {
     let now = Timestamp::now();
     let mut live = Vec::new();
     for session in state.store.sessions(agent.tenant_id, agent.id).await? {
@@ -467,120 +478,16 @@ pub async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ApiKeyRequest {
-    /// What the key is for.
-    label: String,
-    /// 1 to 730 days; 365 when absent.
-    expires_in_days: Option<i64>,
-}
-
-/// A new API key, shown once.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct CreatedApiKey {
-    pub token: String,
-    pub session_id: Uuid,
-    pub expires_at: Timestamp,
-}
-
-/// `POST /api/v1/auth/api_keys` → 201: a key acting as the caller until it expires or is revoked
-/// (`DELETE /auth/sessions/{session_id}`).
-#[utoipa::path(
-    post,
-    path = "/api/v1/auth/api_keys",
-    tag = "auth",
-    operation_id = "auth_create_api_key",
-    request_body = ApiKeyRequest,
-    responses(
-        (status = 201, description = "the key (shown once)", body = CreatedApiKey),
-        (status = 400, description = "malformed request", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 401, description = "no or unknown token", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 422, description = "too many sessions", body = ErrorBody, content_type = "application/problem+json"),
-        (status = 503, description = "store unavailable", body = ErrorBody, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = [])),
-)]
-pub async fn create_api_key(
-    State(state): State<AppState>,
-    AuthenticatedAgent(agent): AuthenticatedAgent,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<impl IntoResponse, ApiError> {
-    let request: ApiKeyRequest = json_body(&state, &headers, body).await?;
-    let days = request.expires_in_days.unwrap_or(365);
-    if !(1..=MAX_API_KEY_DAYS).contains(&days) {
-        return Err(ApiError::bad_request(
-            "invalid_expiry",
-            format!("expires_in_days is 1 to {MAX_API_KEY_DAYS}"),
-        ));
-    }
-    let Some(label) = label(Some(request.label)) else {
-        return Err(ApiError::bad_request("invalid_label", "label is required"));
-    };
-    if live_sessions(&state, &agent).await?.len() >= MAX_SESSIONS {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "too_many_sessions",
-            format!("a user has at most {MAX_SESSIONS} sessions; revoke one"),
-        ));
-    }
-    let (token, session_id, expires_at) = grant_api_key(
-        state.store.as_ref(),
-        &agent,
-        label,
-        SignedDuration::from_hours(24 * days),
+/// A reused refresh token ended its session: counted, and recorded as revoked (by nobody signed in:
+/// whoever presented the token may not be its user).
+async fn reuse_ended(state: &AppState, session: &Session) {
+    metrics::counter!("conversa_refresh_reuse_total").increment(1);
+    let entry = AuditRecord::new(
+        session.tenant_id,
+        AuditActor::OPERATOR,
+        AuditAction::SessionRevoked,
+        format!("session:{}", session.id),
     )
-    .await?;
-    let entry = audit::by(
-        &agent,
-        AuditAction::ApiKeyCreated,
-        format!("session:{session_id}"),
-    )
-    .detail("expires_at", expires_at.to_string());
-    audit::record(&state, entry).await;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(CreatedApiKey {
-            token,
-            session_id,
-            expires_at,
-        }),
-    ))
-}
-
-/// Stores a new API key of `agent` lasting `ttl` (its grant and its session); returns the token
-/// (shown once), the session and the expiry.
-pub async fn grant_api_key(
-    store: &dyn schema::store::Store,
-    agent: &Agent,
-    label: String,
-    ttl: SignedDuration,
-) -> Result<(String, Uuid, Timestamp), ApiError> {
-    let (token, hash) = new_agent_token();
-    let (session, expires_at) = store_api_key(store, agent, hash, label, ttl).await?;
-    Ok((token, session, expires_at))
-}
-
-/// Stores the grant and session of an API key whose token hashes to `hash`.
-pub async fn store_api_key(
-    store: &dyn schema::store::Store,
-    agent: &Agent,
-    hash: [u8; 32],
-    label: String,
-    ttl: SignedDuration,
-) -> Result<(Uuid, Timestamp), ApiError> {
-    let mut session = new_session(agent, SessionKind::ApiKey, Some(label));
-    let expires_at = Timestamp::now() + ttl;
-    session.expires_at = Some(expires_at);
-    session.tokens = vec![hex::encode(hash)];
-    let grant = schema::account::Grant {
-        kind: GrantKind::ApiKey,
-        agent: agent.clone(),
-        session: session.id,
-        expires_at: Some(expires_at),
-    };
-    store.put_grant(hash, &grant).await?;
-    store.put_session(&session).await?;
-    Ok((session.id, expires_at))
+    .detail("reason", "refresh_token_reused");
+    audit::record(state, entry).await;
 }

@@ -1,6 +1,7 @@
 //! The HTTP router: every route of the node and the layers around them.
 
 pub mod admin;
+pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod connections;
@@ -95,6 +96,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(contacts::routes())
         .merge(presence::routes())
         .merge(auth::routes())
+        .merge(api_keys::routes())
         .merge(credentials::routes())
         .merge(roles::routes())
         .merge(audit::routes())

@@ -21,6 +21,8 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn agent_by_token(&self, token_sha256: [u8; 32]) -> StoreResult<Option<Agent>>;
     /// The tenant's agent with this id; `None` for an unknown id or another tenant's agent.
     async fn agent(&self, tenant: TenantId, id: AgentId) -> StoreResult<Option<Agent>>;
+    /// The tenant's agents, at most `limit`, in no particular order.
+    async fn agents(&self, tenant: TenantId, limit: usize) -> StoreResult<Vec<Agent>>;
     /// The tenant's permissions per role where its admins changed the defaults (`None`: defaults).
     async fn role_permissions(
         &self,

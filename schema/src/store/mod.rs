@@ -12,6 +12,7 @@
 //! - [`QuickReplyStore`]: quick replies, each stored whole;
 //! - [`PresenceStore`]: agents' presence, with expiry;
 //! - [`FeedStore`]: the durable per-tenant feed of events, appended by conversation commits;
+//! - [`TenancyStore`]: plans, each tenant's account and feature flags, metered usage;
 //! - [`TimerStore`]: the due index (when each conversation next needs its owner), moved by commits.
 //!
 //! The conversation reads:
@@ -44,6 +45,7 @@ mod departments;
 mod feed;
 mod presence;
 mod quick_replies;
+mod tenancy;
 mod timers;
 
 pub use accounts::AccountStore;
@@ -56,6 +58,7 @@ pub use departments::DepartmentStore;
 pub use feed::{FEED_SETTLE_SECS, FeedCursor, FeedPage, FeedStore, MAX_FEED_PAGE};
 pub use presence::PresenceStore;
 pub use quick_replies::QuickReplyStore;
+pub use tenancy::TenancyStore;
 pub use timers::{Due, MAX_DUE_PAGE, TimerStore};
 
 use crate::cluster::Fence;
@@ -77,6 +80,7 @@ pub trait Store:
     + FeedStore
     + PresenceStore
     + QuickReplyStore
+    + TenancyStore
     + TimerStore
 {
 }
@@ -92,6 +96,7 @@ impl<T> Store for T where
         + FeedStore
         + PresenceStore
         + QuickReplyStore
+        + TenancyStore
         + TimerStore
         + ?Sized
 {

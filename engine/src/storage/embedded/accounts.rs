@@ -49,6 +49,19 @@ impl AccountStore for EmbeddedStore {
         Ok(agent.filter(|a| a.tenant_id == tenant))
     }
 
+    async fn agents(&self, tenant: TenantId, limit: usize) -> StoreResult<Vec<Agent>> {
+        // Agents are keyed by id alone: a scan of every agent, fine at the embedded store's scale.
+        self.read("agents", move |t| {
+            let all: Vec<Agent> = collect(t.agents.iter())?;
+            Ok(all
+                .into_iter()
+                .filter(|a| a.tenant_id == tenant)
+                .take(limit)
+                .collect())
+        })
+        .await
+    }
+
     async fn role_permissions(&self, tenant: TenantId) -> StoreResult<Option<RolePermissions>> {
         self.read("role_permissions", move |t| {
             get(&t.role_permissions, tenant.as_bytes())

@@ -15,6 +15,7 @@ mod credentials;
 mod presence;
 mod quick_replies;
 mod search;
+mod tenancy;
 mod timers;
 
 use super::count_error;
@@ -90,6 +91,11 @@ struct Tables {
     /// `tenant | seq` → audit entry; `tenant` → the audit chain's head.
     audit: Keyspace,
     audit_heads: Keyspace,
+    /// Tenancy: `name` → plan; `tenant` → account, flags; `tenant | month | meter` → usage.
+    plans: Keyspace,
+    tenant_accounts: Keyspace,
+    feature_flags: Keyspace,
+    usage: Keyspace,
 }
 
 impl Tables {
@@ -103,6 +109,10 @@ impl Tables {
             "tokens" => Ok(&self.tokens),
             "sessions" => Ok(&self.sessions),
             "role_permissions" => Ok(&self.role_permissions),
+            "plans" => Ok(&self.plans),
+            "tenant_accounts" => Ok(&self.tenant_accounts),
+            "feature_flags" => Ok(&self.feature_flags),
+            "usage" => Ok(&self.usage),
             other => Err(StoreError::Unavailable(format!("no plain table {other}"))),
         }
     }
@@ -158,6 +168,10 @@ impl EmbeddedStore {
             role_permissions: open("role_permissions")?,
             audit: open("audit")?,
             audit_heads: open("audit_heads")?,
+            plans: open("plans")?,
+            tenant_accounts: open("tenant_accounts")?,
+            feature_flags: open("feature_flags")?,
+            usage: open("usage")?,
             db,
         };
         let (sender, receiver) = mpsc::channel(WRITE_QUEUE);

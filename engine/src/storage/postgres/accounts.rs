@@ -111,6 +111,20 @@ impl AccountStore for PostgresStore {
         .await
     }
 
+    async fn agents(&self, tenant: TenantId, limit: usize) -> StoreResult<Vec<Agent>> {
+        observe("agents", async {
+            let bodies: Vec<String> =
+                sqlx::query_scalar("SELECT body::text FROM agents WHERE tenant_id = $1 LIMIT $2")
+                    .bind(tenant.0)
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+            bodies.iter().map(|b| from_json(b)).collect()
+        })
+        .await
+    }
+
     async fn role_permissions(&self, tenant: TenantId) -> StoreResult<Option<RolePermissions>> {
         observe(
             "role_permissions",

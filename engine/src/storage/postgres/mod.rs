@@ -41,6 +41,7 @@ mod feed;
 mod presence;
 mod quick_replies;
 mod search;
+mod tenancy;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../schema/postgres");
 

@@ -52,6 +52,11 @@ impl AccountStore for ScyllaStore {
             )
             .await?;
             self.execute(
+                &self.statements.insert_tenant_agent,
+                (agent.tenant_id.0, agent.id.0, body.clone()),
+            )
+            .await?;
+            self.execute(
                 &self.statements.insert_agent_token,
                 (token_sha256.to_vec(), agent.id.0, agent.tenant_id.0, body),
             )
@@ -80,6 +85,17 @@ impl AccountStore for ScyllaStore {
                 _ => Ok(None),
             }
         })
+        .await
+    }
+
+    async fn agents(&self, tenant: TenantId, limit: usize) -> StoreResult<Vec<Agent>> {
+        observe(
+            "agents",
+            self.bodies(
+                &self.statements.select_tenant_agents,
+                (tenant.0, super::limit_to_db(limit)),
+            ),
+        )
         .await
     }
 

@@ -9,7 +9,9 @@
 //! 4. move the head to it `IF seq = ?` (if that fails, another writer has already moved it on).
 //!
 //! So every entry is linked to the entry numbered before it, whichever node wrote either, and the
-//! head never leads the log. Contention is bounded by `APPEND_ATTEMPTS`.
+//! head never leads the log. Contention is bounded by `APPEND_ATTEMPTS`. Every step is a
+//! lightweight transaction at SERIAL consistency (the session's profile), so this holds across data
+//! centres too.
 
 use super::{ScyllaStore, applied, corrupt, limit_to_db};
 use crate::storage::codec::{from_json, to_json};
@@ -94,11 +96,9 @@ impl ScyllaStore {
         after: u64,
         limit: usize,
     ) -> StoreResult<Vec<AuditEntry>> {
-        let last_bucket = match self.audit_head(tenant).await? {
-            // The head may lag the log by entries in the next partition.
-            Some(head) => head.seq / AUDIT_BUCKET + 1,
-            None => return Ok(Vec::new()),
-        };
+        // The head may lag the log by entries in the next partition (or be missing, or at 0, while
+        // its first entry's writer has not moved it yet).
+        let last_bucket = self.audit_head(tenant).await?.map_or(0, |h| h.seq) / AUDIT_BUCKET + 1;
         let mut page = Vec::new();
         let mut bucket = after.saturating_add(1) / AUDIT_BUCKET;
         while page.len() < limit && bucket <= last_bucket {
@@ -127,14 +127,10 @@ impl ScyllaStore {
         before: u64,
         limit: usize,
     ) -> StoreResult<Vec<AuditEntry>> {
-        let mut before = before;
-        if before == u64::MAX {
-            before = match self.audit_head(tenant).await? {
-                // Entries past a lagging head sit at most in the head's next partition.
-                Some(head) => (head.seq / AUDIT_BUCKET + 2) * AUDIT_BUCKET,
-                None => return Ok(Vec::new()),
-            };
-        }
+        // Entries past a lagging head sit at most in the head's next partition: nothing is read
+        // past it, however far a caller's `before` points.
+        let head = self.audit_head(tenant).await?.map_or(0, |h| h.seq);
+        let before = before.min((head / AUDIT_BUCKET + 2) * AUDIT_BUCKET);
         let mut page = Vec::new();
         let Some(mut bucket) = before.checked_sub(1).map(|s| s / AUDIT_BUCKET) else {
             return Ok(page);
@@ -201,7 +197,12 @@ impl AuditStore for ScyllaStore {
                 if !applied(&claimed) {
                     continue;
                 }
-                self.move_head(tenant, head.seq, &entry.head()).await?;
+                // The entry is stored: a failure to move the head now is not a failed append (the
+                // head may lag; the next append or read catches it up), and answering one would
+                // make the caller append the record again.
+                if let Err(error) = self.move_head(tenant, head.seq, &entry.head()).await {
+                    tracing::warn!(%tenant, seq = entry.seq, %error, "audit head left behind");
+                }
                 return Ok(entry.seq);
             }
             Err(StoreError::Unavailable(format!(

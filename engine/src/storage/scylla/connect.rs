@@ -1,5 +1,6 @@
 //! The driver session: contact points, DC- and token-aware load balancing (shard-aware on
-//! ScyllaDB), consistency, request timeout, client-side monotonic timestamps, credentials.
+//! ScyllaDB), consistency (SERIAL for lightweight transactions), request timeout, client-side
+//! monotonic timestamps, credentials.
 
 use super::*;
 
@@ -10,6 +11,10 @@ pub(super) async fn session(config: &ScyllaConfig) -> StoreResult<Session> {
     }
     let profile = ExecutionProfile::builder()
         .consistency(consistency(&config.consistency)?)
+        // Compare-and-set (leases, fences, address and audit claims) agrees across every data
+        // centre: LOCAL_SERIAL would let two data centres both win one claim. With one data centre
+        // the two cost the same.
+        .serial_consistency(Some(scylla::statement::SerialConsistency::Serial))
         .request_timeout(Some(Duration::from_millis(config.request_timeout_ms)))
         .load_balancing_policy(policy.build())
         .build();

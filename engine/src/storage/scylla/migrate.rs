@@ -70,6 +70,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "audit log",
         include_str!("../../../../schema/cql/0012_audit.cql"),
     ),
+    (
+        13,
+        "tenancy",
+        include_str!("../../../../schema/cql/0013_tenancy.cql"),
+    ),
 ];
 
 /// Creates the keyspace when `create_replication` is given, then applies what is missing.

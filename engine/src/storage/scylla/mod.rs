@@ -29,6 +29,7 @@ mod presence;
 mod quick_replies;
 mod reads;
 mod statements;
+mod tenancy;
 
 use feed::feed_hour;
 

@@ -141,6 +141,18 @@ statements! {
     move_audit_head = "UPDATE {ks}.audit_heads SET seq = ?, hash = ? WHERE tenant_id = ? IF seq = ?";
     select_audit_head = "SELECT seq, hash FROM {ks}.audit_heads WHERE tenant_id = ?";
 
+    select_plans = "SELECT body FROM {ks}.plans WHERE bucket = 0 LIMIT ?";
+    insert_plan = "INSERT INTO {ks}.plans (bucket, name, body) VALUES (0, ?, ?)";
+    select_tenant_account = "SELECT body FROM {ks}.tenant_accounts WHERE tenant_id = ?";
+    insert_tenant_account = "INSERT INTO {ks}.tenant_accounts (tenant_id, body) VALUES (?, ?)";
+    select_feature_flags = "SELECT body FROM {ks}.feature_flags WHERE tenant_id = ?";
+    insert_feature_flags = "INSERT INTO {ks}.feature_flags (tenant_id, body) VALUES (?, ?)";
+    insert_usage = "INSERT INTO {ks}.usage (tenant_id, month, meter, conversations, messages) \
+                    VALUES (?, ?, ?, ?, ?)";
+    select_usage = "SELECT conversations, messages FROM {ks}.usage WHERE tenant_id = ? AND month = ?";
+    insert_tenant_agent = "INSERT INTO {ks}.agents_by_tenant (tenant_id, agent_id, body) VALUES (?, ?, ?)";
+    select_tenant_agents = "SELECT body FROM {ks}.agents_by_tenant WHERE tenant_id = ? LIMIT ?";
+
     insert_department = "INSERT INTO {ks}.departments (tenant_id, key, body) VALUES (?, ?, ?)";
     create_department = "INSERT INTO {ks}.departments (tenant_id, key, body) VALUES (?, ?, ?) \
                          IF NOT EXISTS";
