@@ -41,6 +41,7 @@ pub mod session;
 pub mod tenant_supervisor;
 pub mod ticket;
 mod turn;
+pub mod usage;
 
 pub use directory::{ActorConfig, Directory, RouteError, Services};
 pub use router::Router;

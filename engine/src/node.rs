@@ -94,11 +94,13 @@ pub async fn run(
         )
         .context("building the Z-API client")?,
     });
+    let usage = Arc::new(actors::usage::UsageMeter::default());
     let services = actors::Services {
         store: Arc::clone(&store),
         bus: Arc::clone(&event_bus),
         channel,
         config: config.actor_config(),
+        usage: Arc::clone(&usage),
     };
     let directory = actors::node_supervisor::start(services)
         .await
@@ -137,6 +139,13 @@ pub async fn run(
     });
     let outbox_sweep = spawn_outbox_sweep(Arc::clone(&directory));
     let timer_sweep = spawn_timer_sweep(Arc::clone(&directory));
+    let usage_stop = CancellationToken::new();
+    let usage_flush = spawn_usage_flush(
+        Arc::clone(&store),
+        Arc::clone(&usage),
+        Duration::from_millis(config.gateway.usage_refresh_ms.max(10)),
+        usage_stop.clone(),
+    );
 
     let listener = tokio::net::TcpListener::bind(config.http.addr)
         .await
@@ -214,6 +223,9 @@ pub async fn run(
         let _ = tokio::time::timeout(Duration::from_secs(5), keeper).await;
         let _ = server.await;
     }
+    // The actors are stopped: a last flush stores what they counted.
+    usage_stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), usage_flush).await;
     readiness.abort();
     outbox_sweep.abort();
     timer_sweep.abort();
@@ -331,6 +343,34 @@ fn spawn_outbox_sweep(directory: Arc<actors::Directory>) -> tokio::task::JoinHan
             cutoff = jiff::Timestamp::now()
                 .checked_sub(OUTBOX_SWEEP_AGE)
                 .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        }
+    })
+}
+
+/// Writes what this node's meter counted every `every` (each figure the meter's running total for
+/// its tenant and month, so a retried write is harmless), and once more when stopped.
+fn spawn_usage_flush(
+    store: Arc<dyn schema::store::Store>,
+    usage: Arc<actors::usage::UsageMeter>,
+    every: Duration,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let stopping = tokio::select! {
+                _ = tokio::time::sleep(every) => false,
+                _ = stop.cancelled() => true,
+            };
+            for (tenant, month, figure) in usage.take_changed() {
+                if let Err(error) = store.put_usage(tenant, month, usage.id, &figure).await {
+                    tracing::warn!(%tenant, month, %error, "usage not stored; retrying");
+                    usage.restore(tenant, month);
+                }
+            }
+            usage.prune(schema::tenancy::month_of(jiff::Timestamp::now()));
+            if stopping {
+                break;
+            }
         }
     })
 }

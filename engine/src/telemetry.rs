@@ -97,6 +97,10 @@ pub fn register_known_series() {
         metrics::counter!("conversa_audit_entries_total", "action" => action).increment(0);
         metrics::counter!("conversa_audit_append_failures_total", "action" => action).increment(0);
     }
+    for limit in schema::tenancy::Limit::ALL {
+        metrics::counter!("conversa_plan_limit_refusals_total", "limit" => limit.as_str())
+            .increment(0);
+    }
     metrics::gauge!("conversa_ws_connections").increment(0.0);
     metrics::gauge!("conversa_actor_requests_in_flight").increment(0.0);
 }
@@ -191,6 +195,10 @@ fn describe() {
     describe_counter!(
         "conversa_outbound_sends_total",
         "Provider send calls by provider and outcome."
+    );
+    describe_counter!(
+        "conversa_plan_limit_refusals_total",
+        "Requests refused because they would cross the tenant's plan limit, by limit."
     );
     describe_counter!(
         "conversa_audit_entries_total",

@@ -89,6 +89,7 @@ async fn fixture(config: ActorConfig) -> Fixture {
             .unwrap(),
         ),
         config,
+        usage: Default::default(),
     };
     let directory = actors::node_supervisor::start(services).await.unwrap();
     Fixture {

@@ -72,6 +72,7 @@ impl Harness {
                 .unwrap(),
             ),
             config: ActorConfig::default(),
+            usage: Default::default(),
         };
         let directory = actors::node_supervisor::start(services).await.unwrap();
         let tenant = TenantId::new();

@@ -105,6 +105,13 @@ impl FromRequestParts<AppState> for WebSocketAgent {
 /// else a token issued before grants existed (`agent_tokens`), which revoking its session removes
 /// too. A refresh token authenticates nothing but `POST /auth/refresh`.
 pub(crate) async fn agent_by_token(state: &AppState, token: &str) -> Result<Agent, ApiError> {
+    let agent = token_agent(state, token).await?;
+    crate::tenancy::require_active(state, agent.tenant_id).await?;
+    Ok(agent)
+}
+
+/// The agent a token names, whatever its tenant's standing.
+async fn token_agent(state: &AppState, token: &str) -> Result<Agent, ApiError> {
     let hash = token_hash(token);
     if let Some(grant) = state.store.grant(hash).await? {
         if !grant.authorizes(jiff::Timestamp::now()) {
@@ -130,12 +137,19 @@ pub(crate) async fn agent_by_token(state: &AppState, token: &str) -> Result<Agen
         .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))
 }
 
-/// Whether the token with this hash still authenticates (an open socket checks it every minute).
+/// Whether the token with this hash still authenticates, and its tenant is not suspended (an open
+/// socket checks it every minute).
 pub async fn still_valid(state: &AppState, token_sha256: [u8; 32]) -> Result<bool, ApiError> {
-    Ok(match state.store.grant(token_sha256).await? {
-        Some(grant) => grant.authorizes(jiff::Timestamp::now()),
-        None => state.store.agent_by_token(token_sha256).await?.is_some(),
-    })
+    let tenant = match state.store.grant(token_sha256).await? {
+        Some(grant) if grant.authorizes(jiff::Timestamp::now()) => grant.agent.tenant_id,
+        Some(_) => return Ok(false),
+        None => match state.store.agent_by_token(token_sha256).await? {
+            Some(agent) => agent.tenant_id,
+            None => return Ok(false),
+        },
+    };
+    let view = state.tenancy.view(state.store.as_ref(), tenant).await?;
+    Ok(view.account.suspended.is_none())
 }
 
 /// 403 unless the agent's role has `permission` in its tenant (`schema::permission`, the tenant's

@@ -24,6 +24,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod cache;
 pub mod cluster;
 pub mod error;
 pub mod fuzzing;
@@ -32,6 +33,7 @@ pub mod permissions;
 pub mod providers;
 pub mod server;
 pub mod sign_in;
+pub mod tenancy;
 pub mod ws;
 
 use actors::{Directory, Router};
@@ -72,6 +74,8 @@ pub struct GatewayConfig {
     pub ws_write_timeout: Duration,
     /// Bytes of webhook bodies the node buffers at once before they are authenticated.
     pub webhook_body_budget: usize,
+    /// How often metered usage is flushed to the store and read back for plan limits.
+    pub usage_refresh: Duration,
 }
 
 impl std::fmt::Debug for GatewayConfig {
@@ -111,6 +115,7 @@ impl Default for GatewayConfig {
             body_read_timeout: Duration::from_secs(15),
             ws_write_timeout: Duration::from_secs(10),
             webhook_body_budget: 256 * 1024 * 1024,
+            usage_refresh: Duration::from_secs(5),
         }
     }
 }
@@ -139,6 +144,8 @@ pub struct AppState {
     pub sign_in: Arc<sign_in::SignIn>,
     /// Each tenant's permissions per role, kept for a few seconds.
     pub permissions: Arc<permissions::PermissionCache>,
+    /// Each tenant's account, plan, flags and monthly usage, kept for a few seconds.
+    pub tenancy: Arc<tenancy::Tenancy>,
 }
 
 impl AppState {
@@ -166,6 +173,7 @@ impl AppState {
         let directory = Arc::clone(router.directory());
         let presence = Arc::new(ws::presence::PresenceRegistry::default());
         presence.spawn_renewal(Arc::clone(&directory.services().store), shutdown.clone());
+        let tenancy = Arc::new(tenancy::Tenancy::new(config.usage_refresh));
         Self {
             store: Arc::clone(&directory.services().store),
             channel: Arc::clone(&directory.services().channel),
@@ -183,6 +191,7 @@ impl AppState {
             presence,
             sign_in: Arc::new(sign_in::SignIn::default()),
             permissions: Arc::new(permissions::PermissionCache::default()),
+            tenancy,
             shutdown,
         }
     }

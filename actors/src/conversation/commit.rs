@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use ractor::{ActorProcessingErr, RpcReplyPort};
 use schema::bus::Published;
 use schema::contact::{Channel, ContactAddress, ContactRecord};
+use schema::events::ConversationEvent;
 use schema::records::Conversation;
 use schema::store::{ConversationCommit, Store, StoreError};
 use schema::{ConversationId, TenantId};
@@ -63,6 +64,17 @@ impl ConversationState {
         metrics::histogram!("conversa_store_operation_seconds", "op" => "commit")
             .record(started.elapsed().as_secs_f64());
         let durable_at = Instant::now();
+        let messages = turn
+            .events
+            .iter()
+            .filter(|e| matches!(e.event, ConversationEvent::MessageCreated { .. }))
+            .count() as u64;
+        self.directory.services().usage.record(
+            self.tenant,
+            Timestamp::now(),
+            commit.previous.is_none(),
+            messages,
+        );
         self.conversation = Some(turn.conversation);
         let bus = &self.directory.services().bus;
         for envelope in turn.events {

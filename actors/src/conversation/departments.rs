@@ -5,11 +5,13 @@
 //! outbox like any reply).
 //!
 //! A department is read from the store at most every [`FRESH_FOR`] per actor, so an edit reaches live
-//! conversations within that time.
+//! conversations within that time; so is the tenant's `automatic_distribution` flag (off: every
+//! department distributes by hand).
 
 use super::{ConversationError, ConversationState, store_error};
 use crate::turn::Turn;
 use schema::MessageId;
+use schema::helpdesk::distribution::Mode;
 use schema::records::{Department, Direction, Message, MessageContent, MessageStatus};
 use schema::{ConnectionId, TenantId};
 use std::time::Duration;
@@ -46,11 +48,34 @@ impl ConversationState {
             .department(self.tenant, key)
             .await
             .map_err(store_error)?;
+        let department = self.as_the_tenant_runs_it(department).await?;
         self.department = Some(CachedDepartment {
             key: key.to_owned(),
             read_at: Instant::now(),
             department: department.clone(),
         });
+        Ok(department)
+    }
+
+    /// A tenant that turned automatic distribution off has every department distribute by hand.
+    async fn as_the_tenant_runs_it(
+        &self,
+        mut department: Option<Department>,
+    ) -> Result<Option<Department>, ConversationError> {
+        if let Some(distributing) = department
+            .as_mut()
+            .filter(|d| d.distribution != Mode::Manual)
+        {
+            let flags = self
+                .store()
+                .feature_flags(self.tenant)
+                .await
+                .map_err(store_error)?
+                .unwrap_or_default();
+            if !flags.automatic_distribution {
+                distributing.distribution = Mode::Manual;
+            }
+        }
         Ok(department)
     }
 
@@ -70,7 +95,9 @@ impl ConversationState {
             .filter(|d| d.connections.contains(&connection))
             .collect();
         feeding.sort_by(|a, b| a.key.cmp(&b.key));
-        let entry = feeding.into_iter().next();
+        let entry = self
+            .as_the_tenant_runs_it(feeding.into_iter().next())
+            .await?;
         if let Some(department) = &entry {
             self.department = Some(CachedDepartment {
                 key: department.key.clone(),

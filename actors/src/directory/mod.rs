@@ -113,6 +113,8 @@ pub struct Services {
     pub bus: Arc<dyn EventBus>,
     pub channel: Arc<dyn ChannelClient>,
     pub config: ActorConfig,
+    /// Counts what this node's conversations store (plan limits).
+    pub usage: Arc<crate::usage::UsageMeter>,
 }
 
 /// Why a request could not be delivered or answered. [`RouteError::outcome_known`] says whether the

@@ -147,6 +147,9 @@ pub struct GatewaySection {
     /// Longest one frame may take to reach an agent's socket before the agent is cut as a slow
     /// consumer (close code 4008).
     pub ws_write_timeout_secs: u64,
+    /// How often each node stores what it metered (new conversations and messages per tenant and
+    /// month) and the gateway reads usage back for monthly plan limits.
+    pub usage_refresh_ms: u64,
 }
 
 impl Default for GatewaySection {
@@ -165,6 +168,7 @@ impl Default for GatewaySection {
             body_read_timeout_secs: d.body_read_timeout.as_secs(),
             webhook_body_budget: d.webhook_body_budget,
             ws_write_timeout_secs: d.ws_write_timeout.as_secs(),
+            usage_refresh_ms: d.usage_refresh.as_millis() as u64,
         }
     }
 }
@@ -394,6 +398,7 @@ impl Config {
             body_read_timeout: secs(g.body_read_timeout_secs.max(1)),
             webhook_body_budget: g.webhook_body_budget,
             ws_write_timeout: secs(g.ws_write_timeout_secs.max(1)),
+            usage_refresh: std::time::Duration::from_millis(g.usage_refresh_ms.max(10)),
         }
     }
 

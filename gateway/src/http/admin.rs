@@ -85,6 +85,7 @@ pub async fn create_connection(
 ) -> Result<impl IntoResponse, ApiError> {
     let tenant = existing_tenant(&state, &tenant).await?;
     let request: CreateConnectionRequest = json_body(&state, &headers, body).await?;
+    crate::tenancy::require_room(&state, tenant, schema::tenancy::Limit::Connections).await?;
     let created = provision_connection(state.store.as_ref(), tenant, request)
         .await
         .map_err(provision_error)?;
@@ -131,6 +132,7 @@ pub async fn create_agent(
 ) -> Result<impl IntoResponse, ApiError> {
     let tenant = existing_tenant(&state, &tenant).await?;
     let request: CreateAgentRequest = json_body(&state, &headers, body).await?;
+    crate::tenancy::require_room(&state, tenant, schema::tenancy::Limit::Users).await?;
     let role = request.role.unwrap_or(AgentRole::Agent);
     let created = provision_agent(state.store.as_ref(), tenant, request)
         .await
@@ -305,7 +307,7 @@ pub(crate) async fn json_body<T: serde::de::DeserializeOwned>(
     )
 }
 
-async fn existing_tenant(state: &AppState, raw: &str) -> Result<TenantId, ApiError> {
+pub(crate) async fn existing_tenant(state: &AppState, raw: &str) -> Result<TenantId, ApiError> {
     let id: TenantId = parse_id(raw, "tenant_not_found")?;
     match state.store.tenant(id).await? {
         Some(_) => Ok(id),

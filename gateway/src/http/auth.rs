@@ -159,6 +159,8 @@ pub async fn sign_in(
         .await?
         .ok_or_else(refused)?;
     state.sign_in.succeeded(&email);
+    // Only a user who proved their password learns that their account is suspended.
+    crate::tenancy::require_active(&state, agent.tenant_id).await?;
     let mut existing = live_sessions(&state, &agent).await?;
     if existing.len() >= MAX_SESSIONS {
         // The oldest sign-in makes room (API keys are kept: they are revoked on purpose).
@@ -217,6 +219,7 @@ pub async fn refresh(
     let grant = grant_of(store, &request.refresh_token)
         .await?
         .ok_or_else(unknown)?;
+    crate::tenancy::require_active(&state, grant.agent.tenant_id).await?;
     let session = store
         .session(grant.agent.tenant_id, grant.agent.id, grant.session)
         .await?

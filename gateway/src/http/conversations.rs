@@ -319,6 +319,12 @@ pub async fn send(
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
     require(&state, &agent, Permission::Reply).await?;
+    crate::tenancy::require_room(
+        &state,
+        agent.tenant_id,
+        schema::tenancy::Limit::MessagesPerMonth,
+    )
+    .await?;
     require_json(&headers)?;
     let body = read_body(
         body,

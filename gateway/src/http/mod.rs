@@ -10,9 +10,11 @@ pub mod contacts;
 pub mod conversations;
 pub mod credentials;
 pub mod departments;
+pub mod features;
 pub mod inbox;
 pub mod media;
 pub mod ops;
+pub mod platform;
 pub mod presence;
 pub mod problems;
 pub mod quick_replies;
@@ -85,7 +87,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(media::download))
         .routes(routes!(conversations::mark_read))
         .routes(routes!(crate::ws::upgrade))
-        .routes(routes!(admin::create_tenant))
+        .routes(routes!(admin::create_tenant, platform::list_tenants))
         .routes(routes!(admin::create_connection, admin::list_connections))
         .routes(routes!(admin::update_connection, admin::remove_connection))
         .routes(routes!(connections::connections))
@@ -100,6 +102,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(credentials::routes())
         .merge(roles::routes())
         .merge(audit::routes())
+        .merge(platform::routes())
+        .merge(features::routes())
         .split_for_parts()
 }
 

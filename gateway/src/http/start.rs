@@ -81,6 +81,12 @@ pub async fn start(
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
     require(&state, &agent, Permission::Reply).await?;
+    for limit in [
+        schema::tenancy::Limit::ConversationsPerMonth,
+        schema::tenancy::Limit::MessagesPerMonth,
+    ] {
+        crate::tenancy::require_room(&state, agent.tenant_id, limit).await?;
+    }
     let mut request: StartRequest = json_body(&state, &headers, body).await?;
     // The same idempotency rules as a reply: a retry with the same key answers with the stored
     // message instead of sending again.

@@ -370,6 +370,13 @@ pub async fn note(
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
     require(&state, &agent, Permission::ManageTickets).await?;
+    crate::tenancy::require_feature(
+        &state,
+        agent.tenant_id,
+        |f| f.notes_on_messages,
+        "notes_on_messages",
+    )
+    .await?;
     let request: NoteRequest = json_body(&state, &headers, body).await?;
     let note_id = NoteId::new();
     let change = TicketChange::Note {

@@ -1,0 +1,60 @@
+//! A per-tenant read-through cache with a time to live: what every request of a tenant needs (its
+//! permissions, its account and flags) is read from the store at most once per TTL per node. A change
+//! made on this node applies at once (`forget`); on other nodes within the TTL.
+
+use crate::error::ApiError;
+use dashmap::DashMap;
+use schema::TenantId;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Tenants kept at once; past it the cache starts over.
+const MAX_TENANTS: usize = 10_000;
+
+/// The cache of one kind of per-tenant record.
+pub struct TenantCache<V> {
+    ttl: Duration,
+    entries: DashMap<TenantId, (Instant, Arc<V>)>,
+    /// Grows with every `forget`: a read that started before one does not store what it read.
+    generation: AtomicU64,
+}
+
+impl<V> TenantCache<V> {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: DashMap::new(),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// The tenant's record: cached, or loaded now (and kept unless a `forget` happened meanwhile).
+    pub async fn get<F, Fut>(&self, tenant: TenantId, load: F) -> Result<Arc<V>, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, ApiError>>,
+    {
+        if let Some(entry) = self.entries.get(&tenant)
+            && entry.0.elapsed() < self.ttl
+        {
+            return Ok(Arc::clone(&entry.1));
+        }
+        let (read_at, generation) = (Instant::now(), self.generation.load(Ordering::SeqCst));
+        let value = Arc::new(load().await?);
+        if self.entries.len() >= MAX_TENANTS {
+            self.entries.clear();
+        }
+        if self.generation.load(Ordering::SeqCst) == generation {
+            self.entries.insert(tenant, (read_at, Arc::clone(&value)));
+        }
+        Ok(value)
+    }
+
+    /// Forgets a tenant's entry (after a change on this node).
+    pub fn forget(&self, tenant: TenantId) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries.remove(&tenant);
+    }
+}
