@@ -10,9 +10,6 @@ use schema::TenantId;
 use schema::tenancy::{MeteredUsage, month_of};
 use uuid::Uuid;
 
-/// Tenants × months counted at once before the oldest months are dropped (after a flush).
-const MAX_ENTRIES: usize = 100_000;
-
 /// This process's meter.
 pub struct UsageMeter {
     /// Identifies this process's figures in the store.
@@ -61,12 +58,12 @@ impl UsageMeter {
         }
     }
 
-    /// Drops clean figures of months before `month` (they are stored and no longer change), and,
-    /// past `MAX_ENTRIES`, every clean figure.
+    /// Drops clean figures of months before `month`: they are stored and no longer change. A figure
+    /// of the current month is kept, however many there are (it is the meter's running total: losing
+    /// it would restart the count and lower the stored figure); there is one per tenant served.
     pub fn prune(&self, month: i32) {
-        let crowded = self.counts.len() > MAX_ENTRIES;
         self.counts
-            .retain(|(_, m), (_, dirty)| *dirty || (*m >= month && !crowded));
+            .retain(|(_, m), (_, dirty)| *dirty || *m >= month);
     }
 }
 

@@ -101,6 +101,9 @@ pub fn register_known_series() {
         metrics::counter!("conversa_plan_limit_refusals_total", "limit" => limit.as_str())
             .increment(0);
     }
+    for outcome in ["sent", "failed"] {
+        metrics::counter!("conversa_mail_total", "outcome" => outcome).increment(0);
+    }
     metrics::gauge!("conversa_ws_connections").increment(0.0);
     metrics::gauge!("conversa_actor_requests_in_flight").increment(0.0);
 }
@@ -195,6 +198,10 @@ fn describe() {
     describe_counter!(
         "conversa_outbound_sends_total",
         "Provider send calls by provider and outcome."
+    );
+    describe_counter!(
+        "conversa_mail_total",
+        "Emails handed to an SMTP server (invitations, password resets), by outcome."
     );
     describe_counter!(
         "conversa_plan_limit_refusals_total",

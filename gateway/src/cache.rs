@@ -46,10 +46,19 @@ impl<V> TenantCache<V> {
         if self.entries.len() >= MAX_TENANTS {
             self.entries.clear();
         }
+        // Checked while holding the entry's shard: a `forget` that began before the check is seen
+        // here, and one that begins after it waits for the insert and then removes it.
+        let entry = self.entries.entry(tenant);
         if self.generation.load(Ordering::SeqCst) == generation {
-            self.entries.insert(tenant, (read_at, Arc::clone(&value)));
+            entry.insert((read_at, Arc::clone(&value)));
         }
         Ok(value)
+    }
+
+    /// Forgets every entry (after a change that concerns many tenants).
+    pub fn forget_all(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries.clear();
     }
 
     /// Forgets a tenant's entry (after a change on this node).

@@ -29,6 +29,7 @@ pub mod cluster;
 pub mod error;
 pub mod fuzzing;
 pub mod http;
+pub mod mail;
 pub mod permissions;
 pub mod providers;
 pub mod server;
@@ -76,6 +77,10 @@ pub struct GatewayConfig {
     pub webhook_body_budget: usize,
     /// How often metered usage is flushed to the store and read back for plan limits.
     pub usage_refresh: Duration,
+    /// The platform's SMTP account, for tenants without their own.
+    pub smtp: Option<schema::mail::SmtpAccount>,
+    /// Where people reach the console: the base of links sent by email.
+    pub public_url: String,
 }
 
 impl std::fmt::Debug for GatewayConfig {
@@ -93,6 +98,8 @@ impl std::fmt::Debug for GatewayConfig {
             .field("ws_max_replay", &self.ws_max_replay)
             .field("ws_subscribe_timeout", &self.ws_subscribe_timeout)
             .field("ws_credential_check", &self.ws_credential_check)
+            .field("smtp", &self.smtp.as_ref().map(|s| s.host.as_str()))
+            .field("public_url", &self.public_url)
             .field("body_read_timeout", &self.body_read_timeout)
             .field("ws_write_timeout", &self.ws_write_timeout)
             .field("webhook_body_budget", &self.webhook_body_budget)
@@ -116,6 +123,8 @@ impl Default for GatewayConfig {
             ws_write_timeout: Duration::from_secs(10),
             webhook_body_budget: 256 * 1024 * 1024,
             usage_refresh: Duration::from_secs(5),
+            smtp: None,
+            public_url: "http://localhost:8080".into(),
         }
     }
 }

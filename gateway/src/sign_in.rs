@@ -30,7 +30,12 @@ const DECOY_SALT: &str = "ZGVjb3lzYWx0ZGVjb3k";
 pub struct SignIn {
     hashing: Arc<Semaphore>,
     throttle: Mutex<Throttle>,
+    /// Password reset emails per address: [`RESETS_PER_WINDOW`] per [`THROTTLE_WINDOW`].
+    resets: Mutex<Throttle>,
 }
+
+/// Password reset emails an address may be sent per [`THROTTLE_WINDOW`].
+const RESETS_PER_WINDOW: usize = 3;
 
 impl Default for SignIn {
     fn default() -> Self {
@@ -38,6 +43,11 @@ impl Default for SignIn {
             hashing: Arc::new(Semaphore::new(HASHING_PERMITS)),
             throttle: Mutex::new(Throttle::new(
                 THROTTLE_FAILURES,
+                THROTTLE_WINDOW,
+                THROTTLE_KEYS,
+            )),
+            resets: Mutex::new(Throttle::new(
+                RESETS_PER_WINDOW,
                 THROTTLE_WINDOW,
                 THROTTLE_KEYS,
             )),
@@ -122,6 +132,18 @@ impl SignIn {
         Ok(())
     }
 
+    /// Whether another password reset email may go to `email` now (each call counts one).
+    pub fn reset_allowed(&self, email: &str, now: Timestamp) -> bool {
+        let Ok(mut resets) = self.resets.lock() else {
+            return false;
+        };
+        if resets.blocked_until(email, now).is_some() {
+            return false;
+        }
+        resets.failed(email, now);
+        true
+    }
+
     pub fn failed(&self) {
         metrics::counter!("conversa_sign_ins_total", "outcome" => "refused").increment(1);
     }
@@ -136,7 +158,7 @@ impl SignIn {
 
 /// Stores a new access and refresh token for `session` (created when new, renewed otherwise) and
 /// returns them. The session's previous tokens are removed, except `spent`, the refresh token the
-/// caller just spent (`CredentialStore::spend_refresh`), which stays so that presenting it again
+/// caller just spent (`CredentialStore::spend_grant`), which stays so that presenting it again
 /// ends the session.
 pub async fn issue(
     store: &dyn Store,
@@ -152,6 +174,7 @@ pub async fn issue(
         agent: agent.clone(),
         session: session.id,
         expires_at: Some(expires_at),
+        email: None,
     };
     let (access_expires_at, refresh_expires_at) = (now + ACCESS_TTL, now + REFRESH_TTL);
     store

@@ -78,6 +78,11 @@ impl Tenancy {
         self.usage.forget(tenant);
     }
 
+    /// Forgets every tenant's account, plan and flags (after a plan changed).
+    pub fn forget_all(&self) {
+        self.views.forget_all();
+    }
+
     /// This month's metered usage of the tenant.
     async fn metered(&self, store: &dyn Store, tenant: TenantId) -> Result<MeteredUsage, ApiError> {
         let month = month_of(jiff::Timestamp::now());

@@ -15,6 +15,12 @@ CREATE TABLE feature_flags (
     body json NOT NULL
 );
 
+-- A tenant's own SMTP account; its password sealed (AES-256-GCM) before it reaches this table.
+CREATE TABLE smtp_accounts (
+    tenant_id uuid PRIMARY KEY,
+    body json NOT NULL
+);
+
 CREATE TABLE usage (
     tenant_id uuid NOT NULL,
     month integer NOT NULL,

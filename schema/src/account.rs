@@ -49,6 +49,24 @@ pub enum GrantKind {
     Spent,
     /// An API key: the API and the WebSocket, until it expires or is revoked.
     ApiKey,
+    /// An invitation emailed to a new user: sets their password once (`Grant::email` is theirs).
+    Invitation,
+    /// A password reset emailed to a user: sets a new password once.
+    PasswordReset,
+}
+
+impl GrantKind {
+    /// The stored name (`access`, `refresh`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantKind::Access => "access",
+            GrantKind::Refresh => "refresh",
+            GrantKind::Spent => "spent",
+            GrantKind::ApiKey => "api_key",
+            GrantKind::Invitation => "invitation",
+            GrantKind::PasswordReset => "password_reset",
+        }
+    }
 }
 
 /// What one token grants, stored under the token's SHA-256.
@@ -59,6 +77,9 @@ pub struct Grant {
     /// The session holding it.
     pub session: Uuid,
     pub expires_at: Option<Timestamp>,
+    /// For an invitation: the email the new user signs in with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 impl Grant {
@@ -239,6 +260,7 @@ mod tests {
             agent: agent.clone(),
             session: Uuid::nil(),
             expires_at,
+            email: None,
         };
         assert!(grant(GrantKind::Access, Some(at(10))).authorizes(at(9)));
         assert!(!grant(GrantKind::Access, Some(at(10))).authorizes(at(10)));

@@ -1,14 +1,17 @@
 //! A tenant's feature flags: stored per tenant, served to clients (`GET /api/v1/features`), and
-//! honoured by the features that exist: `notes_on_messages` (the notes route),
-//! `automatic_distribution` (departments distribute only while it is on) and `groups` (group
-//! messages become conversations of their own). The `show_*` flags tell the console what to show;
-//! the rest are kept for the features they will govern.
+//! honoured by the features that exist: `notes_on_messages` (the notes route) and
+//! `automatic_distribution` (departments distribute only while it is on). The `show_*` flags tell the
+//! console what to show; the rest are kept for the features they will govern.
+//!
+//! Stored flags are read leniently (a flag a newer version stored and this one does not know is
+//! ignored, one it does not have takes its default), so nodes of two versions share them; a change
+//! is checked strictly ([`FeatureFlags::patched`]).
 
 use serde::{Deserialize, Serialize};
 
 /// The flags, each with its default.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct FeatureFlags {
     pub group_media: bool,
     pub show_contacts: bool,

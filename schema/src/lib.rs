@@ -35,6 +35,7 @@ pub mod helpdesk;
 pub mod ids;
 pub mod inbound;
 pub mod limits;
+pub mod mail;
 pub mod permission;
 pub mod presence;
 pub mod quick_reply;

@@ -13,14 +13,19 @@ use serde::{Deserialize, Serialize};
 /// The plan a tenant without a stored account is on; unlimited unless the operator stores a plan
 /// of this name.
 pub const DEFAULT_PLAN: &str = "default";
-/// At most this many plans.
+/// At most this many plans (checked before a write: concurrent writes can pass it by a few).
 pub const MAX_PLANS: usize = 100;
+/// Plans read at most (well past [`MAX_PLANS`], so one passed by a race is still found).
+pub const MAX_PLANS_READ: usize = 1_000;
 pub const MAX_PLAN_NAME: usize = 64;
 pub const MAX_REASON_CHARS: usize = 500;
 
 /// What a plan allows; `None` is no limit.
+///
+/// Read leniently (a limit a newer version stored is ignored by an older one, so nodes of two
+/// versions share plans); the operator's request is checked strictly (`PlanLimits::unknown_field`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(default)]
 pub struct PlanLimits {
     pub users: Option<u64>,
     pub connections: Option<u64>,
@@ -147,6 +152,14 @@ pub struct LimitReached {
 }
 
 impl PlanLimits {
+    /// The first name in a request's `limits` object that is not a limit.
+    pub fn unknown_field(limits: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+        limits
+            .keys()
+            .find(|k| !Limit::ALL.iter().any(|l| l.as_str() == k.as_str()))
+            .cloned()
+    }
+
     pub fn of(&self, limit: Limit) -> Option<u64> {
         match limit {
             Limit::Users => self.users,

@@ -31,6 +31,8 @@ pub struct Config {
     pub redis: RedisConfig,
     pub cluster: ClusterConfig,
     pub log: LogConfig,
+    /// The platform's SMTP account (tenants may set their own); unset: no email is sent.
+    pub smtp: SmtpSection,
     /// Longest a graceful shutdown may take before actors are killed.
     pub shutdown_deadline_secs: u64,
     /// Events buffered per tenant topic for each subscriber before it counts as lagging.
@@ -52,6 +54,7 @@ impl Default for Config {
             redis: RedisConfig::default(),
             cluster: ClusterConfig::default(),
             log: LogConfig::default(),
+            smtp: SmtpSection::default(),
             shutdown_deadline_secs: 20,
             bus_capacity: 4096,
         }
@@ -150,6 +153,8 @@ pub struct GatewaySection {
     /// How often each node stores what it metered (new conversations and messages per tenant and
     /// month) and the gateway reads usage back for monthly plan limits.
     pub usage_refresh_ms: u64,
+    /// Where people reach the console: the base of links sent by email.
+    pub public_url: String,
 }
 
 impl Default for GatewaySection {
@@ -169,7 +174,40 @@ impl Default for GatewaySection {
             webhook_body_budget: d.webhook_body_budget,
             ws_write_timeout_secs: d.ws_write_timeout.as_secs(),
             usage_refresh_ms: d.usage_refresh.as_millis() as u64,
+            public_url: d.public_url,
         }
+    }
+}
+
+/// `[smtp]`: the platform's SMTP account.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpSection {
+    /// Unset: the platform sends no email (tenants may still set their own account).
+    pub host: Option<String>,
+    /// 587 (STARTTLS) when unset.
+    pub port: Option<u16>,
+    /// `start_tls` (default), `tls` or `none` (a relay on the same network only).
+    pub security: schema::mail::SmtpSecurity,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub from_email: String,
+    pub from_name: Option<String>,
+}
+
+impl SmtpSection {
+    /// The account, when a host is set.
+    pub fn account(&self) -> Option<schema::mail::SmtpAccount> {
+        let host = self.host.clone().filter(|h| !h.is_empty())?;
+        Some(schema::mail::SmtpAccount {
+            host,
+            port: self.port.unwrap_or(587),
+            security: self.security,
+            username: self.username.clone(),
+            password: self.password.clone(),
+            from_email: self.from_email.clone(),
+            from_name: self.from_name.clone(),
+        })
     }
 }
 
@@ -399,6 +437,8 @@ impl Config {
             webhook_body_budget: g.webhook_body_budget,
             ws_write_timeout: secs(g.ws_write_timeout_secs.max(1)),
             usage_refresh: std::time::Duration::from_millis(g.usage_refresh_ms.max(10)),
+            smtp: self.smtp.account(),
+            public_url: g.public_url.trim_end_matches('/').to_owned(),
         }
     }
 
@@ -438,6 +478,7 @@ fn is_config_key(key: &str) -> bool {
         "redis",
         "cluster",
         "log",
+        "smtp",
         "shutdown_deadline_secs",
         "bus_capacity",
     ];

@@ -10,6 +10,7 @@ use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use schema::mail::SmtpAccount;
 use schema::records::Connection;
 use schema::store::StoreError;
 use std::path::Path;
@@ -83,6 +84,23 @@ impl SecretBox {
             *secret = self.seal(secret)?;
         }
         Ok(sealed)
+    }
+
+    /// An SMTP account with its password sealed.
+    pub fn seal_smtp(&self, account: &SmtpAccount) -> Result<SmtpAccount, StoreError> {
+        let mut sealed = account.clone();
+        if let Some(password) = sealed.password.as_mut() {
+            *password = self.seal(password)?;
+        }
+        Ok(sealed)
+    }
+
+    /// Opens a stored SMTP account's password.
+    pub fn open_smtp(&self, mut account: SmtpAccount) -> Result<SmtpAccount, StoreError> {
+        if let Some(password) = account.password.as_mut() {
+            *password = self.open(password)?;
+        }
+        Ok(account)
     }
 
     /// Opens the secrets of a stored connection in place.

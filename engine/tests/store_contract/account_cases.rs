@@ -121,6 +121,7 @@ async fn grants_and_sessions_are_kept_by_token_hash_and_per_user(b: &Backend) {
         agent: agent.clone(),
         session: session.id,
         expires_at: Some(Timestamp::now() + SignedDuration::from_mins(15)),
+        email: None,
     };
     let token = |n: u8| {
         let mut t = [n; 32];
@@ -143,7 +144,7 @@ async fn grants_and_sessions_are_kept_by_token_hash_and_per_user(b: &Backend) {
     // A refresh token is spent once, however many try at once; an access token is never "spent".
     let mut spent = refresh_grant.clone();
     spent.kind = GrantKind::Spent;
-    let tries = (0..4).map(|_| store.spend_refresh(refresh, &spent));
+    let tries = (0..4).map(|_| store.spend_grant(refresh, GrantKind::Refresh, &spent));
     let won = futures::future::join_all(tries)
         .await
         .into_iter()
@@ -155,7 +156,12 @@ async fn grants_and_sessions_are_kept_by_token_hash_and_per_user(b: &Backend) {
         store.grant(refresh).await.expect("read"),
         Some(spent.clone())
     );
-    assert!(!store.spend_refresh(access, &spent).await.expect("spend"));
+    assert!(
+        !store
+            .spend_grant(access, GrantKind::Refresh, &spent)
+            .await
+            .expect("spend")
+    );
     assert_eq!(store.grant(access).await.expect("read"), Some(grant));
     assert_eq!(
         store.sessions(tenant, agent.id).await.expect("list"),

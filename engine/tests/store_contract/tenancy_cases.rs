@@ -22,6 +22,7 @@ cases!(
     accounts_and_flags_are_kept_per_tenant,
     usage_is_the_sum_of_each_meter_s_latest_figure_per_month,
     a_tenant_s_agents_are_listed_and_no_other_tenant_s,
+    a_tenant_s_smtp_account_is_kept_with_its_password_and_removed,
 );
 
 async fn plans_are_kept_by_name_and_replaced_whole(b: &Backend) {
@@ -153,4 +154,31 @@ async fn a_tenant_s_agents_are_listed_and_no_other_tenant_s(b: &Backend) {
     expected.sort();
     assert_eq!(listed, expected);
     assert_eq!(store.agents(tenant, 1).await.expect("agents").len(), 1);
+}
+
+async fn a_tenant_s_smtp_account_is_kept_with_its_password_and_removed(b: &Backend) {
+    let store = b.store().await;
+    let (tenant, other) = (TenantId::new(), TenantId::new());
+    let account = schema::mail::SmtpAccount {
+        host: "smtp.example.com".into(),
+        port: 587,
+        security: schema::mail::SmtpSecurity::StartTls,
+        username: Some("loja".into()),
+        password: Some("s3cr3t".into()),
+        from_email: "suporte@loja.test".into(),
+        from_name: None,
+    };
+    assert_eq!(store.smtp_account(tenant).await.expect("read"), None);
+    store
+        .put_smtp_account(tenant, Some(&account))
+        .await
+        .expect("put");
+    assert_eq!(
+        store.smtp_account(tenant).await.expect("read"),
+        Some(account),
+        "read back with its password opened"
+    );
+    assert_eq!(store.smtp_account(other).await.expect("read"), None);
+    store.put_smtp_account(tenant, None).await.expect("remove");
+    assert_eq!(store.smtp_account(tenant).await.expect("read"), None);
 }

@@ -440,12 +440,13 @@ impl CredentialStore for FaultyStore {
         self.0.grant(token).await
     }
 
-    async fn spend_refresh(
+    async fn spend_grant(
         &self,
         token: [u8; 32],
+        expected: schema::account::GrantKind,
         spent: &schema::account::Grant,
     ) -> StoreResult<bool> {
-        self.0.spend_refresh(token, spent).await
+        self.0.spend_grant(token, expected, spent).await
     }
 
     async fn remove_grants(&self, tokens: &[[u8; 32]]) -> StoreResult<()> {
@@ -537,6 +538,18 @@ impl TenancyStore for FaultyStore {
         f: &schema::features::FeatureFlags,
     ) -> StoreResult<()> {
         self.0.put_feature_flags(t, f).await
+    }
+
+    async fn smtp_account(&self, t: TenantId) -> StoreResult<Option<schema::mail::SmtpAccount>> {
+        self.0.smtp_account(t).await
+    }
+
+    async fn put_smtp_account(
+        &self,
+        t: TenantId,
+        a: Option<&schema::mail::SmtpAccount>,
+    ) -> StoreResult<()> {
+        self.0.put_smtp_account(t, a).await
     }
 
     async fn put_usage(

@@ -8,6 +8,7 @@
 pub mod fake_graph;
 pub mod fake_wweb;
 pub mod faulty_store;
+pub mod smtp_sink;
 pub mod whatsapp;
 
 use futures::{SinkExt, StreamExt};

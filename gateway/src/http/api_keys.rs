@@ -139,6 +139,7 @@ pub async fn store_api_key(
         agent: agent.clone(),
         session: session.id,
         expires_at: Some(expires_at),
+        email: None,
     };
     store.put_grant(hash, &grant).await?;
     store.put_session(&session).await?;

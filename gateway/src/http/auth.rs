@@ -58,7 +58,7 @@ pub struct SignedIn {
 }
 
 impl SignedIn {
-    fn of(issued: Issued, session: &Session, agent: Agent) -> Self {
+    pub(crate) fn of(issued: Issued, session: &Session, agent: Agent) -> Self {
         Self {
             access_token: issued.access_token,
             access_expires_at: issued.access_expires_at,
@@ -238,7 +238,10 @@ pub async fn refresh(
             // is a reuse.
             let mut spent = grant.clone();
             spent.kind = GrantKind::Spent;
-            if !store.spend_refresh(spent_hash, &spent).await? {
+            if !store
+                .spend_grant(spent_hash, GrantKind::Refresh, &spent)
+                .await?
+            {
                 revoke(store, &session).await?;
                 reuse_ended(&state, &session).await;
                 return Err(reused());

@@ -119,7 +119,11 @@ fn conflict(error: StoreError) -> ApiError {
     }
 }
 
-async fn existing(state: &AppState, agent: &Agent, raw: &str) -> Result<ContactRecord, ApiError> {
+pub(crate) async fn existing(
+    state: &AppState,
+    agent: &Agent,
+    raw: &str,
+) -> Result<ContactRecord, ApiError> {
     let id: ContactId = parse_id(raw, "contact_not_found")?;
     state
         .store
@@ -489,26 +493,34 @@ pub async fn conversations(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Vec<Conversation>>, ApiError> {
     let contact = existing(&state, &agent, &id).await?;
-    let connections = state.store.connections(agent.tenant_id).await?;
+    contact_conversations(&state, agent.tenant_id, &contact)
+        .await
+        .map(axum::Json)
+}
+
+/// The contact's conversations: on every connection of the tenant, the one with each of its
+/// addresses on that connection's channel, newest activity first.
+pub(crate) async fn contact_conversations(
+    state: &AppState,
+    tenant: schema::TenantId,
+    contact: &ContactRecord,
+) -> Result<Vec<Conversation>, ApiError> {
+    let connections = state.store.connections(tenant).await?;
     let mut seen = HashSet::new();
     let mut found = Vec::new();
     for connection in &connections {
         let channel = Channel::of(connection.provider);
         for address in contact.addresses.iter().filter(|a| a.channel == channel) {
-            let id = schema::ConversationId::for_contact(
-                agent.tenant_id,
-                connection.id,
-                &address.address,
-            );
+            let id = schema::ConversationId::for_contact(tenant, connection.id, &address.address);
             if seen.insert(id)
-                && let Some(conversation) = state.store.conversation(agent.tenant_id, id).await?
+                && let Some(conversation) = state.store.conversation(tenant, id).await?
             {
                 found.push(conversation);
             }
         }
     }
     found.sort_by_key(|c| std::cmp::Reverse(c.last_activity_at));
-    Ok(axum::Json(found))
+    Ok(found)
 }
 
 /// `GET /api/v1/conversations/{id}/contact`: the contact holding the conversation's address.

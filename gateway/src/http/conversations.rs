@@ -319,12 +319,6 @@ pub async fn send(
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
     require(&state, &agent, Permission::Reply).await?;
-    crate::tenancy::require_room(
-        &state,
-        agent.tenant_id,
-        schema::tenancy::Limit::MessagesPerMonth,
-    )
-    .await?;
     require_json(&headers)?;
     let body = read_body(
         body,
@@ -363,6 +357,23 @@ pub async fn send(
         ));
     }
     let conversation = conversation(&state, &agent, &id).await?;
+    // A retry of a stored send answers with it, whatever the plan says now.
+    let retry = match &request.client_message_id {
+        Some(key) => state
+            .store
+            .message_ref(
+                agent.tenant_id,
+                conversation.id,
+                &schema::store::MessageKey::Client(key.clone()),
+            )
+            .await?
+            .is_some(),
+        None => false,
+    };
+    if !retry {
+        let limit = schema::tenancy::Limit::MessagesPerMonth;
+        crate::tenancy::require_room(&state, agent.tenant_id, limit).await?;
+    }
     match state.store.connection(conversation.connection_id).await? {
         Some(c) if c.status == schema::records::ConnectionStatus::Paused => {
             return Err(ApiError::new(

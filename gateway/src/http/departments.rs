@@ -341,7 +341,7 @@ const MAX_REQUEUED: usize = 1000;
 /// waiting tickets join (or leave) the queue, each through its conversation's owner, in the
 /// background: the change itself is already stored. Tickets beyond the newest [`MAX_REQUEUED`] join
 /// when next touched.
-fn requeue_waiting(state: &AppState, department: &Department) {
+pub(crate) fn requeue_waiting(state: &AppState, department: &Department) {
     let (state, tenant, key) = (state.clone(), department.tenant_id, department.key.clone());
     tokio::spawn(async move {
         let view = schema::store::InboxView::Team(key.clone());

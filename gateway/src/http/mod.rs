@@ -12,10 +12,12 @@ pub mod credentials;
 pub mod departments;
 pub mod features;
 pub mod inbox;
+pub mod invitations;
 pub mod media;
 pub mod ops;
 pub mod platform;
 pub mod presence;
+pub mod privacy;
 pub mod problems;
 pub mod quick_replies;
 pub mod roles;
@@ -104,6 +106,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(audit::routes())
         .merge(platform::routes())
         .merge(features::routes())
+        .merge(invitations::routes())
+        .merge(privacy::routes())
         .split_for_parts()
 }
 

@@ -98,10 +98,12 @@ pub async fn list_plans(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanRequest {
-    limits: PlanLimits,
+    #[schema(value_type = PlanLimits)]
+    limits: serde_json::Map<String, serde_json::Value>,
 }
 
-/// `PUT /api/v1/admin/plans/{name}`: creates or replaces a plan; its tenants are held to it at once.
+/// `PUT /api/v1/admin/plans/{name}`: creates or replaces a plan; its tenants are held to it at once
+/// on this node, within `tenancy::TTL` on the others.
 #[utoipa::path(
     put,
     path = "/api/v1/admin/plans/{name}",
@@ -133,6 +135,14 @@ pub async fn put_plan(
         ));
     }
     let request: PlanRequest = json_body(&state, &headers, body).await?;
+    if let Some(name) = PlanLimits::unknown_field(&request.limits) {
+        return Err(ApiError::bad_request(
+            "invalid_limits",
+            format!("{name:?} is not a limit"),
+        ));
+    }
+    let limits: PlanLimits = serde_json::from_value(serde_json::Value::Object(request.limits))
+        .map_err(|e| ApiError::bad_request("invalid_limits", e.to_string()))?;
     let plans = state.store.plans().await?;
     if plans.len() >= MAX_PLANS && !plans.iter().any(|p| p.name == name) {
         return Err(ApiError::new(
@@ -143,10 +153,11 @@ pub async fn put_plan(
     }
     let plan = Plan {
         name,
-        limits: request.limits,
+        limits,
         updated_at: Timestamp::now(),
     };
     state.store.put_plan(&plan).await?;
+    state.tenancy.forget_all();
     Ok(axum::Json(plan))
 }
 

@@ -81,12 +81,6 @@ pub async fn start(
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
     require(&state, &agent, Permission::Reply).await?;
-    for limit in [
-        schema::tenancy::Limit::ConversationsPerMonth,
-        schema::tenancy::Limit::MessagesPerMonth,
-    ] {
-        crate::tenancy::require_room(&state, agent.tenant_id, limit).await?;
-    }
     let mut request: StartRequest = json_body(&state, &headers, body).await?;
     // The same idempotency rules as a reply: a retry with the same key answers with the stored
     // message instead of sending again.
@@ -181,6 +175,33 @@ pub async fn start(
         }
     };
     let conversation = ConversationId::for_contact(agent.tenant_id, connection.id, &address);
+    // A new conversation counts against the monthly limit, a message to an existing one only as a
+    // message, and a retry of a stored start against nothing.
+    let existing = state
+        .store
+        .conversation(agent.tenant_id, conversation)
+        .await?;
+    let retry = match (&existing, &request.message.client_message_id) {
+        (Some(_), Some(key)) => state
+            .store
+            .message_ref(
+                agent.tenant_id,
+                conversation,
+                &schema::store::MessageKey::Client(key.clone()),
+            )
+            .await?
+            .is_some(),
+        _ => false,
+    };
+    if !retry {
+        let mut limits = vec![schema::tenancy::Limit::MessagesPerMonth];
+        if existing.is_none() {
+            limits.push(schema::tenancy::Limit::ConversationsPerMonth);
+        }
+        for limit in limits {
+            crate::tenancy::require_room(&state, agent.tenant_id, limit).await?;
+        }
+    }
     let command = Command::Start {
         tenant: agent.tenant_id,
         connection: connection.id,

@@ -22,9 +22,15 @@ pub trait CredentialStore: Send + Sync + 'static {
     /// Stores what the token with this SHA-256 grants (replacing what it granted).
     async fn put_grant(&self, token_sha256: [u8; 32], grant: &Grant) -> StoreResult<()>;
     async fn grant(&self, token_sha256: [u8; 32]) -> StoreResult<Option<Grant>>;
-    /// Replaces a refresh token's grant with `spent` only if it is still a `Refresh` grant, in one
-    /// atomic step: of two refreshes with one token, exactly one gets `true`.
-    async fn spend_refresh(&self, token_sha256: [u8; 32], spent: &Grant) -> StoreResult<bool>;
+    /// Replaces a single-use token's grant with `spent` only if it is still of kind `expected` (a
+    /// refresh token, an invitation, a password reset), in one atomic step: of two uses of one token,
+    /// exactly one gets `true`.
+    async fn spend_grant(
+        &self,
+        token_sha256: [u8; 32],
+        expected: crate::account::GrantKind,
+        spent: &Grant,
+    ) -> StoreResult<bool>;
     /// Removes the grants of these tokens, and the `AccountStore::create_agent` token rows of the
     /// same hashes, so a revoked token authenticates nothing.
     async fn remove_grants(&self, tokens_sha256: &[[u8; 32]]) -> StoreResult<()>;

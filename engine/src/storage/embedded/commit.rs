@@ -38,7 +38,11 @@ pub(super) enum Write {
     /// A user's email and password hash (the email claimed).
     Credentials(Box<schema::account::Credentials>),
     /// Spend a refresh token: answered 1 if it was still a refresh grant, else 0.
-    SpendRefresh([u8; 32], Box<schema::account::Grant>),
+    SpendGrant(
+        [u8; 32],
+        schema::account::GrantKind,
+        Box<schema::account::Grant>,
+    ),
     /// Append to a tenant's audit log (answered with the entry's number).
     Audit(Box<schema::audit::AuditRecord>),
 }
@@ -397,11 +401,12 @@ fn stage(
         Write::Credentials(credentials) => {
             super::credentials::stage_credentials(tables, batch, &credentials, claimed_addresses)?;
         }
-        Write::SpendRefresh(token, spent) => {
+        Write::SpendGrant(token, expected, spent) => {
             return super::credentials::stage_spend(
                 tables,
                 batch,
                 token,
+                expected,
                 &spent,
                 claimed_addresses,
             );

@@ -6,7 +6,7 @@
 use super::commit::Write;
 use super::{EmbeddedStore, Tables, collect, encode, get};
 use async_trait::async_trait;
-use schema::account::{Credentials, Grant, Session};
+use schema::account::{Credentials, Grant, GrantKind, Session};
 use schema::store::{CredentialStore, StoreError, StoreResult};
 use schema::{AgentId, TenantId};
 use uuid::Uuid;
@@ -55,19 +55,21 @@ pub(super) fn stage_credentials(
     Ok(())
 }
 
-/// Checks and stages `SpendRefresh`: 1 when the grant was a refresh grant (now spent), else 0.
+/// Checks and stages `SpendGrant`: 1 when the grant was still of the expected kind (now spent),
+/// else 0.
 pub(super) fn stage_spend(
     tables: &Tables,
     batch: &mut fjall::OwnedWriteBatch,
     token_sha256: [u8; 32],
+    expected: GrantKind,
     spent: &Grant,
     claimed: &mut Vec<Vec<u8>>,
 ) -> StoreResult<u64> {
     let mut claim = b"spend:".to_vec();
     claim.extend_from_slice(&token_sha256);
     let stored: Option<Grant> = get(&tables.grants, token_sha256)?;
-    let refresh = stored.is_some_and(|g| g.kind == schema::account::GrantKind::Refresh);
-    if !refresh || claimed.contains(&claim) {
+    let unspent = stored.is_some_and(|g| g.kind == expected);
+    if !unspent || claimed.contains(&claim) {
         return Ok(0);
     }
     claimed.push(claim);
@@ -112,8 +114,13 @@ impl CredentialStore for EmbeddedStore {
             .await
     }
 
-    async fn spend_refresh(&self, token_sha256: [u8; 32], spent: &Grant) -> StoreResult<bool> {
-        let write = Write::SpendRefresh(token_sha256, Box::new(spent.clone()));
+    async fn spend_grant(
+        &self,
+        token_sha256: [u8; 32],
+        expected: GrantKind,
+        spent: &Grant,
+    ) -> StoreResult<bool> {
+        let write = Write::SpendGrant(token_sha256, expected, Box::new(spent.clone()));
         Ok(self.write_for(write).await? == 1)
     }
 

@@ -95,6 +95,7 @@ struct Tables {
     plans: Keyspace,
     tenant_accounts: Keyspace,
     feature_flags: Keyspace,
+    smtp_accounts: Keyspace,
     usage: Keyspace,
 }
 
@@ -112,6 +113,7 @@ impl Tables {
             "plans" => Ok(&self.plans),
             "tenant_accounts" => Ok(&self.tenant_accounts),
             "feature_flags" => Ok(&self.feature_flags),
+            "smtp_accounts" => Ok(&self.smtp_accounts),
             "usage" => Ok(&self.usage),
             other => Err(StoreError::Unavailable(format!("no plain table {other}"))),
         }
@@ -171,6 +173,7 @@ impl EmbeddedStore {
             plans: open("plans")?,
             tenant_accounts: open("tenant_accounts")?,
             feature_flags: open("feature_flags")?,
+            smtp_accounts: open("smtp_accounts")?,
             usage: open("usage")?,
             db,
         };
@@ -227,7 +230,7 @@ impl EmbeddedStore {
             Write::EnsureContact(_) => "ensure_contact",
             Write::Contacts(..) => "write_contacts",
             Write::Credentials(_) => "set_credentials",
-            Write::SpendRefresh(..) => "spend_refresh",
+            Write::SpendGrant(..) => "spend_grant",
             Write::Audit(_) => "append_audit",
         };
         let result = self.enqueue(write).await;

@@ -1,5 +1,5 @@
 //! The embedded store's tenancy records: `plans` (name → plan), `tenant_accounts` and
-//! `feature_flags` (tenant → record), and `usage` (`tenant | month | meter` → figure), each written
+//! `feature_flags` and `smtp_accounts` (tenant → record, the SMTP password sealed), and `usage` (`tenant | month | meter` → figure), each written
 //! whole through the committer.
 
 use super::commit::Write;
@@ -7,6 +7,7 @@ use super::{EmbeddedStore, collect, encode, get};
 use async_trait::async_trait;
 use schema::TenantId;
 use schema::features::FeatureFlags;
+use schema::mail::SmtpAccount;
 use schema::store::{StoreResult, TenancyStore};
 use schema::tenancy::{MeteredUsage, Plan, TenantAccount};
 use uuid::Uuid;
@@ -52,6 +53,31 @@ impl TenancyStore for EmbeddedStore {
         let key = tenant.as_bytes().to_vec();
         self.write(Write::Put("feature_flags", key, encode(flags)?))
             .await
+    }
+
+    async fn smtp_account(&self, tenant: TenantId) -> StoreResult<Option<SmtpAccount>> {
+        let stored: Option<SmtpAccount> = self
+            .read("smtp_account", move |t| {
+                get(&t.smtp_accounts, tenant.as_bytes())
+            })
+            .await?;
+        stored.map(|a| self.secrets.open_smtp(a)).transpose()
+    }
+
+    async fn put_smtp_account(
+        &self,
+        tenant: TenantId,
+        account: Option<&SmtpAccount>,
+    ) -> StoreResult<()> {
+        let key = tenant.as_bytes().to_vec();
+        match account {
+            Some(account) => {
+                let sealed = self.secrets.seal_smtp(account)?;
+                self.write(Write::Put("smtp_accounts", key, encode(&sealed)?))
+                    .await
+            }
+            None => self.write(Write::Remove("smtp_accounts", key)).await,
+        }
     }
 
     async fn put_usage(

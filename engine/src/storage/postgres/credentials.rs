@@ -5,7 +5,7 @@ use super::{PostgresStore, db_error};
 use crate::storage::codec::{from_json, to_json};
 use crate::storage::observe;
 use async_trait::async_trait;
-use schema::account::{Credentials, Grant, Session};
+use schema::account::{Credentials, Grant, GrantKind, Session};
 use schema::store::{CredentialStore, StoreError, StoreResult};
 use schema::{AgentId, TenantId};
 use uuid::Uuid;
@@ -104,14 +104,20 @@ impl CredentialStore for PostgresStore {
         .await
     }
 
-    async fn spend_refresh(&self, token_sha256: [u8; 32], spent: &Grant) -> StoreResult<bool> {
-        observe("spend_refresh", async {
+    async fn spend_grant(
+        &self,
+        token_sha256: [u8; 32],
+        expected: GrantKind,
+        spent: &Grant,
+    ) -> StoreResult<bool> {
+        observe("spend_grant", async {
             let done = sqlx::query(
                 "UPDATE grants SET body = $2::json WHERE token_sha256 = $1 \
-                 AND body->>'kind' = 'refresh'",
+                 AND body->>'kind' = $3",
             )
             .bind(token_sha256.to_vec())
             .bind(to_json(spent)?)
+            .bind(expected.as_str())
             .execute(&self.pool)
             .await
             .map_err(db_error)?;

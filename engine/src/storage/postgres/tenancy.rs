@@ -7,8 +7,9 @@ use crate::storage::observe;
 use async_trait::async_trait;
 use schema::TenantId;
 use schema::features::FeatureFlags;
+use schema::mail::SmtpAccount;
 use schema::store::{StoreResult, TenancyStore};
-use schema::tenancy::{MAX_PLANS, MeteredUsage, Plan, TenantAccount};
+use schema::tenancy::{MAX_PLANS_READ, MeteredUsage, Plan, TenantAccount};
 use uuid::Uuid;
 
 fn count(value: i64) -> u64 {
@@ -25,7 +26,7 @@ impl TenancyStore for PostgresStore {
         observe("plans", async {
             let bodies: Vec<String> =
                 sqlx::query_scalar("SELECT body::text FROM plans ORDER BY name LIMIT $1")
-                    .bind(column(MAX_PLANS as u64))
+                    .bind(column(MAX_PLANS_READ as u64))
                     .fetch_all(&self.pool)
                     .await
                     .map_err(db_error)?;
@@ -96,6 +97,43 @@ impl TenancyStore for PostgresStore {
             )
             .bind(tenant.0)
             .bind(to_json(flags)?)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(db_error)
+        })
+        .await
+    }
+
+    async fn smtp_account(&self, tenant: TenantId) -> StoreResult<Option<SmtpAccount>> {
+        let stored: Option<SmtpAccount> = observe(
+            "smtp_account",
+            self.body(
+                sqlx::query_scalar("SELECT body::text FROM smtp_accounts WHERE tenant_id = $1")
+                    .bind(tenant.0),
+            ),
+        )
+        .await?;
+        stored.map(|a| self.secrets.open_smtp(a)).transpose()
+    }
+
+    async fn put_smtp_account(
+        &self,
+        tenant: TenantId,
+        account: Option<&SmtpAccount>,
+    ) -> StoreResult<()> {
+        observe("put_smtp_account", async {
+            match account {
+                Some(account) => sqlx::query(
+                    "INSERT INTO smtp_accounts (tenant_id, body) VALUES ($1, $2::json) \
+                     ON CONFLICT (tenant_id) DO UPDATE SET body = EXCLUDED.body",
+                )
+                .bind(tenant.0)
+                .bind(to_json(&self.secrets.seal_smtp(account)?)?),
+                None => {
+                    sqlx::query("DELETE FROM smtp_accounts WHERE tenant_id = $1").bind(tenant.0)
+                }
+            }
             .execute(&self.pool)
             .await
             .map(drop)

@@ -7,7 +7,7 @@ use super::{ScyllaStore, applied};
 use crate::storage::codec::{from_json, to_json};
 use crate::storage::observe;
 use async_trait::async_trait;
-use schema::account::{Credentials, Grant, Session};
+use schema::account::{Credentials, Grant, GrantKind, Session};
 use schema::store::{CredentialStore, StoreError, StoreResult};
 use schema::{AgentId, TenantId};
 use scylla::value::Row;
@@ -115,12 +115,23 @@ impl CredentialStore for ScyllaStore {
         .await
     }
 
-    async fn spend_refresh(&self, token_sha256: [u8; 32], spent: &Grant) -> StoreResult<bool> {
-        observe("spend_refresh", async {
+    async fn spend_grant(
+        &self,
+        token_sha256: [u8; 32],
+        expected: GrantKind,
+        spent: &Grant,
+    ) -> StoreResult<bool> {
+        observe("spend_grant", async {
             let done: Vec<Row> = self
                 .rows(
-                    &self.statements.spend_refresh,
-                    (ttl_of(spent), to_json(spent)?, token_sha256.to_vec()),
+                    &self.statements.spend_grant,
+                    (
+                        ttl_of(spent),
+                        spent.kind.as_str(),
+                        to_json(spent)?,
+                        token_sha256.to_vec(),
+                        expected.as_str(),
+                    ),
                 )
                 .await?;
             Ok(applied(&done))

@@ -117,8 +117,8 @@ statements! {
     insert_agent_email = "INSERT INTO {ks}.agent_emails (tenant_id, agent_id, email) VALUES (?, ?, ?)";
     select_agent_email = "SELECT email FROM {ks}.agent_emails WHERE tenant_id = ? AND agent_id = ?";
     insert_grant = "INSERT INTO {ks}.grants (token_sha256, kind, body) VALUES (?, ?, ?) USING TTL ?";
-    spend_refresh = "UPDATE {ks}.grants USING TTL ? SET kind = 'spent', body = ? \
-                     WHERE token_sha256 = ? IF kind = 'refresh'";
+    spend_grant = "UPDATE {ks}.grants USING TTL ? SET kind = ?, body = ? \
+                   WHERE token_sha256 = ? IF kind = ?";
     select_grant = "SELECT body FROM {ks}.grants WHERE token_sha256 = ?";
     delete_grant = "DELETE FROM {ks}.grants WHERE token_sha256 = ?";
     insert_session = "INSERT INTO {ks}.sessions (tenant_id, agent_id, id, body) VALUES (?, ?, ?, ?)";
@@ -147,6 +147,9 @@ statements! {
     insert_tenant_account = "INSERT INTO {ks}.tenant_accounts (tenant_id, body) VALUES (?, ?)";
     select_feature_flags = "SELECT body FROM {ks}.feature_flags WHERE tenant_id = ?";
     insert_feature_flags = "INSERT INTO {ks}.feature_flags (tenant_id, body) VALUES (?, ?)";
+    select_smtp_account = "SELECT body FROM {ks}.smtp_accounts WHERE tenant_id = ?";
+    insert_smtp_account = "INSERT INTO {ks}.smtp_accounts (tenant_id, body) VALUES (?, ?)";
+    delete_smtp_account = "DELETE FROM {ks}.smtp_accounts WHERE tenant_id = ?";
     insert_usage = "INSERT INTO {ks}.usage (tenant_id, month, meter, conversations, messages) \
                     VALUES (?, ?, ?, ?, ?)";
     select_usage = "SELECT conversations, messages FROM {ks}.usage WHERE tenant_id = ? AND month = ?";

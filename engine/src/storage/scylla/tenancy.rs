@@ -8,8 +8,9 @@ use crate::storage::observe;
 use async_trait::async_trait;
 use schema::TenantId;
 use schema::features::FeatureFlags;
+use schema::mail::SmtpAccount;
 use schema::store::{StoreResult, TenancyStore};
-use schema::tenancy::{MAX_PLANS, MeteredUsage, Plan, TenantAccount};
+use schema::tenancy::{MAX_PLANS_READ, MeteredUsage, Plan, TenantAccount};
 use uuid::Uuid;
 
 fn column(value: u64) -> i64 {
@@ -21,7 +22,10 @@ impl TenancyStore for ScyllaStore {
     async fn plans(&self) -> StoreResult<Vec<Plan>> {
         observe(
             "plans",
-            self.bodies(&self.statements.select_plans, (limit_to_db(MAX_PLANS),)),
+            self.bodies(
+                &self.statements.select_plans,
+                (limit_to_db(MAX_PLANS_READ),),
+            ),
         )
         .await
     }
@@ -72,6 +76,36 @@ impl TenancyStore for ScyllaStore {
                 (tenant.0, to_json(flags)?),
             ),
         )
+        .await
+    }
+
+    async fn smtp_account(&self, tenant: TenantId) -> StoreResult<Option<SmtpAccount>> {
+        let stored: Option<SmtpAccount> = observe(
+            "smtp_account",
+            self.body(&self.statements.select_smtp_account, (tenant.0,)),
+        )
+        .await?;
+        stored.map(|a| self.secrets.open_smtp(a)).transpose()
+    }
+
+    async fn put_smtp_account(
+        &self,
+        tenant: TenantId,
+        account: Option<&SmtpAccount>,
+    ) -> StoreResult<()> {
+        observe("put_smtp_account", async {
+            match account {
+                Some(account) => {
+                    let sealed = to_json(&self.secrets.seal_smtp(account)?)?;
+                    self.execute(&self.statements.insert_smtp_account, (tenant.0, sealed))
+                        .await
+                }
+                None => {
+                    self.execute(&self.statements.delete_smtp_account, (tenant.0,))
+                        .await
+                }
+            }
+        })
         .await
     }
 
