@@ -94,6 +94,9 @@ pub async fn run(
         )
         .context("building the Z-API client")?,
     });
+    if let Some(problem) = config.smtp.account().as_ref().and_then(|a| a.problem()) {
+        anyhow::bail!("the [smtp] account is not usable: {problem}");
+    }
     let usage = Arc::new(actors::usage::UsageMeter::default());
     let services = actors::Services {
         store: Arc::clone(&store),

@@ -13,7 +13,7 @@ use schema::TenantId;
 use schema::mail::{Mail, SmtpAccount, SmtpSecurity};
 use std::time::Duration;
 
-/// Longest one message may take to hand over.
+/// Longest each step of handing over one message may take (connect, each command and reply).
 const SEND_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Why a message was not handed over.

@@ -32,6 +32,8 @@ pub struct SignIn {
     throttle: Mutex<Throttle>,
     /// Password reset emails per address: [`RESETS_PER_WINDOW`] per [`THROTTLE_WINDOW`].
     resets: Mutex<Throttle>,
+    /// Password resets being looked up and sent at once (the requests answer before).
+    pub reset_permits: Arc<Semaphore>,
 }
 
 /// Password reset emails an address may be sent per [`THROTTLE_WINDOW`].
@@ -51,6 +53,7 @@ impl Default for SignIn {
                 THROTTLE_WINDOW,
                 THROTTLE_KEYS,
             )),
+            reset_permits: Arc::new(Semaphore::new(32)),
         }
     }
 }

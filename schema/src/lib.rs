@@ -38,6 +38,7 @@ pub mod limits;
 pub mod mail;
 pub mod permission;
 pub mod presence;
+pub mod privacy;
 pub mod quick_reply;
 pub mod records;
 pub mod store;

@@ -18,7 +18,7 @@ pub enum SmtpSecurity {
 }
 
 /// An SMTP account.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpAccount {
     pub host: String,
@@ -31,6 +31,19 @@ pub struct SmtpAccount {
     /// The sender's address (`no-reply@example.com`).
     pub from_email: String,
     pub from_name: Option<String>,
+}
+
+impl std::fmt::Debug for SmtpAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpAccount")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("from_email", &self.from_email)
+            .finish()
+    }
 }
 
 impl SmtpAccount {
@@ -61,6 +74,11 @@ impl SmtpAccount {
             .is_some_and(|n| n.chars().any(char::is_control))
         {
             return Some("from_name has no control characters");
+        }
+        let loopback =
+            matches!(self.host.as_str(), "localhost" | "::1") || self.host.starts_with("127.");
+        if self.security == SmtpSecurity::None && self.password.is_some() && !loopback {
+            return Some("a password goes only over TLS (security start_tls or tls) off this host");
         }
         None
     }

@@ -180,7 +180,7 @@ impl Default for GatewaySection {
 }
 
 /// `[smtp]`: the platform's SMTP account.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SmtpSection {
     /// Unset: the platform sends no email (tenants may still set their own account).
@@ -193,6 +193,19 @@ pub struct SmtpSection {
     pub password: Option<String>,
     pub from_email: String,
     pub from_name: Option<String>,
+}
+
+impl std::fmt::Debug for SmtpSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSection")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("from_email", &self.from_email)
+            .finish()
+    }
 }
 
 impl SmtpSection {

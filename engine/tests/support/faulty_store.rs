@@ -127,6 +127,19 @@ impl ConnectionStore for FaultyStore {
 
 #[async_trait]
 impl ConversationStore for FaultyStore {
+    async fn rewrite_history(
+        &self,
+        t: TenantId,
+        c: ConversationId,
+        events: &[EventEnvelope],
+        messages: &[Message],
+        unindex: &[(String, i32)],
+    ) -> StoreResult<()> {
+        self.0
+            .rewrite_history(t, c, events, messages, unindex)
+            .await
+    }
+
     async fn count_active(&self, t: TenantId, views: &[InboxView]) -> StoreResult<Vec<u64>> {
         self.0.count_active(t, views).await
     }

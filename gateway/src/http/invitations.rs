@@ -35,6 +35,7 @@ use schema::mail::{SmtpAccount, SmtpAccountView};
 use schema::records::{Agent, AgentRole};
 use schema::tenancy::Limit;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -65,15 +66,15 @@ fn admins_only(agent: &Agent, what: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Stores a single-use token's grant; returns the token.
-async fn single_use(
+/// Stores the grant of a single-use token whose SHA-256 is `hash`.
+async fn put_single_use(
     state: &AppState,
+    hash: [u8; 32],
     kind: GrantKind,
     agent: &Agent,
     email: &str,
     ttl: SignedDuration,
-) -> Result<String, ApiError> {
-    let (token, hash) = new_agent_token();
+) -> Result<(), ApiError> {
     let grant = Grant {
         kind,
         agent: agent.clone(),
@@ -82,7 +83,7 @@ async fn single_use(
         email: Some(email.to_owned()),
     };
     state.store.put_grant(hash, &grant).await?;
-    Ok(token)
+    Ok(())
 }
 
 /// Takes a single-use token: its grant if it is of `kind`, unexpired, issued after the user last set
@@ -116,6 +117,8 @@ async fn take(
     if credentials.is_some_and(|c| c.updated_at >= issued_at) {
         return Err(invalid());
     }
+    // A suspended tenant's link is refused before it is spent: it works once the tenant is resumed.
+    crate::tenancy::require_active(state, grant.agent.tenant_id).await?;
     let mut spent = grant.clone();
     spent.kind = GrantKind::Spent;
     if !state.store.spend_grant(hash, kind, &spent).await? {
@@ -139,8 +142,6 @@ pub struct Invited {
     pub agent_id: AgentId,
     pub email: String,
     pub expires_at: Timestamp,
-    /// Whether the SMTP server took the email. `false`: the user exists; invite them again.
-    pub delivered: bool,
 }
 
 /// `POST /api/v1/invitations` → 201: the user, invited by email.
@@ -151,13 +152,13 @@ pub struct Invited {
     operation_id = "invitations_create",
     request_body = InviteRequest,
     responses(
-        (status = 201, description = "the user; `delivered` says whether the email left", body = Invited),
+        (status = 201, description = "the user, invited (the SMTP server took the email)", body = Invited),
         BadRequest,
         Unauthorized,
         (status = 403, description = "only tenant admins invite", body = ErrorBody, content_type = "application/problem+json"),
         (status = 409, description = "the email belongs to a user", body = ErrorBody, content_type = "application/problem+json"),
         (status = 422, description = "no SMTP account, or the plan's user limit", body = ErrorBody, content_type = "application/problem+json"),
-        Unavailable,
+        (status = 503, description = "the email could not be sent (nothing was done) or the user not stored", body = ErrorBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])),
 )]
@@ -200,39 +201,47 @@ pub async fn invite(
         role: request.role.unwrap_or(AgentRole::Agent),
         created_at: Timestamp::now(),
     };
-    // The user's token row is one nobody holds: they sign in with the password they set.
-    let (_, unusable) = new_agent_token();
-    state.store.create_agent(&agent, unusable).await?;
-    let token = single_use(
+    let tenant_name = state
+        .store
+        .tenant(admin.tenant_id)
+        .await?
+        .map_or_else(String::new, |t| t.name);
+    // The email goes first: a user is created only once their invitation has left, so a failed
+    // send leaves nothing behind and may simply be retried.
+    let (token, hash) = new_agent_token();
+    let link = format!("{}/#/invitation?token={token}", state.config.public_url);
+    if let Err(error) = mail::send(&account, &mail::invitation(&email, &tenant_name, &link)).await {
+        tracing::warn!(tenant = %admin.tenant_id, %error, "invitation not sent");
+        return Err(ApiError::unavailable(
+            "mail_failed",
+            format!("the invitation could not be sent ({error}); nothing was done, retry"),
+        ));
+    }
+    // Its grant before the user: a grant without a user signs nobody in.
+    put_single_use(
         &state,
+        hash,
         GrantKind::Invitation,
         &agent,
         &email,
         INVITATION_TTL,
     )
     .await?;
-    let tenant_name = state
-        .store
-        .tenant(admin.tenant_id)
-        .await?
-        .map_or_else(String::new, |t| t.name);
-    let link = format!("{}/#/invitation?token={token}", state.config.public_url);
-    let delivered = match mail::send(&account, &mail::invitation(&email, &tenant_name, &link)).await
-    {
-        Ok(()) => true,
-        Err(error) => {
-            tracing::warn!(tenant = %admin.tenant_id, %error, "invitation not delivered");
-            false
-        }
-    };
+    let (_, unusable) = new_agent_token();
+    state.store.create_agent(&agent, unusable).await.map_err(|error| {
+        tracing::warn!(tenant = %admin.tenant_id, %error, "invited user not stored");
+        ApiError::unavailable(
+            "store_unavailable",
+            "the invitation was emailed but the user could not be stored: its link will not work; invite again",
+        )
+    })?;
     let entry = audit::by(
         &admin,
         AuditAction::UserCreated,
         format!("user:{}", agent.id),
     )
     .detail("role", agent.role.as_str())
-    .detail("invited", "true")
-    .detail("delivered", delivered.to_string());
+    .detail("invited", "true");
     audit::record(&state, entry).await;
     Ok((
         StatusCode::CREATED,
@@ -240,7 +249,6 @@ pub async fn invite(
             agent_id: agent.id,
             email,
             expires_at: Timestamp::now() + INVITATION_TTL,
-            delivered,
         }),
     ))
 }
@@ -354,12 +362,18 @@ pub async fn request_reset(
     let Some(email) = normalized_email(&request.email) else {
         return Ok(StatusCode::ACCEPTED);
     };
-    // Off the answer's path: a known email answers like an unknown one.
+    // Off the answer's path (a known email answers like an unknown one), a bounded number at once:
+    // past it the request is dropped, as a throttled one is.
+    let Ok(permit) = Arc::clone(&state.sign_in.reset_permits).try_acquire_owned() else {
+        tracing::warn!("too many password resets in flight; one dropped");
+        return Ok(StatusCode::ACCEPTED);
+    };
     let state = state.clone();
     tokio::spawn(async move {
         if let Err(error) = send_reset(&state, &email).await {
             tracing::warn!(%error, "password reset not sent");
         }
+        drop(permit);
     });
     Ok(StatusCode::ACCEPTED)
 }
@@ -378,20 +392,20 @@ async fn send_reset(state: &AppState, email: &str) -> Result<(), ApiError> {
     let Some(account) = mail::account_for(state, tenant).await? else {
         return Ok(());
     };
-    let token = single_use(state, GrantKind::PasswordReset, &agent, email, RESET_TTL).await?;
+    let (token, hash) = new_agent_token();
+    put_single_use(
+        state,
+        hash,
+        GrantKind::PasswordReset,
+        &agent,
+        email,
+        RESET_TTL,
+    )
+    .await?;
     let link = format!("{}/#/reset?token={token}", state.config.public_url);
     mail::send(&account, &mail::password_reset(email, &link))
         .await
-        .map_err(|e| ApiError::unavailable("mail_failed", e.to_string()))?;
-    let entry = AuditRecord::new(
-        tenant,
-        AuditActor::OPERATOR,
-        AuditAction::PasswordChanged,
-        format!("user:{}", agent.id),
-    )
-    .detail("step", "reset_link_sent");
-    audit::record(state, entry).await;
-    Ok(())
+        .map_err(|e| ApiError::unavailable("mail_failed", e.to_string()))
 }
 
 /// `POST /api/v1/auth/password_reset/confirm` → 204: the new password; every sign-in ends.
@@ -498,6 +512,17 @@ pub async fn put_smtp(
     if account.password.is_none()
         && let Some(stored) = state.store.smtp_account(agent.tenant_id).await?
     {
+        // The stored password goes only to the server it was given for.
+        let same_server = stored.host == account.host
+            && stored.port == account.port
+            && stored.security == account.security
+            && stored.username == account.username;
+        if !same_server && stored.password.is_some() {
+            return Err(ApiError::bad_request(
+                "password_required",
+                "give the password again when the server, its security or the user changes",
+            ));
+        }
         account.password = stored.password;
     }
     state

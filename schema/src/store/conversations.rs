@@ -110,6 +110,19 @@ pub trait ConversationStore: Send + Sync + 'static {
         month: i32,
         conversation: ConversationId,
     ) -> StoreResult<bool>;
+    /// LGPD erasure (`schema::privacy`): overwrites the conversation's stored events and messages at
+    /// their seqs with these, overwrites the tenant feed's copies of those events where the backend
+    /// keeps copies (embedded, PostgreSQL; the CQL feed points at the stored events), and removes
+    /// these `(word, month)` rows of the search index. Only the conversation's owner calls it, with
+    /// seqs already stored; doing it again with the same values changes nothing.
+    async fn rewrite_history(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        events: &[crate::events::EventEnvelope],
+        messages: &[crate::records::Message],
+        unindex: &[(String, i32)],
+    ) -> StoreResult<()>;
     /// The next ticket number of the tenant (1, 2, 3, …): durable when it returns, never handed out
     /// twice, even across restarts and nodes. A number taken by a turn that then fails is skipped,
     /// never reused, so numbers can have gaps.

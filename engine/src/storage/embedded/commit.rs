@@ -43,9 +43,14 @@ pub(super) enum Write {
         schema::account::GrantKind,
         Box<schema::account::Grant>,
     ),
+    /// Overwrite (or, with `None`, remove) rows of the history's tables: an LGPD erasure.
+    Rewrite(Vec<HistoryRow>),
     /// Append to a tenant's audit log (answered with the entry's number).
     Audit(Box<schema::audit::AuditRecord>),
 }
+
+/// One row of a history table to overwrite (`Some`) or remove (`None`).
+pub(super) type HistoryRow = (&'static str, Vec<u8>, Option<Vec<u8>>);
 
 pub(super) struct Pending {
     pub(super) write: Write,
@@ -410,6 +415,15 @@ fn stage(
                 &spent,
                 claimed_addresses,
             );
+        }
+        Write::Rewrite(rows) => {
+            for (table, key, value) in rows {
+                let keyspace = tables.history(table)?;
+                match value {
+                    Some(value) => batch.insert(keyspace, key, value),
+                    None => batch.remove(keyspace, key),
+                }
+            }
         }
         Write::Audit(record) => {
             return super::audit::stage_append(tables, batch, *record, audit_heads);

@@ -100,6 +100,17 @@ struct Tables {
 }
 
 impl Tables {
+    /// A keyspace of a conversation's history, rewritten by `Write::Rewrite`.
+    fn history(&self, name: &str) -> StoreResult<&Keyspace> {
+        match name {
+            "events" => Ok(&self.events),
+            "messages" => Ok(&self.messages),
+            "feed" => Ok(&self.feed),
+            "message_terms" => Ok(&self.message_terms),
+            other => Err(StoreError::Unavailable(format!("no history table {other}"))),
+        }
+    }
+
     /// A keyspace written by `Write::Put` / `Write::Remove`.
     fn plain(&self, name: &str) -> StoreResult<&Keyspace> {
         match name {
@@ -232,6 +243,7 @@ impl EmbeddedStore {
             Write::Credentials(_) => "set_credentials",
             Write::SpendGrant(..) => "spend_grant",
             Write::Audit(_) => "append_audit",
+            Write::Rewrite(_) => "rewrite_history",
         };
         let result = self.enqueue(write).await;
         if let Err(error) = &result {
@@ -389,6 +401,64 @@ impl ConversationStore for EmbeddedStore {
             collect(t.events.range(start..end).take(limit))
         })
         .await
+    }
+
+    async fn rewrite_history(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        events: &[EventEnvelope],
+        messages: &[Message],
+        unindex: &[(String, i32)],
+    ) -> StoreResult<()> {
+        let seqs: std::collections::HashMap<Seq, Vec<u8>> = events
+            .iter()
+            .map(|e| Ok((e.seq, encode(e)?)))
+            .collect::<StoreResult<_>>()?;
+        // The feed keeps whole copies of events by position: every entry of the tenant is read to
+        // find this conversation's (an erasure is rare; its cost grows with the tenant's feed).
+        let wanted = seqs
+            .keys()
+            .copied()
+            .collect::<std::collections::HashSet<Seq>>();
+        let feed: Vec<(Vec<u8>, Seq)> = self
+            .read("rewrite_history_feed", move |t| {
+                let mut found = Vec::new();
+                for entry in t.feed.prefix(tenant.as_bytes()) {
+                    let (key, value) = entry.into_inner().map_err(unavailable)?;
+                    let stored: EventEnvelope = decode(&value)?;
+                    if stored.conversation_id == conversation && wanted.contains(&stored.seq) {
+                        found.push((key.to_vec(), stored.seq));
+                    }
+                }
+                Ok(found)
+            })
+            .await?;
+        let mut rows = Vec::new();
+        for (key, seq) in feed {
+            if let Some(body) = seqs.get(&seq) {
+                rows.push(("feed", key, Some(body.clone())));
+            }
+        }
+        for (seq, body) in &seqs {
+            rows.push((
+                "events",
+                keys::stream(tenant, conversation, *seq),
+                Some(body.clone()),
+            ));
+        }
+        for message in messages {
+            let key = keys::stream(tenant, conversation, message.seq);
+            rows.push(("messages", key, Some(encode(message)?)));
+        }
+        for (term, month) in unindex {
+            let key = keys::message_term(tenant, term, *month, conversation);
+            rows.push(("message_terms", key, None));
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.write(Write::Rewrite(rows)).await
     }
 
     async fn count_active(&self, tenant: TenantId, views: &[InboxView]) -> StoreResult<Vec<u64>> {

@@ -38,6 +38,7 @@ mod commit;
 mod contacts;
 mod credentials;
 mod feed;
+mod history;
 mod presence;
 mod quick_replies;
 mod search;
@@ -106,6 +107,21 @@ impl PostgresStore {
 
 #[async_trait]
 impl ConversationStore for PostgresStore {
+    async fn rewrite_history(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        events: &[EventEnvelope],
+        messages: &[Message],
+        unindex: &[(String, i32)],
+    ) -> StoreResult<()> {
+        observe(
+            "rewrite_history",
+            self.rewrite(tenant, conversation, events, messages, unindex),
+        )
+        .await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         observe("ping", async {
             sqlx::query("SELECT 1")

@@ -24,6 +24,7 @@ mod connect;
 mod contacts;
 mod credentials;
 mod feed;
+mod history;
 mod migrate;
 mod presence;
 mod quick_replies;
@@ -217,6 +218,21 @@ fn applied(rows: &[Row]) -> bool {
 
 #[async_trait]
 impl ConversationStore for ScyllaStore {
+    async fn rewrite_history(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        events: &[EventEnvelope],
+        messages: &[Message],
+        unindex: &[(String, i32)],
+    ) -> StoreResult<()> {
+        observe(
+            "rewrite_history",
+            self.rewrite(tenant, conversation, events, messages, unindex),
+        )
+        .await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         observe("ping", async {
             self.session

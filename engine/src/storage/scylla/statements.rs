@@ -94,6 +94,8 @@ statements! {
                                   WHERE tenant_id = ? AND prefix = ? \
                                   AND (term, contact_id) > (?, ?) AND (term) < (?) LIMIT ?";
 
+    delete_message_term = "DELETE FROM {ks}.message_terms \
+                           WHERE tenant_id = ? AND term = ? AND month = ? AND conversation_id = ?";
     insert_message_term = "INSERT INTO {ks}.message_terms (tenant_id, term, month, conversation_id) \
                            VALUES (?, ?, ?, ?)";
     search_message_terms = "SELECT conversation_id FROM {ks}.message_terms \
