@@ -176,6 +176,13 @@ async fn run(
             .requeue(tenant, conversation)
             .await
             .map(|()| Reply::Done),
+        Command::Erase {
+            tenant,
+            conversation,
+        } => directory
+            .erase(tenant, conversation)
+            .await
+            .map(|()| Reply::Done),
         Command::Ticket {
             tenant,
             conversation,

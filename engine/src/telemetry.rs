@@ -89,6 +89,7 @@ pub fn register_known_series() {
         "conversa_distribution_reassigned_total",
         "conversa_closed_department_replies_total",
         "conversa_conversations_started_total",
+        "conversa_conversations_erased_total",
     ] {
         metrics::counter!(name).increment(0);
     }
@@ -198,6 +199,10 @@ fn describe() {
     describe_counter!(
         "conversa_outbound_sends_total",
         "Provider send calls by provider and outcome."
+    );
+    describe_counter!(
+        "conversa_conversations_erased_total",
+        "Conversations whose contact was erased (LGPD)."
     );
     describe_counter!(
         "conversa_mail_total",

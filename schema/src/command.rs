@@ -68,6 +68,13 @@ pub enum Command {
         tenant: TenantId,
         conversation: ConversationId,
     },
+    /// LGPD erasure of the conversation's contact (`schema::privacy`): its history is rewritten
+    /// without what the contact said or carried, and its record without their name. Repeating it
+    /// changes nothing.
+    Erase {
+        tenant: TenantId,
+        conversation: ConversationId,
+    },
     /// The provider's answer to a send (its message id, or the failure), recorded on the reply.
     RecordAnswer {
         tenant: TenantId,
@@ -118,6 +125,7 @@ impl Command {
             | Command::Send { tenant, .. }
             | Command::Start { tenant, .. }
             | Command::Requeue { tenant, .. }
+            | Command::Erase { tenant, .. }
             | Command::Ticket { tenant, .. }
             | Command::RecordAnswer { tenant, .. }
             | Command::Deliver { tenant, .. }
@@ -133,6 +141,7 @@ impl Command {
             | Command::Send { conversation, .. }
             | Command::Start { conversation, .. }
             | Command::Requeue { conversation, .. }
+            | Command::Erase { conversation, .. }
             | Command::Ticket { conversation, .. }
             | Command::RecordAnswer { conversation, .. } => Target::Conversation(*conversation),
             Command::Deliver { connection, .. }
@@ -158,6 +167,7 @@ impl Command {
             Command::Ticket { .. } => "ticket",
             Command::Start { .. } => "start",
             Command::Requeue { .. } => "requeue",
+            Command::Erase { .. } => "erase",
             Command::RecordAnswer { .. } => "record_answer",
             Command::Deliver { .. } => "deliver",
             Command::Reconnect { .. } => "reconnect",

@@ -24,6 +24,7 @@
 mod commit;
 mod departments;
 mod distribution;
+mod erase;
 mod inbound;
 mod outbound;
 mod start;
@@ -155,6 +156,11 @@ pub enum ConversationMsg {
     },
     /// Its department now distributes: join the queue if the ticket waits unassigned.
     Requeue {
+        ticket: Ticket,
+        reply: RpcReplyPort<Result<(), ConversationError>>,
+    },
+    /// Erase the contact from the conversation's history (LGPD, `erase.rs`).
+    Erase {
         ticket: Ticket,
         reply: RpcReplyPort<Result<(), ConversationError>>,
     },
@@ -311,6 +317,13 @@ impl Actor for ConversationActor {
                     return skip_expired(reply);
                 }
                 let result = state.requeue().await;
+                state.answer(reply, result)?;
+            }
+            ConversationMsg::Erase { ticket, reply } => {
+                if ticket.expired() {
+                    return skip_expired(reply);
+                }
+                let result = state.erase().await;
                 state.answer(reply, result)?;
             }
             ConversationMsg::FireTimers { listed, reply } => {

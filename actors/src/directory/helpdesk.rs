@@ -71,6 +71,18 @@ impl Directory {
         .await
     }
 
+    /// Erases the conversation's contact from its history (LGPD); answered once rewritten.
+    pub async fn erase(
+        self: &Arc<Self>,
+        tenant: TenantId,
+        conversation: ConversationId,
+    ) -> Result<(), RouteError> {
+        self.request(tenant, conversation, |reply, ticket| {
+            ConversationMsg::Erase { ticket, reply }
+        })
+        .await
+    }
+
     /// Applies a change to a conversation's ticket; answers with the conversation after it.
     pub async fn change_ticket(
         self: &Arc<Self>,

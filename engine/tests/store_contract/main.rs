@@ -22,6 +22,7 @@ mod contact_cases;
 mod helpdesk_cases;
 mod inbox_cases;
 mod node_e2e;
+mod privacy_cases;
 mod services;
 #[path = "../support/mod.rs"]
 mod support;
@@ -197,6 +198,17 @@ fn main() -> std::process::ExitCode {
             let (lazy, runtime, run) = (Arc::clone(lazy), Arc::clone(&runtime), *run);
             trials.push(Trial::test(
                 format!("contract::{}::audit::{case}", lazy.name),
+                move || {
+                    let backend = lazy.get(&runtime)?;
+                    runtime.block_on(run(backend));
+                    Ok(())
+                },
+            ));
+        }
+        for (case, run) in privacy_cases::CASES {
+            let (lazy, runtime, run) = (Arc::clone(lazy), Arc::clone(&runtime), *run);
+            trials.push(Trial::test(
+                format!("contract::{}::privacy::{case}", lazy.name),
                 move || {
                     let backend = lazy.get(&runtime)?;
                     runtime.block_on(run(backend));

@@ -1,8 +1,14 @@
-//! LGPD (Brazil's data-protection law): `GET /api/v1/contacts/{id}/export`, everything the tenant
-//! holds about one contact as one JSON document, for tenant admins. It is streamed a page at a time:
-//! the contact, then each of its conversations with every message and internal note. A store failure
-//! part way cuts the body short (the JSON does not parse), never a silent gap. The export is recorded
-//! in the audit log by the contact's id alone.
+//! LGPD (Brazil's data-protection law), for tenant admins:
+//!
+//! - `GET /api/v1/contacts/{id}/export`: everything the tenant holds about one contact as one JSON
+//!   document, streamed a page at a time: the contact, then each of its conversations with every
+//!   message and internal note. A store failure part way cuts the body short (the JSON does not
+//!   parse), never a silent gap.
+//! - `POST /api/v1/contacts/{id}/erase`: each of the contact's conversations is erased by its owner
+//!   (`Command::Erase`, `schema::privacy`), then the contact record is deleted. If a conversation
+//!   fails, the contact is kept and the answer says to repeat the erasure (every step is idempotent).
+//!
+//! Both are recorded in the audit log by the contact's id alone.
 
 use crate::AppState;
 use crate::audit;
@@ -17,11 +23,14 @@ use axum::response::{IntoResponse, Response};
 use schema::TenantId;
 use schema::api::ErrorBody;
 use schema::audit::AuditAction;
+use schema::command::Command;
+use schema::contact::ContactWrite;
 use schema::events::ConversationEvent;
 use schema::records::{AgentRole, Conversation};
 use schema::store::{SeqWindow, Store};
 use serde::Serialize;
 use std::sync::Arc;
+use std::time::Instant;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -32,7 +41,9 @@ const CHUNKS: usize = 8;
 
 /// The routes.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(export))
+    OpenApiRouter::new()
+        .routes(routes!(export))
+        .routes(routes!(erase))
 }
 
 /// `GET /api/v1/contacts/{id}/export`: everything about one contact.
@@ -101,6 +112,84 @@ pub async fn export(
         HeaderValue::from_static("attachment; filename=\"contact-export.json\""),
     );
     Ok(response)
+}
+
+/// What an erasure did.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Erased {
+    pub contact_id: schema::ContactId,
+    /// Conversations whose history was rewritten.
+    pub conversations: usize,
+}
+
+/// `POST /api/v1/contacts/{id}/erase`: erases the contact and what its conversations hold of them.
+#[utoipa::path(
+    post,
+    path = "/api/v1/contacts/{id}/erase",
+    tag = "contacts",
+    operation_id = "contacts_erase",
+    params(("id" = Uuid, Path, description = "contact id")),
+    responses(
+        (status = 200, description = "erased", body = Erased),
+        Unauthorized,
+        (status = 403, description = "only tenant admins erase", body = ErrorBody, content_type = "application/problem+json"),
+        NotFound,
+        (status = 503, description = "not finished (the contact is kept): repeat the erasure", body = ErrorBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn erase(
+    State(state): State<AppState>,
+    AuthenticatedAgent(agent): AuthenticatedAgent,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Erased>, ApiError> {
+    if agent.role != AgentRole::Admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only tenant admins erase a contact's data",
+        ));
+    }
+    let contact = existing(&state, &agent, &id).await?;
+    let conversations = contact_conversations(&state, agent.tenant_id, &contact).await?;
+    let unfinished = |done: usize, error: &dyn std::fmt::Display| {
+        tracing::warn!(tenant = %agent.tenant_id, contact = %contact.id, %error, "erasure not finished");
+        ApiError::unavailable(
+            "erasure_unfinished",
+            format!(
+                "{done} of {} conversations were erased and the contact is kept; repeat the \
+                 erasure to finish it (repeating is safe)",
+                conversations.len()
+            ),
+        )
+    };
+    for (done, conversation) in conversations.iter().enumerate() {
+        let command = Command::Erase {
+            tenant: agent.tenant_id,
+            conversation: conversation.id,
+        };
+        if let Err(error) = state.commands.execute(command, Instant::now()).await {
+            return Err(unfinished(done, &error));
+        }
+    }
+    let write = ContactWrite {
+        before: Some(contact.clone()),
+        after: None,
+    };
+    if let Err(error) = state.store.write_contacts(agent.tenant_id, &[write]).await {
+        return Err(unfinished(conversations.len(), &error));
+    }
+    let entry = audit::by(
+        &agent,
+        AuditAction::ContactErased,
+        format!("contact:{}", contact.id),
+    )
+    .detail("conversations", conversations.len().to_string());
+    audit::record(&state, entry).await;
+    Ok(axum::Json(Erased {
+        contact_id: contact.id,
+        conversations: conversations.len(),
+    }))
 }
 
 /// One conversation's part of the document, written before its messages.
