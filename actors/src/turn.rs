@@ -289,6 +289,7 @@ pub(crate) fn inbound_message(
         created_at: inbound.sent_at,
         updated_at: now,
         forwarded: inbound.forwarded,
+        sender: inbound.sender.clone(),
     }
 }
 
@@ -310,6 +311,7 @@ mod tests {
             reply_to: None,
             reference: None,
             forwarded: false,
+            sender: None,
         };
         new_conversation(
             TenantId::new(),

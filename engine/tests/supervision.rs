@@ -116,6 +116,7 @@ fn text(wamid: &str, body: &str) -> Vec<InboundEvent> {
         reply_to: None,
         reference: None,
         forwarded: false,
+        sender: None,
     })]
 }
 
@@ -469,6 +470,7 @@ async fn an_echo_is_matched_to_its_reply_by_reference_never_by_text() {
             reply_to: None,
             reference,
             forwarded: false,
+            sender: None,
         })]
     };
     let ingest = |events| {

@@ -157,6 +157,7 @@ impl Harness {
                     reply_to: None,
                     reference: None,
                     forwarded: false,
+                    sender: None,
                 })
             })
             .collect();

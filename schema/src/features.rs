@@ -1,6 +1,7 @@
 //! A tenant's feature flags: stored per tenant, served to clients (`GET /api/v1/features`), and
-//! honoured by the features that exist: `notes_on_messages` (the notes route) and
-//! `automatic_distribution` (departments distribute only while it is on). The `show_*` flags tell the
+//! honoured by the features that exist: `notes_on_messages` (the notes route),
+//! `automatic_distribution` (departments distribute only while it is on) and `groups` (WhatsApp
+//! groups' messages are stored only while it is on). The `show_*` flags tell the
 //! console what to show; the rest are kept for the features they will govern.
 //!
 //! Stored flags are read leniently (a flag a newer version stored and this one does not know is

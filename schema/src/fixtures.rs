@@ -148,6 +148,7 @@ impl Live {
             created_at: at,
             updated_at: at,
             forwarded: false,
+            sender: None,
         };
         let created = ConversationEvent::MessageCreated {
             message: message.clone(),
@@ -196,6 +197,7 @@ impl Live {
             created_at: at,
             updated_at: at,
             forwarded: false,
+            sender: None,
         };
         let event = ConversationEvent::MessageCreated {
             message: message.clone(),

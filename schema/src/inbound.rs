@@ -22,6 +22,9 @@ pub struct InboundMessage {
     /// The contact forwarded it (WhatsApp `context.forwarded`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub forwarded: bool,
+    /// In a group (`from` is the group): the member who wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<Contact>,
 }
 
 /// A delivery status the provider reports for a message we sent.
@@ -63,7 +66,18 @@ pub enum InboundEvent {
     },
 }
 
+/// Whether a contact address is a WhatsApp group's (an Evolution `…@g.us` JID, a Z-API
+/// `…-group` phone).
+pub fn is_group_address(address: &str) -> bool {
+    address.ends_with("@g.us") || address.ends_with("-group")
+}
+
 impl InboundEvent {
+    /// Whether the event belongs to a group's conversation.
+    pub fn is_group(&self) -> bool {
+        is_group_address(self.contact_address())
+    }
+
     /// The contact address that identifies the conversation this event belongs to.
     pub fn contact_address(&self) -> &str {
         match self {

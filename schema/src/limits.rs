@@ -137,6 +137,7 @@ mod tests {
             reply_to: None,
             reference: None,
             forwarded: false,
+            sender: None,
         })
     }
 

@@ -28,7 +28,7 @@ pub fn is_erased(message: &Message) -> bool {
     matches!(&message.content, MessageContent::Unsupported { provider_type, .. } if provider_type == ERASED)
 }
 
-/// The message with its content and error text removed.
+/// The message with its content (and the id of the message it quoted) removed.
 pub fn erase_message(message: &Message) -> Message {
     let mut erased = message.clone();
     erased.content = erased_content();
@@ -36,11 +36,13 @@ pub fn erase_message(message: &Message) -> Message {
     erased
 }
 
-/// The conversation without its contact's name and its last message's preview.
+/// The conversation without its contact's name, its last message's preview, and the echoes it
+/// held back (they carry messages' content).
 pub fn erase_conversation(conversation: &Conversation) -> Conversation {
     let mut erased = conversation.clone();
     erased.contact.name = None;
     erased.last_message_preview = None;
+    erased.held_echoes.clear();
     erased
 }
 

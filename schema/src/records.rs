@@ -513,6 +513,9 @@ pub struct Message {
     /// The contact forwarded it (WhatsApp `context.forwarded`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub forwarded: bool,
+    /// In a group's conversation: the member who wrote it (the conversation's contact is the group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<Contact>,
 }
 
 #[cfg(test)]

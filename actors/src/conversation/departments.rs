@@ -146,5 +146,6 @@ pub(super) fn out_of_hours_reply(
         created_at: now,
         updated_at: now,
         forwarded: false,
+        sender: None,
     }))
 }

@@ -67,6 +67,9 @@ impl ConversationState {
         }
         let erased = privacy::erase_conversation(&conversation);
         if erased != conversation {
+            // The rewrite may have taken most of the turn's time: the record's commit gets its own.
+            self.turn_deadline =
+                tokio::time::Instant::now() + self.directory.services().config.turn_deadline;
             self.commit(Turn::new(erased, false), None).await?;
         }
         metrics::counter!("conversa_conversations_erased_total").increment(1);

@@ -65,6 +65,7 @@ impl ConversationState {
             created_at: now,
             updated_at: now,
             forwarded: false,
+            sender: None,
         });
         if let Some(key) = key {
             turn.keys.push((

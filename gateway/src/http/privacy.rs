@@ -169,6 +169,13 @@ pub async fn erase(
             conversation: conversation.id,
         };
         if let Err(error) = state.commands.execute(command, Instant::now()).await {
+            let entry = audit::by(
+                &agent,
+                AuditAction::ContactErased,
+                format!("contact:{}", contact.id),
+            )
+            .detail("unfinished", format!("{done} of {}", conversations.len()));
+            audit::record(&state, entry).await;
             return Err(unfinished(done, &error));
         }
     }

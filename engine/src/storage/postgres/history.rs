@@ -22,19 +22,24 @@ impl PostgresStore {
         unindex: &[(String, i32)],
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
-        for event in events {
-            let body = to_json(event)?;
+        if !events.is_empty() {
+            let seqs: Vec<i64> = events.iter().map(|e| seq(e.seq)).collect();
+            let bodies: Vec<String> = events.iter().map(to_json).collect::<StoreResult<_>>()?;
+            // One statement per table: the feed has no index by conversation, so this scans the
+            // tenant's feed once per page of events (and holds the feed back meanwhile).
             for sql in [
-                "UPDATE conversation_events SET body = $4::json \
-                 WHERE tenant_id = $1 AND conversation_id = $2 AND seq = $3",
-                "UPDATE tenant_feed SET body = $4::json \
-                 WHERE tenant_id = $1 AND conversation_id = $2 AND seq = $3",
+                "UPDATE conversation_events AS t SET body = v.body::json \
+                 FROM unnest($3::bigint[], $4::text[]) AS v(seq, body) \
+                 WHERE t.tenant_id = $1 AND t.conversation_id = $2 AND t.seq = v.seq",
+                "UPDATE tenant_feed AS t SET body = v.body::json \
+                 FROM unnest($3::bigint[], $4::text[]) AS v(seq, body) \
+                 WHERE t.tenant_id = $1 AND t.conversation_id = $2 AND t.seq = v.seq",
             ] {
                 sqlx::query(sql)
                     .bind(tenant.0)
                     .bind(conversation.0)
-                    .bind(seq(event.seq))
-                    .bind(&body)
+                    .bind(&seqs)
+                    .bind(&bodies)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;

@@ -1,7 +1,11 @@
 //! CQL LGPD rewrite of a conversation's history (`ConversationStore::rewrite_history`): events and
 //! messages overwritten in place (a message row with a write time past any status update's, so it
 //! stays as rewritten), search rows deleted. The feed's rows only point at the events, so they need
-//! nothing. The writes are idempotent: a rewrite that fails part way is finished by running it again.
+//! nothing. The writes are idempotent and the search rows are deleted before the events that name
+//! their words are rewritten, so a rewrite that fails part way is finished by running it again.
+//! Two limits: an erased message's row is written at the current time, past the rank timestamps of
+//! status updates, so its status no longer moves; and an event's overwrite carries the owner's
+//! clock, so an owner whose clock runs behind the node that first wrote the event can lose it.
 
 use super::{ScyllaStore, bucket, seq_to_db};
 use crate::storage::codec::to_json;
@@ -20,6 +24,15 @@ impl ScyllaStore {
         unindex: &[(String, i32)],
     ) -> StoreResult<()> {
         let s = &self.statements;
+        // The search rows go first: they are found from the events' words, which the events'
+        // rewrite removes, so a repeat after a failure part way still finds them.
+        for (term, month) in unindex {
+            self.execute(
+                &s.delete_message_term,
+                (tenant.0, term.as_str(), *month, conversation.0),
+            )
+            .await?;
+        }
         for event in events {
             self.execute(
                 &s.insert_event,
@@ -54,13 +67,6 @@ impl ScyllaStore {
                     to_json(message)?,
                     written_at,
                 ),
-            )
-            .await?;
-        }
-        for (term, month) in unindex {
-            self.execute(
-                &s.delete_message_term,
-                (tenant.0, term.as_str(), *month, conversation.0),
             )
             .await?;
         }

@@ -13,6 +13,7 @@ use schema::ConnectionId;
 use schema::api::ConnectionView;
 use schema::bus::TenantNotice;
 use schema::command::Command;
+use schema::inbound::InboundEvent;
 use schema::records::{ChannelSettings, Connection, ConnectionStatus, Provider};
 use schema::store::StoreError;
 use serde_json::json;
@@ -69,6 +70,16 @@ pub(super) async fn receive(
         apply(state, connection.id, change).await?;
     }
     let tenant = connection.tenant_id;
+    // Groups are a feature a tenant turns on: until then their messages are acknowledged, counted
+    // as ignored and not stored.
+    if parsed.events.iter().any(InboundEvent::is_group) {
+        let view = state.tenancy.view(state.store.as_ref(), tenant).await?;
+        if !view.flags.groups {
+            let before = parsed.events.len();
+            parsed.events.retain(|e| !e.is_group());
+            parsed.ignored += before - parsed.events.len();
+        }
+    }
     let (stored, duplicates, statuses) = ingest(
         state,
         tenant,

@@ -118,21 +118,40 @@ fn message(item: &Value) -> Result<Option<InboundEvent>, SessionWebhookError> {
         .and_then(Value::as_str)
         .map(str::to_string)
         .or(quoted);
+    let push_name = if from_me {
+        None
+    } else {
+        str_at(item, "pushName").map(str::to_string)
+    };
+    // In a group the chat is the group and `participant` the member who wrote (its phone JID beside
+    // a `…@lid` one); the group's own name is not in the message.
+    let group = jid.ends_with("@g.us");
+    let sender = if group && !from_me {
+        let participant = match (str_at(key, "participant"), str_at(key, "participantAlt")) {
+            (Some(lid), Some(alt)) if lid.ends_with("@lid") && alt.ends_with("@s.whatsapp.net") => {
+                Some(alt)
+            }
+            (participant, _) => participant,
+        };
+        participant.map(|p| Contact {
+            address: address_of_jid(p),
+            name: push_name.clone(),
+        })
+    } else {
+        None
+    };
     let inbound = InboundMessage {
         provider_message_id: id.to_string(),
         from: Contact {
             address: address_of_jid(jid),
-            name: if from_me {
-                None
-            } else {
-                str_at(item, "pushName").map(str::to_string)
-            },
+            name: if group { None } else { push_name },
         },
         sent_at: timestamp(item.get("messageTimestamp")),
         content,
         reply_to,
         reference: None,
         forwarded: false,
+        sender,
     };
     Ok(Some(if from_me {
         InboundEvent::Echo(inbound)

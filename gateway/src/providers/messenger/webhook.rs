@@ -123,6 +123,7 @@ fn item_events(
                 reply_to: reply_to.clone(),
                 reference: if index == 0 { reference.clone() } else { None },
                 forwarded: false,
+                sender: None,
             };
             out.push(if echo {
                 InboundEvent::Echo(inbound)
@@ -191,6 +192,7 @@ fn item_events(
             reply_to: None,
             reference: None,
             forwarded: false,
+            sender: None,
         }));
     } else if let Some(reaction) = item.get("reaction") {
         let target = text(reaction, "/mid").unwrap_or_default();
@@ -212,6 +214,7 @@ fn item_events(
             reply_to: None,
             reference: None,
             forwarded: false,
+            sender: None,
         }));
     }
     Ok(())

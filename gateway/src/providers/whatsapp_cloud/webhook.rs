@@ -224,6 +224,7 @@ fn parse_message(raw: Value, contacts: &[WaContact]) -> Result<InboundMessage, W
         reply_to,
         reference: None,
         forwarded: raw_forwarded,
+        sender: None,
     })
 }
 

@@ -69,10 +69,25 @@ fn message(callback: &Value) -> Result<Option<InboundEvent>, SessionWebhookError
         .get("fromMe")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let name = str_at(callback, "senderName")
-        .or_else(|| str_at(callback, "chatName"))
-        .filter(|n| !n.is_empty())
-        .map(str::to_string);
+    let named = |key: &str| {
+        str_at(callback, key)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+    };
+    let group =
+        callback.get("isGroup").and_then(Value::as_bool) == Some(true) || phone.ends_with("-group");
+    // In a group the chat is the group (`chatName`) and `participantPhone` the member who wrote.
+    let (name, sender) = if group {
+        let sender = str_at(callback, "participantPhone")
+            .filter(|_| !from_me)
+            .map(|p| Contact {
+                address: address_of_jid(p),
+                name: named("senderName"),
+            });
+        (named("chatName"), sender)
+    } else {
+        (named("senderName").or_else(|| named("chatName")), None)
+    };
     let inbound = InboundMessage {
         provider_message_id: id.to_string(),
         from: Contact {
@@ -85,6 +100,7 @@ fn message(callback: &Value) -> Result<Option<InboundEvent>, SessionWebhookError
         reply_to: str_at(callback, "referenceMessageId").map(str::to_string),
         reference: None,
         forwarded: false,
+        sender,
     };
     Ok(Some(if from_me {
         InboundEvent::Echo(inbound)

@@ -210,6 +210,11 @@ fn groups_keep_their_jid_and_lid_contacts_use_their_phone() {
         "conversation",
     ));
     assert_eq!(group.from.address, "120363025246125888@g.us");
+    assert_eq!(group.from.name, None, "a member's name is not the group's");
+    assert_eq!(
+        group.sender.as_ref().map(|s| s.address.as_str()),
+        Some("5511977776666")
+    );
     let lid = only_message(&upsert(
         json!({"remoteJid": "123456789012345@lid", "remoteJidAlt": "5511988887777@s.whatsapp.net",
                "addressingMode": "lid", "fromMe": false, "id": "LID1"}),

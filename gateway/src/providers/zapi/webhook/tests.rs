@@ -132,8 +132,20 @@ fn sent_by_me_is_an_echo_and_groups_keep_their_id() {
     group["phone"] = json!("120363019502650977-group");
     group["isGroup"] = json!(true);
     group["participantPhone"] = json!("5544988888888");
+    group["chatName"] = json!("Clientes VIP");
+    group["senderName"] = json!("Bia");
     let m = only_message(&serde_json::to_vec(&group).expect("json"));
     assert_eq!(m.from.address, "120363019502650977-group");
+    assert_eq!(
+        m.from.name.as_deref(),
+        Some("Clientes VIP"),
+        "the group's name"
+    );
+    let sender = m.sender.expect("the member who wrote");
+    assert_eq!(
+        (sender.address.as_str(), sender.name.as_deref()),
+        ("5544988888888", Some("Bia"))
+    );
 }
 
 #[test]
