@@ -165,6 +165,34 @@ pub async fn require_room(
         })
 }
 
+/// Refuses an agent's send past the monthly message limit (and, for a conversation that does not
+/// exist yet, past the conversation limit), unless it repeats a stored send: a retry is answered with
+/// what was stored, whatever the plan says now.
+pub async fn require_room_to_send(
+    state: &AppState,
+    tenant: TenantId,
+    conversation: schema::ConversationId,
+    client_message_id: Option<&str>,
+    exists: bool,
+) -> Result<(), ApiError> {
+    if exists && let Some(key) = client_message_id {
+        let key = schema::store::MessageKey::Client(key.to_owned());
+        if state
+            .store
+            .message_ref(tenant, conversation, &key)
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+    }
+    require_room(state, tenant, Limit::MessagesPerMonth).await?;
+    if !exists {
+        require_room(state, tenant, Limit::ConversationsPerMonth).await?;
+    }
+    Ok(())
+}
+
 fn limit_error(reached: &LimitReached) -> ApiError {
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,

@@ -66,10 +66,16 @@ pub enum InboundEvent {
     },
 }
 
-/// Whether a contact address is a WhatsApp group's (an Evolution `…@g.us` JID, a Z-API
-/// `…-group` phone).
+/// Whether a contact address is a WhatsApp group's: an Evolution `…@g.us` JID, a Z-API `…-group`
+/// phone, or a Z-API group made before November 2021 (`<creator's digits>-<creation time>`).
 pub fn is_group_address(address: &str) -> bool {
-    address.ends_with("@g.us") || address.ends_with("-group")
+    if address.ends_with("@g.us") || address.ends_with("-group") {
+        return true;
+    }
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    address
+        .split_once('-')
+        .is_some_and(|(creator, created)| digits(creator) && digits(created))
 }
 
 impl InboundEvent {
@@ -86,6 +92,30 @@ impl InboundEvent {
             InboundEvent::ReadUpTo { contact, .. }
             | InboundEvent::DeliveredUpTo { contact, .. }
             | InboundEvent::Deleted { contact, .. } => contact,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_group_address;
+
+    #[test]
+    fn group_addresses_of_both_gateways_and_both_eras_are_told_from_people() {
+        for group in [
+            "120363025246125888@g.us",
+            "120363019502650977-group",
+            "5511999999999-1623281429",
+        ] {
+            assert!(is_group_address(group), "{group}");
+        }
+        for person in [
+            "5511999999999",
+            "123456789012345@lid",
+            "5511999999999@s.whatsapp.net",
+            "-1",
+        ] {
+            assert!(!is_group_address(person), "{person}");
         }
     }
 }

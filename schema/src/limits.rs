@@ -69,6 +69,20 @@ fn check_message(message: &mut InboundMessage) -> Result<(), LimitError> {
     if let Some(name) = &mut message.from.name {
         cut(name, MAX_NAME_BYTES);
     }
+    // A group member without an address is no one to show: dropped, the message kept.
+    if message
+        .sender
+        .as_ref()
+        .is_some_and(|s| s.address.trim().is_empty())
+    {
+        message.sender = None;
+    }
+    if let Some(sender) = &mut message.sender {
+        address("group member", &sender.address)?;
+        if let Some(name) = &mut sender.name {
+            cut(name, MAX_NAME_BYTES);
+        }
+    }
     let content = serde_json::to_vec(&message.content).map_or(0, |bytes| bytes.len());
     bounded_len("message content", content, MAX_CONTENT_BYTES)
 }

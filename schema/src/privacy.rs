@@ -33,6 +33,7 @@ pub fn erase_message(message: &Message) -> Message {
     let mut erased = message.clone();
     erased.content = erased_content();
     erased.reply_to = None;
+    erased.sender = None;
     erased
 }
 

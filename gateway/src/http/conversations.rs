@@ -357,23 +357,9 @@ pub async fn send(
         ));
     }
     let conversation = conversation(&state, &agent, &id).await?;
-    // A retry of a stored send answers with it, whatever the plan says now.
-    let retry = match &request.client_message_id {
-        Some(key) => state
-            .store
-            .message_ref(
-                agent.tenant_id,
-                conversation.id,
-                &schema::store::MessageKey::Client(key.clone()),
-            )
-            .await?
-            .is_some(),
-        None => false,
-    };
-    if !retry {
-        let limit = schema::tenancy::Limit::MessagesPerMonth;
-        crate::tenancy::require_room(&state, agent.tenant_id, limit).await?;
-    }
+    let key = request.client_message_id.as_deref();
+    crate::tenancy::require_room_to_send(&state, agent.tenant_id, conversation.id, key, true)
+        .await?;
     match state.store.connection(conversation.connection_id).await? {
         Some(c) if c.status == schema::records::ConnectionStatus::Paused => {
             return Err(ApiError::new(

@@ -184,6 +184,13 @@ pub async fn erase(
         after: None,
     };
     if let Err(error) = state.store.write_contacts(agent.tenant_id, &[write]).await {
+        let entry = audit::by(
+            &agent,
+            AuditAction::ContactErased,
+            format!("contact:{}", contact.id),
+        )
+        .detail("unfinished", "the contact record");
+        audit::record(&state, entry).await;
         return Err(unfinished(conversations.len(), &error));
     }
     let entry = audit::by(

@@ -177,31 +177,14 @@ pub async fn start(
     let conversation = ConversationId::for_contact(agent.tenant_id, connection.id, &address);
     // A new conversation counts against the monthly limit, a message to an existing one only as a
     // message, and a retry of a stored start against nothing.
-    let existing = state
+    let exists = state
         .store
         .conversation(agent.tenant_id, conversation)
+        .await?
+        .is_some();
+    let key = request.message.client_message_id.as_deref();
+    crate::tenancy::require_room_to_send(&state, agent.tenant_id, conversation, key, exists)
         .await?;
-    let retry = match (&existing, &request.message.client_message_id) {
-        (Some(_), Some(key)) => state
-            .store
-            .message_ref(
-                agent.tenant_id,
-                conversation,
-                &schema::store::MessageKey::Client(key.clone()),
-            )
-            .await?
-            .is_some(),
-        _ => false,
-    };
-    if !retry {
-        let mut limits = vec![schema::tenancy::Limit::MessagesPerMonth];
-        if existing.is_none() {
-            limits.push(schema::tenancy::Limit::ConversationsPerMonth);
-        }
-        for limit in limits {
-            crate::tenancy::require_room(&state, agent.tenant_id, limit).await?;
-        }
-    }
     let command = Command::Start {
         tenant: agent.tenant_id,
         connection: connection.id,
