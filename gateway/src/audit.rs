@@ -44,6 +44,16 @@ pub fn by(agent: &Agent, action: AuditAction, target: impl Into<String>) -> Audi
     AuditRecord::new(agent.tenant_id, AuditActor::agent(agent), action, target)
 }
 
+/// Records a change `agent` made to the tenant's configuration (`what`: created, replaced,
+/// removed).
+pub async fn config_changed(state: &AppState, agent: &Agent, target: String, what: &str) {
+    record(
+        state,
+        by(agent, AuditAction::ConfigChanged, target).detail("change", what),
+    )
+    .await;
+}
+
 /// An entry for something the platform's operator did in a tenant.
 pub fn by_operator(
     tenant: schema::TenantId,

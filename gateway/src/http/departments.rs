@@ -156,14 +156,11 @@ pub async fn create(
     let department = checked(&state, &agent, key.clone(), request, now, now).await?;
     match state.store.create_department(&department).await {
         Ok(()) => {
-            crate::audit::record(
+            crate::audit::config_changed(
                 &state,
-                crate::audit::by(
-                    &agent,
-                    schema::audit::AuditAction::ConfigChanged,
-                    format!("department:{}", department.key),
-                )
-                .detail("change", "created"),
+                &agent,
+                format!("department:{}", department.key),
+                "created",
             )
             .await;
             if department.distribution != Mode::Manual {
@@ -220,14 +217,11 @@ pub async fn replace(
     )
     .await?;
     state.store.put_department(&department).await?;
-    crate::audit::record(
+    crate::audit::config_changed(
         &state,
-        crate::audit::by(
-            &agent,
-            schema::audit::AuditAction::ConfigChanged,
-            format!("department:{}", department.key),
-        )
-        .detail("change", "replaced"),
+        &agent,
+        format!("department:{}", department.key),
+        "replaced",
     )
     .await;
     if department.distribution != before.distribution
@@ -265,16 +259,7 @@ pub async fn remove(
     require(&state, &agent, Permission::ManageHelpdesk).await?;
     existing(&state, &agent, &key).await?;
     state.store.remove_department(agent.tenant_id, &key).await?;
-    crate::audit::record(
-        &state,
-        crate::audit::by(
-            &agent,
-            schema::audit::AuditAction::ConfigChanged,
-            format!("department:{key}"),
-        )
-        .detail("change", "removed"),
-    )
-    .await;
+    crate::audit::config_changed(&state, &agent, format!("department:{key}"), "removed").await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -133,14 +133,11 @@ pub async fn create(
     let now = Timestamp::now();
     let reply = checked(&state, &agent, Uuid::now_v7(), request, now, now).await?;
     state.store.put_quick_reply(&reply).await?;
-    crate::audit::record(
+    crate::audit::config_changed(
         &state,
-        crate::audit::by(
-            &agent,
-            schema::audit::AuditAction::ConfigChanged,
-            format!("quick_reply:{}", reply.id),
-        )
-        .detail("change", "created"),
+        &agent,
+        format!("quick_reply:{}", reply.id),
+        "created",
     )
     .await;
     Ok((StatusCode::CREATED, axum::Json(reply)))
@@ -188,14 +185,11 @@ pub async fn replace(
     )
     .await?;
     state.store.put_quick_reply(&reply).await?;
-    crate::audit::record(
+    crate::audit::config_changed(
         &state,
-        crate::audit::by(
-            &agent,
-            schema::audit::AuditAction::ConfigChanged,
-            format!("quick_reply:{}", reply.id),
-        )
-        .detail("change", "replaced"),
+        &agent,
+        format!("quick_reply:{}", reply.id),
+        "replaced",
     )
     .await;
     Ok(axum::Json(reply))
@@ -230,14 +224,11 @@ pub async fn remove(
         .store
         .remove_quick_reply(agent.tenant_id, reply.id)
         .await?;
-    crate::audit::record(
+    crate::audit::config_changed(
         &state,
-        crate::audit::by(
-            &agent,
-            schema::audit::AuditAction::ConfigChanged,
-            format!("quick_reply:{}", reply.id),
-        )
-        .detail("change", "removed"),
+        &agent,
+        format!("quick_reply:{}", reply.id),
+        "removed",
     )
     .await;
     Ok(StatusCode::NO_CONTENT)
