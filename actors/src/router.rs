@@ -183,6 +183,15 @@ async fn run(
             .erase(tenant, conversation)
             .await
             .map(|()| Reply::Done),
+        Command::Delete {
+            tenant,
+            conversation,
+            by,
+            what,
+        } => directory
+            .delete(tenant, conversation, by, what)
+            .await
+            .map(|conversation| Reply::Ticket(Box::new(conversation))),
         Command::Ticket {
             tenant,
             conversation,

@@ -49,6 +49,7 @@ impl Turn {
         self.events.push(EventEnvelope {
             tenant_id: self.conversation.tenant_id,
             conversation_id: self.conversation.id,
+            connection_id: Some(self.conversation.connection_id),
             seq,
             at: self.now,
             event,
@@ -58,6 +59,7 @@ impl Turn {
 
     pub(crate) fn add_message(&mut self, mut message: Message) -> Message {
         message.seq = self.conversation.last_seq + 1;
+        schema::helpdesk::deletion::revived(&mut self.conversation);
         self.conversation.message_count += 1;
         self.conversation.last_message_preview = Some(message.content.preview());
         if let Some(text) = schema::helpdesk::search::searchable_text(&message.content) {
@@ -120,6 +122,9 @@ impl Turn {
         if moves {
             message.status = change.status;
             message.error = change.error.or(message.error.take());
+            if message.status == MessageStatus::Deleted {
+                schema::helpdesk::deletion::revoked(&mut self.conversation, message);
+            }
         }
         message.updated_at = self.now;
         self.push(ConversationEvent::MessageStatusUpdated {
@@ -263,6 +268,9 @@ pub(crate) fn conversation_with(
         early_statuses: Default::default(),
         held_echoes: Vec::new(),
         stamp_us: 0,
+        deleted: None,
+        deleted_through: 0,
+        deleted_seqs: Default::default(),
     }
 }
 
@@ -274,6 +282,7 @@ pub(crate) fn inbound_message(
     now: Timestamp,
 ) -> Message {
     Message {
+        deleted: None,
         id: MessageId::new(),
         tenant_id: tenant,
         conversation_id: id,

@@ -77,6 +77,7 @@ impl Harness {
         let directory = actors::node_supervisor::start(services).await.unwrap();
         let tenant = TenantId::new();
         let agent = Agent {
+            default_connection: None,
             id: AgentId::new(),
             tenant_id: tenant,
             name: "Ana".into(),
@@ -216,6 +217,7 @@ async fn a_live_event_the_client_already_had_is_not_sent_again() {
     h.bus
         .publish(Published::new(stored[1].clone(), Instant::now(), None));
     let later = EventEnvelope {
+        connection_id: None,
         tenant_id: h.tenant,
         conversation_id: conversation,
         seq: 3,
@@ -278,6 +280,7 @@ async fn events_published_during_a_long_replay_reach_the_agent_without_a_reconne
     h.faults.events_entered.notified().await;
     for seq in 100..140 {
         let event = EventEnvelope {
+            connection_id: None,
             tenant_id: h.tenant,
             conversation_id: ConversationId::new(),
             seq,

@@ -130,11 +130,18 @@ async fn token_agent(state: &AppState, token: &str) -> Result<Agent, ApiError> {
         }
         return Ok(grant.agent);
     }
-    state
+    let unknown = || ApiError::unauthorized("unknown or revoked token");
+    let copy = state
         .store
         .agent_by_token(hash)
         .await?
-        .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))
+        .ok_or_else(unknown)?;
+    // The token's row keeps a copy of the user from when it was issued: act as the user is now.
+    state
+        .store
+        .agent(copy.tenant_id, copy.id)
+        .await?
+        .ok_or_else(unknown)
 }
 
 /// Whether the token with this hash still authenticates, and its tenant is not suspended (an open

@@ -41,3 +41,23 @@ impl PermissionCache {
         self.0.forget(tenant);
     }
 }
+
+/// What `agent` may see of its tenant (`schema::visibility`), from the cached permissions and flags.
+pub async fn viewer(
+    state: &crate::AppState,
+    agent: &schema::records::Agent,
+) -> Result<schema::visibility::Viewer, ApiError> {
+    let permissions = state
+        .permissions
+        .of(state.store.as_ref(), agent.tenant_id)
+        .await?;
+    let tenant = state
+        .tenancy
+        .view(state.store.as_ref(), agent.tenant_id)
+        .await?;
+    Ok(schema::visibility::Viewer::new(
+        agent,
+        &permissions,
+        &tenant.flags,
+    ))
+}

@@ -249,6 +249,7 @@ mod tests {
     #[test]
     fn grants_authorize_only_access_and_api_keys_before_they_expire() {
         let agent = Agent {
+            default_connection: None,
             id: AgentId::new(),
             tenant_id: TenantId::new(),
             name: "Ana".into(),

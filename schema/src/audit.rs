@@ -55,10 +55,14 @@ pub enum AuditAction {
     RolePermissionsChanged,
     #[serde(rename = "user.created")]
     UserCreated,
+    #[serde(rename = "user.changed")]
+    UserChanged,
     #[serde(rename = "ticket.changed")]
     TicketChanged,
     #[serde(rename = "message.deleted")]
     MessageDeleted,
+    #[serde(rename = "conversation.deleted")]
+    ConversationDeleted,
     #[serde(rename = "config.changed")]
     ConfigChanged,
     #[serde(rename = "connection.created")]
@@ -74,7 +78,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 17] = [
+    pub const ALL: [AuditAction; 19] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SignOut,
@@ -84,8 +88,10 @@ impl AuditAction {
         Self::ApiKeyCreated,
         Self::RolePermissionsChanged,
         Self::UserCreated,
+        Self::UserChanged,
         Self::TicketChanged,
         Self::MessageDeleted,
+        Self::ConversationDeleted,
         Self::ConfigChanged,
         Self::ConnectionCreated,
         Self::ConnectionRemoved,
@@ -106,8 +112,10 @@ impl AuditAction {
             Self::ApiKeyCreated => "auth.api_key_created",
             Self::RolePermissionsChanged => "role.permissions_changed",
             Self::UserCreated => "user.created",
+            Self::UserChanged => "user.changed",
             Self::TicketChanged => "ticket.changed",
             Self::MessageDeleted => "message.deleted",
+            Self::ConversationDeleted => "conversation.deleted",
             Self::ConfigChanged => "config.changed",
             Self::ConnectionCreated => "connection.created",
             Self::ConnectionRemoved => "connection.removed",

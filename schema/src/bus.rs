@@ -61,6 +61,15 @@ pub enum TenantNotice {
 }
 
 impl TenantNotice {
+    /// The connection the notice is about.
+    pub fn connection(&self) -> Option<crate::ids::ConnectionId> {
+        match self {
+            TenantNotice::ConnectionUpdated(view) => Some(view.id),
+            TenantNotice::ConnectionRemoved { connection_id }
+            | TenantNotice::ConnectionQr { connection_id, .. } => Some(*connection_id),
+        }
+    }
+
     /// Whether an agent with `role` receives this notice.
     pub fn is_for(&self, role: crate::records::AgentRole) -> bool {
         use crate::records::AgentRole;

@@ -75,6 +75,14 @@ pub enum Command {
         tenant: TenantId,
         conversation: ConversationId,
     },
+    /// Soft deletion of one message or of the whole conversation (`helpdesk::deletion`), by an
+    /// agent; answered with the conversation after it. Repeating it changes nothing.
+    Delete {
+        tenant: TenantId,
+        conversation: ConversationId,
+        by: AgentId,
+        what: Deleting,
+    },
     /// The provider's answer to a send (its message id, or the failure), recorded on the reply.
     RecordAnswer {
         tenant: TenantId,
@@ -111,6 +119,16 @@ pub enum Command {
     },
 }
 
+/// What a [`Command::Delete`] deletes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "deleting", rename_all = "snake_case")]
+pub enum Deleting {
+    /// The message whose `message.created` is at this seq.
+    Message { seq: Seq },
+    /// The conversation, with every message it holds.
+    Conversation,
+}
+
 /// Which entity a command is for, and so which shard's owner runs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -126,6 +144,7 @@ impl Command {
             | Command::Start { tenant, .. }
             | Command::Requeue { tenant, .. }
             | Command::Erase { tenant, .. }
+            | Command::Delete { tenant, .. }
             | Command::Ticket { tenant, .. }
             | Command::RecordAnswer { tenant, .. }
             | Command::Deliver { tenant, .. }
@@ -142,6 +161,7 @@ impl Command {
             | Command::Start { conversation, .. }
             | Command::Requeue { conversation, .. }
             | Command::Erase { conversation, .. }
+            | Command::Delete { conversation, .. }
             | Command::Ticket { conversation, .. }
             | Command::RecordAnswer { conversation, .. } => Target::Conversation(*conversation),
             Command::Deliver { connection, .. }
@@ -168,6 +188,7 @@ impl Command {
             Command::Start { .. } => "start",
             Command::Requeue { .. } => "requeue",
             Command::Erase { .. } => "erase",
+            Command::Delete { .. } => "delete",
             Command::RecordAnswer { .. } => "record_answer",
             Command::Deliver { .. } => "deliver",
             Command::Reconnect { .. } => "reconnect",

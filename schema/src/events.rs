@@ -3,7 +3,7 @@
 //! agent's WebSocket receives live or replays after a reconnect.
 
 use crate::helpdesk::sla::{SlaOutcome, SlaTarget};
-use crate::ids::{AgentId, ConversationId, MessageId, Seq, TenantId};
+use crate::ids::{AgentId, ConnectionId, ConversationId, MessageId, Seq, TenantId};
 use crate::records::{
     Conversation, ConversationStatus, Message, MessageStatus, Note, Priority, ProviderError,
 };
@@ -95,6 +95,16 @@ pub enum ConversationEvent {
     /// An SLA target's time passed unmet.
     #[serde(rename = "ticket.sla_missed")]
     SlaMissed { target: SlaTarget, due: Timestamp },
+    /// An agent deleted a message (soft: `seq` is its `message.created`).
+    #[serde(rename = "message.deleted")]
+    MessageDeleted {
+        message_id: MessageId,
+        seq: Seq,
+        by: AgentId,
+    },
+    /// An agent deleted the conversation: every message up to `through` with it.
+    #[serde(rename = "conversation.deleted")]
+    ConversationDeleted { through: Seq, by: AgentId },
 }
 
 impl From<SlaOutcome> for ConversationEvent {
@@ -124,6 +134,8 @@ impl ConversationEvent {
             ConversationEvent::NoteAdded { .. } => "ticket.note_added",
             ConversationEvent::SlaHit { .. } => "ticket.sla_hit",
             ConversationEvent::SlaMissed { .. } => "ticket.sla_missed",
+            ConversationEvent::MessageDeleted { .. } => "message.deleted",
+            ConversationEvent::ConversationDeleted { .. } => "conversation.deleted",
         }
     }
 }
@@ -133,6 +145,10 @@ impl ConversationEvent {
 pub struct EventEnvelope {
     pub tenant_id: TenantId,
     pub conversation_id: ConversationId,
+    /// The conversation's connection (what a user limited to one connection is filtered by). Absent
+    /// on events stored before it was carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_id: Option<ConnectionId>,
     pub seq: Seq,
     /// Server time at which the event was committed.
     pub at: Timestamp,
@@ -147,6 +163,7 @@ mod tests {
     #[test]
     fn envelope_serializes_with_event_name_and_round_trips() {
         let envelope = EventEnvelope {
+            connection_id: None,
             tenant_id: TenantId::new(),
             conversation_id: ConversationId::new(),
             seq: 7,

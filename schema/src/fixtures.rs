@@ -44,6 +44,7 @@ pub fn connection(tenant: TenantId, address: &str) -> Connection {
 
 pub fn agent(tenant: TenantId) -> Agent {
     Agent {
+        default_connection: None,
         id: AgentId::new(),
         tenant_id: tenant,
         name: "Ana".into(),
@@ -95,6 +96,9 @@ impl Live {
                 early_statuses: BTreeMap::new(),
                 held_echoes: Vec::new(),
                 stamp_us: 0,
+                deleted: None,
+                deleted_through: 0,
+                deleted_seqs: Default::default(),
             },
             committed: None,
         }
@@ -114,6 +118,7 @@ impl Live {
         let clock = Timestamp::now().as_microsecond();
         self.conversation.stamp_us = clock.max(self.conversation.stamp_us + 1);
         EventEnvelope {
+            connection_id: Some(self.conversation.connection_id),
             tenant_id: self.conversation.tenant_id,
             conversation_id: self.conversation.id,
             seq: self.conversation.last_seq,
@@ -133,6 +138,7 @@ impl Live {
             events.push(self.envelope(at, created));
         }
         let message = Message {
+            deleted: None,
             id: MessageId::new(),
             tenant_id: self.conversation.tenant_id,
             conversation_id: self.conversation.id,
@@ -182,6 +188,7 @@ impl Live {
         let at = later_than(self.conversation.last_activity_at);
         let previous = self.committed.take();
         let message = Message {
+            deleted: None,
             id: MessageId::new(),
             tenant_id: self.conversation.tenant_id,
             conversation_id: self.conversation.id,

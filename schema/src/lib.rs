@@ -43,6 +43,7 @@ pub mod quick_reply;
 pub mod records;
 pub mod store;
 pub mod tenancy;
+pub mod visibility;
 pub mod ws;
 
 pub use ids::{AgentId, ConnectionId, ContactId, ConversationId, MessageId, NoteId, Seq, TenantId};

@@ -157,38 +157,6 @@ impl Permission {
     }
 }
 
-/// The event as `role` may see it: the text of an internal note, or of a transfer's note, is removed
-/// for a role without [`Permission::SeeInternalNotes`] (the event stays, so seqs have no gap).
-/// `None` when it is shown as it is.
-pub fn redacted_for(
-    permissions: &RolePermissions,
-    role: AgentRole,
-    envelope: &crate::events::EventEnvelope,
-) -> Option<crate::events::EventEnvelope> {
-    use crate::events::ConversationEvent;
-    match &envelope.event {
-        ConversationEvent::NoteAdded { note }
-            if !permissions.allows(role, Permission::SeeInternalNotes) =>
-        {
-            let mut hidden = envelope.clone();
-            let mut note = note.clone();
-            note.body = String::new();
-            hidden.event = ConversationEvent::NoteAdded { note };
-            Some(hidden)
-        }
-        ConversationEvent::Transferred { note: Some(_), .. }
-            if !permissions.allows(role, Permission::SeeInternalNotes) =>
-        {
-            let mut hidden = envelope.clone();
-            if let ConversationEvent::Transferred { note, .. } = &mut hidden.event {
-                *note = None;
-            }
-            Some(hidden)
-        }
-        _ => None,
-    }
-}
-
 /// Whether `role` has `permission` by default.
 pub fn may(role: AgentRole, permission: Permission) -> bool {
     use Permission::*;
@@ -224,7 +192,10 @@ pub fn may(role: AgentRole, permission: Permission) -> bool {
                 | ReadAuditLog
         ),
         // Integrations: answer, route and record, never configure.
-        AgentRole::Bot => matches!(permission, Reply | ManageTickets | EditContacts | ReadFeed),
+        AgentRole::Bot => matches!(
+            permission,
+            Reply | ManageTickets | EditContacts | ReadFeed | SeeAllResolved
+        ),
     }
 }
 
@@ -277,48 +248,5 @@ mod tests {
             "defaults elsewhere"
         );
         assert_eq!(tenant.of(AgentRole::Agent), vec![Permission::ManageTickets]);
-    }
-
-    #[test]
-    fn a_note_s_text_is_hidden_from_roles_that_may_not_see_notes() {
-        use crate::events::{ConversationEvent, EventEnvelope};
-        let note = crate::records::Note {
-            id: crate::NoteId::new(),
-            body: "cliente difícil".into(),
-            author: crate::AgentId::new(),
-        };
-        let envelope = EventEnvelope {
-            tenant_id: crate::TenantId::new(),
-            conversation_id: crate::ConversationId::new(),
-            seq: 7,
-            at: jiff::Timestamp::UNIX_EPOCH,
-            event: ConversationEvent::NoteAdded { note },
-        };
-        let defaults = RolePermissions::default();
-        assert_eq!(redacted_for(&defaults, AgentRole::Agent, &envelope), None);
-        let hidden = redacted_for(&defaults, AgentRole::Bot, &envelope).expect("redacted");
-        assert_eq!(hidden.seq, 7);
-        match hidden.event {
-            ConversationEvent::NoteAdded { note } => assert!(note.body.is_empty()),
-            other => panic!("{other:?}"),
-        }
-        let transfer = EventEnvelope {
-            event: ConversationEvent::Transferred {
-                from_agent: None,
-                to_agent: None,
-                from_team: None,
-                to_team: Some("vendas".into()),
-                note: Some("cliente difícil".into()),
-                by: None,
-            },
-            ..envelope
-        };
-        assert_eq!(redacted_for(&defaults, AgentRole::Agent, &transfer), None);
-        match redacted_for(&defaults, AgentRole::Bot, &transfer).map(|e| e.event) {
-            Some(ConversationEvent::Transferred { note, to_team, .. }) => {
-                assert_eq!((note, to_team.as_deref()), (None, Some("vendas")));
-            }
-            other => panic!("{other:?}"),
-        }
     }
 }

@@ -122,6 +122,7 @@ mod tests {
     fn envelope(event: ConversationEvent) -> EventEnvelope {
         let message = message("");
         EventEnvelope {
+            connection_id: None,
             tenant_id: message.tenant_id,
             conversation_id: message.conversation_id,
             seq: 2,

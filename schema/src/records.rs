@@ -67,6 +67,10 @@ pub struct Agent {
     pub name: String,
     pub role: AgentRole,
     pub created_at: Timestamp,
+    /// The connection the user works on: a role limited to its own connection sees only this one's
+    /// conversations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_connection: Option<ConnectionId>,
 }
 
 /// The customer on the other side of a conversation.
@@ -198,6 +202,29 @@ pub struct Conversation {
     /// writes by timestamp (CQL) write the conversation row with it.
     #[serde(default)]
     pub stamp_us: i64,
+    /// The conversation was deleted (soft): hidden from the inbox of those who may not see deleted
+    /// messages, until the contact (or an agent) writes again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<Deletion>,
+    /// Every message up to this seq was deleted with the conversation (0: none).
+    #[serde(default, skip_serializing_if = "is_zero_seq")]
+    pub deleted_through: Seq,
+    /// Seqs of messages deleted one by one, by an agent or by the contact (bounded:
+    /// `helpdesk::deletion::MAX_DELETED_MESSAGES`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub deleted_seqs: std::collections::BTreeSet<Seq>,
+}
+
+fn is_zero_seq(seq: &Seq) -> bool {
+    *seq == 0
+}
+
+/// Who deleted a message or a conversation, and when. Deletion is soft: the content stays stored,
+/// shown only to those allowed to see deleted messages (`visibility`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Deletion {
+    pub by: AgentId,
+    pub at: Timestamp,
 }
 
 impl Conversation {
@@ -516,6 +543,9 @@ pub struct Message {
     /// In a group's conversation: the member who wrote it (the conversation's contact is the group).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender: Option<Contact>,
+    /// An agent deleted it (soft).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<Deletion>,
 }
 
 #[cfg(test)]

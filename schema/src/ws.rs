@@ -155,6 +155,7 @@ mod tests {
     #[test]
     fn event_frame_carries_type_event_name_and_seq() {
         let frame = ServerFrame::Event(Box::new(EventEnvelope {
+            connection_id: None,
             tenant_id: TenantId::new(),
             conversation_id: ConversationId::new(),
             seq: 3,
@@ -177,6 +178,7 @@ mod tests {
     #[test]
     fn shared_event_encoding_matches_the_server_frame() {
         let envelope = EventEnvelope {
+            connection_id: None,
             tenant_id: TenantId::new(),
             conversation_id: ConversationId::new(),
             seq: 9,

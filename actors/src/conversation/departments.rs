@@ -129,6 +129,7 @@ pub(super) fn out_of_hours_reply(
     turn.conversation.out_of_hours_replied_at = Some(now);
     metrics::counter!("conversa_closed_department_replies_total").increment(1);
     Some(turn.add_message(Message {
+        deleted: None,
         id: MessageId::new(),
         tenant_id: tenant,
         conversation_id: turn.conversation.id,

@@ -162,10 +162,32 @@ impl ConversationState {
             0 => UNCAPPED_COUNT,
             capacity => usize::try_from(capacity).unwrap_or(UNCAPPED_COUNT),
         };
+        // Only members who may open the ticket: a role limited to its own connection takes
+        // tickets of that connection alone.
+        let permissions = self
+            .store()
+            .role_permissions(self.tenant)
+            .await
+            .map_err(store_error)?
+            .unwrap_or_default();
+        let connection = self.conversation.as_ref().map(|c| c.connection_id);
         let mut candidates = Vec::with_capacity(department.members.len());
         for member in &department.members {
             if Some(*member) == besides || !present.contains(member) {
                 continue;
+            }
+            if let Some(connection) = connection {
+                let agent = self
+                    .store()
+                    .agent(self.tenant, *member)
+                    .await
+                    .map_err(store_error)?;
+                let works_here = agent.is_some_and(|a| {
+                    schema::visibility::ConnectionScope::of(&a, &permissions).includes(connection)
+                });
+                if !works_here {
+                    continue;
+                }
             }
             let stored = self
                 .store()

@@ -22,6 +22,7 @@
 //! ```
 
 mod commit;
+mod deletion;
 mod departments;
 mod distribution;
 mod erase;
@@ -158,6 +159,13 @@ pub enum ConversationMsg {
     Requeue {
         ticket: Ticket,
         reply: RpcReplyPort<Result<(), ConversationError>>,
+    },
+    /// Delete a message or the conversation, soft (`deletion.rs`); answered with the conversation.
+    Delete {
+        by: AgentId,
+        what: schema::command::Deleting,
+        ticket: Ticket,
+        reply: RpcReplyPort<Result<Conversation, ConversationError>>,
     },
     /// Erase the contact from the conversation's history (LGPD, `erase.rs`).
     Erase {
@@ -317,6 +325,18 @@ impl Actor for ConversationActor {
                     return skip_expired(reply);
                 }
                 let result = state.requeue().await;
+                state.answer(reply, result)?;
+            }
+            ConversationMsg::Delete {
+                by,
+                what,
+                ticket,
+                reply,
+            } => {
+                if ticket.expired() {
+                    return skip_expired(reply);
+                }
+                let result = state.delete(by, what).await;
                 state.answer(reply, result)?;
             }
             ConversationMsg::Erase { ticket, reply } => {

@@ -50,6 +50,7 @@ impl ConversationState {
         let mut turn = Turn::new(conversation, false);
         let now = turn.now;
         let message = turn.add_message(Message {
+            deleted: None,
             id: MessageId::new(),
             tenant_id: self.tenant,
             conversation_id: self.id,

@@ -83,6 +83,26 @@ impl Directory {
         .await
     }
 
+    /// Deletes a message of the conversation, or the conversation (soft); answers with the
+    /// conversation after it.
+    pub async fn delete(
+        self: &Arc<Self>,
+        tenant: TenantId,
+        conversation: ConversationId,
+        by: AgentId,
+        what: schema::command::Deleting,
+    ) -> Result<Conversation, RouteError> {
+        self.request(tenant, conversation, |reply, ticket| {
+            ConversationMsg::Delete {
+                by,
+                what,
+                ticket,
+                reply,
+            }
+        })
+        .await
+    }
+
     /// Applies a change to a conversation's ticket; answers with the conversation after it.
     pub async fn change_ticket(
         self: &Arc<Self>,

@@ -86,6 +86,7 @@ mod tests {
     fn event(tenant: TenantId, seq: u64) -> Published {
         Published::new(
             EventEnvelope {
+                connection_id: None,
                 tenant_id: tenant,
                 conversation_id: ConversationId::new(),
                 seq,

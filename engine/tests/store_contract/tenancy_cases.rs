@@ -129,6 +129,7 @@ async fn a_tenant_s_agents_are_listed_and_no_other_tenant_s(b: &Backend) {
         store.create_tenant(&record).await.expect("tenant");
     }
     let agent = |tenant| Agent {
+        default_connection: None,
         id: AgentId::new(),
         tenant_id: tenant,
         name: "Ana".into(),

@@ -70,6 +70,10 @@ impl AccountStore for FaultyStore {
         self.0.create_agent(a, h).await
     }
 
+    async fn update_agent(&self, a: &Agent) -> StoreResult<bool> {
+        self.0.update_agent(a).await
+    }
+
     async fn agent_by_token(&self, h: [u8; 32]) -> StoreResult<Option<Agent>> {
         self.0.agent_by_token(h).await
     }

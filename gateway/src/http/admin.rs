@@ -262,6 +262,7 @@ pub async fn provision_agent(
     request: CreateAgentRequest,
 ) -> Result<CreatedAgent, ProvisionError> {
     let agent = Agent {
+        default_connection: None,
         id: AgentId::new(),
         tenant_id: tenant,
         name: non_empty(request.name, "name")?,

@@ -25,10 +25,12 @@ pub async fn connections(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
 ) -> Result<axum::Json<Vec<schema::api::ConnectionView>>, ApiError> {
+    let viewer = crate::permissions::viewer(&state, &agent).await?;
     let connections = state.store.connections(agent.tenant_id).await?;
     Ok(axum::Json(
         connections
             .iter()
+            .filter(|c| viewer.sees_connection(c.id))
             .map(schema::api::ConnectionView::from)
             .collect(),
     ))

@@ -493,9 +493,15 @@ pub async fn conversations(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Vec<Conversation>>, ApiError> {
     let contact = existing(&state, &agent, &id).await?;
-    contact_conversations(&state, agent.tenant_id, &contact)
-        .await
-        .map(axum::Json)
+    let viewer = crate::permissions::viewer(&state, &agent).await?;
+    let conversations = contact_conversations(&state, agent.tenant_id, &contact).await?;
+    Ok(axum::Json(
+        conversations
+            .into_iter()
+            .filter(|c| viewer.sees(c))
+            .map(|c| viewer.conversation(c))
+            .collect(),
+    ))
 }
 
 /// The contact's conversations: on every connection of the tenant, the one with each of its

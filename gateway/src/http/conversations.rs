@@ -5,14 +5,15 @@ use crate::AppState;
 use crate::auth::AuthenticatedAgent;
 use crate::auth::require;
 use crate::error::{ApiError, parse_json, read_body, require_json};
-use crate::http::parse_id;
 use crate::http::problems::{BadRequest, NotFound, Refused, Unauthorized, Unavailable};
+pub(crate) use crate::http::{conversation, seen};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use schema::Seq;
 use schema::api::ErrorBody;
 use schema::api::{Page, SendMessageRequest};
 use schema::command::{Command, Reply};
@@ -20,7 +21,6 @@ use schema::events::EventEnvelope;
 use schema::permission::Permission;
 use schema::records::{Conversation, ConversationStatus, Message, MessageContent};
 use schema::store::{InboxCursor, InboxView, SeqWindow};
-use schema::{ConversationId, Seq};
 use serde::Deserialize;
 use std::time::Instant;
 
@@ -134,13 +134,21 @@ pub async fn list(
         return Err(one_at_most());
     }
     let view = views.pop().unwrap_or(InboxView::All);
+    let viewer = crate::permissions::viewer(&state, &agent).await?;
     let items = state
         .store
         .inbox(agent.tenant_id, &view, cursor, limit)
         .await?;
+    // The cursor follows the stored page; what the caller may not see is left out of it (a page
+    // can come back shorter than `limit`, or empty, with a cursor to go on).
     let next_cursor = (items.len() == limit)
         .then(|| items.last().map(encode_cursor))
         .flatten();
+    let items = items
+        .into_iter()
+        .filter(|c| viewer.sees(c))
+        .map(|c| viewer.conversation(c))
+        .collect();
     Ok(axum::Json(Page { items, next_cursor }))
 }
 
@@ -166,7 +174,8 @@ pub async fn get_one(
     AuthenticatedAgent(agent): AuthenticatedAgent,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Conversation>, ApiError> {
-    Ok(axum::Json(conversation(&state, &agent, &id).await?))
+    let (conversation, viewer) = seen(&state, &agent, &id).await?;
+    Ok(axum::Json(viewer.conversation(conversation)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -204,7 +213,7 @@ pub async fn messages(
     Query(query): Query<HistoryQuery>,
 ) -> Result<axum::Json<Page<Message>>, ApiError> {
     let limit = page_size(query.limit)?;
-    let conversation = conversation(&state, &agent, &id).await?;
+    let (conversation, viewer) = seen(&state, &agent, &id).await?;
     let window = match (query.after, query.before) {
         (Some(_), Some(_)) => {
             return Err(ApiError::bad_request(
@@ -228,6 +237,10 @@ pub async fn messages(
             SeqWindow::Before(_) => items.first().map(|m| m.seq.to_string()),
         }
     };
+    let items = items
+        .into_iter()
+        .map(|m| viewer.message(&conversation, m))
+        .collect();
     Ok(axum::Json(Page { items, next_cursor }))
 }
 
@@ -265,7 +278,7 @@ pub async fn events(
     Query(query): Query<EventsQuery>,
 ) -> Result<axum::Json<Page<EventEnvelope>>, ApiError> {
     let limit = page_size(query.limit)?;
-    let conversation = conversation(&state, &agent, &id).await?;
+    let (conversation, viewer) = seen(&state, &agent, &id).await?;
     let items = state
         .store
         .events(
@@ -278,13 +291,9 @@ pub async fn events(
     let next_cursor = (items.len() == limit)
         .then(|| items.last().map(|e| e.seq.to_string()))
         .flatten();
-    let permissions = state
-        .permissions
-        .of(state.store.as_ref(), agent.tenant_id)
-        .await?;
     let items = items
         .into_iter()
-        .map(|e| schema::permission::redacted_for(&permissions, agent.role, &e).unwrap_or(e))
+        .map(|e| viewer.event(Some(&conversation), &e).unwrap_or(e))
         .collect();
     Ok(axum::Json(Page { items, next_cursor }))
 }
@@ -477,25 +486,6 @@ async fn outbound_content(
         target,
         emoji: reaction.emoji,
     })
-}
-
-/// The agent's tenant's conversation named by a path segment (404 for an unknown or foreign id).
-pub(crate) async fn conversation(
-    state: &AppState,
-    agent: &schema::records::Agent,
-    raw_id: &str,
-) -> Result<Conversation, ApiError> {
-    let id: ConversationId = parse_id(raw_id, "conversation_not_found")?;
-    state
-        .store
-        .conversation(agent.tenant_id, id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "conversation_not_found",
-                "no such conversation in this tenant",
-            )
-        })
 }
 
 fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {

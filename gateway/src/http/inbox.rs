@@ -1,7 +1,10 @@
 //! The inbox's badge numbers and search by message text.
 //!
 //! `GET /api/v1/conversations/counts`: how many active tickets (neither resolved nor cancelled) each
-//! view lists, read from counts the store keeps, never by walking the history.
+//! view lists, read from counts the store keeps, never by walking the history. For a user limited to
+//! one connection the store's counts (the whole tenant's) would tell too much: its numbers come
+//! from reading the active inbox, at most [`MAX_SCANNED`] tickets (`partial` says when more were
+//! left).
 //!
 //! `GET /api/v1/conversations?q=`: conversations whose messages have every word of `q` (folded,
 //! three characters or more) in one month, newest month first (the last 24 months), by id within a
@@ -18,7 +21,8 @@ use jiff::Timestamp;
 use schema::api::Page;
 use schema::helpdesk::search::{self, SEARCH_MONTHS, month_of};
 use schema::records::{Agent, Conversation, ConversationStatus, Priority};
-use schema::store::InboxView;
+use schema::store::{InboxCursor, InboxView};
+use schema::visibility::{ConnectionScope, Viewer};
 use schema::{ConversationId, TenantId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -29,6 +33,8 @@ const MAX_COUNTED_TAGS: usize = 16;
 const MAX_SEARCH_CALLS: usize = 1500;
 /// Most departments counted (a tenant's first 64 by key).
 const MAX_COUNTED_TEAMS: usize = 64;
+/// Most active tickets read to count them for a user limited to one connection.
+pub const MAX_SCANNED: usize = 2_000;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -53,6 +59,10 @@ pub struct Counts {
     pub teams: BTreeMap<String, u64>,
     /// The tags asked for.
     pub tags: BTreeMap<String, u64>,
+    /// The numbers stop at the first [`MAX_SCANNED`] active tickets read (users limited to one
+    /// connection only).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
 }
 
 /// `GET /api/v1/conversations/counts?tags=vip,boleto`.
@@ -111,6 +121,20 @@ pub async fn counts(
         Priority::High,
         Priority::Urgent,
     ];
+    let viewer = crate::permissions::viewer(&state, &agent).await?;
+    if viewer.scope != ConnectionScope::Any {
+        let scanned = scan(
+            &state,
+            &agent,
+            &viewer,
+            &statuses,
+            &priorities,
+            &teams,
+            &tags,
+        )
+        .await?;
+        return Ok(axum::Json(scanned));
+    }
     let mut views = vec![
         InboxView::All,
         InboxView::Mine(agent.id),
@@ -134,7 +158,76 @@ pub async fn counts(
         priority: priorities.iter().map(|p| (p.as_str(), next())).collect(),
         teams: teams.into_iter().map(|t| (t, next())).collect(),
         tags: tags.into_iter().map(|t| (t, next())).collect(),
+        partial: false,
     }))
+}
+
+/// The counts of the active tickets `viewer` sees, by reading them (newest first, at most
+/// [`MAX_SCANNED`]).
+async fn scan(
+    state: &AppState,
+    agent: &Agent,
+    viewer: &Viewer,
+    statuses: &[ConversationStatus],
+    priorities: &[Priority],
+    teams: &[String],
+    tags: &[String],
+) -> Result<Counts, ApiError> {
+    let mut counts = Counts {
+        all: 0,
+        mine: 0,
+        unassigned: 0,
+        status: statuses.iter().map(|s| (s.as_str(), 0)).collect(),
+        priority: priorities.iter().map(|p| (p.as_str(), 0)).collect(),
+        teams: teams.iter().map(|t| (t.clone(), 0)).collect(),
+        tags: tags.iter().map(|t| (t.clone(), 0)).collect(),
+        partial: false,
+    };
+    let mut read = 0;
+    for status in statuses {
+        let mut cursor = None;
+        loop {
+            let page = state
+                .store
+                .inbox(agent.tenant_id, &InboxView::Status(*status), cursor, 200)
+                .await?;
+            read += page.len();
+            for conversation in page.iter().filter(|c| viewer.sees(c)) {
+                counts.all += 1;
+                counts.mine += u64::from(conversation.assignee == Some(agent.id));
+                counts.unassigned += u64::from(conversation.assignee.is_none());
+                *counts.status.entry(status.as_str()).or_default() += 1;
+                if let Some(n) = counts.priority.get_mut(conversation.priority.as_str()) {
+                    *n += 1;
+                }
+                if let Some(n) = conversation
+                    .team
+                    .as_ref()
+                    .and_then(|t| counts.teams.get_mut(t))
+                {
+                    *n += 1;
+                }
+                for tag in &conversation.tags {
+                    if let Some(n) = counts.tags.get_mut(tag) {
+                        *n += 1;
+                    }
+                }
+            }
+            let full = page.len() == 200;
+            cursor = page.last().map(|c| InboxCursor {
+                last_activity_at: c.last_activity_at,
+                conversation_id: c.id,
+            });
+            if read >= MAX_SCANNED {
+                counts.partial = full || *status != statuses[statuses.len() - 1];
+                return Ok(counts);
+            }
+            if !full {
+                break;
+            }
+        }
+    }
+    Ok(counts)
 }
 
 /// Where a search page stopped.
@@ -206,6 +299,7 @@ pub async fn search(
         };
     }
     let tenant = agent.tenant_id;
+    let viewer = crate::permissions::viewer(state, agent).await?;
     let mut items = Vec::new();
     // Store reads this request may make: past it, it answers with what it found and a cursor.
     let mut calls = 0usize;
@@ -225,7 +319,12 @@ pub async fn search(
                 continue;
             }
             calls += 1;
-            let Some(conversation) = state.store.conversation(tenant, id).await? else {
+            let Some(conversation) = state
+                .store
+                .conversation(tenant, id)
+                .await?
+                .filter(|c| viewer.sees(c))
+            else {
                 continue;
             };
             // Listed under the newest month it matches: no month after its last activity has its
@@ -239,7 +338,7 @@ pub async fn search(
                 }
             }
             if !newer {
-                items.push(conversation);
+                items.push(viewer.conversation(conversation));
                 if items.len() == limit {
                     break 'months;
                 }

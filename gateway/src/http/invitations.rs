@@ -195,6 +195,7 @@ pub async fn invite(
     };
     crate::tenancy::require_room(&state, admin.tenant_id, Limit::Users).await?;
     let agent = Agent {
+        default_connection: None,
         id: AgentId::new(),
         tenant_id: admin.tenant_id,
         name,

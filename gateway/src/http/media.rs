@@ -2,6 +2,9 @@
 //! provider with the connection's credentials and streamed to the agent (size-limited, content type
 //! kept). The provider's token and temporary URL never leave the node. Only raster images, audio and
 //! video are served inline; every other type is an attachment, under `nosniff` and a sandboxing CSP.
+//! `?download=true` asks for any file as an attachment (saved, not shown): only roles with
+//! `force_download` may (403 otherwise). A deleted message's file goes only to those who see deleted
+//! messages.
 
 use crate::AppState;
 use crate::auth::AuthenticatedAgent;
@@ -9,13 +12,22 @@ use crate::error::ApiError;
 use crate::http::parse_id;
 use crate::http::problems::{NotFound, Unauthorized, Unavailable};
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
+use schema::Seq;
 use schema::api::ErrorBody;
 use schema::channel::MediaError;
+use schema::permission::Permission;
 use schema::records::{MediaKind, MessageContent};
-use schema::{ConversationId, Seq};
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DownloadQuery {
+    /// `true`: served as an attachment whatever its type (needs `force_download`).
+    #[serde(default)]
+    download: bool,
+}
 
 #[utoipa::path(
     get,
@@ -25,11 +37,13 @@ use schema::{ConversationId, Seq};
     params(
         ("id" = Uuid, Path, description = "conversation id"),
         ("seq" = u64, Path, description = "the message's seq"),
+        DownloadQuery,
     ),
     responses(
         (status = 200, description = "the file, with its checked content type", body = Vec<u8>, content_type = "application/octet-stream"),
         Unauthorized,
         NotFound,
+        (status = 403, description = "the role may not force downloads", body = ErrorBody, content_type = "application/problem+json"),
         (status = 502, description = "the provider failed", body = ErrorBody, content_type = "application/problem+json"),
         Unavailable,
     ),
@@ -39,24 +53,20 @@ pub async fn download(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
     Path((id, seq)): Path<(String, String)>,
+    Query(query): Query<DownloadQuery>,
 ) -> Result<Response, ApiError> {
-    let conversation: ConversationId = parse_id(&id, "conversation_not_found")?;
+    if query.download {
+        crate::auth::require(&state, &agent, Permission::ForceDownload).await?;
+    }
+    let (conversation, viewer) = crate::http::conversations::seen(&state, &agent, &id).await?;
     let seq: Seq = parse_id(&seq, "message_not_found")?;
-    let conversation = state
-        .store
-        .conversation(agent.tenant_id, conversation)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "conversation_not_found",
-                "no such conversation in this tenant",
-            )
-        })?;
     let message = state
         .store
         .message(agent.tenant_id, conversation.id, seq)
         .await?
         .ok_or_else(|| ApiError::not_found("message_not_found", "no message at this seq"))?;
+    // A deleted message's file goes only to those who may see deleted messages.
+    let message = viewer.message(&conversation, message);
     let MessageContent::Media {
         kind,
         media_id,
@@ -129,7 +139,10 @@ pub async fn download(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; media-src 'self'; img-src 'self'; sandbox"),
     );
-    let disposition = disposition(kind, &content_type, filename.as_deref());
+    let disposition = match query.download {
+        true => attachment(filename.as_deref()),
+        false => disposition(kind, &content_type, filename.as_deref()),
+    };
     if let Ok(value) = HeaderValue::from_str(&disposition) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
@@ -161,10 +174,17 @@ fn disposition(kind: MediaKind, content_type: &str, filename: Option<&str>) -> S
         .trim()
         .to_ascii_lowercase();
     let inline = kind != MediaKind::Document && INLINE_TYPES.contains(&essence.as_str());
-    match (inline, filename) {
-        (true, _) => "inline".to_string(),
-        (false, Some(name)) => format!("attachment; filename=\"{}\"", safe_filename(name)),
-        (false, None) => "attachment".to_string(),
+    match inline {
+        true => "inline".to_string(),
+        false => attachment(filename),
+    }
+}
+
+/// `attachment`, with the file's name when it has one.
+fn attachment(filename: Option<&str>) -> String {
+    match filename {
+        Some(name) => format!("attachment; filename=\"{}\"", safe_filename(name)),
+        None => "attachment".to_string(),
     }
 }
 

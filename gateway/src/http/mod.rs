@@ -9,6 +9,7 @@ pub mod contact_search;
 pub mod contacts;
 pub mod conversations;
 pub mod credentials;
+pub mod deletion;
 pub mod departments;
 pub mod features;
 pub mod inbox;
@@ -23,6 +24,7 @@ pub mod quick_replies;
 pub mod roles;
 pub mod start;
 pub mod tickets;
+pub mod users;
 pub mod webhooks;
 
 use crate::AppState;
@@ -83,7 +85,10 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(webhooks::receive_zapi))
         .routes(routes!(conversations::list, start::start))
         .routes(routes!(inbox::counts))
-        .routes(routes!(conversations::get_one))
+        .routes(routes!(
+            conversations::get_one,
+            deletion::delete_conversation
+        ))
         .routes(routes!(conversations::messages, conversations::send))
         .routes(routes!(conversations::events))
         .routes(routes!(media::download))
@@ -95,6 +100,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(connections::connections))
         .routes(routes!(admin::create_agent))
         .merge(tickets::routes())
+        .merge(deletion::routes())
+        .merge(users::routes())
         .merge(departments::routes())
         .merge(quick_replies::routes())
         .merge(contacts::routes())
@@ -138,4 +145,49 @@ async fn not_found() -> ApiError {
 pub(crate) fn parse_id<T: std::str::FromStr>(raw: &str, code: &'static str) -> Result<T, ApiError> {
     raw.parse()
         .map_err(|_| ApiError::not_found(code, format!("{raw:?} is not a valid id")))
+}
+
+/// The agent's tenant's conversation named by a path segment, if the agent may see it (404 for an
+/// unknown or foreign id, and for one the agent's view leaves out).
+pub(crate) async fn conversation(
+    state: &crate::AppState,
+    agent: &schema::records::Agent,
+    raw_id: &str,
+) -> Result<schema::records::Conversation, crate::error::ApiError> {
+    Ok(seen(state, agent, raw_id).await?.0)
+}
+
+/// [`conversation`], with the view it was checked against.
+pub(crate) async fn seen(
+    state: &crate::AppState,
+    agent: &schema::records::Agent,
+    raw_id: &str,
+) -> Result<(schema::records::Conversation, schema::visibility::Viewer), crate::error::ApiError> {
+    let id: schema::ConversationId = parse_id(raw_id, "conversation_not_found")?;
+    let viewer = crate::permissions::viewer(state, agent).await?;
+    let conversation = state
+        .store
+        .conversation(agent.tenant_id, id)
+        .await?
+        .filter(|c| viewer.sees(c))
+        .ok_or_else(|| {
+            crate::error::ApiError::not_found(
+                "conversation_not_found",
+                "no such conversation in this tenant",
+            )
+        })?;
+    Ok((conversation, viewer))
+}
+
+/// `"field": null` (Some(None)) told apart from a missing field (None).
+pub(crate) mod double_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        T: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Option::<T>::deserialize(deserializer).map(Some)
+    }
 }

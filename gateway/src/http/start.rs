@@ -112,11 +112,12 @@ pub async fn start(
             "client_message_id (or Idempotency-Key) must have 1 to 128 bytes",
         ));
     }
+    let viewer = crate::permissions::viewer(&state, &agent).await?;
     let connection = state
         .store
         .connection(request.connection_id)
         .await?
-        .filter(|c| c.tenant_id == agent.tenant_id)
+        .filter(|c| c.tenant_id == agent.tenant_id && viewer.sees_connection(c.id))
         .ok_or_else(|| {
             ApiError::not_found("connection_not_found", "no such connection in this tenant")
         })?;

@@ -19,7 +19,6 @@ use crate::auth::require;
 use crate::error::ApiError;
 use crate::http::admin::json_body;
 use crate::http::conversations::conversation;
-use crate::http::parse_id;
 use crate::http::problems::{BadRequest, NotFound, Refused, Unauthorized, Unavailable};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -33,8 +32,11 @@ use schema::helpdesk::change::{self, TicketChange};
 use schema::permission::Permission;
 use schema::records::{Agent, Conversation, ConversationStatus, Note, Priority};
 use schema::store::{FeedCursor, FeedPage, MAX_FEED_PAGE};
+use schema::visibility::ConnectionScope;
 use schema::{AgentId, ConversationId, NoteId};
 use serde::Deserialize;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::time::Instant;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -56,7 +58,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignmentRequest {
-    #[serde(default, with = "double_option")]
+    #[serde(default, with = "crate::http::double_option")]
     assignee_id: Option<Option<AgentId>>,
     team_id: Option<String>,
 }
@@ -438,15 +440,27 @@ pub async fn feed(
         .store
         .feed(agent.tenant_id, cursor.as_ref(), limit)
         .await?;
-    let permissions = state
-        .permissions
-        .of(state.store.as_ref(), agent.tenant_id)
-        .await?;
-    for event in &mut page.events {
-        if let Some(hidden) = schema::permission::redacted_for(&permissions, agent.role, event) {
-            *event = hidden;
-        }
+    let viewer = crate::permissions::viewer(&state, &agent).await?;
+    // Each conversation of the page is read once: what the reader may see of it, and which of its
+    // messages are deleted. Events of conversations left out of the view are dropped (the cursor
+    // still passes them).
+    let mut conversations: HashMap<ConversationId, Option<Conversation>> = HashMap::new();
+    let mut shown = Vec::with_capacity(page.events.len());
+    for event in page.events {
+        let id = event.conversation_id;
+        let conversation = match conversations.entry(id) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(unknown) => {
+                let stored = state.store.conversation(agent.tenant_id, id).await?;
+                unknown.insert(stored.filter(|c| viewer.sees_events_of(c)))
+            }
+        };
+        let Some(conversation) = conversation else {
+            continue;
+        };
+        shown.push(viewer.event(Some(conversation), &event).unwrap_or(event));
     }
+    page.events = shown;
     Ok(axum::Json(page))
 }
 
@@ -457,24 +471,34 @@ async fn change_ticket(
     raw_id: &str,
     change: TicketChange,
 ) -> Result<Conversation, ApiError> {
-    let id: ConversationId = parse_id(raw_id, "conversation_not_found")?;
+    // Only a conversation the agent sees (its connection, a resolved one it may see).
+    let target = conversation(state, agent, raw_id).await?;
+    let id: ConversationId = target.id;
     let assignee = match &change {
         TicketChange::Assign { assignee } => *assignee,
         TicketChange::Transfer { agent, .. } => *agent,
         _ => None,
     };
-    if let Some(assignee) = assignee
-        && state
-            .store
-            .agent(agent.tenant_id, assignee)
-            .await?
-            .is_none()
-    {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown_agent",
-            "assignee_id is not an agent of this tenant",
-        ));
+    if let Some(assignee) = assignee {
+        let Some(assignee) = state.store.agent(agent.tenant_id, assignee).await? else {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_agent",
+                "assignee_id is not an agent of this tenant",
+            ));
+        };
+        // A ticket never goes to someone who could not open it.
+        let permissions = state
+            .permissions
+            .of(state.store.as_ref(), agent.tenant_id)
+            .await?;
+        if !ConnectionScope::of(&assignee, &permissions).includes(target.connection_id) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "assignee_cannot_see",
+                "the assignee works only on another connection",
+            ));
+        }
     }
     let team = match &change {
         TicketChange::Transfer { team, .. } => team.as_deref(),
@@ -546,17 +570,4 @@ fn change_kind(change: &TicketChange) -> Option<&'static str> {
 
 fn invalid(detail: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_change", detail)
-}
-
-/// `"field": null` (Some(None)) told apart from a missing field (None).
-mod double_option {
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-    where
-        T: Deserialize<'de>,
-        D: Deserializer<'de>,
-    {
-        Option::<T>::deserialize(deserializer).map(Some)
-    }
 }

@@ -21,6 +21,7 @@ use futures::{SinkExt, StreamExt};
 use schema::bus::{BusItem, Published};
 use schema::events::EventEnvelope;
 use schema::records::Agent;
+use schema::visibility::{ConnectionScope, Viewer};
 use schema::ws::{
     CLOSE_CREDENTIAL_ENDED, CLOSE_GOING_AWAY, CLOSE_PROTOCOL_ERROR, CLOSE_SLOW_CONSUMER,
     ClientFrame, PROTOCOL_VERSION, ResumeFrom, ServerFrame,
@@ -147,14 +148,11 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
         }
     };
 
-    // What this socket's role may see (notes), as the tenant has it when the socket subscribes; a
-    // change reaches open sockets when they reconnect.
-    let permissions = match state
-        .permissions
-        .of(state.store.as_ref(), agent.tenant_id)
-        .await
-    {
-        Ok(permissions) => permissions,
+    // What this socket's user may see (`schema::visibility`: connections, notes, deleted
+    // messages), as the tenant has it when the socket subscribes; a change reaches open sockets when
+    // they reconnect.
+    let viewer = match crate::permissions::viewer(&state, &agent).await {
+        Ok(viewer) => viewer,
         Err(_) => return close(out, End::Resync, writer).await,
     };
 
@@ -174,8 +172,7 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
     let replayed = match resume {
         Some(resume) => {
             let result = {
-                let replay =
-                    replay_into(&state, &agent, &permissions, resume, &out, &mut delivered);
+                let replay = replay_into(&state, &agent, &viewer, resume, &out, &mut delivered);
                 tokio::pin!(replay);
                 let hold_max = state.config.ws_max_replay.max(1);
                 let mut bus_open = true;
@@ -221,19 +218,18 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
                 }) {
                     *settle = None;
                 }
-                forward(
-                    &out,
-                    delivered,
-                    published,
-                    *settle,
-                    agent.role,
-                    &permissions,
-                )
-                .await
+                forward(&out, delivered, published, *settle, &viewer).await
             }
-            BusItem::Notice(notice) if notice.is_for(agent.role) => out
-                .try_send(Outgoing::Frame(ServerFrame::from(notice.as_ref())))
-                .map_err(|_| End::SlowConsumer),
+            // Notices about a connection go only to those who see it.
+            BusItem::Notice(notice)
+                if notice.is_for(agent.role)
+                    && notice
+                        .connection()
+                        .is_none_or(|c| viewer.sees_connection(c)) =>
+            {
+                out.try_send(Outgoing::Frame(ServerFrame::from(notice.as_ref())))
+                    .map_err(|_| End::SlowConsumer)
+            }
             BusItem::Notice(_) => Ok(()),
             BusItem::Lagged { missed } => {
                 tracing::warn!(agent = %agent.id, missed, "agent socket lagged behind the bus");
@@ -311,19 +307,26 @@ async fn forward(
     delivered: &mut HashMap<ConversationId, Seq>,
     published: Published,
     settle: Option<tokio::time::Instant>,
-    role: schema::records::AgentRole,
-    permissions: &schema::permission::RolePermissions,
+    viewer: &Viewer,
 ) -> Result<(), End> {
     let envelope = &published.envelope;
+    // A user limited to one connection gets no event of another's conversations.
+    let seen = match envelope.connection_id {
+        Some(connection) => viewer.sees_connection(connection),
+        None => viewer.scope == ConnectionScope::Any,
+    };
+    if !seen {
+        return Ok(());
+    }
     if let Some(seen) = delivered.get(&envelope.conversation_id) {
         if envelope.seq <= *seen {
             return Ok(());
         }
         delivered.remove(&envelope.conversation_id);
     }
-    // A note this role may not read goes as its own frame, its text removed (the shared encoding
+    // A note this user may not read goes as its own frame, its text removed (the shared encoding
     // carries it).
-    let item = match schema::permission::redacted_for(permissions, role, envelope) {
+    let item = match viewer.event(None, envelope) {
         Some(hidden) => Outgoing::Frame(ServerFrame::Event(Box::new(hidden))),
         None => Outgoing::Live(published),
     };
@@ -340,7 +343,7 @@ async fn forward(
 async fn replay_into(
     state: &AppState,
     agent: &Agent,
-    permissions: &schema::permission::RolePermissions,
+    viewer: &Viewer,
     resume: ResumeFrom,
     out: &mpsc::Sender<Outgoing>,
     delivered: &mut HashMap<ConversationId, Seq>,
@@ -352,22 +355,28 @@ async fn replay_into(
             max_replay: max_replay as u64,
         })
     };
-    let (unseen, behind) = match replay::plan(state, agent.tenant_id, &resume, max_replay).await {
-        Ok(replay::Plan::Replay { unseen, behind }) => (unseen, behind),
-        Ok(replay::Plan::TooFarBehind) => {
-            let _ = out.send(failed("too_far_behind", max_replay)).await;
-            return Ok(0);
-        }
-        Err(error) => {
-            tracing::error!(%error, "resume failed on the store");
-            let _ = out.send(failed("store_unavailable", 0)).await;
-            return Ok(0);
-        }
-    };
+    let (unseen, behind, conversations) =
+        match replay::plan(state, agent.tenant_id, viewer, &resume, max_replay).await {
+            Ok(replay::Plan::Replay {
+                unseen,
+                behind,
+                conversations,
+            }) => (unseen, behind, conversations),
+            Ok(replay::Plan::TooFarBehind) => {
+                let _ = out.send(failed("too_far_behind", max_replay)).await;
+                return Ok(0);
+            }
+            Err(error) => {
+                tracing::error!(%error, "resume failed on the store");
+                let _ = out.send(failed("store_unavailable", 0)).await;
+                return Ok(0);
+            }
+        };
     let mut sent = 0u64;
     // The replay may exceed the live queue: wait for room instead of dropping.
     let mut send = async |envelope: EventEnvelope| {
-        let envelope = schema::permission::redacted_for(permissions, agent.role, &envelope)
+        let envelope = viewer
+            .event(conversations.get(&envelope.conversation_id), &envelope)
             .unwrap_or(envelope);
         delivered.insert(envelope.conversation_id, envelope.seq);
         sent += 1;

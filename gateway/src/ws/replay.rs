@@ -9,9 +9,12 @@
 use crate::AppState;
 use jiff::{SignedDuration, Timestamp};
 use schema::events::EventEnvelope;
+use schema::records::Conversation;
 use schema::store::StoreError;
+use schema::visibility::Viewer;
 use schema::ws::{RESUME_CLOCK_MARGIN_SECS, ResumeFrom};
 use schema::{ConversationId, Seq, TenantId};
+use std::collections::HashMap;
 
 /// Conversations one resume looks at before giving up as `too_far_behind`.
 const MAX_RESUME_CONVERSATIONS: usize = 2_000;
@@ -27,6 +30,8 @@ pub enum Plan {
         unseen: Vec<EventEnvelope>,
         /// Conversations the client knows and is behind in: (id, its position, stored last seq).
         behind: Vec<(ConversationId, Seq, Seq)>,
+        /// The replayed conversations as stored (which of their messages are deleted).
+        conversations: HashMap<ConversationId, Conversation>,
     },
 }
 
@@ -34,6 +39,7 @@ pub enum Plan {
 pub async fn plan(
     state: &AppState,
     tenant: TenantId,
+    viewer: &Viewer,
     resume: &ResumeFrom,
     max_replay: usize,
 ) -> Result<Plan, StoreError> {
@@ -52,15 +58,18 @@ pub async fn plan(
     let mut total = 0u64;
     let mut behind = Vec::new();
     let mut unknown = Vec::new();
-    for conversation in active {
+    let mut conversations = HashMap::new();
+    // Conversations the user may not see are not replayed (nor counted).
+    for conversation in active.into_iter().filter(|c| viewer.sees_events_of(c)) {
         match resume.positions.get(&conversation.id) {
             Some(&position) if conversation.last_seq > position => {
                 total += conversation.last_seq - position;
                 behind.push((conversation.id, position, conversation.last_seq));
             }
-            Some(_) => {}
-            None => unknown.push(conversation),
+            Some(_) => continue,
+            None => unknown.push(conversation.clone()),
         }
+        conversations.insert(conversation.id, conversation);
         if total > max_replay {
             return Ok(Plan::TooFarBehind);
         }
@@ -86,5 +95,9 @@ pub async fn plan(
             }
         }
     }
-    Ok(Plan::Replay { unseen, behind })
+    Ok(Plan::Replay {
+        unseen,
+        behind,
+        conversations,
+    })
 }

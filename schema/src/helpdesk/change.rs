@@ -339,6 +339,9 @@ pub(crate) mod tests {
             early_statuses: Default::default(),
             held_echoes: Vec::new(),
             stamp_us: 0,
+            deleted: None,
+            deleted_through: 0,
+            deleted_seqs: Default::default(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! they are tested here with fixed instants, never the clock.
 
 pub mod change;
+pub mod deletion;
 pub mod distribution;
 pub mod hours;
 pub mod lifecycle;

@@ -21,6 +21,10 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn agent_by_token(&self, token_sha256: [u8; 32]) -> StoreResult<Option<Agent>>;
     /// The tenant's agent with this id; `None` for an unknown id or another tenant's agent.
     async fn agent(&self, tenant: TenantId, id: AgentId) -> StoreResult<Option<Agent>>;
+    /// Replaces a stored agent's record (its name, role, default connection); `false`, writing
+    /// nothing, when its tenant has no such agent. Tokens and sessions already issued keep working
+    /// and act as the record says from their next request (an access token within its lifetime).
+    async fn update_agent(&self, agent: &Agent) -> StoreResult<bool>;
     /// The tenant's agents, at most `limit`, in no particular order.
     async fn agents(&self, tenant: TenantId, limit: usize) -> StoreResult<Vec<Agent>>;
     /// The tenant's permissions per role where its admins changed the defaults (`None`: defaults).

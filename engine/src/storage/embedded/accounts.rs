@@ -49,6 +49,16 @@ impl AccountStore for EmbeddedStore {
         Ok(agent.filter(|a| a.tenant_id == tenant))
     }
 
+    async fn update_agent(&self, agent: &Agent) -> StoreResult<bool> {
+        if self.agent(agent.tenant_id, agent.id).await?.is_none() {
+            return Ok(false);
+        }
+        let value = super::encode(agent)?;
+        self.write(Write::Put("agents", agent.id.as_bytes().to_vec(), value))
+            .await?;
+        Ok(true)
+    }
+
     async fn agents(&self, tenant: TenantId, limit: usize) -> StoreResult<Vec<Agent>> {
         // Agents are keyed by id alone: a scan of every agent, fine at the embedded store's scale.
         self.read("agents", move |t| {

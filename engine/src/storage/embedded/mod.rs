@@ -127,6 +127,7 @@ impl Tables {
             "feature_flags" => Ok(&self.feature_flags),
             "smtp_accounts" => Ok(&self.smtp_accounts),
             "usage" => Ok(&self.usage),
+            "agents" => Ok(&self.agents),
             other => Err(StoreError::Unavailable(format!("no plain table {other}"))),
         }
     }

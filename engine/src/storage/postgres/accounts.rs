@@ -82,6 +82,22 @@ impl AccountStore for PostgresStore {
         .await
     }
 
+    async fn update_agent(&self, agent: &Agent) -> StoreResult<bool> {
+        observe("update_agent", async {
+            let done = sqlx::query(
+                "UPDATE agents SET body = $3::json WHERE agent_id = $1 AND tenant_id = $2",
+            )
+            .bind(agent.id.0)
+            .bind(agent.tenant_id.0)
+            .bind(to_json(agent)?)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
+    }
+
     async fn agent_by_token(&self, token_sha256: [u8; 32]) -> StoreResult<Option<Agent>> {
         observe(
             "agent_by_token",

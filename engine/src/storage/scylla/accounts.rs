@@ -65,6 +65,27 @@ impl AccountStore for ScyllaStore {
         .await
     }
 
+    async fn update_agent(&self, agent: &Agent) -> StoreResult<bool> {
+        if self.agent(agent.tenant_id, agent.id).await?.is_none() {
+            return Ok(false);
+        }
+        observe("update_agent", async {
+            let body = to_json(agent)?;
+            self.execute(
+                &self.statements.insert_agent,
+                (agent.id.0, agent.tenant_id.0, body.clone()),
+            )
+            .await?;
+            self.execute(
+                &self.statements.insert_tenant_agent,
+                (agent.tenant_id.0, agent.id.0, body),
+            )
+            .await?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn agent_by_token(&self, token_sha256: [u8; 32]) -> StoreResult<Option<Agent>> {
         observe(
             "agent_by_token",

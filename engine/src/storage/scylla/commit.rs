@@ -384,10 +384,20 @@ impl ScyllaStore {
 }
 
 /// The write timestamp of a message row: its creation time plus its status rank, so a later status
-/// always carries a larger timestamp than an earlier one, whatever order the writes arrive in.
+/// always carries a larger timestamp than an earlier one, whatever order the writes arrive in. A
+/// deletion is final: a deleted message's writes come after every write of it undeleted (ranks are
+/// below [`DELETED_STEP`]).
 pub(super) fn rank_timestamp(message: &Message) -> i64 {
-    micros(message.created_at).saturating_add(i64::from(message.status.rank()))
+    let deleted = if message.deleted.is_some() {
+        DELETED_STEP
+    } else {
+        0
+    };
+    micros(message.created_at).saturating_add(i64::from(message.status.rank()) + deleted)
 }
+
+/// What a deletion adds to a message row's write timestamp.
+const DELETED_STEP: i64 = 16;
 
 pub(super) fn outbox_shard(conversation: ConversationId) -> i32 {
     let bytes = conversation.as_bytes();
