@@ -22,6 +22,7 @@ cases!(
     accounts_and_flags_are_kept_per_tenant,
     usage_is_the_sum_of_each_meter_s_latest_figure_per_month,
     a_tenant_s_agents_are_listed_and_no_other_tenant_s,
+    an_agent_s_record_is_replaced_only_in_its_own_tenant,
     a_tenant_s_smtp_account_is_kept_with_its_password_and_removed,
 );
 
@@ -155,6 +156,53 @@ async fn a_tenant_s_agents_are_listed_and_no_other_tenant_s(b: &Backend) {
     expected.sort();
     assert_eq!(listed, expected);
     assert_eq!(store.agents(tenant, 1).await.expect("agents").len(), 1);
+}
+
+async fn an_agent_s_record_is_replaced_only_in_its_own_tenant(b: &Backend) {
+    let store = b.store().await;
+    let (tenant, other) = (TenantId::new(), TenantId::new());
+    for id in [tenant, other] {
+        let record = schema::records::Tenant {
+            id,
+            name: "t".into(),
+            created_at: Timestamp::UNIX_EPOCH,
+        };
+        store.create_tenant(&record).await.expect("tenant");
+    }
+    let mut agent = Agent {
+        default_connection: None,
+        id: AgentId::new(),
+        tenant_id: tenant,
+        name: "Ana".into(),
+        role: AgentRole::Agent,
+        created_at: Timestamp::UNIX_EPOCH,
+    };
+    let mut token = [0u8; 32];
+    token[..16].copy_from_slice(uuid::Uuid::now_v7().as_bytes());
+    store.create_agent(&agent, token).await.expect("agent");
+    agent.role = AgentRole::Supervisor;
+    agent.name = "Ana Souza".into();
+    agent.default_connection = Some(schema::ConnectionId::new());
+    assert!(store.update_agent(&agent).await.expect("update"));
+    assert_eq!(
+        store.agent(tenant, agent.id).await.expect("read"),
+        Some(agent.clone())
+    );
+    let listed = store.agents(tenant, 10).await.expect("agents");
+    assert_eq!(listed, [agent.clone()]);
+    // Another tenant's id, or an unknown one, changes nothing.
+    let mut foreign = agent.clone();
+    foreign.tenant_id = other;
+    foreign.role = AgentRole::Admin;
+    assert!(!store.update_agent(&foreign).await.expect("update"));
+    let mut unknown = agent.clone();
+    unknown.id = AgentId::new();
+    assert!(!store.update_agent(&unknown).await.expect("update"));
+    assert_eq!(
+        store.agent(tenant, agent.id).await.expect("read"),
+        Some(agent)
+    );
+    assert_eq!(store.agent(other, foreign.id).await.expect("read"), None);
 }
 
 async fn a_tenant_s_smtp_account_is_kept_with_its_password_and_removed(b: &Backend) {
