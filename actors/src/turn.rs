@@ -242,6 +242,8 @@ pub(crate) fn conversation_with(
 ) -> Conversation {
     let now = Timestamp::now();
     Conversation {
+        survey: None,
+        rating: None,
         id,
         tenant_id: tenant,
         connection_id,

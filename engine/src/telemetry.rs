@@ -90,6 +90,9 @@ pub fn register_known_series() {
         "conversa_closed_department_replies_total",
         "conversa_conversations_started_total",
         "conversa_conversations_erased_total",
+        "conversa_conversations_deleted_total",
+        "conversa_surveys_sent_total",
+        "conversa_ratings_total",
     ] {
         metrics::counter!(name).increment(0);
     }
@@ -142,6 +145,18 @@ fn describe() {
     describe_counter!(
         "conversa_closed_department_replies_total",
         "Out-of-hours replies a closed department sent."
+    );
+    describe_counter!(
+        "conversa_conversations_deleted_total",
+        "Conversations agents deleted (soft)."
+    );
+    describe_counter!(
+        "conversa_surveys_sent_total",
+        "Satisfaction surveys sent to customers when an agent resolved their ticket."
+    );
+    describe_counter!(
+        "conversa_ratings_total",
+        "Scores customers gave in answer to a satisfaction survey."
     );
     describe_counter!(
         "conversa_webhooks_received_total",

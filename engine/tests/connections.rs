@@ -1,6 +1,6 @@
 //! Connection administration: pausing refuses webhooks (409, nothing stored) and replies until resumed;
 //! removing refuses webhooks (404) and frees the number; rotated secrets apply to the next webhook;
-//! no listing ever shows a secret.
+//! no listing ever shows a secret. Tenant admins do the same through `/api/v1/connections`.
 
 mod support;
 
@@ -254,4 +254,88 @@ async fn agents_see_connection_changes_live_and_other_tenants_do_not() {
             .receives_nothing_within(std::time::Duration::from_millis(300))
             .await
     );
+}
+
+#[tokio::test]
+async fn a_tenant_admin_configures_connections_and_other_roles_may_not() {
+    let node = Node::start().await;
+    let tenant = provision(&node, "tenant-connections").await;
+    let (_, admin_token) = support::add_agent(&node, &tenant, "Ada", "admin").await;
+    let (_, supervisor) = support::add_agent(&node, &tenant, "Sol", "supervisor").await;
+    let request = |token: &str, method: reqwest::Method, path: &str, body: Option<Value>| {
+        let (node, token, path) = (&node, token.to_string(), path.to_string());
+        async move { support::api_request(node, &token, method, &path, body).await }
+    };
+    let new = json!({"name": "vendas", "phone_number_id": "pn-tenant-made", "verify_token": "v",
+                     "app_secret": "s", "access_token": "t"});
+    for token in [&tenant.agent_token, &supervisor] {
+        let (status, body) = request(
+            token,
+            reqwest::Method::POST,
+            "/api/v1/connections",
+            Some(new.clone()),
+        )
+        .await;
+        assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")));
+    }
+    let (status, created) = request(
+        &admin_token,
+        reqwest::Method::POST,
+        "/api/v1/connections",
+        Some(new),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["connection_id"].as_str().expect("id").to_string();
+    let path = format!("/api/v1/connections/{id}");
+    let (status, _) = request(
+        &supervisor,
+        reqwest::Method::PATCH,
+        &path,
+        Some(json!({"status": "paused"})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, view) = request(
+        &admin_token,
+        reqwest::Method::PATCH,
+        &path,
+        Some(json!({"status": "paused"})),
+    )
+    .await;
+    assert_eq!(
+        (status, view["status"].as_str()),
+        (200, Some("paused")),
+        "{view}"
+    );
+    assert!(
+        !view.to_string().contains("\"t\""),
+        "no secret is served back: {view}"
+    );
+    // Another tenant's connection is not reachable through these routes.
+    let other = provision(&node, "tenant-connections-other").await;
+    let foreign = format!("/api/v1/connections/{}", other.connection_id);
+    let (status, _) = request(&admin_token, reqwest::Method::DELETE, &foreign, None).await;
+    assert_eq!(status, 404);
+    let (status, _) = request(&admin_token, reqwest::Method::DELETE, &path, None).await;
+    assert_eq!(status, 204);
+    let (_, listed) = api_get(&node, &admin_token, "/api/v1/connections").await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    // Each change is audited as the admin who made it.
+    let (_, audit) = api_get(
+        &node,
+        &admin_token,
+        &format!("/api/v1/audit?target=connection:{id}"),
+    )
+    .await;
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(actions.len(), 3, "{audit}");
+    for action in ["connection.created", "config.changed", "connection.removed"] {
+        assert!(actions.contains(&action), "{action}: {audit}");
+    }
 }

@@ -1,7 +1,7 @@
 //! WhatsApp groups through Evolution API on the real binary (issue 15): behind the tenant's `groups`
 //! flag (off by default: their messages are acknowledged and not stored), a group is a conversation of
 //! its own, apart from its members' one-to-one conversations, and each message shows the member who
-//! wrote it.
+//! wrote it. A group's ticket is transferred only with the `transfer_groups` flag.
 
 mod support;
 
@@ -145,5 +145,53 @@ async fn group_messages_wait_for_the_flag_then_form_their_own_conversation_with_
     assert!(
         messages[0]["sender"].is_null(),
         "a one-to-one message has no separate sender"
+    );
+
+    // A group's ticket is transferred only once the tenant allows it.
+    let (status, body) = api_request(
+        &node,
+        &admin,
+        reqwest::Method::POST,
+        "/api/v1/departments",
+        Some(json!({"key": "vendas", "name": "Vendas"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let transfer = format!("/api/v1/conversations/{id}/transfer");
+    let to_sales = json!({"team_id": "vendas"});
+    let (status, body) = api_request(
+        &node,
+        &admin,
+        reqwest::Method::POST,
+        &transfer,
+        Some(to_sales.clone()),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("feature_disabled")),
+        "{body}"
+    );
+    let (status, _) = api_request(
+        &node,
+        &admin,
+        reqwest::Method::PUT,
+        "/api/v1/features",
+        Some(json!({"transfer_groups": true})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = api_request(
+        &node,
+        &admin,
+        reqwest::Method::POST,
+        &transfer,
+        Some(to_sales),
+    )
+    .await;
+    assert_eq!(
+        (status, body["team"].as_str()),
+        (200, Some("vendas")),
+        "{body}"
     );
 }

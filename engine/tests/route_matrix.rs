@@ -19,6 +19,7 @@ const HELPDESK: &[&str] = &["admin", "supervisor"];
 const FEED: &[&str] = &["admin", "supervisor", "auditor", "bot"];
 const AUDIT: &[&str] = &["admin", "auditor"];
 const ADMIN: &[&str] = &["admin"];
+const DASHBOARD: &[&str] = &["admin", "supervisor", "auditor"];
 
 /// Who a route is for.
 enum Access {
@@ -216,6 +217,13 @@ async fn every_route_lets_through_or_refuses_each_role_as_its_permissions_say() 
         ),
         (
             M::GET,
+            "/api/v1/dashboard",
+            "/api/v1/dashboard".into(),
+            None,
+            Access::Roles(DASHBOARD),
+        ),
+        (
+            M::GET,
             "/api/v1/feed",
             "/api/v1/feed".into(),
             None,
@@ -227,6 +235,20 @@ async fn every_route_lets_through_or_refuses_each_role_as_its_permissions_say() 
             "/api/v1/audit".into(),
             None,
             Access::Roles(AUDIT),
+        ),
+        (
+            M::POST,
+            "/api/v1/connections",
+            "/api/v1/connections".into(),
+            Some(json!({"name": "x"})),
+            Access::Roles(ADMIN),
+        ),
+        (
+            M::PATCH,
+            "/api/v1/connections/{id}",
+            format!("/api/v1/connections/{n}"),
+            Some(json!({"name": "main"})),
+            Access::Roles(ADMIN),
         ),
         (
             M::GET,
@@ -498,6 +520,13 @@ async fn every_route_lets_through_or_refuses_each_role_as_its_permissions_say() 
             M::DELETE,
             "/api/v1/conversations/{id}",
             c.clone(),
+            None,
+            Access::Roles(ADMIN),
+        ),
+        (
+            M::DELETE,
+            "/api/v1/connections/{id}",
+            format!("/api/v1/connections/{n}"),
             None,
             Access::Roles(ADMIN),
         ),

@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 /// The event itself; serialized as `{"event": "<name>", "data": {...}}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "event", content = "data")]
+// `conversation.created` carries the whole record once per conversation; events travel in `Arc`s on
+// the bus and in short per-turn vectors, so boxing it would cost an allocation for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum ConversationEvent {
     /// First event of every conversation.
     #[serde(rename = "conversation.created")]
@@ -102,6 +105,9 @@ pub enum ConversationEvent {
         seq: Seq,
         by: AgentId,
     },
+    /// The customer answered the satisfaction survey: `score` from 1 to 5 for the ticket.
+    #[serde(rename = "ticket.rated")]
+    TicketRated { score: u8, ticket_number: u64 },
     /// An agent deleted the conversation: every message up to `through` with it.
     #[serde(rename = "conversation.deleted")]
     ConversationDeleted { through: Seq, by: AgentId },
@@ -135,6 +141,7 @@ impl ConversationEvent {
             ConversationEvent::SlaHit { .. } => "ticket.sla_hit",
             ConversationEvent::SlaMissed { .. } => "ticket.sla_missed",
             ConversationEvent::MessageDeleted { .. } => "message.deleted",
+            ConversationEvent::TicketRated { .. } => "ticket.rated",
             ConversationEvent::ConversationDeleted { .. } => "conversation.deleted",
         }
     }

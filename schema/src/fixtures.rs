@@ -67,6 +67,8 @@ impl Live {
         let now = Timestamp::now();
         Live {
             conversation: Conversation {
+                survey: None,
+                rating: None,
                 id: ConversationId::for_contact(tenant, connection, contact),
                 tenant_id: tenant,
                 connection_id: connection,

@@ -213,6 +213,20 @@ pub struct Conversation {
     /// `helpdesk::deletion::MAX_DELETED_MESSAGES`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
     pub deleted_seqs: std::collections::BTreeSet<Seq>,
+    /// The satisfaction survey waiting for the customer's score (`helpdesk::survey`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub survey: Option<crate::helpdesk::survey::Survey>,
+    /// The newest score the customer gave (1 to 5) and the ticket it rated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<Rating>,
+}
+
+/// A customer's score of a ticket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Rating {
+    pub score: u8,
+    pub ticket_number: u64,
+    pub at: Timestamp,
 }
 
 fn is_zero_seq(seq: &Seq) -> bool {

@@ -56,6 +56,7 @@ impl ConversationState {
                         Some(by),
                         TicketChange::Status {
                             status: ConversationStatus::Cancelled,
+                            skip_survey: false,
                         },
                     )
                     .await?;

@@ -13,9 +13,11 @@ use jiff::Timestamp;
 use schema::events::ConversationEvent;
 use schema::helpdesk::lifecycle;
 use schema::helpdesk::sla::TicketSla;
+use schema::helpdesk::survey;
 use schema::helpdesk::ticket::{self, OnInbound, ReopenPolicy};
 use schema::inbound::{InboundEvent, InboundMessage, InboundStatus};
 use schema::records::Department;
+use schema::records::Rating;
 use schema::records::{Direction, Message, MessageContent, MessageStatus, StatusChange};
 use schema::store::{MessageKey, MessageRef, SeqWindow};
 use schema::{ConnectionId, MessageId, Seq};
@@ -79,8 +81,28 @@ impl ConversationState {
                     if let Some(name) = inbound.from.name.clone() {
                         turn.conversation.contact.name = Some(name);
                     }
-                    customer_wrote(turn, department.as_ref(), policy, &mut opening.ticket);
-                    customer_messages += 1;
+                    // The score a survey asked for rates the ticket and leaves it as it is.
+                    match survey::answered(&mut turn.conversation, &message.content, turn.now) {
+                        Some(rated) => {
+                            if let ConversationEvent::TicketRated {
+                                score,
+                                ticket_number,
+                            } = rated
+                            {
+                                turn.conversation.rating = Some(Rating {
+                                    score,
+                                    ticket_number,
+                                    at: turn.now,
+                                });
+                                metrics::counter!("conversa_ratings_total").increment(1);
+                            }
+                            turn.push(rated);
+                        }
+                        None => {
+                            customer_wrote(turn, department.as_ref(), policy, &mut opening.ticket);
+                            customer_messages += 1;
+                        }
+                    }
                     note_inbound(&mut turn.conversation, inbound.sent_at, turn.now);
                     turn.keys.push((
                         key,

@@ -8,12 +8,14 @@ use super::{ConversationError, ConversationState};
 use crate::turn::Turn;
 use jiff::Timestamp;
 use schema::AgentId;
+use schema::MessageId;
 use schema::events::ConversationEvent;
 use schema::helpdesk::change::{self, TicketChange};
 use schema::helpdesk::lifecycle;
 use schema::helpdesk::sla::{SlaOutcome, TicketSla};
+use schema::helpdesk::survey;
 use schema::helpdesk::ticket::is_closed;
-use schema::records::{Conversation, ConversationStatus};
+use schema::records::{Conversation, ConversationStatus, Direction, Message, MessageStatus};
 use schema::store::Due;
 
 impl ConversationState {
@@ -26,6 +28,13 @@ impl ConversationState {
             return Err(ConversationError::NotFound);
         };
         let was_closed = is_closed(conversation.status);
+        let skip_survey = matches!(
+            change,
+            TicketChange::Status {
+                skip_survey: true,
+                ..
+            }
+        );
         let mut turn = Turn::new(conversation, false);
         let events = change::apply(&mut turn.conversation, change, by, turn.now)
             .map_err(|refused| ConversationError::Invalid(refused.to_string()))?;
@@ -63,10 +72,59 @@ impl ConversationState {
                 TicketSla::reopened_by_agent(&d.sla, d.hours.as_ref(), turn.now)
             });
         }
+        // An agent resolving the ticket asks the customer for a score, if the tenant rates.
+        let survey = match closed && !was_closed && by.is_some() && !skip_survey {
+            true if turn.conversation.status == ConversationStatus::Resolved => {
+                self.survey(&mut turn).await?
+            }
+            _ => None,
+        };
         self.commit(turn, None).await?;
+        if let Some(question) = survey {
+            self.dispatch(&question, None).await;
+        }
         self.conversation
             .clone()
             .ok_or_else(|| ConversationError::Store("conversation missing after commit".into()))
+    }
+
+    /// Adds the satisfaction survey's question to the turn when the tenant's `service_rating` is
+    /// on and the channel lets us write; returns the stored `pending` message to dispatch after the
+    /// commit.
+    async fn survey(&self, turn: &mut Turn) -> Result<Option<Message>, ConversationError> {
+        if !survey::should_ask(&turn.conversation, turn.now) {
+            return Ok(None);
+        }
+        let flags = self
+            .store()
+            .feature_flags(self.tenant)
+            .await
+            .map_err(super::store_error)?
+            .unwrap_or_default();
+        if !flags.service_rating {
+            return Ok(None);
+        }
+        let content = survey::ask(&mut turn.conversation, turn.now);
+        metrics::counter!("conversa_surveys_sent_total").increment(1);
+        Ok(Some(turn.add_message(Message {
+            id: MessageId::new(),
+            tenant_id: self.tenant,
+            conversation_id: turn.conversation.id,
+            seq: 0,
+            direction: Direction::Outbound,
+            content,
+            status: MessageStatus::Pending,
+            provider_message_id: None,
+            reply_to: None,
+            sent_by: None,
+            client_message_id: None,
+            error: None,
+            created_at: turn.now,
+            updated_at: turn.now,
+            forwarded: false,
+            sender: None,
+            deleted: None,
+        })))
     }
 
     /// Fires the clocks that came due (the sweep found this conversation in the due index at

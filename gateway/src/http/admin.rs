@@ -85,23 +85,34 @@ pub async fn create_connection(
 ) -> Result<impl IntoResponse, ApiError> {
     let tenant = existing_tenant(&state, &tenant).await?;
     let request: CreateConnectionRequest = json_body(&state, &headers, body).await?;
-    crate::tenancy::require_room(&state, tenant, schema::tenancy::Limit::Connections).await?;
-    let created = provision_connection(state.store.as_ref(), tenant, request)
-        .await
-        .map_err(provision_error)?;
+    let created = add_connection(&state, tenant, request).await?;
     let entry = audit::by_operator(
         tenant,
         AuditAction::ConnectionCreated,
         format!("connection:{}", created.connection_id),
     );
     audit::record(&state, entry).await;
+    Ok((StatusCode::CREATED, axum::Json(created)))
+}
+
+/// Creates a connection of `tenant` within its plan and tells its sockets (the operator's route and
+/// the tenant's own share it; each audits as its caller).
+pub(crate) async fn add_connection(
+    state: &AppState,
+    tenant: TenantId,
+    request: CreateConnectionRequest,
+) -> Result<CreatedConnection, ApiError> {
+    crate::tenancy::require_room(state, tenant, schema::tenancy::Limit::Connections).await?;
+    let created = provision_connection(state.store.as_ref(), tenant, request)
+        .await
+        .map_err(provision_error)?;
     if let Some(connection) = state.store.connection(created.connection_id).await? {
         let view = ConnectionView::from(&connection);
         state
             .bus
             .notify(tenant, TenantNotice::ConnectionUpdated(view));
     }
-    Ok((StatusCode::CREATED, axum::Json(created)))
+    Ok(created)
 }
 
 /// `POST /api/v1/admin/tenants/{tenant}/agents`.
@@ -398,17 +409,43 @@ pub async fn update_connection(
     body: Body,
 ) -> Result<axum::Json<ConnectionView>, ApiError> {
     let request: UpdateConnectionRequest = json_body(&state, &headers, body).await?;
+    let connection = tenant_connection(&state, &tenant, &id).await?;
+    let connection = change_connection(&state, connection, &request).await?;
+    let entry = audit::by_operator(
+        connection.tenant_id,
+        AuditAction::ConfigChanged,
+        format!("connection:{}", connection.id),
+    )
+    .detail("status", connection.status.as_str());
+    audit::record(&state, entry).await;
+    Ok(axum::Json(ConnectionView::from(&connection)))
+}
+
+/// Applies a PATCH to `connection`, restarts its session and tells the tenant's sockets; answers
+/// with the connection as stored.
+pub(crate) async fn change_connection(
+    state: &AppState,
+    mut connection: Connection,
+    request: &UpdateConnectionRequest,
+) -> Result<Connection, ApiError> {
     // Read, change, write under the stored version; another update landing in between (a session
     // webhook, a second admin) makes the write fail, and the change is applied again on what is
     // stored now, so neither is lost.
     const TRIES: usize = 5;
-    let mut connection = tenant_connection(&state, &tenant, &id).await?;
+    let not_found =
+        || ApiError::not_found("connection_not_found", "no such connection in this tenant");
     for attempt in 1..=TRIES {
-        apply_update(&mut connection, &request)?;
+        apply_update(&mut connection, request)?;
         match state.store.update_connection(&connection).await {
             Ok(()) => break,
             Err(StoreError::Conflict(_)) if attempt < TRIES => {
-                connection = tenant_connection(&state, &tenant, &id).await?;
+                let tenant = connection.tenant_id;
+                connection = state
+                    .store
+                    .connection(connection.id)
+                    .await?
+                    .filter(|c| c.tenant_id == tenant)
+                    .ok_or_else(not_found)?;
             }
             Err(StoreError::Conflict(_)) => {
                 return Err(ApiError::unavailable(
@@ -435,17 +472,10 @@ pub async fn update_connection(
             })
             .await;
     }
-    let entry = audit::by_operator(
-        tenant,
-        AuditAction::ConfigChanged,
-        format!("connection:{id}"),
-    )
-    .detail("status", connection.status.as_str());
-    audit::record(&state, entry).await;
     let view = ConnectionView::from(&connection);
-    let notice = TenantNotice::ConnectionUpdated(view.clone());
+    let notice = TenantNotice::ConnectionUpdated(view);
     state.bus.notify(connection.tenant_id, notice);
-    Ok(axum::Json(view))
+    Ok(connection)
 }
 
 /// Applies a PATCH to a connection as read from the store.
@@ -549,13 +579,22 @@ pub async fn remove_connection(
     Path((tenant, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let connection = tenant_connection(&state, &tenant, &id).await?;
-    state.store.remove_connection(&connection).await?;
+    drop_connection(&state, &connection).await?;
     let entry = audit::by_operator(
         connection.tenant_id,
         AuditAction::ConnectionRemoved,
         format!("connection:{}", connection.id),
     );
     audit::record(&state, entry).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes `connection`, stops its session and tells the tenant's sockets.
+pub(crate) async fn drop_connection(
+    state: &AppState,
+    connection: &Connection,
+) -> Result<(), ApiError> {
+    state.store.remove_connection(connection).await?;
     state
         .session_command(Command::RestartSession {
             tenant: connection.tenant_id,
@@ -566,7 +605,7 @@ pub async fn remove_connection(
         connection_id: connection.id,
     };
     state.bus.notify(connection.tenant_id, notice);
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 async fn tenant_connection(

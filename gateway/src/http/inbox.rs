@@ -101,6 +101,15 @@ pub async fn counts(
             format!("count at most {MAX_COUNTED_TAGS} tags at once"),
         ));
     }
+    counts_of(&state, &agent, tags).await.map(axum::Json)
+}
+
+/// The badge numbers `agent` sees, with the given tags counted too.
+pub(crate) async fn counts_of(
+    state: &AppState,
+    agent: &Agent,
+    tags: Vec<String>,
+) -> Result<Counts, ApiError> {
     let mut teams: Vec<String> = state
         .store
         .departments(agent.tenant_id)
@@ -121,19 +130,9 @@ pub async fn counts(
         Priority::High,
         Priority::Urgent,
     ];
-    let viewer = crate::permissions::viewer(&state, &agent).await?;
+    let viewer = crate::permissions::viewer(state, agent).await?;
     if viewer.scope != ConnectionScope::Any {
-        let scanned = scan(
-            &state,
-            &agent,
-            &viewer,
-            &statuses,
-            &priorities,
-            &teams,
-            &tags,
-        )
-        .await?;
-        return Ok(axum::Json(scanned));
+        return scan(state, agent, &viewer, &statuses, &priorities, &teams, &tags).await;
     }
     let mut views = vec![
         InboxView::All,
@@ -150,7 +149,7 @@ pub async fn counts(
         .await?
         .into_iter();
     let mut next = || counted.next().unwrap_or(0);
-    Ok(axum::Json(Counts {
+    Ok(Counts {
         all: next(),
         mine: next(),
         unassigned: next(),
@@ -159,7 +158,7 @@ pub async fn counts(
         teams: teams.into_iter().map(|t| (t, next())).collect(),
         tags: tags.into_iter().map(|t| (t, next())).collect(),
         partial: false,
-    }))
+    })
 }
 
 /// The counts of the active tickets `viewer` sees, by reading them (newest first, at most

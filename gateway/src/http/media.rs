@@ -67,6 +67,11 @@ pub async fn download(
         .ok_or_else(|| ApiError::not_found("message_not_found", "no message at this seq"))?;
     // A deleted message's file goes only to those who may see deleted messages.
     let message = viewer.message(&conversation, message);
+    // Groups' files only where the tenant shows them.
+    if schema::inbound::is_group_address(&conversation.contact.address) {
+        crate::tenancy::require_feature(&state, agent.tenant_id, |f| f.group_media, "group_media")
+            .await?;
+    }
     let MessageContent::Media {
         kind,
         media_id,

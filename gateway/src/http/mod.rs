@@ -9,6 +9,7 @@ pub mod contact_search;
 pub mod contacts;
 pub mod conversations;
 pub mod credentials;
+pub mod dashboard;
 pub mod deletion;
 pub mod departments;
 pub mod features;
@@ -85,6 +86,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(webhooks::receive_zapi))
         .routes(routes!(conversations::list, start::start))
         .routes(routes!(inbox::counts))
+        .routes(routes!(dashboard::dashboard))
         .routes(routes!(
             conversations::get_one,
             deletion::delete_conversation
@@ -97,7 +99,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::create_tenant, platform::list_tenants))
         .routes(routes!(admin::create_connection, admin::list_connections))
         .routes(routes!(admin::update_connection, admin::remove_connection))
-        .routes(routes!(connections::connections))
+        .routes(routes!(connections::connections, connections::create))
+        .merge(connections::routes())
         .routes(routes!(admin::create_agent))
         .merge(tickets::routes())
         .merge(deletion::routes())

@@ -166,6 +166,9 @@ pub struct StatusRequest {
     status: String,
     #[serde(default)]
     snoozed_until: Option<Timestamp>,
+    /// Resolve without the satisfaction survey (needs `close_without_survey`).
+    #[serde(default)]
+    skip_survey: bool,
 }
 
 /// `POST …/toggle_status`.
@@ -197,6 +200,9 @@ pub async fn status(
 ) -> Result<axum::Json<Conversation>, ApiError> {
     require(&state, &agent, Permission::ManageTickets).await?;
     let request: StatusRequest = json_body(&state, &headers, body).await?;
+    if request.skip_survey {
+        require(&state, &agent, Permission::CloseWithoutSurvey).await?;
+    }
     let change = if request.status == "snoozed" {
         TicketChange::Snooze {
             until: request.snoozed_until,
@@ -214,7 +220,10 @@ pub async fn status(
                 request.status
             ))
         })?;
-        TicketChange::Status { status }
+        TicketChange::Status {
+            status,
+            skip_survey: request.skip_survey,
+        }
     };
     change_ticket(&state, &agent, &id, change)
         .await
@@ -474,6 +483,17 @@ async fn change_ticket(
     // Only a conversation the agent sees (its connection, a resolved one it may see).
     let target = conversation(state, agent, raw_id).await?;
     let id: ConversationId = target.id;
+    // A group's ticket moves to another department or agent only where the tenant allows it.
+    let moves = matches!(change, TicketChange::Transfer { .. });
+    if moves && schema::inbound::is_group_address(&target.contact.address) {
+        crate::tenancy::require_feature(
+            state,
+            agent.tenant_id,
+            |f| f.transfer_groups,
+            "transfer_groups",
+        )
+        .await?;
+    }
     let assignee = match &change {
         TicketChange::Assign { assignee } => *assignee,
         TicketChange::Transfer { agent, .. } => *agent,

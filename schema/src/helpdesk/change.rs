@@ -38,6 +38,9 @@ pub enum TicketChange {
     },
     Status {
         status: ConversationStatus,
+        /// Resolve without asking the customer for a score (`close_without_survey`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        skip_survey: bool,
     },
     Priority {
         priority: Priority,
@@ -127,7 +130,7 @@ pub fn apply(
             conversation.team = to_team;
             conversation.assignee = to_agent;
         }
-        TicketChange::Status { status } => {
+        TicketChange::Status { status, .. } => {
             if status == conversation.status {
                 return Ok(events);
             }
@@ -310,6 +313,8 @@ pub(crate) mod tests {
         let tenant = crate::TenantId::new();
         let connection = crate::ConnectionId::new();
         Conversation {
+            survey: None,
+            rating: None,
             id: crate::ConversationId::for_contact(tenant, connection, "5511999990000"),
             tenant_id: tenant,
             connection_id: connection,
@@ -435,7 +440,16 @@ pub(crate) mod tests {
             apply(&mut t, snooze, None, NOW),
             Err(ChangeRefused::Closed(Resolved))
         );
-        let reopen = apply(&mut t, TicketChange::Status { status: Open }, None, NOW).unwrap();
+        let reopen = apply(
+            &mut t,
+            TicketChange::Status {
+                status: Open,
+                skip_survey: false,
+            },
+            None,
+            NOW,
+        )
+        .unwrap();
         assert_eq!(reopen.len(), 1);
         assert_eq!(t.status, Open);
     }
@@ -444,11 +458,31 @@ pub(crate) mod tests {
     fn resolving_wakes_a_snoozed_ticket_and_a_refused_transition_changes_nothing() {
         let mut t = ticket();
         t.snoozed_until = Some(NOW + SignedDuration::from_hours(1));
-        let events = apply(&mut t, TicketChange::Status { status: Resolved }, None, NOW).unwrap();
+        let events = apply(
+            &mut t,
+            TicketChange::Status {
+                status: Resolved,
+                skip_survey: false,
+            },
+            None,
+            NOW,
+        )
+        .unwrap();
         assert_eq!(events.len(), 2, "status change, then the snooze ends");
         assert_eq!(t.snoozed_until, None);
         let before = t.clone();
-        assert!(apply(&mut t, TicketChange::Status { status: Waiting }, None, NOW).is_err());
+        assert!(
+            apply(
+                &mut t,
+                TicketChange::Status {
+                    status: Waiting,
+                    skip_survey: false
+                },
+                None,
+                NOW
+            )
+            .is_err()
+        );
         assert_eq!(t, before);
     }
 
@@ -521,7 +555,10 @@ pub(crate) mod tests {
         let mut t = ticket();
         let events = apply(
             &mut t,
-            TicketChange::Status { status: InProgress },
+            TicketChange::Status {
+                status: InProgress,
+                skip_survey: false,
+            },
             None,
             NOW,
         )
@@ -529,7 +566,16 @@ pub(crate) mod tests {
         assert_eq!(events.len(), 1);
         assert_eq!(t.status, InProgress);
         t.assignee = Some(AgentId::new());
-        let events = apply(&mut t, TicketChange::Status { status: Open }, None, NOW).unwrap();
+        let events = apply(
+            &mut t,
+            TicketChange::Status {
+                status: Open,
+                skip_survey: false,
+            },
+            None,
+            NOW,
+        )
+        .unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(t.status, Open);
     }

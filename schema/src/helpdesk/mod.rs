@@ -10,4 +10,5 @@ pub mod lifecycle;
 pub mod quick_reply;
 pub mod search;
 pub mod sla;
+pub mod survey;
 pub mod ticket;
