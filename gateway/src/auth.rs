@@ -52,6 +52,40 @@ pub fn bearer_token(parts: &Parts) -> Option<String> {
     bearer_from_headers(&parts.headers)
 }
 
+/// With the tenant's `admin_security` flag on, a change to the tenant's setup (roles, users, flags,
+/// SMTP, invitations, connections) and a contact's export or erasure are accepted only from a
+/// sign-in's access token: an API key or an agent token (long-lived, kept by integrations and
+/// scripts) gets 403 `session_required`. Off, any credential of a role allowed to do it will do.
+pub async fn require_session_for_setup(
+    state: &AppState,
+    agent: &Agent,
+    headers: &axum::http::HeaderMap,
+) -> Result<(), ApiError> {
+    let view = state
+        .tenancy
+        .view(state.store.as_ref(), agent.tenant_id)
+        .await?;
+    if !view.flags.admin_security {
+        return Ok(());
+    }
+    let signed_in = match bearer_from_headers(headers) {
+        Some(token) => state
+            .store
+            .grant(token_hash(&token))
+            .await?
+            .is_some_and(|g| g.kind == schema::account::GrantKind::Access),
+        None => false,
+    };
+    match signed_in {
+        true => Ok(()),
+        false => Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "session_required",
+            "this account's admin security takes a signed-in session for this, not an API key or agent token",
+        )),
+    }
+}
+
 /// The bearer token of a request's headers.
 pub fn bearer_from_headers(headers: &axum::http::HeaderMap) -> Option<String> {
     headers

@@ -85,6 +85,7 @@ pub async fn create(
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
     require(&state, &agent, Permission::ConfigureConnections).await?;
+    crate::auth::require_session_for_setup(&state, &agent, &headers).await?;
     let request: CreateConnectionRequest = json_body(&state, &headers, body).await?;
     let created = add_connection(&state, agent.tenant_id, request).await?;
     let entry = audit::by(
@@ -122,6 +123,7 @@ pub async fn change(
     body: Body,
 ) -> Result<axum::Json<ConnectionView>, ApiError> {
     require(&state, &agent, Permission::ConfigureConnections).await?;
+    crate::auth::require_session_for_setup(&state, &agent, &headers).await?;
     let request: UpdateConnectionRequest = json_body(&state, &headers, body).await?;
     let connection = own(&state, &agent, &id).await?;
     let connection = change_connection(&state, connection, &request).await?;
@@ -156,8 +158,10 @@ pub async fn remove(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     require(&state, &agent, Permission::ConfigureConnections).await?;
+    crate::auth::require_session_for_setup(&state, &agent, &headers).await?;
     let connection = own(&state, &agent, &id).await?;
     drop_connection(&state, &connection).await?;
     let entry = audit::by(

@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use schema::api::ErrorBody;
 use schema::audit::AuditAction;
 use schema::features::FeatureFlags;
+use schema::permission::Permission;
 use schema::records::AgentRole;
 use schema::tenancy::{Plan, Usage};
 use serde::Serialize;
@@ -73,15 +74,28 @@ pub async fn change_flags(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<FeatureFlags>, ApiError> {
-    if agent.role != AgentRole::Admin {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "only tenant admins change feature flags",
-        ));
+    // Admins change any flag; a role given `manage_admin_security` may turn admin security on or
+    // off, and only an admin or such a role may touch it at all.
+    let permissions = state
+        .permissions
+        .of(state.store.as_ref(), agent.tenant_id)
+        .await?;
+    let secures = permissions.allows(agent.role, Permission::ManageAdminSecurity);
+    let forbidden = |why: &'static str| ApiError::new(StatusCode::FORBIDDEN, "forbidden", why);
+    if agent.role != AgentRole::Admin && !secures {
+        return Err(forbidden("only tenant admins change feature flags"));
     }
+    crate::auth::require_session_for_setup(&state, &agent, &headers).await?;
     let patch: serde_json::Map<String, serde_json::Value> =
         json_body(&state, &headers, body).await?;
+    if agent.role != AgentRole::Admin && patch.keys().any(|k| k != "admin_security") {
+        return Err(forbidden(
+            "only tenant admins change feature flags other than admin_security",
+        ));
+    }
+    if patch.contains_key("admin_security") && !secures {
+        return Err(forbidden("your role may not manage admin security"));
+    }
     let store = state.store.as_ref();
     let current = store
         .feature_flags(agent.tenant_id)

@@ -169,6 +169,7 @@ pub async fn invite(
     body: Body,
 ) -> Result<(StatusCode, axum::Json<Invited>), ApiError> {
     admins_only(&admin, "invite users")?;
+    crate::auth::require_session_for_setup(&state, &admin, &headers).await?;
     let request: InviteRequest = json_body(&state, &headers, body).await?;
     let email = normalized_email(&request.email)
         .ok_or_else(|| ApiError::bad_request("invalid_email", "email is not an address"))?;
@@ -506,6 +507,7 @@ pub async fn put_smtp(
     body: Body,
 ) -> Result<axum::Json<SmtpAccountView>, ApiError> {
     admins_only(&agent, "change the SMTP account")?;
+    crate::auth::require_session_for_setup(&state, &agent, &headers).await?;
     let mut account: SmtpAccount = json_body(&state, &headers, body).await?;
     if let Some(problem) = account.problem() {
         return Err(ApiError::bad_request("invalid_smtp_account", problem));
@@ -554,8 +556,10 @@ pub async fn put_smtp(
 pub async fn remove_smtp(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
+    headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     admins_only(&agent, "change the SMTP account")?;
+    crate::auth::require_session_for_setup(&state, &agent, &headers).await?;
     state.store.put_smtp_account(agent.tenant_id, None).await?;
     let entry = audit::by(&agent, AuditAction::ConfigChanged, "smtp").detail("change", "removed");
     audit::record(&state, entry).await;

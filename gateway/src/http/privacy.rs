@@ -66,6 +66,7 @@ pub async fn export(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     if agent.role != AgentRole::Admin {
         return Err(ApiError::new(
@@ -74,6 +75,7 @@ pub async fn export(
             "only tenant admins export a contact's data",
         ));
     }
+    crate::auth::require_session_for_setup(&state, &agent, &headers).await?;
     let contact = existing(&state, &agent, &id).await?;
     let conversations = contact_conversations(&state, agent.tenant_id, &contact).await?;
     let entry = audit::by(
@@ -142,6 +144,7 @@ pub async fn erase(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
 ) -> Result<axum::Json<Erased>, ApiError> {
     if agent.role != AgentRole::Admin {
         return Err(ApiError::new(
@@ -150,6 +153,7 @@ pub async fn erase(
             "only tenant admins erase a contact's data",
         ));
     }
+    crate::auth::require_session_for_setup(&state, &agent, &headers).await?;
     let contact = existing(&state, &agent, &id).await?;
     let conversations = contact_conversations(&state, agent.tenant_id, &contact).await?;
     let unfinished = |done: usize, error: &dyn std::fmt::Display| {

@@ -105,6 +105,7 @@ pub async fn replace(
             "only tenant admins change roles",
         ));
     }
+    crate::auth::require_session_for_setup(&state, &agent, &headers).await?;
     let role: AgentRole = serde_json::from_value(serde_json::Value::String(role))
         .map_err(|_| ApiError::not_found("role_not_found", "no such role"))?;
     if role == AgentRole::Admin {

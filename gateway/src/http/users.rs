@@ -129,6 +129,7 @@ pub async fn change(
             "only tenant admins change users",
         ));
     }
+    crate::auth::require_session_for_setup(&state, &admin, &headers).await?;
     let id: AgentId = parse_id(&id, "user_not_found")?;
     let request: UserChange = json_body(&state, &headers, body).await?;
     let not_found = || ApiError::not_found("user_not_found", "no such user in this tenant");
