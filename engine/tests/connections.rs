@@ -278,6 +278,21 @@ async fn a_tenant_admin_configures_connections_and_other_roles_may_not() {
         .await;
         assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")));
     }
+    // A self-hosted server's URL is the operator's to give: the node would call wherever it points.
+    let evolution = json!({"name": "evo", "provider": "evolution", "server_url": "http://169.254.169.254",
+                           "instance": "x", "api_key": "k"});
+    let (status, body) = request(
+        &admin_token,
+        reqwest::Method::POST,
+        "/api/v1/connections",
+        Some(evolution),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("operator_only")),
+        "{body}"
+    );
     let (status, created) = request(
         &admin_token,
         reqwest::Method::POST,
@@ -316,6 +331,9 @@ async fn a_tenant_admin_configures_connections_and_other_roles_may_not() {
     let other = provision(&node, "tenant-connections-other").await;
     let foreign = format!("/api/v1/connections/{}", other.connection_id);
     let (status, _) = request(&admin_token, reqwest::Method::DELETE, &foreign, None).await;
+    assert_eq!(status, 404);
+    let paused = Some(json!({"status": "paused"}));
+    let (status, _) = request(&admin_token, reqwest::Method::PATCH, &foreign, paused).await;
     assert_eq!(status, 404);
     let (status, _) = request(&admin_token, reqwest::Method::DELETE, &path, None).await;
     assert_eq!(status, 204);

@@ -4,7 +4,9 @@
 mod support;
 
 use serde_json::json;
-use support::{Agent, Node, add_agent, api_get, api_request, customer_writes, provision};
+use support::{
+    Agent, Node, add_agent, api_get, api_request, customer_writes, eventually, provision,
+};
 
 #[tokio::test]
 async fn the_dashboard_shows_tickets_users_and_usage_to_those_who_may_see_it() {
@@ -30,8 +32,18 @@ async fn the_dashboard_shows_tickets_users_and_usage_to_those_who_may_see_it() {
 
     let (status, body) = api_get(&node, &tenant.agent_token, "/api/v1/dashboard").await;
     assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")));
-    let (status, dashboard) = api_get(&node, &supervisor, "/api/v1/dashboard").await;
-    assert_eq!(status, 200, "{dashboard}");
+    // Presence is recorded just after the socket subscribes.
+    let dashboard = eventually("Bia online on the dashboard", || async {
+        let (status, dashboard) = api_get(&node, &supervisor, "/api/v1/dashboard").await;
+        assert_eq!(status, 200, "{dashboard}");
+        let online = dashboard["users"].as_array().is_some_and(|users| {
+            users
+                .iter()
+                .any(|u| u["id"] == bia.as_str() && u["presence"] == "online")
+        });
+        online.then_some(dashboard)
+    })
+    .await;
     assert_eq!(dashboard["tickets"]["all"], 2, "{dashboard}");
     assert_eq!(dashboard["tickets"]["unassigned"], 1, "{dashboard}");
     let users = dashboard["users"].as_array().expect("users");

@@ -1,8 +1,11 @@
 //! A tenant's feature flags: stored per tenant, served to clients (`GET /api/v1/features`), and
 //! honoured by the features that exist: `notes_on_messages` (the notes route),
-//! `automatic_distribution` (departments distribute only while it is on) and `groups` (WhatsApp
-//! groups' messages are stored only while it is on). The `show_*` flags tell the
-//! console what to show; the rest are kept for the features they will govern.
+//! `automatic_distribution` (departments distribute only while it is on), `groups` (WhatsApp
+//! groups' messages are stored only while it is on), `transfer_groups`, `group_media`,
+//! `service_rating` (the satisfaction survey), `show_deleted_messages`, `show_dashboard` and
+//! `admin_security`. The other `show_*` and `notify_*` flags tell the console what to show; the
+//! rest (`customer_wallet`, `ticket_metrics`, `group_history`, `ignore_assigned_connection`,
+//! `start_groups_as_waiting`) are kept for the features they will govern.
 //!
 //! Stored flags are read leniently (a flag a newer version stored and this one does not know is
 //! ignored, one it does not have takes its default), so nodes of two versions share them; a change

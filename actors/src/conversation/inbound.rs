@@ -451,6 +451,7 @@ impl ConversationState {
                 ticket::is_closed(c.status)
                     && policy == ReopenPolicy::NewTicket
                     && carries_message(events, false)
+                    && !only_a_score(c, events)
             }
         }
     }
@@ -504,6 +505,19 @@ struct Opening {
     team: Option<String>,
     /// The SLA clocks of its first ticket (its department's targets).
     sla: TicketSla,
+}
+
+/// Whether the contact's only message in `events` is the score of the pending survey (it starts no
+/// ticket). Judged with the clock now, as the turn will be.
+fn only_a_score(conversation: &schema::records::Conversation, events: &[InboundEvent]) -> bool {
+    let mut messages = events.iter().filter_map(|e| match e {
+        InboundEvent::Message(m) => Some(m),
+        _ => None,
+    });
+    match (messages.next(), messages.next()) {
+        (Some(only), None) => survey::would_rate(conversation, &only.content, Timestamp::now()),
+        _ => false,
+    }
 }
 
 /// Whether the events carry a message from the contact (and, with `echo_too`, an echo of one sent

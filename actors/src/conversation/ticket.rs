@@ -104,6 +104,15 @@ impl ConversationState {
         if !flags.service_rating {
             return Ok(None);
         }
+        // Only through a connection that sends now: a paused or removed one would never deliver it.
+        let connection = self
+            .store()
+            .connection(turn.conversation.connection_id)
+            .await
+            .map_err(super::store_error)?;
+        if connection.is_none_or(|c| c.status == schema::records::ConnectionStatus::Paused) {
+            return Ok(None);
+        }
         let content = survey::ask(&mut turn.conversation, turn.now);
         metrics::counter!("conversa_surveys_sent_total").increment(1);
         Ok(Some(turn.add_message(Message {

@@ -5,7 +5,9 @@
 //! - `POST /api/v1/connections`, `PATCH /api/v1/connections/{id}`, `DELETE /api/v1/connections/{id}`
 //!   (`configure_connections`, admins by default): create one within the plan, rename, pause or
 //!   resume it, rotate its credentials, remove it. The same functions back the operator's
-//!   `/api/v1/admin/tenants/{tenant}/connections`; each is audited as its caller.
+//!   `/api/v1/admin/tenants/{tenant}/connections`; each is audited as its caller. A connection that
+//!   names a server URL (Evolution API) is the operator's alone to create: the node would call
+//!   wherever a tenant pointed it.
 
 use crate::AppState;
 use crate::audit;
@@ -87,6 +89,15 @@ pub async fn create(
     require(&state, &agent, Permission::ConfigureConnections).await?;
     crate::auth::require_session_for_setup(&state, &agent, &headers).await?;
     let request: CreateConnectionRequest = json_body(&state, &headers, body).await?;
+    // A server URL makes this node call wherever it points (with the key it is given): only the
+    // platform's operator names one.
+    if request.server_url.is_some() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "operator_only",
+            "a connection to a self-hosted server (Evolution API) is set up by the platform's operator",
+        ));
+    }
     let created = add_connection(&state, agent.tenant_id, request).await?;
     let entry = audit::by(
         &agent,

@@ -33,6 +33,9 @@ pub struct Dashboard {
     pub users: Vec<UserLoad>,
     /// This month's use of the plan.
     pub usage: Usage,
+    /// More users than the first [`MAX_USERS`] listed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub users_partial: bool,
 }
 
 /// A user at work.
@@ -77,7 +80,9 @@ pub async fn dashboard(
     let store = state.store.as_ref();
     let tickets = counts_of(&state, &agent, Vec::new()).await?;
     let viewer = crate::permissions::viewer(&state, &agent).await?;
-    let mut agents = store.agents(agent.tenant_id, MAX_USERS).await?;
+    let mut agents = store.agents(agent.tenant_id, MAX_USERS + 1).await?;
+    let users_partial = agents.len() > MAX_USERS;
+    agents.truncate(MAX_USERS);
     agents.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.0.cmp(&b.id.0)));
     let loads = match viewer.scope {
         ConnectionScope::Any => {
@@ -113,5 +118,6 @@ pub async fn dashboard(
         tickets,
         users,
         usage,
+        users_partial,
     }))
 }

@@ -200,7 +200,7 @@ pub async fn status(
 ) -> Result<axum::Json<Conversation>, ApiError> {
     require(&state, &agent, Permission::ManageTickets).await?;
     let request: StatusRequest = json_body(&state, &headers, body).await?;
-    if request.skip_survey {
+    if request.skip_survey && request.status == "resolved" {
         require(&state, &agent, Permission::CloseWithoutSurvey).await?;
     }
     let change = if request.status == "snoozed" {
@@ -484,7 +484,14 @@ async fn change_ticket(
     let target = conversation(state, agent, raw_id).await?;
     let id: ConversationId = target.id;
     // A group's ticket moves to another department or agent only where the tenant allows it.
-    let moves = matches!(change, TicketChange::Transfer { .. });
+    let moves = match &change {
+        TicketChange::Transfer { .. } => true,
+        // Taking a ticket from its agent to give it to another is a transfer too.
+        TicketChange::Assign {
+            assignee: Some(next),
+        } => target.assignee.is_some_and(|current| current != *next),
+        _ => false,
+    };
     if moves && schema::inbound::is_group_address(&target.contact.address) {
         crate::tenancy::require_feature(
             state,

@@ -27,6 +27,8 @@ pub struct Survey {
 /// a free-form message (the contact wrote within the window), and not when one is pending.
 pub fn should_ask(conversation: &Conversation, now: Timestamp) -> bool {
     conversation.survey.is_none()
+        // A group's members answer for no one.
+        && !crate::inbound::is_group_address(&conversation.contact.address)
         && conversation
             .last_inbound_at
             .is_some_and(|at| now.duration_since(at) < ANSWER_WINDOW)
@@ -51,24 +53,46 @@ pub fn answered(
     now: Timestamp,
 ) -> Option<ConversationEvent> {
     let survey = conversation.survey.take()?;
-    if now.duration_since(survey.asked_at) > ANSWER_WINDOW {
+    let score = score(conversation, &survey, content, now)?;
+    Some(ConversationEvent::TicketRated {
+        score,
+        ticket_number: survey.ticket_number,
+    })
+}
+
+/// Whether `content` at `now` would be taken as the score of the pending survey (and so starts no
+/// ticket).
+pub fn would_rate(conversation: &Conversation, content: &MessageContent, now: Timestamp) -> bool {
+    conversation
+        .survey
+        .is_some_and(|survey| score(conversation, &survey, content, now).is_some())
+}
+
+/// The score `content` gives: only while the rated ticket is still the current one and closed
+/// (an agent may have reopened it since), within the window, and only a bare 1 to 5.
+fn score(
+    conversation: &Conversation,
+    survey: &Survey,
+    content: &MessageContent,
+    now: Timestamp,
+) -> Option<u8> {
+    if survey.ticket_number != conversation.ticket_number
+        || !crate::helpdesk::ticket::is_closed(conversation.status)
+        || now.duration_since(survey.asked_at) > ANSWER_WINDOW
+    {
         return None;
     }
     let MessageContent::Text { body } = content else {
         return None;
     };
-    let score = match body.trim() {
-        "1" => 1,
-        "2" => 2,
-        "3" => 3,
-        "4" => 4,
-        "5" => 5,
-        _ => return None,
-    };
-    Some(ConversationEvent::TicketRated {
-        score,
-        ticket_number: survey.ticket_number,
-    })
+    match body.trim() {
+        "1" => Some(1),
+        "2" => Some(2),
+        "3" => Some(3),
+        "4" => Some(4),
+        "5" => Some(5),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -80,9 +104,15 @@ mod tests {
         MessageContent::Text { body: body.into() }
     }
 
+    fn resolved() -> Conversation {
+        let mut conversation = ticket();
+        conversation.status = crate::records::ConversationStatus::Resolved;
+        conversation
+    }
+
     #[test]
     fn a_score_within_the_window_rates_the_ticket_once() {
-        let mut conversation = ticket();
+        let mut conversation = resolved();
         let asked = Timestamp::UNIX_EPOCH + SignedDuration::from_hours(1);
         conversation.last_inbound_at = Some(Timestamp::UNIX_EPOCH);
         assert!(should_ask(&conversation, asked));
@@ -100,8 +130,39 @@ mod tests {
     }
 
     #[test]
+    fn a_score_after_the_ticket_reopened_is_an_ordinary_message() {
+        let mut conversation = resolved();
+        ask(&mut conversation, Timestamp::UNIX_EPOCH);
+        conversation.status = crate::records::ConversationStatus::Open;
+        assert!(!would_rate(
+            &conversation,
+            &text("3"),
+            Timestamp::UNIX_EPOCH
+        ));
+        assert_eq!(
+            answered(&mut conversation, &text("3"), Timestamp::UNIX_EPOCH),
+            None
+        );
+        let mut next_ticket = resolved();
+        ask(&mut next_ticket, Timestamp::UNIX_EPOCH);
+        next_ticket.ticket_number += 1;
+        assert_eq!(
+            answered(&mut next_ticket, &text("3"), Timestamp::UNIX_EPOCH),
+            None
+        );
+    }
+
+    #[test]
+    fn groups_are_never_asked() {
+        let mut conversation = resolved();
+        conversation.contact.address = "120363025246125888@g.us".into();
+        conversation.last_inbound_at = Some(Timestamp::UNIX_EPOCH);
+        assert!(!should_ask(&conversation, Timestamp::UNIX_EPOCH));
+    }
+
+    #[test]
     fn anything_but_a_score_or_a_late_score_ends_the_survey_unrated() {
-        let mut conversation = ticket();
+        let mut conversation = resolved();
         ask(&mut conversation, Timestamp::UNIX_EPOCH);
         assert_eq!(
             answered(
