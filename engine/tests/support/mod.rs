@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod fake_graph;
 pub mod fake_wweb;
 pub mod faulty_store;

@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod connections;
+pub mod console;
 pub mod contact_search;
 pub mod contacts;
 pub mod conversations;
@@ -118,6 +119,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(features::routes())
         .merge(invitations::routes())
         .merge(privacy::routes())
+        .routes(routes!(console::index))
+        .routes(routes!(console::asset))
         .split_for_parts()
 }
 

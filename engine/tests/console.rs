@@ -1,0 +1,152 @@
+//! The agent console in a real Chromium (issue 16, first part): the node serves it at `/` under a
+//! policy that forbids inline scripts; a user signs in and sees the inbox; a customer's message
+//! arrives and shows in the open inbox without a reload; after the socket drops, the inbox catches
+//! up. Screenshots of the screens (desktop and phone widths, light and dark) are saved as review
+//! artefacts under `$CARGO_TARGET_DIR/console-screenshots/`.
+
+mod support;
+
+use serde_json::json;
+use support::browser::Browser;
+use support::{ADMIN_TOKEN, Node, add_agent, customer_writes, provision};
+
+/// A tenant user who can sign in with a password.
+async fn user_with_password(node: &Node, tenant: &support::Tenant, email: &str) {
+    let (id, _) = add_agent(node, tenant, "Ana Souza", "agent").await;
+    let status = reqwest::Client::new()
+        .put(node.url(&format!(
+            "/api/v1/admin/tenants/{}/agents/{id}/credentials",
+            tenant.tenant_id
+        )))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"email": email, "password": "correct horse battery"}))
+        .send()
+        .await
+        .expect("credentials")
+        .status();
+    assert!(status.is_success(), "{status}");
+}
+
+#[tokio::test]
+async fn the_console_is_served_with_a_policy_that_forbids_inline_scripts() {
+    let node = Node::start().await;
+    let page = reqwest::get(node.url("/")).await.expect("GET /");
+    assert_eq!(page.status(), 200);
+    let policy = page
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .expect("a CSP")
+        .to_string();
+    assert!(policy.contains("script-src 'self' 'sha256-"), "{policy}");
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    let html = page.text().await.expect("html");
+    assert!(html.contains("/console/app.js"));
+    let module = reqwest::get(node.url("/console/preact.mjs"))
+        .await
+        .expect("preact");
+    assert_eq!(module.status(), 200);
+    assert!(
+        module
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("text/javascript"))
+    );
+    let missing = reqwest::get(node.url("/console/nothing.js"))
+        .await
+        .expect("404");
+    assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn an_agent_signs_in_and_sees_a_customer_s_message_arrive_without_a_reload() {
+    let node = Node::start().await;
+    let tenant = provision(&node, "console").await;
+    user_with_password(&node, &tenant, "ana@example.com").await;
+    customer_writes(&node, &tenant, "5511970000701", "wamid.C1", "Bom dia!").await;
+
+    for (name, width, height, dark) in [
+        ("desktop-light", 1280, 800, false),
+        ("phone-dark", 375, 740, true),
+    ] {
+        let browser = Browser::start(width, height, dark).await;
+        browser
+            .client
+            .goto(&node.url("/"))
+            .await
+            .expect("open the console");
+        browser.screenshot(&format!("sign-in-{name}")).await;
+        browser.fill("[data-testid=email]", "ana@example.com").await;
+        browser
+            .fill("[data-testid=password]", "wrong password")
+            .await;
+        browser.click("[data-testid=sign-in]").await;
+        browser.until_text("[role=alert]", "").await;
+        browser
+            .client
+            .find(fantoccini::Locator::Css("[data-testid=password]"))
+            .await
+            .expect("password field")
+            .clear()
+            .await
+            .expect("clear");
+        browser
+            .fill("[data-testid=password]", "correct horse battery")
+            .await;
+        browser.click("[data-testid=sign-in]").await;
+        browser.until_text("[data-testid=who]", "Ana Souza").await;
+        browser
+            .until_text("[data-testid=conversation-item]", "Bom dia!")
+            .await;
+        browser
+            .until_text("[data-testid=live-state][data-state=live]", "")
+            .await;
+        browser.screenshot(&format!("inbox-{name}")).await;
+
+        // Live: a new message shows in the open inbox, no reload.
+        let text = format!("Chegou agora ({name})");
+        customer_writes(
+            &node,
+            &tenant,
+            "5511970000702",
+            &format!("wamid.{name}.1"),
+            &text,
+        )
+        .await;
+        browser
+            .until_text("[data-testid=conversation-item]", &text)
+            .await;
+
+        // The socket drops; what arrives meanwhile is caught up by resuming when it comes back
+        // (the inbox is not reloaded: the missed events are replayed).
+        browser
+            .client
+            .execute("window.conversaSocket.drop()", vec![])
+            .await
+            .expect("drop the socket");
+        browser
+            .until_text("[data-testid=live-state][data-state=reconnecting]", "")
+            .await;
+        let later = format!("Enquanto caiu ({name})");
+        customer_writes(
+            &node,
+            &tenant,
+            "5511970000703",
+            &format!("wamid.{name}.2"),
+            &later,
+        )
+        .await;
+        browser
+            .client
+            .execute("window.conversaSocket.reconnect()", vec![])
+            .await
+            .expect("reconnect");
+        browser
+            .until_text("[data-testid=conversation-item]", &later)
+            .await;
+        browser.screenshot(&format!("inbox-live-{name}")).await;
+        browser.close().await;
+    }
+}

@@ -1,0 +1,190 @@
+//! A real Chromium for the console's tests: Debian's `chromium` driven through Debian's
+//! `chromedriver` (both installed by `deploy/scripts/ensure-chromium.sh`, nothing downloaded) over
+//! WebDriver, with fantoccini. Each browser runs headless on a fresh profile, without sandbox, and
+//! with background networking, component updates and sync off (the machine has no outside network).
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A ChromeDriver process and one browser session on it.
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_path_buf()
+}
+
+/// ChromeDriver's path, installing Chromium and ChromeDriver first if they are missing.
+fn chromedriver() -> String {
+    let output = Command::new("bash")
+        .arg(repo_root().join("deploy/scripts/ensure-chromium.sh"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run ensure-chromium.sh");
+    assert!(output.status.success(), "Chromium could not be installed");
+    String::from_utf8(output.stdout)
+        .expect("path")
+        .trim()
+        .to_string()
+}
+
+impl Browser {
+    /// A browser whose window is `width` × `height` CSS pixels, preferring a dark or light scheme.
+    pub async fn start(width: u32, height: u32, dark: bool) -> Browser {
+        // Several rustls providers are linked in: the WebDriver client uses ring, like reqwest.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let driver = Command::new(chromedriver())
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let profile = tempfile::tempdir().expect("profile dir");
+        let mut args = vec![
+            "--headless=new".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--no-first-run".into(),
+            format!("--user-data-dir={}", profile.path().display()),
+            format!("--window-size={width},{height}"),
+        ];
+        if dark {
+            args.push("--force-dark-mode".into());
+            args.push("--blink-settings=preferredColorScheme=0".into());
+        } else {
+            args.push("--blink-settings=preferredColorScheme=1".into());
+        }
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("browserName".into(), json!("chrome"));
+        let mut options = json!({"binary": "/usr/bin/chromium", "args": args});
+        // A headless window is at least 500 px wide: phone widths are emulated, as DevTools does.
+        if width < 500 {
+            options["mobileEmulation"] = json!({
+                "deviceMetrics": {"width": width, "height": height, "pixelRatio": 2.0, "touch": true}
+            });
+        }
+        capabilities.insert("goog:chromeOptions".into(), options);
+        let url = format!("http://127.0.0.1:{port}");
+        let mut last = None;
+        // ChromeDriver listens a moment after it starts.
+        for _ in 0..200 {
+            match ClientBuilder::rustls()
+                .expect("tls")
+                .capabilities(capabilities.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => {
+                    return Browser {
+                        client,
+                        driver,
+                        _profile: profile,
+                    };
+                }
+                Err(error) => last = Some(error),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no browser session: {last:?}");
+    }
+
+    /// Waits for the element matching `css` and returns its text.
+    pub async fn text(&self, css: &str) -> String {
+        self.client
+            .wait()
+            .at_most(super::WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"))
+            .text()
+            .await
+            .expect("text")
+    }
+
+    /// Waits until some element matching `css` has text containing `wanted`.
+    pub async fn until_text(&self, css: &str, wanted: &str) {
+        let deadline = tokio::time::Instant::now() + super::WAIT;
+        loop {
+            let elements = self
+                .client
+                .find_all(Locator::Css(css))
+                .await
+                .unwrap_or_default();
+            for element in elements {
+                if element.text().await.is_ok_and(|t| t.contains(wanted)) {
+                    return;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "gave up waiting for {wanted:?} in {css}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Types into the element matching `css`.
+    pub async fn fill(&self, css: &str, text: &str) {
+        self.client
+            .wait()
+            .at_most(super::WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"))
+            .send_keys(text)
+            .await
+            .expect("type");
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.client
+            .wait()
+            .at_most(super::WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"))
+            .click()
+            .await
+            .expect("click");
+    }
+
+    /// Saves a screenshot as a review artefact under `$CARGO_TARGET_DIR/console-screenshots/`.
+    pub async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("screenshot");
+        let dir = std::env::var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| repo_root().join("target"))
+            .join("console-screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+    }
+}

@@ -1,0 +1,36 @@
+// The console's words in Brazilian Portuguese and English, chosen by the browser's language.
+
+const words = {
+  "pt-BR": {
+    signIn: "Entrar",
+    email: "E-mail",
+    password: "Senha",
+    signInFailed: "E-mail ou senha incorretos.",
+    signOut: "Sair",
+    inbox: "Caixa de entrada",
+    empty: "Nenhuma conversa por aqui.",
+    live: "Ao vivo",
+    reconnecting: "Reconectando…",
+    noPreview: "(sem texto)",
+    status: { open: "Aberto", in_progress: "Em atendimento", waiting: "Aguardando", resolved: "Resolvido", cancelled: "Cancelado" },
+  },
+  en: {
+    signIn: "Sign in",
+    email: "Email",
+    password: "Password",
+    signInFailed: "Wrong email or password.",
+    signOut: "Sign out",
+    inbox: "Inbox",
+    empty: "No conversations here.",
+    live: "Live",
+    reconnecting: "Reconnecting…",
+    noPreview: "(no text)",
+    status: { open: "Open", in_progress: "In progress", waiting: "Waiting", resolved: "Resolved", cancelled: "Cancelled" },
+  },
+};
+
+const language = (navigator.language || "pt-BR").toLowerCase().startsWith("pt") ? "pt-BR" : "en";
+document.documentElement.lang = language;
+
+/** The words of the browser's language. */
+export const t = words[language];
