@@ -1,14 +1,15 @@
 //! The agent console in a real Chromium (issue 16, first part): the node serves it at `/` under a
 //! policy that forbids inline scripts; a user signs in and sees the inbox; a customer's message
 //! arrives and shows in the open inbox without a reload; after the socket drops, the inbox catches
-//! up. Screenshots of the screens (desktop and phone widths, light and dark) are saved as review
+//! up; an agent replies and watches the ticks advance, then takes and resolves the ticket. Screenshots of the screens (desktop and phone widths, light and dark) are saved as review
 //! artefacts under `$CARGO_TARGET_DIR/console-screenshots/`.
 
 mod support;
 
 use serde_json::json;
 use support::browser::Browser;
-use support::{ADMIN_TOKEN, Node, add_agent, customer_writes, provision};
+use support::fake_graph::FakeGraph;
+use support::{ADMIN_TOKEN, Node, add_agent, customer_writes, eventually, provision, whatsapp};
 
 /// A tenant user who can sign in with a password.
 async fn user_with_password(node: &Node, tenant: &support::Tenant, email: &str) {
@@ -148,5 +149,104 @@ async fn an_agent_signs_in_and_sees_a_customer_s_message_arrive_without_a_reload
             .await;
         browser.screenshot(&format!("inbox-live-{name}")).await;
         browser.close().await;
+    }
+}
+
+#[tokio::test]
+async fn an_agent_replies_watches_the_ticks_advance_then_takes_and_resolves_the_ticket() {
+    let graph = FakeGraph::start().await;
+    let node = Node::start_with(Some(graph.base.clone()), Vec::new()).await;
+    let tenant = provision(&node, "console-reply").await;
+    user_with_password(&node, &tenant, "bia@example.com").await;
+    customer_writes(
+        &node,
+        &tenant,
+        "5511970000801",
+        "wamid.R1",
+        "Meu pedido não chegou",
+    )
+    .await;
+
+    for (name, width, height, dark) in [
+        ("desktop-light", 1280, 800, false),
+        ("phone-dark", 375, 740, true),
+    ] {
+        let browser = Browser::start(width, height, dark).await;
+        browser
+            .client
+            .goto(&node.url("/"))
+            .await
+            .expect("open the console");
+        browser.fill("[data-testid=email]", "bia@example.com").await;
+        browser
+            .fill("[data-testid=password]", "correct horse battery")
+            .await;
+        browser.click("[data-testid=sign-in]").await;
+        browser
+            .until_text("[data-testid=conversation-item]", "Meu pedido")
+            .await;
+        browser.click("[data-testid=conversation-item] a").await;
+        browser
+            .until_text("[data-testid=message]", "Meu pedido não chegou")
+            .await;
+
+        // Reply; the provider takes it, then reports it sent, delivered and read: the ticks follow.
+        let reply = format!("Vou verificar agora ({name})");
+        browser.fill("[data-testid=reply]", &reply).await;
+        browser.click("[data-testid=send]").await;
+        browser.until_text("[data-testid=message]", &reply).await;
+        let sent = eventually("the reply reaches the provider", || async {
+            graph
+                .requests()
+                .into_iter()
+                .find(|r| r.body["text"]["body"].as_str() == Some(reply.as_str()))
+        })
+        .await;
+        browser
+            .until_text("[data-testid=message][data-status=accepted]", &reply)
+            .await;
+        for status in ["sent", "delivered", "read"] {
+            let payload = whatsapp::webhook(
+                &tenant.phone_number_id,
+                vec![],
+                vec![whatsapp::status("5511970000801", &sent.wamid, status)],
+            );
+            let (code, body) = whatsapp::post(&node, &tenant, &payload).await;
+            assert_eq!(code, 200, "{body}");
+            browser
+                .until_text(
+                    &format!("[data-testid=message][data-status={status}]"),
+                    &reply,
+                )
+                .await;
+        }
+        browser.screenshot(&format!("conversation-{name}")).await;
+
+        // Take the ticket, then resolve it.
+        if browser
+            .client
+            .find(fantoccini::Locator::Css("[data-testid=take]"))
+            .await
+            .is_ok()
+        {
+            browser.click("[data-testid=take]").await;
+            browser
+                .until_text("[data-testid=status].status-in_progress", "")
+                .await;
+        }
+        browser.click("[data-testid=resolve]").await;
+        browser
+            .until_text("[data-testid=status].status-resolved", "")
+            .await;
+        browser.close().await;
+        // The next round starts from an open ticket.
+        customer_writes(
+            &node,
+            &tenant,
+            "5511970000801",
+            &format!("wamid.R.{name}"),
+            "Meu pedido não chegou",
+        )
+        .await;
     }
 }

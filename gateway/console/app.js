@@ -7,6 +7,7 @@ import { signal, computed } from "@preact/signals";
 import htm from "htm";
 import { h } from "preact";
 import { api, live, session, signIn, signOut } from "./api.js";
+import { Conversation, listeners } from "./conversation.js";
 import { t } from "./i18n.js";
 
 const html = htm.bind(h);
@@ -35,9 +36,14 @@ async function loadInbox() {
   conversations.value = new Map(page.items.map((c) => [c.id, c]));
 }
 
-/** Applies one live event: the conversation is read again (one request per event burst). */
+/** Where the console is: `#/` (the inbox) or `#/conversations/<id>`. */
+const route = signal(location.hash);
+window.addEventListener("hashchange", () => (route.value = location.hash));
+
+/** Applies one live event: the open conversation gets it, and its inbox entry is read again. */
 const pending = new Set();
 function onEvent(frame) {
+  for (const hear of listeners) hear(frame);
   if (frame.type === "reload") {
     loadInbox().catch(() => {});
     return;
@@ -91,13 +97,17 @@ function ConversationItem({ conversation }) {
   </li>`;
 }
 
-function Inbox() {
+/** The socket lives as long as the signed-in shell, whichever screen is open. */
+function useLive() {
   useEffect(() => {
     loadInbox().catch(() => {});
     const socket = live(onEvent, (state) => (socketState.value = state));
     window.conversaSocket = socket;
     return () => socket.stop();
   }, []);
+}
+
+function Inbox() {
   return html`<section class="inbox" data-testid="inbox" aria-label=${t.inbox}>
     <header>
       <h2>${t.inbox}</h2>
@@ -112,7 +122,9 @@ function Inbox() {
 }
 
 function Shell() {
+  useLive();
   const agent = session.value.agent;
+  const open = route.value.match(/^#\/conversations\/([0-9a-f-]+)$/);
   return html`<div class="shell">
     <nav class="side" aria-label="Conversa">
       <strong class="brand">Conversa</strong>
@@ -120,7 +132,7 @@ function Shell() {
       <span class="who" data-testid="who">${agent?.name}</span>
       <button type="button" onClick=${() => signOut()} data-testid="sign-out">${t.signOut}</button>
     </nav>
-    <main class="main"><${Inbox} /></main>
+    <main class="main">${open ? html`<${Conversation} id=${open[1]} />` : html`<${Inbox} />`}</main>
   </div>`;
 }
 
