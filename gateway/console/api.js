@@ -36,35 +36,60 @@ export async function signOut() {
   }
 }
 
-/** Trades the refresh token for a new pair; signs out when it cannot. */
+/** Trades the refresh token for a new pair, once for every caller that needs it at the same time
+ *  (a refresh token works once: a second exchange would end the session). Signs out only when the
+ *  server refuses the refresh token itself. */
+let refreshing = null;
 async function refresh() {
   const current = session.value;
   if (!current) return false;
-  const response = await fetch("/api/v1/auth/refresh", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ refresh_token: current.refresh_token }),
-  });
-  if (!response.ok) {
-    keep(null);
-    return false;
-  }
-  keep({ ...current, ...(await response.json()) });
-  return true;
+  refreshing ??= (async () => {
+    try {
+      const response = await fetch("/api/v1/auth/refresh", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ refresh_token: current.refresh_token }),
+      });
+      if (response.status === 401) {
+        keep(null);
+        return false;
+      }
+      if (!response.ok) return false;
+      keep({ ...current, ...(await response.json()) });
+      return true;
+    } catch {
+      return false;
+    } finally {
+      refreshing = null;
+    }
+  })();
+  return refreshing;
+}
+
+function expired() {
+  const at = session.value?.access_expires_at;
+  return at ? Date.parse(at) <= Date.now() : false;
 }
 
 /** A JSON request with the session's token (refreshed once on a 401). */
 export async function api(path, options = {}) {
-  const send = () =>
-    fetch(`/api/v1${path}`, {
+  let token = session.value?.access_token;
+  const send = () => {
+    token = session.value?.access_token;
+    return fetch(`/api/v1${path}`, {
       ...options,
       headers: {
         ...(options.body ? { "content-type": "application/json" } : {}),
-        authorization: `Bearer ${session.value?.access_token}`,
+        authorization: `Bearer ${token}`,
       },
     });
+  };
   let response = await send();
-  if (response.status === 401 && (await refresh())) response = await send();
+  if (response.status === 401) {
+    // Another request may have refreshed meanwhile: try the new token before refreshing again.
+    const renewed = session.value && session.value.access_token !== token;
+    if (renewed || (await refresh())) response = await send();
+  }
   if (response.status === 401) keep(null);
   const body = response.status === 204 ? null : await response.json().catch(() => null);
   if (!response.ok) throw Object.assign(new Error(body?.detail || String(response.status)), { body });
@@ -77,8 +102,9 @@ export async function api(path, options = {}) {
  * `onState` "live" or "reconnecting".
  */
 export function live(onEvent, onState) {
-  const positions = {};
+  let positions = {};
   let since = null;
+  let subscribedOnce = false;
   let socket = null;
   let stopped = false;
   let held = false;
@@ -87,9 +113,11 @@ export function live(onEvent, onState) {
     if (stopped || !session.value) return;
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     socket = new WebSocket(`${scheme}://${location.host}/api/v1/ws?token=${encodeURIComponent(session.value.access_token)}`);
+    let ready = false;
     socket.onmessage = (message) => {
       const frame = JSON.parse(message.data);
       if (frame.type === "ready") {
+        ready = true;
         const resume = since ? { since, positions } : undefined;
         socket.send(JSON.stringify(resume ? { type: "subscribe", resume } : { type: "subscribe" }));
       } else if (frame.type === "subscribed") {
@@ -97,22 +125,31 @@ export function live(onEvent, onState) {
         since = since || new Date().toISOString();
         wait = 500;
         onState("live");
+        if (!subscribedOnce) onEvent({ type: "reload" });
+        subscribedOnce = true;
       } else if (frame.type === "event") {
         positions[frame.conversation_id] = Math.max(positions[frame.conversation_id] || 0, frame.seq);
-        since = frame.at;
+        if (!since || Date.parse(frame.at) > Date.parse(since)) since = frame.at;
         onEvent(frame);
       } else if (frame.type === "resume_failed") {
-        onEvent({ type: "reload" });
+        // Too much was missed to replay: start afresh from the store.
+        positions = {};
+        since = null;
+        onEvent({ type: "reload", reason: "resume_failed" });
       }
     };
     socket.onclose = async (close) => {
       if (stopped) return;
       onState("reconnecting");
       if (held) return;
-      // The access token may have expired: refresh before trying again.
-      if (close.code === 4001 || close.code === 1008) await refresh();
-      setTimeout(open, wait);
-      wait = Math.min(wait * 2, 10000);
+      try {
+        // Refused before `ready` (an upgrade answered 401), ended for its credential (4001), or
+        // simply past its time: the access token needs refreshing before the next try.
+        if (!ready || close.code === 4001 || expired()) await refresh();
+      } finally {
+        setTimeout(open, wait);
+        wait = Math.min(wait * 2, 10000);
+      }
     };
   };
   open();

@@ -16,10 +16,13 @@ const html = htm.bind(h);
 const conversations = signal(new Map());
 const socketState = signal("reconnecting");
 const sorted = computed(() =>
-  [...conversations.value.values()].sort((a, b) => (a.last_activity_at < b.last_activity_at ? 1 : -1)),
+  [...conversations.value.values()].sort((a, b) => Date.parse(b.last_activity_at) - Date.parse(a.last_activity_at)),
 );
 
+/** Keeps the newer of two copies of a conversation (answers can arrive out of order). */
 function upsert(conversation) {
+  const known = conversations.value.get(conversation.id);
+  if (known && known.last_seq > conversation.last_seq) return;
   const next = new Map(conversations.value);
   next.set(conversation.id, conversation);
   conversations.value = next;
@@ -31,20 +34,26 @@ function forget(id) {
   conversations.value = next;
 }
 
+/** Reads the inbox's first page, once the socket is subscribed (so nothing falls between the
+ *  two), keeping live copies that are newer. */
 async function loadInbox() {
   const page = await api("/conversations?limit=100");
-  conversations.value = new Map(page.items.map((c) => [c.id, c]));
+  for (const conversation of page.items) upsert(conversation);
 }
 
 /** Where the console is: `#/` (the inbox) or `#/conversations/<id>`. */
 const route = signal(location.hash);
 window.addEventListener("hashchange", () => (route.value = location.hash));
 
-/** Applies one live event: the open conversation gets it, and its inbox entry is read again. */
-const pending = new Set();
+/** Applies one live event: the open conversation gets it, and its inbox entry is read again, one
+ *  request at a time per conversation (a burst of events costs one more read, not one each). */
+const inFlight = new Set();
+const dirty = new Set();
 function onEvent(frame) {
   for (const hear of listeners) hear(frame);
   if (frame.type === "reload") {
+    // Counted so a catch-up can be told from a full reload (the browser tests read it).
+    if (frame.reason) window.conversaReloads = (window.conversaReloads || 0) + 1;
     loadInbox().catch(() => {});
     return;
   }
@@ -52,16 +61,23 @@ function onEvent(frame) {
     forget(frame.conversation_id);
     return;
   }
-  if (pending.has(frame.conversation_id)) return;
-  pending.add(frame.conversation_id);
-  queueMicrotask(async () => {
-    pending.delete(frame.conversation_id);
-    try {
-      upsert(await api(`/conversations/${frame.conversation_id}`));
-    } catch (error) {
-      if (error.body?.code === "conversation_not_found") forget(frame.conversation_id);
-    }
-  });
+  refreshEntry(frame.conversation_id);
+}
+
+async function refreshEntry(id) {
+  if (inFlight.has(id)) {
+    dirty.add(id);
+    return;
+  }
+  inFlight.add(id);
+  try {
+    upsert(await api(`/conversations/${id}`));
+  } catch (error) {
+    if (error.body?.code === "conversation_not_found") forget(id);
+  } finally {
+    inFlight.delete(id);
+    if (dirty.delete(id)) refreshEntry(id);
+  }
 }
 
 function SignIn() {
@@ -100,7 +116,6 @@ function ConversationItem({ conversation }) {
 /** The socket lives as long as the signed-in shell, whichever screen is open. */
 function useLive() {
   useEffect(() => {
-    loadInbox().catch(() => {});
     const socket = live(onEvent, (state) => (socketState.value = state));
     window.conversaSocket = socket;
     return () => socket.stop();
@@ -128,7 +143,7 @@ function Shell() {
   return html`<div class="shell">
     <nav class="side" aria-label="Conversa">
       <strong class="brand">Conversa</strong>
-      <a href="#/" aria-current="page">${t.inbox}</a>
+      <a href="#/" aria-current=${route.value.startsWith("#/conversations/") ? undefined : "page"}>${t.inbox}</a>
       <span class="who" data-testid="who">${agent?.name}</span>
       <button type="button" onClick=${() => signOut()} data-testid="sign-out">${t.signOut}</button>
     </nav>

@@ -21,16 +21,24 @@ function Media({ conversationId, message }) {
   const [url, setUrl] = useState(null);
   const content = message.content;
   useEffect(() => {
-    let revoked = null;
+    let made = null;
+    let gone = false;
     if (content.kind === "image" || content.kind === "sticker") {
       fetch(`/api/v1/conversations/${conversationId}/messages/${message.seq}/media`, {
         headers: { authorization: `Bearer ${session.value?.access_token}` },
       })
         .then((r) => (r.ok ? r.blob() : null))
-        .then((blob) => blob && setUrl((revoked = URL.createObjectURL(blob))))
+        .then((blob) => {
+          if (!blob || gone) return;
+          made = URL.createObjectURL(blob);
+          setUrl(made);
+        })
         .catch(() => {});
     }
-    return () => revoked && URL.revokeObjectURL(revoked);
+    return () => {
+      gone = true;
+      if (made) URL.revokeObjectURL(made);
+    };
   }, [message.seq]);
   const download = async () => {
     const response = await fetch(
@@ -42,6 +50,7 @@ function Media({ conversationId, message }) {
     link.href = URL.createObjectURL(await response.blob());
     link.download = content.filename || "arquivo";
     link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
   };
   return html`<div class="media">
     ${url ? html`<img src=${url} alt=${content.caption || ""} />` : html`<button type="button" onClick=${download}>${t.download} ${content.filename || content.kind}</button>`}
@@ -75,24 +84,46 @@ export function Conversation({ id }) {
   const [text, setText] = useState("");
   const [problem, setProblem] = useState(null);
 
+  const [sending, setSending] = useState(false);
+  const [draftId, setDraftId] = useState(() => crypto.randomUUID());
   const reload = () => api(`/conversations/${id}`).then(setConversation).catch((e) => setProblem(e.message));
-  useEffect(() => {
-    reload();
+  /** The newest page, merged by seq with what arrived live meanwhile. */
+  const loadNewest = (cancelled) =>
     api(`/conversations/${id}/messages?limit=50`)
       .then((page) => {
-        setMessages(page.items);
+        if (cancelled?.()) return;
+        setMessages((live) => {
+          const bySeq = new Map(page.items.map((m) => [m.seq, m]));
+          for (const m of live) if (!bySeq.has(m.seq)) bySeq.set(m.seq, m);
+          return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+        });
         setOlder(page.next_cursor);
       })
       .catch((e) => setProblem(e.message));
+  useEffect(() => {
+    let gone = false;
+    setMessages([]);
+    reload();
+    loadNewest(() => gone);
+    return () => (gone = true);
   }, [id]);
 
   // Live: new messages, statuses, ticket changes of this conversation.
   useEffect(() => {
     const hear = (frame) => {
+      if (frame.type === "reload") {
+        reload();
+        loadNewest();
+        return;
+      }
       if (frame.conversation_id !== id) return;
       if (frame.event === "message.created") {
         const message = frame.data.message;
         setMessages((all) => (all.some((m) => m.seq === message.seq) ? all : [...all, message]));
+      } else if (frame.event === "message.deleted") {
+        const gone = frame.data.seq;
+        const placeholder = { type: "unsupported", provider_type: "deleted", raw: null };
+        setMessages((all) => all.map((m) => (m.seq === gone ? { ...m, content: placeholder } : m)));
       } else if (frame.event === "message.status_updated") {
         const update = frame.data;
         setMessages((all) => all.map((m) => (m.id === update.message_id ? { ...m, status: update.status } : m)));
@@ -104,24 +135,38 @@ export function Conversation({ id }) {
     return () => listeners.delete(hear);
   }, [id]);
 
+  const [loadingOlder, setLoadingOlder] = useState(false);
   const loadOlder = async () => {
-    const page = await api(`/conversations/${id}/messages?before=${older}&limit=50`);
-    setMessages((all) => [...page.items, ...all]);
-    setOlder(page.next_cursor);
+    if (loadingOlder || !older) return;
+    setLoadingOlder(true);
+    try {
+      const page = await api(`/conversations/${id}/messages?before=${older}&limit=50`);
+      setMessages((all) => [...page.items.filter((m) => !all.some((a) => a.seq === m.seq)), ...all]);
+      setOlder(page.next_cursor);
+    } catch (error) {
+      setProblem(error.message);
+    } finally {
+      setLoadingOlder(false);
+    }
   };
+  // One id per draft: a retried send (a double Enter, an unknown outcome) is never sent twice.
   const send = async (event) => {
     event.preventDefault();
-    if (!text.trim()) return;
+    if (!text.trim() || sending) return;
+    setSending(true);
     try {
       const sent = await api(`/conversations/${id}/messages`, {
         method: "POST",
-        body: JSON.stringify({ text, client_message_id: crypto.randomUUID() }),
+        body: JSON.stringify({ text, client_message_id: draftId }),
       });
       setMessages((all) => (all.some((m) => m.seq === sent.seq) ? all : [...all, sent]));
       setText("");
+      setDraftId(crypto.randomUUID());
       setProblem(null);
     } catch (error) {
       setProblem(error.message);
+    } finally {
+      setSending(false);
     }
   };
   const act = async (path, body) => {
@@ -137,7 +182,7 @@ export function Conversation({ id }) {
   const me = session.value?.agent?.id;
   return html`<section class="conversation-screen" data-testid="conversation" aria-label=${conversation.contact.name || conversation.contact.address}>
     <header>
-      <a href="#/" class="back">←</a>
+      <a href="#/" class="back" aria-label=${t.inbox}>←</a>
       <h2>${conversation.contact.name || conversation.contact.address}</h2>
       <span class=${`status status-${conversation.status}`} data-testid="status">${t.status[conversation.status] || conversation.status}</span>
       <div class="actions">
@@ -152,8 +197,8 @@ export function Conversation({ id }) {
     ${problem && html`<p role="alert" class="error">${problem}</p>`}
     <form class="reply" onSubmit=${send}>
       <textarea aria-label=${t.reply} placeholder=${t.reply} value=${text} onInput=${(e) => setText(e.target.value)} data-testid="reply"
-        onKeyDown=${(e) => e.key === "Enter" && !e.shiftKey && (e.preventDefault(), send(e))}></textarea>
-      <button type="submit" data-testid="send">${t.send}</button>
+        onKeyDown=${(e) => e.key === "Enter" && !e.shiftKey && !e.isComposing && (e.preventDefault(), send(e))}></textarea>
+      <button type="submit" data-testid="send" disabled=${sending}>${t.send}</button>
     </form>
   </section>`;
 }
