@@ -11,6 +11,26 @@ use support::browser::Browser;
 use support::fake_graph::FakeGraph;
 use support::{ADMIN_TOKEN, Node, add_agent, customer_writes, eventually, provision, whatsapp};
 
+/// The screens every browser test looks at: (name, width, height, dark).
+const SCREENS: [(&str, u32, u32, bool); 2] = [
+    ("desktop-light", 1280, 800, false),
+    ("phone-dark", 375, 740, true),
+];
+
+/// Opens the console and signs in as `email`.
+async fn sign_in(browser: &Browser, node: &Node, email: &str) {
+    browser
+        .client
+        .goto(&node.url("/"))
+        .await
+        .expect("open the console");
+    browser.fill("[data-testid=email]", email).await;
+    browser
+        .fill("[data-testid=password]", "correct horse battery")
+        .await;
+    browser.click("[data-testid=sign-in]").await;
+}
+
 /// A tenant user who can sign in with a password.
 async fn user_with_password(node: &Node, tenant: &support::Tenant, email: &str) {
     let (id, _) = add_agent(node, tenant, "Ana Souza", "agent").await;
@@ -68,10 +88,7 @@ async fn an_agent_signs_in_and_sees_a_customer_s_message_arrive_without_a_reload
     user_with_password(&node, &tenant, "ana@example.com").await;
     customer_writes(&node, &tenant, "5511970000701", "wamid.C1", "Bom dia!").await;
 
-    for (name, width, height, dark) in [
-        ("desktop-light", 1280, 800, false),
-        ("phone-dark", 375, 740, true),
-    ] {
+    for (name, width, height, dark) in SCREENS {
         let browser = Browser::start(width, height, dark).await;
         browser
             .client
@@ -174,21 +191,9 @@ async fn an_agent_replies_watches_the_ticks_advance_then_takes_and_resolves_the_
     )
     .await;
 
-    for (name, width, height, dark) in [
-        ("desktop-light", 1280, 800, false),
-        ("phone-dark", 375, 740, true),
-    ] {
+    for (name, width, height, dark) in SCREENS {
         let browser = Browser::start(width, height, dark).await;
-        browser
-            .client
-            .goto(&node.url("/"))
-            .await
-            .expect("open the console");
-        browser.fill("[data-testid=email]", "bia@example.com").await;
-        browser
-            .fill("[data-testid=password]", "correct horse battery")
-            .await;
-        browser.click("[data-testid=sign-in]").await;
+        sign_in(&browser, &node, "bia@example.com").await;
         browser
             .until_text("[data-testid=conversation-item]", "Meu pedido")
             .await;
