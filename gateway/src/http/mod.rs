@@ -4,6 +4,7 @@ pub mod admin;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod connection_update;
 pub mod connections;
 pub mod console;
 pub mod contact_search;
