@@ -7,46 +7,9 @@
 mod support;
 
 use serde_json::json;
-use support::browser::Browser;
+use support::browser::{Browser, PASSWORD, SCREENS, user_with_password};
 use support::fake_graph::FakeGraph;
-use support::{ADMIN_TOKEN, Node, add_agent, customer_writes, eventually, provision, whatsapp};
-
-/// The screens every browser test looks at: (name, width, height, dark).
-const SCREENS: [(&str, u32, u32, bool); 2] = [
-    ("desktop-light", 1280, 800, false),
-    ("phone-dark", 375, 740, true),
-];
-
-/// Opens the console and signs in as `email`.
-async fn sign_in(browser: &Browser, node: &Node, email: &str) {
-    browser
-        .client
-        .goto(&node.url("/"))
-        .await
-        .expect("open the console");
-    browser.fill("[data-testid=email]", email).await;
-    browser
-        .fill("[data-testid=password]", "correct horse battery")
-        .await;
-    browser.click("[data-testid=sign-in]").await;
-}
-
-/// A tenant user who can sign in with a password.
-async fn user_with_password(node: &Node, tenant: &support::Tenant, email: &str) {
-    let (id, _) = add_agent(node, tenant, "Ana Souza", "agent").await;
-    let status = reqwest::Client::new()
-        .put(node.url(&format!(
-            "/api/v1/admin/tenants/{}/agents/{id}/credentials",
-            tenant.tenant_id
-        )))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"email": email, "password": "correct horse battery"}))
-        .send()
-        .await
-        .expect("credentials")
-        .status();
-    assert!(status.is_success(), "{status}");
-}
+use support::{Node, customer_writes, eventually, provision, whatsapp};
 
 #[tokio::test]
 async fn the_console_is_served_with_a_policy_that_forbids_inline_scripts() {
@@ -85,7 +48,7 @@ async fn the_console_is_served_with_a_policy_that_forbids_inline_scripts() {
 async fn an_agent_signs_in_and_sees_a_customer_s_message_arrive_without_a_reload() {
     let node = Node::start().await;
     let tenant = provision(&node, "console").await;
-    user_with_password(&node, &tenant, "ana@example.com").await;
+    user_with_password(&node, &tenant, "Ana Souza", "agent", "ana@example.com").await;
     customer_writes(&node, &tenant, "5511970000701", "wamid.C1", "Bom dia!").await;
 
     for (name, width, height, dark) in SCREENS {
@@ -111,9 +74,7 @@ async fn an_agent_signs_in_and_sees_a_customer_s_message_arrive_without_a_reload
             .clear()
             .await
             .expect("clear");
-        browser
-            .fill("[data-testid=password]", "correct horse battery")
-            .await;
+        browser.fill("[data-testid=password]", PASSWORD).await;
         browser.click("[data-testid=sign-in]").await;
         browser.until_text("[data-testid=who]", "Ana Souza").await;
         browser
@@ -181,7 +142,7 @@ async fn an_agent_replies_watches_the_ticks_advance_then_takes_and_resolves_the_
     let graph = FakeGraph::start().await;
     let node = Node::start_with(Some(graph.base.clone()), Vec::new()).await;
     let tenant = provision(&node, "console-reply").await;
-    user_with_password(&node, &tenant, "bia@example.com").await;
+    user_with_password(&node, &tenant, "Bia Lima", "agent", "bia@example.com").await;
     customer_writes(
         &node,
         &tenant,
@@ -193,7 +154,7 @@ async fn an_agent_replies_watches_the_ticks_advance_then_takes_and_resolves_the_
 
     for (name, width, height, dark) in SCREENS {
         let browser = Browser::start(width, height, dark).await;
-        sign_in(&browser, &node, "bia@example.com").await;
+        browser.sign_in(&node, "bia@example.com", "Bia Lima").await;
         browser
             .until_text("[data-testid=conversation-item]", "Meu pedido")
             .await;
@@ -234,7 +195,11 @@ async fn an_agent_replies_watches_the_ticks_advance_then_takes_and_resolves_the_
         }
         browser.screenshot(&format!("conversation-{name}")).await;
 
-        // Take the ticket (the second round finds it already hers), then resolve it.
+        // Take the ticket (the second round finds it already hers), then resolve it. On a phone
+        // the ticket's panel opens from the header.
+        if width < 768 {
+            browser.click("[data-testid=details]").await;
+        }
         if name == "desktop-light" {
             browser.click("[data-testid=take]").await;
             browser
@@ -256,4 +221,162 @@ async fn an_agent_replies_watches_the_ticks_advance_then_takes_and_resolves_the_
         )
         .await;
     }
+}
+
+#[tokio::test]
+async fn an_agent_answers_with_a_quick_reply_adds_a_note_assigns_transfers_and_finds_the_ticket_in_its_views()
+ {
+    let graph = FakeGraph::start().await;
+    let node = Node::start_with(Some(graph.base.clone()), Vec::new()).await;
+    let tenant = provision(&node, "console-helpdesk").await;
+    let (_, admin) = support::browser::user_with_password(
+        &node,
+        &tenant,
+        "Dora Admin",
+        "admin",
+        "dora@example.com",
+    )
+    .await;
+    let (eva, _) =
+        user_with_password(&node, &tenant, "Eva Nunes", "agent", "eva@example.com").await;
+    user_with_password(&node, &tenant, "Fabio Melo", "agent", "fabio@example.com").await;
+    for (path, body) in [
+        (
+            "/api/v1/canned_responses",
+            json!({"short_code": "/saudacao", "content": "Olá, {{contact.name}}! Sou {{agent.name}}."}),
+        ),
+        (
+            "/api/v1/departments",
+            json!({"key": "financeiro", "name": "Financeiro"}),
+        ),
+    ] {
+        let (status, answer) = support::api_post(&node, &admin, path, body).await;
+        assert!(status == 200 || status == 201, "{path}: {answer}");
+    }
+    customer_writes(
+        &node,
+        &tenant,
+        "5511970000951",
+        "wamid.H1",
+        "Quero segunda via do boleto",
+    )
+    .await;
+    customer_writes(&node, &tenant, "5511970000952", "wamid.H2", "Outro assunto").await;
+
+    for (name, width, height, dark) in SCREENS {
+        let browser = Browser::start(width, height, dark).await;
+        browser.sign_in(&node, "eva@example.com", "Eva Nunes").await;
+        browser
+            .click_text("[data-testid=conversation-item] a", "5511970000951")
+            .await;
+        browser
+            .until_text("[data-testid=message]", "segunda via")
+            .await;
+
+        // `/` opens the quick replies; Enter takes the highlighted one, rendered for this ticket.
+        browser.fill("[data-testid=reply]", "/sau").await;
+        browser
+            .until_text("[data-testid=quick-replies]", "/saudacao")
+            .await;
+        browser.fill("[data-testid=reply]", &enter()).await;
+        browser
+            .until(
+                "the rendered quick reply",
+                "document.querySelector('[data-testid=reply]').value.includes('Sou Eva Nunes')",
+            )
+            .await;
+        browser.screenshot(&format!("quick-reply-{name}")).await;
+        browser.click("[data-testid=send]").await;
+        browser
+            .until_text("[data-testid=message]", "Sou Eva Nunes")
+            .await;
+
+        // An internal note shows in the timeline, marked as such.
+        let note = format!("Cliente pediu boleto ({name})");
+        browser.click("[data-testid=note-mode]").await;
+        browser.fill("[data-testid=reply]", &note).await;
+        browser.click("[data-testid=send]").await;
+        browser.until_text("[data-testid=note]", &note).await;
+
+        // Assign to a colleague, then transfer to a department.
+        if width < 768 {
+            browser.click("[data-testid=details]").await;
+        }
+        browser.select("[data-testid=assignee]", "Fabio Melo").await;
+        browser
+            .until(
+                "the new assignee",
+                "document.querySelector('[data-testid=assignee]').selectedOptions[0].text === 'Fabio Melo'",
+            )
+            .await;
+        browser
+            .select("[data-testid=department]", "Financeiro")
+            .await;
+        browser.click("[data-testid=transfer]").await;
+        browser.screenshot(&format!("ticket-{name}")).await;
+        let conversation = browser
+            .client
+            .execute("return location.hash.split('/').pop()", vec![])
+            .await
+            .expect("id");
+        let id = conversation.as_str().expect("id").to_string();
+        eventually("the transfer is stored", || async {
+            let (_, c) =
+                support::api_get(&node, &admin, &format!("/api/v1/conversations/{id}")).await;
+            (c["team"] == "financeiro").then_some(())
+        })
+        .await;
+
+        // The inbox's views: not in "mine" (Fabio has it), found by its department and by a word.
+        browser.go("#/").await;
+        browser.click("[data-testid=tab-mine]").await;
+        browser
+            .until_text("[data-testid=tab-mine][aria-selected=true]", "")
+            .await;
+        browser
+            .until(
+                "an empty view",
+                "!document.querySelector('[data-testid=conversation-item]')",
+            )
+            .await;
+        browser
+            .select_value("[data-testid=filter]", "team:financeiro")
+            .await;
+        browser
+            .until_text("[data-testid=conversation-item]", "Sou Eva Nunes")
+            .await;
+        browser.click("[data-testid=tab-all]").await;
+        let items = "document.querySelectorAll('[data-testid=conversation-item]')";
+        browser
+            .until("both conversations", &format!("{items}.length === 2"))
+            .await;
+        browser
+            .fill("[data-testid=search]", &format!("boleto{}", enter()))
+            .await;
+        browser
+            .until(
+                "only the one that mentions it",
+                &format!(
+                    "{items}.length === 1 && {items}[0].textContent.includes('Sou Eva Nunes')"
+                ),
+            )
+            .await;
+        browser.screenshot(&format!("inbox-views-{name}")).await;
+        browser.close().await;
+
+        // The next round starts with Eva holding it again.
+        let (status, body) = support::api_post(
+            &node,
+            &admin,
+            &format!("/api/v1/conversations/{id}/assignments"),
+            json!({"assignee_id": eva}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+/// The Enter key, as WebDriver types it.
+fn enter() -> String {
+    char::from(fantoccini::key::Key::Enter).to_string()
 }

@@ -259,6 +259,13 @@ async fn every_route_lets_through_or_refuses_each_role_as_its_permissions_say() 
         ),
         (
             M::GET,
+            "/api/v1/connections/{id}/qr",
+            format!("/api/v1/connections/{n}/qr"),
+            None,
+            Access::Roles(HELPDESK),
+        ),
+        (
+            M::GET,
             "/api/v1/contacts",
             "/api/v1/contacts".into(),
             None,

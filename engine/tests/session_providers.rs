@@ -9,66 +9,8 @@ mod support;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::fake_wweb::FakeWweb;
+use support::sessions::{add_session, admin_agent, evolution, post_webhook};
 use support::{ADMIN_TOKEN, Agent, Node, api_get, api_post, provision};
-
-/// A connection of a session provider, created through the admin API.
-struct Session {
-    connection_id: String,
-    webhook_path: String,
-}
-
-async fn admin_post(node: &Node, path: &str, body: Value) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
-        .post(node.url(path))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .expect("admin POST");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn add_session(node: &Node, tenant_id: &str, body: Value) -> Session {
-    let (status, created) = admin_post(
-        node,
-        &format!("/api/v1/admin/tenants/{tenant_id}/connections"),
-        body,
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    Session {
-        connection_id: created["connection_id"].as_str().expect("id").to_string(),
-        webhook_path: created["webhook_path"].as_str().expect("path").to_string(),
-    }
-}
-
-async fn admin_agent(node: &Node, tenant_id: &str) -> String {
-    let (_, agent) = admin_post(
-        node,
-        &format!("/api/v1/admin/tenants/{tenant_id}/agents"),
-        json!({"name": "admin", "role": "admin"}),
-    )
-    .await;
-    agent["token"].as_str().expect("token").to_string()
-}
-
-async fn post_webhook(node: &Node, path: &str, body: &Value) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
-        .post(node.url(path))
-        .json(body)
-        .send()
-        .await
-        .expect("webhook POST");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-fn evolution(event: &str, data: Value) -> Value {
-    json!({"event": event, "instance": "acme-main", "data": data,
-           "destination": "https://example.com", "date_time": "2024-06-06T12:51:37.412Z",
-           "server_url": "https://evo.example.com", "apikey": null})
-}
 
 fn evolution_text(id: &str, text: &str) -> Value {
     evolution(

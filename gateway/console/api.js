@@ -98,7 +98,8 @@ export async function api(path, options = {}) {
 
 /**
  * The live socket: subscribes, and after a drop reconnects and resumes from the last seq it saw of
- * each conversation (so nothing is missed and nothing reloaded). `onEvent` gets every event frame;
+ * each conversation (so nothing is missed and nothing reloaded). `onEvent` gets every event and
+ * notice frame;
  * `onState` "live" or "reconnecting".
  */
 export function live(onEvent, onState) {
@@ -130,6 +131,9 @@ export function live(onEvent, onState) {
       } else if (frame.type === "event") {
         positions[frame.conversation_id] = Math.max(positions[frame.conversation_id] || 0, frame.seq);
         if (!since || Date.parse(frame.at) > Date.parse(since)) since = frame.at;
+        onEvent(frame);
+      } else if (frame.type.startsWith("connection_")) {
+        // Notices: a connection's state, its QR code (admins and supervisors), its removal.
         onEvent(frame);
       } else if (frame.type === "resume_failed") {
         // Too much was missed to replay: start afresh from the store.

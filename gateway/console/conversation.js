@@ -1,12 +1,15 @@
-// The conversation screen: paged history with media and delivery ticks that advance live, a reply
-// box, and the ticket's actions (take it, resolve it). Live events for this conversation arrive from
-// the inbox's socket through `conversationEvents`.
+// The conversation screen: paged history with media, delivery ticks that advance live and internal
+// notes in their place, the reply box, and the side panel (the ticket and the contact). Live events
+// reach it through `listeners`, which the shell calls once for every frame of the socket.
 
 import { useEffect, useState } from "preact/hooks";
 import htm from "htm";
 import { h } from "preact";
 import { api, session } from "./api.js";
 import { t } from "./i18n.js";
+import { Composer } from "./composer.js";
+import { TicketPanel, ContactPanel } from "./ticket.js";
+import { userName } from "./ui.js";
 
 const html = htm.bind(h);
 
@@ -77,17 +80,45 @@ function Message({ conversationId, message }) {
   </li>`;
 }
 
+/** A note as the timeline shows it, from its `ticket.note_added` event. */
+const noteOf = (event) => ({ seq: event.seq, at: event.at, ...event.data.note });
+
+function Note({ note }) {
+  return html`<li class="message note" data-testid="note" data-seq=${note.seq}>
+    <span class="label">${t.internalNote} · ${userName(note.author)}</span>
+    <p>${note.body || t.hiddenNote}</p>
+    <span class="meta">${new Date(note.at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}</span>
+  </li>`;
+}
+
+/** The notes among events after `after` (a few pages at most: notes outside are not shown). */
+async function notesAfter(id, after) {
+  const found = [];
+  let cursor = after;
+  for (let page = 0; page < 5; page += 1) {
+    const events = await api(`/conversations/${id}/events?after=${cursor}&limit=200`);
+    for (const event of events.items) if (event.event === "ticket.note_added") found.push(noteOf(event));
+    if (!events.next_cursor || events.items.length === 0) break;
+    cursor = events.next_cursor;
+  }
+  return found;
+}
+
 export function Conversation({ id }) {
   const [conversation, setConversation] = useState(null);
   const [messages, setMessages] = useState([]);
+  const [notes, setNotes] = useState([]);
   const [older, setOlder] = useState(null);
-  const [text, setText] = useState("");
   const [problem, setProblem] = useState(null);
-
-  const [sending, setSending] = useState(false);
-  const [draftId, setDraftId] = useState(() => crypto.randomUUID());
+  const [details, setDetails] = useState(false);
   const reload = () => api(`/conversations/${id}`).then(setConversation).catch((e) => setProblem(e.message));
-  /** The newest page, merged by seq with what arrived live meanwhile. */
+  const addNotes = (more) =>
+    setNotes((all) => {
+      const bySeq = new Map(all.map((n) => [n.seq, n]));
+      for (const n of more) bySeq.set(n.seq, n);
+      return [...bySeq.values()];
+    });
+  /** The newest page, merged by seq with what arrived live meanwhile, and the notes among it. */
   const loadNewest = (cancelled) =>
     api(`/conversations/${id}/messages?limit=50`)
       .then((page) => {
@@ -98,17 +129,21 @@ export function Conversation({ id }) {
           return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
         });
         setOlder(page.next_cursor);
+        const first = page.items[0]?.seq ?? 1;
+        return notesAfter(id, Math.max(0, first - 1)).then((found) => !cancelled?.() && addNotes(found));
       })
       .catch((e) => setProblem(e.message));
   useEffect(() => {
     let gone = false;
     setMessages([]);
+    setNotes([]);
+    setConversation(null);
     reload();
     loadNewest(() => gone);
     return () => (gone = true);
   }, [id]);
 
-  // Live: new messages, statuses, ticket changes of this conversation.
+  // Live: new messages, statuses, notes and ticket changes of this conversation.
   useEffect(() => {
     const hear = (frame) => {
       if (frame.type === "reload") {
@@ -116,7 +151,7 @@ export function Conversation({ id }) {
         loadNewest();
         return;
       }
-      if (frame.conversation_id !== id) return;
+      if (frame.type !== "event" || frame.conversation_id !== id) return;
       if (frame.event === "message.created") {
         const message = frame.data.message;
         setMessages((all) => (all.some((m) => m.seq === message.seq) ? all : [...all, message]));
@@ -127,6 +162,8 @@ export function Conversation({ id }) {
       } else if (frame.event === "message.status_updated") {
         const update = frame.data;
         setMessages((all) => all.map((m) => (m.id === update.message_id ? { ...m, status: update.status } : m)));
+      } else if (frame.event === "ticket.note_added") {
+        addNotes([noteOf(frame)]);
       } else {
         reload();
       }
@@ -143,62 +180,42 @@ export function Conversation({ id }) {
       const page = await api(`/conversations/${id}/messages?before=${older}&limit=50`);
       setMessages((all) => [...page.items.filter((m) => !all.some((a) => a.seq === m.seq)), ...all]);
       setOlder(page.next_cursor);
+      const first = page.items[0]?.seq;
+      if (first != null) {
+        const until = page.items[page.items.length - 1].seq;
+        addNotes((await notesAfter(id, Math.max(0, first - 1))).filter((n) => n.seq < until));
+      }
     } catch (error) {
       setProblem(error.message);
     } finally {
       setLoadingOlder(false);
     }
   };
-  // One id per draft: a retried send (a double Enter, an unknown outcome) is never sent twice.
-  const send = async (event) => {
-    event.preventDefault();
-    if (!text.trim() || sending) return;
-    setSending(true);
-    try {
-      const sent = await api(`/conversations/${id}/messages`, {
-        method: "POST",
-        body: JSON.stringify({ text, client_message_id: draftId }),
-      });
-      setMessages((all) => (all.some((m) => m.seq === sent.seq) ? all : [...all, sent]));
-      setText("");
-      setDraftId(crypto.randomUUID());
-      setProblem(null);
-    } catch (error) {
-      setProblem(error.message);
-    } finally {
-      setSending(false);
-    }
-  };
-  const act = async (path, body) => {
-    try {
-      setConversation(await api(`/conversations/${id}/${path}`, { method: "POST", body: JSON.stringify(body) }));
-      setProblem(null);
-    } catch (error) {
-      setProblem(error.message);
-    }
-  };
 
   if (!conversation) return html`<p>${problem || "…"}</p>`;
-  const me = session.value?.agent?.id;
-  return html`<section class="conversation-screen" data-testid="conversation" aria-label=${conversation.contact.name || conversation.contact.address}>
-    <header>
-      <a href="#/" class="back" aria-label=${t.inbox}>←</a>
-      <h2>${conversation.contact.name || conversation.contact.address}</h2>
-      <span class=${`status status-${conversation.status}`} data-testid="status">${t.status[conversation.status] || conversation.status}</span>
-      <div class="actions">
-        ${conversation.assignee !== me && html`<button type="button" data-testid="take" onClick=${() => act("assignments", { assignee_id: me })}>${t.take}</button>`}
-        ${conversation.status !== "resolved" && html`<button type="button" data-testid="resolve" onClick=${() => act("toggle_status", { status: "resolved" })}>${t.resolve}</button>`}
-      </div>
-    </header>
-    ${older && html`<button type="button" class="older" onClick=${loadOlder}>${t.older}</button>`}
-    <ol class="messages" aria-live="polite">
-      ${messages.map((m) => html`<${Message} key=${m.seq} conversationId=${id} message=${m} />`)}
-    </ol>
-    ${problem && html`<p role="alert" class="error">${problem}</p>`}
-    <form class="reply" onSubmit=${send}>
-      <textarea aria-label=${t.reply} placeholder=${t.reply} value=${text} onInput=${(e) => setText(e.target.value)} data-testid="reply"
-        onKeyDown=${(e) => e.key === "Enter" && !e.shiftKey && !e.isComposing && (e.preventDefault(), send(e))}></textarea>
-      <button type="submit" data-testid="send" disabled=${sending}>${t.send}</button>
-    </form>
-  </section>`;
+  const name = conversation.contact.name || conversation.contact.address;
+  const timeline = [
+    ...messages.map((m) => ({ seq: m.seq, view: html`<${Message} key=${`m${m.seq}`} conversationId=${id} message=${m} />` })),
+    ...notes.map((n) => ({ seq: n.seq, view: html`<${Note} key=${`n${n.seq}`} note=${n} />` })),
+  ].sort((a, b) => a.seq - b.seq);
+  const sent = (message) => setMessages((all) => (all.some((m) => m.seq === message.seq) ? all : [...all, message]));
+  return html`<div class=${`conversation-layout ${details ? "with-details" : ""}`}>
+    <section class="conversation-screen" data-testid="conversation" aria-label=${name}>
+      <header>
+        <a href="#/" class="back" aria-label=${t.inbox}>←</a>
+        <h2>${name}</h2>
+        <span class=${`status status-${conversation.status}`}>${t.status[conversation.status] || conversation.status}</span>
+        <button type="button" class="secondary details-toggle" aria-expanded=${details} data-testid="details"
+          onClick=${() => setDetails(!details)}>${t.details}</button>
+      </header>
+      ${older && html`<button type="button" class="older" onClick=${loadOlder}>${t.older}</button>`}
+      <ol class="messages" aria-live="polite">${timeline.map((item) => item.view)}</ol>
+      ${problem && html`<p role="alert" class="error">${problem}</p>`}
+      <${Composer} conversation=${conversation} onSent=${sent} onNote=${() => {}} />
+    </section>
+    <aside class="details" aria-label=${t.details}>
+      <${TicketPanel} key=${`t${id}`} conversation=${conversation} onChange=${setConversation} />
+      <${ContactPanel} key=${`c${id}`} conversationId=${id} />
+    </aside>
+  </div>`;
 }

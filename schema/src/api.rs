@@ -220,6 +220,15 @@ impl std::fmt::Debug for UpdateConnectionRequest {
     }
 }
 
+/// What pairs a session connection's phone now (`GET /api/v1/connections/{id}/qr`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ConnectionPairing {
+    pub connection_id: ConnectionId,
+    pub status: crate::records::ConnectionStatus,
+    /// The QR code to scan (a `data:` image URL, or the code's text); `null` when there is none.
+    pub qr_code: Option<String>,
+}
+
 /// A connection as agents and admins see it: never its secrets.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConnectionView {

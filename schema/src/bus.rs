@@ -60,6 +60,13 @@ pub enum TenantNotice {
     },
 }
 
+/// Whether an agent with `role` may see a connection's QR code (whoever scans it pairs a phone to
+/// the tenant): admins and supervisors, in the live notice and in `GET /connections/{id}/qr` alike.
+pub fn pairs_phones(role: crate::records::AgentRole) -> bool {
+    use crate::records::AgentRole;
+    matches!(role, AgentRole::Admin | AgentRole::Supervisor)
+}
+
 impl TenantNotice {
     /// The connection the notice is about.
     pub fn connection(&self) -> Option<crate::ids::ConnectionId> {
@@ -72,11 +79,8 @@ impl TenantNotice {
 
     /// Whether an agent with `role` receives this notice.
     pub fn is_for(&self, role: crate::records::AgentRole) -> bool {
-        use crate::records::AgentRole;
         match self {
-            TenantNotice::ConnectionQr { .. } => {
-                matches!(role, AgentRole::Admin | AgentRole::Supervisor)
-            }
+            TenantNotice::ConnectionQr { .. } => pairs_phones(role),
             _ => true,
         }
     }

@@ -92,4 +92,11 @@ pub trait ChannelClient: Send + Sync + 'static {
     async fn reconnect(&self, _connection: &Connection) -> Result<(), SendError> {
         Ok(())
     }
+
+    /// Asks a session provider for the QR code that pairs the connection's phone now (an image as
+    /// a `data:` URL, or the code's text); `None` when there is nothing to scan (already paired, or
+    /// a provider without sessions).
+    async fn pairing_code(&self, _connection: &Connection) -> Result<Option<String>, SendError> {
+        Ok(None)
+    }
 }

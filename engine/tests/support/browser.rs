@@ -3,6 +3,7 @@
 //! WebDriver, with fantoccini. Each browser runs headless on a fresh profile, without sandbox, and
 //! with background networking, component updates and sync off (the machine has no outside network).
 
+use super::{ADMIN_TOKEN, Node, Tenant, add_agent};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -186,5 +187,146 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.driver.kill();
+    }
+}
+
+/// The screens every browser test looks at: (name, width, height, dark).
+pub const SCREENS: [(&str, u32, u32, bool); 2] = [
+    ("desktop-light", 1280, 800, false),
+    ("phone-dark", 375, 740, true),
+];
+
+/// Every width in both themes, for the screenshots of each main screen.
+pub const EVERY_SCREEN: [(&str, u32, u32, bool); 4] = [
+    ("desktop-light", 1280, 800, false),
+    ("desktop-dark", 1280, 800, true),
+    ("phone-light", 375, 740, false),
+    ("phone-dark", 375, 740, true),
+];
+
+/// The password every console test user signs in with.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A tenant user with `role` who can sign in as `email`; returns its id and API token.
+pub async fn user_with_password(
+    node: &Node,
+    tenant: &Tenant,
+    name: &str,
+    role: &str,
+    email: &str,
+) -> (String, String) {
+    let (id, token) = add_agent(node, tenant, name, role).await;
+    let status = reqwest::Client::new()
+        .put(node.url(&format!(
+            "/api/v1/admin/tenants/{}/agents/{id}/credentials",
+            tenant.tenant_id
+        )))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("credentials")
+        .status();
+    assert!(status.is_success(), "{status}");
+    (id, token)
+}
+
+impl Browser {
+    /// Opens the console and signs in as `email`, waiting until the shell shows `name`.
+    pub async fn sign_in(&self, node: &Node, email: &str, name: &str) {
+        self.client
+            .goto(&node.url("/"))
+            .await
+            .expect("open the console");
+        self.fill("[data-testid=email]", email).await;
+        self.fill("[data-testid=password]", PASSWORD).await;
+        self.click("[data-testid=sign-in]").await;
+        self.until_text("[data-testid=who]", name).await;
+    }
+
+    /// Goes to a place in the console (`#/admin`, …) without reloading the page.
+    pub async fn go(&self, hash: &str) {
+        self.client
+            .execute(&format!("location.hash = {}", json!(hash)), vec![])
+            .await
+            .expect("navigate");
+    }
+
+    /// Chooses the option whose text is `label` in the select matching `css` (as a user would).
+    pub async fn select(&self, css: &str, label: &str) {
+        self.client
+            .wait()
+            .at_most(super::WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"))
+            .select_by_label(label)
+            .await
+            .unwrap_or_else(|e| panic!("no option {label:?} in {css}: {e}"));
+    }
+
+    /// Waits for an element matching `css` whose text contains `wanted`, and clicks it.
+    pub async fn click_text(&self, css: &str, wanted: &str) {
+        let deadline = tokio::time::Instant::now() + super::WAIT;
+        loop {
+            for element in self
+                .client
+                .find_all(Locator::Css(css))
+                .await
+                .unwrap_or_default()
+            {
+                if element.text().await.is_ok_and(|t| t.contains(wanted)) {
+                    element.click().await.expect("click");
+                    return;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "gave up waiting for {wanted:?} in {css}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Chooses the option with `value` in the select matching `css`.
+    pub async fn select_value(&self, css: &str, value: &str) {
+        self.client
+            .wait()
+            .at_most(super::WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"))
+            .select_by_value(value)
+            .await
+            .unwrap_or_else(|e| panic!("no option {value:?} in {css}: {e}"));
+    }
+
+    /// How many elements match `css` now.
+    pub async fn count(&self, css: &str) -> usize {
+        self.client
+            .find_all(Locator::Css(css))
+            .await
+            .map(|all| all.len())
+            .unwrap_or(0)
+    }
+
+    /// Waits until `script` (a JavaScript expression) is true in the page.
+    pub async fn until(&self, what: &str, script: &str) {
+        let deadline = tokio::time::Instant::now() + super::WAIT;
+        loop {
+            let value = self
+                .client
+                .execute(&format!("return !!({script})"), vec![])
+                .await
+                .unwrap_or(json!(false));
+            if value == json!(true) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "gave up waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }

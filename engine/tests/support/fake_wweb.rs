@@ -282,6 +282,9 @@ async fn evolution_connect(
     )
 }
 
+/// The QR code the fake Z-API instance shows (`GET …/qr-code/image`).
+pub const ZAPI_QR: &str = "data:image/png;base64,WkFQSS1RUg==";
+
 async fn zapi_get(
     State(inner): State<Arc<Mutex<Inner>>>,
     Path((id, token, method)): Path<(String, String, String)>,
@@ -292,12 +295,15 @@ async fn zapi_get(
         Received {
             provider: "zapi",
             instance: id,
-            action: method,
+            action: method.clone(),
             credential: header(&headers, "client-token"),
             token,
             body: Value::Null,
             message_id: String::new(),
         },
     );
+    if method == "qr-code/image" {
+        return Json(json!({"value": ZAPI_QR}));
+    }
     Json(json!({"value": true}))
 }

@@ -9,6 +9,7 @@ pub mod browser;
 pub mod fake_graph;
 pub mod fake_wweb;
 pub mod faulty_store;
+pub mod sessions;
 pub mod smtp_sink;
 pub mod whatsapp;
 

@@ -19,6 +19,7 @@ pub mod inbox;
 pub mod invitations;
 pub mod media;
 pub mod ops;
+pub mod pairing;
 pub mod platform;
 pub mod presence;
 pub mod privacy;
@@ -103,6 +104,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::update_connection, admin::remove_connection))
         .routes(routes!(connections::connections, connections::create))
         .merge(connections::routes())
+        .merge(pairing::routes())
         .routes(routes!(admin::create_agent))
         .merge(tickets::routes())
         .merge(deletion::routes())

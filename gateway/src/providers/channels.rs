@@ -57,4 +57,10 @@ impl ChannelClient for Channels {
     async fn reconnect(&self, connection: &Connection) -> Result<(), SendError> {
         self.client(connection.provider).reconnect(connection).await
     }
+
+    async fn pairing_code(&self, connection: &Connection) -> Result<Option<String>, SendError> {
+        self.client(connection.provider)
+            .pairing_code(connection)
+            .await
+    }
 }

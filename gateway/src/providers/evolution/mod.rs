@@ -27,6 +27,40 @@ impl EvolutionClient {
             .build()?;
         Ok(Self { http })
     }
+
+    /// `GET /instance/connect/{instance}` and its JSON answer.
+    async fn connect(&self, connection: &Connection) -> Result<serde_json::Value, SendError> {
+        let settings = settings(connection)?;
+        let url = format!(
+            "{}/instance/connect/{}",
+            settings.server_url.trim_end_matches('/'),
+            settings.instance
+        );
+        let response = self
+            .http
+            .get(&url)
+            .header("apikey", &settings.api_key)
+            .send()
+            .await
+            .map_err(|e| SendError::Transient(format!("request failed: {e}")))?;
+        let status = response.status();
+        let answer =
+            crate::providers::http::json_capped(response, crate::providers::http::ANSWER_MAX)
+                .await
+                // Even a 2xx whose body cannot be read whole counts as done: retrying would act twice.
+                .unwrap_or(serde_json::Value::Null);
+        // Evolution answers its own failures here with 200 and `{"error": true, "message": …}`.
+        if !status.is_success() || answer.get("error").and_then(|e| e.as_bool()) == Some(true) {
+            return Err(SendError::Transient(format!(
+                "instance/connect answered {status}: {}",
+                answer
+                    .get("message")
+                    .map(|m| m.to_string())
+                    .unwrap_or_default()
+            )));
+        }
+        Ok(answer)
+    }
 }
 
 fn settings(connection: &Connection) -> Result<&EvolutionSettings, SendError> {
@@ -90,35 +124,17 @@ impl ChannelClient for EvolutionClient {
     /// `GET /instance/connect/{instance}`: restarts the session; when the number must be paired again,
     /// Evolution answers (and posts `qrcode.updated` with) a new QR code.
     async fn reconnect(&self, connection: &Connection) -> Result<(), SendError> {
-        let settings = settings(connection)?;
-        let url = format!(
-            "{}/instance/connect/{}",
-            settings.server_url.trim_end_matches('/'),
-            settings.instance
-        );
-        let response = self
-            .http
-            .get(&url)
-            .header("apikey", &settings.api_key)
-            .send()
-            .await
-            .map_err(|e| SendError::Transient(format!("request failed: {e}")))?;
-        let status = response.status();
-        let answer =
-            crate::providers::http::json_capped(response, crate::providers::http::ANSWER_MAX)
-                .await
-                // Even a 2xx whose body cannot be read whole counts as done: retrying would act twice.
-                .unwrap_or(serde_json::Value::Null);
-        // Evolution answers its own failures here with 200 and `{"error": true, "message": …}`.
-        if !status.is_success() || answer.get("error").and_then(|e| e.as_bool()) == Some(true) {
-            return Err(SendError::Transient(format!(
-                "instance/connect answered {status}: {}",
-                answer
-                    .get("message")
-                    .map(|m| m.to_string())
-                    .unwrap_or_default()
-            )));
-        }
-        Ok(())
+        self.connect(connection).await.map(drop)
+    }
+
+    /// The same call, for the QR code it answers (`base64`, else the code's text); a paired
+    /// instance answers with its state instead.
+    async fn pairing_code(&self, connection: &Connection) -> Result<Option<String>, SendError> {
+        let answer = self.connect(connection).await?;
+        Ok(["base64", "code"]
+            .iter()
+            .find_map(|key| answer.get(*key).and_then(serde_json::Value::as_str))
+            .filter(|v| !v.is_empty())
+            .map(str::to_string))
     }
 }

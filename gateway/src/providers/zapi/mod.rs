@@ -110,6 +110,38 @@ impl ChannelClient for ZapiClient {
         Ok(client::message_id(&answer).unwrap_or_else(super::unknown_id))
     }
 
+    /// `GET /qr-code/image`: the instance's current QR code as a `data:` URL (Z-API renews it about
+    /// every 20 seconds and posts no webhook for it, so the console asks again while it waits). A
+    /// paired instance answers without a `value`.
+    async fn pairing_code(&self, connection: &Connection) -> Result<Option<String>, SendError> {
+        let settings = settings(connection)?;
+        let mut request = self
+            .http
+            .get(client::url(&self.api_base, settings, "qr-code/image"));
+        if let Some(token) = &settings.client_token {
+            request = request.header("Client-Token", token);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(crate::providers::http::unanswered)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(SendError::Transient(format!(
+                "qr-code/image answered {status}"
+            )));
+        }
+        let answer =
+            crate::providers::http::json_capped(response, crate::providers::http::ANSWER_MAX)
+                .await
+                .map_err(|e| SendError::Transient(format!("qr-code/image: {e}")))?;
+        Ok(answer
+            .get("value")
+            .and_then(serde_json::Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string))
+    }
+
     /// `GET /restart`: restarts the instance; a number that was logged out needs a QR scan in
     /// Z-API's panel instead, which the disconnected state already shows.
     async fn reconnect(&self, connection: &Connection) -> Result<(), SendError> {
