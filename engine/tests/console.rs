@@ -249,6 +249,10 @@ async fn an_agent_answers_with_a_quick_reply_adds_a_note_assigns_transfers_and_f
             "/api/v1/departments",
             json!({"key": "financeiro", "name": "Financeiro"}),
         ),
+        (
+            "/api/v1/departments",
+            json!({"key": "suporte", "name": "Suporte"}),
+        ),
     ] {
         let (status, answer) = support::api_post(&node, &admin, path, body).await;
         assert!(status == 200 || status == 201, "{path}: {answer}");
@@ -263,7 +267,18 @@ async fn an_agent_answers_with_a_quick_reply_adds_a_note_assigns_transfers_and_f
     .await;
     customer_writes(&node, &tenant, "5511970000952", "wamid.H2", "Outro assunto").await;
 
-    for (name, width, height, dark) in SCREENS {
+    let (_, fabio) = support::api_get(&node, &admin, "/api/v1/users").await;
+    let fabio = fabio
+        .as_array()
+        .and_then(|all| all.iter().find(|u| u["name"] == "Fabio Melo"))
+        .and_then(|u| u["id"].as_str())
+        .expect("Fabio")
+        .to_string();
+    // Each round transfers to another department, so the transfer is a change every time.
+    let rounds = SCREENS
+        .into_iter()
+        .zip([("financeiro", "Financeiro"), ("suporte", "Suporte")]);
+    for ((name, width, height, dark), (team, team_name)) in rounds {
         let browser = Browser::start(width, height, dark).await;
         browser.sign_in(&node, "eva@example.com", "Eva Nunes").await;
         browser
@@ -303,29 +318,17 @@ async fn an_agent_answers_with_a_quick_reply_adds_a_note_assigns_transfers_and_f
             browser.click("[data-testid=details]").await;
         }
         browser.select("[data-testid=assignee]", "Fabio Melo").await;
-        browser
-            .until(
-                "the new assignee",
-                "document.querySelector('[data-testid=assignee]').selectedOptions[0].text === 'Fabio Melo'",
-            )
-            .await;
-        browser
-            .select("[data-testid=department]", "Financeiro")
-            .await;
-        browser.click("[data-testid=transfer]").await;
-        browser.screenshot(&format!("ticket-{name}")).await;
         let conversation = browser
             .client
             .execute("return location.hash.split('/').pop()", vec![])
             .await
             .expect("id");
         let id = conversation.as_str().expect("id").to_string();
-        eventually("the transfer is stored", || async {
-            let (_, c) =
-                support::api_get(&node, &admin, &format!("/api/v1/conversations/{id}")).await;
-            (c["team"] == "financeiro").then_some(())
-        })
-        .await;
+        stored(&node, &admin, &id, "assignee", &fabio).await;
+        browser.select("[data-testid=department]", team_name).await;
+        browser.click("[data-testid=transfer]").await;
+        stored(&node, &admin, &id, "team", team).await;
+        browser.screenshot(&format!("ticket-{name}")).await;
 
         // The inbox's views: not in "mine" (Fabio has it), found by its department and by a word.
         browser.go("#/").await;
@@ -335,12 +338,13 @@ async fn an_agent_answers_with_a_quick_reply_adds_a_note_assigns_transfers_and_f
             .await;
         browser
             .until(
-                "an empty view",
-                "!document.querySelector('[data-testid=conversation-item]')",
+                "the view read and empty",
+                "document.querySelector('[data-testid=inbox]')?.dataset.loading === 'false' \
+                 && !document.querySelector('[data-testid=conversation-item]')",
             )
             .await;
         browser
-            .select_value("[data-testid=filter]", "team:financeiro")
+            .select_value("[data-testid=filter]", &format!("team:{team}"))
             .await;
         browser
             .until_text("[data-testid=conversation-item]", "Sou Eva Nunes")
@@ -379,4 +383,143 @@ async fn an_agent_answers_with_a_quick_reply_adds_a_note_assigns_transfers_and_f
 /// The Enter key, as WebDriver types it.
 fn enter() -> String {
     char::from(fantoccini::key::Key::Enter).to_string()
+}
+
+#[tokio::test]
+async fn the_console_is_usable_with_the_keyboard_alone() {
+    let graph = FakeGraph::start().await;
+    let node = Node::start_with(Some(graph.base.clone()), Vec::new()).await;
+    let tenant = provision(&node, "console-keys").await;
+    user_with_password(&node, &tenant, "Gil Teclado", "agent", "gil@example.com").await;
+    customer_writes(&node, &tenant, "5511970000961", "wamid.K1", "Alguém aí?").await;
+    let browser = Browser::start(1280, 800, false).await;
+    browser
+        .client
+        .goto(&node.url("/"))
+        .await
+        .expect("open the console");
+    let tab = char::from(fantoccini::key::Key::Tab).to_string();
+
+    // The email field has the focus; Tab reaches the password; Enter signs in.
+    browser
+        .until(
+            "the email field focused",
+            "document.activeElement?.dataset.testid === 'email'",
+        )
+        .await;
+    browser
+        .keys(&format!("gil@example.com{tab}{PASSWORD}{}", enter()))
+        .await;
+    browser.until_text("[data-testid=who]", "Gil Teclado").await;
+
+    // Tab to the conversation, Enter opens it; Tab to the reply box, type, Enter sends.
+    browser
+        .until_text("[data-testid=conversation-item]", "Alguém aí?")
+        .await;
+    browser
+        .tab_until("document.activeElement?.closest('[data-testid=conversation-item]')")
+        .await;
+    browser.keys(&enter()).await;
+    browser
+        .until_text("[data-testid=message]", "Alguém aí?")
+        .await;
+    browser
+        .tab_until("document.activeElement?.dataset.testid === 'reply'")
+        .await;
+    browser.keys(&format!("Sim, estou aqui{}", enter())).await;
+    browser
+        .until_text("[data-testid=message]", "Sim, estou aqui")
+        .await;
+
+    // The ticket's buttons are reached the same way.
+    browser
+        .tab_until("document.activeElement?.dataset.testid === 'resolve'")
+        .await;
+    browser.keys(&enter()).await;
+    browser
+        .until_text("[data-testid=status].status-resolved", "")
+        .await;
+    browser.close().await;
+}
+
+/// Waits until the conversation's `field` holds `wanted` on the server.
+async fn stored(node: &Node, token: &str, id: &str, field: &str, wanted: &str) {
+    eventually(&format!("the {field} is stored"), || async {
+        let (_, c) = support::api_get(node, token, &format!("/api/v1/conversations/{id}")).await;
+        (c[field] == wanted).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_closed_window_offers_a_template_and_an_open_one_a_file_by_link() {
+    let graph = FakeGraph::start().await;
+    let node = Node::start_with(Some(graph.base.clone()), Vec::new()).await;
+    let tenant = provision(&node, "console-window").await;
+    let (_, token) =
+        user_with_password(&node, &tenant, "Hugo Prado", "agent", "hugo@example.com").await;
+    // The agent wrote first, with a template: the customer has not written, the window is closed.
+    let (status, started) = support::api_post(
+        &node,
+        &token,
+        "/api/v1/conversations",
+        json!({"connection_id": tenant.connection_id,
+               "contact": {"address": "5511970000971", "name": "Joana"},
+               "message": {"template": {"name": "boas_vindas", "language": "pt_BR"}}}),
+    )
+    .await;
+    assert_eq!(status, 202, "{started}");
+    let id = started["conversation_id"].as_str().expect("id").to_string();
+
+    for (name, width, height, dark) in SCREENS {
+        let browser = Browser::start(width, height, dark).await;
+        browser
+            .sign_in(&node, "hugo@example.com", "Hugo Prado")
+            .await;
+        browser.go(&format!("#/conversations/{id}")).await;
+        browser
+            .until_text("[data-testid=message]", "boas_vindas")
+            .await;
+        browser.until_text("[data-testid=template]", "").await;
+        assert_eq!(browser.count("[data-testid=reply]").await, 0);
+        let template = format!("pedido_{}", name.replace('-', "_"));
+        browser.fill("[data-testid=template-name]", &template).await;
+        browser.click("[data-testid=send]").await;
+        eventually("the template reaches the Cloud API", || async {
+            graph
+                .requests()
+                .into_iter()
+                .find(|r| r.body["template"]["name"] == template.as_str())
+        })
+        .await;
+        browser.until_text("[data-testid=message]", &template).await;
+        browser.screenshot(&format!("template-{name}")).await;
+        browser.close().await;
+    }
+
+    // The customer answers: the window opens, and a file goes by its link.
+    customer_writes(&node, &tenant, "5511970000971", "wamid.W1", "Recebi!").await;
+    let browser = Browser::start(1280, 800, false).await;
+    browser
+        .sign_in(&node, "hugo@example.com", "Hugo Prado")
+        .await;
+    browser.go(&format!("#/conversations/{id}")).await;
+    browser.until_text("[data-testid=message]", "Recebi!").await;
+    browser.click("[data-testid=attach]").await;
+    browser
+        .fill(
+            "[data-testid=media-url]",
+            "https://files.example.com/nota.jpg",
+        )
+        .await;
+    browser.fill("[data-testid=reply]", "Sua nota").await;
+    browser.click("[data-testid=send]").await;
+    eventually("the image link reaches the Cloud API", || async {
+        graph.requests().into_iter().find(|r| {
+            r.body["image"]["link"] == "https://files.example.com/nota.jpg"
+                && r.body["image"]["caption"] == "Sua nota"
+        })
+    })
+    .await;
+    browser.close().await;
 }

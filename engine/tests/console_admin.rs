@@ -26,9 +26,14 @@ async fn an_agent_is_not_offered_the_admin_screens_and_cannot_open_them_by_addre
         browser.until_text("[data-testid=nav-inbox]", "").await;
         assert_eq!(browser.count("[data-testid=nav-admin]").await, 0);
         assert_eq!(browser.count("[data-testid=nav-connections]").await, 0);
-        for hash in ["#/admin", "#/connections"] {
+        for (hash, screen) in [("#/admin", "admin"), ("#/connections", "connections")] {
             browser.go(hash).await;
-            browser.until_text("[data-testid=forbidden]", "").await;
+            browser
+                .until_text(
+                    &format!("[data-testid=forbidden][data-screen={screen}]"),
+                    "",
+                )
+                .await;
             assert_eq!(browser.count("[data-testid=admin]").await, 0, "{hash}");
             assert_eq!(browser.count("[data-testid=connections]").await, 0);
             assert_eq!(browser.count("[data-testid=departments]").await, 0);

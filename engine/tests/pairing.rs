@@ -1,7 +1,7 @@
 //! `GET /api/v1/connections/{id}/qr` on the real binary, against the local fake of Evolution API and
 //! Z-API: a screen opened after a code was pushed still reads it, a Z-API instance (which posts no
-//! QR webhook) is asked for its own, a paired connection has nothing to scan, and only the admins and
-//! supervisors of the connection's tenant may read a code.
+//! QR webhook) is asked for its own (once for viewers asking together), a paired connection has
+//! nothing to scan, and only the admins and supervisors of the connection's tenant may read a code.
 
 mod support;
 
@@ -104,13 +104,25 @@ async fn a_zapi_instance_is_asked_for_its_qr_code_with_its_credentials() {
     )
     .await;
     let admin = admin_agent(&node, &tenant.tenant_id).await;
-    let (status, body) = qr(&node, &admin, &session.connection_id).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["qr_code"], ZAPI_QR);
-    let asked = fake
+    // Three viewers at once: the provider is asked once, and all three get its code.
+    let (a, b, c) = tokio::join!(
+        qr(&node, &admin, &session.connection_id),
+        qr(&node, &admin, &session.connection_id),
+        qr(&node, &admin, &session.connection_id),
+    );
+    for (status, body) in [a, b, c] {
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["qr_code"], ZAPI_QR);
+    }
+    let asked: Vec<_> = fake
         .received()
         .into_iter()
-        .find(|r| r.provider == "zapi" && r.action == "qr-code/image")
+        .filter(|r| r.provider == "zapi" && r.action == "qr-code/image")
+        .collect();
+    assert_eq!(asked.len(), 1, "one provider call for concurrent viewers");
+    let asked = asked
+        .into_iter()
+        .next()
         .expect("Z-API was asked for the code");
     assert_eq!(
         (

@@ -2,7 +2,7 @@
 // and the tenant's feature flags (admins), and the audit log (`read_audit_log`). Only the sections
 // the user may use are offered; the server refuses the rest anyway.
 
-import { useState } from "preact/hooks";
+import { useRef, useState } from "preact/hooks";
 import { api } from "./api.js";
 import { t } from "./i18n.js";
 import { Departments } from "./departments.js";
@@ -14,19 +14,23 @@ const ROLES = ["admin", "supervisor", "agent", "auditor", "bot"];
 
 function Users() {
   const [problem, setProblem] = useState(null);
+  // Bumped after a refusal so the selects show the stored value again, not the refused choice.
+  const [round, setRound] = useState(0);
   const admin = role.value === "admin";
-  const change = (id, patch) =>
-    attempt(setProblem, async () => {
+  const change = async (id, patch) => {
+    const done = await attempt(setProblem, async () => {
       await api(`/users/${id}`, { method: "PATCH", body: JSON.stringify(patch) });
       users.value = await api("/users");
     });
+    if (!done) setRound((r) => r + 1);
+  };
   return html`<div data-testid="users">
     <${Problem} text=${problem} />
     <table class="grid">
       <thead><tr><th>${t.name}</th><th>${t.role}</th><th>${t.ownConnection}</th></tr></thead>
       <tbody>
         ${users.value.map(
-          (u) => html`<tr data-testid="user">
+          (u) => html`<tr data-testid="user" key=${`${u.id}-${round}`}>
             <td>${u.name}</td>
             <td><select aria-label=${`${t.role}: ${u.name}`} value=${u.role} disabled=${!admin}
               onChange=${(e) => change(u.id, { role: e.target.value })}>
@@ -45,19 +49,24 @@ function Users() {
 }
 
 function Roles() {
-  const [roles, reload, failed] = useResource("/roles");
+  const [read, , failed] = useResource("/roles");
+  const [saved, setSaved] = useState({});
+  const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState(null);
-  if (!roles) return html`<${Problem} text=${failed} />`;
+  if (!read) return html`<${Problem} text=${failed} />`;
+  // Each role's set as the server last answered it (the whole set is sent: one save at a time).
+  const roles = { ...read, ...saved };
   const all = [...new Set(Object.values(roles).flat())];
   for (const name of Object.keys(t.permissions)) if (!all.includes(name)) all.push(name);
   const admin = role.value === "admin";
   const toggle = (r, permission, on) => {
     const next = on ? [...roles[r], permission] : roles[r].filter((p) => p !== permission);
+    setBusy(true);
     attempt(setProblem, async () => {
-      await api(`/roles/${r}`, { method: "PUT", body: JSON.stringify({ permissions: next }) });
-      reload();
+      const stored = await api(`/roles/${r}`, { method: "PUT", body: JSON.stringify({ permissions: next }) });
+      setSaved((all) => ({ ...all, [r]: stored }));
       loadWorkspace();
-    });
+    }).finally(() => setBusy(false));
   };
   return html`<div data-testid="roles" class="scroll">
     <${Problem} text=${problem} />
@@ -69,7 +78,7 @@ function Roles() {
             <th scope="row">${t.permissions[p] || p}</th>
             ${ROLES.map(
               (r) => html`<td><input type="checkbox" aria-label=${`${t.roles[r]}: ${t.permissions[p] || p}`}
-                checked=${(roles[r] || []).includes(p)} disabled=${!admin || r === "admin"}
+                checked=${(roles[r] || []).includes(p)} disabled=${!admin || r === "admin" || busy}
                 onChange=${(e) => toggle(r, p, e.target.checked)} /></td>`,
             )}
           </tr>`,
@@ -103,10 +112,18 @@ function Audit() {
   const [action, setAction] = useState("");
   const [pages, setPages] = useState([]);
   const path = `/audit?limit=50${action ? `&action=${encodeURIComponent(action)}` : ""}`;
-  const [first, , problem] = useResource(path);
+  const [first, , failed] = useResource(path);
+  const [problem, setProblem] = useState(null);
   const entries = first ? [...first.items, ...pages.flatMap((p) => p.items)] : [];
   const cursor = pages.length ? pages[pages.length - 1].next_cursor : first?.next_cursor;
-  const more = async () => setPages([...pages, await api(`${path}&cursor=${encodeURIComponent(cursor)}`)]);
+  const more = () =>
+    attempt(setProblem, async () => {
+      const page = await api(`${path}&cursor=${encodeURIComponent(cursor)}`);
+      // A page of the filter that was current when it was asked for, never of the next one.
+      setPages((all) => (page && currentPath.current === path ? [...all, page] : all));
+    });
+  const currentPath = useRef(path);
+  currentPath.current = path;
   const pick = (event) => {
     setPages([]);
     setAction(event.target.value);
@@ -116,7 +133,7 @@ function Audit() {
       <option value="">${t.allActions}</option>
       ${t.auditActions.map((a) => html`<option value=${a}>${a}</option>`)}
     </select>
-    <${Problem} text=${problem} />
+    <${Problem} text=${failed || problem} />
     <table class="grid">
       <thead><tr><th>${t.when}</th><th>${t.who}</th><th>${t.action}</th><th>${t.target}</th></tr></thead>
       <tbody>

@@ -71,8 +71,8 @@ function expired() {
   return at ? Date.parse(at) <= Date.now() : false;
 }
 
-/** A JSON request with the session's token (refreshed once on a 401). */
-export async function api(path, options = {}) {
+/** A request with the session's token, refreshed once on a 401; the raw response. */
+export async function authorized(path, options = {}) {
   let token = session.value?.access_token;
   const send = () => {
     token = session.value?.access_token;
@@ -91,6 +91,12 @@ export async function api(path, options = {}) {
     if (renewed || (await refresh())) response = await send();
   }
   if (response.status === 401) keep(null);
+  return response;
+}
+
+/** A JSON request with the session's token; throws the problem (its `body`) on a refusal. */
+export async function api(path, options = {}) {
+  const response = await authorized(path, options);
   const body = response.status === 204 ? null : await response.json().catch(() => null);
   if (!response.ok) throw Object.assign(new Error(body?.detail || String(response.status)), { body });
   return body;
@@ -126,7 +132,8 @@ export function live(onEvent, onState) {
         since = since || new Date().toISOString();
         wait = 500;
         onState("live");
-        if (!subscribedOnce) onEvent({ type: "reload" });
+        // The first time, read everything; after a resume, what is not replayed (notices) again.
+        onEvent({ type: subscribedOnce ? "resumed" : "reload" });
         subscribedOnce = true;
       } else if (frame.type === "event") {
         positions[frame.conversation_id] = Math.max(positions[frame.conversation_id] || 0, frame.seq);

@@ -9,9 +9,9 @@ import { live, session, signIn, signOut } from "./api.js";
 import { Conversation, listeners } from "./conversation.js";
 import { Connections } from "./connections.js";
 import { Administration } from "./admin.js";
-import { Inbox, onInboxEvent, socketState } from "./inbox.js";
+import { Inbox, onInboxEvent, resetInbox, socketState } from "./inbox.js";
 import { t } from "./i18n.js";
-import { html, administers, pairsPhones, loadWorkspace } from "./ui.js";
+import { html, administers, pairsPhones, ready, loadWorkspace, resetWorkspace } from "./ui.js";
 
 /** Where the console is: `#/` (the inbox), `#/conversations/<id>`, `#/connections`, `#/admin`. */
 const route = signal(location.hash);
@@ -38,7 +38,7 @@ function SignIn() {
   return html`<main class="sign-in">
     <form onSubmit=${submit} aria-labelledby="sign-in-title">
       <h1 id="sign-in-title">Conversa</h1>
-      <label>${t.email}<input name="email" type="email" autocomplete="username" required data-testid="email" /></label>
+      <label>${t.email}<input name="email" type="email" autocomplete="username" required autofocus data-testid="email" /></label>
       <label>${t.password}<input name="password" type="password" autocomplete="current-password" required data-testid="password" /></label>
       ${failed && html`<p role="alert" class="error">${t.signInFailed}</p>`}
       <button type="submit" data-testid="sign-in">${t.signIn}</button>
@@ -52,7 +52,12 @@ function useLive() {
     loadWorkspace();
     const socket = live(onFrame, (state) => (socketState.value = state));
     window.conversaSocket = socket;
-    return () => socket.stop();
+    return () => {
+      socket.stop();
+      // Nothing of this user stays for the next one to sign in on this tab.
+      resetInbox();
+      resetWorkspace();
+    };
   }, []);
 }
 
@@ -60,25 +65,45 @@ function NavLink({ href, label, current, testid }) {
   return html`<a href=${href} aria-current=${current ? "page" : undefined} data-testid=${testid}>${label}</a>`;
 }
 
-function Forbidden() {
-  return html`<section class="panel" data-testid="forbidden"><h2>${t.forbidden}</h2><p>${t.forbiddenDetail}</p></section>`;
+function Forbidden({ screen }) {
+  return html`<section class="panel" data-testid="forbidden" data-screen=${screen}><h2>${t.forbidden}</h2><p>${t.forbiddenDetail}</p></section>`;
 }
 
 function Screen({ hash }) {
   const open = hash.match(/^#\/conversations\/([0-9a-f-]+)$/);
-  if (open) return html`<${Conversation} id=${open[1]} />`;
-  if (hash.startsWith("#/connections")) return pairsPhones.value ? html`<${Connections} />` : html`<${Forbidden} />`;
-  if (hash.startsWith("#/admin")) return administers.value ? html`<${Administration} />` : html`<${Forbidden} />`;
+  // A conversation's screen is its own: nothing a late answer for another one brings can reach it.
+  if (open) return html`<${Conversation} key=${open[1]} id=${open[1]} />`;
+  const setup = hash.startsWith("#/connections") || hash.startsWith("#/admin");
+  if (setup && !ready.value) return html`<p class="muted">…</p>`;
+  if (hash.startsWith("#/connections"))
+    return pairsPhones.value ? html`<${Connections} />` : html`<${Forbidden} screen="connections" />`;
+  if (hash.startsWith("#/admin")) return administers.value ? html`<${Administration} />` : html`<${Forbidden} screen="admin" />`;
   return html`<${Inbox} />`;
+}
+
+/** After the keyboard (or a link) moves to another screen, focus goes to its content. */
+function useFocusOnNavigation(hash) {
+  const [first, setFirst] = useState(true);
+  useEffect(() => {
+    if (first) return setFirst(false);
+    document.getElementById("main")?.focus({ preventScroll: true });
+  }, [hash]);
+}
+
+/** The skip link moves the focus to the content, not the route. */
+function skip(event) {
+  event.preventDefault();
+  document.getElementById("main")?.focus();
 }
 
 function Shell() {
   useLive();
   const agent = session.value.agent;
   const hash = route.value;
+  useFocusOnNavigation(hash);
   const inInbox = !hash.startsWith("#/connections") && !hash.startsWith("#/admin");
   return html`<div class="shell">
-    <a class="skip" href="#main">${t.skip}</a>
+    <a class="skip" href="#main" onClick=${skip}>${t.skip}</a>
     <nav class="side" aria-label="Conversa">
       <strong class="brand">Conversa</strong>
       <div class="links">

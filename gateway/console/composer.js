@@ -18,23 +18,26 @@ export function windowClosed(conversation, now = Date.now()) {
   return last == null || now - last > DAY_MS;
 }
 
-/** The quick replies whose shortcut starts like the draft (`/sau` → `/saudacao`). */
-function useSuggestions(text) {
+/** The quick replies whose shortcut starts like the draft (`/sau` → `/saudacao`): the tenant's and
+ *  the conversation's department's (the one the server renders for it). */
+function useSuggestions(text, team) {
   const [items, setItems] = useState([]);
   const typing = /^\/[^\s]*$/.test(text) ? text : null;
   useEffect(() => {
     if (typing == null) return setItems([]);
     let gone = false;
-    const search = typing.length > 1 ? `?search=${encodeURIComponent(typing.slice(1))}` : "";
-    api(`/canned_responses${search}`)
+    const query = new URLSearchParams();
+    if (typing.length > 1) query.set("search", typing.slice(1));
+    if (team) query.set("team_id", team);
+    api(`/canned_responses?${query}`)
       .then((list) => !gone && setItems(list.filter((q) => q.short_code.startsWith(typing)).slice(0, 8)))
       .catch(() => !gone && setItems([]));
     return () => (gone = true);
-  }, [typing]);
+  }, [typing, team]);
   return items;
 }
 
-export function Composer({ conversation, onSent, onNote }) {
+export function Composer({ conversation, onSent }) {
   const [mode, setMode] = useState("reply");
   const [text, setText] = useState("");
   const [link, setLink] = useState(null);
@@ -43,9 +46,13 @@ export function Composer({ conversation, onSent, onNote }) {
   const [problem, setProblem] = useState(null);
   const [draftId, setDraftId] = useState(() => crypto.randomUUID());
   const [active, setActive] = useState(0);
-  const suggestions = useSuggestions(mode === "reply" ? text : "");
+  const [dismissed, setDismissed] = useState(false);
+  const [refusedWindow, setRefusedWindow] = useState(false);
+  const found = useSuggestions(mode === "reply" ? text : "", conversation.team);
+  const suggestions = dismissed ? [] : found;
   const notes = can("manage_tickets") && features.value.notes_on_messages !== false;
-  const closed = mode === "reply" && windowClosed(conversation);
+  // The server has the last word on the window: a refusal turns the box into the template form.
+  const closed = mode === "reply" && (refusedWindow || windowClosed(conversation));
 
   const pick = async (quick) => {
     try {
@@ -54,6 +61,7 @@ export function Composer({ conversation, onSent, onNote }) {
         body: JSON.stringify({ short_code: quick.short_code }),
       });
       setText(rendered.text);
+      setDismissed(true);
     } catch (error) {
       setProblem(error.message);
     }
@@ -75,7 +83,8 @@ export function Composer({ conversation, onSent, onNote }) {
     setSending(true);
     try {
       if (mode === "note") {
-        onNote(await api(`/conversations/${conversation.id}/notes`, { method: "POST", body: JSON.stringify({ content: text }) }));
+        // The note shows in the timeline when its event arrives (with its place, the seq).
+        await api(`/conversations/${conversation.id}/notes`, { method: "POST", body: JSON.stringify({ content: text }) });
       } else {
         const sent = await api(`/conversations/${conversation.id}/messages`, {
           method: "POST",
@@ -88,6 +97,7 @@ export function Composer({ conversation, onSent, onNote }) {
       setText("");
       setProblem(null);
     } catch (error) {
+      if (error.body?.code === "customer_service_window_closed") setRefusedWindow(true);
       setProblem(error.message);
     } finally {
       setSending(false);
@@ -95,6 +105,11 @@ export function Composer({ conversation, onSent, onNote }) {
   };
 
   const onKeyDown = (event) => {
+    if (suggestions.length > 0 && event.key === "Escape") {
+      event.preventDefault();
+      setDismissed(true);
+      return;
+    }
     if (suggestions.length > 0) {
       const step = { ArrowDown: 1, ArrowUp: -1 }[event.key];
       if (step) {
@@ -129,11 +144,13 @@ export function Composer({ conversation, onSent, onNote }) {
         </fieldset>`
       : html`<div class="reply">
           <textarea aria-label=${mode === "note" ? t.internalNote : t.reply} placeholder=${mode === "note" ? t.notePlaceholder : t.replyPlaceholder}
-            value=${text} data-testid="reply" onInput=${(e) => (setText(e.target.value), setActive(0))} onKeyDown=${onKeyDown}
-            aria-autocomplete="list" aria-controls="quick-replies" aria-expanded=${suggestions.length > 0}></textarea>
-          ${suggestions.length > 0 && html`<ul id="quick-replies" role="listbox" class="suggestions" data-testid="quick-replies">
+            value=${text} data-testid="reply" onInput=${(e) => (setText(e.target.value), setActive(0), setDismissed(false))} onKeyDown=${onKeyDown}
+            role="combobox" aria-autocomplete="list" aria-expanded=${suggestions.length > 0}
+            aria-controls=${suggestions.length > 0 ? "quick-replies" : undefined}
+            aria-activedescendant=${suggestions.length > 0 ? `quick-reply-${Math.min(active, suggestions.length - 1)}` : undefined}></textarea>
+          ${suggestions.length > 0 && html`<ul id="quick-replies" role="listbox" class="suggestions" data-testid="quick-replies" aria-label=${t.quickReplies}>
             ${suggestions.map(
-              (q, i) => html`<li role="option" aria-selected=${i === active} onMouseDown=${(e) => (e.preventDefault(), pick(q))}>
+              (q, i) => html`<li role="option" id=${`quick-reply-${i}`} aria-selected=${i === active} onMouseDown=${(e) => (e.preventDefault(), pick(q))}>
                 <strong>${q.short_code}</strong> <span>${q.content}</span></li>`,
             )}
           </ul>`}

@@ -25,13 +25,22 @@ function Pairing({ connection }) {
   const [problem, setProblem] = useState(null);
   useEffect(() => {
     let gone = false;
-    const read = () =>
+    // A read answered after a newer notice must not bring the older code back.
+    let round = 0;
+    const read = () => {
+      const mine = ++round;
       api(`/connections/${connection.id}/qr`)
-        .then((answer) => !gone && (setCode(answer.qr_code), setProblem(null)))
-        .catch((error) => !gone && setProblem(error.message));
+        .then((answer) => !gone && mine === round && (setCode(answer.qr_code), setProblem(null)))
+        .catch((error) => !gone && mine === round && setProblem(error.message));
+    };
     read();
     const hear = (frame) => {
-      if (frame.type === "connection_qr" && frame.connection_id === connection.id) setCode(frame.qr_code);
+      if (frame.type === "connection_qr" && frame.connection_id === connection.id) {
+        round += 1;
+        setCode(frame.qr_code);
+      }
+      // Notices are not replayed: after the socket comes back, ask again.
+      if (frame.type === "resumed" || frame.type === "reload") read();
     };
     listeners.add(hear);
     const timer = connection.provider === "zapi" ? setInterval(read, ZAPI_EVERY_MS) : null;
@@ -116,7 +125,7 @@ function CreateConnection({ onDone }) {
       </select>
     </${Field}>
     ${FIELDS[provider].map(
-      (name) => html`<${Field} label=${name}><input name=${name} type=${SECRET.has(name) ? "password" : "text"} autocomplete="off"
+      (name) => html`<${Field} key=${`${provider}-${name}`} label=${name}><input name=${name} type=${SECRET.has(name) ? "password" : "text"} autocomplete="off"
         required=${name !== "client_token"} maxlength="256" /></${Field}>`,
     )}
     <p class="muted">${t.evolutionByOperator}</p>
@@ -133,6 +142,7 @@ export function Connections() {
   useEffect(() => {
     reload();
     const hear = (frame) => {
+      if (frame.type === "resumed" || frame.type === "reload") reload();
       if (frame.type === "connection_updated") replace(frame.connection);
       else if (frame.type === "connection_removed")
         connections.value = connections.value.filter((c) => c.id !== frame.connection_id);

@@ -3,82 +3,16 @@
 // reach it through `listeners`, which the shell calls once for every frame of the socket.
 
 import { useEffect, useState } from "preact/hooks";
-import htm from "htm";
-import { h } from "preact";
-import { api, session } from "./api.js";
+import { api } from "./api.js";
 import { t } from "./i18n.js";
 import { Composer } from "./composer.js";
+import { Message, further } from "./message.js";
 import { TicketPanel, ContactPanel } from "./ticket.js";
-import { userName } from "./ui.js";
-
-const html = htm.bind(h);
+import { html, userName } from "./ui.js";
 
 /** Who hears every live event (the open conversation picks its own); called for each one, in
  *  order, so none is lost between two renders. */
 export const listeners = new Set();
-
-const TICKS = { pending: "🕓", accepted: "✓", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "!" };
-
-/** A media message's file, fetched with the token (never a URL a browser could share). */
-function Media({ conversationId, message }) {
-  const [url, setUrl] = useState(null);
-  const content = message.content;
-  useEffect(() => {
-    let made = null;
-    let gone = false;
-    if (content.kind === "image" || content.kind === "sticker") {
-      fetch(`/api/v1/conversations/${conversationId}/messages/${message.seq}/media`, {
-        headers: { authorization: `Bearer ${session.value?.access_token}` },
-      })
-        .then((r) => (r.ok ? r.blob() : null))
-        .then((blob) => {
-          if (!blob || gone) return;
-          made = URL.createObjectURL(blob);
-          setUrl(made);
-        })
-        .catch(() => {});
-    }
-    return () => {
-      gone = true;
-      if (made) URL.revokeObjectURL(made);
-    };
-  }, [message.seq]);
-  const download = async () => {
-    const response = await fetch(
-      `/api/v1/conversations/${conversationId}/messages/${message.seq}/media?download=false`,
-      { headers: { authorization: `Bearer ${session.value?.access_token}` } },
-    );
-    if (!response.ok) return;
-    const link = document.createElement("a");
-    link.href = URL.createObjectURL(await response.blob());
-    link.download = content.filename || "arquivo";
-    link.click();
-    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
-  };
-  return html`<div class="media">
-    ${url ? html`<img src=${url} alt=${content.caption || ""} />` : html`<button type="button" onClick=${download}>${t.download} ${content.filename || content.kind}</button>`}
-    ${content.caption && html`<p>${content.caption}</p>`}
-  </div>`;
-}
-
-function Body({ conversationId, message }) {
-  const content = message.content;
-  if (content.type === "text") return html`<p>${content.body}</p>`;
-  if (content.type === "media") return html`<${Media} conversationId=${conversationId} message=${message} />`;
-  if (content.type === "unsupported" && content.provider_type === "deleted") return html`<p class="deleted">${t.deleted}</p>`;
-  return html`<p class="other">${content.type}</p>`;
-}
-
-function Message({ conversationId, message }) {
-  const outbound = message.direction === "outbound";
-  return html`<li class=${`message ${outbound ? "out" : "in"}`} data-testid="message" data-seq=${message.seq} data-status=${message.status}>
-    <${Body} conversationId=${conversationId} message=${message} />
-    <span class="meta">
-      ${new Date(message.created_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}
-      ${outbound && html` <span class=${`ticks ticks-${message.status}`} aria-label=${t.ticks[message.status] || message.status} data-testid="ticks">${TICKS[message.status] || ""}</span>`}
-    </span>
-  </li>`;
-}
 
 /** A note as the timeline shows it, from its `ticket.note_added` event. */
 const noteOf = (event) => ({ seq: event.seq, at: event.at, ...event.data.note });
@@ -125,7 +59,11 @@ export function Conversation({ id }) {
         if (cancelled?.()) return;
         setMessages((live) => {
           const bySeq = new Map(page.items.map((m) => [m.seq, m]));
-          for (const m of live) if (!bySeq.has(m.seq)) bySeq.set(m.seq, m);
+          for (const m of live) {
+            const read = bySeq.get(m.seq);
+            // A status that arrived live while the page was read is newer than the page's.
+            bySeq.set(m.seq, read ? { ...read, status: further(read.status, m.status) } : m);
+          }
           return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
         });
         setOlder(page.next_cursor);
@@ -155,13 +93,17 @@ export function Conversation({ id }) {
       if (frame.event === "message.created") {
         const message = frame.data.message;
         setMessages((all) => (all.some((m) => m.seq === message.seq) ? all : [...all, message]));
+        // The customer wrote: the 24-hour window (and the ticket) may have changed.
+        if (message.direction === "inbound") reload();
       } else if (frame.event === "message.deleted") {
         const gone = frame.data.seq;
         const placeholder = { type: "unsupported", provider_type: "deleted", raw: null };
         setMessages((all) => all.map((m) => (m.seq === gone ? { ...m, content: placeholder } : m)));
       } else if (frame.event === "message.status_updated") {
         const update = frame.data;
-        setMessages((all) => all.map((m) => (m.id === update.message_id ? { ...m, status: update.status } : m)));
+        setMessages((all) =>
+          all.map((m) => (m.id === update.message_id ? { ...m, status: further(m.status, update.status) } : m)),
+        );
       } else if (frame.event === "ticket.note_added") {
         addNotes([noteOf(frame)]);
       } else {
@@ -177,14 +119,13 @@ export function Conversation({ id }) {
     if (loadingOlder || !older) return;
     setLoadingOlder(true);
     try {
+      // Notes before the first message already shown belong to this older page.
+      const shown = messages[0]?.seq ?? Infinity;
       const page = await api(`/conversations/${id}/messages?before=${older}&limit=50`);
       setMessages((all) => [...page.items.filter((m) => !all.some((a) => a.seq === m.seq)), ...all]);
       setOlder(page.next_cursor);
       const first = page.items[0]?.seq;
-      if (first != null) {
-        const until = page.items[page.items.length - 1].seq;
-        addNotes((await notesAfter(id, Math.max(0, first - 1))).filter((n) => n.seq < until));
-      }
+      if (first != null) addNotes((await notesAfter(id, Math.max(0, first - 1))).filter((n) => n.seq < shown));
     } catch (error) {
       setProblem(error.message);
     } finally {
@@ -211,7 +152,7 @@ export function Conversation({ id }) {
       ${older && html`<button type="button" class="older" onClick=${loadOlder}>${t.older}</button>`}
       <ol class="messages" aria-live="polite">${timeline.map((item) => item.view)}</ol>
       ${problem && html`<p role="alert" class="error">${problem}</p>`}
-      <${Composer} conversation=${conversation} onSent=${sent} onNote=${() => {}} />
+      <${Composer} conversation=${conversation} onSent=${sent} />
     </section>
     <aside class="details" aria-label=${t.details}>
       <${TicketPanel} key=${`t${id}`} conversation=${conversation} onChange=${setConversation} />

@@ -8,12 +8,14 @@ import { html, users, departments, attempt, Field, Problem } from "./ui.js";
 
 const DAYS = 7;
 
-/** "PT15M" ⇄ 15 (minutes); anything else the form does not show is kept as it was. */
+/** "PT15M" ⇄ 15 (minutes); a duration the form cannot show in minutes is kept as it was. */
 const minutes = (duration) => {
   const m = /^PT(?:(\d+)H)?(?:(\d+)M)?$/.exec(duration || "");
   return m ? Number(m[1] || 0) * 60 + Number(m[2] || 0) : "";
 };
 const duration = (value) => (value === "" || value == null ? undefined : `PT${Number(value)}M`);
+/** The field's duration, or the stored one when the field shows it unchanged (`PT90S` included). */
+const kept = (field, stored) => (String(field ?? "") === String(minutes(stored)) ? stored || undefined : duration(field));
 const hhmm = (time) => (time || "").slice(0, 5);
 
 function DepartmentForm({ department, onDone }) {
@@ -25,14 +27,17 @@ function DepartmentForm({ department, onDone }) {
   const submit = (event) => {
     event.preventDefault();
     const f = new FormData(event.target);
+    // The form edits each day's first window; a split shift's other windows are kept as they were.
     const days = Array.from({ length: DAYS }, (_, i) =>
-      f.get(`open-${i}`) ? [{ start: f.get(`start-${i}`) || "08:00", end: f.get(`end-${i}`) || "18:00" }] : [],
+      f.get(`open-${i}`)
+        ? [{ start: f.get(`start-${i}`) || "08:00", end: f.get(`end-${i}`) || "18:00" }, ...(weekly[i] || []).slice(1)]
+        : [],
     );
     const withHours = f.get("hours") === "on";
     const sla = {
-      first_response: duration(f.get("first_response")),
-      next_response: duration(f.get("next_response")),
-      resolution: duration(f.get("resolution")),
+      first_response: kept(f.get("first_response"), d.sla?.first_response),
+      next_response: kept(f.get("next_response"), d.sla?.next_response),
+      resolution: kept(f.get("resolution"), d.sla?.resolution),
       only_during_business_hours: f.get("business_only") === "on",
     };
     const body = {

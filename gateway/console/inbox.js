@@ -12,6 +12,10 @@ export const view = signal({ kind: "all" });
 const conversations = signal(new Map());
 const counts = signal(null);
 export const socketState = signal("reconnecting");
+const loadingView = signal(false);
+/** Where the view's next page starts (null at its end). */
+const nextCursor = signal(null);
+const problem = signal(null);
 const sorted = computed(() =>
   [...conversations.value.values()].sort((a, b) => Date.parse(b.last_activity_at) - Date.parse(a.last_activity_at)),
 );
@@ -46,8 +50,12 @@ function query({ kind, value }) {
   return `&${kind}=${encodeURIComponent(value)}`;
 }
 
+/** Conversations read one by one while the view's page was being read (they may be newer). */
+const touched = new Set();
+
 /** Keeps the newer of two copies of a conversation (answers can arrive out of order). */
 function upsert(conversation) {
+  touched.add(conversation.id);
   const known = conversations.value.get(conversation.id);
   if (known && known.last_seq > conversation.last_seq) return;
   const next = new Map(conversations.value);
@@ -68,16 +76,61 @@ let loading = 0;
 export async function loadInbox() {
   const round = ++loading;
   const current = view.value;
-  const page = await api(`/conversations?limit=100${query(current)}`);
-  if (round !== loading) return;
-  conversations.value = new Map(page.items.map((c) => [c.id, c]));
+  touched.clear();
+  loadingView.value = true;
+  try {
+    const page = await api(`/conversations?limit=100${query(current)}`);
+    if (round !== loading) return;
+    // The page, except where a copy read live meanwhile is newer (or was not in the page yet).
+    const next = new Map(page.items.map((c) => [c.id, c]));
+    for (const id of touched) {
+      const live = conversations.value.get(id);
+      if (live && (!next.has(id) || next.get(id).last_seq < live.last_seq)) next.set(id, live);
+    }
+    conversations.value = next;
+    nextCursor.value = page.next_cursor;
+    problem.value = null;
+  } catch (error) {
+    if (round === loading) problem.value = error.message;
+  } finally {
+    if (round === loading) loadingView.value = false;
+  }
   refreshCounts();
+}
+
+/** Adds the view's next page (entries already there keep the newer copy). */
+async function loadMore() {
+  const round = loading;
+  const cursor = nextCursor.value;
+  if (!cursor) return;
+  try {
+    const page = await api(`/conversations?limit=100&cursor=${encodeURIComponent(cursor)}${query(view.value)}`);
+    if (round !== loading) return;
+    // The server put them in the view (a search's rule is its own): only an older copy is replaced.
+    const next = new Map(conversations.value);
+    for (const c of page.items) if (!(next.get(c.id)?.last_seq > c.last_seq)) next.set(c.id, c);
+    conversations.value = next;
+    nextCursor.value = page.next_cursor;
+  } catch (error) {
+    problem.value = error.message;
+  }
+}
+
+/** Forgets the signed-in user's inbox (on sign-out). */
+export function resetInbox() {
+  loading += 1;
+  view.value = { kind: "all" };
+  conversations.value = new Map();
+  counts.value = null;
+  problem.value = null;
+  nextCursor.value = null;
+  touched.clear();
 }
 
 export function choose(next) {
   view.value = next;
   conversations.value = new Map();
-  loadInbox().catch(() => {});
+  loadInbox();
 }
 
 /** One read of the counts at a time; a burst of events costs one more. */
@@ -126,7 +179,7 @@ export function onInboxEvent(frame) {
   if (frame.type === "reload") {
     // Counted so a catch-up can be told from a full reload (the browser tests read it).
     if (frame.reason) window.conversaReloads = (window.conversaReloads || 0) + 1;
-    loadInbox().catch(() => {});
+    loadInbox();
     return;
   }
   if (frame.type !== "event") return;
@@ -196,7 +249,7 @@ export function Inbox() {
     { key: "unassigned", label: t.views.unassigned, count: c?.unassigned },
   ];
   const current = ["all", "mine", "unassigned"].includes(view.value.kind) ? view.value.kind : null;
-  return html`<section class="inbox" data-testid="inbox" aria-label=${t.inbox}>
+  return html`<section class="inbox" data-testid="inbox" aria-label=${t.inbox} data-loading=${String(loadingView.value)}>
     <header>
       <h2>${t.inbox}</h2>
       <span class=${`socket socket-${socketState.value}`} data-testid="live-state" data-state=${socketState.value}>
@@ -205,8 +258,10 @@ export function Inbox() {
     </header>
     <${Tabs} label=${t.views.label} items=${tabs} current=${current} onSelect=${(kind) => choose({ kind })} />
     <${Filters} />
+    ${problem.value && html`<p role="alert" class="error">${problem.value}</p>`}
     ${sorted.value.length === 0
       ? html`<p class="empty">${t.empty}</p>`
       : html`<ul>${sorted.value.map((c) => html`<${ConversationItem} key=${c.id} conversation=${c} />`)}</ul>`}
+    ${nextCursor.value && html`<button type="button" class="secondary more" onClick=${loadMore}>${t.more}</button>`}
   </section>`;
 }

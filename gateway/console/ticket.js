@@ -2,7 +2,7 @@
 // tags; take, assign, transfer with a note, wait, resolve, reopen) and the contact (details, custom
 // fields, tags, notes). Each change goes to the ticket's REST route and comes back as the new state.
 
-import { useState } from "preact/hooks";
+import { useRef, useState } from "preact/hooks";
 import { api, session } from "./api.js";
 import { t } from "./i18n.js";
 import { html, can, users, departments, attempt, useResource, Field, Problem, SlaBadge } from "./ui.js";
@@ -14,12 +14,22 @@ export function TicketPanel({ conversation, onChange }) {
   const [team, setTeam] = useState(conversation.team || "");
   const [note, setNote] = useState("");
   const [tag, setTag] = useState("");
+  // Bumped after a refusal so the selects show the stored value again, not the refused choice.
+  const [round, setRound] = useState(0);
+  const panel = useRef(null);
   const me = session.value?.agent?.id;
   const manage = can("manage_tickets");
-  const act = (path, body) =>
-    attempt(setProblem, async () =>
+  const act = async (path, body) => {
+    const done = await attempt(setProblem, async () =>
       onChange(await api(`/conversations/${conversation.id}/${path}`, { method: "POST", body: JSON.stringify(body) })),
     );
+    if (!done) setRound((r) => r + 1);
+    // A button that did its work may be gone (Take, Resolve): the focus stays in the panel.
+    requestAnimationFrame(() => {
+      if (!panel.current?.contains(document.activeElement)) panel.current?.focus();
+    });
+    return done;
+  };
   const closed = conversation.status === "resolved" || conversation.status === "cancelled";
   const transfer = (event) => {
     event.preventDefault();
@@ -30,7 +40,7 @@ export function TicketPanel({ conversation, onChange }) {
     const clean = tag.trim().replace(/^#/, "");
     if (clean) act("labels", { add: [clean] }).then((ok) => ok && setTag(""));
   };
-  return html`<section class="panel ticket" aria-labelledby="ticket-title" data-testid="ticket">
+  return html`<section class="panel ticket" aria-labelledby="ticket-title" data-testid="ticket" ref=${panel} tabindex="-1">
     <header class="row">
       <h3 id="ticket-title">${t.ticket} #${conversation.ticket_number}</h3>
       <span class=${`status status-${conversation.status}`} data-testid="status">${t.status[conversation.status] || conversation.status}</span>
@@ -43,14 +53,14 @@ export function TicketPanel({ conversation, onChange }) {
       ${closed && html`<button type="button" data-testid="reopen" onClick=${() => act("toggle_status", { status: "open" })}>${t.reopen}</button>`}
     </div>`}
     <${Field} label=${t.assignee}>
-      <select data-testid="assignee" value=${conversation.assignee || ""} disabled=${!manage || closed}
+      <select key=${`a${round}`} data-testid="assignee" value=${conversation.assignee || ""} disabled=${!manage || closed}
         onChange=${(e) => act("assignments", { assignee_id: e.target.value || null })}>
         <option value="">${t.nobody}</option>
         ${users.value.filter((u) => u.role !== "auditor").map((u) => html`<option value=${u.id}>${u.name}</option>`)}
       </select>
     </${Field}>
     <${Field} label=${t.priority}>
-      <select data-testid="priority" value=${conversation.priority} disabled=${!manage || closed}
+      <select key=${`p${round}`} data-testid="priority" value=${conversation.priority} disabled=${!manage || closed}
         onChange=${(e) => act("toggle_priority", { priority: e.target.value })}>
         ${PRIORITIES.map((p) => html`<option value=${p}>${t.priorities[p]}</option>`)}
       </select>

@@ -28,6 +28,9 @@ export const administers = computed(
   () => role.value === "admin" || can("manage_helpdesk") || can("read_audit_log"),
 );
 
+/** Whether what the user may do has been read once (screens wait for it before refusing). */
+export const ready = signal(false);
+
 /** Reads what the user may do and the shared lists; each failure leaves the previous value. */
 export async function loadWorkspace() {
   const settle = (promise, apply) => promise.then(apply).catch(() => {});
@@ -38,7 +41,22 @@ export async function loadWorkspace() {
     settle(api("/departments"), (list) => (departments.value = list)),
     settle(api("/connections"), (list) => (connections.value = list)),
   ]);
+  ready.value = true;
 }
+
+/** Forgets the signed-in user's workspace (on sign-out, before another user signs in). */
+export function resetWorkspace() {
+  ready.value = false;
+  permissions.value = new Set();
+  features.value = {};
+  users.value = [];
+  departments.value = [];
+  connections.value = [];
+}
+
+/** The time, moved on every 30 s so that deadlines shown on screen pass while they are looked at. */
+export const now = signal(Date.now());
+setInterval(() => (now.value = Date.now()), 30000);
 
 export const userName = (id) => users.value.find((u) => u.id === id)?.name || t.someone;
 export const departmentName = (key) => departments.value.find((d) => d.key === key)?.name || key;
@@ -79,7 +97,7 @@ export function Problem({ text }) {
 export function Tabs({ label, items, current, onSelect }) {
   const keys = items.map((i) => i.key);
   const onKeyDown = (event) => {
-    const at = keys.indexOf(current);
+    const at = Math.max(0, keys.indexOf(current));
     const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[event.key];
     if (!step) return;
     event.preventDefault();
@@ -89,8 +107,9 @@ export function Tabs({ label, items, current, onSelect }) {
   };
   return html`<div role="tablist" aria-label=${label} class="tabs" onKeyDown=${onKeyDown}>
     ${items.map(
-      (item) => html`<button type="button" role="tab" data-key=${item.key} data-testid=${`tab-${item.key}`}
-        aria-selected=${item.key === current} tabindex=${item.key === current ? 0 : -1} onClick=${() => onSelect(item.key)}>
+      (item, i) => html`<button type="button" role="tab" data-key=${item.key} data-testid=${`tab-${item.key}`}
+        aria-selected=${item.key === current} tabindex=${item.key === current || (!keys.includes(current) && i === 0) ? 0 : -1}
+        onClick=${() => onSelect(item.key)}>
         ${item.label}${item.count != null && html` <span class="count">${item.count}</span>`}
       </button>`,
     )}
@@ -102,14 +121,14 @@ export function Field({ label, children }) {
 }
 
 /** How a ticket's SLA stands: the first clock still running (or missed), with its due time. */
-export function slaState(conversation, now = Date.now()) {
+export function slaState(conversation, at = Date.now()) {
   const clocks = conversation.sla || {};
   for (const target of ["first_response", "next_response", "resolution"]) {
     const clock = clocks[target];
     if (!clock) continue;
     if (clock.state === "missed") return { target, state: "missed", due: clock.due };
     if (clock.state === "active" && clock.due) {
-      const late = Date.parse(clock.due) <= now;
+      const late = Date.parse(clock.due) <= at;
       return { target, state: late ? "missed" : "active", due: clock.due };
     }
   }
@@ -117,7 +136,7 @@ export function slaState(conversation, now = Date.now()) {
 }
 
 export function SlaBadge({ conversation }) {
-  const sla = slaState(conversation);
+  const sla = slaState(conversation, now.value);
   if (!sla) return null;
   const due = new Date(sla.due).toLocaleString([], { dateStyle: "short", timeStyle: "short" });
   const words = sla.state === "missed" ? t.slaMissed : `${t.slaDue} ${due}`;

@@ -155,6 +155,8 @@ pub struct AppState {
     pub permissions: Arc<permissions::PermissionCache>,
     /// Each tenant's account, plan, flags and monthly usage, kept for a few seconds.
     pub tenancy: Arc<tenancy::Tenancy>,
+    /// The QR codes session providers last gave, one request to a provider at a time.
+    pub pairing: Arc<http::pairing::PairingCodes>,
 }
 
 impl AppState {
@@ -200,6 +202,7 @@ impl AppState {
             presence,
             sign_in: Arc::new(sign_in::SignIn::default()),
             permissions: Arc::new(permissions::PermissionCache::default()),
+            pairing: Arc::default(),
             tenancy,
             shutdown,
         }

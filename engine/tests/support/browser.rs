@@ -301,6 +301,34 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no option {value:?} in {css}: {e}"));
     }
 
+    /// Types `keys` into whatever has the focus, as a keyboard would.
+    pub async fn keys(&self, keys: &str) {
+        self.client
+            .active_element()
+            .await
+            .expect("a focused element")
+            .send_keys(keys)
+            .await
+            .expect("type");
+    }
+
+    /// Presses Tab (at most 60 times) until `script` holds for the focused element.
+    pub async fn tab_until(&self, script: &str) {
+        let tab = char::from(fantoccini::key::Key::Tab).to_string();
+        for _ in 0..60 {
+            let reached = self
+                .client
+                .execute(&format!("return !!({script})"), vec![])
+                .await
+                .unwrap_or(json!(false));
+            if reached == json!(true) {
+                return;
+            }
+            self.keys(&tab).await;
+        }
+        panic!("Tab never reached {script}");
+    }
+
     /// How many elements match `css` now.
     pub async fn count(&self, css: &str) -> usize {
         self.client

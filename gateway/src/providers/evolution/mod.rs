@@ -42,7 +42,7 @@ impl EvolutionClient {
             .header("apikey", &settings.api_key)
             .send()
             .await
-            .map_err(|e| SendError::Transient(format!("request failed: {e}")))?;
+            .map_err(crate::providers::http::unanswered)?;
         let status = response.status();
         let answer =
             crate::providers::http::json_capped(response, crate::providers::http::ANSWER_MAX)
@@ -127,14 +127,14 @@ impl ChannelClient for EvolutionClient {
         self.connect(connection).await.map(drop)
     }
 
-    /// The same call, for the QR code it answers (`base64`, else the code's text); a paired
-    /// instance answers with its state instead.
+    /// The same call, for the QR code image it answers (`base64`; the code's raw text cannot be
+    /// scanned from a screen without drawing it); a paired instance answers with its state instead.
     async fn pairing_code(&self, connection: &Connection) -> Result<Option<String>, SendError> {
         let answer = self.connect(connection).await?;
-        Ok(["base64", "code"]
-            .iter()
-            .find_map(|key| answer.get(*key).and_then(serde_json::Value::as_str))
-            .filter(|v| !v.is_empty())
+        Ok(answer
+            .get("base64")
+            .and_then(serde_json::Value::as_str)
+            .filter(|v| v.starts_with("data:image/"))
             .map(str::to_string))
     }
 }
