@@ -193,7 +193,9 @@ async fn an_agent_replies_watches_the_ticks_advance_then_takes_and_resolves_the_
                 )
                 .await;
         }
-        browser.screenshot(&format!("conversation-{name}")).await;
+        browser
+            .screenshot(&format!("conversation-ticks-{name}"))
+            .await;
 
         // Take the ticket (the second round finds it already hers), then resolve it. On a phone
         // the ticket's panel opens from the header.

@@ -1,5 +1,6 @@
 //! The agent console's setup screens in a real Chromium (issue 16): an agent is offered neither the
-//! connections nor the administration screens, and reaching them by address shows no access; an
+//! connections nor the administration screens (in English or Portuguese, as the browser speaks),
+//! and reaching them by address shows no access; an
 //! admin sees departments, users, roles, feature flags and the audit log; a supervisor pairs a
 //! WhatsApp Web number on the connections screen, whose QR code is replaced live as the gateway
 //! renews it and gives way to "connected" once the phone has scanned it. Screenshots of each screen
@@ -18,13 +19,23 @@ async fn an_agent_is_not_offered_the_admin_screens_and_cannot_open_them_by_addre
     let node = Node::start().await;
     let tenant = provision(&node, "console-roles").await;
     user_with_password(&node, &tenant, "Caio Reis", "agent", "caio@example.com").await;
-    for (name, width, height, dark) in SCREENS {
-        let browser = Browser::start(width, height, dark).await;
+    for ((name, width, height, dark), lang) in SCREENS.into_iter().zip(["en-US", "pt-BR"]) {
+        let browser = Browser::start_in(width, height, dark, lang).await;
         browser
             .sign_in(&node, "caio@example.com", "Caio Reis")
             .await;
         browser.until_text("[data-testid=nav-inbox]", "").await;
         assert_eq!(browser.count("[data-testid=nav-admin]").await, 0);
+        // The words follow the browser's language.
+        let inbox = browser.text("[data-testid=nav-inbox]").await;
+        assert_eq!(
+            inbox,
+            if lang == "pt-BR" {
+                "Caixa de entrada"
+            } else {
+                "Inbox"
+            }
+        );
         assert_eq!(browser.count("[data-testid=nav-connections]").await, 0);
         for (hash, screen) in [("#/admin", "admin"), ("#/connections", "connections")] {
             browser.go(hash).await;
@@ -64,12 +75,30 @@ async fn an_admin_sees_departments_users_roles_flags_and_the_audit_log() {
     for (name, width, height, dark) in EVERY_SCREEN {
         let browser = Browser::start(width, height, dark).await;
         browser
+            .client
+            .goto(&node.url("/"))
+            .await
+            .expect("open the console");
+        browser.until_text("[data-testid=sign-in]", "").await;
+        browser.screenshot(&format!("sign-in-{name}")).await;
+        browser
             .sign_in(&node, "dora@example.com", "Dora Admin")
             .await;
         browser
             .until_text("[data-testid=conversation-item]", "Olá")
             .await;
         browser.screenshot(&format!("inbox-{name}")).await;
+        browser.click("[data-testid=conversation-item] a").await;
+        browser.until_text("[data-testid=message]", "Olá").await;
+        browser.until_text("[data-testid=contact]", "").await;
+        browser.screenshot(&format!("conversation-{name}")).await;
+        if width < 768 {
+            browser.click("[data-testid=details]").await;
+            browser.until_text("[data-testid=ticket]", "").await;
+            browser
+                .screenshot(&format!("conversation-details-{name}"))
+                .await;
+        }
         browser.click("[data-testid=nav-admin]").await;
         browser
             .until_text("[data-testid=department]", "Financeiro")
@@ -99,12 +128,42 @@ async fn an_admin_sees_departments_users_roles_flags_and_the_audit_log() {
         browser.close().await;
     }
 
-    // Flags change from the screen: the server holds the new value.
+    // A department's SLA changes from its form; what the form does not show is kept.
     let browser = Browser::start(1280, 800, false).await;
     browser
         .sign_in(&node, "dora@example.com", "Dora Admin")
         .await;
     browser.go("#/admin").await;
+    browser
+        .click_text("[data-testid=department] button", "")
+        .await;
+    let first_response = "[data-testid=department-form] input[name=first_response]";
+    browser
+        .until(
+            "the form",
+            &format!("document.querySelector('{first_response}')?.value === '15'"),
+        )
+        .await;
+    browser
+        .client
+        .execute(
+            &format!("document.querySelector('{first_response}').value = ''"),
+            vec![],
+        )
+        .await
+        .expect("clear");
+    browser.fill(first_response, "30").await;
+    browser.click("[data-testid=save-department]").await;
+    support::eventually("the department is stored", || async {
+        let (_, d) = support::api_get(&node, &admin, "/api/v1/departments/financeiro").await;
+        (d["sla"]["first_response"] == "PT30M").then_some(d)
+    })
+    .await;
+    let (_, d) = support::api_get(&node, &admin, "/api/v1/departments/financeiro").await;
+    assert_eq!(d["sla"]["resolution"], "PT24H", "{d}");
+    assert_eq!(d["distribution"], "round_robin", "{d}");
+
+    // Flags change from the screen: the server holds the new value.
     browser.click("[data-testid=tab-features]").await;
     browser.click("[data-testid=flag-groups]").await;
     support::eventually("the flag is stored", || async {
@@ -213,4 +272,84 @@ fn previous_code(n: usize) -> &'static str {
         "iVBORw0KGgoAAAANSUhEUgAAABkAAAAZAQAAAADskrjOAAAAg0lEQVR42mNgnHugnqHGRr6ewcUisJ7BdT+IyJ5Yz1C7Y349A2N8Qz1DedCpeoaQSQb/GX6KBtUzyMs51TMIvZlezzCZJeQ/A39hXD2DnHNvPcPbmMz/DOtjvv9n2Lak7z8Dg3cB0ORLW/8zuIY3/WdwYdwAJKL+/2eo3agBNPnKhHoAIvQwzWNkC0QAAAAASUVORK5CYII=",
         "iVBORw0KGgoAAAANSUhEUgAAABkAAAAZAQAAAADskrjOAAAAgElEQVR42mNg2ORQz1Czfn49g+v0iUAiCUTYXwSK/ZavZ2BcDJSNc9n8n+HL09X1DCmqQFnNbov/DCxvH9Yz7Ped8p9hbyfbfwaJxI31DDNu/PvPoBS/u54hmTnuPwOjldp/hpoDWv8ZXLfZ1DO4vFQDEiZbgWLvZf8zMFw+/B8AReMz6V2aUYAAAAAASUVORK5CYII=",
     ][n]
+}
+
+#[tokio::test]
+async fn an_admin_creates_a_connection_then_pauses_and_resumes_it_from_the_screen() {
+    let node = Node::start().await;
+    let tenant = provision(&node, "console-connections").await;
+    let (_, admin) =
+        user_with_password(&node, &tenant, "Dora Admin", "admin", "dora@example.com").await;
+    let browser = Browser::start(1280, 800, false).await;
+    browser
+        .sign_in(&node, "dora@example.com", "Dora Admin")
+        .await;
+    browser.click("[data-testid=nav-connections]").await;
+    browser.click("[data-testid=new-connection]").await;
+    let form = "[data-testid=create-connection]";
+    browser
+        .select_value(&format!("{form} select"), "zapi")
+        .await;
+    browser
+        .fill(&format!("{form} input[name=name]"), "Loja Z")
+        .await;
+    browser
+        .fill(&format!("{form} input[name=instance_id]"), "ZCONSOLE1")
+        .await;
+    browser
+        .fill(&format!("{form} input[name=instance_token]"), "tok-z")
+        .await;
+    browser.click(&format!("{form} button[type=submit]")).await;
+    browser
+        .until_text("[data-testid=webhook-url]", "/webhooks/zapi/")
+        .await;
+    browser
+        .screenshot("connections-created-desktop-light")
+        .await;
+    let card = "[data-testid=connection]";
+    browser.until_text(card, "Loja Z").await;
+    let (_, listed) = support::api_get(&node, &admin, "/api/v1/connections").await;
+    let created = listed
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["name"] == "Loja Z"))
+        .cloned()
+        .expect("stored");
+    assert_eq!(created["provider"], "zapi");
+    assert_eq!(created["account_id"], "ZCONSOLE1");
+    let id = created["id"].as_str().expect("id").to_string();
+    let mine = format!("[data-testid=connection][data-id='{id}']");
+
+    // Pause, then resume: the card follows the server.
+    browser.click(&format!("{mine} [data-testid=pause]")).await;
+    browser
+        .until_text(
+            &format!("{mine} [data-testid=connection-status][data-status=paused]"),
+            "",
+        )
+        .await;
+    assert_eq!(
+        connection_status(&node, &admin, "Loja Z").await,
+        Some(json!("paused"))
+    );
+    browser.click(&format!("{mine} [data-testid=resume]")).await;
+    browser
+        .until(
+            "the connection to leave paused",
+            &format!("document.querySelector(\"{mine} [data-testid=connection-status]\")?.dataset.status !== 'paused'"),
+        )
+        .await;
+    assert_ne!(
+        connection_status(&node, &admin, "Loja Z").await,
+        Some(json!("paused"))
+    );
+    browser.close().await;
+}
+
+/// The status the server holds for the tenant's connection called `name`.
+async fn connection_status(node: &Node, token: &str, name: &str) -> Option<serde_json::Value> {
+    let (_, listed) = support::api_get(node, token, "/api/v1/connections").await;
+    listed
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["name"] == name))
+        .map(|c| c["status"].clone())
 }

@@ -153,7 +153,7 @@ export function Connections() {
   return html`<section class="connections" data-testid="connections" aria-labelledby="connections-title">
     <header class="row">
       <h2 id="connections-title">${t.connections}</h2>
-      ${can("configure_connections") && html`<button type="button" aria-expanded=${creating} onClick=${() => setCreating(!creating)}>${t.newConnection}</button>`}
+      ${can("configure_connections") && html`<button type="button" aria-expanded=${creating} data-testid="new-connection" onClick=${() => setCreating(!creating)}>${t.newConnection}</button>`}
     </header>
     ${creating && html`<${CreateConnection} onDone=${reload} />`}
     <${Problem} text=${problem} />

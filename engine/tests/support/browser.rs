@@ -41,6 +41,11 @@ fn chromedriver() -> String {
 impl Browser {
     /// A browser whose window is `width` × `height` CSS pixels, preferring a dark or light scheme.
     pub async fn start(width: u32, height: u32, dark: bool) -> Browser {
+        Self::start_in(width, height, dark, "en-US").await
+    }
+
+    /// The same, with the browser's language set to `lang` (`pt-BR`, `en-US`).
+    pub async fn start_in(width: u32, height: u32, dark: bool, lang: &str) -> Browser {
         // Several rustls providers are linked in: the WebDriver client uses ring, like reqwest.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -81,6 +86,11 @@ impl Browser {
                 "deviceMetrics": {"width": width, "height": height, "pixelRatio": 2.0, "touch": true}
             });
         }
+        options["args"]
+            .as_array_mut()
+            .expect("args")
+            .push(json!(format!("--lang={lang}")));
+        options["prefs"] = json!({"intl.accept_languages": lang});
         capabilities.insert("goog:chromeOptions".into(), options);
         let url = format!("http://127.0.0.1:{port}");
         let mut last = None;
