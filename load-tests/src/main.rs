@@ -8,9 +8,11 @@
 //! soak.rs       hours of mixed load (webhooks, replies, statuses) → memory over time
 //! reconnect.rs  agents dropping and resuming by seq under load → no gap, no duplicate
 //! cluster.rs    the same webhook load on 1 node and on 3 (it starts them) → throughput, p99, loss
+//! closed_loop.rs durable ingest vs a bare axum server (it starts both), wrk closed loop → ratio
 //! storage.rs    appends straight into a store backend (in process) → appends/s, append latency
 //! ```
 
+mod closed_loop;
 mod cluster;
 mod common;
 mod fanout;
@@ -45,16 +47,37 @@ enum Scenario {
     Cluster(cluster::ClusterArgs),
     /// Appends straight into a store backend (embedded, postgres, scylla) at several concurrencies.
     Storage(storage::StorageArgs),
+    /// Durable ingest against a bare axum server in the same run (wrk, closed loop): the ratio.
+    ClosedLoop(closed_loop::ClosedLoopArgs),
+    /// The bare axum server `closed-loop` compares the node with (started by it).
+    #[command(hide = true)]
+    Baseline {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: String,
+    },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    match Cli::parse().scenario {
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // The baseline runs its own runtime, like any bare server; the scenarios share this one.
+    if let Scenario::Baseline { addr } = &cli.scenario {
+        return closed_loop::serve_baseline(addr);
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(scenario(cli.scenario))
+}
+
+async fn scenario(scenario: Scenario) -> anyhow::Result<()> {
+    match scenario {
         Scenario::Ingest(args) => ingest::run(args).await,
         Scenario::Fanout(args) => fanout::run(args).await,
         Scenario::Soak(args) => soak::run(args).await,
         Scenario::ReconnectStorm(args) => reconnect::run(args).await,
         Scenario::Storage(args) => storage::run(args).await,
         Scenario::Cluster(args) => cluster::run(args).await,
+        Scenario::ClosedLoop(args) => closed_loop::run(args).await,
+        Scenario::Baseline { .. } => Ok(()),
     }
 }
