@@ -157,6 +157,8 @@ pub struct AppState {
     pub tenancy: Arc<tenancy::Tenancy>,
     /// The QR codes session providers last gave, one request to a provider at a time.
     pub pairing: Arc<http::pairing::PairingCodes>,
+    /// The connections webhooks name, decrypted, for a second (`http::webhooks::WEBHOOK_CONNECTION_TTL`).
+    pub webhook_connections: Arc<cache::ReadCache<schema::ConnectionId, schema::records::Connection>>,
 }
 
 impl AppState {
@@ -203,6 +205,9 @@ impl AppState {
             sign_in: Arc::new(sign_in::SignIn::default()),
             permissions: Arc::new(permissions::PermissionCache::default()),
             pairing: Arc::default(),
+            webhook_connections: Arc::new(cache::ReadCache::new(
+                http::webhooks::WEBHOOK_CONNECTION_TTL,
+            )),
             tenancy,
             shutdown,
         }

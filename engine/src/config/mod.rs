@@ -368,7 +368,7 @@ impl Default for LogConfig {
     fn default() -> Self {
         Self {
             format: LogFormat::Text,
-            filter: "info,lsm_tree=warn,fjall=warn".into(),
+            filter: "info,lsm_tree=warn,fjall=warn,ractor=warn".into(),
         }
     }
 }

@@ -436,7 +436,9 @@ pub(crate) async fn change_connection(
         || ApiError::not_found("connection_not_found", "no such connection in this tenant");
     for attempt in 1..=TRIES {
         super::connection_update::apply_update(&mut connection, request)?;
-        match state.store.update_connection(&connection).await {
+        let updated = state.store.update_connection(&connection).await;
+        state.webhook_connections.forget(connection.id);
+        match updated {
             Ok(()) => break,
             Err(StoreError::Conflict(_)) if attempt < TRIES => {
                 let tenant = connection.tenant_id;
@@ -518,7 +520,9 @@ pub(crate) async fn drop_connection(
     state: &AppState,
     connection: &Connection,
 ) -> Result<(), ApiError> {
-    state.store.remove_connection(connection).await?;
+    let removed = state.store.remove_connection(connection).await;
+    state.webhook_connections.forget(connection.id);
+    removed?;
     state
         .session_command(Command::RestartSession {
             tenant: connection.tenant_id,

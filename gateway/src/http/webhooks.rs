@@ -547,22 +547,32 @@ pub(super) async fn ingest(
     Ok((stored, duplicates, statuses))
 }
 
-/// The connection a webhook URL names, if it exists and (for `POST`) is served by this route.
+/// How long a webhook may use a connection read before: a change made on this node applies at once;
+/// one made on another node of a cluster (a pause, a rotated secret) within this time.
+pub const WEBHOOK_CONNECTION_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The connection a webhook URL names, if it exists and (for `POST`) is served by this route. Read
+/// (and its secrets decrypted) at most once a second per node: every webhook names one.
 async fn connection(
     state: &AppState,
     raw_id: &str,
     route: Option<Route>,
 ) -> Result<Connection, ApiError> {
+    let unknown = || {
+        ApiError::not_found(
+            "unknown_connection",
+            "no connection with this id on this route",
+        )
+    };
     let id: ConnectionId = parse_id(raw_id, "unknown_connection")?;
-    state
-        .store
-        .connection(id)
-        .await?
-        .filter(|c| route.is_none_or(|r| r.serves(c.provider)))
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "unknown_connection",
-                "no connection with this id on this route",
-            )
+    let connection = state
+        .webhook_connections
+        .get(id, || async {
+            state.store.connection(id).await?.ok_or_else(unknown)
         })
+        .await?;
+    route
+        .is_none_or(|r| r.serves(connection.provider))
+        .then(|| Connection::clone(&connection))
+        .ok_or_else(unknown)
 }

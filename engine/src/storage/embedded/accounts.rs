@@ -169,8 +169,7 @@ impl DepartmentStore for EmbeddedStore {
 
     async fn department(&self, tenant: TenantId, key: &str) -> StoreResult<Option<Department>> {
         let key = keys::counter(tenant, key);
-        self.read("department", move |t| get(&t.departments, key))
-            .await
+        self.read_point("department", move |t| get(&t.departments, key))
     }
 
     async fn departments(&self, tenant: TenantId) -> StoreResult<Vec<Department>> {

@@ -75,11 +75,35 @@ struct Taken {
     audit_heads: HashMap<TenantId, schema::audit::AuditHead>,
 }
 
+/// What committed groups left, kept for the committer's lifetime (it is the only writer): each
+/// conversation's last seq and each tenant's feed head, so a commit need not read and decode the
+/// stored conversation, nor scan the feed, to continue from them. Learned only from groups whose
+/// batch was written; forgotten whole when it grows past `KNOWN_MAX` or a history rewrite runs.
+#[derive(Default)]
+struct Known {
+    last_seqs: HashMap<(TenantId, ConversationId), Seq>,
+    feed_heads: HashMap<TenantId, u64>,
+}
+
+/// Conversations whose last seq the committer remembers at most (about 5 MiB).
+const KNOWN_MAX: usize = 100_000;
+
+impl Known {
+    fn learn(&mut self, taken: &Taken) {
+        if self.last_seqs.len() + taken.last_seqs.len() > KNOWN_MAX {
+            *self = Known::default();
+        }
+        self.last_seqs.extend(&taken.last_seqs);
+        self.feed_heads.extend(&taken.feed_heads);
+    }
+}
+
 pub(super) fn run_committer(
     tables: Tables,
     mut receiver: mpsc::Receiver<Pending>,
     group_max: usize,
 ) {
+    let mut known = Known::default();
     let mut group = Vec::with_capacity(group_max);
     while let Some(first) = receiver.blocking_recv() {
         group.push(first);
@@ -91,7 +115,7 @@ pub(super) fn run_committer(
         }
         let started = Instant::now();
         let size = group.len();
-        commit_group(&tables, &mut group);
+        commit_group(&tables, &mut group, &mut known);
         metrics::histogram!("conversa_store_group_commit_seconds")
             .record(started.elapsed().as_secs_f64());
         metrics::histogram!("conversa_store_group_commit_size").record(size as f64);
@@ -100,12 +124,14 @@ pub(super) fn run_committer(
 
 /// Validates each write against the store and the writes before it in the group, writes the valid ones
 /// in one batch, fsyncs, and answers every writer.
-fn commit_group(tables: &Tables, group: &mut Vec<Pending>) {
+fn commit_group(tables: &Tables, group: &mut Vec<Pending>, known: &mut Known) {
     let mut batch = tables.db.batch().durability(Some(PersistMode::SyncAll));
     let mut accepted = Vec::with_capacity(group.len());
     let mut taken = Taken::default();
+    let mut rewrites = false;
     for pending in group.drain(..) {
-        match stage(tables, &mut batch, pending.write, &mut taken) {
+        rewrites |= matches!(pending.write, Write::Rewrite(_));
+        match stage(tables, &mut batch, pending.write, &mut taken, known) {
             Ok(value) => accepted.push((pending.done, value)),
             Err(error) => {
                 let _ = pending.done.send(Err(error));
@@ -113,6 +139,11 @@ fn commit_group(tables: &Tables, group: &mut Vec<Pending>) {
         }
     }
     let outcome = batch.commit().map_err(|e| e.to_string());
+    if rewrites {
+        *known = Known::default();
+    } else if outcome.is_ok() {
+        known.learn(&taken);
+    }
     for (done, value) in accepted {
         let answer = match &outcome {
             Ok(()) => Ok(value),
@@ -127,6 +158,7 @@ fn stage(
     batch: &mut fjall::OwnedWriteBatch,
     write: Write,
     taken: &mut Taken,
+    known: &Known,
 ) -> StoreResult<u64> {
     let Taken {
         last_seqs,
@@ -142,7 +174,10 @@ fn stage(
             let conversation = &commit.conversation;
             let (tenant, id) = (conversation.tenant_id, conversation.id);
             let conversation_key = keys::conversation(tenant, id);
-            let stored = match last_seqs.get(&(tenant, id)) {
+            let remembered = last_seqs
+                .get(&(tenant, id))
+                .or_else(|| known.last_seqs.get(&(tenant, id)));
+            let stored = match remembered {
                 Some(seq) => *seq,
                 None => get::<Conversation>(&tables.conversations, &conversation_key)?
                     .map_or(0, |c| c.last_seq),
@@ -238,7 +273,10 @@ fn stage(
                 ));
             }
             if !commit.events.is_empty() {
-                let head = match feed_heads.get(&tenant) {
+                let remembered = feed_heads
+                    .get(&tenant)
+                    .or_else(|| known.feed_heads.get(&tenant));
+                let head = match remembered {
                     Some(head) => *head,
                     None => last_feed_position(tables, tenant)?,
                 };

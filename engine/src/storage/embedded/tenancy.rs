@@ -43,10 +43,9 @@ impl TenancyStore for EmbeddedStore {
     }
 
     async fn feature_flags(&self, tenant: TenantId) -> StoreResult<Option<FeatureFlags>> {
-        self.read("feature_flags", move |t| {
+        self.read_point("feature_flags", move |t| {
             get(&t.feature_flags, tenant.as_bytes())
         })
-        .await
     }
 
     async fn put_feature_flags(&self, tenant: TenantId, flags: &FeatureFlags) -> StoreResult<()> {

@@ -134,7 +134,9 @@ async fn apply(state: &AppState, id: ConnectionId, change: SessionChange) -> Res
                 Some(code.clone())
             }
         };
-        match state.store.update_connection(&connection).await {
+        let updated = state.store.update_connection(&connection).await;
+        state.webhook_connections.forget(connection.id);
+        match updated {
             Ok(()) => break (connection, qr),
             // Removed, or changed (an admin's pause, a credential rotation) between the read and the
             // write: read it again and decide on what is stored now.
