@@ -239,11 +239,18 @@ fn stage(
                 let key = keys::inbox_view(tenant, &view.key(), conversation.last_activity_at, id);
                 puts.push((&tables.inbox_views, key, Vec::new()));
             }
-            for event in &commit.events {
+            // Each event is encoded once, for its stream and for the tenant's feed (this thread is
+            // the store's one writer: its time is everyone's).
+            let encoded = commit
+                .events
+                .iter()
+                .map(|event| encode(event))
+                .collect::<StoreResult<Vec<_>>>()?;
+            for (event, bytes) in commit.events.iter().zip(&encoded) {
                 puts.push((
                     &tables.events,
                     keys::stream(tenant, id, event.seq),
-                    encode(event)?,
+                    bytes.clone(),
                 ));
             }
             for message in &commit.messages {
@@ -281,9 +288,9 @@ fn stage(
                     None => last_feed_position(tables, tenant)?,
                 };
                 let mut position = head;
-                for event in &commit.events {
+                for bytes in encoded {
                     position += 1;
-                    puts.push((&tables.feed, keys::feed(tenant, position), encode(event)?));
+                    puts.push((&tables.feed, keys::feed(tenant, position), bytes));
                 }
                 feed_heads.insert(tenant, position);
             }
