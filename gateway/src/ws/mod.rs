@@ -35,8 +35,12 @@ use tokio_util::sync::CancellationToken;
 const REPLAY_SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
 /// Largest client frame accepted.
 const MAX_CLIENT_FRAME: usize = 256 * 1024;
-/// Read and write buffer of one socket.
-const SOCKET_BUFFER: usize = 8 * 1024;
+/// Read buffer of one socket, allocated whole when the socket opens: agents send tiny frames (a
+/// larger one, a resume with many positions, grows it as it arrives), so 1 KiB instead of 8 KiB
+/// saves 7 KiB on every connected agent.
+const READ_BUFFER: usize = 1024;
+/// How much a socket gathers before writing (not allocated up front; every frame is flushed).
+const WRITE_BUFFER: usize = 8 * 1024;
 /// Most bytes a socket may hold unwritten before a send fails (the peer stopped reading).
 const MAX_WRITE_BUFFER: usize = 1024 * 1024;
 /// Longest the close frame (and the TCP close after it) may take to leave.
@@ -62,8 +66,8 @@ pub async fn upgrade(
         .max_message_size(MAX_CLIENT_FRAME)
         // Agents send tiny frames and we flush every frame: tungstenite's 128 KiB default buffers
         // would cost ~256 KiB per idle socket. The outgoing queue, not this buffer, bounds backlog.
-        .read_buffer_size(SOCKET_BUFFER)
-        .write_buffer_size(SOCKET_BUFFER)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .on_upgrade(move |socket| async move {
             // Held until the socket ends: it counts against the listener's connection limit.
