@@ -332,7 +332,15 @@ async fn an_agent_answers_with_a_quick_reply_adds_a_note_assigns_transfers_and_f
         stored(&node, &admin, &id, "team", team).await;
         browser.screenshot(&format!("ticket-{name}")).await;
 
-        // The inbox's views: not in "mine" (Fabio has it), found by its department and by a word.
+        // A tag from the panel.
+        let tag = format!("boleto-{}", &name[..5]);
+        browser
+            .fill("[data-testid=tag]", &format!("{tag}{}", enter()))
+            .await;
+        browser.until_text(".tags .badge.tag", &tag).await;
+
+        // The inbox's views: not in "mine" (Fabio has it), found by its department, its status, its
+        // tag and a word; not among the resolved.
         browser.go("#/").await;
         browser.click("[data-testid=tab-mine]").await;
         browser
@@ -368,6 +376,41 @@ async fn an_agent_answers_with_a_quick_reply_adds_a_note_assigns_transfers_and_f
             )
             .await;
         browser.screenshot(&format!("inbox-views-{name}")).await;
+        // A view is read when its kind is shown and no read is in flight (not the previous list).
+        let read = "document.querySelector('[data-testid=inbox]')?.dataset.loading === 'false' \
+                    && document.querySelector('[data-testid=inbox]')?.dataset.view === ";
+        let search = browser
+            .client
+            .find(fantoccini::Locator::Css("[data-testid=search]"))
+            .await
+            .expect("search");
+        search.clear().await.expect("clear");
+        browser
+            .fill("[data-testid=search]", &format!("#{tag}{}", enter()))
+            .await;
+        browser
+            .until(
+                "only the tagged one",
+                &format!(
+                    "{read}'tag' && {items}.length === 1 && {items}[0].textContent.includes('#{tag}')"
+                ),
+            )
+            .await;
+        browser
+            .select_value("[data-testid=filter]", "status:resolved")
+            .await;
+        browser
+            .until(
+                "no resolved ticket",
+                &format!("{read}'status' && {items}.length === 0"),
+            )
+            .await;
+        browser
+            .select_value("[data-testid=filter]", "status:open")
+            .await;
+        browser
+            .until_text("[data-testid=conversation-item]", "Sou Eva Nunes")
+            .await;
         browser.close().await;
 
         // The next round starts with Eva holding it again.

@@ -249,7 +249,7 @@ export function Inbox() {
     { key: "unassigned", label: t.views.unassigned, count: c?.unassigned },
   ];
   const current = ["all", "mine", "unassigned"].includes(view.value.kind) ? view.value.kind : null;
-  return html`<section class="inbox" data-testid="inbox" aria-label=${t.inbox} data-loading=${String(loadingView.value)}>
+  return html`<section class="inbox" data-testid="inbox" aria-label=${t.inbox} data-loading=${String(loadingView.value)} data-view=${view.value.kind}>
     <header>
       <h2>${t.inbox}</h2>
       <span class=${`socket socket-${socketState.value}`} data-testid="live-state" data-state=${socketState.value}>

@@ -158,7 +158,8 @@ pub struct AppState {
     /// The QR codes session providers last gave, one request to a provider at a time.
     pub pairing: Arc<http::pairing::PairingCodes>,
     /// The connections webhooks name, decrypted, for a second (`http::webhooks::WEBHOOK_CONNECTION_TTL`).
-    pub webhook_connections: Arc<cache::ReadCache<schema::ConnectionId, schema::records::Connection>>,
+    pub webhook_connections:
+        Arc<cache::ReadCache<schema::ConnectionId, schema::records::Connection>>,
 }
 
 impl AppState {
