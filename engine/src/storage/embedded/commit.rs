@@ -244,7 +244,7 @@ fn stage(
             let encoded = commit
                 .events
                 .iter()
-                .map(|event| encode(event))
+                .map(encode)
                 .collect::<StoreResult<Vec<_>>>()?;
             for (event, bytes) in commit.events.iter().zip(&encoded) {
                 puts.push((
