@@ -131,6 +131,12 @@ impl Browser {
 
     /// Waits until some element matching `css` has text containing `wanted`.
     pub async fn until_text(&self, css: &str, wanted: &str) {
+        self.with_text(css, wanted).await;
+    }
+
+    /// Waits for an element matching `css` whose text contains `wanted`, polling until the suite's
+    /// deadline.
+    async fn with_text(&self, css: &str, wanted: &str) -> fantoccini::elements::Element {
         let deadline = tokio::time::Instant::now() + super::WAIT;
         loop {
             let elements = self
@@ -140,7 +146,7 @@ impl Browser {
                 .unwrap_or_default();
             for element in elements {
                 if element.text().await.is_ok_and(|t| t.contains(wanted)) {
-                    return;
+                    return element;
                 }
             }
             assert!(
@@ -277,25 +283,11 @@ impl Browser {
 
     /// Waits for an element matching `css` whose text contains `wanted`, and clicks it.
     pub async fn click_text(&self, css: &str, wanted: &str) {
-        let deadline = tokio::time::Instant::now() + super::WAIT;
-        loop {
-            for element in self
-                .client
-                .find_all(Locator::Css(css))
-                .await
-                .unwrap_or_default()
-            {
-                if element.text().await.is_ok_and(|t| t.contains(wanted)) {
-                    element.click().await.expect("click");
-                    return;
-                }
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "gave up waiting for {wanted:?} in {css}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.with_text(css, wanted)
+            .await
+            .click()
+            .await
+            .expect("click");
     }
 
     /// Chooses the option with `value` in the select matching `css`.
