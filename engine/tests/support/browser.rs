@@ -116,17 +116,19 @@ impl Browser {
         panic!("no browser session: {last:?}");
     }
 
-    /// Waits for the element matching `css` and returns its text.
-    pub async fn text(&self, css: &str) -> String {
+    /// Waits (up to the suite's deadline) for the element matching `css`.
+    async fn element(&self, css: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
             .at_most(super::WAIT)
             .for_element(Locator::Css(css))
             .await
             .unwrap_or_else(|e| panic!("no {css}: {e}"))
-            .text()
-            .await
-            .expect("text")
+    }
+
+    /// Waits for the element matching `css` and returns its text.
+    pub async fn text(&self, css: &str) -> String {
+        self.element(css).await.text().await.expect("text")
     }
 
     /// Waits until some element matching `css` has text containing `wanted`.
@@ -159,27 +161,11 @@ impl Browser {
 
     /// Types into the element matching `css`.
     pub async fn fill(&self, css: &str, text: &str) {
-        self.client
-            .wait()
-            .at_most(super::WAIT)
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no {css}: {e}"))
-            .send_keys(text)
-            .await
-            .expect("type");
+        self.element(css).await.send_keys(text).await.expect("type");
     }
 
     pub async fn click(&self, css: &str) {
-        self.client
-            .wait()
-            .at_most(super::WAIT)
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no {css}: {e}"))
-            .click()
-            .await
-            .expect("click");
+        self.element(css).await.click().await.expect("click");
     }
 
     /// Saves a screenshot as a review artefact under `$CARGO_TARGET_DIR/console-screenshots/`.
@@ -270,12 +256,8 @@ impl Browser {
 
     /// Chooses the option whose text is `label` in the select matching `css` (as a user would).
     pub async fn select(&self, css: &str, label: &str) {
-        self.client
-            .wait()
-            .at_most(super::WAIT)
-            .for_element(Locator::Css(css))
+        self.element(css)
             .await
-            .unwrap_or_else(|e| panic!("no {css}: {e}"))
             .select_by_label(label)
             .await
             .unwrap_or_else(|e| panic!("no option {label:?} in {css}: {e}"));
@@ -292,12 +274,8 @@ impl Browser {
 
     /// Chooses the option with `value` in the select matching `css`.
     pub async fn select_value(&self, css: &str, value: &str) {
-        self.client
-            .wait()
-            .at_most(super::WAIT)
-            .for_element(Locator::Css(css))
+        self.element(css)
             .await
-            .unwrap_or_else(|e| panic!("no {css}: {e}"))
             .select_by_value(value)
             .await
             .unwrap_or_else(|e| panic!("no option {value:?} in {css}: {e}"));
