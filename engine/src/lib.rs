@@ -17,5 +17,6 @@ pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod node;
+pub mod open_files;
 pub mod storage;
 pub mod telemetry;

@@ -117,6 +117,7 @@ pub async fn run(
         false => None,
     };
     let router = Arc::new(actors::Router::new(Arc::clone(&directory)));
+    let max_connections = connection_budget(config.http.max_connections);
     let cluster_stop = CancellationToken::new();
     let cluster_release = CancellationToken::new();
     let cluster_tasks = cluster.map(|c| {
@@ -133,7 +134,7 @@ pub async fn run(
             Duration::from_secs(config.gateway.body_read_timeout_secs.max(1)),
         );
         let stop = cluster_release.clone();
-        let limits = config.server_limits();
+        let limits = config.server_limits(max_connections);
         let server = tokio::spawn(async move {
             gateway::server::serve(c.listener, rpc, limits, stop.cancelled_owned(), Duration::from_secs(5))
                 .await;
@@ -195,7 +196,7 @@ pub async fn run(
     let cut = gateway::server::serve(
         listener,
         app,
-        config.server_limits(),
+        config.server_limits(max_connections),
         async move {
             shutdown.await;
             let _ = stop_clock.set(std::time::Instant::now());
@@ -427,4 +428,31 @@ fn announce(options: &RunOptions, value: serde_json::Value, human: &str) {
     } else {
         println!("{human}");
     }
+}
+
+/// Raises the open-file limit and says how many connections the listener may then hold.
+fn connection_budget(configured: Option<usize>) -> usize {
+    let limits = crate::open_files::raise();
+    let (budget, lowered) = crate::open_files::connection_budget(limits, configured);
+    match limits {
+        Some(l) => tracing::info!(
+            soft_before = l.soft_before,
+            soft = l.soft,
+            hard = l.hard,
+            max_connections = budget,
+            "open-file limit raised to the hard limit"
+        ),
+        None => tracing::info!(
+            max_connections = budget,
+            "open-file limit unknown on this platform"
+        ),
+    }
+    if lowered {
+        tracing::warn!(
+            configured = configured.unwrap_or_default(),
+            max_connections = budget,
+            "http.max_connections is more than the open-file limit leaves; lowered (raise LimitNOFILE, see deploy/README.md)"
+        );
+    }
+    budget
 }

@@ -51,8 +51,8 @@ pub struct ServerLimits {
 impl Default for ServerLimits {
     fn default() -> Self {
         Self {
-            // Below the 20,000 open files these machines allow a process, leaving room for the store.
-            max_connections: 19_000,
+            // For embedders and tests; the node derives its cap from its open-file limit.
+            max_connections: 10_000,
             header_read_timeout: Duration::from_secs(10),
         }
     }

@@ -65,8 +65,9 @@ impl Default for Config {
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     pub addr: SocketAddr,
-    /// Open HTTP connections at once, agent sockets included.
-    pub max_connections: usize,
+    /// Open HTTP connections at once, agent sockets included. Unset: what the open-file limit leaves
+    /// (see `open_files`); a number above that is lowered at start, with a warning.
+    pub max_connections: Option<usize>,
     /// Longest a client may take to send a request head (slow clients are cut, never waited on).
     pub header_read_timeout_secs: u64,
 }
@@ -76,7 +77,7 @@ impl Default for HttpConfig {
         let d = gateway::server::ServerLimits::default();
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            max_connections: d.max_connections,
+            max_connections: None,
             header_read_timeout_secs: d.header_read_timeout.as_secs(),
         }
     }
@@ -455,9 +456,10 @@ impl Config {
         }
     }
 
-    pub fn server_limits(&self) -> gateway::server::ServerLimits {
+    /// The listener's limits, with `max_connections` the budget `open_files` allows.
+    pub fn server_limits(&self, max_connections: usize) -> gateway::server::ServerLimits {
         gateway::server::ServerLimits {
-            max_connections: self.http.max_connections.max(1),
+            max_connections: max_connections.max(1),
             header_read_timeout: secs(self.http.header_read_timeout_secs.max(1)),
         }
     }
