@@ -5,7 +5,10 @@
 //! round, so no request is a cheap duplicate) and drives each target with wrk (closed loop: each
 //! connection sends its next request when the previous is answered), alternating the targets round
 //! after round. It prints req/s, latency and non-2xx answers per round, and the node's throughput as
-//! a ratio of the bare server's in the same round. It asserts nothing.
+//! a ratio of the bare server's in the same round. With `--reference-server` it also drives the
+//! platforms' usual stack (`../shared/bench/server.js`: Fastify + pg + Socket.IO, one transaction per
+//! webhook) on a throwaway PostgreSQL it starts with `deploy/scripts/start-postgres.sh`, and prints
+//! the node's throughput over that stack's in the same round. It asserts nothing.
 
 use crate::common;
 use anyhow::{Context, bail};
@@ -41,6 +44,10 @@ pub struct ClosedLoopArgs {
     /// starts over and the node answers duplicates, which are cheaper).
     #[arg(long, default_value_t = 400_000)]
     bodies: u64,
+    /// The reference stack's `server.js` (its `node_modules` installed beside it): measured third in
+    /// each round, on the same bodies, against a PostgreSQL this scenario starts (needs root).
+    #[arg(long)]
+    reference_server: Option<PathBuf>,
     /// Keep one agent socket subscribed on the node (every event is then also fanned out).
     #[arg(long)]
     agent: bool,
@@ -132,9 +139,24 @@ pub async fn run(args: ClosedLoopArgs) -> anyhow::Result<()> {
     }
     let path = format!("/webhooks/whatsapp/{}", target.connection_id);
     let pid = node.child.id();
+    let reference = match &args.reference_server {
+        Some(server) => Some(start_reference(server, &work, &target.app_secret).await?),
+        None => None,
+    };
+    // Never-repeated wamids across runs too: the reference stack's database may outlive a run.
+    let nonce = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
     println!(
-        "closed loop: wrk -t{} -c{} -d{}s, {} contacts, {} rounds (bare axum, then the node)",
-        args.threads, args.connections, args.duration, args.conversations, args.rounds
+        "closed loop: wrk -t{} -c{} -d{}s, {} contacts, {} rounds (bare axum, then the node{})",
+        args.threads,
+        args.connections,
+        args.duration,
+        args.conversations,
+        args.rounds,
+        if reference.is_some() {
+            ", then the reference stack"
+        } else {
+            ""
+        }
     );
 
     let mut rows = Vec::new();
@@ -143,6 +165,7 @@ pub async fn run(args: ClosedLoopArgs) -> anyhow::Result<()> {
         "round", "target", "requests", "req/s", "p50 ms", "p99 ms", "non-2xx", "errors", "ratio"
     )];
     let mut ratios = Vec::new();
+    let mut over_reference = Vec::new();
     for round in 1..=args.rounds {
         let bodies = work.join(format!("bodies-{round}.txt"));
         write_bodies(
@@ -150,7 +173,7 @@ pub async fn run(args: ClosedLoopArgs) -> anyhow::Result<()> {
             &args,
             &target.phone_number_id,
             &target.app_secret,
-            round,
+            &format!("{nonce}r{round}"),
         )?;
         let bare = measure(&wrk, &args, &script, &bodies, &baseline.base, "/webhook").await?;
         let ours = measure(&wrk, &args, &script, &bodies, &node.base, &path).await?;
@@ -166,7 +189,27 @@ pub async fn run(args: ClosedLoopArgs) -> anyhow::Result<()> {
             0.0
         };
         ratios.push(ratio);
-        for (name, m, r) in [("bare axum", &bare, None), ("conversa", &ours, Some(ratio))] {
+        let mut measured = vec![("bare axum", bare, None), ("conversa", ours, Some(ratio))];
+        if let Some(reference) = &reference {
+            let theirs = measure(
+                &wrk,
+                &args,
+                &script,
+                &bodies,
+                &reference.base,
+                "/webhooks/whatsapp",
+            )
+            .await?;
+            // The reference's ratio column is the node's throughput over the reference's.
+            let times = if theirs.per_second > 0.0 {
+                measured[1].1.per_second / theirs.per_second
+            } else {
+                0.0
+            };
+            over_reference.push(times);
+            measured.push(("reference", theirs, Some(times)));
+        }
+        for (name, m, r) in &measured {
             lines.push(format!(
                 "{round:<6} {name:<10} {:>10} {:>10.0} {:>9.2} {:>9.2} {:>8} {:>7} {:>7}",
                 m.requests,
@@ -187,6 +230,15 @@ pub async fn run(args: ClosedLoopArgs) -> anyhow::Result<()> {
     }
     ratios.sort_by(f64::total_cmp);
     let median = ratios[ratios.len() / 2];
+    over_reference.sort_by(f64::total_cmp);
+    let reference_median = over_reference.get(over_reference.len() / 2).copied();
+    if let Some(times) = reference_median {
+        lines.push(format!(
+            "node / reference stack (Fastify + pg + Socket.IO): median {times:.2}×, range {:.2}–{:.2}×",
+            over_reference[0],
+            over_reference[over_reference.len() - 1]
+        ));
+    }
     let rss = pid.and_then(common::resident_kib);
     lines.push(format!(
         "node / bare axum: median {median:.3}, range {:.3}–{:.3}; node RSS at the end {} MiB",
@@ -203,7 +255,9 @@ pub async fn run(args: ClosedLoopArgs) -> anyhow::Result<()> {
     }
     let report = json!({"scenario": "closed-loop", "connections": args.connections,
         "threads": args.threads, "duration_s": args.duration, "conversations": args.conversations,
-        "agent": args.agent, "rows": rows, "ratio_median": median, "node_rss_kib": rss});
+        "agent": args.agent, "rows": rows, "ratio_median": median, "node_rss_kib": rss,
+        "node_over_reference_median": reference_median});
+    drop(reference);
     drop(node);
     drop(baseline);
     std::fs::remove_dir_all(&work).ok();
@@ -221,7 +275,7 @@ fn write_bodies(
     args: &ClosedLoopArgs,
     phone_number_id: &str,
     secret: &str,
-    round: u32,
+    run: &str,
 ) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     let now = std::time::SystemTime::now()
@@ -236,7 +290,7 @@ fn write_bodies(
                 "messaging_product": "whatsapp",
                 "metadata": {"display_phone_number": "15550783881", "phone_number_id": phone_number_id},
                 "contacts": [{"profile": {"name": format!("Cliente {contact}")}, "wa_id": from}],
-                "messages": [{"from": from, "id": format!("wamid.CLOSED{round}x{i:09}"),
+                "messages": [{"from": from, "id": format!("wamid.CLOSED{run}x{i:09}"),
                     "timestamp": now.to_string(), "type": "text",
                     "text": {"body": format!("Olá, preciso de ajuda com o pedido {i}")}}]}}]}]});
         let raw = serde_json::to_vec(&body)?;
@@ -352,6 +406,55 @@ async fn start_baseline() -> anyhow::Result<Started> {
         child,
         base: format!("http://{line}"),
     })
+}
+
+/// The reference stack: a throwaway PostgreSQL (the project's own script, stopped when this process
+/// ends) and `node server.js` on it, checking signatures with the node's app secret so both take the
+/// same bodies.
+async fn start_reference(server: &Path, work: &Path, app_secret: &str) -> anyhow::Result<Started> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/scripts/start-postgres.sh");
+    let port = free_port()?;
+    let output = Command::new("bash")
+        .arg(script)
+        .arg(work.join("postgres"))
+        .arg(port.to_string())
+        .arg(std::process::id().to_string())
+        .stderr(Stdio::inherit())
+        .output()
+        .await
+        .context("running start-postgres.sh")?;
+    if !output.status.success() {
+        bail!("PostgreSQL did not start for the reference stack");
+    }
+    let mut child = Command::new("node")
+        .arg(server)
+        .env("PORT", free_port()?.to_string())
+        .env("APP_SECRET", app_secret)
+        .env(
+            "DATABASE_URL",
+            format!("postgres://conversa:conversa@127.0.0.1:{port}/conversa"),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting node {}", server.display()))?;
+    let port = first_line(&mut child, |line| {
+        line.strip_prefix("seed-stack peer on :")
+            .map(str::to_string)
+    })
+    .await?;
+    Ok(Started {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    })
+}
+
+/// A port free now (the process given it binds it a moment later).
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// The node on a fresh embedded store, its output drained so it never blocks on a full pipe.
