@@ -134,7 +134,7 @@ pub async fn run(
             Duration::from_secs(config.gateway.body_read_timeout_secs.max(1)),
         );
         let stop = cluster_release.clone();
-        let limits = config.server_limits(max_connections);
+        let limits = config.server_limits(max_connections.min(crate::open_files::CLUSTER_CONNECTIONS));
         let server = tokio::spawn(async move {
             gateway::server::serve(c.listener, rpc, limits, stop.cancelled_owned(), Duration::from_secs(5))
                 .await;
@@ -151,8 +151,7 @@ pub async fn run(
         usage_stop.clone(),
     );
 
-    let listener = tokio::net::TcpListener::bind(config.http.addr)
-        .await
+    let listener = gateway::server::bind(config.http.addr)
         .with_context(|| format!("binding {}", config.http.addr))?;
     let addr = listener.local_addr()?;
     announce(
@@ -276,8 +275,7 @@ async fn cluster_mode(
              least 32 characters"
         ),
     };
-    let listener = tokio::net::TcpListener::bind(c.listen)
-        .await
+    let listener = gateway::server::bind(c.listen)
         .with_context(|| format!("binding the cluster listener {}", c.listen))?;
     let bound = listener.local_addr()?;
     let rpc_url = match &c.advertise_url {

@@ -6,9 +6,14 @@
 //! cluster peers) and lets the listener take the rest. The hard limit is the operator's: systemd's
 //! `LimitNOFILE`, the container runtime's, or `ulimit -Hn` (see `deploy/README.md`).
 
-/// Descriptors kept back from the listener for the store's files, outbound HTTP, Redis, PostgreSQL
-/// and cluster peers (a quarter of a limit smaller than four times this).
-pub const RESERVED: u64 = 1_024;
+/// Descriptors kept back from the listener (a quarter of a limit smaller than four times this): the
+/// embedded store keeps up to 900 table files open, the cluster listener takes up to
+/// [`CLUSTER_CONNECTIONS`], and the rest is outbound HTTP to providers, Redis and PostgreSQL.
+pub const RESERVED: u64 = 4_096;
+
+/// Connections the cluster listener (forwarded commands from peer nodes) holds at most, out of
+/// [`RESERVED`].
+pub const CLUSTER_CONNECTIONS: usize = 1_024;
 
 /// The open-file limits before and after the raise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,7 +87,7 @@ mod tests {
     fn a_configured_cap_above_the_limit_is_lowered_and_said() {
         assert_eq!(
             connection_budget(limits(20_000), Some(50_000)),
-            (18_976, true)
+            (15_904, true)
         );
         assert_eq!(
             connection_budget(limits(20_000), Some(5_000)),
@@ -93,6 +98,7 @@ mod tests {
     #[test]
     fn a_small_limit_keeps_a_quarter_back() {
         assert_eq!(connection_budget(limits(1_024), None), (768, false));
+        assert_eq!(connection_budget(limits(8_192), None), (6_144, false));
         assert_eq!(connection_budget(limits(0), None), (1, false));
     }
 

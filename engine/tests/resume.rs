@@ -180,3 +180,49 @@ async fn a_replay_larger_than_the_socket_queue_arrives_whole_and_live_follows() 
         "the socket stayed open and live follows"
     );
 }
+
+#[tokio::test]
+async fn a_quiet_socket_is_pinged_and_one_that_never_answers_is_closed_as_gone() {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    // Pings every second here (30 s by default); two silent intervals close the socket.
+    let ping = (
+        "CONVERSA_GATEWAY__WS_PING_INTERVAL_SECS".to_string(),
+        "1".to_string(),
+    );
+    let node = Node::start_with(None, vec![ping]).await;
+    let tenant = provision(&node, "heartbeat").await;
+    // The silent one subscribes first, then reads nothing (so it answers no ping).
+    let (silent, _) = Agent::connect(&node, &tenant.agent_token, None).await;
+    let (listening, _) = Agent::connect(&node, &tenant.agent_token, None).await;
+    let mut listening = listening.into_inner();
+    // Reading answers each ping with a pong (tungstenite does it): four pings and still open.
+    let mut pings = 0;
+    while pings < 4 {
+        let message = tokio::time::timeout(support::WAIT, listening.next())
+            .await
+            .expect("a ping within the wait")
+            .expect("the answering socket stays open")
+            .expect("a frame");
+        match message {
+            Message::Ping(_) => pings += 1,
+            Message::Close(frame) => panic!("an answering socket was closed: {frame:?}"),
+            _ => {}
+        }
+    }
+    // Four intervals have passed for the silent socket too: the node closed it as gone. Reading it
+    // now meets the close frame, or (when tungstenite first tries to answer a queued ping on the
+    // closed connection) the error of a connection the node already shut.
+    let mut silent = silent.into_inner();
+    let ended = loop {
+        match tokio::time::timeout(support::WAIT, silent.next()).await {
+            Err(_) => panic!("the silent socket is still open"),
+            Ok(Some(Ok(Message::Close(frame)))) => break frame.map(|f| f.reason.to_string()),
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(_)) | None) => break None,
+        }
+    };
+    if let Some(reason) = ended {
+        assert_eq!(reason, "no answer to pings");
+    }
+}

@@ -69,6 +69,10 @@ pub struct GatewayConfig {
     pub ws_subscribe_timeout: Duration,
     /// How often an open socket checks that its token still works.
     pub ws_credential_check: Duration,
+    /// How often the node pings an agent socket (a WebSocket ping, answered by the browser itself):
+    /// it keeps proxies' and NATs' idle timers from cutting a quiet socket, and a socket that sends
+    /// nothing, not even a pong, for two of these is closed as gone.
+    pub ws_ping_interval: Duration,
     /// Longest a client may take to send a whole request body (after its head).
     pub body_read_timeout: Duration,
     /// Longest one frame may take to reach an agent's socket before it counts as a slow consumer.
@@ -98,6 +102,7 @@ impl std::fmt::Debug for GatewayConfig {
             .field("ws_max_replay", &self.ws_max_replay)
             .field("ws_subscribe_timeout", &self.ws_subscribe_timeout)
             .field("ws_credential_check", &self.ws_credential_check)
+            .field("ws_ping_interval", &self.ws_ping_interval)
             .field("smtp", &self.smtp.as_ref().map(|s| s.host.as_str()))
             .field("public_url", &self.public_url)
             .field("body_read_timeout", &self.body_read_timeout)
@@ -119,6 +124,7 @@ impl Default for GatewayConfig {
             ws_max_replay: 10_000,
             ws_subscribe_timeout: Duration::from_secs(30),
             ws_credential_check: Duration::from_secs(60),
+            ws_ping_interval: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(15),
             ws_write_timeout: Duration::from_secs(10),
             webhook_body_budget: 256 * 1024 * 1024,

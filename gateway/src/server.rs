@@ -38,6 +38,22 @@ pub struct ConnectionPermit {
     _held: Arc<tokio::sync::OwnedSemaphorePermit>,
 }
 
+/// The accept queue asked of `listen(2)`; the kernel caps it at `net.core.somaxconn` (4,096 by
+/// default since Linux 5.4). tokio's `TcpListener::bind` asks 128, too few for a few thousand agents
+/// reconnecting at once after a deploy.
+pub const ACCEPT_BACKLOG: u32 = 4_096;
+
+/// Binds a listener on `addr` with [`ACCEPT_BACKLOG`] (and `SO_REUSEADDR`, as tokio's `bind` does).
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
+
 /// Limits of the listener.
 #[derive(Clone, Debug)]
 pub struct ServerLimits {

@@ -144,6 +144,8 @@ pub struct GatewaySection {
     pub ws_subscribe_timeout_secs: u64,
     /// How often an open agent socket checks that its token still works (expiry, revocation).
     pub ws_credential_check_secs: u64,
+    /// How often an agent socket is pinged; one silent for two of these is closed as gone.
+    pub ws_ping_interval_secs: u64,
     /// Longest a client may take to send a request body.
     pub body_read_timeout_secs: u64,
     /// Bytes of webhook bodies buffered at once before they are authenticated.
@@ -171,6 +173,7 @@ impl Default for GatewaySection {
             ws_max_replay: d.ws_max_replay,
             ws_subscribe_timeout_secs: d.ws_subscribe_timeout.as_secs(),
             ws_credential_check_secs: d.ws_credential_check.as_secs(),
+            ws_ping_interval_secs: d.ws_ping_interval.as_secs(),
             body_read_timeout_secs: d.body_read_timeout.as_secs(),
             webhook_body_budget: d.webhook_body_budget,
             ws_write_timeout_secs: d.ws_write_timeout.as_secs(),
@@ -447,6 +450,7 @@ impl Config {
             ws_max_replay: g.ws_max_replay,
             ws_subscribe_timeout: secs(g.ws_subscribe_timeout_secs.max(1)),
             ws_credential_check: secs(g.ws_credential_check_secs.max(1)),
+            ws_ping_interval: secs(g.ws_ping_interval_secs.max(1)),
             body_read_timeout: secs(g.body_read_timeout_secs.max(1)),
             webhook_body_budget: g.webhook_body_budget,
             ws_write_timeout: secs(g.ws_write_timeout_secs.max(1)),

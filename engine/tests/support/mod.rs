@@ -505,10 +505,14 @@ impl Agent {
 
     /// Whether any frame arrives within `window` (used to show that nothing leaks to this agent;
     /// a bounded wait for absence, not a timing assertion).
+    /// Pings and pongs are not frames of the protocol and do not count.
     pub async fn receives_nothing_within(&mut self, window: Duration) -> bool {
-        tokio::time::timeout(window, self.socket.next())
-            .await
-            .is_err()
+        tokio::time::timeout(window, async {
+            while let Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) = self.socket.next().await {
+            }
+        })
+        .await
+        .is_err()
     }
 
     /// The raw socket, for tests that read frames themselves.

@@ -9,6 +9,7 @@
 //! the socket with 4008 too. A close frame jumps the queue; a writer that cannot finish within a few
 //! seconds is aborted. Either half ending ends both; node shutdown closes with 1001.
 
+mod heartbeat;
 pub mod presence;
 mod replay;
 
@@ -18,6 +19,7 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
+use heartbeat::Heartbeat;
 use schema::bus::{BusItem, Published};
 use schema::events::EventEnvelope;
 use schema::records::Agent;
@@ -85,6 +87,8 @@ enum Outgoing {
     /// A live event, encoded once for all sockets, with when it became durable and which request
     /// caused it.
     Live(Published),
+    /// A WebSocket ping (the browser answers it with a pong by itself).
+    Ping,
 }
 
 /// The writer task and the way to make it close the socket ahead of whatever is still queued.
@@ -105,6 +109,8 @@ enum End {
     Resync,
     /// The socket's token expired or was revoked.
     CredentialEnded,
+    /// Nothing came from the client, not even a pong, for two ping intervals.
+    Silent,
 }
 
 async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) {
@@ -252,15 +258,21 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
     // Leaves even if this task unwinds: the agent must not stay online with no socket.
     let mut presence_guard = presence::Present::new(&state, &agent);
     state.presence.join(store, agent.tenant_id, agent.id).await;
-    // The token's expiry, revocation or sign-out ends the socket within this period.
-    let every = state.config.ws_credential_check;
-    let mut credential_check = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    // One timer per socket for pings, silence and the token's expiry, revocation or sign-out.
+    let mut heartbeat = Heartbeat::new(
+        state.config.ws_ping_interval,
+        state.config.ws_credential_check,
+    );
     let end = loop {
         tokio::select! {
             _ = done.cancelled() => break End::Shutdown,
-            _ = credential_check.tick() => {
+            due = heartbeat.tick() => {
+                if due.silent { break End::Silent; }
+                if due.ping && out.try_send(Outgoing::Ping).is_err() { break End::SlowConsumer; }
                 // A store that cannot answer keeps the socket (the next check decides).
-                if matches!(crate::auth::still_valid(&state, token).await, Ok(false)) {
+                if due.credential_check
+                    && matches!(crate::auth::still_valid(&state, token).await, Ok(false))
+                {
                     break End::CredentialEnded;
                 }
             }
@@ -270,7 +282,7 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
                 }
                 None => break End::Resync,
             },
-            frame = stream.next() => match client_frame(frame) {
+            frame = stream.next() => match heartbeat.heard(client_frame(frame)) {
                 Ok(Some(ClientFrame::Ping)) => {
                     if out.try_send(Outgoing::Frame(ServerFrame::Pong)).is_err() { break End::SlowConsumer; }
                 }
@@ -447,6 +459,7 @@ fn close_frame(end: End) -> Option<(u16, &'static str)> {
             CLOSE_CREDENTIAL_ENDED,
             "the token expired or was revoked: refresh, then reconnect and resume",
         )),
+        End::Silent => Some((CLOSE_GOING_AWAY, "no answer to pings")),
     }
 }
 
@@ -483,6 +496,7 @@ async fn write_loop(
                 Ok(text) => (WsMessage::Text(text), Some(published.durable_at)),
                 Err(_) => continue,
             },
+            Outgoing::Ping => (WsMessage::Ping(Default::default()), None),
         };
         match tokio::time::timeout(write_timeout, sink.send(message)).await {
             Ok(Ok(())) => {}
