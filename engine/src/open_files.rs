@@ -76,10 +76,10 @@ mod tests {
 
     #[test]
     fn the_listener_gets_what_the_limit_leaves_after_the_reserve() {
-        assert_eq!(connection_budget(limits(20_000), None), (18_976, false));
+        assert_eq!(connection_budget(limits(20_000), None), (15_904, false));
         assert_eq!(
             connection_budget(limits(1_048_576), None),
-            (1_047_552, false)
+            (1_044_480, false)
         );
     }
 
