@@ -12,7 +12,12 @@ use std::sync::{Arc, OnceLock, Weak};
 pub async fn start(services: crate::Services) -> Result<Arc<Directory>, ractor::SpawnErr> {
     let directory_cell: Arc<OnceLock<Weak<Directory>>> = Arc::new(OnceLock::new());
     let (root, _) = Actor::spawn(None, NodeSupervisor, Arc::clone(&directory_cell)).await?;
+    let idle_check_interval = services.config.idle_check_interval;
     let directory = Arc::new(Directory::new(services, root));
+    tokio::spawn(crate::directory::idle::sweep(
+        Arc::downgrade(&directory),
+        idle_check_interval,
+    ));
     // Set once, right here, before any tenant exists: the root reads it only when a tenant exits.
     let _ = directory_cell.set(Arc::downgrade(&directory));
     Ok(directory)

@@ -44,7 +44,6 @@ use schema::store::{MessageKey, MessageRef};
 use schema::{AgentId, ConnectionId, ConversationId, Seq, TenantId};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::task::JoinHandle;
 
 pub use start::Opening;
 
@@ -69,7 +68,6 @@ pub struct ConversationState {
     /// The stored record; `None` until the first inbound message creates the conversation.
     conversation: Option<Conversation>,
     last_message_at: Instant,
-    idle_timer: JoinHandle<()>,
     /// When the current turn must have published its events (see `ActorConfig::turn_deadline`).
     turn_deadline: tokio::time::Instant,
     fence: Option<Fence>,
@@ -193,7 +191,8 @@ pub enum ConversationMsg {
         created_before: Timestamp,
         reply: RpcReplyPort<bool>,
     },
-    /// Timer: stop if nothing arrived for `idle_timeout`.
+    /// From the directory's idle sweep (`directory/idle.rs`): stop if nothing arrived for
+    /// `idle_timeout`.
     IdleCheck,
 }
 
@@ -204,7 +203,7 @@ impl Actor for ConversationActor {
 
     async fn pre_start(
         &self,
-        myself: ActorRef<Self::Msg>,
+        _myself: ActorRef<Self::Msg>,
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let services = args.directory.services();
@@ -214,8 +213,6 @@ impl Actor for ConversationActor {
             Some(_) => 0,
         };
         publish_unsettled(&args.directory, args.tenant, args.id, conversation.as_ref()).await?;
-        let period = services.config.idle_check_interval;
-        let idle_timer = myself.send_interval(period, || ConversationMsg::IdleCheck);
         metrics::gauge!("conversa_actors_live", "kind" => "conversation").increment(1.0);
         Ok(ConversationState {
             tenant: args.tenant,
@@ -223,7 +220,6 @@ impl Actor for ConversationActor {
             directory: args.directory,
             conversation,
             last_message_at: Instant::now(),
-            idle_timer,
             turn_deadline: tokio::time::Instant::now(),
             fence: args.fence,
             reserved_seq,
@@ -232,15 +228,8 @@ impl Actor for ConversationActor {
         })
     }
 
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        state.idle_timer.abort();
-        Ok(())
-    }
-
+    // Each arm's work is boxed: ractor keeps the message loop's future for the actor's whole life,
+    // and unboxed it would be as large as the largest turn (a live but idle actor would carry it).
     async fn handle(
         &self,
         myself: ActorRef<Self::Msg>,
@@ -264,7 +253,7 @@ impl Actor for ConversationActor {
                 if ticket.expired() {
                     return skip_expired(reply);
                 }
-                let result = state.ingest(connection_id, events, &request_id).await;
+                let result = Box::pin(state.ingest(connection_id, events, &request_id)).await;
                 match &result {
                     Ok(report) => tracing::debug!(
                         %request_id, tenant = %state.tenant, conversation = %state.id,
@@ -292,7 +281,7 @@ impl Actor for ConversationActor {
                 if ticket.expired() {
                     return skip_expired(reply);
                 }
-                let result = state.send(agent, content, client_message_id).await;
+                let result = Box::pin(state.send(agent, content, client_message_id)).await;
                 state.answer(reply, result)?;
             }
             ConversationMsg::Start {
@@ -305,7 +294,7 @@ impl Actor for ConversationActor {
                 if ticket.expired() {
                     return skip_expired(reply);
                 }
-                let result = state.start(opening, content, client_message_id).await;
+                let result = Box::pin(state.start(opening, content, client_message_id)).await;
                 state.answer(reply, result)?;
             }
             ConversationMsg::Ticket {
@@ -317,14 +306,14 @@ impl Actor for ConversationActor {
                 if ticket.expired() {
                     return skip_expired(reply);
                 }
-                let result = state.change_ticket(by, change).await;
+                let result = Box::pin(state.change_ticket(by, change)).await;
                 state.answer(reply, result)?;
             }
             ConversationMsg::Requeue { ticket, reply } => {
                 if ticket.expired() {
                     return skip_expired(reply);
                 }
-                let result = state.requeue().await;
+                let result = Box::pin(state.requeue()).await;
                 state.answer(reply, result)?;
             }
             ConversationMsg::Delete {
@@ -336,22 +325,22 @@ impl Actor for ConversationActor {
                 if ticket.expired() {
                     return skip_expired(reply);
                 }
-                let result = state.delete(by, what).await;
+                let result = Box::pin(state.delete(by, what)).await;
                 state.answer(reply, result)?;
             }
             ConversationMsg::Erase { ticket, reply } => {
                 if ticket.expired() {
                     return skip_expired(reply);
                 }
-                let result = state.erase().await;
+                let result = Box::pin(state.erase()).await;
                 state.answer(reply, result)?;
             }
             ConversationMsg::FireTimers { listed, reply } => {
-                let result = state.fire_timers(listed).await;
+                let result = Box::pin(state.fire_timers(listed)).await;
                 state.answer(reply, result)?;
             }
             ConversationMsg::ProviderAnswered { seq, answer, reply } => {
-                let result = state.provider_answered(seq, answer).await;
+                let result = Box::pin(state.provider_answered(seq, answer)).await;
                 state.answer(reply, result)?;
             }
             ConversationMsg::Resend {
@@ -359,7 +348,7 @@ impl Actor for ConversationActor {
                 created_before,
                 reply,
             } => {
-                let result = state.resend(seq, created_before).await;
+                let result = Box::pin(state.resend(seq, created_before)).await;
                 let handed_over = matches!(result, Ok(true));
                 let _ = reply.send(handed_over);
                 if let Err(error) = result {

@@ -9,6 +9,7 @@
 //! never reach an actor of tenant B, even with B's conversation id.
 
 mod helpdesk;
+pub(crate) mod idle;
 
 pub(crate) use helpdesk::Reservation;
 mod outbox;
