@@ -9,34 +9,48 @@ use futures::stream::BoxStream;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-/// An event as carried on the bus: shared, with the local instant it became durable (for the fan-out
-/// latency histogram; it does not cross nodes) and the id of the request that caused it (for logs that
-/// follow one webhook from the edge through the actor to the agent sockets).
+/// An event as carried on the bus: one shared allocation (a clone per agent socket is one reference
+/// count, and a socket's queue slot is a pointer), holding the local instant it became durable (for
+/// the fan-out latency histogram; it does not cross nodes) and the id of the request that caused it
+/// (for logs that follow one webhook from the edge through the actor to the agent sockets).
 #[derive(Clone, Debug)]
-pub struct Published {
+pub struct Published(Arc<PublishedEvent>);
+
+/// What a [`Published`] shares.
+#[derive(Debug)]
+pub struct PublishedEvent {
     pub envelope: Arc<EventEnvelope>,
     pub durable_at: Instant,
     pub request_id: Option<Arc<str>>,
     /// The event's WebSocket frame, encoded once by the first socket that sends it and shared by all
     /// the others (with thousands of agents per tenant, encoding per socket dominated fan-out).
-    pub encoded: Arc<OnceLock<Bytes>>,
+    encoded: OnceLock<Bytes>,
+}
+
+impl std::ops::Deref for Published {
+    type Target = PublishedEvent;
+
+    fn deref(&self) -> &PublishedEvent {
+        &self.0
+    }
 }
 
 impl Published {
     /// A freshly committed event.
     pub fn new(envelope: EventEnvelope, durable_at: Instant, request_id: Option<Arc<str>>) -> Self {
-        Self {
+        Self(Arc::new(PublishedEvent {
             envelope: Arc::new(envelope),
             durable_at,
             request_id,
-            encoded: Arc::default(),
-        }
+            encoded: OnceLock::new(),
+        }))
     }
 
     /// The `{"type":"event",…}` frame of this event, encoded at most once.
     pub fn frame(&self) -> Bytes {
-        self.encoded
-            .get_or_init(|| Bytes::from(crate::ws::encode_event_frame(&self.envelope)))
+        self.0
+            .encoded
+            .get_or_init(|| Bytes::from(crate::ws::encode_event_frame(&self.0.envelope)))
             .clone()
     }
 }

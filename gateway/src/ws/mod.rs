@@ -37,10 +37,11 @@ use tokio_util::sync::CancellationToken;
 const REPLAY_SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
 /// Largest client frame accepted.
 const MAX_CLIENT_FRAME: usize = 256 * 1024;
-/// Read buffer of one socket, allocated whole when the socket opens: agents send tiny frames (a
-/// larger one, a resume with many positions, grows it as it arrives), so 1 KiB instead of 8 KiB
-/// saves 7 KiB on every connected agent.
-const READ_BUFFER: usize = 1024;
+/// Read buffer of one socket, allocated whole when the socket opens. Agents send tiny frames (a ping
+/// is 15 bytes, a presence change under 40); a larger one, a resume with many positions, grows the
+/// buffer as it arrives, once per connection. So 512 bytes instead of tungstenite's 8 KiB saves
+/// 7.5 KiB on every connected agent.
+const READ_BUFFER: usize = 512;
 /// How much a socket gathers before writing (not allocated up front; every frame is flushed).
 const WRITE_BUFFER: usize = 8 * 1024;
 /// Most bytes a socket may hold unwritten before a send fails (the peer stopped reading).
@@ -82,13 +83,20 @@ pub async fn upgrade(
 
 /// What the writer task sends.
 enum Outgoing {
-    /// A frame built for this socket (control frames, replayed events).
-    Frame(ServerFrame),
+    /// A frame built for this socket (control frames, replayed events). Boxed: the queue allocates
+    /// its first 32 slots up front, so every socket pays for the largest variant 32 times.
+    Frame(Box<ServerFrame>),
     /// A live event, encoded once for all sockets, with when it became durable and which request
     /// caused it.
     Live(Published),
     /// A WebSocket ping (the browser answers it with a pong by itself).
     Ping,
+}
+
+impl Outgoing {
+    fn frame(frame: ServerFrame) -> Self {
+        Outgoing::Frame(Box::new(frame))
+    }
 }
 
 /// The writer task and the way to make it close the socket ahead of whatever is still queued.
@@ -113,6 +121,10 @@ enum End {
     Silent,
 }
 
+/// The socket's task. Its state machine lives as long as the socket, sized by the largest thing it
+/// holds across an await, so every await that is rare or belongs to another phase (the replay, the
+/// viewer's read, presence, the token check, closing) is boxed: an idle socket then carries only
+/// the live phase's own state.
 async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) {
     let (sink, mut stream) = socket.split();
     let (out, queue) = mpsc::channel::<Outgoing>(state.config.ws_send_queue.max(1));
@@ -133,15 +145,15 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
         tenant_id: agent.tenant_id,
         agent_id: agent.id,
     };
-    let _ = out.try_send(Outgoing::Frame(ready));
+    let _ = out.try_send(Outgoing::frame(ready));
 
-    // Phase 1: wait for `subscribe` (answer pings meanwhile).
-    let deadline = tokio::time::sleep(state.config.ws_subscribe_timeout);
-    tokio::pin!(deadline);
+    // Phase 1: wait for `subscribe` (answer pings meanwhile). Its timer is boxed and dropped after
+    // this phase, not kept for the socket's life.
+    let mut deadline = Box::pin(tokio::time::sleep(state.config.ws_subscribe_timeout));
     let resume = loop {
         let frame = tokio::select! {
-            _ = done.cancelled() => return close(out, End::Shutdown, writer).await,
-            _ = &mut deadline => return close(out, End::ProtocolError, writer).await,
+            _ = done.cancelled() => return Box::pin(close(out, End::Shutdown, writer)).await,
+            _ = deadline.as_mut() => return Box::pin(close(out, End::ProtocolError, writer)).await,
             frame = stream.next() => frame,
         };
         match client_frame(frame) {
@@ -149,21 +161,23 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
             // Presence starts with the live phase.
             Ok(Some(ClientFrame::Presence { .. })) => {}
             Ok(Some(ClientFrame::Ping)) => {
-                let _ = out.try_send(Outgoing::Frame(ServerFrame::Pong));
+                let _ = out.try_send(Outgoing::frame(ServerFrame::Pong));
             }
             Ok(None) => {}
             Err(end) => {
-                return close(out, end, writer).await;
+                return Box::pin(close(out, end, writer)).await;
             }
         }
     };
 
+    drop(deadline);
+
     // What this socket's user may see (`schema::visibility`: connections, notes, deleted
     // messages), as the tenant has it when the socket subscribes; a change reaches open sockets when
     // they reconnect.
-    let viewer = match crate::permissions::viewer(&state, &agent).await {
+    let viewer = match Box::pin(crate::permissions::viewer(&state, &agent)).await {
         Ok(viewer) => viewer,
-        Err(_) => return close(out, End::Resync, writer).await,
+        Err(_) => return Box::pin(close(out, End::Resync, writer)).await,
     };
 
     // Phase 2: subscribe first, then replay from the store, so nothing falls between the two.
@@ -182,14 +196,20 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
     let replayed = match resume {
         Some(resume) => {
             let result = {
-                let replay = replay_into(&state, &agent, &viewer, resume, &out, &mut delivered);
-                tokio::pin!(replay);
+                let mut replay = Box::pin(replay_into(
+                    &state,
+                    &agent,
+                    &viewer,
+                    resume,
+                    &out,
+                    &mut delivered,
+                ));
                 let hold_max = state.config.ws_max_replay.max(1);
                 let mut bus_open = true;
                 loop {
                     tokio::select! {
                         _ = done.cancelled() => break Err(End::Shutdown),
-                        result = &mut replay => break result,
+                        result = replay.as_mut() => break result,
                         item = live.next(), if bus_open => match item {
                             Some(_) if held.len() >= hold_max => break Err(End::SlowConsumer),
                             Some(item) => held.push_back(item),
@@ -200,7 +220,7 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
             };
             match result {
                 Ok(n) => n,
-                Err(end) => return close(out, end, writer).await,
+                Err(end) => return Box::pin(close(out, end, writer)).await,
             }
         }
         None => 0,
@@ -209,11 +229,11 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
     // has drained below half (or `REPLAY_SETTLE` passed), live events wait for room too instead of
     // being refused; after that, live events never wait.
     if out
-        .send(Outgoing::Frame(ServerFrame::Subscribed { replayed }))
+        .send(Outgoing::frame(ServerFrame::Subscribed { replayed }))
         .await
         .is_err()
     {
-        return close(out, End::ClientLeft, writer).await;
+        return Box::pin(close(out, End::ClientLeft, writer)).await;
     }
     let half = state.config.ws_send_queue.max(1) / 2;
     let mut settle = Some(tokio::time::Instant::now() + REPLAY_SETTLE);
@@ -237,7 +257,7 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
                         .connection()
                         .is_none_or(|c| viewer.sees_connection(c)) =>
             {
-                out.try_send(Outgoing::Frame(ServerFrame::from(notice.as_ref())))
+                out.try_send(Outgoing::frame(ServerFrame::from(notice.as_ref())))
                     .map_err(|_| End::SlowConsumer)
             }
             BusItem::Notice(_) => Ok(()),
@@ -249,7 +269,7 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
     };
     while let Some(item) = held.pop_front() {
         if let Err(end) = live_item(item, &mut settle, &mut delivered).await {
-            return close(out, end, writer).await;
+            return Box::pin(close(out, end, writer)).await;
         }
     }
 
@@ -257,7 +277,7 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
     let store = state.store.as_ref();
     // Leaves even if this task unwinds: the agent must not stay online with no socket.
     let mut presence_guard = presence::Present::new(&state, &agent);
-    state.presence.join(store, agent.tenant_id, agent.id).await;
+    Box::pin(state.presence.join(store, agent.tenant_id, agent.id)).await;
     // One timer per socket for pings, silence and the token's expiry, revocation or sign-out.
     let mut heartbeat = Heartbeat::new(
         state.config.ws_ping_interval,
@@ -271,7 +291,7 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
                 if due.ping && out.try_send(Outgoing::Ping).is_err() { break End::SlowConsumer; }
                 // A store that cannot answer keeps the socket (the next check decides).
                 if due.credential_check
-                    && matches!(crate::auth::still_valid(&state, token).await, Ok(false))
+                    && matches!(Box::pin(crate::auth::still_valid(&state, token)).await, Ok(false))
                 {
                     break End::CredentialEnded;
                 }
@@ -284,14 +304,14 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
             },
             frame = stream.next() => match heartbeat.heard(client_frame(frame)) {
                 Ok(Some(ClientFrame::Ping)) => {
-                    if out.try_send(Outgoing::Frame(ServerFrame::Pong)).is_err() { break End::SlowConsumer; }
+                    if out.try_send(Outgoing::frame(ServerFrame::Pong)).is_err() { break End::SlowConsumer; }
                 }
                 Ok(Some(ClientFrame::Subscribe { .. })) => {
                     let error = ServerFrame::Error { code: "already_subscribed".into(), message: "reconnect to resume again".into() };
-                    let _ = out.try_send(Outgoing::Frame(error));
+                    let _ = out.try_send(Outgoing::frame(error));
                 }
                 Ok(Some(ClientFrame::Presence { status })) => {
-                    state.presence.set(store, agent.tenant_id, agent.id, status).await;
+                    Box::pin(state.presence.set(store, agent.tenant_id, agent.id, status)).await;
                 }
                 Ok(None) => {}
                 Err(end) => break end,
@@ -299,8 +319,8 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
         }
     };
     tracing::debug!(agent = %agent.id, ?end, "agent socket closing");
-    presence_guard.leave().await;
-    close(out, end, writer).await;
+    Box::pin(presence_guard.leave()).await;
+    Box::pin(close(out, end, writer)).await;
 }
 
 /// Ends a socket: hands the writer the close frame for `end` (it goes out before anything still
@@ -343,7 +363,7 @@ async fn forward(
     // A note this user may not read goes as its own frame, its text removed (the shared encoding
     // carries it).
     let item = match viewer.event(None, envelope) {
-        Some(hidden) => Outgoing::Frame(ServerFrame::Event(Box::new(hidden))),
+        Some(hidden) => Outgoing::frame(ServerFrame::Event(Box::new(hidden))),
         None => Outgoing::Live(published),
     };
     let Some(until) = settle else {
@@ -366,7 +386,7 @@ async fn replay_into(
 ) -> Result<u64, End> {
     let max_replay = state.config.ws_max_replay;
     let failed = |reason: &str, max_replay: usize| {
-        Outgoing::Frame(ServerFrame::ResumeFailed {
+        Outgoing::frame(ServerFrame::ResumeFailed {
             reason: reason.into(),
             max_replay: max_replay as u64,
         })
@@ -396,7 +416,7 @@ async fn replay_into(
             .unwrap_or(envelope);
         delivered.insert(envelope.conversation_id, envelope.seq);
         sent += 1;
-        out.send(Outgoing::Frame(ServerFrame::Event(Box::new(envelope))))
+        out.send(Outgoing::frame(ServerFrame::Event(Box::new(envelope))))
             .await
             .map_err(|_| End::ClientLeft)
     };
