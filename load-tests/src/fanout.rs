@@ -166,6 +166,9 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Every socket has now written events (tungstenite keeps a write buffer the size of the largest
+    // frame): memory per socket again, sockets still open.
+    let rss_after_events = args.node.node_pid.and_then(common::resident_kib);
     let _ = stop_tx.send(true);
     let mut e2e = common::latency_histogram();
     let mut incomplete = 0usize;
@@ -177,10 +180,12 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let per_socket_kib = match (rss_before, rss_connected) {
+    let per_socket = |after: Option<u64>| match (rss_before, after) {
         (Some(b), Some(a)) if open > 0 => Some((a.saturating_sub(b)) as f64 / open as f64),
         _ => None,
     };
+    let per_socket_kib = per_socket(rss_connected);
+    let per_socket_after_kib = per_socket(rss_after_events);
     let report = json!({
         "scenario": "fanout",
         "agents_requested": args.agents,
@@ -197,6 +202,8 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
         "node_rss_kib_before": rss_before,
         "node_rss_kib_connected": rss_connected,
         "node_kib_per_socket": per_socket_kib,
+        "node_rss_kib_after_events": rss_after_events,
+        "node_kib_per_socket_after_events": per_socket_after_kib,
     });
     let mut lines = vec![
         "scenario               fanout".to_string(),
@@ -222,6 +229,11 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     if let Some(kib) = per_socket_kib {
         lines.push(format!(
             "node memory per socket {kib:.1} KiB (RSS delta / sockets)"
+        ));
+    }
+    if let Some(kib) = per_socket_after_kib {
+        lines.push(format!(
+            "  after the events     {kib:.1} KiB (sockets still open, each has written every frame)"
         ));
     }
     common::finish(
