@@ -12,10 +12,59 @@ use schema::store::SeqWindow;
 /// A case: its name (used in the test name) and its body.
 pub type CaseFn = for<'a> fn(&'a Backend) -> futures::future::BoxFuture<'a, ()>;
 
-pub const CASES: &[(&str, CaseFn)] = &[(
-    "a_rewritten_history_keeps_its_seqs_and_loses_its_words",
-    |b| Box::pin(a_rewritten_history_keeps_its_seqs_and_loses_its_words(b)),
-)];
+pub const CASES: &[(&str, CaseFn)] = &[
+    (
+        "a_rewritten_history_keeps_its_seqs_and_loses_its_words",
+        |b| Box::pin(a_rewritten_history_keeps_its_seqs_and_loses_its_words(b)),
+    ),
+    (
+        "a_word_written_again_after_an_erasure_is_found_again",
+        |b| Box::pin(a_word_written_again_after_an_erasure_is_found_again(b)),
+    ),
+];
+
+/// The erasure removes the word's index rows; the same word in a later message of the same month must
+/// be indexed again (a backend that remembers which words it already indexed must forget them).
+async fn a_word_written_again_after_an_erasure_is_found_again(b: &Backend) {
+    let store = b.store().await;
+    let tenant = TenantId::new();
+    let mut live = Live::new(tenant, "5511900002222");
+    let id = live.id();
+    let first = live.inbound("wamid.W1", "segredo", Timestamp::now());
+    let month = schema::helpdesk::search::month_of(first.conversation.last_activity_at);
+    store.commit(first).await.expect("commit");
+    let events = store.events(tenant, id, 0, 100).await.expect("events");
+    let messages = store
+        .messages(tenant, id, SeqWindow::After(0), 100)
+        .await
+        .expect("messages");
+    let erased_events: Vec<_> = events.iter().filter_map(privacy::erase_event).collect();
+    let erased_messages: Vec<_> = messages.iter().map(privacy::erase_message).collect();
+    store
+        .rewrite_history(
+            tenant,
+            id,
+            &erased_events,
+            &erased_messages,
+            &[("segredo".to_string(), month)],
+        )
+        .await
+        .expect("rewrite");
+    let found = store
+        .search_messages(tenant, "segredo", month, None, 10)
+        .await
+        .expect("search");
+    assert!(found.is_empty(), "{found:?}");
+
+    let again = live.inbound("wamid.W2", "segredo", Timestamp::now());
+    let month_again = schema::helpdesk::search::month_of(again.conversation.last_activity_at);
+    store.commit(again).await.expect("commit again");
+    let found = store
+        .search_messages(tenant, "segredo", month_again, None, 10)
+        .await
+        .expect("search");
+    assert_eq!(found, [id], "the word is indexed again");
+}
 
 async fn a_rewritten_history_keeps_its_seqs_and_loses_its_words(b: &Backend) {
     let store = b.store().await;

@@ -11,7 +11,7 @@ use schema::records::{
 };
 use schema::store::{ConversationCommit, InboxPosition, StoreError, StoreResult};
 use schema::{ConversationId, Seq, TenantId};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
@@ -73,28 +73,42 @@ struct Taken {
     counts: HashMap<Vec<u8>, u64>,
     /// Audit chain heads per tenant.
     audit_heads: HashMap<TenantId, schema::audit::AuditHead>,
+    /// Search-term keys staged by the group.
+    terms: HashSet<Vec<u8>>,
 }
 
 /// What committed groups left, kept for the committer's lifetime (it is the only writer): each
 /// conversation's last seq and each tenant's feed head, so a commit need not read and decode the
-/// stored conversation, nor scan the feed, to continue from them. Learned only from groups whose
-/// batch was written; forgotten whole when it grows past `KNOWN_MAX` or a history rewrite runs.
+/// stored conversation, nor scan the feed, to continue from them; and the search-term keys written
+/// lately, so a word a conversation already used this month is not inserted again (the key is the
+/// whole entry: inserting it again changes nothing but costs the memtable an insert). Learned only
+/// from groups whose batch was written; forgotten whole when it grows past its bound or a history
+/// rewrite runs (an erasure is the only write that removes term keys).
 #[derive(Default)]
 struct Known {
     last_seqs: HashMap<(TenantId, ConversationId), Seq>,
     feed_heads: HashMap<TenantId, u64>,
+    terms: HashSet<Vec<u8>>,
 }
 
 /// Conversations whose last seq the committer remembers at most (about 5 MiB).
 const KNOWN_MAX: usize = 100_000;
 
+/// Search-term keys the committer remembers at most (about 100 bytes each: 6.5 MiB).
+const KNOWN_TERMS_MAX: usize = 65_536;
+
 impl Known {
-    fn learn(&mut self, taken: &Taken) {
+    fn learn(&mut self, taken: &mut Taken) {
         if self.last_seqs.len() + taken.last_seqs.len() > KNOWN_MAX {
-            *self = Known::default();
+            self.last_seqs.clear();
+            self.feed_heads.clear();
         }
         self.last_seqs.extend(&taken.last_seqs);
         self.feed_heads.extend(&taken.feed_heads);
+        if self.terms.len() + taken.terms.len() > KNOWN_TERMS_MAX {
+            self.terms.clear();
+        }
+        self.terms.extend(taken.terms.drain());
     }
 }
 
@@ -142,7 +156,7 @@ fn commit_group(tables: &Tables, group: &mut Vec<Pending>, known: &mut Known) {
     if rewrites {
         *known = Known::default();
     } else if outcome.is_ok() {
-        known.learn(&taken);
+        known.learn(&mut taken);
     }
     for (done, value) in accepted {
         let answer = match &outcome {
@@ -168,6 +182,7 @@ fn stage(
         contacts,
         counts,
         audit_heads,
+        terms,
     } = taken;
     match write {
         Write::Commit(commit) => {
@@ -295,8 +310,13 @@ fn stage(
                 feed_heads.insert(tenant, position);
             }
             let month = schema::helpdesk::search::month_of(conversation.last_activity_at);
+            let mut new_terms = Vec::new();
             for term in &commit.search_terms {
                 let key = keys::message_term(tenant, term, month, id);
+                if known.terms.contains(&key) || terms.contains(&key) {
+                    continue;
+                }
+                new_terms.push(key.clone());
                 puts.push((&tables.message_terms, key, Vec::new()));
             }
             let (left, entered) = InboxPosition::count_moves(
@@ -324,6 +344,7 @@ fn stage(
                 moved_counts.push((key, next));
             }
             counts.extend(moved_counts);
+            terms.extend(new_terms);
             last_seqs.insert((tenant, id), conversation.last_seq);
             // Removals first: a turn without events removes and re-inserts the same inbox key.
             for (keyspace, key) in removes {
