@@ -7,9 +7,8 @@ use crate::common::{self, NodeArgs};
 use anyhow::bail;
 use futures::StreamExt;
 use serde_json::json;
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Clone, Debug)]
@@ -40,8 +39,13 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     let target = Arc::new(common::provision(&http, &args.node).await?);
     let rss_before = args.node.node_pid.and_then(common::resident_kib);
 
-    // Connect every socket and wait for its `subscribed`.
-    let sent_at: Arc<RwLock<HashMap<String, Instant>>> = Arc::default();
+    // Connect every socket and wait for its `subscribed`. Every webhook's send time is kept by its
+    // index (microseconds since `origin`, plus one; 0 = not sent yet), and each reader marks the
+    // indexes it saw in a bitset: no lock, string hash or allocation per frame, so the generator, which
+    // shares the cores, measures the node rather than itself.
+    let total = args.rate * args.duration;
+    let origin = Instant::now();
+    let sent_at: Arc<Vec<AtomicU64>> = Arc::new((0..total).map(|_| AtomicU64::new(0)).collect());
     let received = Arc::new(AtomicU64::new(0));
     let duplicates = Arc::new(AtomicU64::new(0));
     let closed = Arc::new(AtomicU64::new(0));
@@ -76,7 +80,8 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
         // tasks, so the generator measures the node rather than itself) and hands them back at the end.
         readers.push(tokio::spawn(async move {
             let mut latency = common::latency_histogram();
-            let mut seen = std::collections::HashSet::new();
+            let mut seen = vec![0u64; (total as usize).div_ceil(64)];
+            let mut seen_count = 0u64;
             loop {
                 let message = tokio::select! {
                     _ = stop.changed() => break,
@@ -87,29 +92,42 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
                     closed.fetch_add(1, Ordering::Relaxed);
                     break;
                 }
-                let Some(frame) = common::frame_json(&message) else {
+                let Some(frame) = common::frame_head(&message) else {
                     continue;
                 };
-                if frame["type"] == "subscribed" {
+                if frame.kind == "subscribed" {
                     let _ = subscribed.send(()).await;
                     continue;
                 }
-                if frame["type"] != "event" || frame["event"] != "message.created" {
-                    continue;
-                }
-                let Some(wamid) = frame["data"]["message"]["provider_message_id"].as_str() else {
+                let Some(wamid) = frame.created_wamid() else {
                     continue;
                 };
-                if !seen.insert(wamid.to_string()) {
+                let Some(index) = wamid
+                    .rsplit('.')
+                    .next()
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .filter(|i| *i < total as usize)
+                else {
+                    continue;
+                };
+                let (word, bit) = (index / 64, 1u64 << (index % 64));
+                if seen[word] & bit != 0 {
                     duplicates.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
+                seen[word] |= bit;
+                seen_count += 1;
                 received.fetch_add(1, Ordering::Relaxed);
-                if let Some(at) = sent_at.read().expect("sent").get(wamid).copied() {
-                    common::record(&mut latency, at.elapsed());
+                let sent = sent_at[index].load(Ordering::Acquire);
+                if sent > 0 {
+                    let elapsed = origin.elapsed().as_micros() as u64;
+                    common::record(
+                        &mut latency,
+                        Duration::from_micros(elapsed.saturating_sub(sent - 1)),
+                    );
                 }
             }
-            (latency, seen.len() as u64)
+            (latency, seen_count)
         }));
     }
     drop(subscribed_tx);
@@ -128,7 +146,6 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     let rss_connected = args.node.node_pid.and_then(common::resident_kib);
 
     // Send at the given rate; every message goes to every socket.
-    let total = args.rate * args.duration;
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate as f64));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let acked = Arc::new(AtomicU64::new(0));
@@ -143,10 +160,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
         );
         tasks.push(tokio::spawn(async move {
             let wamid = format!("wamid.fanout.{i}");
-            sent_at
-                .write()
-                .expect("sent")
-                .insert(wamid.clone(), Instant::now());
+            sent_at[i as usize].store(origin.elapsed().as_micros() as u64 + 1, Ordering::Release);
             if target
                 .post_text(&http, &format!("55{:011}", i % 50), &wamid, "fan-out")
                 .await

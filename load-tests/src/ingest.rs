@@ -63,26 +63,24 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
                         frame.as_ref().map(|f| u16::from(f.code));
                     break;
                 }
-                let Some(frame) = common::frame_json(&message) else {
+                let Some(frame) = common::frame_head(&message) else {
                     continue;
                 };
-                if frame["type"] != "event" {
+                if frame.kind != "event" {
                     continue;
                 }
-                let conversation = frame["conversation_id"]
-                    .as_str()
+                let conversation = frame
+                    .conversation_id
+                    .as_deref()
                     .unwrap_or_default()
                     .to_string();
-                let seq = frame["seq"].as_u64().unwrap_or_default();
+                let seq = frame.seq.unwrap_or_default();
                 let mut obs = observed.lock().expect("observed");
                 let last = obs.last_seq.insert(conversation, seq).unwrap_or(0);
                 if seq != last + 1 {
                     obs.seq_gaps += 1;
                 }
-                if frame["event"] != "message.created" {
-                    continue;
-                }
-                let Some(wamid) = frame["data"]["message"]["provider_message_id"].as_str() else {
+                let Some(wamid) = frame.created_wamid() else {
                     continue;
                 };
                 if !obs.seen.insert(wamid.to_string()) {
