@@ -275,7 +275,7 @@ async fn drive(
 
     let total = args.rate * args.duration;
     let run = uuid::Uuid::new_v4().simple().to_string();
-    let sent = common::open_loop(http, args.rate, total, Arc::clone(&sent_at), |i| {
+    let sent = common::open_loop(http, args.rate, total, 0, Arc::clone(&sent_at), |i| {
         common::Outgoing {
             target: Arc::clone(&targets[i as usize % targets.len()]),
             contact: format!("55{:011}", i % args.conversations),
@@ -289,6 +289,7 @@ async fn drive(
         statuses,
         acked,
         send_window,
+        ..
     } = sent;
     // Let every socket catch up (bounded).
     let deadline = Instant::now() + Duration::from_secs(15);

@@ -304,8 +304,10 @@ pub fn frame_json(message: &tokio_tungstenite::tungstenite::Message) -> Option<V
 pub struct OpenLoop {
     /// Sent → 200 (durable) latency of the acknowledged webhooks.
     pub ack: Histogram<u64>,
-    /// HTTP status (or `transport_error`) → count.
+    /// HTTP status (or `transport_error`) → count: each webhook's last answer.
     pub statuses: std::collections::HashMap<String, u64>,
+    /// Webhooks sent again after a 503 or a transport error (each resend counted).
+    pub resends: u64,
     /// Provider ids of the acknowledged messages.
     pub acked: Vec<String>,
     /// How long the schedule took to send everything (answers may still have been arriving).
@@ -323,10 +325,15 @@ pub struct Outgoing {
 /// Sends `total` text webhooks at `rate` per second on a fixed schedule that never waits for answers
 /// (open loop), the `i`-th built by `message(i)`; records each send's start in `sent_at` (for
 /// end-to-end latency) and waits for every answer before returning.
+/// Sends `total` webhooks at `rate` per second, never waiting for answers. With `resend` above 0, a
+/// webhook answered 503 ("nothing was done, retry") or lost in transport is sent again, as the
+/// providers do, up to `resend` times, 1 s after the first refusal and twice as long after each
+/// next; its ack latency then runs from its first send.
 pub async fn open_loop(
     http: &reqwest::Client,
     rate: u64,
     total: u64,
+    resend: u32,
     sent_at: std::sync::Arc<
         std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
     >,
@@ -336,6 +343,7 @@ pub async fn open_loop(
     let ack = Arc::new(Mutex::new(latency_histogram()));
     let statuses: Arc<Mutex<std::collections::HashMap<String, u64>>> = Arc::default();
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let resends = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1) as f64));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let started = std::time::Instant::now();
@@ -348,17 +356,28 @@ pub async fn open_loop(
             wamid,
             text,
         } = message(i);
-        let (http, sent_at, ack, statuses, acked) = (
+        let (http, sent_at, ack, statuses, acked, resends) = (
             http.clone(),
             Arc::clone(&sent_at),
             Arc::clone(&ack),
             Arc::clone(&statuses),
             Arc::clone(&acked),
+            Arc::clone(&resends),
         );
         tasks.push(tokio::spawn(async move {
             let start = std::time::Instant::now();
             sent_at.lock().expect("sent").insert(wamid.clone(), start);
-            let status = target.post_text(&http, &contact, &wamid, &text).await;
+            let mut status = target.post_text(&http, &contact, &wamid, &text).await;
+            let mut wait = Duration::from_secs(1);
+            for _ in 0..resend {
+                if status != 503 && status != 0 {
+                    break;
+                }
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+                resends.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                status = target.post_text(&http, &contact, &wamid, &text).await;
+            }
             if status == 200 {
                 record(&mut ack.lock().expect("ack"), start.elapsed());
                 acked.lock().expect("acked").push(wamid);
@@ -377,6 +396,7 @@ pub async fn open_loop(
         ack: ack.lock().expect("ack").clone(),
         statuses: std::mem::take(&mut *statuses.lock().expect("statuses")),
         acked: std::mem::take(&mut *acked.lock().expect("acked")),
+        resends: resends.load(std::sync::atomic::Ordering::Relaxed),
         send_window,
     }
 }

@@ -24,6 +24,10 @@ pub struct IngestArgs {
     /// Distinct contacts (conversations) the messages are spread over.
     #[arg(long, default_value_t = 1000)]
     pub conversations: u64,
+    /// Send a webhook again after a 503 or a transport error, up to this many times (1 s, 2 s, 4 s …
+    /// later), as the providers do; 0 counts a refusal as final.
+    #[arg(long, default_value_t = 0)]
+    pub resend: u32,
 }
 
 /// What the agent socket observed.
@@ -95,19 +99,25 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     };
 
     let total = args.rate * args.duration;
-    let sent = common::open_loop(&http, args.rate, total, Arc::clone(&sent_at), |i| {
-        common::Outgoing {
+    let sent = common::open_loop(
+        &http,
+        args.rate,
+        total,
+        args.resend,
+        Arc::clone(&sent_at),
+        |i| common::Outgoing {
             target: Arc::clone(&target),
             contact: format!("55{:011}", i % args.conversations),
             wamid: format!("wamid.load.{i}"),
             text: format!("load message {i}"),
-        }
-    })
+        },
+    )
     .await;
     let common::OpenLoop {
         ack,
         statuses,
         acked,
+        resends,
         send_window,
     } = sent;
 
@@ -141,6 +151,7 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         "send_window_s": send_window.as_secs_f64(),
         "acked_per_s": acked.len() as f64 / send_window.as_secs_f64(),
         "http_outcomes": statuses,
+        "resends": resends,
         "ack_latency": common::percentiles(&ack),
         "end_to_end_latency": common::percentiles(&e2e.lock().expect("e2e")),
         "not_received_events": not_received,
@@ -162,7 +173,10 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
             "acked throughput       {:.1}/s",
             report["acked_per_s"].as_f64().unwrap_or_default()
         ),
-        format!("http outcomes          {}", report["http_outcomes"]),
+        format!(
+            "http outcomes          {} (last answer of each; {resends} resends)",
+            report["http_outcomes"]
+        ),
         common::latency_line("ack latency", &report["ack_latency"]),
         common::latency_line("end-to-end", &report["end_to_end_latency"]),
         format!(

@@ -42,8 +42,10 @@ const MAX_CLIENT_FRAME: usize = 256 * 1024;
 /// buffer as it arrives, once per connection. So 512 bytes instead of tungstenite's 8 KiB saves
 /// 7.5 KiB on every connected agent.
 const READ_BUFFER: usize = 512;
-/// How much a socket gathers before writing (not allocated up front; every frame is flushed).
-const WRITE_BUFFER: usize = 8 * 1024;
+/// How much a socket gathers before writing (not allocated up front). A batch of queued frames is
+/// written in pieces of this size, then flushed; tungstenite keeps the buffer's room afterwards, so a
+/// socket that has had a busy moment holds up to this much plus its largest frame, for its life.
+const WRITE_BUFFER: usize = 2 * 1024;
 /// Most bytes a socket may hold unwritten before a send fails (the peer stopped reading).
 const MAX_WRITE_BUFFER: usize = 1024 * 1024;
 /// Longest the close frame (and the TCP close after it) may take to leave.
