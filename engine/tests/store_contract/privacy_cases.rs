@@ -4,10 +4,38 @@
 
 use crate::backends::Backend;
 use jiff::Timestamp;
-use schema::TenantId;
+use schema::events::EventEnvelope;
 use schema::fixtures::Live;
 use schema::privacy;
-use schema::store::SeqWindow;
+use schema::records::Message;
+use schema::store::{SeqWindow, Store};
+use schema::{ConversationId, TenantId};
+
+/// A conversation's stored events and messages, and what the erasure makes of them.
+struct History {
+    events: Vec<EventEnvelope>,
+    messages: Vec<Message>,
+    erased_events: Vec<EventEnvelope>,
+    erased_messages: Vec<Message>,
+}
+
+impl History {
+    async fn read(store: &dyn Store, tenant: TenantId, id: ConversationId) -> Self {
+        let events = store.events(tenant, id, 0, 100).await.expect("events");
+        let messages = store
+            .messages(tenant, id, SeqWindow::After(0), 100)
+            .await
+            .expect("messages");
+        let erased_events = events.iter().filter_map(privacy::erase_event).collect();
+        let erased_messages = messages.iter().map(privacy::erase_message).collect();
+        Self {
+            events,
+            messages,
+            erased_events,
+            erased_messages,
+        }
+    }
+}
 
 /// A case: its name (used in the test name) and its body.
 pub type CaseFn = for<'a> fn(&'a Backend) -> futures::future::BoxFuture<'a, ()>;
@@ -33,13 +61,11 @@ async fn a_word_written_again_after_an_erasure_is_found_again(b: &Backend) {
     let first = live.inbound("wamid.W1", "segredo", Timestamp::now());
     let month = schema::helpdesk::search::month_of(first.conversation.last_activity_at);
     store.commit(first).await.expect("commit");
-    let events = store.events(tenant, id, 0, 100).await.expect("events");
-    let messages = store
-        .messages(tenant, id, SeqWindow::After(0), 100)
-        .await
-        .expect("messages");
-    let erased_events: Vec<_> = events.iter().filter_map(privacy::erase_event).collect();
-    let erased_messages: Vec<_> = messages.iter().map(privacy::erase_message).collect();
+    let History {
+        erased_events,
+        erased_messages,
+        ..
+    } = History::read(store.as_ref(), tenant, id).await;
     store
         .rewrite_history(
             tenant,
@@ -81,13 +107,12 @@ async fn a_rewritten_history_keeps_its_seqs_and_loses_its_words(b: &Backend) {
         .expect("search");
     assert_eq!(found, [id]);
 
-    let events = store.events(tenant, id, 0, 100).await.expect("events");
-    let messages = store
-        .messages(tenant, id, SeqWindow::After(0), 100)
-        .await
-        .expect("messages");
-    let erased_events: Vec<_> = events.iter().filter_map(privacy::erase_event).collect();
-    let erased_messages: Vec<_> = messages.iter().map(privacy::erase_message).collect();
+    let History {
+        events,
+        messages,
+        erased_events,
+        erased_messages,
+    } = History::read(store.as_ref(), tenant, id).await;
     let unindex = vec![
         ("segredo".to_string(), month),
         ("guardado".to_string(), month),
