@@ -184,7 +184,7 @@ fn describe() {
     );
     describe_gauge!(
         "conversa_ws_connections",
-        "Open agent WebSocket connections."
+        "Agent WebSocket connections being served (a closing one leaves it while its close frame goes out)."
     );
     describe_counter!(
         "conversa_ws_slow_consumer_disconnects_total",

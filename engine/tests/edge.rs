@@ -145,7 +145,8 @@ async fn an_agent_socket_that_stops_reading_is_closed_with_4008() {
             break;
         }
     }
-    // Whatever the node managed to write before giving up is read now; then the close frame.
+    // Whatever the node managed to write before giving up is read now; then the close frame, which
+    // waits (up to two seconds) behind what was written, the socket no longer counted as served.
     let code = tokio::time::timeout(WAIT, async {
         let mut raw = agent.into_inner();
         while let Some(message) = raw.next().await {

@@ -1,25 +1,27 @@
 //! `GET /api/v1/ws`: the agent WebSocket. The token is checked before the upgrade (401 JSON otherwise);
 //! the protocol is documented in `schema::ws`.
 //!
-//! One socket = a reader (this task: client frames, subscribe, replay, live forwarding) and a writer task
-//! fed by a bounded queue of `ws_send_queue` frames. When the queue is full, or the tenant's bus buffer
-//! overflows for this subscriber, the agent is a slow consumer: the socket closes with
-//! `CLOSE_SLOW_CONSUMER` (4008) and the agent resumes by seq; it never stalls anyone else. A peer that
-//! stops reading is found by the writer: a frame that cannot be written within `ws_write_timeout` closes
-//! the socket with 4008 too. A close frame jumps the queue; a writer that cannot finish within a few
-//! seconds is aborted. Either half ending ends both; node shutdown closes with 1001.
+//! One socket = one task: it reads client frames, subscribes, replays, forwards live events, and
+//! writes what it queued (`outbox.rs`: a bounded queue of `ws_send_queue` frames, written whenever the
+//! task has nothing else to do). When the queue is full, or the tenant's bus buffer overflows for this
+//! subscriber, the agent is a slow consumer: the socket closes with `CLOSE_SLOW_CONSUMER` (4008) and the
+//! agent resumes by seq; it never stalls anyone else. A peer that stops reading is found by the outbox:
+//! a flush that waits on it for `ws_write_timeout` closes the socket with 4008 too. A close frame jumps
+//! the queue; closing takes at most two seconds. Node shutdown closes with 1001.
 
 mod heartbeat;
+mod outbox;
 pub mod presence;
 mod replay;
 
 use crate::AppState;
 use crate::auth::WebSocketAgent;
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use heartbeat::Heartbeat;
+use outbox::{Outgoing, WriteError};
 use schema::bus::{BusItem, Published};
 use schema::events::EventEnvelope;
 use schema::records::Agent;
@@ -30,8 +32,6 @@ use schema::ws::{
 };
 use schema::{ConversationId, Seq};
 use std::collections::{HashMap, VecDeque};
-use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
 
 /// Longest a socket waits after a replay for its queue to drain before live events start.
 const REPLAY_SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
@@ -48,10 +48,9 @@ const READ_BUFFER: usize = 512;
 const WRITE_BUFFER: usize = 2 * 1024;
 /// Most bytes a socket may hold unwritten before a send fails (the peer stopped reading).
 const MAX_WRITE_BUFFER: usize = 1024 * 1024;
-/// Longest the close frame (and the TCP close after it) may take to leave.
-const CLOSE_WRITE: std::time::Duration = std::time::Duration::from_secs(1);
-/// Longest a closing socket waits for its writer before aborting it.
-const WRITER_DRAIN: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The socket's outbox over its sending half.
+type Outbox = outbox::Outbox<futures::stream::SplitSink<WebSocket, WsMessage>>;
 
 /// `GET /api/v1/ws`.
 #[utoipa::path(get, path = "/api/v1/ws", tag = "websocket", operation_id = "websocket",
@@ -74,37 +73,44 @@ pub async fn upgrade(
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
-        .on_upgrade(move |socket| async move {
-            // Held until the socket ends: it counts against the listener's connection limit.
-            let _permit = permit;
-            metrics::gauge!("conversa_ws_connections").increment(1.0);
-            run(state, agent, token, socket).await;
-            metrics::gauge!("conversa_ws_connections").decrement(1.0);
+        .on_upgrade(move |socket| {
+            // The socket task's future lives as long as the socket: what it starts with is boxed
+            // once, not copied into axum's task, this closure and `run` side by side, and the
+            // socket is split before the future exists, so no dead copy of it stays in there.
+            let opened = Box::new(Opened {
+                state,
+                agent,
+                token,
+                _permit: permit,
+            });
+            let (sink, stream) = socket.split();
+            run(opened, sink, stream)
         })
 }
 
-/// What the writer task sends.
-enum Outgoing {
-    /// A frame built for this socket (control frames, replayed events). Boxed: the queue allocates
-    /// its first 32 slots up front, so every socket pays for the largest variant 32 times.
-    Frame(Box<ServerFrame>),
-    /// A live event, encoded once for all sockets, with when it became durable and which request
-    /// caused it.
-    Live(Published),
-    /// A WebSocket ping (the browser answers it with a pong by itself).
-    Ping,
+/// What a socket starts with.
+struct Opened {
+    state: AppState,
+    agent: Agent,
+    token: [u8; 32],
+    /// Held until the socket ends: it counts against the listener's connection limit.
+    _permit: Option<axum::Extension<crate::server::ConnectionPermit>>,
 }
 
-impl Outgoing {
-    fn frame(frame: ServerFrame) -> Self {
-        Outgoing::Frame(Box::new(frame))
+/// Counts the socket in `conversa_ws_connections` while it lives, however its task ends.
+struct Counted;
+
+impl Counted {
+    fn new() -> Self {
+        metrics::gauge!("conversa_ws_connections").increment(1.0);
+        Counted
     }
 }
 
-/// The writer task and the way to make it close the socket ahead of whatever is still queued.
-struct Writer {
-    closer: oneshot::Sender<(u16, &'static str)>,
-    task: tokio::task::JoinHandle<()>,
+impl Drop for Counted {
+    fn drop(&mut self) {
+        metrics::gauge!("conversa_ws_connections").decrement(1.0);
+    }
 }
 
 /// Why the socket ended (for logs).
@@ -123,39 +129,64 @@ enum End {
     Silent,
 }
 
-/// The socket's task. Its state machine lives as long as the socket, sized by the largest thing it
-/// holds across an await, so every await that is rare or belongs to another phase (the replay, the
-/// viewer's read, presence, the token check, closing) is boxed: an idle socket then carries only
-/// the live phase's own state.
-async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) {
-    let (sink, mut stream) = socket.split();
-    let (out, queue) = mpsc::channel::<Outgoing>(state.config.ws_send_queue.max(1));
-    let done = state.shutdown.child_token();
-    let (closer, close_requested) = oneshot::channel();
-    let writer = Writer {
-        closer,
-        task: tokio::spawn(write_loop(
-            sink,
-            queue,
-            close_requested,
-            state.config.ws_write_timeout,
-            done.clone(),
-        )),
+/// The socket's task: serves the agent until the socket ends, then closes it. The socket stops
+/// counting as connected when it stops serving; its close frame then gets up to two seconds behind
+/// what was already written (a slow consumer that reads again in that time learns why it was cut).
+async fn run(
+    opened: Box<Opened>,
+    sink: futures::stream::SplitSink<WebSocket, WsMessage>,
+    stream: futures::stream::SplitStream<WebSocket>,
+) {
+    let mut outbox = Outbox::new(
+        sink,
+        opened.state.config.ws_send_queue,
+        opened.state.config.ws_write_timeout,
+    );
+    let end = {
+        let _counted = Counted::new();
+        serve(&opened, &mut outbox, stream).await
     };
+    tracing::debug!(agent = %opened.agent.id, ?end, "agent socket closing");
+    Box::pin(outbox.close(close_frame(end))).await;
+}
+
+/// Serves the agent: its state machine lives as long as the socket, sized by the largest thing it
+/// holds across an await, so every await that is rare or belongs to another phase (the replay, the
+/// viewer's read, presence, the token check) is boxed: an idle socket then carries only the live
+/// phase's own state. Returns why the socket ends; everything it held (the bus subscription, the
+/// presence) is let go before the socket closes.
+async fn serve(
+    opened: &Opened,
+    outbox: &mut Outbox,
+    mut stream: futures::stream::SplitStream<WebSocket>,
+) -> End {
+    let Opened {
+        state,
+        agent,
+        token,
+        ..
+    } = opened;
+    // A token of its own: every `select!` below polls it, and polling the node's root token from
+    // every socket would take one shared lock for every event on every socket.
+    let done = state.shutdown.child_token();
     let ready = ServerFrame::Ready {
         protocol: PROTOCOL_VERSION,
         tenant_id: agent.tenant_id,
         agent_id: agent.id,
     };
-    let _ = out.try_send(Outgoing::frame(ready));
+    let _ = outbox.push(Outgoing::frame(ready));
 
     // Phase 1: wait for `subscribe` (answer pings meanwhile). Its timer is boxed and dropped after
     // this phase, not kept for the socket's life.
     let mut deadline = Box::pin(tokio::time::sleep(state.config.ws_subscribe_timeout));
     let resume = loop {
         let frame = tokio::select! {
-            _ = done.cancelled() => return Box::pin(close(out, End::Shutdown, writer)).await,
-            _ = deadline.as_mut() => return Box::pin(close(out, End::ProtocolError, writer)).await,
+            _ = done.cancelled() => return End::Shutdown,
+            _ = deadline.as_mut() => return End::ProtocolError,
+            written = outbox.flush(), if outbox.busy() => match written {
+                Ok(()) => continue,
+                Err(error) => return ended(error),
+            },
             frame = stream.next() => frame,
         };
         match client_frame(frame) {
@@ -163,12 +194,10 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
             // Presence starts with the live phase.
             Ok(Some(ClientFrame::Presence { .. })) => {}
             Ok(Some(ClientFrame::Ping)) => {
-                let _ = out.try_send(Outgoing::frame(ServerFrame::Pong));
+                let _ = outbox.push(Outgoing::frame(ServerFrame::Pong));
             }
             Ok(None) => {}
-            Err(end) => {
-                return Box::pin(close(out, end, writer)).await;
-            }
+            Err(end) => return end,
         }
     };
 
@@ -177,9 +206,9 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
     // What this socket's user may see (`schema::visibility`: connections, notes, deleted
     // messages), as the tenant has it when the socket subscribes; a change reaches open sockets when
     // they reconnect.
-    let viewer = match Box::pin(crate::permissions::viewer(&state, &agent)).await {
+    let viewer = match Box::pin(crate::permissions::viewer(state, agent)).await {
         Ok(viewer) => viewer,
-        Err(_) => return Box::pin(close(out, End::Resync, writer)).await,
+        Err(_) => return End::Resync,
     };
 
     // Phase 2: subscribe first, then replay from the store, so nothing falls between the two.
@@ -199,11 +228,11 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
         Some(resume) => {
             let result = {
                 let mut replay = Box::pin(replay_into(
-                    &state,
-                    &agent,
+                    state,
+                    agent,
                     &viewer,
                     resume,
-                    &out,
+                    outbox,
                     &mut delivered,
                 ));
                 let hold_max = state.config.ws_max_replay.max(1);
@@ -222,7 +251,7 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
             };
             match result {
                 Ok(n) => n,
-                Err(end) => return Box::pin(close(out, end, writer)).await,
+                Err(end) => return end,
             }
         }
         None => 0,
@@ -230,27 +259,25 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
     // A long replay leaves the queue full: wait for room (not a slow consumer yet). Until the backlog
     // has drained below half (or `REPLAY_SETTLE` passed), live events wait for room too instead of
     // being refused; after that, live events never wait.
-    if out
-        .send(Outgoing::frame(ServerFrame::Subscribed { replayed }))
-        .await
-        .is_err()
-    {
-        return Box::pin(close(out, End::ClientLeft, writer)).await;
+    let subscribed = Outgoing::frame(ServerFrame::Subscribed { replayed });
+    if let Err(error) = Box::pin(outbox.push_waiting(subscribed)).await {
+        return ended(error);
     }
-    let half = state.config.ws_send_queue.max(1) / 2;
+    let half = outbox.limit() / 2;
     let mut settle = Some(tokio::time::Instant::now() + REPLAY_SETTLE);
     let live_item = async |item: BusItem,
+                           outbox: &mut Outbox,
                            settle: &mut Option<tokio::time::Instant>,
                            delivered: &mut HashMap<ConversationId, Seq>|
            -> Result<(), End> {
         match item {
             BusItem::Event(published) => {
                 if settle.is_some_and(|until| {
-                    out.capacity() >= half || tokio::time::Instant::now() >= until
+                    outbox.room() >= half || tokio::time::Instant::now() >= until
                 }) {
                     *settle = None;
                 }
-                forward(&out, delivered, published, *settle, &viewer).await
+                forward(outbox, delivered, published, *settle, &viewer).await
             }
             // Notices about a connection go only to those who see it.
             BusItem::Notice(notice)
@@ -259,8 +286,9 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
                         .connection()
                         .is_none_or(|c| viewer.sees_connection(c)) =>
             {
-                out.try_send(Outgoing::frame(ServerFrame::from(notice.as_ref())))
-                    .map_err(|_| End::SlowConsumer)
+                outbox
+                    .push(Outgoing::frame(ServerFrame::from(notice.as_ref())))
+                    .map_err(ended)
             }
             BusItem::Notice(_) => Ok(()),
             BusItem::Lagged { missed } => {
@@ -270,15 +298,15 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
         }
     };
     while let Some(item) = held.pop_front() {
-        if let Err(end) = live_item(item, &mut settle, &mut delivered).await {
-            return Box::pin(close(out, end, writer)).await;
+        if let Err(end) = live_item(item, outbox, &mut settle, &mut delivered).await {
+            return end;
         }
     }
 
     // Phase 3: live, and present (online or away) while it lasts.
     let store = state.store.as_ref();
     // Leaves even if this task unwinds: the agent must not stay online with no socket.
-    let mut presence_guard = presence::Present::new(&state, &agent);
+    let mut presence_guard = presence::Present::new(state, agent);
     Box::pin(state.presence.join(store, agent.tenant_id, agent.id)).await;
     // One timer per socket for pings, silence and the token's expiry, revocation or sign-out.
     let mut heartbeat = Heartbeat::new(
@@ -288,29 +316,32 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
     let end = loop {
         tokio::select! {
             _ = done.cancelled() => break End::Shutdown,
+            written = outbox.flush(), if outbox.busy() => {
+                if let Err(error) = written { break ended(error); }
+            }
             due = heartbeat.tick() => {
                 if due.silent { break End::Silent; }
-                if due.ping && out.try_send(Outgoing::Ping).is_err() { break End::SlowConsumer; }
+                if due.ping && outbox.push(Outgoing::Ping).is_err() { break End::SlowConsumer; }
                 // A store that cannot answer keeps the socket (the next check decides).
                 if due.credential_check
-                    && matches!(Box::pin(crate::auth::still_valid(&state, token)).await, Ok(false))
+                    && matches!(Box::pin(crate::auth::still_valid(state, *token)).await, Ok(false))
                 {
                     break End::CredentialEnded;
                 }
             }
             item = live.next() => match item {
                 Some(item) => {
-                    if let Err(end) = live_item(item, &mut settle, &mut delivered).await { break end; }
+                    if let Err(end) = live_item(item, outbox, &mut settle, &mut delivered).await { break end; }
                 }
                 None => break End::Resync,
             },
             frame = stream.next() => match heartbeat.heard(client_frame(frame)) {
                 Ok(Some(ClientFrame::Ping)) => {
-                    if out.try_send(Outgoing::frame(ServerFrame::Pong)).is_err() { break End::SlowConsumer; }
+                    if outbox.push(Outgoing::frame(ServerFrame::Pong)).is_err() { break End::SlowConsumer; }
                 }
                 Ok(Some(ClientFrame::Subscribe { .. })) => {
                     let error = ServerFrame::Error { code: "already_subscribed".into(), message: "reconnect to resume again".into() };
-                    let _ = out.try_send(Outgoing::frame(error));
+                    let _ = outbox.push(Outgoing::frame(error));
                 }
                 Ok(Some(ClientFrame::Presence { status })) => {
                     Box::pin(state.presence.set(store, agent.tenant_id, agent.id, status)).await;
@@ -320,28 +351,26 @@ async fn run(state: AppState, agent: Agent, token: [u8; 32], socket: WebSocket) 
             },
         }
     };
-    tracing::debug!(agent = %agent.id, ?end, "agent socket closing");
     Box::pin(presence_guard.leave()).await;
-    Box::pin(close(out, end, writer)).await;
+    end
 }
 
-/// Ends a socket: hands the writer the close frame for `end` (it goes out before anything still
-/// queued), lets go of the queue, and waits a bounded time for the writer, aborting it after that.
-async fn close(out: mpsc::Sender<Outgoing>, end: End, writer: Writer) {
-    if let Some(frame) = close_frame(end) {
-        let _ = writer.closer.send(frame);
-    }
-    drop(out);
-    let mut task = writer.task;
-    if tokio::time::timeout(WRITER_DRAIN, &mut task).await.is_err() {
-        task.abort();
+/// Why the outbox could not take or write a frame, as the socket's end.
+fn ended(error: WriteError) -> End {
+    match error {
+        WriteError::Full => End::SlowConsumer,
+        WriteError::Stalled => {
+            tracing::info!("agent socket stopped reading; closing it as a slow consumer");
+            End::SlowConsumer
+        }
+        WriteError::Closed => End::ClientLeft,
     }
 }
 
 /// Sends one live event unless the replay (or the client's own resume position) already covered it.
 /// While `settle` runs, waits for room until then; otherwise a full queue is a slow consumer.
 async fn forward(
-    out: &mpsc::Sender<Outgoing>,
+    outbox: &mut Outbox,
     delivered: &mut HashMap<ConversationId, Seq>,
     published: Published,
     settle: Option<tokio::time::Instant>,
@@ -369,11 +398,10 @@ async fn forward(
         None => Outgoing::Live(published),
     };
     let Some(until) = settle else {
-        return out.try_send(item).map_err(|_| End::SlowConsumer);
+        return outbox.push(item).map_err(ended);
     };
-    match tokio::time::timeout_at(until, out.send(item)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(End::ClientLeft),
+    match tokio::time::timeout_at(until, outbox.push_waiting(item)).await {
+        Ok(result) => result.map_err(ended),
         Err(_) => Err(End::SlowConsumer),
     }
 }
@@ -383,7 +411,7 @@ async fn replay_into(
     agent: &Agent,
     viewer: &Viewer,
     resume: ResumeFrom,
-    out: &mpsc::Sender<Outgoing>,
+    outbox: &mut Outbox,
     delivered: &mut HashMap<ConversationId, Seq>,
 ) -> Result<u64, End> {
     let max_replay = state.config.ws_max_replay;
@@ -401,29 +429,32 @@ async fn replay_into(
                 conversations,
             }) => (unseen, behind, conversations),
             Ok(replay::Plan::TooFarBehind) => {
-                let _ = out.send(failed("too_far_behind", max_replay)).await;
+                let _ = outbox
+                    .push_waiting(failed("too_far_behind", max_replay))
+                    .await;
                 return Ok(0);
             }
             Err(error) => {
                 tracing::error!(%error, "resume failed on the store");
-                let _ = out.send(failed("store_unavailable", 0)).await;
+                let _ = outbox.push_waiting(failed("store_unavailable", 0)).await;
                 return Ok(0);
             }
         };
     let mut sent = 0u64;
     // The replay may exceed the live queue: wait for room instead of dropping.
-    let mut send = async |envelope: EventEnvelope| {
+    let mut send = async |envelope: EventEnvelope, outbox: &mut Outbox| {
         let envelope = viewer
             .event(conversations.get(&envelope.conversation_id), &envelope)
             .unwrap_or(envelope);
         delivered.insert(envelope.conversation_id, envelope.seq);
         sent += 1;
-        out.send(Outgoing::frame(ServerFrame::Event(Box::new(envelope))))
+        outbox
+            .push_waiting(Outgoing::frame(ServerFrame::Event(Box::new(envelope))))
             .await
-            .map_err(|_| End::ClientLeft)
+            .map_err(ended)
     };
     for envelope in unseen {
-        send(envelope).await?;
+        send(envelope, outbox).await?;
     }
     for (conversation, mut after, last) in behind {
         while after < last {
@@ -437,14 +468,14 @@ async fn replay_into(
                     // Part of the replay left already; every event carries its seq, so the client keeps
                     // what it got and reloads the rest.
                     tracing::error!(%error, "resume stopped on the store");
-                    let _ = out.send(failed("store_unavailable", 0)).await;
+                    let _ = outbox.push_waiting(failed("store_unavailable", 0)).await;
                     return Err(End::ClientLeft);
                 }
             };
             let Some(tail) = page.last() else { break };
             after = tail.seq;
             for envelope in page {
-                send(envelope).await?;
+                send(envelope, outbox).await?;
             }
         }
     }
@@ -485,97 +516,7 @@ fn close_frame(end: End) -> Option<(u16, &'static str)> {
     }
 }
 
-/// Most frames one flush carries.
-const WRITE_BATCH: usize = 32;
-
-/// Feeds `first` and whatever else is queued (up to `WRITE_BATCH`) into the socket, then flushes
-/// once. A live frame's fan-out latency is recorded as it is handed to the socket, just before the
-/// batch's flush.
-async fn write_batch(
-    sink: &mut futures::stream::SplitSink<WebSocket, WsMessage>,
-    queue: &mut mpsc::Receiver<Outgoing>,
-    first: Outgoing,
-) -> Result<(), axum::Error> {
-    let mut item = first;
-    let mut fed = 0;
-    loop {
-        if let Some((message, durable_at)) = encode(item) {
-            sink.feed(message).await?;
-            if let Some(durable_at) = durable_at {
-                metrics::histogram!("conversa_fanout_latency_seconds")
-                    .record(durable_at.elapsed().as_secs_f64());
-            }
-        }
-        fed += 1;
-        if fed == WRITE_BATCH {
-            break;
-        }
-        match queue.try_recv() {
-            Ok(next) => item = next,
-            Err(_) => break,
-        }
-    }
-    sink.flush().await
-}
-
-/// A queued item as the message to write, with when a live event became durable (`None` for a frame
-/// that cannot be encoded, which is skipped).
-fn encode(item: Outgoing) -> Option<(WsMessage, Option<std::time::Instant>)> {
-    match item {
-        Outgoing::Frame(frame) => serde_json::to_string(&frame)
-            .ok()
-            .map(|text| (WsMessage::Text(text.into()), None)),
-        Outgoing::Live(published) => Utf8Bytes::try_from(published.frame())
-            .ok()
-            .map(|text| (WsMessage::Text(text), Some(published.durable_at))),
-        Outgoing::Ping => Some((WsMessage::Ping(Default::default()), None)),
-    }
-}
-
 const SLOW_CONSUMER_CLOSE: (u16, &str) = (
     CLOSE_SLOW_CONSUMER,
     "slow consumer: reconnect and resume by seq",
 );
-
-/// Writes queued frames until the queue ends or a close is requested (which goes out first). What is
-/// already queued when a frame is taken (up to `WRITE_BATCH` frames) goes out with it in one flush,
-/// so a busy socket costs one write per batch, not per frame; nothing waits for a batch to fill. A
-/// batch that does not reach the socket within `write_timeout` means the peer stopped reading: the
-/// socket closes with 4008 (if even the close frame cannot be written in time, the connection is
-/// dropped).
-async fn write_loop(
-    mut sink: futures::stream::SplitSink<WebSocket, WsMessage>,
-    mut queue: mpsc::Receiver<Outgoing>,
-    mut close_requested: oneshot::Receiver<(u16, &'static str)>,
-    write_timeout: std::time::Duration,
-    done: CancellationToken,
-) {
-    let close_with = loop {
-        let first = tokio::select! {
-            biased;
-            close = &mut close_requested => break close.ok(),
-            item = queue.recv() => match item {
-                Some(item) => item,
-                None => break None,
-            },
-        };
-        match tokio::time::timeout(write_timeout, write_batch(&mut sink, &mut queue, first)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => break None,
-            Err(_) => {
-                metrics::counter!("conversa_ws_slow_consumer_disconnects_total").increment(1);
-                tracing::info!("agent socket stopped reading; closing it as a slow consumer");
-                break Some(SLOW_CONSUMER_CLOSE);
-            }
-        }
-    };
-    if let Some((code, reason)) = close_with {
-        let frame = CloseFrame {
-            code,
-            reason: reason.into(),
-        };
-        let _ = tokio::time::timeout(CLOSE_WRITE, sink.send(WsMessage::Close(Some(frame)))).await;
-    }
-    let _ = tokio::time::timeout(CLOSE_WRITE, sink.close()).await;
-    done.cancel();
-}
