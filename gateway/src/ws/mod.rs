@@ -313,12 +313,18 @@ async fn serve(
         state.config.ws_ping_interval,
         state.config.ws_credential_check,
     );
+    // Biased, the write last: the socket takes every event and client frame that is already there
+    // and then writes what it queued in one flush (a batch at most), instead of one write per event.
     let end = loop {
         tokio::select! {
+            biased;
             _ = done.cancelled() => break End::Shutdown,
-            written = outbox.flush(), if outbox.busy() => {
-                if let Err(error) = written { break ended(error); }
-            }
+            item = live.next(), if !outbox.batch_ready() => match item {
+                Some(item) => {
+                    if let Err(end) = live_item(item, outbox, &mut settle, &mut delivered).await { break end; }
+                }
+                None => break End::Resync,
+            },
             due = heartbeat.tick() => {
                 if due.silent { break End::Silent; }
                 if due.ping && outbox.push(Outgoing::Ping).is_err() { break End::SlowConsumer; }
@@ -329,12 +335,6 @@ async fn serve(
                     break End::CredentialEnded;
                 }
             }
-            item = live.next() => match item {
-                Some(item) => {
-                    if let Err(end) = live_item(item, outbox, &mut settle, &mut delivered).await { break end; }
-                }
-                None => break End::Resync,
-            },
             frame = stream.next() => match heartbeat.heard(client_frame(frame)) {
                 Ok(Some(ClientFrame::Ping)) => {
                     if outbox.push(Outgoing::frame(ServerFrame::Pong)).is_err() { break End::SlowConsumer; }
@@ -349,6 +349,9 @@ async fn serve(
                 Ok(None) => {}
                 Err(end) => break end,
             },
+            written = outbox.flush(), if outbox.busy() => {
+                if let Err(error) = written { break ended(error); }
+            }
         }
     };
     Box::pin(presence_guard.leave()).await;

@@ -117,6 +117,12 @@ where
         !self.queue.is_empty() || self.unflushed
     }
 
+    /// A whole batch is queued and the peer is not what holds it up: write it before taking more.
+    /// (While a flush waits on the peer, the queue keeps taking frames up to its limit.)
+    pub(super) fn batch_ready(&self) -> bool {
+        self.queue.len() >= WRITE_BATCH && self.stall.is_none()
+    }
+
     /// Writes everything queued and flushes it; done once the peer has taken all of it.
     pub(super) async fn flush(&mut self) -> Result<(), WriteError> {
         poll_fn(|cx| self.poll_flush(cx)).await
@@ -358,6 +364,22 @@ mod tests {
         let started = tokio::time::Instant::now();
         assert_eq!(outbox.flush().await, Err(WriteError::Stalled));
         assert_eq!(started.elapsed(), WRITE_TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_whole_batch_goes_out_first_unless_the_peer_holds_it_up() {
+        let peer = Peer::default();
+        let mut outbox = Outbox::new(peer.clone(), 100, WRITE_TIMEOUT);
+        for i in 0..WRITE_BATCH - 1 {
+            outbox.push(error(i)).expect("room");
+        }
+        assert!(!outbox.batch_ready());
+        outbox.push(error(WRITE_BATCH)).expect("room");
+        assert!(outbox.batch_ready());
+        // The peer does not read: the queue takes more while the flush waits.
+        let waiting = tokio::time::timeout(Duration::from_secs(1), outbox.flush()).await;
+        assert!(waiting.is_err());
+        assert!(!outbox.batch_ready());
     }
 
     #[tokio::test(start_paused = true)]
