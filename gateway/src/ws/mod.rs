@@ -444,8 +444,10 @@ async fn replay_into(
             }
         };
     let mut sent = 0u64;
-    // The replay may exceed the live queue: wait for room instead of dropping.
-    let mut send = async |envelope: EventEnvelope, outbox: &mut Outbox| {
+    // The replay streams out a batch at a time, at the pace the client reads (it may exceed the
+    // live queue: it waits for the client instead of dropping), so a replaying socket never holds
+    // much more than a batch.
+    let mut send = async |envelope: EventEnvelope, outbox: &mut Outbox| -> Result<(), End> {
         let envelope = viewer
             .event(conversations.get(&envelope.conversation_id), &envelope)
             .unwrap_or(envelope);
@@ -454,7 +456,11 @@ async fn replay_into(
         outbox
             .push_waiting(Outgoing::frame(ServerFrame::Event(Box::new(envelope))))
             .await
-            .map_err(ended)
+            .map_err(ended)?;
+        if outbox.batch_ready() {
+            outbox.flush().await.map_err(ended)?;
+        }
+        Ok(())
     };
     for envelope in unseen {
         send(envelope, outbox).await?;
