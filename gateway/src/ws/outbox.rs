@@ -301,13 +301,19 @@ mod tests {
             .collect()
     }
 
+    /// An outbox of `limit` frames for `peer`, holding error frames numbered by `frames`.
+    fn queued(peer: &Peer, limit: usize, frames: std::ops::Range<usize>) -> Outbox<Peer> {
+        let mut outbox = Outbox::new(peer.clone(), limit, WRITE_TIMEOUT);
+        for i in frames {
+            outbox.push(error(i)).expect("room");
+        }
+        outbox
+    }
+
     #[tokio::test(start_paused = true)]
     async fn queued_frames_go_out_in_order_at_most_32_per_flush() {
         let peer = Peer::reading();
-        let mut outbox = Outbox::new(peer.clone(), 100, WRITE_TIMEOUT);
-        for i in 0..40 {
-            outbox.push(error(i)).expect("room");
-        }
+        let mut outbox = queued(&peer, 100, 0..40);
         outbox.flush().await.expect("flushed");
         let expected: Vec<String> = (0..40).map(|i| i.to_string()).collect();
         assert_eq!(codes(&peer.frames()), expected);
@@ -318,10 +324,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_full_queue_refuses_the_next_frame_and_waiting_makes_room() {
         let peer = Peer::reading();
-        let mut outbox = Outbox::new(peer.clone(), 3, WRITE_TIMEOUT);
-        for i in 0..3 {
-            outbox.push(error(i)).expect("room");
-        }
+        let mut outbox = queued(&peer, 3, 0..3);
         assert_eq!(outbox.push(error(3)), Err(WriteError::Full));
         assert_eq!(outbox.room(), 0);
         outbox
@@ -349,10 +352,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_flush_dropped_half_way_loses_and_repeats_nothing() {
         let peer = Peer::default();
-        let mut outbox = Outbox::new(peer.clone(), 10, WRITE_TIMEOUT);
-        for i in 0..3 {
-            outbox.push(error(i)).expect("room");
-        }
+        let mut outbox = queued(&peer, 10, 0..3);
         let dropped = tokio::time::timeout(Duration::from_secs(1), outbox.flush()).await;
         assert!(dropped.is_err());
         peer.set_reading(true);
@@ -369,10 +369,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_whole_batch_goes_out_first_unless_the_peer_holds_it_up() {
         let peer = Peer::default();
-        let mut outbox = Outbox::new(peer.clone(), 100, WRITE_TIMEOUT);
-        for i in 0..WRITE_BATCH - 1 {
-            outbox.push(error(i)).expect("room");
-        }
+        let mut outbox = queued(&peer, 100, 0..WRITE_BATCH - 1);
         assert!(!outbox.batch_ready());
         outbox.push(error(WRITE_BATCH)).expect("room");
         assert!(outbox.batch_ready());
@@ -385,10 +382,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_drained_queue_gives_back_the_room_a_burst_took() {
         let peer = Peer::reading();
-        let mut outbox = Outbox::new(peer.clone(), 1000, WRITE_TIMEOUT);
-        for i in 0..500 {
-            outbox.push(error(i)).expect("room");
-        }
+        let mut outbox = queued(&peer, 1000, 0..500);
         assert!(outbox.queue.capacity() >= 500);
         outbox.flush().await.expect("flushed");
         assert!(outbox.queue.capacity() <= KEPT_ROOM);
