@@ -328,3 +328,74 @@ async fn a_department_that_starts_new_tickets_gives_a_returning_customer_a_new_n
         (Some(2), Some("open"), Some("vendas"))
     );
 }
+
+/// The conversation's ticket number and status.
+async fn ticket_of(node: &Node, token: &str, conversation: &str) -> (Option<u64>, Option<String>) {
+    let (_, now) = api_get(
+        node,
+        token,
+        &format!("/api/v1/conversations/{conversation}"),
+    )
+    .await;
+    (
+        now["ticket_number"].as_u64(),
+        now["status"].as_str().map(str::to_owned),
+    )
+}
+
+async fn resolve(node: &Node, token: &str, conversation: &str) {
+    let path = format!("/api/v1/conversations/{conversation}/toggle_status");
+    let (status, _) = api_post(node, token, &path, json!({"status": "resolved"})).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn an_edit_reaches_a_live_conversation_of_the_department_on_its_next_message() {
+    let node = Node::start().await;
+    let tenant = provision(&node, "edited").await;
+    let token = tenant.agent_token.clone();
+    let (_, supervisor) = add_agent(&node, &tenant, "Sol", "supervisor").await;
+    let (status, _) = api_post(
+        &node,
+        &supervisor,
+        "/api/v1/departments",
+        json!({
+        "key": "vendas", "name": "Vendas", "connections": [tenant.connection_id]}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (mut socket, _) = Agent::connect(&node, &token, None).await;
+    customer_writes(&node, &tenant, "5511977770001", "wamid.E1", "Oi").await;
+    let events = socket.events_until(|e| e.len() >= 2).await;
+    let conversation = events[0]["conversation_id"].as_str().expect("id");
+    let open = |number: u64| (Some(number), Some("open".to_owned()));
+    assert_eq!(ticket_of(&node, &token, conversation).await, open(1));
+
+    // The default policy reopens the same ticket; the conversation's actor has read it.
+    resolve(&node, &token, conversation).await;
+    customer_writes(&node, &tenant, "5511977770001", "wamid.E2", "Voltei").await;
+    assert_eq!(ticket_of(&node, &token, conversation).await, open(1));
+
+    // The supervisor switches the department to new tickets; the very next message follows it, with
+    // the actor still live (not once the department's read has gone stale).
+    let (status, _) = api_request(
+        &node,
+        &supervisor,
+        reqwest::Method::PUT,
+        "/api/v1/departments/vendas",
+        Some(json!({
+        "name": "Vendas", "connections": [tenant.connection_id], "reopen": "new_ticket"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    resolve(&node, &token, conversation).await;
+    customer_writes(
+        &node,
+        &tenant,
+        "5511977770001",
+        "wamid.E3",
+        "Voltei de novo",
+    )
+    .await;
+    assert_eq!(ticket_of(&node, &token, conversation).await, open(2));
+}

@@ -4,9 +4,10 @@
 //! period, sent as a stored `pending` reply in the same turn as the message, so it goes through the
 //! outbox like any reply).
 //!
-//! A department is read from the store at most every [`FRESH_FOR`] per actor, so an edit reaches live
-//! conversations within that time; so is the tenant's `automatic_distribution` flag (off: every
-//! department distributes by hand).
+//! A department is read from the store at most every [`FRESH_FOR`] per node (the directory's
+//! [`Departments`](crate::directory::departments::Departments), shared by the node's conversations),
+//! so an edit reaches live conversations within that time; so is the tenant's
+//! `automatic_distribution` flag (off: every department distributes by hand).
 
 use super::{ConversationError, ConversationState, store_error};
 use crate::turn::Turn;
@@ -14,46 +15,42 @@ use schema::MessageId;
 use schema::helpdesk::distribution::Mode;
 use schema::records::{Department, Direction, Message, MessageContent, MessageStatus};
 use schema::{ConnectionId, TenantId};
-use std::time::Duration;
-use tokio::time::Instant;
+use std::sync::Arc;
 
-/// How long an actor trusts the department it read.
-pub(super) const FRESH_FOR: Duration = Duration::from_secs(30);
-
-/// A department as an actor last read it.
-pub(super) struct CachedDepartment {
-    key: String,
-    read_at: Instant,
-    department: Option<Department>,
-}
+#[cfg(doc)]
+use crate::directory::departments::FRESH_FOR;
 
 impl ConversationState {
     /// The department with this key (`None` for no key, or one that was removed), read at most every
-    /// [`FRESH_FOR`].
+    /// [`FRESH_FOR`] on this node.
     pub(super) async fn department(
-        &mut self,
+        &self,
         key: Option<&str>,
-    ) -> Result<Option<Department>, ConversationError> {
+    ) -> Result<Option<Arc<Department>>, ConversationError> {
         let Some(key) = key else {
             return Ok(None);
         };
-        if let Some(cached) = &self.department
-            && cached.key == key
-            && cached.read_at.elapsed() < FRESH_FOR
-        {
-            return Ok(cached.department.clone());
+        let departments = self.directory.departments();
+        if let Some(read) = departments.by_key(self.tenant, key) {
+            return Ok(read);
         }
+        self.read_department(key).await
+    }
+
+    /// The department with this key, read from the store now (and kept for the node).
+    pub(super) async fn read_department(
+        &self,
+        key: &str,
+    ) -> Result<Option<Arc<Department>>, ConversationError> {
         let department = self
             .store()
             .department(self.tenant, key)
             .await
             .map_err(store_error)?;
-        let department = self.as_the_tenant_runs_it(department).await?;
-        self.department = Some(CachedDepartment {
-            key: key.to_owned(),
-            read_at: Instant::now(),
-            department: department.clone(),
-        });
+        let department = self.as_the_tenant_runs_it(department).await?.map(Arc::new);
+        self.directory
+            .departments()
+            .read_by_key(self.tenant, key, department.clone());
         Ok(department)
     }
 
@@ -82,9 +79,16 @@ impl ConversationState {
     /// The department a new conversation on `connection` enters: the one that lists the connection
     /// (the first by key when several do), or none.
     pub(super) async fn entry_department(
-        &mut self,
+        &self,
         connection: ConnectionId,
-    ) -> Result<Option<Department>, ConversationError> {
+    ) -> Result<Option<Arc<Department>>, ConversationError> {
+        if let Some(read) = self
+            .directory
+            .departments()
+            .feeding(self.tenant, connection)
+        {
+            return Ok(read);
+        }
         let departments = self
             .store()
             .departments(self.tenant)
@@ -97,14 +101,11 @@ impl ConversationState {
         feeding.sort_by(|a, b| a.key.cmp(&b.key));
         let entry = self
             .as_the_tenant_runs_it(feeding.into_iter().next())
-            .await?;
-        if let Some(department) = &entry {
-            self.department = Some(CachedDepartment {
-                key: department.key.clone(),
-                read_at: Instant::now(),
-                department: Some(department.clone()),
-            });
-        }
+            .await?
+            .map(Arc::new);
+        self.directory
+            .departments()
+            .read_feeding(self.tenant, connection, entry.clone());
         Ok(entry)
     }
 }

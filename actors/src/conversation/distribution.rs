@@ -58,11 +58,13 @@ impl ConversationState {
         let Some(conversation) = self.conversation.clone() else {
             return Ok(());
         };
-        self.department = None;
-        let department = self.department(conversation.team.as_deref()).await?;
+        let department = match conversation.team.as_deref() {
+            Some(key) => self.read_department(key).await?,
+            None => None,
+        };
         let mut turn = Turn::new(conversation, false);
         let before = turn.conversation.distribute_at;
-        queue(&mut turn, department.as_ref());
+        queue(&mut turn, department.as_deref());
         if turn.conversation.distribute_at == before {
             return Ok(());
         }
@@ -79,7 +81,7 @@ impl ConversationState {
         let now = turn.now;
         let team = turn.conversation.team.clone();
         let department = self.department(team.as_deref()).await?;
-        queue(turn, department.as_ref());
+        queue(turn, department.as_deref());
         let Some(department) = department else {
             return Ok(());
         };

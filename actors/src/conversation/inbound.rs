@@ -99,7 +99,12 @@ impl ConversationState {
                             turn.push(rated);
                         }
                         None => {
-                            customer_wrote(turn, department.as_ref(), policy, &mut opening.ticket);
+                            customer_wrote(
+                                turn,
+                                department.as_deref(),
+                                policy,
+                                &mut opening.ticket,
+                            );
                             customer_messages += 1;
                         }
                     }
@@ -250,7 +255,7 @@ impl ConversationState {
         if let Some(turn) = turn.as_mut()
             && customer_messages > 0
         {
-            super::distribution::queue(turn, department.as_ref());
+            super::distribution::queue(turn, department.as_deref());
         }
         // The department's out-of-hours reply rides in the same turn as the customer's message.
         let auto_reply = match (turn.as_mut(), &department) {

@@ -74,8 +74,6 @@ pub struct ConversationState {
     /// For a conversation that does not exist yet: the seqs reserved for it in cluster mode, which
     /// its first turn follows (0 almost always).
     reserved_seq: Seq,
-    /// The conversation's department as last read (see `departments.rs`).
-    department: Option<departments::CachedDepartment>,
     /// Agents distribution chose in the current turn, counted as one more ticket each until the
     /// turn's commit (see `distribution.rs`).
     reserved: Vec<crate::directory::Reservation>,
@@ -223,19 +221,32 @@ impl Actor for ConversationActor {
             turn_deadline: tokio::time::Instant::now(),
             fence: args.fence,
             reserved_seq,
-            department: None,
             reserved: Vec::new(),
         })
     }
 
-    // Each arm's work is boxed: ractor keeps the message loop's future for the actor's whole life,
-    // and unboxed it would be as large as the largest turn (a live but idle actor would carry it).
-    async fn handle(
+    // ractor keeps the message loop's future for the actor's whole life, with the handler's future
+    // inline in it. Here that is one pointer: the turn's future (the message, and what the turn holds
+    // across an await) is boxed when the message arrives and freed once it is handled, so a live but
+    // idle actor does not carry the largest turn. Each arm's work is boxed again, so that box is as
+    // large as the dispatch, not as the largest turn.
+    fn handle(
         &self,
         myself: ActorRef<Self::Msg>,
         message: Self::Msg,
         state: &mut Self::State,
+    ) -> impl Future<Output = Result<(), ActorProcessingErr>> + Send {
+        Box::pin(state.handle(myself, message))
+    }
+}
+
+impl ConversationState {
+    async fn handle(
+        &mut self,
+        myself: ActorRef<ConversationMsg>,
+        message: ConversationMsg,
     ) -> Result<(), ActorProcessingErr> {
+        let state = self;
         if !matches!(message, ConversationMsg::IdleCheck) {
             state.last_message_at = Instant::now();
             state.turn_deadline =

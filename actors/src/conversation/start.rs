@@ -49,7 +49,7 @@ impl ConversationState {
             draft.team = self
                 .entry_department(opening.connection)
                 .await?
-                .map(|d| d.key);
+                .map(|d| d.key.clone());
             draft.last_seq = self.reserved_seq;
             let mut turn = Turn::new(draft, true);
             let conversation = turn.conversation.clone();

@@ -60,7 +60,7 @@ impl ConversationState {
         }
         let team = turn.conversation.team.clone();
         let department = self.department(team.as_deref()).await?;
-        super::distribution::queue(&mut turn, department.as_ref());
+        super::distribution::queue(&mut turn, department.as_deref());
         // The SLA clocks follow the ticket: closing meets resolution, reopening starts them again.
         let closed = is_closed(turn.conversation.status);
         if closed && !was_closed {

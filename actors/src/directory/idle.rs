@@ -1,7 +1,8 @@
 //! Passivation's clock: one sweep for the whole node, every `idle_check_interval`, asks each live
 //! conversation actor to check whether it sat idle for `idle_timeout` (it stops itself if so, and is
 //! rebuilt from the store on its next message). One task and one timer for all conversations, where
-//! an interval per actor would cost each of them a task and a timer entry for its whole life.
+//! an interval per actor would cost each of them a task and a timer entry for its whole life. The same
+//! sweep drops department reads that are no longer fresh (`departments.rs`).
 
 use super::Directory;
 use crate::conversation::ConversationMsg;
@@ -19,6 +20,7 @@ pub(crate) async fn sweep(directory: Weak<Directory>, every: Duration) {
             return;
         };
         directory.ask_idle_checks();
+        directory.departments().drop_stale();
     }
 }
 

@@ -8,6 +8,7 @@
 //! **Architecture Invariant:** entries are keyed by (tenant, entity): a request carrying tenant A can
 //! never reach an actor of tenant B, even with B's conversation id.
 
+pub(crate) mod departments;
 mod helpdesk;
 pub(crate) mod idle;
 
@@ -234,6 +235,8 @@ pub struct Directory {
     timer_backoff: timers::Backoff,
     /// Distribution's state on this node (see `helpdesk.rs`).
     distribution: helpdesk::Distribution,
+    /// Departments as last read, shared by the node's conversations (see `departments.rs`).
+    departments: departments::Departments,
 }
 
 impl Directory {
@@ -250,6 +253,7 @@ impl Directory {
             cluster: std::sync::OnceLock::new(),
             timer_backoff: Default::default(),
             distribution: Default::default(),
+            departments: Default::default(),
             remote_deliveries: Arc::new(Semaphore::new(services.config.max_queued_sends.max(1))),
             services,
         }
@@ -257,6 +261,16 @@ impl Directory {
 
     pub fn services(&self) -> &Services {
         &self.services
+    }
+
+    pub(crate) fn departments(&self) -> &departments::Departments {
+        &self.departments
+    }
+
+    /// The tenant's departments or feature flags changed: conversations on this node read them again
+    /// on their next turn (other nodes within `departments::FRESH_FOR`).
+    pub fn departments_changed(&self, tenant: TenantId) {
+        self.departments.forget(tenant);
     }
 
     /// Number of live actors of each kind (tenant, conversation, session).

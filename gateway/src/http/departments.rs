@@ -156,6 +156,7 @@ pub async fn create(
     let department = checked(&state, &agent, key.clone(), request, now, now).await?;
     match state.store.create_department(&department).await {
         Ok(()) => {
+            state.directory.departments_changed(agent.tenant_id);
             crate::audit::config_changed(
                 &state,
                 &agent,
@@ -217,6 +218,7 @@ pub async fn replace(
     )
     .await?;
     state.store.put_department(&department).await?;
+    state.directory.departments_changed(agent.tenant_id);
     crate::audit::config_changed(
         &state,
         &agent,
@@ -259,6 +261,7 @@ pub async fn remove(
     require(&state, &agent, Permission::ManageHelpdesk).await?;
     existing(&state, &agent, &key).await?;
     state.store.remove_department(agent.tenant_id, &key).await?;
+    state.directory.departments_changed(agent.tenant_id);
     crate::audit::config_changed(&state, &agent, format!("department:{key}"), "removed").await;
     Ok(StatusCode::NO_CONTENT)
 }
