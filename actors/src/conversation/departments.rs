@@ -5,9 +5,10 @@
 //! outbox like any reply).
 //!
 //! A department is read from the store at most every [`FRESH_FOR`] per node (the directory's
-//! [`Departments`](crate::directory::departments::Departments), shared by the node's conversations),
-//! so an edit reaches live conversations within that time; so is the tenant's
-//! `automatic_distribution` flag (off: every department distributes by hand).
+//! [`Departments`](crate::directory::departments::Departments), shared by the node's conversations);
+//! an edit through this node reaches them on their next turn, one through another node within that
+//! time; so does the tenant's `automatic_distribution` flag (off: every department distributes by
+//! hand). Which department a new conversation enters is read afresh for each.
 
 use super::{ConversationError, ConversationState, store_error};
 use crate::turn::Turn;
@@ -30,8 +31,7 @@ impl ConversationState {
         let Some(key) = key else {
             return Ok(None);
         };
-        let departments = self.directory.departments();
-        if let Some(read) = departments.by_key(self.tenant, key) {
+        if let Some(read) = self.directory.departments().get(self.tenant, key) {
             return Ok(read);
         }
         self.read_department(key).await
@@ -42,6 +42,7 @@ impl ConversationState {
         &self,
         key: &str,
     ) -> Result<Option<Arc<Department>>, ConversationError> {
+        let reading = self.directory.departments().start_reading();
         let department = self
             .store()
             .department(self.tenant, key)
@@ -50,7 +51,7 @@ impl ConversationState {
         let department = self.as_the_tenant_runs_it(department).await?.map(Arc::new);
         self.directory
             .departments()
-            .read_by_key(self.tenant, key, department.clone());
+            .keep(reading, self.tenant, key, department.clone());
         Ok(department)
     }
 
@@ -77,18 +78,13 @@ impl ConversationState {
     }
 
     /// The department a new conversation on `connection` enters: the one that lists the connection
-    /// (the first by key when several do), or none.
+    /// (the first by key when several do), or none. Read from the store every time (a new
+    /// conversation keeps the department it enters), and kept for the node by its key.
     pub(super) async fn entry_department(
         &self,
         connection: ConnectionId,
     ) -> Result<Option<Arc<Department>>, ConversationError> {
-        if let Some(read) = self
-            .directory
-            .departments()
-            .feeding(self.tenant, connection)
-        {
-            return Ok(read);
-        }
+        let reading = self.directory.departments().start_reading();
         let departments = self
             .store()
             .departments(self.tenant)
@@ -103,9 +99,14 @@ impl ConversationState {
             .as_the_tenant_runs_it(feeding.into_iter().next())
             .await?
             .map(Arc::new);
-        self.directory
-            .departments()
-            .read_feeding(self.tenant, connection, entry.clone());
+        if let Some(department) = &entry {
+            self.directory.departments().keep(
+                reading,
+                self.tenant,
+                &department.key,
+                Some(Arc::clone(department)),
+            );
+        }
         Ok(entry)
     }
 }

@@ -267,8 +267,9 @@ impl Directory {
         &self.departments
     }
 
-    /// The tenant's departments or feature flags changed: conversations on this node read them again
-    /// on their next turn (other nodes within `departments::FRESH_FOR`).
+    /// The tenant's departments or feature flags changed (or a write of them failed, and may have
+    /// landed): conversations on this node read them again on their next turn (other nodes within
+    /// `departments::FRESH_FOR`).
     pub fn departments_changed(&self, tenant: TenantId) {
         self.departments.forget(tenant);
     }

@@ -154,9 +154,11 @@ pub async fn create(
     }
     let now = Timestamp::now();
     let department = checked(&state, &agent, key.clone(), request, now, now).await?;
-    match state.store.create_department(&department).await {
+    let created = state.store.create_department(&department).await;
+    // Whatever the outcome: a write that failed may still have landed.
+    state.directory.departments_changed(agent.tenant_id);
+    match created {
         Ok(()) => {
-            state.directory.departments_changed(agent.tenant_id);
             crate::audit::config_changed(
                 &state,
                 &agent,
@@ -217,8 +219,10 @@ pub async fn replace(
         Timestamp::now(),
     )
     .await?;
-    state.store.put_department(&department).await?;
+    let replaced = state.store.put_department(&department).await;
+    // Whatever the outcome: a write that failed may still have landed.
     state.directory.departments_changed(agent.tenant_id);
+    replaced?;
     crate::audit::config_changed(
         &state,
         &agent,
@@ -260,8 +264,10 @@ pub async fn remove(
 ) -> Result<StatusCode, ApiError> {
     require(&state, &agent, Permission::ManageHelpdesk).await?;
     existing(&state, &agent, &key).await?;
-    state.store.remove_department(agent.tenant_id, &key).await?;
+    let removed = state.store.remove_department(agent.tenant_id, &key).await;
+    // Whatever the outcome: a write that failed may still have landed.
     state.directory.departments_changed(agent.tenant_id);
+    removed?;
     crate::audit::config_changed(&state, &agent, format!("department:{key}"), "removed").await;
     Ok(StatusCode::NO_CONTENT)
 }

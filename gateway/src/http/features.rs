@@ -104,9 +104,11 @@ pub async fn change_flags(
     let changed = current
         .patched(&patch)
         .map_err(|e| ApiError::bad_request("invalid_flags", e.to_string()))?;
-    store.put_feature_flags(agent.tenant_id, &changed).await?;
+    let stored = store.put_feature_flags(agent.tenant_id, &changed).await;
+    // Whatever the outcome: a write that failed may still have landed.
     state.tenancy.forget(agent.tenant_id);
     state.directory.departments_changed(agent.tenant_id);
+    stored?;
     if changed.automatic_distribution && !current.automatic_distribution {
         // Tickets left waiting by hand while it was off join their departments' queues.
         for department in store.departments(agent.tenant_id).await? {
