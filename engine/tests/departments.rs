@@ -399,3 +399,63 @@ async fn an_edit_reaches_a_live_conversation_of_the_department_on_its_next_messa
     .await;
     assert_eq!(ticket_of(&node, &token, conversation).await, open(2));
 }
+
+#[tokio::test]
+async fn a_connection_moved_to_another_department_sends_its_next_new_conversation_there() {
+    let node = Node::start().await;
+    let tenant = provision(&node, "moved").await;
+    let token = tenant.agent_token.clone();
+    let (_, supervisor) = add_agent(&node, &tenant, "Sol", "supervisor").await;
+    let (status, _) = api_post(
+        &node,
+        &supervisor,
+        "/api/v1/departments",
+        json!({
+        "key": "vendas", "name": "Vendas", "connections": [tenant.connection_id]}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (mut socket, _) = Agent::connect(&node, &token, None).await;
+    customer_writes(&node, &tenant, "5511988880001", "wamid.M1", "Oi").await;
+    let events = socket.events_until(|e| e.len() >= 2).await;
+    assert_eq!(events[0]["data"]["conversation"]["team"], "vendas");
+
+    // The connection moves to a new department: the next new conversation enters it at once.
+    let (status, _) = api_request(
+        &node,
+        &supervisor,
+        reqwest::Method::PUT,
+        "/api/v1/departments/vendas",
+        Some(json!({"name": "Vendas", "connections": []})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = api_post(
+        &node,
+        &supervisor,
+        "/api/v1/departments",
+        json!({
+        "key": "suporte", "name": "Suporte", "connections": [tenant.connection_id]}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    customer_writes(
+        &node,
+        &tenant,
+        "5511988880002",
+        "wamid.M2",
+        "Preciso de ajuda",
+    )
+    .await;
+    let events = socket
+        .events_until(|e| {
+            e.iter()
+                .any(|e| e["data"]["conversation"]["contact"]["address"] == "5511988880002")
+        })
+        .await;
+    let opened = events
+        .iter()
+        .find(|e| e["data"]["conversation"]["contact"]["address"] == "5511988880002")
+        .expect("the new conversation");
+    assert_eq!(opened["data"]["conversation"]["team"], "suporte");
+}

@@ -4,8 +4,8 @@
 //! period, sent as a stored `pending` reply in the same turn as the message, so it goes through the
 //! outbox like any reply).
 //!
-//! A department is read from the store at most every [`FRESH_FOR`] per node (the directory's
-//! [`Departments`](crate::directory::departments::Departments), shared by the node's conversations);
+//! One read of a department serves the node's conversations for [`FRESH_FOR`] (the directory's
+//! [`Departments`](crate::directory::departments::Departments));
 //! an edit through this node reaches them on their next turn, one through another node within that
 //! time; so does the tenant's `automatic_distribution` flag (off: every department distributes by
 //! hand). Which department a new conversation enters is read afresh for each.

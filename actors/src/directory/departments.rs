@@ -8,9 +8,9 @@
 //! An edit made through this node forgets the tenant's reads ([`Departments::forget`]), and a read that
 //! was already under way when the edit landed is not kept (the edit moved the epoch it started at), so
 //! the node's next turn reads the edit. An edit made through another node of a cluster reaches this one
-//! within [`FRESH_FOR`]. Which department a connection's new conversations enter is not kept here: a
-//! new conversation reads the tenant's departments itself, so a conversation never takes its department
-//! from a stale read. The idle sweep drops stale reads, so the map holds at most the departments read in
+//! within [`FRESH_FOR`]. Which department feeds a connection is not kept here: each new conversation
+//! scans the tenant's departments itself (and keeps the one it enters, by key), so a conversation
+//! never takes its department from a stale read. The idle sweep drops stale reads, so the map holds at most the departments read in
 //! the last [`FRESH_FOR`] plus one sweep interval.
 
 use dashmap::DashMap;
@@ -78,8 +78,8 @@ impl Departments {
             department,
         };
         let entry = self.by_key.entry((tenant, Box::from(key)));
-        // Checked with the entry's shard locked: a forget that moves the epoch after this check
-        // waits for the lock, then removes what was just kept.
+        // Checked with the entry's shard locked, and only once it is (the order matters): a forget
+        // that moves the epoch after this check waits for the lock, then removes what was just kept.
         if self.epoch.load(Ordering::Acquire) == reading.epoch {
             entry.insert(read);
         }

@@ -210,6 +210,19 @@ impl Entity {
 
 type Slot<M> = Arc<OnceCell<ActorRef<M>>>;
 
+/// See [`Directory::departments_changing`].
+#[must_use = "the reads are forgotten when this is dropped: hold it across the write"]
+pub struct DepartmentsChanging<'a> {
+    directory: &'a Directory,
+    tenant: TenantId,
+}
+
+impl Drop for DepartmentsChanging<'_> {
+    fn drop(&mut self) {
+        self.directory.departments.forget(self.tenant);
+    }
+}
+
 /// Entity key → running actor.
 pub struct Directory {
     services: Services,
@@ -267,11 +280,15 @@ impl Directory {
         &self.departments
     }
 
-    /// The tenant's departments or feature flags changed (or a write of them failed, and may have
-    /// landed): conversations on this node read them again on their next turn (other nodes within
-    /// `departments::FRESH_FOR`).
-    pub fn departments_changed(&self, tenant: TenantId) {
-        self.departments.forget(tenant);
+    /// Hold across a write of the tenant's departments or feature flags: when dropped, the node
+    /// forgets its reads of them, so its conversations read them again on their next turn (other
+    /// nodes within `departments::FRESH_FOR`). Dropped whatever the write's outcome, even when the
+    /// request is cancelled mid-write: a failed or abandoned write may still have landed.
+    pub fn departments_changing(&self, tenant: TenantId) -> DepartmentsChanging<'_> {
+        DepartmentsChanging {
+            directory: self,
+            tenant,
+        }
     }
 
     /// Number of live actors of each kind (tenant, conversation, session).

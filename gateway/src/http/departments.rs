@@ -154,9 +154,9 @@ pub async fn create(
     }
     let now = Timestamp::now();
     let department = checked(&state, &agent, key.clone(), request, now, now).await?;
+    let changing = state.directory.departments_changing(agent.tenant_id);
     let created = state.store.create_department(&department).await;
-    // Whatever the outcome: a write that failed may still have landed.
-    state.directory.departments_changed(agent.tenant_id);
+    drop(changing);
     match created {
         Ok(()) => {
             crate::audit::config_changed(
@@ -219,9 +219,9 @@ pub async fn replace(
         Timestamp::now(),
     )
     .await?;
+    let changing = state.directory.departments_changing(agent.tenant_id);
     let replaced = state.store.put_department(&department).await;
-    // Whatever the outcome: a write that failed may still have landed.
-    state.directory.departments_changed(agent.tenant_id);
+    drop(changing);
     replaced?;
     crate::audit::config_changed(
         &state,
@@ -264,9 +264,9 @@ pub async fn remove(
 ) -> Result<StatusCode, ApiError> {
     require(&state, &agent, Permission::ManageHelpdesk).await?;
     existing(&state, &agent, &key).await?;
+    let changing = state.directory.departments_changing(agent.tenant_id);
     let removed = state.store.remove_department(agent.tenant_id, &key).await;
-    // Whatever the outcome: a write that failed may still have landed.
-    state.directory.departments_changed(agent.tenant_id);
+    drop(changing);
     removed?;
     crate::audit::config_changed(&state, &agent, format!("department:{key}"), "removed").await;
     Ok(StatusCode::NO_CONTENT)

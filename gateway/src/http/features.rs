@@ -104,10 +104,10 @@ pub async fn change_flags(
     let changed = current
         .patched(&patch)
         .map_err(|e| ApiError::bad_request("invalid_flags", e.to_string()))?;
+    let changing = state.directory.departments_changing(agent.tenant_id);
     let stored = store.put_feature_flags(agent.tenant_id, &changed).await;
-    // Whatever the outcome: a write that failed may still have landed.
+    drop(changing);
     state.tenancy.forget(agent.tenant_id);
-    state.directory.departments_changed(agent.tenant_id);
     stored?;
     if changed.automatic_distribution && !current.automatic_distribution {
         // Tickets left waiting by hand while it was off join their departments' queues.
