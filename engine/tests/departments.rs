@@ -13,7 +13,7 @@ mod support;
 use serde_json::{Value, json};
 use support::fake_graph::FakeGraph;
 use support::{
-    Agent, Node, add_agent, all_messages, api_get, api_post, api_request, customer_writes,
+    Agent, Node, Tenant, add_agent, all_messages, api_get, api_post, api_request, customer_writes,
     provision,
 };
 
@@ -349,22 +349,28 @@ async fn resolve(node: &Node, token: &str, conversation: &str) {
     assert_eq!(status, 200);
 }
 
-#[tokio::test]
-async fn an_edit_reaches_a_live_conversation_of_the_department_on_its_next_message() {
-    let node = Node::start().await;
-    let tenant = provision(&node, "edited").await;
-    let token = tenant.agent_token.clone();
-    let (_, supervisor) = add_agent(&node, &tenant, "Sol", "supervisor").await;
+/// A tenant whose connection feeds the department `vendas`, its supervisor's token, and the agent's
+/// socket.
+async fn sales_fed_by_its_connection(node: &Node, name: &str) -> (Tenant, String, Agent) {
+    let tenant = provision(node, name).await;
+    let (_, supervisor) = add_agent(node, &tenant, "Sol", "supervisor").await;
     let (status, _) = api_post(
-        &node,
+        node,
         &supervisor,
         "/api/v1/departments",
-        json!({
-        "key": "vendas", "name": "Vendas", "connections": [tenant.connection_id]}),
+        json!({"key": "vendas", "name": "Vendas", "connections": [tenant.connection_id]}),
     )
     .await;
     assert_eq!(status, 201);
-    let (mut socket, _) = Agent::connect(&node, &token, None).await;
+    let (socket, _) = Agent::connect(node, &tenant.agent_token, None).await;
+    (tenant, supervisor, socket)
+}
+
+#[tokio::test]
+async fn an_edit_reaches_a_live_conversation_of_the_department_on_its_next_message() {
+    let node = Node::start().await;
+    let (tenant, supervisor, mut socket) = sales_fed_by_its_connection(&node, "edited").await;
+    let token = tenant.agent_token.clone();
     customer_writes(&node, &tenant, "5511977770001", "wamid.E1", "Oi").await;
     let events = socket.events_until(|e| e.len() >= 2).await;
     let conversation = events[0]["conversation_id"].as_str().expect("id");
@@ -403,19 +409,7 @@ async fn an_edit_reaches_a_live_conversation_of_the_department_on_its_next_messa
 #[tokio::test]
 async fn a_connection_moved_to_another_department_sends_its_next_new_conversation_there() {
     let node = Node::start().await;
-    let tenant = provision(&node, "moved").await;
-    let token = tenant.agent_token.clone();
-    let (_, supervisor) = add_agent(&node, &tenant, "Sol", "supervisor").await;
-    let (status, _) = api_post(
-        &node,
-        &supervisor,
-        "/api/v1/departments",
-        json!({
-        "key": "vendas", "name": "Vendas", "connections": [tenant.connection_id]}),
-    )
-    .await;
-    assert_eq!(status, 201);
-    let (mut socket, _) = Agent::connect(&node, &token, None).await;
+    let (tenant, supervisor, mut socket) = sales_fed_by_its_connection(&node, "moved").await;
     customer_writes(&node, &tenant, "5511988880001", "wamid.M1", "Oi").await;
     let events = socket.events_until(|e| e.len() >= 2).await;
     assert_eq!(events[0]["data"]["conversation"]["team"], "vendas");

@@ -92,10 +92,31 @@ impl Departments {
         self.by_key.retain(|(of, _), _| *of != tenant);
     }
 
+    /// A guard that forgets the tenant's reads when dropped (see `Directory::departments_changing`).
+    pub(crate) fn changing(&self, tenant: TenantId) -> Changing<'_> {
+        Changing {
+            departments: self,
+            tenant,
+        }
+    }
+
     /// Drops what is no longer fresh (from the idle sweep).
     pub(crate) fn drop_stale(&self) {
         let now = Instant::now();
         self.by_key.retain(|_, read| read.fresh(now));
+    }
+}
+
+/// Forgets a tenant's reads when dropped: held across a write of its departments or feature flags.
+#[must_use = "the reads are forgotten when this is dropped: hold it across the write"]
+pub struct Changing<'a> {
+    departments: &'a Departments,
+    tenant: TenantId,
+}
+
+impl Drop for Changing<'_> {
+    fn drop(&mut self) {
+        self.departments.forget(self.tenant);
     }
 }
 
@@ -162,6 +183,17 @@ mod tests {
         assert!(departments.get(tenant, "sales").is_none());
         read(&departments, tenant, "sales");
         assert!(departments.get(tenant, "sales").is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_forgets_the_tenants_reads_once_its_guard_is_dropped() {
+        let departments = Departments::default();
+        let tenant = TenantId::new();
+        let changing = departments.changing(tenant);
+        read(&departments, tenant, "sales");
+        assert!(departments.get(tenant, "sales").is_some());
+        drop(changing);
+        assert!(departments.get(tenant, "sales").is_none());
     }
 
     #[tokio::test(start_paused = true)]

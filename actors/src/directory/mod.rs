@@ -210,19 +210,6 @@ impl Entity {
 
 type Slot<M> = Arc<OnceCell<ActorRef<M>>>;
 
-/// See [`Directory::departments_changing`].
-#[must_use = "the reads are forgotten when this is dropped: hold it across the write"]
-pub struct DepartmentsChanging<'a> {
-    directory: &'a Directory,
-    tenant: TenantId,
-}
-
-impl Drop for DepartmentsChanging<'_> {
-    fn drop(&mut self) {
-        self.directory.departments.forget(self.tenant);
-    }
-}
-
 /// Entity key → running actor.
 pub struct Directory {
     services: Services,
@@ -284,11 +271,8 @@ impl Directory {
     /// forgets its reads of them, so its conversations read them again on their next turn (other
     /// nodes within `departments::FRESH_FOR`). Dropped whatever the write's outcome, even when the
     /// request is cancelled mid-write: a failed or abandoned write may still have landed.
-    pub fn departments_changing(&self, tenant: TenantId) -> DepartmentsChanging<'_> {
-        DepartmentsChanging {
-            directory: self,
-            tenant,
-        }
+    pub fn departments_changing(&self, tenant: TenantId) -> departments::Changing<'_> {
+        self.departments.changing(tenant)
     }
 
     /// Number of live actors of each kind (tenant, conversation, session).
