@@ -10,6 +10,7 @@ use schema::inbound::{InboundEvent, InboundMessage, InboundStatus};
 use schema::records::{Contact, MessageStatus, ProviderError};
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sha2::Sha256;
 
 /// Why a webhook body was refused.
@@ -57,23 +58,25 @@ pub fn sign(app_secret: &str, body: &[u8]) -> String {
 pub use crate::providers::{AccountEvents, ParsedWebhook};
 
 #[derive(Deserialize)]
-struct Payload {
+struct Payload<'a> {
     object: String,
-    #[serde(default)]
-    entry: Vec<Entry>,
+    #[serde(default, borrow)]
+    entry: Vec<Entry<'a>>,
 }
 
 #[derive(Deserialize)]
-struct Entry {
-    #[serde(default)]
-    changes: Vec<Change>,
+struct Entry<'a> {
+    #[serde(default, borrow)]
+    changes: Vec<Change<'a>>,
 }
 
+/// A change's `value` stays raw (checked to be JSON, not built into a tree) until its `field` says
+/// how to read it: one pass over the bytes into typed structs, not a `Value` tree and a second pass.
 #[derive(Deserialize)]
-struct Change {
+struct Change<'a> {
     field: String,
-    #[serde(default)]
-    value: Value,
+    #[serde(default, borrow)]
+    value: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -145,7 +148,7 @@ struct WaErrorData {
 
 /// Parses a webhook body (already signature-checked).
 pub fn parse(body: &[u8]) -> Result<ParsedWebhook, WebhookError> {
-    let payload: Payload =
+    let payload: Payload<'_> =
         serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
     if payload.object != "whatsapp_business_account" {
         return Err(WebhookError::Malformed(format!(
@@ -159,7 +162,8 @@ pub fn parse(body: &[u8]) -> Result<ParsedWebhook, WebhookError> {
             parsed.ignored += 1;
             continue;
         }
-        let value: ChangeValue = serde_json::from_value(change.value)
+        let raw = change.value.map_or("null", RawValue::get);
+        let value: ChangeValue = serde_json::from_str(raw)
             .map_err(|e| WebhookError::Malformed(format!("messages change: {e}")))?;
         let mut events = Vec::with_capacity(value.messages.len() + value.statuses.len());
         for raw in value.messages {
@@ -446,6 +450,34 @@ mod tests {
           "value":{"metadata":{"phone_number_id":"A"},"messages":[{"from":"1","type":"text"}]}}]}]}"#;
         assert!(matches!(
             parse(body.as_bytes()),
+            Err(WebhookError::Malformed(_))
+        ));
+    }
+
+    /// The change's value is read from its raw bytes: escapes in it are still decoded, a missing one
+    /// is refused, and a change of another field is counted as ignored without being read.
+    #[test]
+    fn a_change_value_is_read_from_its_raw_bytes() {
+        let body = r#"{"object":"whatsapp_business_account","entry":[{"changes":[
+          {"field":"account_update","value":{"anything":[1,2,{"x":null}]}},
+          {"field":"messages","value":{"metadata":{"phone_number_id":"A\u0042"},
+            "messages":[{"from":"1","id":"w1","type":"text","text":{"body":"caf\u00e9 \"ok\""}}]}}]}]}"#;
+        let parsed = parse(body.as_bytes()).unwrap();
+        assert_eq!(parsed.ignored, 1);
+        assert_eq!(parsed.batches[0].account_id, "AB");
+        let InboundEvent::Message(m) = &parsed.batches[0].events[0] else {
+            panic!("not a message")
+        };
+        assert_eq!(
+            m.content,
+            MessageContent::Text {
+                body: "café \"ok\"".into()
+            }
+        );
+        let without_value =
+            br#"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages"}]}]}"#;
+        assert!(matches!(
+            parse(without_value),
             Err(WebhookError::Malformed(_))
         ));
     }
