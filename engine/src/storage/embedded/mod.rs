@@ -147,6 +147,7 @@ impl EmbeddedStore {
         std::fs::create_dir_all(&config.data_dir).map_err(unavailable)?;
         let db = Database::builder(config.data_dir.join("fjall"))
             .cache_size(config.cache_bytes)
+            .worker_threads(config.background_thread_count())
             .open()
             .map_err(unavailable)?;
         let memtable = config.memtable_bytes.max(1024 * 1024);
