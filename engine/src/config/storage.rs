@@ -147,19 +147,27 @@ pub struct EmbeddedConfig {
     /// Memtable size per table (ten tables): bounds memory held by unflushed writes. fjall's own
     /// default, 64 MiB, would let one node hold up to 640 MiB of memtables.
     pub memtable_bytes: u64,
-    /// fjall's flush and compaction threads. Unset: half the cores, at least 1 and at most 4 (fjall's
-    /// own default is one per core): flushes and compactions then never take every core from the
-    /// requests. On 2 cores, 1 thread instead of 2 cut the webhook→agent p99 from 15–25 ms to 13–18 ms
-    /// with no loss of throughput (`load-tests/README.md`).
+    /// fjall's flush and compaction threads. Unset: fjall's own default, one per core up to 4. Never
+    /// fewer than [`MIN_BACKGROUND_THREADS`], whatever is set or however few the cores.
     pub background_threads: Option<usize>,
 }
 
+/// The fewest flush and compaction threads the store runs. In fjall 3.1.13 a thread that seals a
+/// memtable queues the flush with a blocking send into the threads' own bounded queue (1,000
+/// messages): with one thread and a full queue (writers queue a rotation on every commit to a table
+/// over its memtable size, so a long compaction fills it) that thread waits on itself for ever, and
+/// nothing is flushed again. A second thread drains the queue. One thread gave a lower webhook→agent
+/// p99 on 2 cores (`load-tests/README.md`), but is not offered for that reason.
+pub const MIN_BACKGROUND_THREADS: usize = 2;
+
 impl EmbeddedConfig {
-    /// fjall's flush and compaction threads: as configured, else half the cores up to 4; never
-    /// below 1 (fjall panics below).
+    /// fjall's flush and compaction threads: as configured, else one per core up to 4 (fjall's
+    /// default); at least [`MIN_BACKGROUND_THREADS`].
     pub fn background_thread_count(&self) -> usize {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        self.background_threads.unwrap_or((cores / 2).min(4)).max(1)
+        self.background_threads
+            .unwrap_or(cores.min(4))
+            .max(MIN_BACKGROUND_THREADS)
     }
 }
 
@@ -181,19 +189,16 @@ mod tests {
     use super::EmbeddedConfig;
 
     #[test]
-    fn background_threads_default_to_half_the_cores_and_never_fall_below_one() {
+    fn background_threads_follow_the_cores_up_to_four_and_never_fall_below_two() {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let unset = EmbeddedConfig::default();
-        assert_eq!(unset.background_thread_count(), (cores / 2).clamp(1, 4));
-        let zero = EmbeddedConfig {
-            background_threads: Some(0),
-            ..EmbeddedConfig::default()
-        };
-        assert_eq!(zero.background_thread_count(), 1);
-        let many = EmbeddedConfig {
-            background_threads: Some(6),
-            ..EmbeddedConfig::default()
-        };
-        assert_eq!(many.background_thread_count(), 6);
+        assert_eq!(unset.background_thread_count(), cores.clamp(2, 4));
+        for (configured, runs) in [(0, 2), (1, 2), (3, 3), (6, 6)] {
+            let config = EmbeddedConfig {
+                background_threads: Some(configured),
+                ..EmbeddedConfig::default()
+            };
+            assert_eq!(config.background_thread_count(), runs, "{configured} set");
+        }
     }
 }

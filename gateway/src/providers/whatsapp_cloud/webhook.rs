@@ -71,7 +71,11 @@ struct Entry<'a> {
 }
 
 /// A change's `value` stays raw (checked to be JSON, not built into a tree) until its `field` says
-/// how to read it: one pass over the bytes into typed structs, not a `Value` tree and a second pass.
+/// how to read it: then one pass over its bytes into typed structs (each message object still as a
+/// `Value`, which `content` reads), not a `Value` tree of the whole value and a second pass. A change
+/// of another field is skipped unread: its bytes are only scanned, so a lone surrogate escape or an
+/// out-of-range number in it no longer refuses the webhook. A repeated key inside a messages value
+/// is refused (the tree kept the last one); Meta sends neither.
 #[derive(Deserialize)]
 struct Change<'a> {
     field: String,
