@@ -22,8 +22,9 @@ use std::sync::Arc;
 use crate::directory::departments::FRESH_FOR;
 
 impl ConversationState {
-    /// The department with this key (`None` for no key, or one that was removed), read at most every
-    /// [`FRESH_FOR`] on this node.
+    /// The department with this key (`None` for no key, or one that was removed): the node's shared
+    /// read while it is younger than [`FRESH_FOR`], else a read from the store. Not a bound on reads:
+    /// actors that miss at once each read, and an edit on this node forgets the tenant's reads.
     pub(super) async fn department(
         &self,
         key: Option<&str>,
