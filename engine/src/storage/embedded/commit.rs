@@ -118,6 +118,7 @@ pub(super) fn run_committer(
     group_max: usize,
 ) {
     let mut known = Known::default();
+    let mut keeper = super::memtables::Keeper::start(written_per_message(&tables));
     let mut group = Vec::with_capacity(group_max);
     while let Some(first) = receiver.blocking_recv() {
         group.push(first);
@@ -130,10 +131,32 @@ pub(super) fn run_committer(
         let started = Instant::now();
         let size = group.len();
         commit_group(&tables, &mut group, &mut known);
+        keeper.observe();
         metrics::histogram!("conversa_store_group_commit_seconds")
             .record(started.elapsed().as_secs_f64());
         metrics::histogram!("conversa_store_group_commit_size").record(size as f64);
     }
+}
+
+/// The keyspaces a conversation commit writes: their memtables fill fastest, and freeing one under
+/// fjall's lock held every write behind it (`memtables`).
+fn written_per_message(tables: &Tables) -> Vec<fjall::Keyspace> {
+    [
+        &tables.conversations,
+        &tables.inbox,
+        &tables.inbox_views,
+        &tables.due,
+        &tables.events,
+        &tables.messages,
+        &tables.message_keys,
+        &tables.outbox,
+        &tables.feed,
+        &tables.message_terms,
+        &tables.counters,
+    ]
+    .into_iter()
+    .cloned()
+    .collect()
 }
 
 /// Validates each write against the store and the writes before it in the group, writes the valid ones

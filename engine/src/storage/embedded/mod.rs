@@ -13,6 +13,7 @@ mod commit;
 mod contacts;
 mod credentials;
 mod history;
+mod memtables;
 mod presence;
 mod quick_replies;
 mod search;
