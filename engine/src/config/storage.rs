@@ -150,6 +150,12 @@ pub struct EmbeddedConfig {
     /// fjall's flush and compaction threads. Unset: fjall's own default, one per core up to 4. Never
     /// fewer than [`MIN_BACKGROUND_THREADS`], whatever is set or however few the cores.
     pub background_threads: Option<usize>,
+    /// Target size of a table file written by compaction (fjall's leveled `target_size`; its own
+    /// default, 64 MiB, is 4 times this). fjall builds the last table of a compaction and fsyncs it
+    /// with the table's version lock held, so every write to that table waits: at 64 MiB those waits
+    /// were 50–100 ms and set the webhook→agent p99 of minute-long runs (`load-tests/README.md`).
+    /// Applies to the tables a data directory creates; one created before keeps the size it had.
+    pub table_target_bytes: u64,
 }
 
 /// The fewest flush and compaction threads the store runs. In fjall 3.1.13 a thread that seals a
@@ -180,6 +186,7 @@ impl Default for EmbeddedConfig {
             cache_bytes: 64 * 1024 * 1024,
             memtable_bytes: 8 * 1024 * 1024,
             background_threads: None,
+            table_target_bytes: 16 * 1024 * 1024,
         }
     }
 }

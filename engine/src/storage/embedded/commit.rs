@@ -49,6 +49,32 @@ pub(super) enum Write {
     Audit(Box<schema::audit::AuditRecord>),
 }
 
+impl Write {
+    /// The store operation it is counted under when it fails.
+    pub(super) fn op(&self) -> &'static str {
+        match self {
+            Self::Commit(_) => "commit",
+            Self::Tenant(_) => "create_tenant",
+            Self::Connection(_) => "create_connection",
+            Self::UpdateConnection(_) => "update_connection",
+            Self::RemoveConnection(_) => "remove_connection",
+            Self::Agent(..) => "create_agent",
+            Self::TicketNumber(_) => "next_ticket_number",
+            Self::Department(_) => "put_department",
+            Self::CreateDepartment(_) => "create_department",
+            Self::Put(..) => "put",
+            Self::Remove(..) => "remove",
+            Self::RemoveDepartment(..) => "remove_department",
+            Self::EnsureContact(_) => "ensure_contact",
+            Self::Contacts(..) => "write_contacts",
+            Self::Credentials(_) => "set_credentials",
+            Self::SpendGrant(..) => "spend_grant",
+            Self::Audit(_) => "append_audit",
+            Self::Rewrite(_) => "rewrite_history",
+        }
+    }
+}
+
 /// One row of a history table to overwrite (`Some`) or remove (`None`).
 pub(super) type HistoryRow = (&'static str, Vec<u8>, Option<Vec<u8>>);
 
@@ -118,7 +144,7 @@ pub(super) fn run_committer(
     group_max: usize,
 ) {
     let mut known = Known::default();
-    let mut keeper = super::memtables::Keeper::start(written_per_message(&tables));
+    let keeper = super::memtables::Keeper::start(written_per_message(&tables));
     let mut group = Vec::with_capacity(group_max);
     while let Some(first) = receiver.blocking_recv() {
         group.push(first);
@@ -131,7 +157,7 @@ pub(super) fn run_committer(
         let started = Instant::now();
         let size = group.len();
         commit_group(&tables, &mut group, &mut known);
-        keeper.observe();
+        keeper.written();
         metrics::histogram!("conversa_store_group_commit_seconds")
             .record(started.elapsed().as_secs_f64());
         metrics::histogram!("conversa_store_group_commit_size").record(size as f64);

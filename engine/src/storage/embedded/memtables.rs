@@ -8,113 +8,144 @@
 //! the webhook→agent latency (`strace` of the committer: its only waits over 10 ms were on that lock,
 //! never on fsync; `perf`: a quarter of fjall's worker samples were that drop).
 //!
-//! How: after each group the committer notes each hot keyspace's active memtable and keeps a
-//! reference to it. When fjall rotates it, the committer hands its reference to the reaper thread,
-//! which holds it until it is the only holder left (fjall has flushed it and forgotten it), then drops
-//! it, on its own time and under no lock of fjall's. Nothing is read or written through these
-//! references: they only move where the memory is freed.
+//! How: the reaper thread keeps a reference to each hot keyspace's active memtable. When fjall
+//! rotates one, the reaper keeps its reference until it is the only holder left (fjall has flushed
+//! the memtable and forgotten it), then drops it, on its own time and under no lock of fjall's.
+//! Nothing is read or written through these references: they only move where the memory is freed.
+//! The committer only signals that it wrote (a `try_send` into a channel of one slot); the reaper looks
+//! every 10 ms while it holds a rotated memtable or has been signalled in the last second, and
+//! sleeps in `recv` otherwise, so an idle node has no wake-ups. It holds at most one memtable per
+//! watched keyspace beyond fjall's own: the one fjall has just let go of, for at most 10 ms.
 //!
 //! `Keyspace::tree` and `AbstractTree` are public but hidden from fjall's docs; the workspace pins
-//! fjall to the version read for this (see `Cargo.toml`), and if either went away the build would say
-//! so. When the reaper's queue is full, or the reaper could not start, the reference is dropped at
-//! once: fjall then frees the memtable as it did before, under its lock, which costs time, never data.
+//! fjall and lsm-tree to the versions read for this (see `Cargo.toml`), and if either went away the
+//! build would say so. If the reaper cannot start, or two rotations of one keyspace fall between two looks, fjall
+//! frees that memtable as it did before, under its lock: that costs time, never data.
 
 use fjall::{AbstractTree, Keyspace};
-use std::any::Any;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// A memtable of fjall's, its type erased (lsm-tree's `Memtable` is not re-exported by fjall).
-type Memtable = Arc<dyn Any + Send + Sync>;
+/// A memtable of fjall's (lsm-tree's type: fjall does not re-export it).
+type Memtable = Arc<lsm_tree::Memtable>;
 
-/// Rotated memtables waiting for the reaper at most (fjall holds writes at 4 sealed per keyspace).
-const QUEUE: usize = 256;
-
-/// How often the reaper looks again at the memtables it holds, while it holds any.
+/// How often the reaper looks, while it has reason to.
 const POLL: Duration = Duration::from_millis(10);
 
-/// The committer's side: the active memtable of each hot keyspace, as last seen.
+/// How long after the last write the reaper keeps looking: fjall rotates a memtable after the write
+/// that filled it, on its own thread.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// The committer's handle on the reaper thread.
 pub(super) struct Keeper {
-    watched: Vec<(Keyspace, Memtable)>,
-    reaper: Option<(SyncSender<Memtable>, JoinHandle<()>)>,
+    written: Option<SyncSender<()>>,
+    reaper: Option<JoinHandle<()>>,
 }
 
 impl Keeper {
-    /// Watches `keyspaces` and starts the reaper thread; if the thread cannot start, watches nothing.
+    /// Starts the reaper thread watching `keyspaces` (without it, fjall frees as before).
     pub(super) fn start(keyspaces: Vec<Keyspace>) -> Self {
-        let (sender, receiver) = std::sync::mpsc::sync_channel(QUEUE);
-        let reaper = std::thread::Builder::new()
+        let (written, signals) = std::sync::mpsc::sync_channel(1);
+        let reaper = Reaper::watching(keyspaces);
+        match std::thread::Builder::new()
             .name("conversa-reaper".into())
-            .spawn(move || run_reaper(receiver));
-        match reaper {
+            .spawn(move || reaper.run(signals))
+        {
             Ok(handle) => Self {
-                watched: keyspaces
-                    .into_iter()
-                    .map(|keyspace| {
-                        let active: Memtable = keyspace.tree.active_memtable();
-                        (keyspace, active)
-                    })
-                    .collect(),
-                reaper: Some((sender, handle)),
+                written: Some(written),
+                reaper: Some(handle),
             },
             Err(error) => {
                 tracing::warn!(%error, "no memtable reaper: fjall frees memtables under its locks");
                 Self {
-                    watched: Vec::new(),
+                    written: None,
                     reaper: None,
                 }
             }
         }
     }
 
-    /// After a group: hands every memtable fjall has rotated since the last look to the reaper.
-    pub(super) fn observe(&mut self) {
-        let Some((sender, _)) = &self.reaper else {
-            return;
-        };
-        for (keyspace, held) in &mut self.watched {
-            let active: Memtable = keyspace.tree.active_memtable();
-            if Arc::ptr_eq(&active, held) {
-                continue;
-            }
-            let rotated = std::mem::replace(held, active);
-            match sender.try_send(rotated) {
-                Ok(()) => {}
-                // Dropped here, while fjall still holds it: only fjall's last drop frees it.
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {}
-            }
+    /// After a group: tells the reaper there was a write (never blocks; a pending signal suffices).
+    pub(super) fn written(&self) {
+        if let Some(written) = &self.written {
+            let _ = written.try_send(());
         }
     }
 }
 
 impl Drop for Keeper {
     fn drop(&mut self) {
-        self.watched.clear();
-        if let Some((sender, handle)) = self.reaper.take() {
-            drop(sender);
+        drop(self.written.take());
+        if let Some(handle) = self.reaper.take() {
             let _ = handle.join();
         }
     }
 }
 
-/// Holds each memtable it is given until no one else does, then frees it.
-fn run_reaper(receiver: Receiver<Memtable>) {
-    let mut held: Vec<Memtable> = Vec::new();
-    loop {
-        let next = if held.is_empty() {
-            receiver.recv().map_err(|_| RecvTimeoutError::Disconnected)
-        } else {
-            receiver.recv_timeout(POLL)
-        };
-        match next {
-            Ok(memtable) => held.push(memtable),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
+/// The memtables the reaper holds.
+struct Reaper {
+    /// Each watched keyspace with its active memtable, as last seen.
+    watched: Vec<(Keyspace, Memtable)>,
+    /// Rotated memtables, held until no one else does.
+    rotated: Vec<Memtable>,
+}
+
+impl Reaper {
+    fn watching(keyspaces: Vec<Keyspace>) -> Self {
+        let watched = keyspaces
+            .into_iter()
+            .map(|keyspace| {
+                let active = keyspace.tree.active_memtable();
+                (keyspace, active)
+            })
+            .collect();
+        Self {
+            watched,
+            rotated: Vec::new(),
         }
-        // A count of 1 is this thread's own reference: fjall has let go, and cannot take it again.
-        held.retain(|memtable| Arc::strong_count(memtable) > 1);
+    }
+
+    fn run(mut self, signals: Receiver<()>) {
+        let mut last_write = None::<Instant>;
+        loop {
+            let lingering = last_write.is_some_and(|at| at.elapsed() < LINGER);
+            if self.rotated.is_empty() && !lingering {
+                // Nothing to do until the next write: sleep without wake-ups.
+                if signals.recv().is_err() {
+                    return;
+                }
+                last_write = Some(Instant::now());
+            } else {
+                // A fixed pace, not a wake-up per group: the committer's signals wait in the slot.
+                std::thread::sleep(POLL);
+                match signals.try_recv() {
+                    Ok(()) => last_write = Some(Instant::now()),
+                    Err(TryRecvError::Empty) => {}
+                    Err(TryRecvError::Disconnected) => return,
+                }
+            }
+            self.look();
+            self.sweep();
+        }
+    }
+
+    /// Takes over every memtable fjall has rotated since the last look.
+    fn look(&mut self) {
+        for (keyspace, held) in &mut self.watched {
+            let active = keyspace.tree.active_memtable();
+            if !Arc::ptr_eq(&active, held) {
+                self.rotated.push(std::mem::replace(held, active));
+            }
+        }
+    }
+
+    /// Frees every rotated memtable no one else holds. A count of 1 is the reaper's own reference:
+    /// fjall has let go, and cannot take it again.
+    fn sweep(&mut self) {
+        self.rotated
+            .retain(|memtable| Arc::strong_count(memtable) > 1);
     }
 }
 
@@ -124,6 +155,17 @@ mod tests {
     use fjall::{Database, KeyspaceCreateOptions};
     use std::sync::Weak;
 
+    /// Polls (up to 5 s) until `done`.
+    fn eventually(mut done: impl FnMut() -> bool) -> bool {
+        (0..500).any(|_| {
+            if done() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+            false
+        })
+    }
+
     #[test]
     fn a_flushed_memtable_is_freed_by_the_reaper_once_fjall_lets_go_of_it() {
         let dir = tempfile::tempdir().unwrap();
@@ -132,31 +174,23 @@ mod tests {
             .keyspace("index", KeyspaceCreateOptions::default)
             .unwrap();
         keyspace.insert("a", "1").unwrap();
-        let first: Weak<dyn Any + Send + Sync> = {
-            let active: Memtable = keyspace.tree.active_memtable();
-            Arc::downgrade(&active)
-        };
-        let mut keeper = Keeper::start(vec![keyspace.clone()]);
+        let first: Weak<lsm_tree::Memtable> = Arc::downgrade(&keyspace.tree.active_memtable());
+        let keeper = Keeper::start(vec![keyspace.clone()]);
 
         keyspace.rotate_memtable_and_wait().unwrap();
         keyspace.insert("b", "2").unwrap();
         // fjall forgets old versions (and the memtables in them) at its next rotation or flush.
         keyspace.rotate_memtable_and_wait().unwrap();
-        assert_eq!(
-            first.strong_count(),
-            1,
-            "fjall has let go: the keeper's reference is the last, so the free happens where it says"
+        assert!(
+            eventually(|| first.strong_count() == 1),
+            "fjall lets go, and the reaper's reference is the last: the free happens where it says"
         );
 
-        keeper.observe();
-        let freed = (0..500).any(|_| {
-            if first.upgrade().is_none() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-            false
-        });
-        assert!(freed, "the reaper frees it once it is the only holder");
+        keeper.written();
+        assert!(
+            eventually(|| first.upgrade().is_none()),
+            "the reaper frees it after a write"
+        );
         assert_eq!(
             keyspace.get("a").unwrap().as_deref(),
             Some(&b"1"[..]),
@@ -165,32 +199,26 @@ mod tests {
     }
 
     #[test]
-    fn the_reaper_keeps_a_memtable_someone_else_still_holds() {
-        let (sender, receiver) = std::sync::mpsc::sync_channel(QUEUE);
-        let reaper = std::thread::spawn(move || run_reaper(receiver));
-        let shared: Memtable = Arc::new(vec![0_u8; 16]);
-        let watch = Arc::downgrade(&shared);
-        sender.send(shared.clone()).unwrap();
-        // Freeing `later` means the reaper has looked at everything it holds at least once since.
-        let later: Memtable = Arc::new(1_u8);
-        let later_watch = Arc::downgrade(&later);
-        sender.send(later).unwrap();
-        let looked = (0..500).any(|_| {
-            if later_watch.upgrade().is_none() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-            false
-        });
-        assert!(looked, "the reaper frees what only it holds");
+    fn the_reaper_keeps_a_rotated_memtable_until_it_is_the_last_holder() {
+        let mut reaper = Reaper::watching(Vec::new());
+        let shared: Memtable = Arc::new(lsm_tree::Memtable::new(1));
+        let only_ours: Memtable = Arc::new(lsm_tree::Memtable::new(2));
+        let (shared_watch, ours_watch) = (Arc::downgrade(&shared), Arc::downgrade(&only_ours));
+        reaper.rotated = vec![shared.clone(), only_ours];
+
+        reaper.sweep();
+        assert!(ours_watch.upgrade().is_none(), "freed: no one else held it");
         assert_eq!(
             Arc::strong_count(&shared),
             2,
-            "the reaper still holds its copy"
+            "kept while someone else holds it"
         );
+
         drop(shared);
-        drop(sender);
-        reaper.join().unwrap();
-        assert!(watch.upgrade().is_none(), "freed when the reaper stops");
+        reaper.sweep();
+        assert!(
+            shared_watch.upgrade().is_none(),
+            "freed once the reaper is the last holder"
+        );
     }
 }

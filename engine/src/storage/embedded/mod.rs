@@ -152,8 +152,15 @@ impl EmbeddedStore {
             .open()
             .map_err(unavailable)?;
         let memtable = config.memtable_bytes.max(1024 * 1024);
-        let options = move || KeyspaceCreateOptions::default().max_memtable_size(memtable);
-        let open = |name: &str| db.keyspace(name, options).map_err(unavailable);
+        let compaction = fjall::compaction::Leveled::default()
+            .with_table_target_size(config.table_target_bytes.max(1024 * 1024));
+        let compaction = std::sync::Arc::new(compaction);
+        let options = move || {
+            KeyspaceCreateOptions::default()
+                .max_memtable_size(memtable)
+                .compaction_strategy(compaction.clone())
+        };
+        let open = |name: &str| db.keyspace(name, options.clone()).map_err(unavailable);
         let tables = Tables {
             tenants: open("tenants")?,
             connections: open("connections")?,
@@ -229,26 +236,7 @@ impl EmbeddedStore {
 
     /// Queues a write for the committer and waits for its answer (a number taken, or 0).
     async fn write_for(&self, write: Write) -> StoreResult<u64> {
-        let op = match &write {
-            Write::Commit(_) => "commit",
-            Write::Tenant(_) => "create_tenant",
-            Write::Connection(_) => "create_connection",
-            Write::UpdateConnection(_) => "update_connection",
-            Write::RemoveConnection(_) => "remove_connection",
-            Write::Agent(..) => "create_agent",
-            Write::TicketNumber(_) => "next_ticket_number",
-            Write::Department(_) => "put_department",
-            Write::CreateDepartment(_) => "create_department",
-            Write::Put(..) => "put",
-            Write::Remove(..) => "remove",
-            Write::RemoveDepartment(..) => "remove_department",
-            Write::EnsureContact(_) => "ensure_contact",
-            Write::Contacts(..) => "write_contacts",
-            Write::Credentials(_) => "set_credentials",
-            Write::SpendGrant(..) => "spend_grant",
-            Write::Audit(_) => "append_audit",
-            Write::Rewrite(_) => "rewrite_history",
-        };
+        let op = write.op();
         let result = self.enqueue(write).await;
         if let Err(error) = &result {
             count_error(op, error);
