@@ -15,12 +15,14 @@
 //! The committer only signals that it wrote (a `try_send` into a channel of one slot); the reaper looks
 //! every 10 ms while it holds a rotated memtable or has been signalled in the last second, and
 //! sleeps in `recv` otherwise, so an idle node has no wake-ups. It holds at most one memtable per
-//! watched keyspace beyond fjall's own: the one fjall has just let go of, for at most 10 ms.
+//! watched keyspace beyond fjall's own: the one fjall has just let go of, for at most 10 ms while
+//! writes come. One that fjall rotates by itself on an idle node (to free an old journal) is freed
+//! at the next write.
 //!
 //! `Keyspace::tree` and `AbstractTree` are public but hidden from fjall's docs; the workspace pins
 //! fjall and lsm-tree to the versions read for this (see `Cargo.toml`), and if either went away the
-//! build would say so. If the reaper cannot start, or two rotations of one keyspace fall between two looks, fjall
-//! frees that memtable as it did before, under its lock: that costs time, never data.
+//! build would say so. If the reaper cannot start, or two rotations of one keyspace fall between two
+//! looks, fjall frees that memtable as it did before, under its lock: that costs time, never data.
 
 use fjall::{AbstractTree, Keyspace};
 use std::sync::Arc;
