@@ -157,10 +157,10 @@ pub(super) fn run_committer(
         let started = Instant::now();
         let size = group.len();
         commit_group(&tables, &mut group, &mut known);
-        keeper.written();
         metrics::histogram!("conversa_store_group_commit_seconds")
             .record(started.elapsed().as_secs_f64());
         metrics::histogram!("conversa_store_group_commit_size").record(size as f64);
+        keeper.written();
     }
 }
 
